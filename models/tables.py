@@ -1,0 +1,295 @@
+"""Relais's system of record: SQLModel tables.
+
+Enumerations are stored as short strings (portable across SQLite and PostgreSQL, easy to
+migrate); timestamps are timezone-aware UTC (SQLModel's UTCDateTime refuses naive values). Statement vectors are stored here so that the FAISS index can
+always be rebuilt from the database without re-encoding text.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, LargeBinary, String, UniqueConstraint, event
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """Aware UTC now: one convention for every timestamp, on every database."""
+    return datetime.now(UTC)
+
+
+class OrganisationKind(StrEnum):
+    CENTRE_SOCIAL = "centre_social"
+    ASSOCIATION = "association"
+    TIERS_LIEU = "tiers_lieu"
+    COOPERATIVE = "cooperative"
+    COLLECTIF_HABITANTS = "collectif_habitants"
+    COLLECTIVITE = "collectivite"
+    BAILLEUR = "bailleur"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    SOCIAL_WORKER = "social_worker"
+    ASSOCIATION_MEMBER = "association_member"
+    RESIDENT = "resident"
+
+
+class Want(StrEnum):
+    VOLUNTEERING = "volunteering"
+    TRAINING = "training"
+    JOB = "job"
+    ACTIVITY = "activity"
+
+
+class Availability(StrEnum):
+    WEEKDAY_MORNING = "weekday_morning"
+    WEEKDAY_AFTERNOON = "weekday_afternoon"
+    WEEKDAY_EVENING = "weekday_evening"
+    WEEKEND = "weekend"
+
+
+class ConsentMethod(StrEnum):
+    PAPER_SIGNED = "paper_signed"
+    ORAL_IN_PERSON = "oral_in_person"
+
+
+class ConsentScope(StrEnum):
+    MATCHING = "matching"  # profile used for matching, shown to approved associations
+
+
+class NeedKind(StrEnum):
+    SKILL = "skill"
+    RESOURCE = "resource"
+
+
+class NeedStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class MatchStatus(StrEnum):
+    PROPOSED = "proposed"  # made by the matcher, waiting for a social worker
+    APPROVED = "approved"  # shown to the resident and the association
+    REJECTED = "rejected"  # with a reason, never shown
+    ACCEPTED = "accepted"  # the resident said yes
+    DECLINED = "declined"  # the resident said no
+
+
+class RejectionReason(StrEnum):
+    BUSY = "busy"  # already busy
+    LEVEL = "level"  # not the right level
+    DISTANCE = "distance"  # too far
+    SCHEDULE = "schedule"
+    NOT_NOW = "not_now"  # resident not interested now
+    OTHER = "other"  # with a text
+
+
+class Direction(StrEnum):
+    NEED_TO_RESIDENT = "need_to_resident"
+    RESIDENT_TO_NEED = "resident_to_need"
+
+
+def _json_column() -> Any:
+    return Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class Territory(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=120)  # the neighbourhood
+    commune: str = Field(max_length=120)
+    qpv_code: str | None = Field(default=None, max_length=16)  # quartier prioritaire, if any
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Organisation(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    kind: str = Field(sa_type=String(32))
+    territory_id: int | None = Field(default=None, foreign_key="territory.id")
+    description: str = Field(default="", max_length=4000)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "app_user"  # "user" is reserved in PostgreSQL
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str | None = Field(default=None, max_length=254, unique=True, index=True)
+    display_name: str = Field(max_length=120)
+    password_hash: str | None = Field(default=None, max_length=255)
+    role: str = Field(sa_type=String(32))
+    organisation_id: int | None = Field(default=None, foreign_key="organisation.id")
+    resident_id: int | None = Field(default=None, foreign_key="resident.id", unique=True)
+    # Residents log in with a short code from their social worker; only its digest is kept.
+    access_code_digest: str | None = Field(default=None, max_length=64, unique=True, index=True)
+    is_active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+    last_login_at: datetime | None = None
+
+    # The three members Flask-Login reads (is_active is the column above).
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+
+class Resident(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    first_name: str = Field(max_length=60)  # pseudonymous: a first name and an initial, no more
+    last_initial: str = Field(default="", max_length=1)
+    territory_id: int = Field(foreign_key="territory.id")
+    organisation_id: int = Field(foreign_key="organisation.id")  # the centre that follows them
+    languages: list[str] = _json_column()
+    availability: list[str] = _json_column()
+    wants: list[str] = _json_column()
+    # No foreign key here: app_user already points at resident (a resident's login), and a cycle
+    # would make table creation order ambiguous. The audit trail records the author as well.
+    created_by_id: int
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def public_name(self) -> str:
+        """First name and initial: all an association ever sees."""
+        return f"{self.first_name} {self.last_initial}." if self.last_initial else self.first_name
+
+
+class Consent(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    resident_id: int = Field(foreign_key="resident.id", index=True)
+    given_on: date
+    scope: str = Field(sa_type=String(32))
+    method: str = Field(sa_type=String(32))
+    recorded_by_id: int = Field(foreign_key="app_user.id")
+    expires_on: date | None = None
+    withdrawn_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+    def is_valid(self, today: date) -> bool:
+        """True while the resident's consent covers matching."""
+        return (
+            self.withdrawn_at is None
+            and self.given_on <= today
+            and (self.expires_on is None or today <= self.expires_on)
+            and self.scope == ConsentScope.MATCHING
+        )
+
+
+class SkillDeclaration(SQLModel, table=True):
+    """What a resident can do, in their own words (every version kept)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    resident_id: int = Field(foreign_key="resident.id", index=True)
+    text: str
+    is_current: bool = True
+    created_by_id: int = Field(foreign_key="app_user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class SkillStatement(SQLModel, table=True):
+    """One statement of a declaration, with its vector."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    declaration_id: int = Field(foreign_key="skilldeclaration.id", index=True)
+    resident_id: int = Field(foreign_key="resident.id", index=True)
+    position: int
+    text: str
+    norm: str
+    negated: bool = False
+    languages: list[str] = _json_column()
+    vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    embedder: str = Field(max_length=120)
+
+
+class Need(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True)
+    territory_id: int | None = Field(default=None, foreign_key="territory.id")
+    kind: str = Field(default=NeedKind.SKILL, sa_type=String(16))
+    title: str = Field(max_length=200)
+    description: str
+    when_text: str = Field(default="", max_length=200)
+    where_text: str = Field(default="", max_length=200)
+    languages: list[str] = _json_column()
+    status: str = Field(default=NeedStatus.OPEN, sa_type=String(16))
+    created_by_id: int = Field(foreign_key="app_user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class NeedStatement(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    need_id: int = Field(foreign_key="need.id", index=True)
+    position: int
+    text: str
+    norm: str
+    is_title: bool = False
+    vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    embedder: str = Field(max_length=120)
+
+
+class Match(SQLModel, table=True):
+    """A proposal linking a resident and a need, and its review workflow."""
+
+    __table_args__ = (UniqueConstraint("need_id", "resident_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    need_id: int = Field(foreign_key="need.id", index=True)
+    resident_id: int = Field(foreign_key="resident.id", index=True)
+    status: str = Field(default=MatchStatus.PROPOSED, sa_type=String(16), index=True)
+    direction: str = Field(sa_type=String(24))
+    score: float
+    # Why: [{"resident_text", "need_text", "similarity"}], best first. Kept as shown at review.
+    explanation: list[dict[str, Any]] = _json_column()
+    created_at: datetime = Field(default_factory=utcnow)
+    reviewed_by_id: int | None = Field(default=None, foreign_key="app_user.id")
+    reviewed_at: datetime | None = None
+    rejection_code: str | None = Field(default=None, sa_type=String(16))
+    rejection_note: str | None = Field(default=None, max_length=1000)
+    answered_at: datetime | None = None
+    resident_comment: str | None = Field(default=None, max_length=1000)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what, when. Append-only: rows are never updated or deleted."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    actor_id: int | None = Field(default=None, foreign_key="app_user.id")
+    action: str = Field(max_length=64)
+    object_type: str = Field(max_length=32)
+    object_id: int | None = None
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class IndexEvent(SQLModel, table=True):
+    """A change the FAISS indexes must follow; its id is the generation stamp."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    collection: str = Field(max_length=16)  # "residents" or "needs"
+    doc_id: int
+    op: str = Field(max_length=8)  # "upsert" or "delete"
+    at: datetime = Field(default_factory=utcnow)
+
+
+class AppendOnlyError(RuntimeError):
+    """Raised when code tries to change or delete an audit event."""
+
+
+@event.listens_for(AuditEvent, "before_update")
+def _no_audit_update(*_: Any) -> None:
+    raise AppendOnlyError("audit events are append-only")
+
+
+@event.listens_for(AuditEvent, "before_delete")
+def _no_audit_delete(*_: Any) -> None:
+    raise AppendOnlyError("audit events are append-only")

@@ -1,0 +1,170 @@
+"""Shared fixtures: a real database (SQLite file, or PostgreSQL when RELAIS_TEST_DB=postgres),
+the real model and index, the app, a client and a `world` of organisations and people."""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlmodel import Session
+
+from models import Database, Organisation, Role, Territory, User
+from web import create_app
+from web.config import Config
+from web.extensions import db, matching
+from web.services.accounts import hash_password
+
+PASSWORD = "correct horse battery"
+CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database for one test."""
+    if os.environ.get("RELAIS_TEST_DB") != "postgres":
+        yield f"sqlite:///{tmp_path / 'relais.db'}"
+        return
+    server = os.environ["RELAIS_TEST_POSTGRES_URL"]
+    name = f"relais_t_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield server.rsplit("/", 1)[0] + "/" + name
+    db.dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def config(tmp_path: Path, database_url: str) -> Config:
+    return Config(instance_dir=tmp_path / "instance", database_url=database_url,
+                  secret_key="test-secret", testing=True)
+
+
+@pytest.fixture
+def migrated(config: Config) -> Database:
+    database = Database(config.database_url)
+    database.upgrade()
+    database.dispose()
+    return database
+
+
+@pytest.fixture
+def app(config: Config, migrated: Database) -> Iterator[Flask]:
+    application = create_app(config)
+    yield application
+    db.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[Session]:
+    with db.session() as s:
+        yield s
+
+
+@dataclass
+class World:
+    """Two centres sociaux, one association, their people, two neighbourhoods."""
+
+    tilleuls: Territory
+    bourg: Territory
+    centre_a: Organisation
+    centre_b: Organisation
+    association: Organisation
+    worker_a: User
+    worker_b: User
+    member: User
+    admin: User
+
+
+@pytest.fixture
+def world(session: Session) -> World:
+    tilleuls = Territory(name="Les Tilleuls", commune="Saint-Aubin", qpv_code="QN099001")
+    bourg = Territory(name="Le Bourg", commune="Vaux")
+    session.add_all([tilleuls, bourg])
+    session.flush()
+    centre_a = Organisation(name="Centre social A", kind="centre_social", territory_id=tilleuls.id)
+    centre_b = Organisation(name="Centre social B", kind="centre_social", territory_id=bourg.id)
+    association = Organisation(name="Les Mains Agiles", kind="association")
+    session.add_all([centre_a, centre_b, association])
+    session.flush()
+
+    def staff(email: str, role: Role, org: Organisation) -> User:
+        return User(email=email, display_name=email.split("@")[0], role=role,
+                    organisation_id=org.id, password_hash=hash_password(PASSWORD))
+
+    people = [staff("worker.a@example.org", Role.SOCIAL_WORKER, centre_a),
+              staff("worker.b@example.org", Role.SOCIAL_WORKER, centre_b),
+              staff("member@example.org", Role.ASSOCIATION_MEMBER, association),
+              staff("admin@example.org", Role.ADMIN, centre_a)]
+    session.add_all(people)
+    session.commit()
+    return World(tilleuls, bourg, centre_a, centre_b, association, *people)
+
+
+class Auth:
+    """Log a test client in and out, and fetch CSRF tokens the way a browser would."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def token(self, path: str = "/connexion") -> str:
+        page = self.client.get(path, follow_redirects=True).get_data(as_text=True)
+        found = CSRF.search(page)
+        assert found, f"no CSRF token on {path}"
+        return found.group(1)
+
+    def login(self, email: str, password: str = PASSWORD) -> None:
+        response = self.client.post("/connexion", data={
+            "email": email, "password": password, "csrf_token": self.token("/connexion")})
+        assert response.status_code == 302, response.get_data(as_text=True)
+
+    def code_login(self, code: str) -> None:
+        response = self.client.post("/code", data={"code": code, "csrf_token": self.token("/code")})
+        assert response.status_code == 302, response.get_data(as_text=True)
+
+    def logout(self) -> None:
+        self.client.post("/deconnexion", data={"csrf_token": self.token("/")})
+
+    def post(self, path: str, data: dict[str, object], token_from: str = "/") -> object:
+        return self.client.post(path, data={**data, "csrf_token": self.token(token_from)})
+
+
+@pytest.fixture
+def auth(client: FlaskClient) -> Auth:
+    return Auth(client)
+
+
+def resident_form(declaration: str, territory: Territory, **overrides: object) -> dict[str, object]:
+    """The new-resident form as a social worker fills it in."""
+    form: dict[str, object] = {
+        "first_name": "Fatma", "last_initial": "Y", "territory_id": territory.id,
+        "languages": ["fr", "tr"], "availability": ["weekday_afternoon"], "wants": ["volunteering"],
+        "declaration": declaration, "consent_matching": "y",
+        "consent_given_on": date.today().isoformat(), "consent_method": "oral_in_person",
+    }
+    form.update(overrides)
+    return form
+
+
+def need_form(title: str, description: str, **overrides: object) -> dict[str, object]:
+    form: dict[str, object] = {"title": title, "description": description, "kind": "skill",
+                               "when_text": "le mercredi après-midi", "where_text": "Maison des projets",
+                               "territory_id": 0}
+    form.update(overrides)
+    return form

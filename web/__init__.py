@@ -1,0 +1,107 @@
+"""The Relais web application: `create_app()` builds it; nothing runs at import time."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+
+from web.config import Config
+from web.forms import status_label
+from web.extensions import babel, close_db_session, csrf, db, db_session, login_manager, matching
+
+
+def create_app(config: Config | None = None, test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the application from `config` (default: the environment)."""
+    config = config or Config()
+    app = Flask(__name__, instance_path=str(config.instance_dir), instance_relative_config=True)
+    app.config.update(config.flask_mapping())
+    app.config["RELAIS"] = config
+    if test_config:
+        app.config.update(test_config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    db.configure(config.database_url)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None
+    app.teardown_appcontext(close_db_session)
+
+    matching.configure(config.embedder, config.index_dir, config.min_similarity,
+                       config.proposals_per_need, config.proposals_per_resident)
+    with app.app_context():
+        matching.load_or_rebuild(db_session())
+
+    from web.views import association, auth, resident, worker
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(worker.bp)
+    app.register_blueprint(association.bp)
+    app.register_blueprint(resident.bp)
+    app.add_template_filter(status_label, "status_label")
+    app.context_processor(lambda: {"get_locale": get_locale})
+    _register_health(app)
+    _register_errors(app)
+    app.after_request(_security_headers)
+    return app
+
+
+def _select_locale() -> str:
+    """French first; another language only when a catalogue for it exists."""
+    available = [str(locale) for locale in babel.list_translations()]
+    return request.accept_languages.best_match(available) or "fr"
+
+
+def _register_health(app: Flask) -> None:
+    @app.get("/healthz")
+    def healthz() -> Any:
+        """Liveness and readiness: the database answers and the index is loaded."""
+        try:
+            db_session().exec(text("SELECT 1"))  # type: ignore[call-overload]
+        except OperationalError:
+            return jsonify(status="error", database="unavailable"), 503
+        return jsonify(status="ok", database="ok", index_generation=matching.generation,
+                       residents_indexed=len(matching.collections.get("residents", [])),
+                       needs_indexed=len(matching.collections.get("needs", [])))
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        messages = {
+            403: _("Vous n'avez pas accès à cette page."),
+            404: _("Cette page n'existe pas ou plus."),
+            405: _("Cette action n'est pas possible ici."),
+            413: _("Le texte envoyé est trop long."),
+        }
+        message = messages.get(exc.code or 500, exc.description)
+        if request.accept_mimetypes.best == "application/json":
+            return jsonify(status=exc.code, detail=message), exc.code
+        return render_template("error.html", code=exc.code, message=message), exc.code
+
+    @app.errorhandler(OperationalError)
+    def database_down(_exc: OperationalError) -> Any:
+        message = _("Le service est momentanément indisponible. Réessayez dans quelques minutes.")
+        if request.accept_mimetypes.best == "application/json":
+            return jsonify(status=503, detail=message), 503
+        return render_template("error.html", code=503, message=message), 503
+
+
+def _security_headers(response: Any) -> Any:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    )
+    return response

@@ -1,0 +1,46 @@
+"""Extensions, created once and bound to the application in the factory."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+from flask import g
+from flask_babel import Babel
+from flask_login import LoginManager
+from flask_wtf import CSRFProtect
+from sqlmodel import Session
+
+from models import Database, User
+from web.services.matching import MatchingService
+
+db = Database()
+login_manager = LoginManager()
+csrf = CSRFProtect()
+babel = Babel()
+matching = MatchingService()
+
+
+def db_session() -> Session:
+    """The session of the current request (opened on first use, closed at teardown)."""
+    if "db_session" not in g:
+        g.db_exit = ExitStack()
+        g.db_session = g.db_exit.enter_context(db.session())
+    session: Session = g.db_session
+    return session
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    """The logged-in user for this request (inactive accounts are logged out)."""
+    try:
+        account = db_session().get(User, int(user_id))
+    except ValueError:
+        return None
+    return account if account is not None and account.is_active else None
+
+
+def close_db_session(_exc: BaseException | None = None) -> None:
+    stack = g.pop("db_exit", None)
+    g.pop("db_session", None)
+    if stack is not None:
+        stack.close()

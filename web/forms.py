@@ -1,0 +1,148 @@
+"""Forms: parsing and first-line validation of what people type (the services check again)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+    widgets,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional
+
+from models import Availability, ConsentMethod, MatchStatus, NeedKind, RejectionReason, Want
+
+# Languages offered as tick boxes: the most spoken in French priority neighbourhoods.
+LANGUAGE_LABELS = {
+    "fr": _l("français"), "ar": _l("arabe"), "ber": _l("tamazight / berbère"),
+    "kab": _l("kabyle"), "en": _l("anglais"), "es": _l("espagnol"), "pt": _l("portugais"),
+    "it": _l("italien"), "tr": _l("turc"), "ku": _l("kurde"), "wo": _l("wolof"),
+    "bm": _l("bambara"), "snk": _l("soninké"), "ff": _l("peul"), "ln": _l("lingala"),
+    "zdj": _l("comorien"), "ro": _l("roumain"), "rom": _l("romani"), "ru": _l("russe"),
+    "uk": _l("ukrainien"), "fa": _l("persan / dari"), "ps": _l("pachto"), "ta": _l("tamoul"),
+    "vi": _l("vietnamien"), "zh": _l("chinois"), "so": _l("somali"), "ti": _l("tigrigna"),
+    "fsl": _l("langue des signes"),
+}
+AVAILABILITY_LABELS = {
+    Availability.WEEKDAY_MORNING: _l("en semaine, le matin"),
+    Availability.WEEKDAY_AFTERNOON: _l("en semaine, l'après-midi"),
+    Availability.WEEKDAY_EVENING: _l("en semaine, le soir"),
+    Availability.WEEKEND: _l("le week-end"),
+}
+WANT_LABELS = {
+    Want.VOLUNTEERING: _l("faire du bénévolat"),
+    Want.TRAINING: _l("se former"),
+    Want.JOB: _l("trouver un emploi"),
+    Want.ACTIVITY: _l("lancer une activité"),
+}
+CONSENT_METHOD_LABELS = {
+    ConsentMethod.PAPER_SIGNED: _l("formulaire papier signé"),
+    ConsentMethod.ORAL_IN_PERSON: _l("accord oral, en personne"),
+}
+NEED_KIND_LABELS = {
+    NeedKind.SKILL: _l("des personnes avec un savoir-faire"),
+    NeedKind.RESOURCE: _l("une ressource (salle, matériel, véhicule…)"),
+}
+REJECTION_LABELS = {
+    RejectionReason.BUSY: _l("La personne est déjà occupée"),
+    RejectionReason.LEVEL: _l("Ce n'est pas le bon niveau"),
+    RejectionReason.DISTANCE: _l("Trop loin"),
+    RejectionReason.SCHEDULE: _l("Horaires incompatibles"),
+    RejectionReason.NOT_NOW: _l("La personne n'est pas intéressée pour l'instant"),
+    RejectionReason.OTHER: _l("Autre raison (précisez)"),
+}
+
+
+def choices(mapping: dict[object, object]) -> list[SelectChoice]:
+    """Options for a select, radio or tick-box field, in the mapping's order."""
+    return [SelectChoice(str(value), label) for value, label in mapping.items()]  # type: ignore[arg-type]
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = widgets.ListWidget(prefix_label=False)
+    option_widget = widgets.CheckboxInput()
+
+
+class LoginForm(FlaskForm):
+    email = StringField(_l("Adresse e-mail"), validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(_l("Mot de passe"), validators=[DataRequired(), Length(max=200)])
+
+
+class CodeForm(FlaskForm):
+    code = StringField(_l("Votre code"), validators=[DataRequired(), Length(max=20)])
+
+
+class ResidentForm(FlaskForm):
+    first_name = StringField(_l("Prénom ou pseudonyme"), validators=[DataRequired(), Length(max=60)])
+    last_initial = StringField(_l("Initiale du nom"), validators=[Optional(), Length(max=1)])
+    territory_id = SelectField(_l("Quartier"), coerce=int)
+    languages = MultiCheckboxField(_l("Langues parlées"),
+                                   choices=choices(LANGUAGE_LABELS))
+    availability = MultiCheckboxField(_l("Disponibilités"),
+                                      choices=choices(AVAILABILITY_LABELS))
+    wants = MultiCheckboxField(_l("Ce que la personne souhaite"),
+                               choices=choices(WANT_LABELS))
+    declaration = TextAreaField(_l("Ce que la personne sait faire, avec ses mots"),
+                                validators=[Length(max=10_000)])
+    consent_matching = BooleanField(
+        _l("La personne accepte que Relais lui propose des activités et montre son prénom et "
+           "son initiale aux structures, après validation par un·e travailleur·se social·e."))
+    consent_given_on = DateField(_l("Date du consentement"), default=date.today,
+                                 validators=[Optional()])
+    consent_method = RadioField(_l("Comment le consentement a été recueilli"),
+                                choices=choices(CONSENT_METHOD_LABELS),
+                                validators=[Optional()])
+
+
+class DeclarationForm(FlaskForm):
+    declaration = TextAreaField(_l("Ce que la personne sait faire, avec ses mots"),
+                                validators=[Length(max=10_000)])
+
+
+class NeedForm(FlaskForm):
+    title = StringField(_l("Titre"), validators=[DataRequired(), Length(max=200)])
+    kind = RadioField(_l("Vous cherchez"), default=NeedKind.SKILL.value,
+                      choices=choices(NEED_KIND_LABELS))
+    description = TextAreaField(_l("Description : quoi, quand, où"),
+                                validators=[DataRequired(), Length(max=10_000)])
+    when_text = StringField(_l("Quand"), validators=[Optional(), Length(max=200)])
+    where_text = StringField(_l("Où"), validators=[Optional(), Length(max=200)])
+    territory_id = SelectField(_l("Quartier"), coerce=int)
+    languages = MultiCheckboxField(_l("Langues demandées (facultatif)"),
+                                   choices=choices(LANGUAGE_LABELS))
+
+
+class RejectForm(FlaskForm):
+    reason_code = SelectField(_l("Raison"), choices=choices(REJECTION_LABELS))
+    reason_text = StringField(_l("Précision"), validators=[Optional(), Length(max=900)])
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something: only the CSRF token."""
+
+
+class AnswerForm(FlaskForm):
+    comment = StringField(_l("Un mot (facultatif)"), validators=[Optional(), Length(max=500)])
+
+STATUS_LABELS = {
+    MatchStatus.PROPOSED: _l("à examiner"),
+    MatchStatus.APPROVED: _l("validée"),
+    MatchStatus.REJECTED: _l("écartée"),
+    MatchStatus.ACCEPTED: _l("acceptée par la personne"),
+    MatchStatus.DECLINED: _l("refusée par la personne"),
+}
+
+
+def status_label(status: str) -> str:
+    """French label of a proposal's status (a Jinja filter)."""
+    return str(STATUS_LABELS.get(MatchStatus(status), status))

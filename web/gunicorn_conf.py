@@ -1,0 +1,25 @@
+"""gunicorn settings (`gunicorn --config python:web.gunicorn_conf "web:create_app()"`)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+bind = os.environ.get("RELAIS_BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("RELAIS_THREADS", "4"))
+# Load the model and the index once in the master: workers share those pages after fork.
+preload_app = True
+timeout = 60
+graceful_timeout = 20
+accesslog = "-"
+max_requests = 2000
+max_requests_jitter = 200
+
+
+def post_fork(_server: Any, _worker: Any) -> None:
+    """Each worker opens its own database connections (sockets must not cross a fork)."""
+    from web.extensions import db
+
+    db.dispose()

@@ -1,0 +1,60 @@
+"""Accounts: password logins for staff, short access codes for residents."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlmodel import Session, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from models import Role, User, utcnow
+
+# No 0/O, 1/I/L: codes are read aloud and typed on phones by people who may not read French well.
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 8
+# A deliberately slow check for a password that does not exist, so timing does not reveal emails.
+_DUMMY_HASH = generate_password_hash("relais-dummy-password")
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password)  # scrypt, werkzeug's default
+
+
+def new_access_code() -> str:
+    """A code like 'K7PM-Q2XD' (40 bits of randomness)."""
+    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    return f"{raw[:4]}-{raw[4:]}"
+
+
+def code_digest(code: str) -> str:
+    """Digest of a code as typed, ignoring case, spaces and dashes."""
+    canonical = "".join(ch for ch in code.upper() if ch.isalnum())
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def authenticate(session: Session, email: str, password: str) -> User | None:
+    """The active staff user with this email and password, or None."""
+    user = session.exec(select(User).where(User.email == email.strip().lower())).first()
+    if user is None or not user.password_hash or user.role == Role.RESIDENT:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not user.is_active or not check_password_hash(user.password_hash, password):
+        return None
+    user.last_login_at = utcnow()
+    session.add(user)
+    session.commit()
+    return user
+
+
+def authenticate_code(session: Session, code: str) -> User | None:
+    """The active resident user holding this access code, or None."""
+    if len("".join(ch for ch in code if ch.isalnum())) != CODE_LENGTH:
+        return None
+    user = session.exec(select(User).where(User.access_code_digest == code_digest(code))).first()
+    if user is None or not user.is_active or user.role != Role.RESIDENT:
+        return None
+    user.last_login_at = utcnow()
+    session.add(user)
+    session.commit()
+    return user

@@ -1,0 +1,365 @@
+"""Matching service: keeps the FAISS collections in step with the database and makes proposals.
+
+The database is the truth. Every write that changes what can be matched adds an IndexEvent row in
+the same transaction; each process applies the events it has not seen before searching, so every
+gunicorn worker (and every machine) follows the same database. The index files under the
+instance folder are only a cache: missing, truncated or out-of-date files are rebuilt from the
+stored vectors, without re-encoding any text.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import func
+from sqlmodel import Session, col, delete, select
+
+from matcher.analysis import Analysis, Analyzer, get_analyzer
+from matcher.embeddings import Embedder, get_embedder
+from matcher.engine import Collection, Hit
+from matcher.index import IndexFileError
+from models import (
+    Consent,
+    Direction,
+    IndexEvent,
+    Match,
+    MatchStatus,
+    Need,
+    NeedStatement,
+    NeedStatus,
+    Resident,
+    SkillDeclaration,
+    SkillStatement,
+)
+
+log = logging.getLogger(__name__)
+
+RESIDENTS = "residents"
+NEEDS = "needs"
+# Save the index files when they lag this many events or seconds behind the database.
+SAVE_EVERY_EVENTS = 500
+SAVE_EVERY_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A ranked candidate with the statement pairs that explain it."""
+
+    need_id: int
+    resident_id: int
+    score: float
+    explanation: list[dict[str, object]]
+
+
+def to_blob(vector: np.ndarray) -> bytes:
+    return np.ascontiguousarray(vector, dtype=np.float32).tobytes()
+
+
+def from_blobs(blobs: Sequence[bytes], dim: int) -> np.ndarray:
+    if not blobs:
+        return np.zeros((0, dim), dtype=np.float32)
+    return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), dim)
+
+
+def valid_consent_residents(session: Session, today: date) -> set[int]:
+    """Residents whose consent covers matching today (the hard filter before any proposal)."""
+    consents = session.exec(select(Consent).where(col(Consent.withdrawn_at).is_(None))).all()
+    return {c.resident_id for c in consents if c.is_valid(today)}
+
+
+class MatchingService:
+    """One per process: the model, the analyzer and the two collections."""
+
+    def __init__(self) -> None:
+        self.embedder: Embedder | None = None
+        self.analyzer: Analyzer | None = None
+        self.collections: dict[str, Collection] = {}
+        self.index_dir: Path | None = None
+        self.min_similarity = 0.25
+        self.proposals_per_need = 5
+        self.proposals_per_resident = 3
+        self._lock = threading.RLock()
+        self._saved_generation = 0
+        self._saved_at = 0.0
+
+    # ------------------------------------------------------------------ set-up
+
+    def configure(self, embedder_spec: str, index_dir: Path, min_similarity: float,
+                  proposals_per_need: int = 5, proposals_per_resident: int = 3) -> None:
+        """Load the model and the analyzer (once per process) and point at the index files."""
+        self.embedder = get_embedder(embedder_spec)
+        self.analyzer = get_analyzer()
+        self.index_dir = index_dir
+        self.min_similarity = min_similarity
+        self.proposals_per_need = proposals_per_need
+        self.proposals_per_resident = proposals_per_resident
+        self.collections = {}
+
+    @property
+    def dim(self) -> int:
+        assert self.embedder is not None, "MatchingService.configure() was not called"
+        return self.embedder.dim
+
+    def _path(self, name: str) -> Path:
+        assert self.index_dir is not None
+        return self.index_dir / f"{name}.faiss"
+
+    def load_or_rebuild(self, session: Session) -> str:
+        """Open the index files, or rebuild them from the database; say which happened."""
+        with self._lock:
+            try:
+                loaded = {name: Collection.load(self._path(name), self.dim)
+                          for name in (RESIDENTS, NEEDS)}
+                generations = {c.generation for c in loaded.values()}
+                if len(generations) != 1 or generations.pop() > _last_event(session):
+                    raise IndexFileError("index files are ahead of, or out of step with, the database")
+            except IndexFileError as exc:
+                log.warning("rebuilding the index from the database: %s", exc)
+                self.rebuild(session)
+                return "rebuilt"
+            self.collections = loaded
+            self._saved_generation = self.generation
+            self._saved_at = time.monotonic()
+            self.sync(session)
+            return "loaded"
+
+    @property
+    def generation(self) -> int:
+        return min((c.generation for c in self.collections.values()), default=0)
+
+    def rebuild(self, session: Session) -> None:
+        """Rebuild both collections from the stored vectors and save them."""
+        with self._lock:
+            generation = _last_event(session)
+            residents = Collection(self.dim, generation)
+            for rid, ids, vectors in self._resident_vectors(session, None):
+                residents.upsert(rid, ids, vectors)
+            needs = Collection(self.dim, generation)
+            for nid, ids, vectors in self._need_vectors(session, None):
+                needs.upsert(nid, ids, vectors)
+            self.collections = {RESIDENTS: residents, NEEDS: needs}
+            self.save()
+
+    def save(self) -> None:
+        """Write both collections to the instance folder."""
+        with self._lock:
+            for name, collection in self.collections.items():
+                collection.save(self._path(name))
+            self._saved_generation = self.generation
+            self._saved_at = time.monotonic()
+
+    def sync(self, session: Session) -> int:
+        """Apply the database changes this process has not seen; return how many."""
+        with self._lock:
+            if not self.collections:
+                self.load_or_rebuild(session)
+                return 0
+            last = _last_event(session)
+            current = self.generation
+            if last == current:
+                return 0
+            if last < current:  # the database was restored or reset under us
+                self.rebuild(session)
+                return 0
+            events = session.exec(
+                select(IndexEvent).where(IndexEvent.id > current).order_by(col(IndexEvent.id))
+            ).all()
+            latest: dict[tuple[str, int], str] = {}
+            for ev in events:
+                latest[(ev.collection, ev.doc_id)] = ev.op
+            for name, loader in ((RESIDENTS, self._resident_vectors), (NEEDS, self._need_vectors)):
+                touched = {doc for (coll, doc) in latest if coll == name}
+                fresh: set[int] = set()
+                for doc, ids, vectors in loader(session, touched):
+                    self.collections[name].upsert(doc, ids, vectors)
+                    fresh.add(doc)
+                for doc in touched - fresh:
+                    self.collections[name].delete(doc)
+                self.collections[name].generation = last
+            if (last - self._saved_generation >= SAVE_EVERY_EVENTS
+                    or time.monotonic() - self._saved_at >= SAVE_EVERY_SECONDS):
+                self.save()
+            return len(events)
+
+    def _resident_vectors(self, session: Session, only: Iterable[int] | None
+                          ) -> Iterable[tuple[int, list[int], np.ndarray]]:
+        query = (
+            select(SkillStatement.resident_id, SkillStatement.id, SkillStatement.vector)
+            .join(SkillDeclaration, col(SkillDeclaration.id) == SkillStatement.declaration_id)
+            .where(col(SkillDeclaration.is_current).is_(True), col(SkillStatement.negated).is_(False))
+            .order_by(col(SkillStatement.resident_id), col(SkillStatement.position))
+        )
+        if only is not None:
+            query = query.where(col(SkillStatement.resident_id).in_(list(only)))
+        return self._grouped(session.exec(query).all())
+
+    def _need_vectors(self, session: Session, only: Iterable[int] | None
+                      ) -> Iterable[tuple[int, list[int], np.ndarray]]:
+        query = select(NeedStatement.need_id, NeedStatement.id, NeedStatement.vector).order_by(
+            col(NeedStatement.need_id), col(NeedStatement.position))
+        if only is not None:
+            query = query.where(col(NeedStatement.need_id).in_(list(only)))
+        return self._grouped(session.exec(query).all())
+
+    def _grouped(self, rows: Sequence[tuple[int, int | None, bytes]]
+                 ) -> Iterable[tuple[int, list[int], np.ndarray]]:
+        groups: dict[int, tuple[list[int], list[bytes]]] = {}
+        for doc, sid, blob in rows:
+            ids, blobs = groups.setdefault(doc, ([], []))
+            ids.append(int(sid or 0))
+            blobs.append(blob)
+        for doc, (ids, blobs) in groups.items():
+            yield doc, ids, from_blobs(blobs, self.dim)
+
+    # ------------------------------------------------------------------ writes
+
+    def analyze(self, text: str) -> Analysis:
+        assert self.analyzer is not None, "MatchingService.configure() was not called"
+        return self.analyzer.analyze(text)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        assert self.embedder is not None, "MatchingService.configure() was not called"
+        return self.embedder.encode(texts)
+
+    def store_declaration(self, session: Session, declaration: SkillDeclaration,
+                          analysis: Analysis) -> list[SkillStatement]:
+        """Write the declaration's statements with their vectors (caller commits)."""
+        assert self.embedder is not None
+        vectors = self.encode([st.norm for st in analysis.statements])
+        rows = [
+            SkillStatement(
+                declaration_id=declaration.id or 0,
+                resident_id=declaration.resident_id,
+                position=i,
+                text=st.text,
+                norm=st.norm,
+                negated=st.negated,
+                languages=list(st.languages),
+                vector=to_blob(vec),
+                embedder=self.embedder.name,
+            )
+            for i, (st, vec) in enumerate(zip(analysis.statements, vectors, strict=True))
+        ]
+        session.add_all(rows)
+        session.add(IndexEvent(collection=RESIDENTS, doc_id=declaration.resident_id, op="upsert"))
+        return rows
+
+    def store_need(self, session: Session, need: Need) -> list[NeedStatement]:
+        """(Re)write the need's statements: its title, then the sentences of its text."""
+        assert self.embedder is not None and need.id is not None
+        session.exec(delete(NeedStatement).where(col(NeedStatement.need_id) == need.id))
+        parts = [(need.title.strip(), need.title.strip(), True)]
+        parts += [(st.text, st.norm, False) for st in self.analyze(need.description).statements]
+        parts = [p for p in parts if p[1]]
+        vectors = self.encode([norm for _, norm, _ in parts])
+        rows = [
+            NeedStatement(need_id=need.id, position=i, text=text, norm=norm, is_title=is_title,
+                          vector=to_blob(vec), embedder=self.embedder.name)
+            for i, ((text, norm, is_title), vec) in enumerate(zip(parts, vectors, strict=True))
+        ]
+        session.add_all(rows)
+        self.mark(session, NEEDS, need.id)
+        return rows
+
+    def mark(self, session: Session, collection: str, doc_id: int, op: str = "upsert") -> None:
+        """Record that `doc_id` changed, so every process's index follows."""
+        session.add(IndexEvent(collection=collection, doc_id=doc_id, op=op))
+
+    # ------------------------------------------------------------------ search and proposals
+
+    def residents_for_need(self, session: Session, need: Need, k: int,
+                           today: date) -> list[Proposal]:
+        """Residents (with valid consent, speaking a wanted language) ranked for `need`."""
+        self.sync(session)
+        statements = session.exec(
+            select(NeedStatement).where(NeedStatement.need_id == need.id)
+            .order_by(col(NeedStatement.position))).all()
+        allowed = valid_consent_residents(session, today)
+        if need.languages:
+            wanted = set(need.languages)
+            residents = session.exec(select(Resident).where(col(Resident.id).in_(allowed))).all()
+            allowed = {r.id for r in residents if r.id is not None and wanted & set(r.languages)}
+        with self._lock:
+            hits = self.collections[RESIDENTS].search(
+                from_blobs([s.vector for s in statements], self.dim), k, allowed=allowed)
+        texts = _statement_texts(session, SkillStatement, hits)
+        return [
+            Proposal(need.id or 0, hit.doc_id, hit.score, [
+                {"resident_text": texts[p.statement_id], "need_text": statements[p.query_index].text,
+                 "similarity": round(p.similarity, 3)} for p in hit.pairs[:2]])
+            for hit in hits if hit.best.similarity >= self.min_similarity
+        ]
+
+    def needs_for_resident(self, session: Session, resident: Resident, k: int) -> list[Proposal]:
+        """Open needs ranked for the resident's current declaration."""
+        self.sync(session)
+        statements = session.exec(
+            select(SkillStatement)
+            .join(SkillDeclaration, col(SkillDeclaration.id) == SkillStatement.declaration_id)
+            .where(SkillStatement.resident_id == resident.id,
+                   col(SkillDeclaration.is_current).is_(True),
+                   col(SkillStatement.negated).is_(False))
+            .order_by(col(SkillStatement.position))).all()
+        open_needs = set(session.exec(select(Need.id).where(Need.status == NeedStatus.OPEN)).all())
+        languages = set(resident.languages)
+        needs = session.exec(select(Need).where(col(Need.id).in_(open_needs))).all()
+        allowed = {n.id for n in needs if n.id is not None
+                   and (not n.languages or languages & set(n.languages))}
+        with self._lock:
+            hits = self.collections[NEEDS].search(
+                from_blobs([s.vector for s in statements], self.dim), k, allowed=allowed)
+        texts = _statement_texts(session, NeedStatement, hits)
+        return [
+            Proposal(hit.doc_id, resident.id or 0, hit.score, [
+                {"resident_text": statements[p.query_index].text, "need_text": texts[p.statement_id],
+                 "similarity": round(p.similarity, 3)} for p in hit.pairs[:2]])
+            for hit in hits if hit.best.similarity >= self.min_similarity
+        ]
+
+    def propose(self, session: Session, proposals: list[Proposal], direction: Direction) -> int:
+        """Store new proposals for review (pairs already proposed or reviewed are kept as they are)."""
+        if not proposals:
+            return 0
+        existing = {
+            (m.need_id, m.resident_id)
+            for m in session.exec(select(Match).where(
+                col(Match.need_id).in_({p.need_id for p in proposals}),
+                col(Match.resident_id).in_({p.resident_id for p in proposals}))).all()
+        }
+        new = [p for p in proposals if (p.need_id, p.resident_id) not in existing]
+        session.add_all(
+            Match(need_id=p.need_id, resident_id=p.resident_id, score=round(p.score, 4),
+                  direction=direction, explanation=p.explanation, status=MatchStatus.PROPOSED)
+            for p in new
+        )
+        return len(new)
+
+    def withdraw_unreviewed(self, session: Session, *, need_id: int | None = None,
+                            resident_id: int | None = None) -> None:
+        """Drop proposals nobody reviewed yet: they were made from text that has changed."""
+        query = delete(Match).where(col(Match.status) == MatchStatus.PROPOSED)
+        if need_id is not None:
+            query = query.where(col(Match.need_id) == need_id)
+        if resident_id is not None:
+            query = query.where(col(Match.resident_id) == resident_id)
+        session.exec(query)
+
+
+def _last_event(session: Session) -> int:
+    return int(session.exec(select(func.max(IndexEvent.id))).one() or 0)
+
+
+def _statement_texts(session: Session, table: type[SkillStatement] | type[NeedStatement],
+                     hits: list[Hit]) -> dict[int, str]:
+    ids = {p.statement_id for h in hits for p in h.pairs[:2]}
+    if not ids:
+        return {}
+    rows = session.exec(select(table.id, table.text).where(col(table.id).in_(ids))).all()
+    return {int(i or 0): t for i, t in rows}

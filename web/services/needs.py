@@ -1,0 +1,78 @@
+"""Needs posted by associations and projects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from flask_babel import lazy_gettext as _l
+from sqlmodel import Session
+
+from models import Direction, Need, NeedKind, NeedStatus, Role, Territory, User, utcnow
+from web.services import ServiceError
+from web.services.audit import record
+from web.services.matching import MatchingService
+
+MAX_DESCRIPTION_CHARS = 10_000
+
+
+@dataclass
+class NeedInput:
+    title: str
+    description: str
+    kind: str = NeedKind.SKILL
+    territory_id: int | None = None
+    when_text: str = ""
+    where_text: str = ""
+    languages: list[str] = field(default_factory=list)
+
+
+def _check(session: Session, data: NeedInput) -> list[object]:
+    errors: list[object] = []
+    if not data.title.strip():
+        errors.append(_l("Donnez un titre au besoin."))
+    if len(data.title) > 200:
+        errors.append(_l("Le titre est trop long (200 caractères au plus)."))
+    if not data.description.strip():
+        errors.append(_l("Décrivez le besoin : quoi, quand, où."))
+    if len(data.description) > MAX_DESCRIPTION_CHARS:
+        errors.append(_l("La description est trop longue (10 000 caractères au plus)."))
+    if data.kind not in set(NeedKind):
+        errors.append(_l("Type de besoin inconnu."))
+    if data.territory_id is not None and session.get(Territory, data.territory_id) is None:
+        errors.append(_l("Quartier inconnu."))
+    if len(data.when_text) > 200 or len(data.where_text) > 200:
+        errors.append(_l("« Quand » et « où » tiennent en 200 caractères chacun."))
+    return errors
+
+
+def create_need(session: Session, matching: MatchingService, author: User, data: NeedInput,
+                today: date) -> tuple[Need, int]:
+    """Post a need for the author's organisation and propose residents for it."""
+    if author.role not in {Role.ASSOCIATION_MEMBER, Role.SOCIAL_WORKER, Role.ADMIN} \
+            or author.organisation_id is None:
+        raise ServiceError(_l("Seul·e un·e membre d'une structure peut publier un besoin."))
+    errors = _check(session, data)
+    if errors:
+        raise ServiceError(*errors)
+    need = Need(organisation_id=author.organisation_id, territory_id=data.territory_id,
+                kind=data.kind, title=data.title.strip(), description=data.description.strip(),
+                when_text=data.when_text.strip(), where_text=data.where_text.strip(),
+                languages=list(dict.fromkeys(data.languages)), status=NeedStatus.OPEN,
+                created_by_id=author.id or 0, updated_at=utcnow())
+    session.add(need)
+    session.flush()
+    matching.store_need(session, need)
+    record(session, author, "need.create", "need", need.id)
+    session.commit()
+    return need, propose_for_need(session, matching, need, today)
+
+
+def propose_for_need(session: Session, matching: MatchingService, need: Need, today: date) -> int:
+    """Propose the residents who best fit an open need (committed); return how many are new."""
+    if need.status != NeedStatus.OPEN:
+        return 0
+    found = matching.residents_for_need(session, need, matching.proposals_per_need, today)
+    added = matching.propose(session, found, Direction.NEED_TO_RESIDENT)
+    session.commit()
+    return added

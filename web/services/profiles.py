@@ -1,0 +1,202 @@
+"""Resident profiles: creation with consent, declarations in the person's own words, access codes."""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass, field
+from datetime import date
+
+from flask_babel import lazy_gettext as _l
+from sqlmodel import Session, col, select
+
+from models import (
+    Availability,
+    Consent,
+    ConsentMethod,
+    ConsentScope,
+    Direction,
+    Organisation,
+    Resident,
+    Role,
+    SkillDeclaration,
+    Territory,
+    User,
+    Want,
+    utcnow,
+)
+from web.services import ServiceError
+from web.services.accounts import code_digest, new_access_code
+from web.services.audit import record
+from web.services.matching import RESIDENTS, MatchingService, valid_consent_residents
+
+MAX_DECLARATION_CHARS = 10_000
+
+
+@dataclass
+class ResidentInput:
+    first_name: str
+    last_initial: str
+    territory_id: int | None
+    languages: list[str] = field(default_factory=list)
+    availability: list[str] = field(default_factory=list)
+    wants: list[str] = field(default_factory=list)
+    consent_given_on: date | None = None
+    consent_method: str = ""
+    consent_matching: bool = False
+    declaration: str = ""
+
+
+@dataclass
+class CreatedResident:
+    resident: Resident
+    access_code: str  # shown once to the social worker, never stored in clear
+    proposals: int
+
+
+def _check(session: Session, data: ResidentInput, today: date) -> list[object]:
+    errors: list[object] = []
+    if not data.first_name.strip():
+        errors.append(_l("Indiquez un prénom (ou un pseudonyme)."))
+    if len(data.first_name.strip()) > 60:
+        errors.append(_l("Le prénom est trop long (60 caractères au plus)."))
+    if data.last_initial.strip() and not data.last_initial.strip().isalpha():
+        errors.append(_l("L'initiale doit être une lettre."))
+    if data.territory_id is None or session.get(Territory, data.territory_id) is None:
+        errors.append(_l("Choisissez le quartier de la personne."))
+    if not set(data.availability) <= set(Availability):
+        errors.append(_l("Disponibilité inconnue."))
+    if not set(data.wants) <= set(Want):
+        errors.append(_l("Souhait inconnu."))
+    if not data.consent_matching:
+        errors.append(_l("Le consentement de la personne est obligatoire avant d'enregistrer son "
+                         "profil."))
+    if data.consent_given_on is None or data.consent_given_on > today:
+        errors.append(_l("Indiquez la date du consentement (aujourd'hui ou avant)."))
+    if data.consent_method not in set(ConsentMethod):
+        errors.append(_l("Indiquez comment le consentement a été recueilli."))
+    errors.extend(_check_declaration(data.declaration))
+    return errors
+
+
+def _check_declaration(text: str) -> list[object]:
+    if not text.strip():
+        return [_l("Écrivez ce que la personne sait faire, avec ses mots.")]
+    if len(text) > MAX_DECLARATION_CHARS:
+        return [_l("Le texte est trop long (10 000 caractères au plus).")]
+    return []
+
+
+def create_resident(session: Session, matching: MatchingService, worker: User,
+                    data: ResidentInput, consent_months: int, today: date) -> CreatedResident:
+    """Create the profile, its consent, its declaration and a resident login; propose needs."""
+    if worker.role not in {Role.SOCIAL_WORKER, Role.ADMIN} or worker.organisation_id is None:
+        raise ServiceError(_l("Seul·e un·e travailleur·se social·e peut créer un profil."))
+    errors = _check(session, data, today)
+    if errors:
+        raise ServiceError(*errors)
+    analysis = matching.analyze(data.declaration)
+    if not analysis.statements:
+        raise ServiceError(_l("Écrivez ce que la personne sait faire, avec ses mots."))
+    languages = list(dict.fromkeys([*data.languages, *analysis.languages]))
+    resident = Resident(
+        first_name=data.first_name.strip(),
+        last_initial=data.last_initial.strip()[:1].upper(),
+        territory_id=data.territory_id or 0,
+        organisation_id=worker.organisation_id,
+        languages=languages,
+        availability=sorted(set(data.availability)),
+        wants=sorted(set(data.wants)),
+        created_by_id=worker.id or 0,
+    )
+    session.add(resident)
+    session.flush()
+    given_on = data.consent_given_on or today
+    session.add(Consent(resident_id=resident.id or 0, given_on=given_on,
+                        expires_on=add_months(given_on, consent_months),
+                        scope=ConsentScope.MATCHING, method=data.consent_method,
+                        recorded_by_id=worker.id or 0))
+    code = new_access_code()
+    session.add(User(display_name=resident.public_name, role=Role.RESIDENT,
+                     resident_id=resident.id, access_code_digest=code_digest(code)))
+    declaration = SkillDeclaration(resident_id=resident.id or 0, text=data.declaration.strip(),
+                                   created_by_id=worker.id or 0)
+    session.add(declaration)
+    session.flush()
+    matching.store_declaration(session, declaration, analysis)
+    record(session, worker, "resident.create", "resident", resident.id)
+    record(session, worker, "consent.record", "resident", resident.id,
+           method=data.consent_method, given_on=given_on.isoformat())
+    session.commit()
+    proposals = propose_for_resident(session, matching, resident)
+    return CreatedResident(resident, code, proposals)
+
+
+def update_declaration(session: Session, matching: MatchingService, worker: User,
+                       resident: Resident, text: str) -> int:
+    """Keep the old version, store the new one, and re-run matching for the resident."""
+    errors = _check_declaration(text)
+    analysis = matching.analyze(text) if not errors else None
+    if errors or analysis is None or not analysis.statements:
+        raise ServiceError(*(errors or [_l("Écrivez ce que la personne sait faire, avec ses mots.")]))
+    for old in session.exec(select(SkillDeclaration).where(
+            SkillDeclaration.resident_id == resident.id,
+            col(SkillDeclaration.is_current).is_(True))).all():
+        old.is_current = False
+        session.add(old)
+    declaration = SkillDeclaration(resident_id=resident.id or 0, text=text.strip(),
+                                   created_by_id=worker.id or 0)
+    session.add(declaration)
+    session.flush()
+    matching.store_declaration(session, declaration, analysis)
+    resident.languages = list(dict.fromkeys([*resident.languages, *analysis.languages]))
+    resident.updated_at = utcnow()
+    session.add(resident)
+    matching.withdraw_unreviewed(session, resident_id=resident.id)
+    record(session, worker, "declaration.update", "resident", resident.id)
+    session.commit()
+    return propose_for_resident(session, matching, resident)
+
+
+def propose_for_resident(session: Session, matching: MatchingService, resident: Resident,
+                         k: int | None = None) -> int:
+    """Propose the open needs that best fit the resident (committed); return how many are new."""
+    if resident.id not in _consented(session):
+        return 0
+    found = matching.needs_for_resident(session, resident, k or matching.proposals_per_resident)
+    added = matching.propose(session, found, Direction.RESIDENT_TO_NEED)
+    session.commit()
+    return added
+
+
+def _consented(session: Session) -> set[int]:
+    return valid_consent_residents(session, date.today())
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day `months` later (the 31st becomes the month's last day)."""
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def reset_access_code(session: Session, worker: User, resident: Resident) -> str:
+    """A new code for the resident; the old one stops working at once."""
+    user = session.exec(select(User).where(User.resident_id == resident.id)).one()
+    code = new_access_code()
+    user.access_code_digest = code_digest(code)
+    session.add(user)
+    record(session, worker, "access_code.reset", "resident", resident.id)
+    session.commit()
+    return code
+
+
+def territories(session: Session) -> list[Territory]:
+    return list(session.exec(select(Territory).order_by(col(Territory.name))).all())
+
+
+def organisation_of(session: Session, user: User) -> Organisation | None:
+    return session.get(Organisation, user.organisation_id) if user.organisation_id else None
+
+
+__all__ = ["RESIDENTS", "CreatedResident", "ResidentInput", "create_resident",
+           "propose_for_resident", "reset_access_code", "update_declaration"]

@@ -1,0 +1,82 @@
+"""Associations and projects: their needs, and the approved candidates for each."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from sqlmodel import col, select
+
+from models import Match, Need, Resident, Role
+from web.extensions import db_session, matching
+from web.forms import NeedForm, choices
+from web.permissions import VISIBLE_TO_ASSOCIATION, get_need, roles_required, user
+from web.services import ServiceError
+from web.services.needs import NeedInput, create_need
+from web.services.profiles import organisation_of, territories
+
+bp = Blueprint("association", __name__, url_prefix="/structure")
+MEMBERS = (Role.ASSOCIATION_MEMBER, Role.ADMIN)
+
+
+@bp.get("/")
+@roles_required(*MEMBERS)
+def home() -> Any:
+    session = db_session()
+    needs = session.exec(select(Need).where(Need.organisation_id == user().organisation_id)
+                         .order_by(col(Need.created_at).desc())).all()
+    approved = _approved_counts([n.id for n in needs if n.id is not None])
+    return render_template("association/home.html", needs=needs, approved=approved,
+                           organisation=organisation_of(session, user()))
+
+
+def _approved_counts(need_ids: list[int]) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for match in db_session().exec(select(Match).where(
+            col(Match.need_id).in_(need_ids), col(Match.status).in_(VISIBLE_TO_ASSOCIATION))).all():
+        counts[match.need_id] = counts.get(match.need_id, 0) + 1
+    return counts
+
+
+@bp.route("/besoins/nouveau", methods=["GET", "POST"])
+@roles_required(*MEMBERS)
+def new_need() -> Any:
+    session = db_session()
+    form = NeedForm()
+    form.territory_id.choices = choices(
+        {0: _("Tous les quartiers")} | {t.id: f"{t.name} ({t.commune})" for t in territories(session)})
+    if form.validate_on_submit():
+        data = NeedInput(title=form.title.data or "", description=form.description.data or "",
+                         kind=form.kind.data or "", territory_id=form.territory_id.data or None,
+                         when_text=form.when_text.data or "", where_text=form.where_text.data or "",
+                         languages=form.languages.data or [])
+        try:
+            need, _added = create_need(session, matching, user(), data, date.today())
+        except ServiceError as exc:
+            for message in exc.messages:
+                flash(message, "error")
+        else:
+            flash(_("Besoin publié. Les propositions arrivent après l'avis d'un·e "
+                    "travailleur·se social·e."), "success")
+            return redirect(url_for("association.need", need_id=need.id))
+    elif form.is_submitted():
+        for errors in form.errors.values():
+            for message in errors:
+                flash(message, "error")
+    return render_template("association/need_form.html", form=form)
+
+
+@bp.get("/besoins/<int:need_id>")
+@roles_required(*MEMBERS)
+def need(need_id: int) -> Any:
+    session = db_session()
+    item = get_need(session, user(), need_id, edit=True)
+    matches = session.exec(select(Match).where(
+        Match.need_id == item.id, col(Match.status).in_(VISIBLE_TO_ASSOCIATION))
+        .order_by(col(Match.reviewed_at))).all()
+    residents = {r.id: r for r in session.exec(
+        select(Resident).where(col(Resident.id).in_([m.resident_id for m in matches]))).all()}
+    return render_template("association/need.html", need=item, matches=matches,
+                           residents=residents)

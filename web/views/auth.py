@@ -1,0 +1,71 @@
+"""Logging in: staff with email and password, residents with the code from their social worker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+
+from models import Role
+from web.extensions import db_session
+from web.forms import CodeForm, LoginForm
+from web.services.accounts import authenticate, authenticate_code
+from web.services.audit import record
+
+bp = Blueprint("auth", __name__)
+
+HOME_OF_ROLE = {
+    Role.ADMIN: "worker.dashboard",
+    Role.SOCIAL_WORKER: "worker.dashboard",
+    Role.ASSOCIATION_MEMBER: "association.home",
+    Role.RESIDENT: "resident.home",
+}
+
+
+def home_url() -> str:
+    return url_for(HOME_OF_ROLE[Role(current_user.role)])
+
+
+@bp.get("/")
+def index() -> Any:
+    if current_user.is_authenticated:
+        return redirect(home_url())
+    return render_template("index.html")
+
+
+@bp.route("/connexion", methods=["GET", "POST"])
+def login() -> Any:
+    form = LoginForm()
+    if form.validate_on_submit():
+        session = db_session()
+        account = authenticate(session, form.email.data or "", form.password.data or "")
+        if account is not None:
+            login_user(account)
+            record(session, account, "login", "user", account.id)
+            session.commit()
+            return redirect(home_url())
+        flash(_("Adresse e-mail ou mot de passe incorrect."), "error")
+    return render_template("auth/login.html", form=form)
+
+
+@bp.route("/code", methods=["GET", "POST"])
+def code_login() -> Any:
+    form = CodeForm()
+    if form.validate_on_submit():
+        session = db_session()
+        account = authenticate_code(session, form.code.data or "")
+        if account is not None:
+            login_user(account)
+            record(session, account, "login.code", "user", account.id)
+            session.commit()
+            return redirect(url_for("resident.home"))
+        flash(_("Ce code ne marche pas. Vérifiez-le avec la personne qui vous l'a donné."), "error")
+    return render_template("auth/code.html", form=form)
+
+
+@bp.post("/deconnexion")
+def logout() -> Any:
+    logout_user()
+    return redirect(url_for("auth.index"))

@@ -1,0 +1,206 @@
+"""Social workers: residents' profiles and the review desk."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlmodel import col, select
+
+from models import (
+    Match,
+    MatchStatus,
+    Need,
+    Organisation,
+    Resident,
+    Role,
+    SkillDeclaration,
+    SkillStatement,
+)
+from web.extensions import db_session, matching
+from web.forms import (
+    REJECTION_LABELS,
+    ActionForm,
+    DeclarationForm,
+    RejectForm,
+    ResidentForm,
+    choices,
+)
+from web.permissions import STAFF, get_match_to_review, get_resident, roles_required, user
+from web.services import ServiceError
+from web.services.profiles import (
+    ResidentInput,
+    create_resident,
+    reset_access_code,
+    territories,
+    update_declaration,
+)
+from web.services.review import approve, reject
+
+bp = Blueprint("worker", __name__, url_prefix="/accompagnement")
+
+
+def _my_residents_query() -> Any:
+    query = select(Resident).order_by(col(Resident.first_name))
+    if user().role != Role.ADMIN:
+        query = query.where(Resident.organisation_id == user().organisation_id)
+    return query
+
+
+@bp.get("/")
+@roles_required(*STAFF)
+def dashboard() -> Any:
+    session = db_session()
+    residents = session.exec(_my_residents_query()).all()
+    ids = [r.id for r in residents]
+    pending = session.exec(select(Match).where(col(Match.resident_id).in_(ids),
+                                               Match.status == MatchStatus.PROPOSED)).all()
+    return render_template("worker/dashboard.html", residents=residents, pending=len(pending))
+
+
+@bp.route("/residents/nouveau", methods=["GET", "POST"])
+@roles_required(*STAFF)
+def new_resident() -> Any:
+    session = db_session()
+    form = ResidentForm()
+    form.territory_id.choices = choices({t.id: f"{t.name} ({t.commune})" for t in territories(session)})
+    if form.validate_on_submit():
+        data = ResidentInput(
+            first_name=form.first_name.data or "",
+            last_initial=form.last_initial.data or "",
+            territory_id=form.territory_id.data,
+            languages=form.languages.data or [],
+            availability=form.availability.data or [],
+            wants=form.wants.data or [],
+            consent_given_on=form.consent_given_on.data,
+            consent_method=form.consent_method.data or "",
+            consent_matching=bool(form.consent_matching.data),
+            declaration=form.declaration.data or "",
+        )
+        try:
+            created = create_resident(session, matching, user(), data,
+                                      _config().consent_months, date.today())
+        except ServiceError as exc:
+            for message in exc.messages:
+                flash(message, "error")
+        else:
+            flash(_("Profil enregistré. %(n)d proposition(s) à examiner.", n=created.proposals),
+                  "success")
+            return render_template("worker/access_code.html", resident=created.resident,
+                                   code=created.access_code)
+    elif form.is_submitted():
+        for errors in form.errors.values():
+            for message in errors:
+                flash(message, "error")
+    return render_template("worker/resident_form.html", form=form)
+
+
+@bp.get("/residents/<int:resident_id>")
+@roles_required(*STAFF)
+def resident(resident_id: int) -> Any:
+    session = db_session()
+    person = get_resident(session, user(), resident_id)
+    declaration = session.exec(select(SkillDeclaration).where(
+        SkillDeclaration.resident_id == person.id, col(SkillDeclaration.is_current).is_(True))
+    ).first()
+    statements = matching_statements(person.id or 0)
+    matches = session.exec(select(Match).where(Match.resident_id == person.id)
+                           .order_by(col(Match.score).desc())).all()
+    needs = {n.id: n for n in session.exec(
+        select(Need).where(col(Need.id).in_([m.need_id for m in matches]))).all()}
+    form = DeclarationForm(declaration=declaration.text if declaration else "")
+    return render_template("worker/resident.html", resident=person, declaration=declaration,
+                           statements=statements, matches=matches, needs=needs, form=form,
+                           action=ActionForm())
+
+
+def matching_statements(resident_id: int) -> list[SkillStatement]:
+    return list(db_session().exec(
+        select(SkillStatement)
+        .join(SkillDeclaration, col(SkillDeclaration.id) == SkillStatement.declaration_id)
+        .where(SkillStatement.resident_id == resident_id, col(SkillDeclaration.is_current).is_(True))
+        .order_by(col(SkillStatement.position))).all())
+
+
+@bp.post("/residents/<int:resident_id>/declaration")
+@roles_required(*STAFF)
+def edit_declaration(resident_id: int) -> Any:
+    session = db_session()
+    person = get_resident(session, user(), resident_id)
+    form = DeclarationForm()
+    if form.validate_on_submit():
+        try:
+            added = update_declaration(session, matching, user(), person, form.declaration.data or "")
+        except ServiceError as exc:
+            for message in exc.messages:
+                flash(message, "error")
+        else:
+            flash(_("Texte enregistré. %(n)d nouvelle(s) proposition(s).", n=added), "success")
+    return redirect(url_for("worker.resident", resident_id=person.id))
+
+
+@bp.post("/residents/<int:resident_id>/code")
+@roles_required(*STAFF)
+def new_code(resident_id: int) -> Any:
+    session = db_session()
+    person = get_resident(session, user(), resident_id)
+    if not ActionForm().validate_on_submit():
+        return redirect(url_for("worker.resident", resident_id=person.id))
+    code = reset_access_code(session, user(), person)
+    return render_template("worker/access_code.html", resident=person, code=code)
+
+
+@bp.get("/propositions")
+@roles_required(*STAFF)
+def review_desk() -> Any:
+    session = db_session()
+    residents = {r.id: r for r in session.exec(_my_residents_query()).all()}
+    proposals = session.exec(
+        select(Match).where(col(Match.resident_id).in_(list(residents)),
+                            Match.status == MatchStatus.PROPOSED)
+        .order_by(col(Match.score).desc(), col(Match.id))).all()
+    needs = {n.id: n for n in session.exec(
+        select(Need).where(col(Need.id).in_([m.need_id for m in proposals]))).all()}
+    organisations = {o.id: o for o in session.exec(select(Organisation)).all()}
+    return render_template("worker/review.html", proposals=proposals, residents=residents,
+                           needs=needs, organisations=organisations, action=ActionForm(),
+                           reject_form=RejectForm(), reasons=REJECTION_LABELS)
+
+
+@bp.post("/propositions/<int:match_id>/valider")
+@roles_required(*STAFF)
+def approve_match(match_id: int) -> Any:
+    session = db_session()
+    match = get_match_to_review(session, user(), match_id)
+    if ActionForm().validate_on_submit():
+        try:
+            approve(session, user(), match)
+        except ServiceError as exc:
+            flash(str(exc), "error")
+        else:
+            flash(_("Proposition validée : la personne la verra dans son espace."), "success")
+    return redirect(request.referrer or url_for("worker.review_desk"))
+
+
+@bp.post("/propositions/<int:match_id>/refuser")
+@roles_required(*STAFF)
+def reject_match(match_id: int) -> Any:
+    session = db_session()
+    match = get_match_to_review(session, user(), match_id)
+    form = RejectForm()
+    if form.validate_on_submit():
+        try:
+            reject(session, user(), match, form.reason_code.data or "", form.reason_text.data or "")
+        except ServiceError as exc:
+            flash(str(exc), "error")
+        else:
+            flash(_("Proposition écartée."), "success")
+    else:
+        flash(_("Indiquez la raison du refus."), "error")
+    return redirect(request.referrer or url_for("worker.review_desk"))
+
+
+def _config() -> Any:
+    return current_app.config["RELAIS"]
