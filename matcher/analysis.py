@@ -40,6 +40,11 @@ SMS_FORMS = {
 _GLUED_JE = re.compile(r"\bj(?=[bcdfgklmnpqrstvz][aeiouyéèêàâîôûh])", re.IGNORECASE)
 _WORD = re.compile(r"[\w'’]+(?:-[\w'’]+)*|[^\w\s]", re.UNICODE)
 _BULLETS = re.compile(r"^\s*(?:[-*•·–—]|\d+[.)])\s+", re.MULTILINE)
+# Sentences end at . ! ? … ; or a line break. Oral and SMS text often lacks punctuation, and
+# the parser's own sentence boundaries are unreliable on it (and on English), so rules decide.
+_SENTENCE_END = re.compile(r"(?<=[.!?…;])\s+|\s*[\n;]+\s*|(?<=[!?…])(?=\w)")
+_ABBREVIATION = re.compile(r"(?:^|\s)(?:[A-Z]|M|Mme|Mlle|Dr|St|Ste|etc|ex|cf|av|bd)\.$")
+_ENGLISH_NEGATION = re.compile(r"\b(?:can't|cannot|won't|\w+n't|not|never)\b", re.IGNORECASE)
 
 # Negation cues. "pas mal (de)" means "quite a lot", and "ne ... que" means "only": neither negates.
 _NEGATORS = {"pas", "jamais", "aucun", "aucune", "rien", "personne", "guère", "not", "never", "n't",
@@ -174,7 +179,7 @@ class Analyzer:
         text = clean_text(text)[:max_chars]
         if not text:
             return Analysis()
-        chunks = [c.strip() for c in re.split(r"[\n;]+", text) if c.strip()]
+        chunks = _sentences(text)
         normalised = [_normalise_with_offsets(c) for c in chunks]
         with self._lock:
             docs = list(self.nlp.pipe(norm for norm, _ in normalised))
@@ -184,15 +189,22 @@ class Analyzer:
         return Analysis(statements)
 
 
+_SUBJECTS = {"je", "j'", "tu", "il", "elle", "on", "nous", "vous", "ils", "elles", "i", "we"}
+_COORDINATORS = {"et", "mais", "puis", "ou", "and", "but"}
+
+
 def _clause_starts(sent: Any) -> list[int]:
     """Token indexes where a coordinated clause starts ("et je couds", "mais je répare")."""
-    starts = []
+    starts = set()
     for tok in sent:
-        if tok.dep_ == "conj" and tok.pos_ in {"VERB", "AUX"} and tok.head.pos_ in {"VERB", "AUX"}:
+        following = tok.nbor(1) if tok.i + 1 < sent.end else None
+        if tok.lower_ in _COORDINATORS and following is not None and following.lower_ in _SUBJECTS:
+            starts.add(tok.i)  # "… et je couds": a new subject, a new statement
+        elif tok.dep_ == "conj" and tok.pos_ in {"VERB", "AUX"} and tok.head.pos_ in {"VERB", "AUX"}:
             left = [c for c in tok.children if c.i < tok.i and c.dep_ in {"cc", "punct"}]
             if left:
-                starts.append(min(c.i for c in left))
-    return starts
+                starts.add(min(c.i for c in left))
+    return sorted(i for i in starts if i > sent.start)
 
 
 def _is_negated(tokens: list[Any]) -> bool:
@@ -222,6 +234,22 @@ def _languages_of(tokens: list[Any]) -> tuple[str, ...]:
     return tuple(found)
 
 
+def _sentences(text: str) -> list[str]:
+    """Sentences by punctuation and line breaks, keeping "M. Diallo" or "Dr. Kane" whole."""
+    out: list[str] = []
+    glue = False
+    for piece in _SENTENCE_END.split(text):
+        piece = piece.strip()
+        if not piece:
+            continue
+        if glue and out:
+            out[-1] = f"{out[-1]} {piece}"
+        else:
+            out.append(piece)
+        glue = bool(_ABBREVIATION.search(piece))
+    return [s for s in out if s.strip(" .!?…")]
+
+
 def _original_span(original: str, offsets: list[tuple[int, int, int, int]], start: int,
                    end: int) -> str:
     """The words as the person wrote them behind the normalised characters [start, end)."""
@@ -233,9 +261,9 @@ def _original_span(original: str, offsets: list[tuple[int, int, int, int]], star
 
 def _statements_of(original: str, offsets: list[tuple[int, int, int, int]], doc: Any
                    ) -> list[Statement]:
-    """Statements of one chunk: its sentences, split again at coordinated clauses."""
+    """Statements of one sentence: its coordinated clauses."""
     ranges: list[tuple[int, int]] = []
-    for sent in doc.sents:
+    for sent in (doc[:],):
         bounds = [sent.start, *_clause_starts(sent), sent.end]
         for start, end in zip(bounds, bounds[1:], strict=False):
             words = [t for t in doc[start:end] if t.is_alpha and t.lower_ not in {"et", "mais", "ou"}]
@@ -259,14 +287,18 @@ def _statements_of(original: str, offsets: list[tuple[int, int, int, int]], doc:
                 norm=span.text.strip(" ,;."),
                 lemmas=tuple(t.lemma_.lower() for t in tokens
                              if t.is_alpha and not t.is_stop and len(t) > 1),
-                negated=_is_negated(tokens),
+                negated=_is_negated(tokens) or bool(_ENGLISH_NEGATION.search(shown)),
                 languages=_languages_of(tokens),
             )
         )
     return out
 
 
-@lru_cache(maxsize=2)
 def get_analyzer(model: str = SPACY_MODEL) -> Analyzer:
     """The process's analyzer, loaded once."""
+    return _load_analyzer(model)
+
+
+@lru_cache(maxsize=2)
+def _load_analyzer(model: str) -> Analyzer:
     return Analyzer(model)

@@ -86,13 +86,17 @@ class SentenceTransformerEmbedder:
         return _normalise(vectors)
 
 
-@lru_cache(maxsize=4)
 def get_embedder(spec: str = DEFAULT_EMBEDDER) -> Embedder:
     """Load (once per process) the embedder named by `spec`.
 
     `use-multilingual` is the bundled default; `sentence-transformers:/path/to/model` loads a
     site's own model folder.
     """
+    return _load_embedder(spec)
+
+
+@lru_cache(maxsize=4)
+def _load_embedder(spec: str) -> Embedder:
     if spec == DEFAULT_EMBEDDER:
         return UseEmbedder()
     if spec.startswith("sentence-transformers:"):

@@ -92,10 +92,10 @@ class VectorIndex:
             raise IndexFileError(f"cannot read {path}: {exc}") from exc
         if raw.d != dim or meta.get("dim") != dim or raw.ntotal != meta.get("count"):
             raise IndexFileError(f"{path} does not match its stamp or the model (dim {dim})")
-        index = cls(dim, generation=int(meta["generation"]))
-        index._index = faiss.downcast_index(raw)
-        if not isinstance(index._index, faiss.IndexIDMap2):
+        if not isinstance(raw, faiss.IndexIDMap2):
             raise IndexFileError(f"{path} is not an id-mapped index")
+        index = cls(dim, generation=int(meta["generation"]))
+        index._index = raw
         return index
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date
 from pathlib import Path
 
@@ -27,17 +29,44 @@ PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
-@pytest.fixture
-def database_url(tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database for one test."""
+@pytest.fixture(scope="session")
+def template_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database migrated once per run; each test gets a copy (a file copy, or a PostgreSQL
+    database created from it as a template)."""
     if os.environ.get("RELAIS_TEST_DB") != "postgres":
-        yield f"sqlite:///{tmp_path / 'relais.db'}"
+        url = f"sqlite:///{tmp_path_factory.mktemp('template') / 'relais.db'}"
+        template = Database(url)
+        template.upgrade()
+        template.dispose()  # closing the last connection folds the WAL into the file we copy
+        yield url
+        return
+    server = os.environ["RELAIS_TEST_POSTGRES_URL"]
+    name = f"relais_template_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    template = Database(server.rsplit("/", 1)[0] + "/" + name)
+    template.upgrade()
+    template.dispose()
+    yield name
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, template_database: str) -> Iterator[str]:
+    """A fresh, migrated, empty database for one test."""
+    if os.environ.get("RELAIS_TEST_DB") != "postgres":
+        path = tmp_path / "relais.db"
+        shutil.copyfile(template_database.removeprefix("sqlite:///"), path)
+        yield f"sqlite:///{path}"
         return
     server = os.environ["RELAIS_TEST_POSTGRES_URL"]
     name = f"relais_t_{uuid.uuid4().hex[:10]}"
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"'))
     yield server.rsplit("/", 1)[0] + "/" + name
     db.dispose()
     with admin.connect() as conn:
@@ -52,11 +81,10 @@ def config(tmp_path: Path, database_url: str) -> Config:
 
 
 @pytest.fixture
-def migrated(config: Config) -> Database:
+def migrated(config: Config) -> Iterator[Database]:
     database = Database(config.database_url)
-    database.upgrade()
+    yield database
     database.dispose()
-    return database
 
 
 @pytest.fixture
@@ -75,6 +103,12 @@ def client(app: Flask) -> FlaskClient:
 def session(app: Flask) -> Iterator[Session]:
     with db.session() as s:
         yield s
+
+
+@lru_cache(maxsize=1)
+def password_hash() -> str:
+    """scrypt is slow on purpose: hash the test password once per run."""
+    return hash_password(PASSWORD)
 
 
 @dataclass
@@ -106,7 +140,7 @@ def world(session: Session) -> World:
 
     def staff(email: str, role: Role, org: Organisation) -> User:
         return User(email=email, display_name=email.split("@")[0], role=role,
-                    organisation_id=org.id, password_hash=hash_password(PASSWORD))
+                    organisation_id=org.id, password_hash=password_hash())
 
     people = [staff("worker.a@example.org", Role.SOCIAL_WORKER, centre_a),
               staff("worker.b@example.org", Role.SOCIAL_WORKER, centre_b),
@@ -141,8 +175,10 @@ class Auth:
     def logout(self) -> None:
         self.client.post("/deconnexion", data={"csrf_token": self.token("/")})
 
-    def post(self, path: str, data: dict[str, object], token_from: str = "/") -> object:
-        return self.client.post(path, data={**data, "csrf_token": self.token(token_from)})
+    def post(self, path: str, data: dict[str, object], token_from: str = "/",
+             follow_redirects: bool = False) -> object:
+        return self.client.post(path, data={**data, "csrf_token": self.token(token_from)},
+                                follow_redirects=follow_redirects)
 
 
 @pytest.fixture

@@ -25,10 +25,12 @@ def create_resident(auth: Auth, world: World, declaration: str, **overrides: obj
     """Create a profile through the form; return the access code shown to the worker."""
     response = auth.post("/accompagnement/residents/nouveau",
                          resident_form(declaration, world.tilleuls, **overrides),
-                         token_from="/accompagnement/residents/nouveau")
+                         token_from="/accompagnement/residents/nouveau", follow_redirects=True)
     page = response.get_data(as_text=True)  # type: ignore[attr-defined]
     found = CODE.search(page)
     assert found, page
+    # Shown once: reloading the page does not show it again, nor create the person twice.
+    assert "access-code" not in auth.client.get(response.request.path).get_data(as_text=True)  # type: ignore[attr-defined]
     return found.group(1)
 
 

@@ -62,9 +62,7 @@ def new_need() -> Any:
                     "travailleur·se social·e."), "success")
             return redirect(url_for("association.need", need_id=need.id))
     elif form.is_submitted():
-        for errors in form.errors.values():
-            for message in errors:
-                flash(message, "error")
+        flash(_("Le formulaire n'est pas complet : voyez les messages sous les champs."), "error")
     return render_template("association/need_form.html", form=form)
 
 

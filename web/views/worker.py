@@ -6,6 +6,7 @@ from datetime import date
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import session as flask_session
 from flask_babel import gettext as _
 from sqlmodel import col, select
 
@@ -88,12 +89,9 @@ def new_resident() -> Any:
         else:
             flash(_("Profil enregistré. %(n)d proposition(s) à examiner.", n=created.proposals),
                   "success")
-            return render_template("worker/access_code.html", resident=created.resident,
-                                   code=created.access_code)
+            return _show_code_once(created.resident.id or 0, created.access_code)
     elif form.is_submitted():
-        for errors in form.errors.values():
-            for message in errors:
-                flash(message, "error")
+        flash(_("Le formulaire n'est pas complet : voyez les messages sous les champs."), "error")
     return render_template("worker/resident_form.html", form=form)
 
 
@@ -148,8 +146,23 @@ def new_code(resident_id: int) -> Any:
     person = get_resident(session, user(), resident_id)
     if not ActionForm().validate_on_submit():
         return redirect(url_for("worker.resident", resident_id=person.id))
-    code = reset_access_code(session, user(), person)
-    return render_template("worker/access_code.html", resident=person, code=code)
+    return _show_code_once(person.id or 0, reset_access_code(session, user(), person))
+
+
+def _show_code_once(resident_id: int, code: str) -> Any:
+    """Post/redirect/get: reloading the page must not create the person (or a code) again."""
+    flask_session["access_code"] = {"resident_id": resident_id, "code": code}
+    return redirect(url_for("worker.access_code", resident_id=resident_id))
+
+
+@bp.get("/residents/<int:resident_id>/code")
+@roles_required(*STAFF)
+def access_code(resident_id: int) -> Any:
+    person = get_resident(db_session(), user(), resident_id)
+    shown = flask_session.pop("access_code", None)
+    if not shown or shown.get("resident_id") != person.id:
+        return redirect(url_for("worker.resident", resident_id=person.id))
+    return render_template("worker/access_code.html", resident=person, code=shown["code"])
 
 
 @bp.get("/propositions")

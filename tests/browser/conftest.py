@@ -1,0 +1,149 @@
+"""Browser fixtures: the app on a real port, Debian's chromium driven by Playwright, screenshots.
+
+Playwright never downloads a browser here: it launches /usr/bin/chromium (Debian's package).
+Screenshots go to $RELAIS_ARTIFACTS/screenshots (default: test-artifacts/ at the repository root).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import threading
+from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from werkzeug.serving import make_server
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+TIMEOUT_MS = 10_000  # a page of this app answers in milliseconds; fail fast, not after 30 s
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2,
+         "is_mobile": True, "has_touch": True}
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    path = Path(os.environ.get("RELAIS_ARTIFACTS") or ROOT / "test-artifacts")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def screenshots_dir(artifacts_dir: Path) -> Path:
+    path = artifacts_dir / "screenshots"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[str]:
+    """`app` served on a free port of 127.0.0.1 by a real WSGI server; yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="relais-live-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def playwright_instance() -> Iterator[Playwright]:
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_instance: Playwright) -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: sudo apt-get install chromium")
+    instance = playwright_instance.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    yield instance
+    instance.close()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+        item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Keep each phase's report on the item, so fixtures know whether the test failed."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+class Contexts:
+    """Browser contexts opened for one test (a desk browser, a phone …), closed after it."""
+
+    def __init__(self, browser: Browser, base_url: str) -> None:
+        self.browser = browser
+        self.base_url = base_url
+        self.opened: list[BrowserContext] = []
+
+    def new(self, **options: object) -> BrowserContext:
+        context = self.browser.new_context(base_url=self.base_url, locale="fr-FR",
+                                           timezone_id="Europe/Paris", **options)  # type: ignore[arg-type]
+        context.set_default_timeout(TIMEOUT_MS)
+        context.set_default_navigation_timeout(TIMEOUT_MS)
+        self.opened.append(context)
+        return context
+
+    def phone(self) -> BrowserContext:
+        """A fresh context sized and behaving like a small phone (touch, mobile viewport)."""
+        return self.new(**PHONE)
+
+    def close(self, failed_shot: Callable[[Page, str], None] | None) -> None:
+        for n, context in enumerate(self.opened):
+            if failed_shot is not None:
+                for m, page in enumerate(context.pages):
+                    failed_shot(page, f"context{n}-page{m}")
+            context.close()
+
+
+@pytest.fixture
+def contexts(request: pytest.FixtureRequest, browser: Browser, live_server: str,
+             screenshots_dir: Path) -> Iterator[Contexts]:
+    opened = Contexts(browser, live_server)
+    yield opened
+    report = getattr(request.node, "rep_call", None)
+
+    def failed_shot(page: Page, suffix: str) -> None:
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
+        # A failed screenshot must not hide the real failure.
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(screenshots_dir / f"FAILED-{name}-{suffix}.png"),
+                            full_page=True)
+
+    opened.close(failed_shot if report is not None and report.failed else None)
+
+
+@pytest.fixture
+def context(contexts: Contexts) -> BrowserContext:
+    """A fresh desktop-sized browser context for this test, on the live server."""
+    return contexts.new(viewport={"width": 1280, "height": 900})
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    return context.new_page()
+
+
+@pytest.fixture
+def screenshot(screenshots_dir: Path) -> Callable[[Page, str], Path]:
+    """`screenshot(page, "name")` saves a full-page PNG under the screenshots folder."""
+
+    def take(page: Page, name: str) -> Path:
+        path = screenshots_dir / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take

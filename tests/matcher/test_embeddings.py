@@ -1,0 +1,37 @@
+"""The bundled multilingual USE model, for real."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from matcher.embeddings import EmbedderUnavailable, get_embedder
+
+
+def test_default_model_gives_normalised_512_d_vectors() -> None:
+    embedder = get_embedder()
+    vectors = embedder.encode(["je couds des robes", "I repair bikes", "مرحبا"])
+    assert vectors.shape == (3, 512) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert embedder.encode([]).shape == (0, 512)
+
+
+def test_model_is_loaded_once_per_process() -> None:
+    assert get_embedder() is get_embedder("use-multilingual")
+
+
+def test_meaning_is_closer_than_words() -> None:
+    """A seamstress is closer to a sewing workshop than to a bike workshop, in any language."""
+    e = get_embedder()
+    sewing, bikes = e.encode(["atelier couture pour les femmes du quartier",
+                              "atelier de réparation de vélos"])
+    for declaration in ["je fais de la couture depuis toute petite", "I sew my own dresses"]:
+        (v,) = e.encode([declaration])
+        assert float(v @ sewing) > float(v @ bikes) + 0.1
+
+
+def test_unknown_embedder_is_refused_with_an_actionable_message() -> None:
+    with pytest.raises(EmbedderUnavailable, match="unknown embedder"):
+        get_embedder("word2vec")
+    with pytest.raises(EmbedderUnavailable, match="model folder not found|not installed"):
+        get_embedder("sentence-transformers:/nonexistent/model")

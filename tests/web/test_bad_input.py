@@ -1,0 +1,118 @@
+"""Bad input: a clear French message, and nothing written."""
+
+from __future__ import annotations
+
+import pytest
+from flask.testing import FlaskClient
+from sqlmodel import Session, select
+
+from models import AuditEvent, Consent, IndexEvent, Need, Resident, SkillStatement, User
+from tests.conftest import Auth, World, need_form, resident_form
+
+NEW_RESIDENT = "/accompagnement/residents/nouveau"
+NEW_NEED = "/structure/besoins/nouveau"
+
+
+def nothing_written(session: Session) -> None:
+    session.expire_all()
+    for table in (Resident, Consent, SkillStatement, IndexEvent):
+        assert session.exec(select(table)).all() == []
+    assert session.exec(select(User).where(User.role == "resident")).all() == []
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"declaration": ""}, "Écrivez ce que la personne sait faire"),
+    ({"declaration": "   \n  "}, "Écrivez ce que la personne sait faire"),
+    ({"declaration": "?!…"}, "Écrivez ce que la personne sait faire"),
+    ({"consent_matching": ""}, "consentement de la personne est obligatoire"),
+    ({"consent_method": ""}, "comment le consentement a été recueilli"),
+    ({"consent_given_on": "2999-01-01"}, "date du consentement"),
+    ({"first_name": ""}, "Ce champ est requis."),
+    ({"territory_id": 999999}, "N'est pas un choix valide"),
+    ({"declaration": "je cuisine " * 1200}, "plus de 10000 caractères"),
+])
+def test_invalid_profile_is_refused_with_a_message(client: FlaskClient, auth: Auth, world: World,
+                                                   session: Session, overrides: dict[str, object],
+                                                   message: str) -> None:
+    auth.login(world.worker_a.email or "")
+    form = {**resident_form("Je cuisine pour les fêtes.", world.tilleuls), **overrides}
+    if overrides.get("consent_matching") == "":
+        form.pop("consent_matching")
+    response = auth.post(NEW_RESIDENT, form, token_from=NEW_RESIDENT)
+    page = response.get_data(as_text=True)  # type: ignore[attr-defined]
+    assert response.status_code == 200  # type: ignore[attr-defined]
+    assert message in page.replace("&#39;", "'")
+    nothing_written(session)
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"description": ""}, "Ce champ est requis."),
+    ({"title": ""}, "Ce champ est requis."),
+    ({"kind": "spaceship"}, "N'est pas un choix valide"),
+])
+def test_invalid_need_is_refused(client: FlaskClient, auth: Auth, world: World, session: Session,
+                                 overrides: dict[str, object], message: str) -> None:
+    auth.login(world.member.email or "")
+    response = auth.post(NEW_NEED, {**need_form("Atelier", "Un atelier couture."), **overrides},
+                         token_from=NEW_NEED)
+    assert message in response.get_data(as_text=True).replace("&#39;", "'")  # type: ignore[attr-defined]
+    assert session.exec(select(Need)).all() == []
+
+
+def test_rejecting_without_a_reason_is_refused(client: FlaskClient, auth: Auth, world: World,
+                                               session: Session) -> None:
+    from datetime import date
+
+    from web.extensions import matching
+    from web.services.matching import Proposal
+    from web.services.profiles import ResidentInput, create_resident
+
+    created = create_resident(session, matching, world.worker_a, ResidentInput(
+        first_name="Awa", last_initial="", territory_id=world.tilleuls.id,
+        consent_given_on=date.today(), consent_method="paper_signed", consent_matching=True,
+        declaration="Je couds."), 12, date.today())
+    need = Need(organisation_id=world.association.id or 0, title="Couture", description="Couture",
+                created_by_id=world.member.id or 0)
+    session.add(need)
+    session.commit()
+    matching.propose(session, [Proposal(need.id or 0, created.resident.id or 0, 0.5, [])],
+                     "need_to_resident")  # type: ignore[arg-type]
+    session.commit()
+    auth.login(world.worker_a.email or "")
+    from models import Match
+
+    match = session.exec(select(Match)).one()
+    response = auth.post(f"/accompagnement/propositions/{match.id}/refuser",
+                         {"reason_code": "other", "reason_text": "  "})
+    page = client.get("/accompagnement/propositions").get_data(as_text=True)
+    assert response.status_code == 302  # type: ignore[attr-defined]
+    assert "Indiquez la raison du refus" in page
+    session.expire_all()
+    assert session.get(Match, match.id).status == "proposed"  # type: ignore[union-attr]
+    assert not session.exec(select(AuditEvent).where(AuditEvent.action == "match.reject")).all()
+
+
+def test_unknown_ids_give_a_french_404_page(client: FlaskClient, auth: Auth, world: World) -> None:
+    auth.login(world.worker_a.email or "")
+    response = client.get("/accompagnement/residents/424242")
+    assert response.status_code == 404
+    assert "Cette page n&#39;existe pas ou plus." in response.get_data(as_text=True)
+    assert client.get("/accompagnement/residents/abc").status_code == 404
+    json = client.get("/nope", headers={"Accept": "application/json"})
+    assert json.status_code == 404 and json.json == {"status": 404,
+                                                     "detail": "Cette page n'existe pas ou plus."}
+
+
+def test_oversized_request_is_refused(client: FlaskClient, auth: Auth, world: World,
+                                      session: Session) -> None:
+    auth.login(world.worker_a.email or "")
+    form = resident_form("x" * (3 * 1024 * 1024), world.tilleuls)
+    response = client.post(NEW_RESIDENT, data={**form, "csrf_token": auth.token(NEW_RESIDENT)})
+    assert response.status_code == 413
+    nothing_written(session)
+
+
+def test_healthz(client: FlaskClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json is not None and response.json["status"] == "ok"

@@ -1,0 +1,117 @@
+"""The index follows the database: across processes, after restarts, and when files are damaged."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, select
+
+from models import Database, IndexEvent, Need, Resident
+from tests.conftest import World
+from web.config import Config
+from web.extensions import matching
+from web.services.matching import NEEDS, RESIDENTS, MatchingService
+from web.services.needs import NeedInput, create_need
+from web.services.profiles import ResidentInput, create_resident, update_declaration
+
+TODAY = date.today()
+DECLARATIONS = {
+    "Awa": "Je fais de la couture depuis toute petite. Je retouche les robes des voisines.",
+    "Jorge": "J'ai été mécanicien trente ans, je répare les vélos et les mobylettes.",
+    "Li": "Je cuisine pour cinquante personnes aux fêtes. Je fais les nems et les raviolis.",
+}
+
+
+def add_people(session: Session, world: World) -> dict[str, Resident]:
+    people = {}
+    for name, text in DECLARATIONS.items():
+        created = create_resident(session, matching, world.worker_a, ResidentInput(
+            first_name=name, last_initial="", territory_id=world.tilleuls.id,
+            consent_given_on=TODAY, consent_method="oral_in_person", consent_matching=True,
+            declaration=text), 12, TODAY)
+        people[name] = created.resident
+    return people
+
+
+def other_process(config: Config) -> MatchingService:
+    """A second worker process: its own service, reading the same database and files."""
+    service = MatchingService()
+    service.configure(config.embedder, config.index_dir, config.min_similarity)
+    return service
+
+
+def ranking(service: MatchingService, session: Session, need: Need) -> list[int]:
+    return [p.resident_id for p in service.residents_for_need(session, need, 10, TODAY)]
+
+
+def test_a_change_through_one_process_is_seen_by_another(app: object, session: Session,
+                                                         world: World, config: Config) -> None:
+    second = other_process(config)
+    with Database(config.database_url).session() as s2:
+        second.load_or_rebuild(s2)
+    people = add_people(session, world)  # written through the first process
+    need, _ = create_need(session, matching, world.member, NeedInput(
+        title="Réparer des vélos", description="Atelier de réparation de vélos le samedi."), TODAY)
+    with Database(config.database_url).session() as s2:
+        assert ranking(second, s2, need)[0] == people["Jorge"].id
+        assert len(second.collections[RESIDENTS]) == 3 and len(second.collections[NEEDS]) == 1
+    # An edit in the first process moves the second process's answer too.
+    update_declaration(session, matching, world.worker_a, people["Awa"],
+                       "Je répare les vélos des enfants, je change les chambres à air.")
+    with Database(config.database_url).session() as s2:
+        assert set(ranking(second, s2, need)[:2]) == {people["Jorge"].id, people["Awa"].id}
+
+
+@pytest.mark.parametrize("damage", ["deleted", "truncated", "stale"])
+def test_damaged_or_stale_index_files_are_rebuilt_with_the_same_results(
+        app: object, session: Session, world: World, config: Config, damage: str) -> None:
+    people = add_people(session, world)
+    need, _ = create_need(session, matching, world.member, NeedInput(
+        title="Cuisine solidaire", description="Cuisiner pour le repas partagé du quartier."), TODAY)
+    before = ranking(matching, session, need)
+    assert before[0] == people["Li"].id
+    matching.save()
+    path = Path(config.index_dir) / "residents.faiss"
+    if damage == "deleted":
+        path.unlink()
+    elif damage == "truncated":
+        path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 3])
+    else:  # the files are older than the database: new rows arrived while we were down
+        update_declaration(session, matching, world.worker_a, people["Awa"],
+                           "Je cuisine le couscous pour les mariages.")
+        before = ranking(matching, session, need)
+    restarted = other_process(config)
+    with Database(config.database_url).session() as s2:
+        state = restarted.load_or_rebuild(s2)
+        assert state == ("loaded" if damage == "stale" else "rebuilt")
+        assert ranking(restarted, s2, need) == before
+
+
+def test_index_files_ahead_of_the_database_are_rebuilt(app: object, session: Session,
+                                                       world: World, config: Config) -> None:
+    """A database restored from an older backup: the index must not keep newer rows."""
+    add_people(session, world)
+    matching.save()
+    for event in session.exec(select(IndexEvent)).all():
+        session.delete(event)
+    session.commit()
+    restarted = other_process(config)
+    with Database(config.database_url).session() as s2:
+        assert restarted.load_or_rebuild(s2) == "rebuilt"
+
+
+def test_rebuild_equals_incremental(app: object, session: Session, world: World,
+                                    config: Config) -> None:
+    people = add_people(session, world)
+    update_declaration(session, matching, world.worker_a, people["Jorge"],
+                       "Je fais du jardinage et je taille les haies.")
+    need, _ = create_need(session, matching, world.member, NeedInput(
+        title="Jardin partagé", description="Entretenir le potager du jardin partagé."), TODAY)
+    incremental = ranking(matching, session, need)
+    before = {n: sorted(c.owner.items()) for n, c in matching.collections.items()}
+    matching.rebuild(session)
+    assert {n: sorted(c.owner.items()) for n, c in matching.collections.items()} == before
+    assert ranking(matching, session, need) == incremental
+    assert incremental[0] == people["Jorge"].id
