@@ -45,7 +45,7 @@ class VectorIndex:
         if id_array.size == 0:
             return
         vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(id_array), self.dim)
-        self._index.remove_ids(id_array)
+        self._index.remove_ids(id_array)  # type: ignore[arg-type]  # faiss accepts id arrays
         self._index.add_with_ids(vectors, id_array)
 
     def delete(self, ids: Iterable[int]) -> int:
@@ -53,7 +53,7 @@ class VectorIndex:
         id_array = np.asarray(list(ids), dtype=np.int64)
         if id_array.size == 0:
             return 0
-        return int(self._index.remove_ids(id_array))
+        return int(self._index.remove_ids(id_array))  # type: ignore[arg-type]
 
     def search(self, queries: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
         """For each query vector, up to `k` (id, cosine) pairs, best first."""

@@ -1,8 +1,9 @@
 """Relais's system of record: SQLModel tables.
 
 Enumerations are stored as short strings (portable across SQLite and PostgreSQL, easy to
-migrate); timestamps are timezone-aware UTC (SQLModel's UTCDateTime refuses naive values). Statement vectors are stored here so that the FAISS index can
-always be rebuilt from the database without re-encoding text.
+migrate); timestamps are timezone-aware UTC (SQLModel's UTCDateTime refuses naive values).
+Statement vectors are stored here so that the FAISS index can always be rebuilt from the database
+without re-encoding text.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from web.services.matching import MatchingService
 
 
 def print_logins(logins: DemoLogins) -> None:
-    print("\nDemo logins (password for every staff account: %s)" % DEMO_PASSWORD)
+    print(f"\nDemo logins (password for every staff account: {DEMO_PASSWORD})")
     for role, email, name in logins.staff:
         print(f"  {role:<20} {email:<40} {name}")
     print("Residents: open /code and type a code")

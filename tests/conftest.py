@@ -9,8 +9,8 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ from sqlmodel import Session
 from models import Database, Organisation, Role, Territory, User
 from web import create_app
 from web.config import Config
-from web.extensions import db, matching
+from web.extensions import db
 from web.services.accounts import hash_password
 
 PASSWORD = "correct horse battery"

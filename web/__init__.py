@@ -13,8 +13,8 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from web.config import Config
-from web.forms import status_label
 from web.extensions import babel, close_db_session, csrf, db, db_session, login_manager, matching
+from web.forms import status_label
 
 
 def create_app(config: Config | None = None, test_config: dict[str, Any] | None = None) -> Flask:

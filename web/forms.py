@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -63,7 +65,7 @@ REJECTION_LABELS = {
 }
 
 
-def choices(mapping: dict[object, object]) -> list[SelectChoice]:
+def choices(mapping: Mapping[Any, Any]) -> list[SelectChoice]:
     """Options for a select, radio or tick-box field, in the mapping's order."""
     return [SelectChoice(str(value), label) for value, label in mapping.items()]  # type: ignore[arg-type]
 

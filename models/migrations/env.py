@@ -21,7 +21,7 @@ def run_migrations_offline() -> None:
 
 def run_migrations_online() -> None:
     engine = config.attributes.get("engine") or create_engine(
-        config.get_main_option("sqlalchemy.url"))
+        config.get_main_option("sqlalchemy.url") or "")
     with engine.connect() as connection:
         # Batch mode lets later ALTERs work on SQLite too.
         context.configure(connection=connection, target_metadata=target_metadata,

@@ -169,7 +169,7 @@ class MatchingService:
                 self.rebuild(session)
                 return 0
             events = session.exec(
-                select(IndexEvent).where(IndexEvent.id > current).order_by(col(IndexEvent.id))
+                select(IndexEvent).where(col(IndexEvent.id) > current).order_by(col(IndexEvent.id))
             ).all()
             latest: dict[tuple[str, int], str] = {}
             for ev in events:
