@@ -74,8 +74,13 @@ class SentenceTransformerEmbedder:
         if not os.path.isdir(path):
             raise EmbedderUnavailable(f"Dossier de modèle introuvable / model folder not found: {path}")
         self._model = SentenceTransformer(path, device="cpu")
-        self.name = f"sentence-transformers:{os.path.basename(os.path.normpath(path))}"
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        # Named by the last two folders ("all-minilm/model"): stored with every vector, so a
+        # change of model is noticed and the statements re-encoded.
+        parts = os.path.normpath(path).split(os.sep)[-2:]
+        self.name = "sentence-transformers:" + "/".join(parts)
+        dimension = getattr(self._model, "get_embedding_dimension", None) or \
+            self._model.get_sentence_embedding_dimension
+        self.dim = int(dimension())
         self._lock = threading.Lock()
 
     def encode(self, texts: list[str]) -> np.ndarray:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
-from pathlib import Path
 
 import pytest
 from sqlmodel import Session, select
@@ -35,6 +35,14 @@ def add_people(session: Session, world: World) -> dict[str, Resident]:
     return people
 
 
+@pytest.fixture
+def second_db(config: Config) -> Iterator[Database]:
+    """The database as another process opens it (its own engine and connections)."""
+    database = Database(config.database_url)
+    yield database
+    database.dispose()
+
+
 def other_process(config: Config) -> MatchingService:
     """A second worker process: its own service, reading the same database and files."""
     service = MatchingService()
@@ -47,33 +55,35 @@ def ranking(service: MatchingService, session: Session, need: Need) -> list[int]
 
 
 def test_a_change_through_one_process_is_seen_by_another(app: object, session: Session,
-                                                         world: World, config: Config) -> None:
+                                                         world: World, config: Config,
+                                                         second_db: Database) -> None:
     second = other_process(config)
-    with Database(config.database_url).session() as s2:
+    with second_db.session() as s2:
         second.load_or_rebuild(s2)
     people = add_people(session, world)  # written through the first process
     need, _ = create_need(session, matching, world.member, NeedInput(
         title="Réparer des vélos", description="Atelier de réparation de vélos le samedi."), TODAY)
-    with Database(config.database_url).session() as s2:
+    with second_db.session() as s2:
         assert ranking(second, s2, need)[0] == people["Jorge"].id
         assert len(second.collections[RESIDENTS]) == 3 and len(second.collections[NEEDS]) == 1
     # An edit in the first process moves the second process's answer too.
     update_declaration(session, matching, world.worker_a, people["Awa"],
                        "Je répare les vélos des enfants, je change les chambres à air.")
-    with Database(config.database_url).session() as s2:
+    with second_db.session() as s2:
         assert set(ranking(second, s2, need)[:2]) == {people["Jorge"].id, people["Awa"].id}
 
 
 @pytest.mark.parametrize("damage", ["deleted", "truncated", "stale"])
 def test_damaged_or_stale_index_files_are_rebuilt_with_the_same_results(
-        app: object, session: Session, world: World, config: Config, damage: str) -> None:
+        app: object, session: Session, world: World, config: Config, damage: str,
+        second_db: Database) -> None:
     people = add_people(session, world)
     need, _ = create_need(session, matching, world.member, NeedInput(
         title="Cuisine solidaire", description="Cuisiner pour le repas partagé du quartier."), TODAY)
     before = ranking(matching, session, need)
     assert before[0] == people["Li"].id
     matching.save()
-    path = Path(config.index_dir) / "residents.faiss"
+    path = matching.index_path(RESIDENTS)
     if damage == "deleted":
         path.unlink()
     elif damage == "truncated":
@@ -83,14 +93,15 @@ def test_damaged_or_stale_index_files_are_rebuilt_with_the_same_results(
                            "Je cuisine le couscous pour les mariages.")
         before = ranking(matching, session, need)
     restarted = other_process(config)
-    with Database(config.database_url).session() as s2:
+    with second_db.session() as s2:
         state = restarted.load_or_rebuild(s2)
         assert state == ("loaded" if damage == "stale" else "rebuilt")
         assert ranking(restarted, s2, need) == before
 
 
 def test_index_files_ahead_of_the_database_are_rebuilt(app: object, session: Session,
-                                                       world: World, config: Config) -> None:
+                                                       world: World, config: Config,
+                                                       second_db: Database) -> None:
     """A database restored from an older backup: the index must not keep newer rows."""
     add_people(session, world)
     matching.save()
@@ -98,7 +109,7 @@ def test_index_files_ahead_of_the_database_are_rebuilt(app: object, session: Ses
         session.delete(event)
     session.commit()
     restarted = other_process(config)
-    with Database(config.database_url).session() as s2:
+    with second_db.session() as s2:
         assert restarted.load_or_rebuild(s2) == "rebuilt"
 
 
@@ -115,3 +126,29 @@ def test_rebuild_equals_incremental(app: object, session: Session, world: World,
     assert {n: sorted(c.owner.items()) for n, c in matching.collections.items()} == before
     assert ranking(matching, session, need) == incremental
     assert incremental[0] == people["Jorge"].id
+
+
+def test_a_change_of_model_re_encodes_the_stored_statements(app: object, session: Session,
+                                                            world: World, config: Config,
+                                                            second_db: Database) -> None:
+    """Vectors of two models never mix: statements stored by another model are re-encoded."""
+    from models import SkillStatement
+
+    people = add_people(session, world)
+    for row in session.exec(select(SkillStatement)).all():
+        row.embedder, row.vector = "another-model", b"\0" * len(row.vector)
+        session.add(row)
+    session.commit()
+    restarted = other_process(config)
+    with second_db.session() as s2:
+        assert restarted.load_or_rebuild(s2) == "re-encoded"
+        need = Need(organisation_id=world.association.id or 0, title="Vélos",
+                    description="Réparer des vélos", created_by_id=world.member.id or 0)
+        s2.add(need)
+        s2.flush()
+        restarted.store_need(s2, need)
+        s2.commit()
+        assert ranking(restarted, s2, need)[0] == people["Jorge"].id
+    session.expire_all()
+    assert {r.embedder for r in session.exec(select(SkillStatement)).all()} == {
+        restarted.embedder.name}  # type: ignore[union-attr]

@@ -10,6 +10,7 @@ stored vectors, without re-encoding any text.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -107,15 +108,20 @@ class MatchingService:
         assert self.embedder is not None, "MatchingService.configure() was not called"
         return self.embedder.dim
 
-    def _path(self, name: str) -> Path:
-        assert self.index_dir is not None
-        return self.index_dir / f"{name}.faiss"
+    def index_path(self, name: str) -> Path:
+        """Index files live in a folder per model: vectors of two models never mix."""
+        assert self.index_dir is not None and self.embedder is not None
+        model = re.sub(r"[^A-Za-z0-9._-]+", "_", self.embedder.name)
+        return self.index_dir / model / f"{name}.faiss"
 
     def load_or_rebuild(self, session: Session) -> str:
         """Open the index files, or rebuild them from the database; say which happened."""
         with self._lock:
+            if self.reencode_stale(session):
+                self.rebuild(session)
+                return "re-encoded"
             try:
-                loaded = {name: Collection.load(self._path(name), self.dim)
+                loaded = {name: Collection.load(self.index_path(name), self.dim)
                           for name in (RESIDENTS, NEEDS)}
                 generations = {c.generation for c in loaded.values()}
                 if len(generations) != 1 or generations.pop() > _last_event(session):
@@ -129,6 +135,26 @@ class MatchingService:
             self._saved_at = time.monotonic()
             self.sync(session)
             return "loaded"
+
+    def reencode_stale(self, session: Session, batch: int = 256) -> int:
+        """Re-encode statements stored by another model (the site changed RELAIS_EMBEDDER)."""
+        assert self.embedder is not None
+        count = 0
+        tables: tuple[type[SkillStatement] | type[NeedStatement], ...] = (SkillStatement, NeedStatement)
+        for table in tables:
+            while True:
+                rows: Sequence[SkillStatement | NeedStatement] = session.exec(
+                    select(table).where(col(table.embedder) != self.embedder.name).limit(batch)).all()
+                if not rows:
+                    break
+                for row, vector in zip(rows, self.encode([r.norm for r in rows]), strict=True):
+                    row.vector, row.embedder = to_blob(vector), self.embedder.name
+                    session.add(row)
+                session.commit()
+                count += len(rows)
+        if count:
+            log.warning("re-encoded %d statements with %s", count, self.embedder.name)
+        return count
 
     @property
     def generation(self) -> int:
@@ -151,7 +177,7 @@ class MatchingService:
         """Write both collections to the instance folder."""
         with self._lock:
             for name, collection in self.collections.items():
-                collection.save(self._path(name))
+                collection.save(self.index_path(name))
             self._saved_generation = self.generation
             self._saved_at = time.monotonic()
 
