@@ -102,7 +102,16 @@ class Territory(SQLModel, table=True):
     name: str = Field(max_length=120)  # the neighbourhood
     commune: str = Field(max_length=120)
     qpv_code: str | None = Field(default=None, max_length=16)  # quartier prioritaire, if any
+    # The neighbourhood's centre: distances are computed between neighbourhoods, never homes.
+    latitude: float | None = None
+    longitude: float | None = None
     created_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def coordinates(self) -> tuple[float, float] | None:
+        if self.latitude is None or self.longitude is None:
+            return None
+        return (self.latitude, self.longitude)
 
 
 class Organisation(SQLModel, table=True):
@@ -207,6 +216,7 @@ class SkillStatement(SQLModel, table=True):
     norm: str
     negated: bool = False
     languages: list[str] = _json_column()
+    lemmas: list[str] = _json_column()  # for lexical scoring and shared-term explanations
     vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     embedder: str = Field(max_length=120)
 
@@ -221,6 +231,7 @@ class Need(SQLModel, table=True):
     when_text: str = Field(default="", max_length=200)
     where_text: str = Field(default="", max_length=200)
     languages: list[str] = _json_column()
+    availability: list[str] = _json_column()  # when it happens, in the residents' slots
     status: str = Field(default=NeedStatus.OPEN, sa_type=String(16))
     created_by_id: int = Field(foreign_key="app_user.id")
     created_at: datetime = Field(default_factory=utcnow)
@@ -234,6 +245,7 @@ class NeedStatement(SQLModel, table=True):
     text: str
     norm: str
     is_title: bool = False
+    lemmas: list[str] = _json_column()
     vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     embedder: str = Field(max_length=120)
 
@@ -249,8 +261,9 @@ class Match(SQLModel, table=True):
     status: str = Field(default=MatchStatus.PROPOSED, sa_type=String(16), index=True)
     direction: str = Field(sa_type=String(24))
     score: float
-    # Why: [{"resident_text", "need_text", "similarity"}], best first. Kept as shown at review.
-    explanation: list[dict[str, Any]] = _json_column()
+    # Why, as shown at review: {"pairs": [{"resident_text", "need_text", "similarity"}],
+    # "shared_terms": [...], "reasons": [filters met, boosts], "score": float}.
+    explanation: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
     reviewed_by_id: int | None = Field(default=None, foreign_key="app_user.id")
     reviewed_at: datetime | None = None

@@ -39,8 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     db.upgrade()
     matching = MatchingService()
-    matching.configure(config.embedder, config.index_dir, config.min_similarity,
-                       config.proposals_per_need, config.proposals_per_resident)
+    matching.configure_from(config)
     logins_file = config.instance_dir / "demo_logins.txt"
     with db.session() as session:
         state = matching.load_or_rebuild(session)

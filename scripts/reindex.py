@@ -18,7 +18,7 @@ def main() -> int:
     config = Config()
     db = Database(config.database_url)
     matching = MatchingService()
-    matching.configure(config.embedder, config.index_dir, config.min_similarity)
+    matching.configure_from(config)
     started = time.monotonic()
     with db.session() as session:
         matching.rebuild(session)

@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from web.config import Config
 from web.extensions import babel, close_db_session, csrf, db, db_session, login_manager, matching
-from web.forms import status_label
+from web.forms import closeness_label, reason_label, status_label
 
 
 def create_app(config: Config | None = None, test_config: dict[str, Any] | None = None) -> Flask:
@@ -35,8 +35,7 @@ def create_app(config: Config | None = None, test_config: dict[str, Any] | None 
     login_manager.login_message = None
     app.teardown_appcontext(close_db_session)
 
-    matching.configure(config.embedder, config.index_dir, config.min_similarity,
-                       config.proposals_per_need, config.proposals_per_resident)
+    matching.configure_from(config)
     with app.app_context():
         matching.load_or_rebuild(db_session())
 
@@ -47,6 +46,8 @@ def create_app(config: Config | None = None, test_config: dict[str, Any] | None 
     app.register_blueprint(association.bp)
     app.register_blueprint(resident.bp)
     app.add_template_filter(status_label, "status_label")
+    app.add_template_filter(closeness_label, "closeness_label")
+    app.add_template_filter(reason_label, "reason_label")
     app.context_processor(lambda: {"get_locale": get_locale})
     _register_health(app)
     _register_errors(app)

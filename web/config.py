@@ -7,6 +7,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from matcher.policy import Policy
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -32,6 +34,11 @@ class Config:
         default_factory=lambda: int(_env("RELAIS_PROPOSALS_PER_RESIDENT", "3")))
     min_similarity: float = field(default_factory=lambda: float(_env("RELAIS_MIN_SIMILARITY", "0.25")))
     consent_months: int = field(default_factory=lambda: int(_env("RELAIS_CONSENT_MONTHS", "12")))
+    # Matching policy (see matcher/policy.py): hard filters and soft boosts.
+    same_territory_only: bool = field(
+        default_factory=lambda: _env("RELAIS_SAME_TERRITORY_ONLY", "0") == "1")
+    max_distance_km: float = field(default_factory=lambda: float(_env("RELAIS_MAX_DISTANCE_KM", "15")))
+    monthly_cap: int = field(default_factory=lambda: int(_env("RELAIS_MONTHLY_CAP", "2")))
     session_cookie_secure: bool = field(
         default_factory=lambda: _env("RELAIS_SECURE_COOKIES", "0") == "1")
     testing: bool = False
@@ -46,6 +53,10 @@ class Config:
             self.database_url = "postgresql+psycopg://" + self.database_url[len("postgresql://"):]
         if not self.secret_key:
             self.secret_key = os.environ.get("SECRET_KEY") or self._instance_secret()
+
+    def policy(self) -> Policy:
+        return Policy(same_territory_only=self.same_territory_only,
+                      max_distance_km=self.max_distance_km, monthly_cap=self.monthly_cap)
 
     @property
     def index_dir(self) -> Path:

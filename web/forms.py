@@ -118,6 +118,7 @@ class NeedForm(FlaskForm):
     description = TextAreaField(_l("Description : quoi, quand, où"),
                                 validators=[DataRequired(), Length(max=10_000)])
     when_text = StringField(_l("Quand"), validators=[Optional(), Length(max=200)])
+    availability = MultiCheckboxField(_l("Créneaux"), choices=choices(AVAILABILITY_LABELS))
     where_text = StringField(_l("Où"), validators=[Optional(), Length(max=200)])
     territory_id = SelectField(_l("Quartier"), coerce=int)
     languages = MultiCheckboxField(_l("Langues demandées (facultatif)"),
@@ -148,3 +149,25 @@ STATUS_LABELS = {
 def status_label(status: str) -> str:
     """French label of a proposal's status (a Jinja filter)."""
     return str(STATUS_LABELS.get(MatchStatus(status), status))
+
+
+def closeness_label(similarity: float) -> str:
+    """How close a proposal is, in words (from the best statement pair's similarity)."""
+    if similarity >= 0.5:
+        return str(_l("Très proche"))
+    if similarity >= 0.35:
+        return str(_l("Proche"))
+    return str(_l("À vérifier"))
+
+
+def reason_label(reason: str) -> str:
+    """French label of a policy reason ('' for reasons kept for the record only)."""
+    name, _sep, value = reason.partition(":")
+    if name == "languages":
+        names = [str(LANGUAGE_LABELS.get(code, code)) for code in value.split(",")]
+        return str(_l("parle %(languages)s", languages=", ".join(names)))
+    if name == "distance_km":
+        return str(_l("à %(km)s km", km=value.replace(".", ",")))
+    labels = {"territory": _l("même quartier"), "availability": _l("disponible au bon moment"),
+              "dormant": _l("jamais encore sollicité·e")}
+    return str(labels.get(name, ""))

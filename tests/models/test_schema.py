@@ -56,3 +56,31 @@ def test_consent_validity(given: int, expires: int | None, withdrawn: bool, vali
                       withdrawn_at=utcnow() if withdrawn else None, scope="matching",
                       method="paper_signed", recorded_by_id=1)
     assert consent.is_valid(today) is valid
+
+
+def test_upgrade_keeps_existing_rows(config: object, database_url: str, tmp_path: object) -> None:
+    """Migrations run on a database that already holds data (downgrade to 0001, fill, upgrade)."""
+    from alembic import command
+    from sqlalchemy import text
+
+    database = Database(database_url)
+    command.downgrade(database.alembic_config(), "0001")
+    with database.engine.begin() as conn:
+        conn.execute(text("INSERT INTO territory (name, commune, created_at) "
+                          "VALUES ('Les Tilleuls', 'Saint-Aubin', '2026-01-01')"))
+        conn.execute(text("INSERT INTO organisation (name, kind, description, created_at) "
+                          "VALUES ('Asso', 'association', '', '2026-01-01')"))
+        conn.execute(text("INSERT INTO app_user (display_name, role, organisation_id, is_active, "
+                          "created_at) VALUES ('m', 'association_member', 1, true, '2026-01-01')"))
+        conn.execute(text("INSERT INTO need (organisation_id, kind, title, description, when_text, "
+                          "where_text, languages, status, created_by_id, created_at, updated_at) "
+                          "VALUES (1, 'skill', 'Couture', 'Atelier', '', '', '[]', 'open', 1, "
+                          "'2026-01-01', '2026-01-01')"))
+    database.upgrade()
+    with database.session() as session:
+        from models import Need, Territory
+
+        need = session.exec(select(Need)).one()
+        assert need.title == "Couture" and need.availability == []
+        assert session.exec(select(Territory)).one().coordinates is None
+    database.dispose()

@@ -63,9 +63,10 @@ def test_rejecting_without_a_reason_is_refused(client: FlaskClient, auth: Auth, 
                                                session: Session) -> None:
     from datetime import date
 
+    from models import Direction
     from web.extensions import matching
-    from web.services.matching import Proposal
     from web.services.profiles import ResidentInput, create_resident
+    from web.services.proposals import Proposal, store_proposals
 
     created = create_resident(session, matching, world.worker_a, ResidentInput(
         first_name="Awa", last_initial="", territory_id=world.tilleuls.id,
@@ -75,8 +76,8 @@ def test_rejecting_without_a_reason_is_refused(client: FlaskClient, auth: Auth, 
                 created_by_id=world.member.id or 0)
     session.add(need)
     session.commit()
-    matching.propose(session, [Proposal(need.id or 0, created.resident.id or 0, 0.5, [])],
-                     "need_to_resident")  # type: ignore[arg-type]
+    store_proposals(session, [Proposal(need.id or 0, created.resident.id or 0, 0.5, {})],
+                    Direction.NEED_TO_RESIDENT)
     session.commit()
     auth.login(world.worker_a.email or "")
     from models import Match

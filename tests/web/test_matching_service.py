@@ -12,9 +12,10 @@ from models import Database, IndexEvent, Need, Resident
 from tests.conftest import World
 from web.config import Config
 from web.extensions import matching
-from web.services.matching import NEEDS, RESIDENTS, MatchingService
+from web.services.matching import NEEDS, RESIDENTS, MatchingService, from_blobs
 from web.services.needs import NeedInput, create_need
 from web.services.profiles import ResidentInput, create_resident, update_declaration
+from web.services.proposals import need_statements, valid_consent_residents
 
 TODAY = date.today()
 DECLARATIONS = {
@@ -46,12 +47,15 @@ def second_db(config: Config) -> Iterator[Database]:
 def other_process(config: Config) -> MatchingService:
     """A second worker process: its own service, reading the same database and files."""
     service = MatchingService()
-    service.configure(config.embedder, config.index_dir, config.min_similarity)
+    service.configure_from(config)
     return service
 
 
 def ranking(service: MatchingService, session: Session, need: Need) -> list[int]:
-    return [p.resident_id for p in service.residents_for_need(session, need, 10, TODAY)]
+    """Residents by relevance for the need (what the policy then chooses from)."""
+    vectors = from_blobs([s.vector for s in need_statements(session, need.id or 0)], service.dim)
+    hits = service.search(session, RESIDENTS, vectors, 10, valid_consent_residents(session, TODAY))
+    return [h.doc_id for h in hits]
 
 
 def test_a_change_through_one_process_is_seen_by_another(app: object, session: Session,

@@ -12,9 +12,9 @@ from sqlmodel import Session, select
 from models import Direction, Match, MatchStatus
 from tests.conftest import Auth, World
 from web.extensions import matching
-from web.services.matching import Proposal
 from web.services.needs import NeedInput, create_need
 from web.services.profiles import ResidentInput, create_resident
+from web.services.proposals import Proposal, store_proposals
 
 
 @dataclass
@@ -44,8 +44,8 @@ def scene(session: Session, world: World) -> Scene:
     need, _ = create_need(session, matching, world.member, NeedInput(
         title="Atelier couture", description="Animer un atelier couture le mercredi."), today)
     # Permissions must not depend on the matcher's ranking: make sure both proposals exist.
-    matching.propose(session, [Proposal(need.id or 0, r, 0.5, []) for r in (rid, other_rid)],
-                     Direction.NEED_TO_RESIDENT)
+    store_proposals(session, [Proposal(need.id or 0, r, 0.5, {}) for r in (rid, other_rid)],
+                    Direction.NEED_TO_RESIDENT)
     session.commit()
     matches = session.exec(select(Match).where(Match.need_id == need.id)).all()
     mine = next(m for m in matches if m.resident_id == rid)

@@ -66,7 +66,7 @@ def test_whole_story(client: FlaskClient, auth: Auth, world: World, session: Ses
                              .order_by(Match.score.desc())).all()  # type: ignore[attr-defined]
     assert proposals and proposals[0].resident_id == fatma.id
     assert proposals[0].status == MatchStatus.PROPOSED
-    why = proposals[0].explanation[0]
+    why = proposals[0].explanation["pairs"][0]
     assert why["resident_text"] and why["need_text"] and 0 < why["similarity"] <= 1
 
     # 4. The social worker reviews: approves Fatma, rejects the other with a reason.
@@ -140,4 +140,4 @@ def test_negated_statement_is_never_matched(auth: Auth, world: World, session: S
     negated = session.exec(select(SkillStatement).where(SkillStatement.negated)).one()
     assert negated.text == "Je ne sais pas conduire"
     for match in session.exec(select(Match).where(Match.resident_id == malika.id)).all():
-        assert all("conduire" not in e["resident_text"] for e in match.explanation)
+        assert all("conduire" not in e["resident_text"] for e in match.explanation["pairs"])

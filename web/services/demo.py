@@ -15,7 +15,8 @@ from models import Match, MatchStatus, Organisation, Resident, Role, Territory, 
 from web.services.accounts import CODE_ALPHABET, CODE_LENGTH, code_digest, hash_password
 from web.services.matching import MatchingService
 from web.services.needs import NeedInput, create_need
-from web.services.profiles import ResidentInput, create_resident, propose_for_resident
+from web.services.profiles import ResidentInput, create_resident
+from web.services.proposals import propose_for_resident
 from web.services.review import approve
 
 DEMO_FILE = Path(__file__).resolve().parents[2] / "scripts" / "demo" / "data.json"
@@ -100,7 +101,7 @@ def load_demo(session: Session, matching: MatchingService, today: date,
             when_text=n.get("when_text", ""), where_text=n.get("where_text", ""),
             languages=n.get("languages", [])), today)
     for resident in residents.values():
-        propose_for_resident(session, matching, resident)
+        propose_for_resident(session, matching, resident, today)
 
     # One approved opportunity, so the resident's page has something to show from the start.
     first = session.exec(select(Match).where(Match.status == MatchStatus.PROPOSED)

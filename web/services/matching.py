@@ -14,9 +14,8 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy import func
@@ -26,19 +25,15 @@ from matcher.analysis import Analysis, Analyzer, get_analyzer
 from matcher.embeddings import Embedder, get_embedder
 from matcher.engine import Collection, Hit
 from matcher.index import IndexFileError
+from matcher.policy import Policy
 from models import (
-    Consent,
-    Direction,
     IndexEvent,
-    Match,
-    MatchStatus,
     Need,
     NeedStatement,
-    NeedStatus,
-    Resident,
     SkillDeclaration,
     SkillStatement,
 )
+from web.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +44,6 @@ SAVE_EVERY_EVENTS = 500
 SAVE_EVERY_SECONDS = 300.0
 
 
-@dataclass(frozen=True)
-class Proposal:
-    """A ranked candidate with the statement pairs that explain it."""
-
-    need_id: int
-    resident_id: int
-    score: float
-    explanation: list[dict[str, object]]
-
-
 def to_blob(vector: np.ndarray) -> bytes:
     return np.ascontiguousarray(vector, dtype=np.float32).tobytes()
 
@@ -67,12 +52,6 @@ def from_blobs(blobs: Sequence[bytes], dim: int) -> np.ndarray:
     if not blobs:
         return np.zeros((0, dim), dtype=np.float32)
     return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), dim)
-
-
-def valid_consent_residents(session: Session, today: date) -> set[int]:
-    """Residents whose consent covers matching today (the hard filter before any proposal)."""
-    consents = session.exec(select(Consent).where(col(Consent.withdrawn_at).is_(None))).all()
-    return {c.resident_id for c in consents if c.is_valid(today)}
 
 
 class MatchingService:
@@ -86,6 +65,7 @@ class MatchingService:
         self.min_similarity = 0.25
         self.proposals_per_need = 5
         self.proposals_per_resident = 3
+        self.policy = Policy()
         self._lock = threading.RLock()
         self._saved_generation = 0
         self._saved_at = 0.0
@@ -93,7 +73,8 @@ class MatchingService:
     # ------------------------------------------------------------------ set-up
 
     def configure(self, embedder_spec: str, index_dir: Path, min_similarity: float,
-                  proposals_per_need: int = 5, proposals_per_resident: int = 3) -> None:
+                  proposals_per_need: int = 5, proposals_per_resident: int = 3,
+                  policy: Policy | None = None) -> None:
         """Load the model and the analyzer (once per process) and point at the index files."""
         self.embedder = get_embedder(embedder_spec)
         self.analyzer = get_analyzer()
@@ -101,7 +82,13 @@ class MatchingService:
         self.min_similarity = min_similarity
         self.proposals_per_need = proposals_per_need
         self.proposals_per_resident = proposals_per_resident
+        self.policy = policy or Policy()
         self.collections = {}
+
+    def configure_from(self, config: Config) -> None:
+        """Configure from the deployment's settings (the app factory and the scripts)."""
+        self.configure(config.embedder, config.index_dir, config.min_similarity,
+                       config.proposals_per_need, config.proposals_per_resident, config.policy())
 
     @property
     def dim(self) -> int:
@@ -143,7 +130,7 @@ class MatchingService:
         tables: tuple[type[SkillStatement] | type[NeedStatement], ...] = (SkillStatement, NeedStatement)
         for table in tables:
             while True:
-                rows: Sequence[SkillStatement | NeedStatement] = session.exec(
+                rows: Sequence[Any] = session.exec(
                     select(table).where(col(table.embedder) != self.embedder.name).limit(batch)).all()
                 if not rows:
                     break
@@ -268,6 +255,7 @@ class MatchingService:
                 norm=st.norm,
                 negated=st.negated,
                 languages=list(st.languages),
+                lemmas=list(st.lemmas),
                 vector=to_blob(vec),
                 embedder=self.embedder.name,
             )
@@ -281,14 +269,16 @@ class MatchingService:
         """(Re)write the need's statements: its title, then the sentences of its text."""
         assert self.embedder is not None and need.id is not None
         session.exec(delete(NeedStatement).where(col(NeedStatement.need_id) == need.id))
-        parts = [(need.title.strip(), need.title.strip(), True)]
-        parts += [(st.text, st.norm, False) for st in self.analyze(need.description).statements]
-        parts = [p for p in parts if p[1]]
-        vectors = self.encode([norm for _, norm, _ in parts])
+        title = need.title.strip()
+        title_lemmas = [lemma for st in self.analyze(title).statements for lemma in st.lemmas]
+        parts = [(title, title, True, title_lemmas)] if title else []
+        parts += [(st.text, st.norm, False, list(st.lemmas))
+                  for st in self.analyze(need.description).statements]
+        vectors = self.encode([norm for _, norm, _, _ in parts])
         rows = [
             NeedStatement(need_id=need.id, position=i, text=text, norm=norm, is_title=is_title,
-                          vector=to_blob(vec), embedder=self.embedder.name)
-            for i, ((text, norm, is_title), vec) in enumerate(zip(parts, vectors, strict=True))
+                          lemmas=lemmas, vector=to_blob(vec), embedder=self.embedder.name)
+            for i, ((text, norm, is_title, lemmas), vec) in enumerate(zip(parts, vectors, strict=True))
         ]
         session.add_all(rows)
         self.mark(session, NEEDS, need.id)
@@ -298,94 +288,15 @@ class MatchingService:
         """Record that `doc_id` changed, so every process's index follows."""
         session.add(IndexEvent(collection=collection, doc_id=doc_id, op=op))
 
-    # ------------------------------------------------------------------ search and proposals
+    # ------------------------------------------------------------------ relevance
 
-    def residents_for_need(self, session: Session, need: Need, k: int,
-                           today: date) -> list[Proposal]:
-        """Residents (with valid consent, speaking a wanted language) ranked for `need`."""
+    def search(self, session: Session, collection: str, query_vectors: np.ndarray, depth: int,
+               allowed: set[int]) -> list[Hit]:
+        """Documents of `collection` most relevant to the query statements (after a sync)."""
         self.sync(session)
-        statements = session.exec(
-            select(NeedStatement).where(NeedStatement.need_id == need.id)
-            .order_by(col(NeedStatement.position))).all()
-        allowed = valid_consent_residents(session, today)
-        if need.languages:
-            wanted = set(need.languages)
-            residents = session.exec(select(Resident).where(col(Resident.id).in_(allowed))).all()
-            allowed = {r.id for r in residents if r.id is not None and wanted & set(r.languages)}
         with self._lock:
-            hits = self.collections[RESIDENTS].search(
-                from_blobs([s.vector for s in statements], self.dim), k, allowed=allowed)
-        texts = _statement_texts(session, SkillStatement, hits)
-        return [
-            Proposal(need.id or 0, hit.doc_id, hit.score, [
-                {"resident_text": texts[p.statement_id], "need_text": statements[p.query_index].text,
-                 "similarity": round(p.similarity, 3)} for p in hit.pairs[:2]])
-            for hit in hits if hit.best.similarity >= self.min_similarity
-        ]
-
-    def needs_for_resident(self, session: Session, resident: Resident, k: int) -> list[Proposal]:
-        """Open needs ranked for the resident's current declaration."""
-        self.sync(session)
-        statements = session.exec(
-            select(SkillStatement)
-            .join(SkillDeclaration, col(SkillDeclaration.id) == SkillStatement.declaration_id)
-            .where(SkillStatement.resident_id == resident.id,
-                   col(SkillDeclaration.is_current).is_(True),
-                   col(SkillStatement.negated).is_(False))
-            .order_by(col(SkillStatement.position))).all()
-        open_needs = set(session.exec(select(Need.id).where(Need.status == NeedStatus.OPEN)).all())
-        languages = set(resident.languages)
-        needs = session.exec(select(Need).where(col(Need.id).in_(open_needs))).all()
-        allowed = {n.id for n in needs if n.id is not None
-                   and (not n.languages or languages & set(n.languages))}
-        with self._lock:
-            hits = self.collections[NEEDS].search(
-                from_blobs([s.vector for s in statements], self.dim), k, allowed=allowed)
-        texts = _statement_texts(session, NeedStatement, hits)
-        return [
-            Proposal(hit.doc_id, resident.id or 0, hit.score, [
-                {"resident_text": statements[p.query_index].text, "need_text": texts[p.statement_id],
-                 "similarity": round(p.similarity, 3)} for p in hit.pairs[:2]])
-            for hit in hits if hit.best.similarity >= self.min_similarity
-        ]
-
-    def propose(self, session: Session, proposals: list[Proposal], direction: Direction) -> int:
-        """Store new proposals for review (pairs already proposed or reviewed are kept as they are)."""
-        if not proposals:
-            return 0
-        existing = {
-            (m.need_id, m.resident_id)
-            for m in session.exec(select(Match).where(
-                col(Match.need_id).in_({p.need_id for p in proposals}),
-                col(Match.resident_id).in_({p.resident_id for p in proposals}))).all()
-        }
-        new = [p for p in proposals if (p.need_id, p.resident_id) not in existing]
-        session.add_all(
-            Match(need_id=p.need_id, resident_id=p.resident_id, score=round(p.score, 4),
-                  direction=direction, explanation=p.explanation, status=MatchStatus.PROPOSED)
-            for p in new
-        )
-        return len(new)
-
-    def withdraw_unreviewed(self, session: Session, *, need_id: int | None = None,
-                            resident_id: int | None = None) -> None:
-        """Drop proposals nobody reviewed yet: they were made from text that has changed."""
-        query = delete(Match).where(col(Match.status) == MatchStatus.PROPOSED)
-        if need_id is not None:
-            query = query.where(col(Match.need_id) == need_id)
-        if resident_id is not None:
-            query = query.where(col(Match.resident_id) == resident_id)
-        session.exec(query)
+            return self.collections[collection].search(query_vectors, depth, allowed=allowed)
 
 
 def _last_event(session: Session) -> int:
     return int(session.exec(select(func.max(IndexEvent.id))).one() or 0)
-
-
-def _statement_texts(session: Session, table: type[SkillStatement] | type[NeedStatement],
-                     hits: list[Hit]) -> dict[int, str]:
-    ids = {p.statement_id for h in hits for p in h.pairs[:2]}
-    if not ids:
-        return {}
-    rows = session.exec(select(table.id, table.text).where(col(table.id).in_(ids))).all()
-    return {int(i or 0): t for i, t in rows}

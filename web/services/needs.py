@@ -8,10 +8,11 @@ from datetime import date
 from flask_babel import lazy_gettext as _l
 from sqlmodel import Session
 
-from models import Direction, Need, NeedKind, NeedStatus, Role, Territory, User, utcnow
+from models import Availability, Need, NeedKind, NeedStatus, Role, Territory, User, utcnow
 from web.services import ServiceError
 from web.services.audit import record
 from web.services.matching import MatchingService
+from web.services.proposals import propose_for_need
 
 MAX_DESCRIPTION_CHARS = 10_000
 
@@ -25,6 +26,7 @@ class NeedInput:
     when_text: str = ""
     where_text: str = ""
     languages: list[str] = field(default_factory=list)
+    availability: list[str] = field(default_factory=list)
 
 
 def _check(session: Session, data: NeedInput) -> list[object]:
@@ -37,6 +39,8 @@ def _check(session: Session, data: NeedInput) -> list[object]:
         errors.append(_l("Décrivez le besoin : quoi, quand, où."))
     if len(data.description) > MAX_DESCRIPTION_CHARS:
         errors.append(_l("La description est trop longue (10 000 caractères au plus)."))
+    if not set(data.availability) <= set(Availability):
+        errors.append(_l("Créneau inconnu."))
     if data.kind not in set(NeedKind):
         errors.append(_l("Type de besoin inconnu."))
     if data.territory_id is not None and session.get(Territory, data.territory_id) is None:
@@ -58,7 +62,8 @@ def create_need(session: Session, matching: MatchingService, author: User, data:
     need = Need(organisation_id=author.organisation_id, territory_id=data.territory_id,
                 kind=data.kind, title=data.title.strip(), description=data.description.strip(),
                 when_text=data.when_text.strip(), where_text=data.where_text.strip(),
-                languages=list(dict.fromkeys(data.languages)), status=NeedStatus.OPEN,
+                languages=list(dict.fromkeys(data.languages)),
+                availability=sorted(set(data.availability)), status=NeedStatus.OPEN,
                 created_by_id=author.id or 0, updated_at=utcnow())
     session.add(need)
     session.flush()
@@ -68,11 +73,3 @@ def create_need(session: Session, matching: MatchingService, author: User, data:
     return need, propose_for_need(session, matching, need, today)
 
 
-def propose_for_need(session: Session, matching: MatchingService, need: Need, today: date) -> int:
-    """Propose the residents who best fit an open need (committed); return how many are new."""
-    if need.status != NeedStatus.OPEN:
-        return 0
-    found = matching.residents_for_need(session, need, matching.proposals_per_need, today)
-    added = matching.propose(session, found, Direction.NEED_TO_RESIDENT)
-    session.commit()
-    return added

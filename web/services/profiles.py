@@ -14,7 +14,6 @@ from models import (
     Consent,
     ConsentMethod,
     ConsentScope,
-    Direction,
     Organisation,
     Resident,
     Role,
@@ -27,7 +26,8 @@ from models import (
 from web.services import ServiceError
 from web.services.accounts import code_digest, new_access_code
 from web.services.audit import record
-from web.services.matching import RESIDENTS, MatchingService, valid_consent_residents
+from web.services.matching import MatchingService
+from web.services.proposals import propose_for_resident, withdraw_unreviewed
 
 MAX_DECLARATION_CHARS = 10_000
 
@@ -127,7 +127,7 @@ def create_resident(session: Session, matching: MatchingService, worker: User,
     record(session, worker, "consent.record", "resident", resident.id,
            method=data.consent_method, given_on=given_on.isoformat())
     session.commit()
-    proposals = propose_for_resident(session, matching, resident)
+    proposals = propose_for_resident(session, matching, resident, today)
     return CreatedResident(resident, code, proposals)
 
 
@@ -151,25 +151,10 @@ def update_declaration(session: Session, matching: MatchingService, worker: User
     resident.languages = list(dict.fromkeys([*resident.languages, *analysis.languages]))
     resident.updated_at = utcnow()
     session.add(resident)
-    matching.withdraw_unreviewed(session, resident_id=resident.id)
+    withdraw_unreviewed(session, resident_id=resident.id)
     record(session, worker, "declaration.update", "resident", resident.id)
     session.commit()
-    return propose_for_resident(session, matching, resident)
-
-
-def propose_for_resident(session: Session, matching: MatchingService, resident: Resident,
-                         k: int | None = None) -> int:
-    """Propose the open needs that best fit the resident (committed); return how many are new."""
-    if resident.id not in _consented(session):
-        return 0
-    found = matching.needs_for_resident(session, resident, k or matching.proposals_per_resident)
-    added = matching.propose(session, found, Direction.RESIDENT_TO_NEED)
-    session.commit()
-    return added
-
-
-def _consented(session: Session) -> set[int]:
-    return valid_consent_residents(session, date.today())
+    return propose_for_resident(session, matching, resident, date.today())
 
 
 def add_months(day: date, months: int) -> date:
@@ -198,5 +183,3 @@ def organisation_of(session: Session, user: User) -> Organisation | None:
     return session.get(Organisation, user.organisation_id) if user.organisation_id else None
 
 
-__all__ = ["RESIDENTS", "CreatedResident", "ResidentInput", "create_resident",
-           "propose_for_resident", "reset_access_code", "update_declaration"]

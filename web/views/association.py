@@ -51,7 +51,8 @@ def new_need() -> Any:
         data = NeedInput(title=form.title.data or "", description=form.description.data or "",
                          kind=form.kind.data or "", territory_id=form.territory_id.data or None,
                          when_text=form.when_text.data or "", where_text=form.where_text.data or "",
-                         languages=form.languages.data or [])
+                         languages=form.languages.data or [],
+                         availability=form.availability.data or [])
         try:
             need, _added = create_need(session, matching, user(), data, date.today())
         except ServiceError as exc:

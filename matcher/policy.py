@@ -1,0 +1,156 @@
+"""What happens between relevance and a proposal: filters, boosts, fairness, diversity, feedback.
+
+Relevance says who *could* do the job. The policy decides who is *proposed*:
+
+Hard filters (a candidate failing one is never proposed):
+  - the need is open and the resident's consent is valid (applied by the caller, who knows),
+  - required languages: when a need asks for languages, the person speaks at least one,
+  - distance: when both sides have coordinates, at most `max_distance_km` apart,
+  - `same_territory_only` (off by default): only residents of the need's territory,
+  - monthly cap: a resident with `monthly_cap` proposals still pending this month gets no new one.
+Soft boosts (added to the relevance score, each documented below and configurable):
+  - same territory, availability overlap, and residents never matched yet (the dormant ones).
+Feedback:
+  - candidates close to residents already rejected *for the same need* lose `rejected_penalty`
+    times that closeness (cosine of profile vectors),
+  - nothing is proposed under `min_score` (calibrated from review history, see `calibrate`).
+Diversity:
+  - maximal marginal relevance over profile vectors, so the top k is not five near-copies.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Side:
+    """What the policy knows of a resident or a need."""
+
+    territory_id: int | None = None
+    coordinates: tuple[float, float] | None = None  # (latitude, longitude)
+    availability: frozenset[str] = frozenset()
+    languages: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Candidate:
+    doc_id: int
+    relevance: float  # from the ranker, higher is better
+    side: Side
+    vector: np.ndarray | None = None  # profile vector (mean of statement vectors), for diversity
+    pending_this_month: int = 0
+    ever_matched: bool = True
+
+
+@dataclass
+class Policy:
+    same_territory_only: bool = False
+    max_distance_km: float | None = 15.0
+    require_languages: bool = True
+    monthly_cap: int = 2
+    territory_boost: float = 0.03
+    availability_boost: float = 0.03
+    dormant_boost: float = 0.04
+    rejected_penalty: float = 0.15
+    diversity: float = 0.15  # MMR trade-off: 0 = pure relevance
+    min_score: float = 0.0
+
+
+@dataclass
+class Decision:
+    """A candidate the policy kept, its final score and the reasons (machine-readable)."""
+
+    candidate: Candidate
+    score: float
+    satisfied: list[str] = field(default_factory=list)  # filters met and boosts earned
+
+
+def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Great-circle distance (haversine)."""
+    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
+    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin(
+        (lon2 - lon1) / 2) ** 2
+    return 2 * 6371.0 * math.asin(math.sqrt(h))
+
+
+def decide(need: Side, candidates: Sequence[Candidate], policy: Policy, k: int,
+           rejected_vectors: Sequence[np.ndarray] = ()) -> list[Decision]:
+    """Filter, boost, penalise and diversify `candidates` for `need`; return at most `k`."""
+    kept: list[Decision] = []
+    rejected = np.stack(rejected_vectors) if len(rejected_vectors) else None
+    for c in candidates:
+        reasons: list[str] = []
+        score = c.relevance
+        if policy.require_languages and need.languages:
+            spoken = need.languages & c.side.languages
+            if not spoken:
+                continue
+            reasons.append("languages:" + ",".join(sorted(spoken)))
+        if need.coordinates and c.side.coordinates and policy.max_distance_km is not None:
+            km = distance_km(need.coordinates, c.side.coordinates)
+            if km > policy.max_distance_km:
+                continue
+            reasons.append(f"distance_km:{km:.1f}")
+        same_place = need.territory_id is not None and need.territory_id == c.side.territory_id
+        if policy.same_territory_only and need.territory_id is not None and not same_place:
+            continue
+        if c.pending_this_month >= policy.monthly_cap:
+            continue
+        if same_place:
+            score += policy.territory_boost
+            reasons.append("territory")
+        if need.availability and need.availability & c.side.availability:
+            score += policy.availability_boost
+            reasons.append("availability")
+        if not c.ever_matched:
+            score += policy.dormant_boost
+            reasons.append("dormant")
+        if rejected is not None and c.vector is not None:
+            closeness = float(np.max(rejected @ c.vector))
+            if closeness > 0:
+                score -= policy.rejected_penalty * closeness
+                reasons.append(f"close_to_rejected:{closeness:.2f}")
+        if score < policy.min_score:
+            continue
+        kept.append(Decision(c, score, reasons))
+    kept.sort(key=lambda d: (-d.score, d.candidate.doc_id))
+    return _diversify(kept, policy.diversity, k)
+
+
+def _diversify(decisions: list[Decision], weight: float, k: int) -> list[Decision]:
+    """Maximal marginal relevance: each pick trades score against closeness to earlier picks."""
+    if weight <= 0 or len(decisions) <= 1:
+        return decisions[:k]
+    chosen: list[Decision] = []
+    pool = list(decisions)
+    while pool and len(chosen) < k:
+        def value(d: Decision) -> float:
+            mine = d.candidate.vector
+            closeness = [float(mine @ c.candidate.vector) for c in chosen
+                         if mine is not None and c.candidate.vector is not None]
+            return d.score - weight * max([0.0, *closeness])
+
+        best = max(pool, key=lambda d: (value(d), -d.candidate.doc_id))
+        chosen.append(best)
+        pool.remove(best)
+    return chosen
+
+
+def calibrate(approved: Sequence[float], rejected: Sequence[float], keep: float = 0.95,
+              minimum_reviews: int = 20, default: float = 0.0) -> float:
+    """The score under which nothing should be proposed, learnt from reviews.
+
+    The highest threshold that still keeps `keep` of the approved proposals; with fewer than
+    `minimum_reviews` reviews, `default`. Rejected scores only matter through that cut: a
+    threshold never rises above what social workers have approved.
+    """
+    if len(approved) + len(rejected) < minimum_reviews or not approved:
+        return default
+    ordered = sorted(approved)
+    index = int(math.floor((1 - keep) * len(ordered)))
+    return max(default, ordered[min(index, len(ordered) - 1)])

@@ -1,0 +1,96 @@
+"""Filters, boosts, fairness, diversity and feedback between relevance and proposals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from matcher.policy import Candidate, Policy, Side, calibrate, decide, distance_km
+
+NEED = Side(territory_id=1, availability=frozenset({"weekend"}))
+
+
+def unit(*values: float) -> np.ndarray:
+    v = np.array(values, dtype=np.float32)
+    return v / np.linalg.norm(v)
+
+
+def ids(decisions: list) -> list[int]:  # type: ignore[type-arg]
+    return [d.candidate.doc_id for d in decisions]
+
+
+def test_required_languages_are_a_hard_filter() -> None:
+    need = Side(languages=frozenset({"ar", "ber"}))
+    candidates = [Candidate(1, 0.9, Side(languages=frozenset({"fr"}))),
+                  Candidate(2, 0.5, Side(languages=frozenset({"ber", "fr"})))]
+    decided = decide(need, candidates, Policy(), k=5)
+    assert ids(decided) == [2] and "languages:ber" in decided[0].satisfied
+    assert ids(decide(need, candidates, Policy(require_languages=False), k=5)) == [1, 2]
+
+
+def test_distance_is_a_hard_filter_when_coordinates_are_known() -> None:
+    need = Side(coordinates=(47.39, 0.69))  # Tours
+    near = Candidate(1, 0.5, Side(coordinates=(47.40, 0.70)))
+    far = Candidate(2, 0.9, Side(coordinates=(48.85, 2.35)))  # Paris, ~200 km
+    unknown = Candidate(3, 0.4, Side())
+    assert ids(decide(need, [near, far, unknown], Policy(max_distance_km=15), k=5)) == [1, 3]
+    assert distance_km((47.39, 0.69), (48.85, 2.35)) == pytest.approx(205, abs=10)
+
+
+def test_same_territory_only_is_optional() -> None:
+    here, there = Candidate(1, 0.5, Side(territory_id=1)), Candidate(2, 0.9, Side(territory_id=2))
+    assert ids(decide(NEED, [here, there], Policy(same_territory_only=True), k=5)) == [1]
+    assert set(ids(decide(NEED, [here, there], Policy(), k=5))) == {1, 2}
+
+
+def test_monthly_cap_of_pending_proposals() -> None:
+    busy = Candidate(1, 0.9, Side(), pending_this_month=2)
+    free = Candidate(2, 0.5, Side(), pending_this_month=1)
+    assert ids(decide(NEED, [busy, free], Policy(monthly_cap=2), k=5)) == [2]
+    assert ids(decide(NEED, [busy, free], Policy(monthly_cap=3), k=5)) == [1, 2]
+
+
+def test_boosts_for_territory_availability_and_dormant_residents() -> None:
+    plain = Candidate(1, 0.60, Side(territory_id=2), ever_matched=True)
+    local = Candidate(2, 0.58, Side(territory_id=1), ever_matched=True)
+    weekend = Candidate(3, 0.58, Side(availability=frozenset({"weekend"})), ever_matched=True)
+    dormant = Candidate(4, 0.58, Side(), ever_matched=False)
+    decided = decide(NEED, [plain, local, weekend, dormant], Policy(diversity=0), k=4)
+    assert ids(decided)[-1] == 1  # each boost lifts a slightly weaker candidate above it
+    reasons = {d.candidate.doc_id: d.satisfied for d in decided}
+    assert reasons[2] == ["territory"] and reasons[3] == ["availability"]
+    assert reasons[4] == ["dormant"]
+
+
+def test_candidates_close_to_rejected_ones_are_down_ranked() -> None:
+    like_rejected = Candidate(1, 0.70, Side(), vector=unit(1, 0, 0))
+    different = Candidate(2, 0.65, Side(), vector=unit(0, 1, 0))
+    rejected = [unit(1, 0.05, 0)]
+    assert ids(decide(NEED, [like_rejected, different], Policy(diversity=0), k=2)) == [1, 2]
+    decided = decide(NEED, [like_rejected, different], Policy(diversity=0), k=2,
+                     rejected_vectors=rejected)
+    assert ids(decided) == [2, 1]
+    assert decided[1].satisfied[0].startswith("close_to_rejected:")
+
+
+def test_diversity_spreads_the_top_k() -> None:
+    twins = [Candidate(i, 0.80 - i * 0.001, Side(), vector=unit(1, 0.01 * i, 0)) for i in range(3)]
+    other = Candidate(9, 0.75, Side(), vector=unit(0, 0, 1))
+    assert ids(decide(NEED, [*twins, other], Policy(diversity=0), k=2)) == [0, 1]
+    assert ids(decide(NEED, [*twins, other], Policy(diversity=0.2), k=2)) == [0, 9]
+
+
+def test_min_score_is_a_floor() -> None:
+    low = Candidate(1, 0.2, Side())
+    assert decide(NEED, [low], Policy(min_score=0.3), k=5) == []
+
+
+def test_calibrated_threshold_keeps_most_approvals() -> None:
+    rng = np.random.default_rng(0)
+    approved = list(rng.uniform(0.4, 0.9, size=60))
+    rejected = list(rng.uniform(0.1, 0.5, size=40))
+    threshold = calibrate(approved, rejected, keep=0.95, default=0.2)
+    assert 0.4 <= threshold <= 0.45
+    assert sum(a >= threshold for a in approved) >= 0.95 * len(approved)
+    assert calibrate(approved[:5], rejected[:5], default=0.2) == 0.2  # too few reviews
+    assert calibrate([0.1] * 30, [0.05] * 30, default=0.2) == 0.2  # never below the default

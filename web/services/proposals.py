@@ -1,0 +1,257 @@
+"""Proposals: relevance from the matcher, then the policy (filters, fairness, feedback), then rows.
+
+Both directions end here: a need looking for residents (when it is posted or edited) and a
+resident looking for needs (when their declaration is saved). Every proposal waits for a social
+worker; its explanation is stored as it was shown at review.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+import numpy as np
+from sqlmodel import Session, col, delete, select
+
+from matcher.engine import Hit
+from matcher.policy import Candidate, Decision, Side, calibrate, decide
+from models import (
+    Consent,
+    Direction,
+    Match,
+    MatchStatus,
+    Need,
+    NeedStatement,
+    NeedStatus,
+    Resident,
+    SkillDeclaration,
+    SkillStatement,
+    Territory,
+)
+from web.services.matching import NEEDS, RESIDENTS, MatchingService, from_blobs
+
+# How many relevant documents the policy chooses from.
+CANDIDATE_DEPTH = 50
+REVIEWED = (MatchStatus.APPROVED, MatchStatus.ACCEPTED, MatchStatus.DECLINED)
+PENDING = (MatchStatus.PROPOSED, MatchStatus.APPROVED)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    need_id: int
+    resident_id: int
+    score: float
+    explanation: dict[str, Any]
+
+
+def valid_consent_residents(session: Session, today: date) -> set[int]:
+    """Residents whose consent covers matching today (the first hard filter)."""
+    consents = session.exec(select(Consent).where(col(Consent.withdrawn_at).is_(None))).all()
+    return {c.resident_id for c in consents if c.is_valid(today)}
+
+
+def current_statements(session: Session, resident_id: int) -> list[SkillStatement]:
+    """The statements of the resident's current declaration that can be matched."""
+    return list(session.exec(
+        select(SkillStatement)
+        .join(SkillDeclaration, col(SkillDeclaration.id) == SkillStatement.declaration_id)
+        .where(SkillStatement.resident_id == resident_id, col(SkillDeclaration.is_current).is_(True),
+               col(SkillStatement.negated).is_(False))
+        .order_by(col(SkillStatement.position))).all())
+
+
+def need_statements(session: Session, need_id: int) -> list[NeedStatement]:
+    return list(session.exec(select(NeedStatement).where(NeedStatement.need_id == need_id)
+                             .order_by(col(NeedStatement.position))).all())
+
+
+def profile_vectors(session: Session, resident_ids: Sequence[int], dim: int) -> dict[int, np.ndarray]:
+    """One vector per resident: the normalised mean of their statements (for diversity, feedback)."""
+    if not resident_ids:
+        return {}
+    rows = session.exec(
+        select(SkillStatement.resident_id, SkillStatement.vector)
+        .join(SkillDeclaration, col(SkillDeclaration.id) == SkillStatement.declaration_id)
+        .where(col(SkillStatement.resident_id).in_(list(resident_ids)),
+               col(SkillDeclaration.is_current).is_(True), col(SkillStatement.negated).is_(False))
+    ).all()
+    grouped: dict[int, list[bytes]] = {}
+    for rid, blob in rows:
+        grouped.setdefault(rid, []).append(blob)
+    out = {}
+    for rid, blobs in grouped.items():
+        mean = from_blobs(blobs, dim).mean(axis=0)
+        out[rid] = mean / (np.linalg.norm(mean) or 1.0)
+    return out
+
+
+def _month_start(today: date) -> datetime:
+    return datetime(today.year, today.month, 1, tzinfo=UTC)
+
+
+def fairness(session: Session, resident_ids: Sequence[int], today: date
+             ) -> tuple[dict[int, int], set[int]]:
+    """Pending proposals this month per resident, and residents ever approved for something."""
+    if not resident_ids:
+        return {}, set()
+    matches = session.exec(select(Match).where(col(Match.resident_id).in_(list(resident_ids)))).all()
+    start = _month_start(today)
+    pending: dict[int, int] = {}
+    matched: set[int] = set()
+    for m in matches:
+        if m.status in PENDING and m.created_at >= start:
+            pending[m.resident_id] = pending.get(m.resident_id, 0) + 1
+        if m.status in REVIEWED:
+            matched.add(m.resident_id)
+    return pending, matched
+
+
+def calibrated_min_score(session: Session, default: float) -> float:
+    """The floor under which nothing is proposed, learnt from the social workers' reviews."""
+    rows = session.exec(select(Match.status, Match.score).where(
+        col(Match.status).in_([*REVIEWED, MatchStatus.REJECTED]))).all()
+    approved = [score for status, score in rows if status in REVIEWED]
+    rejected = [score for status, score in rows if status == MatchStatus.REJECTED]
+    return calibrate(approved, rejected, default=default)
+
+
+def _side(territories: dict[int | None, Territory], territory_id: int | None,
+          availability: Sequence[str], languages: Sequence[str]) -> Side:
+    territory = territories.get(territory_id)
+    return Side(territory_id=territory_id,
+                coordinates=territory.coordinates if territory else None,
+                availability=frozenset(availability), languages=frozenset(languages))
+
+
+def _territories(session: Session) -> dict[int | None, Territory]:
+    return {t.id: t for t in session.exec(select(Territory)).all()}
+
+
+def _explanation(hit: Hit, decision: Decision, resident_rows: dict[int, SkillStatement],
+                 need_rows: dict[int, NeedStatement], resident_side_is_query: bool,
+                 query_rows: Sequence[SkillStatement | NeedStatement]) -> dict[str, Any]:
+    """What a person is told: the statement pairs, the shared words, the filters met."""
+    pairs = []
+    shared: dict[str, None] = {}
+    resident: SkillStatement | NeedStatement
+    need: SkillStatement | NeedStatement
+    for pair in hit.pairs[:2]:
+        query = query_rows[pair.query_index]
+        if resident_side_is_query:
+            resident, need = query, need_rows[pair.statement_id]
+        else:
+            resident, need = resident_rows[pair.statement_id], query
+        pairs.append({"resident_text": resident.text, "need_text": need.text,
+                      "similarity": round(pair.similarity, 3)})
+        shared.update(dict.fromkeys(sorted(set(resident.lemmas) & set(need.lemmas))))
+    return {"pairs": pairs, "shared_terms": list(shared)[:6], "reasons": decision.satisfied,
+            "score": round(decision.score, 3)}
+
+
+def propose_for_need(session: Session, matching: MatchingService, need: Need, today: date,
+                     k: int | None = None) -> int:
+    """Propose residents for an open need (committed); return how many proposals are new."""
+    if need.status != NeedStatus.OPEN or need.id is None:
+        return 0
+    rows = need_statements(session, need.id)
+    if not rows:
+        return 0
+    hits = matching.search(session, RESIDENTS, from_blobs([r.vector for r in rows], matching.dim),
+                           CANDIDATE_DEPTH, valid_consent_residents(session, today))
+    ids = [h.doc_id for h in hits]
+    residents = {r.id: r for r in session.exec(select(Resident).where(col(Resident.id).in_(ids))).all()}
+    territories = _territories(session)
+    vectors = profile_vectors(session, ids, matching.dim)
+    pending, matched = fairness(session, ids, today)
+    rejected_ids = session.exec(select(Match.resident_id).where(
+        Match.need_id == need.id, Match.status == MatchStatus.REJECTED)).all()
+    rejected = list(profile_vectors(session, list(rejected_ids), matching.dim).values())
+    candidates = [
+        Candidate(h.doc_id, h.score, _side(territories, r.territory_id, r.availability, r.languages),
+                  vector=vectors.get(h.doc_id), pending_this_month=pending.get(h.doc_id, 0),
+                  ever_matched=h.doc_id in matched)
+        for h in hits if (r := residents.get(h.doc_id)) is not None
+    ]
+    policy = replace(matching.policy, min_score=calibrated_min_score(session, matching.min_similarity))
+    decisions = decide(_side(territories, need.territory_id, need.availability, need.languages),
+                       candidates, policy, k or matching.proposals_per_need, rejected)
+    by_id = {h.doc_id: h for h in hits}
+    statement_ids = {p.statement_id for d in decisions for p in by_id[d.candidate.doc_id].pairs[:2]}
+    resident_rows = {s.id or 0: s for s in session.exec(
+        select(SkillStatement).where(col(SkillStatement.id).in_(statement_ids))).all()}
+    proposals = [
+        Proposal(need.id, d.candidate.doc_id, d.score,
+                 _explanation(by_id[d.candidate.doc_id], d, resident_rows, {}, False, rows))
+        for d in decisions
+    ]
+    return store_proposals(session, proposals, Direction.NEED_TO_RESIDENT)
+
+
+def propose_for_resident(session: Session, matching: MatchingService, resident: Resident,
+                         today: date, k: int | None = None) -> int:
+    """Propose open needs to a resident with valid consent (committed); return how many are new."""
+    if resident.id is None or resident.id not in valid_consent_residents(session, today):
+        return 0
+    rows = current_statements(session, resident.id)
+    if not rows:
+        return 0
+    needs = {n.id: n for n in session.exec(select(Need).where(Need.status == NeedStatus.OPEN)).all()}
+    spoken = set(resident.languages)
+    allowed = {i for i, n in needs.items() if i is not None
+               and (not n.languages or spoken & set(n.languages))}
+    hits = matching.search(session, NEEDS, from_blobs([r.vector for r in rows], matching.dim),
+                           CANDIDATE_DEPTH, allowed)
+    territories = _territories(session)
+    pending, _ = fairness(session, [resident.id], today)
+    candidates = [
+        Candidate(h.doc_id, h.score, _side(territories, n.territory_id, n.availability, n.languages),
+                  pending_this_month=pending.get(resident.id, 0))
+        for h in hits if (n := needs.get(h.doc_id)) is not None
+    ]
+    # Languages were checked above (the need asks, the resident answers), and the diversity of
+    # needs offered to one person is not a fairness question.
+    policy = replace(matching.policy, require_languages=False, diversity=0.0,
+                     min_score=calibrated_min_score(session, matching.min_similarity))
+    me = _side(territories, resident.territory_id, resident.availability, resident.languages)
+    decisions = decide(me, candidates, policy, k or matching.proposals_per_resident)
+    by_id = {h.doc_id: h for h in hits}
+    statement_ids = {p.statement_id for d in decisions for p in by_id[d.candidate.doc_id].pairs[:2]}
+    need_rows = {s.id or 0: s for s in session.exec(
+        select(NeedStatement).where(col(NeedStatement.id).in_(statement_ids))).all()}
+    proposals = [
+        Proposal(d.candidate.doc_id, resident.id, d.score,
+                 _explanation(by_id[d.candidate.doc_id], d, {}, need_rows, True, rows))
+        for d in decisions
+    ]
+    return store_proposals(session, proposals, Direction.RESIDENT_TO_NEED)
+
+
+def store_proposals(session: Session, proposals: list[Proposal], direction: Direction) -> int:
+    """Add proposals for review; pairs already proposed or reviewed stay as they are."""
+    if proposals:
+        existing = {
+            (m.need_id, m.resident_id)
+            for m in session.exec(select(Match).where(
+                col(Match.need_id).in_({p.need_id for p in proposals}),
+                col(Match.resident_id).in_({p.resident_id for p in proposals}))).all()
+        }
+        proposals = [p for p in proposals if (p.need_id, p.resident_id) not in existing]
+        session.add_all(
+            Match(need_id=p.need_id, resident_id=p.resident_id, score=round(p.score, 4),
+                  direction=direction, explanation=p.explanation, status=MatchStatus.PROPOSED)
+            for p in proposals)
+    session.commit()
+    return len(proposals)
+
+
+def withdraw_unreviewed(session: Session, *, need_id: int | None = None,
+                        resident_id: int | None = None) -> None:
+    """Drop proposals nobody reviewed yet: they were made from text that has changed."""
+    query = delete(Match).where(col(Match.status) == MatchStatus.PROPOSED)
+    if need_id is not None:
+        query = query.where(col(Match.need_id) == need_id)
+    if resident_id is not None:
+        query = query.where(col(Match.resident_id) == resident_id)
+    session.exec(query)
