@@ -1,0 +1,52 @@
+"""Rejections are stored as labelled pairs and exported."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, select
+
+from models import Direction, Match, MatchStatus, Need
+from tests.conftest import World
+from web.config import Config
+from web.extensions import matching
+from web.services.profiles import ResidentInput, create_resident
+from web.services.proposals import Proposal, store_proposals
+from web.services.review import approve, reject
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+import export_reviews  # noqa: E402
+
+
+def test_export_reviews(session: Session, world: World, config: Config,
+                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import date
+
+    awa = create_resident(session, matching, world.worker_a, ResidentInput(
+        first_name="Awa", last_initial="K", territory_id=world.tilleuls.id,
+        consent_given_on=date.today(), consent_method="paper_signed", consent_matching=True,
+        declaration="Je couds."), 12, date.today()).resident
+    needs = [Need(organisation_id=world.association.id or 0, title=t, description=t + " !",
+                  created_by_id=world.member.id or 0) for t in ("Couture", "Cuisine", "Vélo")]
+    session.add_all(needs)
+    session.commit()
+    store_proposals(session, [Proposal(n.id or 0, awa.id or 0, 0.4,
+                                       {"pairs": [{"resident_text": "Je couds", "need_text": n.title,
+                                                   "similarity": 0.4}]}) for n in needs],
+                    Direction.NEED_TO_RESIDENT)
+    first, second, _third = session.exec(select(Match).order_by(Match.id)).all()  # type: ignore[arg-type]
+    approve(session, world.worker_a, first)
+    reject(session, world.worker_a, second, "distance", "trop loin en bus")
+    monkeypatch.setenv("DATABASE_URL", config.database_url)
+    out = io.StringIO()
+    assert export_reviews.main([], out=out) == 0
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["label"] for r in rows] == ["approved", "rejected"]  # the pending one is not a label
+    assert rows[1]["rejection_code"] == "distance" and rows[1]["rejection_note"] == "trop loin en bus"
+    assert rows[1]["need_title"] == "Cuisine" and rows[1]["resident_statements"] == ["Je couds"]
+    assert "Awa" not in out.getvalue()
+    assert session.exec(select(Match).where(Match.status == MatchStatus.PROPOSED)).one()
