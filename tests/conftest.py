@@ -8,6 +8,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -29,6 +30,23 @@ PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
+@contextmanager
+def postgres_database(template: str | None = None) -> Iterator[str]:
+    """A new database on the test PostgreSQL server (optionally copied from `template`)."""
+    server = os.environ["RELAIS_TEST_POSTGRES_URL"]
+    name = f"relais_t_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    copy = f' TEMPLATE "{template}"' if template else ""
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
+    try:
+        yield server.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def template_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A database migrated once per run; each test gets a copy (a file copy, or a PostgreSQL
@@ -40,18 +58,11 @@ def template_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         template.dispose()  # closing the last connection folds the WAL into the file we copy
         yield url
         return
-    server = os.environ["RELAIS_TEST_POSTGRES_URL"]
-    name = f"relais_template_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    template = Database(server.rsplit("/", 1)[0] + "/" + name)
-    template.upgrade()
-    template.dispose()
-    yield name
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with postgres_database() as url:
+        template = Database(url)
+        template.upgrade()
+        template.dispose()
+        yield url.rsplit("/", 1)[1]
 
 
 @pytest.fixture
@@ -62,16 +73,9 @@ def database_url(tmp_path: Path, template_database: str) -> Iterator[str]:
         shutil.copyfile(template_database.removeprefix("sqlite:///"), path)
         yield f"sqlite:///{path}"
         return
-    server = os.environ["RELAIS_TEST_POSTGRES_URL"]
-    name = f"relais_t_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"'))
-    yield server.rsplit("/", 1)[0] + "/" + name
-    db.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with postgres_database(template_database) as url:
+        yield url
+        db.dispose()
 
 
 @pytest.fixture

@@ -52,14 +52,18 @@ def valid_consent_residents(session: Session, today: date) -> set[int]:
     return {c.resident_id for c in consents if c.is_valid(today)}
 
 
-def current_statements(session: Session, resident_id: int) -> list[SkillStatement]:
-    """The statements of the resident's current declaration that can be matched."""
-    return list(session.exec(
-        select(SkillStatement)
-        .join(SkillDeclaration, col(SkillDeclaration.id) == SkillStatement.declaration_id)
-        .where(SkillStatement.resident_id == resident_id, col(SkillDeclaration.is_current).is_(True),
-               col(SkillStatement.negated).is_(False))
-        .order_by(col(SkillStatement.position))).all())
+def current_statements(session: Session, resident_id: int,
+                       with_negated: bool = False) -> list[SkillStatement]:
+    """The statements of the resident's current declaration (those that can be matched, unless
+    `with_negated`: the "je ne sais pas conduire" ones are shown to workers, never matched)."""
+    query = (select(SkillStatement)
+             .join(SkillDeclaration, col(SkillDeclaration.id) == SkillStatement.declaration_id)
+             .where(SkillStatement.resident_id == resident_id,
+                    col(SkillDeclaration.is_current).is_(True))
+             .order_by(col(SkillStatement.position)))
+    if not with_negated:
+        query = query.where(col(SkillStatement.negated).is_(False))
+    return list(session.exec(query).all())
 
 
 def need_statements(session: Session, need_id: int) -> list[NeedStatement]:

@@ -18,7 +18,6 @@ from models import (
     Resident,
     Role,
     SkillDeclaration,
-    SkillStatement,
 )
 from web.extensions import db_session, matching
 from web.forms import (
@@ -38,6 +37,7 @@ from web.services.profiles import (
     territories,
     update_declaration,
 )
+from web.services.proposals import current_statements
 from web.services.review import approve, reject
 
 bp = Blueprint("worker", __name__, url_prefix="/accompagnement")
@@ -103,7 +103,7 @@ def resident(resident_id: int) -> Any:
     declaration = session.exec(select(SkillDeclaration).where(
         SkillDeclaration.resident_id == person.id, col(SkillDeclaration.is_current).is_(True))
     ).first()
-    statements = matching_statements(person.id or 0)
+    statements = current_statements(session, person.id or 0, with_negated=True)
     matches = session.exec(select(Match).where(Match.resident_id == person.id)
                            .order_by(col(Match.score).desc())).all()
     needs = {n.id: n for n in session.exec(
@@ -112,14 +112,6 @@ def resident(resident_id: int) -> Any:
     return render_template("worker/resident.html", resident=person, declaration=declaration,
                            statements=statements, matches=matches, needs=needs, form=form,
                            action=ActionForm())
-
-
-def matching_statements(resident_id: int) -> list[SkillStatement]:
-    return list(db_session().exec(
-        select(SkillStatement)
-        .join(SkillDeclaration, col(SkillDeclaration.id) == SkillStatement.declaration_id)
-        .where(SkillStatement.resident_id == resident_id, col(SkillDeclaration.is_current).is_(True))
-        .order_by(col(SkillStatement.position))).all())
 
 
 @bp.post("/residents/<int:resident_id>/declaration")
