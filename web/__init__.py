@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from web.config import Config
 from web.extensions import babel, close_db_session, csrf, db, db_session, login_manager, matching
-from web.forms import closeness_label, reason_label, status_label
+from web.forms import SENSITIVE_LABELS, closeness_label, reason_label, status_label
 
 
 def create_app(config: Config | None = None, test_config: dict[str, Any] | None = None) -> Flask:
@@ -48,7 +48,7 @@ def create_app(config: Config | None = None, test_config: dict[str, Any] | None 
     app.add_template_filter(status_label, "status_label")
     app.add_template_filter(closeness_label, "closeness_label")
     app.add_template_filter(reason_label, "reason_label")
-    app.context_processor(lambda: {"get_locale": get_locale})
+    app.context_processor(lambda: {"get_locale": get_locale, "sensitive_labels": SENSITIVE_LABELS})
     _register_health(app)
     _register_errors(app)
     app.after_request(_security_headers)

@@ -65,6 +65,15 @@ REJECTION_LABELS = {
 }
 
 
+SENSITIVE_OK = _l("J'ai relu : ces informations sont nécessaires et la personne est d'accord.")
+SENSITIVE_LABELS = {
+    "health": _l("santé"), "religion": _l("religion ou convictions"),
+    "origin": _l("origine ou situation administrative"), "justice": _l("justice"),
+    "sexuality": _l("vie sexuelle ou orientation"),
+    "politics_union": _l("opinions politiques ou syndicales"),
+}
+
+
 def choices(mapping: Mapping[Any, Any]) -> list[SelectChoice]:
     """Options for a select, radio or tick-box field, in the mapping's order."""
     return [SelectChoice(str(value), label) for value, label in mapping.items()]  # type: ignore[arg-type]
@@ -104,11 +113,13 @@ class ResidentForm(FlaskForm):
     consent_method = RadioField(_l("Comment le consentement a été recueilli"),
                                 choices=choices(CONSENT_METHOD_LABELS),
                                 validators=[Optional()])
+    sensitive_ok = BooleanField(SENSITIVE_OK)
 
 
 class DeclarationForm(FlaskForm):
     declaration = TextAreaField(_l("Ce que la personne sait faire, avec ses mots"),
                                 validators=[Length(max=10_000)])
+    sensitive_ok = BooleanField(SENSITIVE_OK)
 
 
 class NeedForm(FlaskForm):

@@ -117,3 +117,18 @@ def test_healthz(client: FlaskClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json is not None and response.json["status"] == "ok"
+
+
+def test_sensitive_words_need_a_second_look_before_saving(client: FlaskClient, auth: Auth,
+                                                          world: World, session: Session) -> None:
+    auth.login(world.worker_a.email or "")
+    text = "Elle cuisine pour l'Aïd et elle est diabétique."
+    response = auth.post(NEW_RESIDENT, resident_form(text, world.tilleuls), token_from=NEW_RESIDENT)
+    page = response.get_data(as_text=True).replace("&#39;", "'")  # type: ignore[attr-defined]
+    assert "Ce texte contient des informations sensibles" in page
+    assert "santé : diabétique" in page and "religion ou convictions : Aïd" in page
+    nothing_written(session)
+    response = auth.post(NEW_RESIDENT, {**resident_form(text, world.tilleuls), "sensitive_ok": "y"},
+                         token_from=NEW_RESIDENT)
+    assert response.status_code == 302  # type: ignore[attr-defined]
+    assert session.exec(select(Resident)).one().first_name == "Fatma"

@@ -10,6 +10,7 @@ from flask import session as flask_session
 from flask_babel import gettext as _
 from sqlmodel import col, select
 
+from matcher.sensitive import Finding, find_sensitive
 from models import (
     Match,
     MatchStatus,
@@ -30,6 +31,7 @@ from web.forms import (
 )
 from web.permissions import STAFF, get_match_to_review, get_resident, roles_required, user
 from web.services import ServiceError
+from web.services.dashboard import worker_dashboard
 from web.services.profiles import (
     ResidentInput,
     create_resident,
@@ -55,10 +57,8 @@ def _my_residents_query() -> Any:
 def dashboard() -> Any:
     session = db_session()
     residents = session.exec(_my_residents_query()).all()
-    ids = [r.id for r in residents]
-    pending = session.exec(select(Match).where(col(Match.resident_id).in_(ids),
-                                               Match.status == MatchStatus.PROPOSED)).all()
-    return render_template("worker/dashboard.html", residents=residents, pending=len(pending))
+    return render_template("worker/dashboard.html", residents=residents,
+                           today=worker_dashboard(session, residents, date.today()))
 
 
 @bp.route("/residents/nouveau", methods=["GET", "POST"])
@@ -67,7 +67,10 @@ def new_resident() -> Any:
     session = db_session()
     form = ResidentForm()
     form.territory_id.choices = choices({t.id: f"{t.name} ({t.commune})" for t in territories(session)})
-    if form.validate_on_submit():
+    findings = find_sensitive(form.declaration.data or "") if form.is_submitted() else []
+    if findings and not form.sensitive_ok.data:
+        form.validate()  # show the other messages too
+    elif form.validate_on_submit():
         data = ResidentInput(
             first_name=form.first_name.data or "",
             last_initial=form.last_initial.data or "",
@@ -92,14 +95,19 @@ def new_resident() -> Any:
             return _show_code_once(created.resident.id or 0, created.access_code)
     elif form.is_submitted():
         flash(_("Le formulaire n'est pas complet : voyez les messages sous les champs."), "error")
-    return render_template("worker/resident_form.html", form=form)
+    return render_template("worker/resident_form.html", form=form, findings=findings)
 
 
 @bp.get("/residents/<int:resident_id>")
 @roles_required(*STAFF)
 def resident(resident_id: int) -> Any:
     session = db_session()
-    person = get_resident(session, user(), resident_id)
+    return _resident_page(get_resident(session, user(), resident_id))
+
+
+def _resident_page(person: Resident, form: DeclarationForm | None = None,
+                   findings: list[Finding] | None = None) -> Any:
+    session = db_session()
     declaration = session.exec(select(SkillDeclaration).where(
         SkillDeclaration.resident_id == person.id, col(SkillDeclaration.is_current).is_(True))
     ).first()
@@ -108,10 +116,10 @@ def resident(resident_id: int) -> Any:
                            .order_by(col(Match.score).desc())).all()
     needs = {n.id: n for n in session.exec(
         select(Need).where(col(Need.id).in_([m.need_id for m in matches]))).all()}
-    form = DeclarationForm(declaration=declaration.text if declaration else "")
+    form = form or DeclarationForm(declaration=declaration.text if declaration else "")
     return render_template("worker/resident.html", resident=person, declaration=declaration,
                            statements=statements, matches=matches, needs=needs, form=form,
-                           action=ActionForm())
+                           action=ActionForm(), findings=findings or [])
 
 
 @bp.post("/residents/<int:resident_id>/declaration")
@@ -120,6 +128,9 @@ def edit_declaration(resident_id: int) -> Any:
     session = db_session()
     person = get_resident(session, user(), resident_id)
     form = DeclarationForm()
+    findings = find_sensitive(form.declaration.data or "")
+    if findings and not form.sensitive_ok.data:
+        return _resident_page(person, form, findings)
     if form.validate_on_submit():
         try:
             added = update_declaration(session, matching, user(), person, form.declaration.data or "")

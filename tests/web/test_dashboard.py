@@ -1,0 +1,53 @@
+"""The social worker's home page: what to look at today."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from flask.testing import FlaskClient
+from sqlmodel import Session, select
+
+from models import Consent, Match, MatchStatus, Need, Resident
+from tests.conftest import Auth, World
+from web.extensions import matching
+from web.services.dashboard import worker_dashboard
+from web.services.profiles import ResidentInput, create_resident
+
+TODAY = date.today()
+
+
+def test_worker_dashboard_lists(client: FlaskClient, auth: Auth, session: Session,
+                                world: World) -> None:
+    def person(name: str, text: str, given_days_ago: int) -> int:
+        created = create_resident(session, matching, world.worker_a, ResidentInput(
+            first_name=name, last_initial="", territory_id=world.tilleuls.id,
+            consent_given_on=TODAY - timedelta(days=given_days_ago),
+            consent_method="paper_signed", consent_matching=True, declaration=text), 12, TODAY)
+        return created.resident.id or 0
+
+    awa = person("Awa", "Je fais de la couture.", given_days_ago=350)  # expires in ~2 weeks
+    ben = person("Ben", "Je répare les vélos.", given_days_ago=10)
+    lonely = Need(organisation_id=world.association.id or 0, title="Apiculteur",
+                  description="Nous cherchons un apiculteur.", created_by_id=world.member.id or 0)
+    session.add(lonely)
+    session.commit()
+    approved_need = Need(organisation_id=world.association.id or 0, title="Vélos",
+                         description="Atelier vélo.", created_by_id=world.member.id or 0)
+    session.add(approved_need)
+    session.commit()
+    session.add(Match(need_id=approved_need.id or 0, resident_id=ben, direction="need_to_resident",
+                      score=0.6, status=MatchStatus.APPROVED))
+    session.commit()
+
+    residents = list(session.exec(select(Resident).order_by(Resident.first_name)).all())
+    today = worker_dashboard(session, residents, TODAY)
+    assert [r.first_name for r, _ in today.expiring] == ["Awa"]
+    assert [r.first_name for r in today.without_opportunity] == ["Awa"]
+    assert lonely.id in {n.id for n in today.needs_without_candidate}
+    assert approved_need.id not in {n.id for n in today.needs_without_candidate}
+    expires = session.exec(select(Consent).where(Consent.resident_id == awa)).one().expires_on
+    assert expires is not None and expires - TODAY <= timedelta(days=30)
+
+    auth.login(world.worker_a.email or "")
+    page = client.get("/accompagnement/").get_data(as_text=True)
+    assert "Consentements qui expirent bientôt" in page and "Apiculteur" in page

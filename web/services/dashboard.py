@@ -1,0 +1,51 @@
+"""What a social worker should look at today."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlmodel import Session, col, select
+
+from models import Consent, Match, MatchStatus, Need, NeedStatus, Resident
+
+EXPIRY_NOTICE_DAYS = 30
+
+
+@dataclass
+class WorkerDashboard:
+    pending: int  # proposals waiting for review
+    without_opportunity: list[Resident]  # never approved for anything
+    needs_without_candidate: list[Need]  # open needs nobody was proposed for
+    expiring: list[tuple[Resident, date]]  # consents ending within EXPIRY_NOTICE_DAYS
+
+
+def worker_dashboard(session: Session, residents: Sequence[Resident], today: date) -> WorkerDashboard:
+    """The four lists of the worker's home page, for the residents they follow."""
+    ids = [r.id for r in residents]
+    matches = session.exec(select(Match).where(col(Match.resident_id).in_(ids))).all()
+    pending = sum(1 for m in matches if m.status == MatchStatus.PROPOSED)
+    opportunity = {m.resident_id for m in matches if m.status != MatchStatus.PROPOSED
+                   and m.status != MatchStatus.REJECTED}
+    open_needs = session.exec(select(Need).where(Need.status == NeedStatus.OPEN)
+                              .order_by(col(Need.created_at))).all()
+    with_candidate = set(session.exec(select(Match.need_id).where(
+        col(Match.status) != MatchStatus.REJECTED)).all())
+    consents = session.exec(select(Consent).where(
+        col(Consent.resident_id).in_(ids), col(Consent.withdrawn_at).is_(None),
+        col(Consent.expires_on).is_not(None))).all()
+    horizon = today + timedelta(days=EXPIRY_NOTICE_DAYS)
+    by_id = {r.id: r for r in residents}
+    latest: dict[int, date] = {}
+    for c in consents:
+        if c.expires_on is not None:
+            latest[c.resident_id] = max(latest.get(c.resident_id, c.expires_on), c.expires_on)
+    expiring = sorted(((by_id[rid], day) for rid, day in latest.items() if today <= day <= horizon),
+                      key=lambda item: item[1])
+    return WorkerDashboard(
+        pending=pending,
+        without_opportunity=[r for r in residents if r.id not in opportunity],
+        needs_without_candidate=[n for n in open_needs if n.id not in with_candidate],
+        expiring=expiring,
+    )
