@@ -116,6 +116,11 @@ class ResidentForm(FlaskForm):
     sensitive_ok = BooleanField(SENSITIVE_OK)
 
 
+class ConsentForm(FlaskForm):
+    method = RadioField(_l("Comment le consentement a été recueilli"),
+                        choices=choices(CONSENT_METHOD_LABELS))
+
+
 class DeclarationForm(FlaskForm):
     declaration = TextAreaField(_l("Ce que la personne sait faire, avec ses mots"),
                                 validators=[Length(max=10_000)])
@@ -160,6 +165,10 @@ STATUS_LABELS = {
 def status_label(status: str) -> str:
     """French label of a proposal's status (a Jinja filter)."""
     return str(STATUS_LABELS.get(MatchStatus(status), status))
+
+
+def consent_method_label(method: str) -> str:
+    return str(CONSENT_METHOD_LABELS.get(ConsentMethod(method), method))
 
 
 def closeness_label(similarity: float) -> str:

@@ -164,6 +164,37 @@ def add_months(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
+def current_consent(session: Session, resident: Resident) -> Consent | None:
+    """The latest consent recorded for the resident (valid or not)."""
+    return session.exec(select(Consent).where(Consent.resident_id == resident.id)
+                        .order_by(col(Consent.given_on).desc(), col(Consent.id).desc())).first()
+
+
+def withdraw_consent(session: Session, worker: User, resident: Resident) -> None:
+    """The resident withdraws consent: out of matching at once, unreviewed proposals dropped."""
+    now = utcnow()
+    for consent in session.exec(select(Consent).where(
+            Consent.resident_id == resident.id, col(Consent.withdrawn_at).is_(None))).all():
+        consent.withdrawn_at = now
+        session.add(consent)
+    withdraw_unreviewed(session, resident_id=resident.id)
+    record(session, worker, "consent.withdraw", "resident", resident.id)
+    session.commit()
+
+
+def renew_consent(session: Session, worker: User, resident: Resident, method: str, today: date,
+                  consent_months: int) -> None:
+    """Record a new consent from today (after expiry or withdrawal)."""
+    if method not in set(ConsentMethod):
+        raise ServiceError(_l("Indiquez comment le consentement a été recueilli."))
+    session.add(Consent(resident_id=resident.id or 0, given_on=today,
+                        expires_on=add_months(today, consent_months), scope=ConsentScope.MATCHING,
+                        method=method, recorded_by_id=worker.id or 0))
+    record(session, worker, "consent.record", "resident", resident.id, method=method,
+           given_on=today.isoformat())
+    session.commit()
+
+
 def reset_access_code(session: Session, worker: User, resident: Resident) -> str:
     """A new code for the resident; the old one stops working at once."""
     user = session.exec(select(User).where(User.resident_id == resident.id)).one()

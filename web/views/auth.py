@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import session as flask_session
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
-from models import Role
+from models import Role, User
 from web.extensions import db_session
 from web.forms import CodeForm, LoginForm
 from web.services.accounts import authenticate, authenticate_code
@@ -42,7 +43,7 @@ def login() -> Any:
         session = db_session()
         account = authenticate(session, form.email.data or "", form.password.data or "")
         if account is not None:
-            login_user(account)
+            _start_session(account)
             record(session, account, "login", "user", account.id)
             session.commit()
             return redirect(home_url())
@@ -57,12 +58,19 @@ def code_login() -> Any:
         session = db_session()
         account = authenticate_code(session, form.code.data or "")
         if account is not None:
-            login_user(account)
+            _start_session(account)
             record(session, account, "login.code", "user", account.id)
             session.commit()
             return redirect(url_for("resident.home"))
         flash(_("Ce code ne marche pas. Vérifiez-le avec la personne qui vous l'a donné."), "error")
     return render_template("auth/code.html", form=form)
+
+
+def _start_session(account: User) -> None:
+    """Log in with a fresh session that expires (PERMANENT_SESSION_LIFETIME, 8 hours)."""
+    flask_session.clear()  # no session fixation: nothing from before the login survives
+    flask_session.permanent = True
+    login_user(account)
 
 
 @bp.post("/deconnexion")

@@ -24,6 +24,7 @@ from web.extensions import db_session, matching
 from web.forms import (
     REJECTION_LABELS,
     ActionForm,
+    ConsentForm,
     DeclarationForm,
     RejectForm,
     ResidentForm,
@@ -35,9 +36,12 @@ from web.services.dashboard import worker_dashboard
 from web.services.profiles import (
     ResidentInput,
     create_resident,
+    current_consent,
+    renew_consent,
     reset_access_code,
     territories,
     update_declaration,
+    withdraw_consent,
 )
 from web.services.proposals import current_statements
 from web.services.review import approve, reject
@@ -117,9 +121,12 @@ def _resident_page(person: Resident, form: DeclarationForm | None = None,
     needs = {n.id: n for n in session.exec(
         select(Need).where(col(Need.id).in_([m.need_id for m in matches]))).all()}
     form = form or DeclarationForm(declaration=declaration.text if declaration else "")
+    consent = current_consent(session, person)
     return render_template("worker/resident.html", resident=person, declaration=declaration,
                            statements=statements, matches=matches, needs=needs, form=form,
-                           action=ActionForm(), findings=findings or [])
+                           action=ActionForm(), findings=findings or [], consent=consent,
+                           consent_valid=bool(consent and consent.is_valid(date.today())),
+                           consent_form=ConsentForm())
 
 
 @bp.post("/residents/<int:resident_id>/declaration")
@@ -139,6 +146,34 @@ def edit_declaration(resident_id: int) -> Any:
                 flash(message, "error")
         else:
             flash(_("Texte enregistré. %(n)d nouvelle(s) proposition(s).", n=added), "success")
+    return redirect(url_for("worker.resident", resident_id=person.id))
+
+
+@bp.post("/residents/<int:resident_id>/consentement/retrait")
+@roles_required(*STAFF)
+def withdraw(resident_id: int) -> Any:
+    session = db_session()
+    person = get_resident(session, user(), resident_id)
+    if ActionForm().validate_on_submit():
+        withdraw_consent(session, user(), person)
+        flash(_("Consentement retiré : la personne ne reçoit plus de proposition."), "success")
+    return redirect(url_for("worker.resident", resident_id=person.id))
+
+
+@bp.post("/residents/<int:resident_id>/consentement")
+@roles_required(*STAFF)
+def renew(resident_id: int) -> Any:
+    session = db_session()
+    person = get_resident(session, user(), resident_id)
+    form = ConsentForm()
+    if form.validate_on_submit():
+        try:
+            renew_consent(session, user(), person, form.method.data or "", date.today(),
+                          _config().consent_months)
+        except ServiceError as exc:
+            flash(str(exc), "error")
+        else:
+            flash(_("Consentement enregistré."), "success")
     return redirect(url_for("worker.resident", resident_id=person.id))
 
 
