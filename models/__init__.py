@@ -2,6 +2,7 @@
 
 from models.db import Database
 from models.tables import (
+    ApiToken,
     AppendOnlyError,
     AuditEvent,
     Availability,
@@ -30,7 +31,7 @@ from models.tables import (
 )
 
 __all__ = [
-    "AppendOnlyError", "AuditEvent", "Availability", "Consent", "ConsentMethod", "ConsentScope",
+    "ApiToken", "AppendOnlyError", "AuditEvent", "Availability", "Consent", "ConsentMethod", "ConsentScope",
     "Database", "Direction", "IndexEvent", "Match", "MatchStatus", "Need", "NeedKind",
     "NeedStatement", "NeedStatus", "Organisation", "OrganisationKind", "RejectionReason", "Resident", "Role",
     "SkillDeclaration", "SkillStatement", "Territory", "User", "Want", "utcnow",

@@ -236,6 +236,9 @@ class Need(SQLModel, table=True):
     created_by_id: int = Field(foreign_key="app_user.id")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    # The mission id of a need imported from a feed (API Engagement's "_id" or "clientId"):
+    # importing the same mission again updates this row instead of adding another.
+    external_id: str | None = Field(default=None, max_length=100, index=True)
 
 
 class NeedStatement(SQLModel, table=True):
@@ -307,3 +310,21 @@ def _no_audit_update(*_: Any) -> None:
 @event.listens_for(AuditEvent, "before_delete")
 def _no_audit_delete(*_: Any) -> None:
     raise AppendOnlyError("audit events are append-only")
+
+
+class ApiToken(SQLModel, table=True):
+    """A personal API token. It acts as its user (same role, same organisation, same rules);
+    only the SHA-256 digest of the secret is kept, the secret is shown once at creation."""
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    name: str = Field(max_length=80)  # what the person calls it ("tableur du centre")
+    token_digest: str = Field(max_length=64, unique=True, index=True)
+    prefix: str = Field(max_length=16)  # the first characters, to tell tokens apart in lists
+    scopes: list[str] = _json_column()  # "read", and "write" for tokens that may change data
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None

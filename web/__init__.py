@@ -14,7 +14,13 @@ from werkzeug.exceptions import HTTPException
 
 from web.config import Config
 from web.extensions import babel, close_db_session, csrf, db, db_session, login_manager, matching
-from web.forms import SENSITIVE_LABELS, closeness_label, reason_label, status_label
+from web.forms import (
+    SENSITIVE_LABELS,
+    closeness_label,
+    consent_method_label,
+    reason_label,
+    status_label,
+)
 
 
 def create_app(config: Config | None = None, test_config: dict[str, Any] | None = None) -> Flask:
@@ -39,15 +45,18 @@ def create_app(config: Config | None = None, test_config: dict[str, Any] | None 
     with app.app_context():
         matching.load_or_rebuild(db_session())
 
+    from web.api import init_api
     from web.views import association, auth, resident, worker
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(worker.bp)
     app.register_blueprint(association.bp)
     app.register_blueprint(resident.bp)
+    init_api(app)  # /api/v1 (JSON API, OpenAPI document, docs page) and /compte/jetons
     app.add_template_filter(status_label, "status_label")
     app.add_template_filter(closeness_label, "closeness_label")
     app.add_template_filter(reason_label, "reason_label")
+    app.add_template_filter(consent_method_label, "consent_method_label")
     app.context_processor(lambda: {"get_locale": get_locale, "sensitive_labels": SENSITIVE_LABELS})
     _register_health(app)
     _register_errors(app)

@@ -135,8 +135,9 @@ def test_whole_story_in_a_browser(page: Page, contexts: Contexts, world: World,
     add_resident(page, first_name="Antonio", initial="R", languages=["portugais", "français"],
                  declaration=MECHANIC)
     nav(page, "Personnes").click()
-    expect(page.get_by_role("link", name="Fatma Y.")).to_be_visible()
-    expect(page.get_by_role("link", name="Antonio R.")).to_be_visible()
+    people = page.get_by_role("region", name="Personnes accompagnées")
+    expect(people.get_by_role("link", name="Fatma Y.")).to_be_visible()
+    expect(people.get_by_role("link", name="Antonio R.")).to_be_visible()
     log_out(page)
 
     # 2. An association member posts the sewing workshop (and a mending need).

@@ -1,0 +1,304 @@
+"""How the API behaves beyond who may call what: tokens, pages, sync, errors, limits, search."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from models import (
+    ApiToken,
+    AuditEvent,
+    IndexEvent,
+    Match,
+    MatchStatus,
+    Need,
+    NeedStatement,
+    SkillDeclaration,
+)
+from tests.api.conftest import ApiEnv
+from web.extensions import db
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# ---------------------------------------------------------------- authentication
+
+
+def test_unknown_revoked_and_expired_tokens_are_refused(api: ApiEnv) -> None:
+    for token in ("relais_not-a-real-token", "not even the prefix"):
+        response = api.call("GET", "/api/v1/me", token=token)
+        assert response.status_code == 401
+        assert "Bearer" in response.headers["WWW-Authenticate"]
+        assert "révoqué" in response.get_json()["detail"] or "jeton" in response.get_json()["detail"]
+    secret = api.token("worker_a")
+    assert api.call("GET", "/api/v1/me", token=secret).status_code == 200
+    with db.session() as session:
+        from web.api.tokens import token_digest
+
+        row = session.exec(select(ApiToken).where(ApiToken.token_digest == token_digest(secret))).one()
+        assert row.last_used_at is not None  # recorded, for the owner's token page
+        row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+        session.add(row)
+        session.commit()
+    assert api.call("GET", "/api/v1/me", token=secret).status_code == 401
+
+
+def test_tokens_are_stored_as_digests_only(api: ApiEnv) -> None:
+    secret = api.token("member")
+    with db.session() as session:
+        rows = session.exec(select(ApiToken)).all()
+    assert secret.startswith("relais_") and len(secret) > 40
+    assert all(secret not in (r.token_digest, r.prefix, r.name) for r in rows)
+
+
+def test_a_read_only_token_cannot_change_anything(api: ApiEnv) -> None:
+    secret = api.token("worker_a", write=False)
+    proposal = api.fresh_match(MatchStatus.PROPOSED)
+    response = api.call("POST", f"/api/v1/proposals/{proposal}/approve", token=secret)
+    assert response.status_code == 403 and "lecture seule" in response.get_json()["detail"]
+    assert api.call("GET", f"/api/v1/proposals/{proposal}", token=secret).status_code == 200
+    # Searching reads: a read-only token may.
+    assert api.call("POST", "/api/v1/search/needs", json={"text": "Je couds."},
+                    token=secret).status_code == 200
+
+
+def test_the_browser_session_does_not_authenticate_the_api(api: ApiEnv) -> None:
+    """CSRF protection is off for the API because it only ever reads tokens, never cookies."""
+    client = api.app.test_client()
+    with client.session_transaction() as browser:
+        browser["_user_id"] = str(api.users["admin"].id)  # logged in, as flask-login does it
+        browser["_fresh"] = True
+    assert client.get("/accompagnement/").status_code == 200  # the session works for pages
+    assert client.get("/api/v1/me").status_code == 401  # and is ignored by the API
+
+
+def test_the_script_creates_tokens_for_staff_and_residents(
+        api: ApiEnv, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("create_token", ROOT / "scripts" / "create_token.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    monkeypatch.setenv("DATABASE_URL", db.url)
+    assert script.main(["--email", "WORKER.A@example.org", "--write"]) == 0
+    staff = capsys.readouterr().out.strip()
+    assert api.call("GET", "/api/v1/me", token=staff).get_json()["role"] == "social_worker"
+    assert script.main(["--code", api.codes["resident"].lower(), "--days", "7"]) == 0
+    resident = capsys.readouterr().out.strip()
+    me = api.call("GET", "/api/v1/me", token=resident).get_json()
+    assert me["resident_id"] == api.ids["rid"] and me["token"]["scopes"] == ["read"]
+    assert script.main(["--email", "nobody@example.org"]) == 1
+
+
+def test_posts_need_no_csrf_token_but_a_bearer_token(api: ApiEnv) -> None:
+    proposal = api.fresh_match(MatchStatus.PROPOSED)
+    assert api.call("POST", f"/api/v1/proposals/{proposal}/approve", "worker_a").status_code == 200
+
+
+# ---------------------------------------------------------------- pages, filters, sync
+
+
+def test_pages_are_ordered_by_id_and_cover_everything_once(api: ApiEnv) -> None:
+    for _ in range(3):
+        api.fresh_match(MatchStatus.PROPOSED)
+    everything = api.call("GET", "/api/v1/needs?limit=200", "admin").get_json()
+    seen, offset = [], 0
+    while offset is not None:
+        body = api.call("GET", f"/api/v1/needs?limit=2&offset={offset}", "admin").get_json()
+        assert body["total"] == everything["total"] and len(body["items"]) <= 2
+        seen += [n["id"] for n in body["items"]]
+        offset = body["next_offset"]
+    assert seen == sorted(seen) == [n["id"] for n in everything["items"]]
+
+
+def test_lists_filter(api: ApiEnv) -> None:
+    body = api.call("GET", f"/api/v1/needs?organisation_id={api.ids['association_b']}", "admin").get_json()
+    assert body["items"] and {n["organisation_id"] for n in body["items"]} == {api.ids["association_b"]}
+    mine = api.call("GET", "/api/v1/needs", "member_b").get_json()["items"]
+    assert {n["organisation_id"] for n in mine} == {api.ids["association_b"]}  # their own only
+    residents = api.call("GET", "/api/v1/residents", "worker_a").get_json()["items"]
+    assert [r["first_name"] for r in residents] == ["Awa"]  # Binta is followed by centre B
+    assert len(api.call("GET", "/api/v1/residents", "admin").get_json()["items"]) == 2
+    proposed = api.call("GET", "/api/v1/proposals?status=proposed&limit=200", "worker_b").get_json()
+    assert {p["resident_id"] for p in proposed["items"]} == {api.ids["other_rid"]}
+    assert all(p["status"] == "proposed" for p in proposed["items"])
+
+
+def test_updated_since_gives_what_changed(api: ApiEnv) -> None:
+    before = datetime.now(UTC)
+    assert api.call("PUT", f"/api/v1/residents/{api.ids['rid']}/declaration", "worker_a",
+                    json={"text": "Je fais des gâteaux pour les fêtes."}).status_code == 200
+    since = before.isoformat().replace("+00:00", "Z")
+    changed = api.call("GET", f"/api/v1/residents?updated_since={since}", "admin").get_json()
+    assert [r["id"] for r in changed["items"]] == [api.ids["rid"]]
+    later = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+    assert api.call("GET", "/api/v1/residents", "admin", headers={}).status_code == 200
+    nothing = api.client.get("/api/v1/residents", query_string={"updated_since": later},
+                             headers={"Authorization": f"Bearer {api.tokens['admin']}"}).get_json()
+    assert nothing["items"] == [] and nothing["total"] == 0
+    proposal = api.fresh_match(MatchStatus.PROPOSED)
+    recent = api.client.get("/api/v1/proposals", query_string={"changed_since": since, "limit": 200},
+                            headers={"Authorization": f"Bearer {api.tokens['admin']}"}).get_json()
+    assert proposal in [p["id"] for p in recent["items"]]
+
+
+def test_etags_answer_304_until_something_changes(api: ApiEnv) -> None:
+    path = f"/api/v1/residents/{api.ids['rid']}/declaration"
+    first = api.call("GET", path, "worker_a")
+    etag = first.headers["ETag"]
+    again = api.call("GET", path, "worker_a", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.headers["ETag"] == etag and again.data == b""
+    api.validate(again)
+    # Replacing with a stale ETag is refused; with the current one it goes through.
+    put = api.call("PUT", path, "worker_a", json={"text": "Je répare les vélos."},
+                   headers={"If-Match": etag})
+    assert put.status_code == 200
+    stale = api.call("PUT", path, "worker_a", json={"text": "Je repasse."}, headers={"If-Match": etag})
+    assert stale.status_code == 412 and stale.mimetype == "application/problem+json"
+    changed = api.call("GET", path, "worker_a", headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+    assert changed.get_json()["text"] == "Je répare les vélos."
+    assert changed.headers["Cache-Control"] == "private, no-cache"
+    assert "Authorization" in changed.headers["Vary"]
+
+
+def test_replacing_a_declaration_keeps_the_old_one(api: ApiEnv) -> None:
+    path = f"/api/v1/residents/{api.ids['rid']}/declaration"
+    api.call("PUT", path, "admin", json={"text": "Je jardine. Je ne sais pas conduire."})
+    body = api.call("GET", path, "admin").get_json()
+    assert [(s["text"], s["negated"]) for s in body["statements"]] == [
+        ("Je jardine", False), ("Je ne sais pas conduire", True)]
+    with db.session() as session:
+        versions = session.exec(select(SkillDeclaration).where(
+            SkillDeclaration.resident_id == api.ids["rid"])).all()
+    assert len(versions) >= 2 and sum(v.is_current for v in versions) == 1
+
+
+# ---------------------------------------------------------------- review through the API
+
+
+def test_review_and_answer_go_through_the_services(api: ApiEnv) -> None:
+    proposal = api.fresh_match(MatchStatus.PROPOSED)
+    rejected = api.call("POST", f"/api/v1/proposals/{proposal}/reject", "worker_a",
+                        json={"reason_code": "other", "note": "Déjà engagée ailleurs."})
+    assert rejected.status_code == 200
+    assert rejected.get_json()["rejection_code"] == "other"
+    again = api.call("POST", f"/api/v1/proposals/{proposal}/approve", "worker_a")
+    assert again.status_code == 409 and "déjà été examinée" in again.get_json()["detail"]
+    approved = api.fresh_match(MatchStatus.PROPOSED)
+    assert api.call("POST", f"/api/v1/proposals/{approved}/approve", "worker_a").status_code == 200
+    listed = api.call("GET", "/api/v1/opportunities?status=approved&limit=200", "resident").get_json()
+    assert approved in [o["id"] for o in listed["items"]]
+    answer = api.call("POST", f"/api/v1/opportunities/{approved}/answer", "resident",
+                      json={"accept": False, "comment": "Pas ce mois-ci."})
+    assert answer.status_code == 200 and answer.get_json()["status"] == "declined"
+    twice = api.call("POST", f"/api/v1/opportunities/{approved}/answer", "resident", json={"accept": True})
+    assert twice.status_code == 409
+    with db.session() as session:
+        match = session.get(Match, approved)
+        assert match is not None and match.status == MatchStatus.DECLINED
+        actions = {e.action for e in session.exec(select(AuditEvent).where(
+            AuditEvent.object_id.in_([proposal, approved]))).all()}  # type: ignore[union-attr]
+    assert {"match.reject", "match.approve", "match.decline"} <= actions
+
+
+def test_reason_other_needs_a_note(api: ApiEnv) -> None:
+    proposal = api.fresh_match(MatchStatus.PROPOSED)
+    response = api.call("POST", f"/api/v1/proposals/{proposal}/reject", "worker_a",
+                        json={"reason_code": "other"})
+    assert response.status_code == 422
+    assert response.get_json()["errors"]["json"]["note"]
+
+
+def test_posting_a_need_runs_matching(api: ApiEnv) -> None:
+    response = api.call("POST", "/api/v1/needs", "member", json={
+        "title": "Retouches de costumes", "description": "Coudre et retoucher les costumes du spectacle.",
+        "territory_id": api.ids["tilleuls"]})
+    assert response.status_code == 201
+    need = response.get_json()
+    assert need["organisation_id"] == api.ids["association"] and need["status"] == "open"
+    with db.session() as session:  # its statements are stored and indexed, like a web need's
+        assert session.get(Need, need["id"]) is not None
+        statements = session.exec(select(NeedStatement).where(NeedStatement.need_id == need["id"])).all()
+        assert [s.text for s in statements][0] == "Retouches de costumes"
+        assert session.exec(select(IndexEvent).where(IndexEvent.collection == "needs",
+                                                     IndexEvent.doc_id == need["id"])).first()
+
+
+# ---------------------------------------------------------------- errors
+
+
+def test_errors_are_problem_details_in_french(api: ApiEnv) -> None:
+    invalid = api.call("POST", "/api/v1/needs", "member", json={"title": "", "kind": "van", "x": 1})
+    assert invalid.status_code == 422 and invalid.mimetype == "application/problem+json"
+    problem = invalid.get_json()
+    assert problem["title"] == "Données invalides" and "invalides" in problem["detail"]
+    fields = problem["errors"]["json"]
+    assert fields["description"] == ["Champ obligatoire."] and fields["x"] == ["Champ inconnu."]
+    assert fields["kind"][0].startswith("Valeur inconnue")
+    broken = api.client.post("/api/v1/needs", data="{not json", content_type="application/json",
+                             headers={"Authorization": f"Bearer {api.tokens['member']}"})
+    assert broken.status_code == 400 and broken.mimetype == "application/problem+json"
+    for response in (api.call("GET", "/api/v1/nowhere", "admin"),
+                     api.call("DELETE", "/api/v1/needs", "admin")):
+        assert response.mimetype == "application/problem+json"
+        assert response.get_json()["detail"]
+    assert api.call("DELETE", "/api/v1/needs", "admin").headers["Allow"]
+    # Ids out of the documented range are "not found", whatever the method.
+    for method in ("GET", "PUT"):
+        huge = api.call(method, "/api/v1/residents/99999999999/declaration", "admin",
+                        json={"text": "Je couds."})
+        assert huge.status_code == 404 and huge.mimetype == "application/problem+json"
+    # The web pages keep their own error pages.
+    assert api.client.get("/nowhere").mimetype == "text/html"
+
+
+def test_a_text_with_nothing_to_search_is_refused(api: ApiEnv) -> None:
+    response = api.call("POST", "/api/v1/search/needs", "worker_a", json={"text": "…"})
+    assert response.status_code == 422 and response.get_json()["errors"]["service"]
+
+
+def test_rate_limit_per_token_answers_429(api: ApiEnv) -> None:
+    api.app.config["RELAIS_API_RATE_LIMIT"] = "3 per minute"
+    try:
+        secret, other = api.token("member"), api.token("member")
+        statuses = [api.call("GET", "/api/v1/me", token=secret).status_code for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]
+        limited = api.call("GET", "/api/v1/me", token=secret)
+        assert limited.mimetype == "application/problem+json" and int(limited.headers["Retry-After"]) > 0
+        assert "Trop de requêtes" in limited.get_json()["title"]
+        api.validate(limited)
+        assert api.call("GET", "/api/v1/me", token=other).status_code == 200  # each token its own
+    finally:
+        api.app.config["RELAIS_API_RATE_LIMIT"] = "100000 per minute"
+
+
+# ---------------------------------------------------------------- search
+
+
+def test_search_needs_explains_and_stays_within_rights(api: ApiEnv) -> None:
+    body = api.call("POST", "/api/v1/search/needs", "worker_a",
+                    json={"text": "Je couds des robes. Je ne sais pas conduire."}).get_json()
+    assert [s["negated"] for s in body["statements"]] == [False, True]
+    sewing = next(r for r in body["results"] if r["need"]["id"] == api.ids["need"])
+    assert sewing["pairs"][0]["query_text"] == "Je couds des robes"
+    assert sewing["pairs"][0]["matched_text"] in {"Atelier couture",
+                                                  "Animer un atelier couture le mercredi"}
+    assert sewing["score"] > min(r["score"] for r in body["results"])  # above the wood workshop
+    scores = [r["score"] for r in body["results"]]
+    assert scores == sorted(scores, reverse=True)
+    # An association searches its own needs only, as it reads only those.
+    own = api.call("POST", "/api/v1/search/needs", "member_b", json={"text": "Je couds."}).get_json()
+    assert {r["need"]["organisation_id"] for r in own["results"]} <= {api.ids["association_b"]}
+
+
+def test_search_residents_only_in_the_callers_organisation(api: ApiEnv) -> None:
+    query = {"text": "Quelqu'un qui coud pour un atelier couture.", "limit": 5}
+    mine = api.call("POST", "/api/v1/search/residents", "worker_a", json=query).get_json()
+    assert {r["resident"]["organisation_id"] for r in mine["results"]} == {api.ids["centre_a"]}
+    theirs = api.call("POST", "/api/v1/search/residents", "worker_b", json=query).get_json()
+    assert api.ids["rid"] not in {r["resident"]["id"] for r in theirs["results"]}
+    assert all(r["pairs"] and r["pairs"][0]["matched_text"] for r in mine["results"])

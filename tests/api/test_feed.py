@@ -1,0 +1,137 @@
+"""Importing needs from an API Engagement feed: idempotent on the mission id."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from sqlmodel import col, select
+
+from models import Match, MatchStatus, Need, NeedStatement
+from tests.api.conftest import ApiEnv
+from web.extensions import db
+
+FEED: dict[str, Any] = {
+    "ok": True,
+    "total": 2,
+    "data": [
+        {
+            "_id": "6613f0c2a1b2c3d4e5f60001",
+            "clientId": "mission-42",
+            "title": "Atelier de couture solidaire",
+            "description": "Apprendre à coudre et à retoucher des vêtements avec les habitants.",
+            "organizationName": "Les Mains Agiles",
+            "startAt": "2030-02-15T09:00:00.000Z",
+            "endAt": "2030-10-14T17:00:00.000Z",
+            "address": "17 rue des Épinettes",
+            "postalCode": "45000",
+            "city": "Saint-Aubin",
+            "domain": "solidarite-insertion",  # fields Relais does not use are ignored
+            "places": 3,
+        },
+        {
+            "clientId": "mission-43",
+            "title": "Cuisine partagée",
+            "description": "Préparer un repas pour la fête du quartier.",
+            "organizationName": "Collectif des Tilleuls",
+            "startAt": "2030-06-01T10:00:00Z",
+            "city": "Saint-Aubin",
+        },
+    ],
+}
+
+
+def needs_with(external_id: str) -> list[Need]:
+    with db.session() as session:
+        return list(session.exec(select(Need).where(Need.external_id == external_id)).all())
+
+
+def test_importing_twice_creates_nothing_new(api: ApiEnv) -> None:
+    first = api.call("POST", "/api/v1/needs/import", "member", json=FEED)
+    assert first.status_code == 200, first.get_data(as_text=True)
+    api.validate(first)
+    report = first.get_json()
+    assert (report["created"], report["updated"], report["unchanged"]) == (2, 0, 0)
+    assert [n["mission_id"] for n in report["needs"]] == ["6613f0c2a1b2c3d4e5f60001", "mission-43"]
+    second = api.call("POST", "/api/v1/needs/import", "member", json=FEED).get_json()
+    assert (second["created"], second["updated"], second["unchanged"]) == (0, 0, 2)
+    assert [n["need_id"] for n in second["needs"]] == [n["need_id"] for n in report["needs"]]
+    assert len(needs_with("6613f0c2a1b2c3d4e5f60001")) == 1 and len(needs_with("mission-43")) == 1
+
+    need = api.call("GET", f"/api/v1/needs/{report['needs'][0]['need_id']}", "member").get_json()
+    assert need["title"] == "Atelier de couture solidaire"
+    assert need["organisation_id"] == api.ids["association"]  # the caller's organisation
+    assert need["when_text"] == "du 15/02/2030 au 14/10/2030"
+    assert need["where_text"] == "17 rue des Épinettes, 45000 Saint-Aubin"
+    assert need["external_id"] == "6613f0c2a1b2c3d4e5f60001" and need["status"] == "open"
+    other = api.call("GET", f"/api/v1/needs/{report['needs'][1]['need_id']}", "member").get_json()
+    assert other["description"].endswith("Mission proposée par Collectif des Tilleuls.")
+    assert other["when_text"] == "à partir du 01/06/2030"
+    listed = api.call("GET", "/api/v1/needs?external_id=mission-43", "member").get_json()
+    assert [n["id"] for n in listed["items"]] == [other["id"]]
+
+
+def test_changed_missions_update_their_needs(api: ApiEnv) -> None:
+    feed = copy.deepcopy(FEED)
+    for mission in feed["data"]:
+        mission["_id"] = mission.get("_id", "") + "-update"
+        mission["clientId"] = mission["clientId"] + "-update"
+    created = api.call("POST", "/api/v1/needs/import", "member", json=feed).get_json()
+    need_id = created["needs"][0]["need_id"]
+    with db.session() as session:  # a proposal waiting for review, made from the old text
+        session.add(Match(need_id=need_id, resident_id=api.ids["rid"], score=0.4,
+                          direction="need_to_resident", status=MatchStatus.PROPOSED))
+        session.commit()
+    feed["data"][0]["title"] = "Atelier de retouches"
+    feed["data"][0]["description"] = "Retoucher des vêtements pour la friperie solidaire."
+    feed["data"][1]["endAt"] = "2030-07-01T10:00:00Z"
+    again = api.call("POST", "/api/v1/needs/import", "member", json=feed).get_json()
+    assert (again["created"], again["updated"], again["unchanged"]) == (0, 2, 0)
+    need = api.call("GET", f"/api/v1/needs/{need_id}", "member").get_json()
+    assert need["title"] == "Atelier de retouches"
+    assert need["updated_at"] > need["created_at"]
+    with db.session() as session:
+        statements = session.exec(select(NeedStatement).where(NeedStatement.need_id == need_id)
+                                  .order_by(col(NeedStatement.position))).all()
+        assert statements[0].text == "Atelier de retouches"  # matched from the new text
+        stale = session.exec(select(Match).where(Match.need_id == need_id,
+                                                 Match.resident_id == api.ids["rid"])).first()
+        assert stale is None or stale.score != 0.4  # the old unreviewed proposal was withdrawn
+    other = api.call("GET", f"/api/v1/needs/{again['needs'][1]['need_id']}", "member").get_json()
+    assert other["when_text"] == "du 01/06/2030 au 01/07/2030"
+
+
+def test_finished_and_deleted_missions_close_their_needs(api: ApiEnv) -> None:
+    mission = {"_id": "closing-1", "title": "Jardin partagé", "description": "Bêcher le jardin."}
+    created = api.call("POST", "/api/v1/needs/import", "member", json={"data": [mission]}).get_json()
+    closed = api.call("POST", "/api/v1/needs/import", "member",
+                      json={"data": [{**mission, "deleted": True}]}).get_json()
+    assert closed["updated"] == 1
+    need = api.call("GET", f"/api/v1/needs/{created['needs'][0]['need_id']}", "member").get_json()
+    assert need["status"] == "closed"
+    past = {"_id": "closing-2", "title": "Brocante", "description": "Tenir un stand.",
+            "endAt": "2001-01-01T00:00:00Z"}
+    ignored = api.call("POST", "/api/v1/needs/import", "member", json={"data": [past]}).get_json()
+    assert ignored["ignored"] == 1 and ignored["needs"][0]["need_id"] is None
+    assert needs_with("closing-2") == []
+
+
+def test_each_organisation_has_its_own_copy(api: ApiEnv) -> None:
+    feed = {"data": [{"_id": "shared-1", "title": "Soutien scolaire", "description": "Aider aux devoirs."}]}
+    mine = api.call("POST", "/api/v1/needs/import", "member", json=feed).get_json()
+    theirs = api.call("POST", "/api/v1/needs/import", "member_b", json=feed).get_json()
+    assert mine["created"] == theirs["created"] == 1
+    assert {n.organisation_id for n in needs_with("shared-1")} == {api.ids["association"],
+                                                                   api.ids["association_b"]}
+
+
+def test_a_mission_without_id_refuses_the_whole_feed(api: ApiEnv) -> None:
+    feed = {"data": [{"_id": "fine-1", "title": "Chorale", "description": "Chanter ensemble."},
+                     {"title": "Sans identifiant", "description": "Personne ne la retrouvera."}]}
+    response = api.call("POST", "/api/v1/needs/import", "member", json=feed)
+    assert response.status_code == 422 and "identifiant" in response.get_json()["detail"]
+    assert needs_with("fine-1") == []  # nothing imported
+    wrong = api.call("POST", "/api/v1/needs/import", "member",
+                     json={"data": [{"_id": "x", "title": "Dates", "description": "D.",
+                                     "startAt": "demain"}]})
+    assert wrong.status_code == 422 and "startAt" in wrong.get_json()["errors"]["json"]["data"]["0"]

@@ -1,0 +1,118 @@
+"""Needs: staff read every need, association members read (and post) their organisation's own;
+web.permissions.get_need decides for one need, as on the web pages."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlmodel import col, select
+
+from models import Match, Need, Resident, Role, User
+from web.api.core import access, actor, bp, errors, page
+from web.api.feed import import_missions
+from web.api.problems import abort_service_error
+from web.api.schemas import (
+    QUERY,
+    CandidateSchema,
+    FeedInput,
+    ImportResultSchema,
+    NeedArgs,
+    NeedInput,
+    NeedSchema,
+    page_schema,
+)
+from web.extensions import db_session, matching
+from web.permissions import STAFF, VISIBLE_TO_ASSOCIATION, get_need
+from web.services import ServiceError
+from web.services.needs import NeedInput as NeedData
+from web.services.needs import create_need
+from web.views.association import MEMBERS
+
+NID = "<id:need_id>"
+READERS = (*STAFF, Role.ASSOCIATION_MEMBER)
+
+
+def needs_query(user: User) -> Any:
+    """The needs `user` may read (web.permissions.get_need, as a query)."""
+    query = select(Need)
+    if user.role not in STAFF:
+        query = query.where(Need.organisation_id == user.organisation_id)
+    return query
+
+
+@bp.route("/needs", tags=["Needs"])
+@access(*READERS)
+@bp.etag
+@bp.arguments(NeedArgs, **QUERY)
+@bp.response(200, page_schema(NeedSchema, "NeedPage"))
+def needs(**args: Any) -> Any:
+    """Needs the caller may read, ordered by id: every need for staff, their organisation's own
+    for association members."""
+    query = needs_query(actor())
+    for name in ("organisation_id", "territory_id", "status", "kind", "external_id"):
+        if args[name] is not None:
+            query = query.where(getattr(Need, name) == args[name])
+    if args["updated_since"] is not None:
+        query = query.where(col(Need.updated_at) >= args["updated_since"])
+    return page(db_session(), query, Need, args)
+
+
+@bp.route("/needs", methods=["POST"], tags=["Needs"])
+@access(*MEMBERS, write=True)
+@bp.arguments(NeedInput)
+@bp.response(201, NeedSchema)
+@errors(400, 422)
+def post_need(data: dict[str, Any]) -> Any:
+    """Post a need for the caller's organisation; Relais proposes residents for review."""
+    try:
+        need, _added = create_need(db_session(), matching, actor(), NeedData(**data), date.today())
+    except ServiceError as exc:
+        abort_service_error(exc)
+    return need
+
+
+@bp.route(f"/needs/{NID}", tags=["Needs"])
+@access(*READERS)
+@bp.etag
+@bp.response(200, NeedSchema)
+@errors(404)
+def need(need_id: int) -> Any:
+    """One need (403 for another organisation's need, unless staff)."""
+    return get_need(db_session(), actor(), need_id)
+
+
+@bp.route(f"/needs/{NID}/candidates", tags=["Needs"])
+@access(*MEMBERS)
+@bp.etag
+@bp.response(200, CandidateSchema(many=True))
+@errors(404)
+def candidates(need_id: int) -> Any:
+    """The approved candidates for one of the organisation's needs, by first name and initial."""
+    session = db_session()
+    item = get_need(session, actor(), need_id, edit=True)
+    matches = session.exec(select(Match).where(
+        Match.need_id == item.id, col(Match.status).in_(VISIBLE_TO_ASSOCIATION))
+        .order_by(col(Match.id))).all()
+    residents = {r.id: r for r in session.exec(
+        select(Resident).where(col(Resident.id).in_([m.resident_id for m in matches]))).all()}
+    return [{"proposal_id": m.id, "public_name": residents[m.resident_id].public_name,
+             "status": m.status, "reviewed_at": m.reviewed_at, "answered_at": m.answered_at}
+            for m in matches]
+
+
+@bp.route("/needs/import", methods=["POST"], tags=["Needs"])
+@access(*MEMBERS, write=True)
+@bp.arguments(FeedInput)
+@bp.response(200, ImportResultSchema)
+@errors(400, 422)
+def import_needs(data: dict[str, Any]) -> Any:
+    """Import missions from an API Engagement feed as needs of the caller's organisation.
+
+    Send the feed as API Engagement serves it (`{"data": [missions]}`). Idempotent on the mission
+    id (`_id`, else `clientId`): a mission seen before updates its need (matching runs again only
+    when its text changed); a deleted or finished mission closes it."""
+    try:
+        return import_missions(db_session(), matching, actor(), data["data"], date.today())
+    except ServiceError as exc:
+        abort_service_error(exc)

@@ -1,0 +1,159 @@
+"""Proposals (the review desk of social workers) and opportunities (what residents see).
+
+web.permissions.get_match_to_review and get_match_for_resident decide, as on the web pages; the
+changes go through web.services.review.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlmodel import col, or_, select
+
+from models import Match, MatchStatus, Need, Organisation, Resident, Role, User
+from web.api.core import access, actor, bp, errors, page
+from web.api.problems import abort_service_error
+from web.api.schemas import (
+    QUERY,
+    AnswerInput,
+    OpportunityArgs,
+    OpportunitySchema,
+    ProposalArgs,
+    ProposalSchema,
+    RejectInput,
+    page_schema,
+)
+from web.extensions import db_session
+from web.permissions import STAFF, VISIBLE_TO_RESIDENT, get_match_for_resident, get_match_to_review
+from web.services import ServiceError
+from web.services.review import answer, approve, reject
+
+MID = "<id:proposal_id>"
+
+
+def proposals_query(user: User) -> Any:
+    """Proposals about residents `user` may manage (get_match_to_review, as a query)."""
+    query = select(Match)
+    if user.role != Role.ADMIN:
+        query = query.where(col(Match.resident_id).in_(
+            select(Resident.id).where(Resident.organisation_id == user.organisation_id)))
+    return query
+
+
+@bp.route("/proposals", tags=["Proposals"])
+@access(*STAFF)
+@bp.etag
+@bp.arguments(ProposalArgs, **QUERY)
+@bp.response(200, page_schema(ProposalSchema, "ProposalPage"))
+def proposals(**args: Any) -> Any:
+    """Proposals about the residents the caller's organisation follows, ordered by id.
+
+    `status=proposed` gives the ones waiting for review."""
+    query = proposals_query(actor())
+    for name in ("status", "need_id", "resident_id"):
+        if args[name] is not None:
+            query = query.where(getattr(Match, name) == args[name])
+    since = args["changed_since"]
+    if since is not None:
+        query = query.where(or_(col(Match.created_at) >= since, col(Match.reviewed_at) >= since,
+                                col(Match.answered_at) >= since))
+    return page(db_session(), query, Match, args)
+
+
+@bp.route(f"/proposals/{MID}", tags=["Proposals"])
+@access(*STAFF)
+@bp.etag
+@bp.response(200, ProposalSchema)
+@errors(404)
+def proposal(proposal_id: int) -> Any:
+    """One proposal, with the explanation shown at review."""
+    return get_match_to_review(db_session(), actor(), proposal_id)
+
+
+@bp.route(f"/proposals/{MID}/approve", methods=["POST"], tags=["Proposals"])
+@access(*STAFF, write=True)
+@bp.response(200, ProposalSchema)
+@errors(404, 409)
+def approve_proposal(proposal_id: int) -> Any:
+    """Approve: the resident and the association will see it (409 if already reviewed)."""
+    session = db_session()
+    match = get_match_to_review(session, actor(), proposal_id)
+    try:
+        approve(session, actor(), match)
+    except ServiceError as exc:
+        abort_service_error(exc, 409)
+    return match
+
+
+@bp.route(f"/proposals/{MID}/reject", methods=["POST"], tags=["Proposals"])
+@access(*STAFF, write=True)
+@bp.arguments(RejectInput)
+@bp.response(200, ProposalSchema)
+@errors(400, 404, 409)
+def reject_proposal(data: dict[str, Any], proposal_id: int) -> Any:
+    """Set aside with a reason code (and a note, required for `other`); 409 if already reviewed."""
+    session = db_session()
+    match = get_match_to_review(session, actor(), proposal_id)
+    try:
+        reject(session, actor(), match, data["reason_code"], data["note"])
+    except ServiceError as exc:
+        abort_service_error(exc, 409 if match.status != MatchStatus.PROPOSED else 422)
+    return match
+
+
+def present_opportunities(matches: Sequence[Match]) -> list[dict[str, Any]]:
+    session = db_session()
+    needs = {n.id: n for n in session.exec(
+        select(Need).where(col(Need.id).in_([m.need_id for m in matches]))).all()}
+    organisations = {o.id: o for o in session.exec(select(Organisation).where(
+        col(Organisation.id).in_([n.organisation_id for n in needs.values()]))).all()}
+    out = []
+    for m in matches:
+        n = needs[m.need_id]
+        out.append({**m.model_dump(), "need": {
+            "title": n.title, "description": n.description, "kind": n.kind,
+            "when_text": n.when_text, "where_text": n.where_text,
+            "organisation_name": organisations[n.organisation_id].name}})
+    return out
+
+
+@bp.route("/opportunities", tags=["Opportunities"])
+@access(Role.RESIDENT)
+@bp.etag
+@bp.arguments(OpportunityArgs, **QUERY)
+@bp.response(200, page_schema(OpportunitySchema, "OpportunityPage"))
+def opportunities(**args: Any) -> Any:
+    """The resident's approved opportunities (and their answers), ordered by id."""
+    statuses = [args["status"]] if args["status"] else list(VISIBLE_TO_RESIDENT)
+    query = select(Match).where(Match.resident_id == actor().resident_id,
+                                col(Match.status).in_(statuses))
+    result = page(db_session(), query, Match, args)
+    result["items"] = present_opportunities(result["items"])
+    return result
+
+
+@bp.route(f"/opportunities/{MID}", tags=["Opportunities"])
+@access(Role.RESIDENT)
+@bp.etag
+@bp.response(200, OpportunitySchema)
+@errors(404)
+def opportunity(proposal_id: int) -> Any:
+    """One opportunity (404 for anything not approved for this resident)."""
+    return present_opportunities([get_match_for_resident(db_session(), actor(), proposal_id)])[0]
+
+
+@bp.route(f"/opportunities/{MID}/answer", methods=["POST"], tags=["Opportunities"])
+@access(Role.RESIDENT, write=True)
+@bp.arguments(AnswerInput)
+@bp.response(200, OpportunitySchema)
+@errors(400, 404, 409)
+def answer_opportunity(data: dict[str, Any], proposal_id: int) -> Any:
+    """Say yes (`accept: true`) or no; 409 once answered."""
+    session = db_session()
+    match = get_match_for_resident(session, actor(), proposal_id)
+    try:
+        answer(session, actor(), match, accept=data["accept"], comment=data["comment"])
+    except ServiceError as exc:
+        abort_service_error(exc, 409)
+    return present_opportunities([match])[0]

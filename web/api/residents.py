@@ -1,0 +1,140 @@
+"""Residents and their declarations: for the social workers of the resident's organisation and
+for admins (web.permissions.get_resident decides, as on the web pages)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from flask import request
+from flask_babel import gettext as _
+from sqlmodel import col, select
+
+from models import Consent, Resident, Role, SkillDeclaration, SkillStatement, User
+from web.api.core import access, actor, bp, errors, page
+from web.api.problems import abort_problem, abort_service_error
+from web.api.schemas import (
+    QUERY,
+    DeclarationInput,
+    DeclarationSchema,
+    DeclarationUpdateSchema,
+    ResidentArgs,
+    ResidentSchema,
+    page_schema,
+)
+from web.extensions import db_session, matching
+from web.permissions import STAFF, get_resident
+from web.services import ServiceError
+from web.services.profiles import update_declaration
+
+RID = "<id:resident_id>"
+
+
+def residents_query(user: User) -> Any:
+    """The residents `user` may manage (web.permissions.can_manage_resident, as a query)."""
+    query = select(Resident)
+    if user.role != Role.ADMIN:  # a social worker: the access decorator let only staff in
+        query = query.where(Resident.organisation_id == user.organisation_id)
+    return query
+
+
+def present_residents(residents: Sequence[Resident]) -> list[dict[str, Any]]:
+    """Residents with their latest consent."""
+    ids = [r.id for r in residents]
+    consents: dict[int, Consent] = {}
+    for consent in db_session().exec(select(Consent).where(col(Consent.resident_id).in_(ids))
+                                     .order_by(col(Consent.id))).all():
+        consents[consent.resident_id] = consent  # the latest wins
+    today = date.today()
+    out = []
+    for r in residents:
+        latest = consents.get(r.id or 0)
+        out.append({
+            **r.model_dump(), "public_name": r.public_name,
+            "consent": None if latest is None else {
+                "given_on": latest.given_on, "expires_on": latest.expires_on,
+                "method": latest.method, "valid": latest.is_valid(today)},
+        })
+    return out
+
+
+@bp.route("/residents", tags=["Residents"])
+@access(*STAFF)
+@bp.etag
+@bp.arguments(ResidentArgs, **QUERY)
+@bp.response(200, page_schema(ResidentSchema, "ResidentPage"))
+def residents(**args: Any) -> Any:
+    """Residents the caller's organisation follows (every resident for admins), ordered by id."""
+    query = residents_query(actor())
+    if args["territory_id"] is not None:
+        query = query.where(Resident.territory_id == args["territory_id"])
+    if args["organisation_id"] is not None:
+        query = query.where(Resident.organisation_id == args["organisation_id"])
+    if args["updated_since"] is not None:
+        query = query.where(col(Resident.updated_at) >= args["updated_since"])
+    result = page(db_session(), query, Resident, args)
+    result["items"] = present_residents(result["items"])
+    return result
+
+
+@bp.route(f"/residents/{RID}", tags=["Residents"])
+@access(*STAFF)
+@bp.etag
+@bp.response(200, ResidentSchema)
+@errors(404)
+def resident(resident_id: int) -> Any:
+    """One resident (403 when another organisation follows them)."""
+    return present_residents([get_resident(db_session(), actor(), resident_id)])[0]
+
+
+def current_declaration(resident_id: int) -> dict[str, Any] | None:
+    session = db_session()
+    declaration = session.exec(select(SkillDeclaration).where(
+        SkillDeclaration.resident_id == resident_id, col(SkillDeclaration.is_current).is_(True))
+        .order_by(col(SkillDeclaration.id).desc())).first()
+    if declaration is None:
+        return None
+    statements = session.exec(select(SkillStatement).where(
+        SkillStatement.declaration_id == declaration.id).order_by(col(SkillStatement.position))).all()
+    return {**declaration.model_dump(), "statements": [s.model_dump() for s in statements]}
+
+
+@bp.route(f"/residents/{RID}/declaration", tags=["Declarations"])
+@access(*STAFF)
+@bp.etag
+@bp.response(200, DeclarationSchema)
+@errors(404)
+def declaration(resident_id: int) -> Any:
+    """The resident's current declaration, in their own words, and its statements."""
+    person = get_resident(db_session(), actor(), resident_id)
+    found = current_declaration(person.id or 0)
+    if found is None:
+        abort_problem(404, _("Cette personne n'a pas encore de texte."))
+    return found
+
+
+@bp.route(f"/residents/{RID}/declaration", methods=["PUT"], tags=["Declarations"])
+@access(*STAFF, write=True)
+@bp.arguments(DeclarationInput)
+@bp.response(200, DeclarationUpdateSchema)
+@bp.doc(parameters=[{"in": "header", "name": "If-Match", "required": False,
+                     "schema": {"type": "string"},
+                     "description": "The ETag of the declaration you read: 412 if it has changed."}])
+@errors(400, 404, 412)
+def replace_declaration(data: dict[str, Any], resident_id: int) -> Any:
+    """Replace the declaration (the old version is kept) and propose needs again.
+
+    Proposals nobody reviewed yet are withdrawn: they were made from the old text."""
+    session = db_session()
+    person = get_resident(session, actor(), resident_id)
+    if request.if_match:
+        old = current_declaration(person.id or 0)
+        etag = bp._generate_etag(DeclarationSchema().dump(old)) if old else None
+        if etag is None or etag not in request.if_match:
+            abort_problem(412)
+    try:
+        added = update_declaration(session, matching, actor(), person, data["text"])
+    except ServiceError as exc:
+        abort_service_error(exc)
+    return {**(current_declaration(person.id or 0) or {}), "new_proposals": added}

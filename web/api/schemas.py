@@ -1,0 +1,411 @@
+"""marshmallow schemas: what the API reads and writes, and the OpenAPI document built from them.
+
+Output schemas mark every field `required` so the published document says exactly what a client
+always receives; input schemas reject unknown fields (query strings excepted).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from models import Availability, MatchStatus, NeedKind, NeedStatus, RejectionReason, Role
+from web.forms import LANGUAGE_LABELS
+
+MAX_ID = 2_147_483_647  # ids fit PostgreSQL's integer
+LANGUAGES = sorted(LANGUAGE_LABELS)
+
+
+# Texts never hold a NUL character (PostgreSQL refuses them), and some must not be blank (the
+# services refuse blank texts). Character classes are spelt out so that Python and JSON Schema
+# (ECMA 262) read the patterns alike; each field has one pattern, as OpenAPI allows.
+NO_NUL = validate.Regexp(r"^[^\x00]*$", error="Le texte contient un caractère nul (U+0000).")
+NOT_BLANK = validate.Regexp(r"^[^\x00]*[^\x00 \t\n\r\f\v][^\x00]*$",
+                            error="Le texte est vide ou contient un caractère nul (U+0000).")
+
+
+def _out(field: type[fields.Field], **kwargs: Any) -> Any:
+    """An output field: always present (nullable only when said)."""
+    return field(required=True, **kwargs)
+
+
+def Id(**kwargs: Any) -> Any:  # noqa: N802 - reads like a field class
+    return fields.Integer(validate=validate.Range(min=1, max=MAX_ID), **kwargs)
+
+
+class ProblemSchema(Schema):
+    """An error (RFC 9457 problem details); `detail` is a French sentence for a person."""
+
+    type = _out(fields.String, metadata={"example": "about:blank"})
+    title = _out(fields.String, metadata={"example": "Accès refusé"})
+    status = _out(fields.Integer, metadata={"example": 403})
+    detail = _out(fields.String, metadata={"example": "Votre compte n'a pas accès à cette ressource."})
+    instance = _out(fields.String, metadata={"example": "/api/v1/residents/12"})
+    errors = fields.Raw(metadata={"description": "For invalid input: where, and what is wrong."})
+
+
+# ---------------------------------------------------------------- query strings and pages
+
+# Query strings are parsed strictly: a misspelt filter (`update_since`) is an error, not ignored.
+QUERY = {"location": "query", "as_kwargs": True, "unknown": RAISE}
+
+class PageArgs(Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200),
+                           metadata={"description": "Items per page (1 to 200)."})
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_ID),
+                            metadata={"description": "Items to skip (ordering is by id, ascending)."})
+
+
+class SinceArgs(PageArgs):
+    updated_since = fields.AwareDateTime(
+        load_default=None, default_timezone=UTC,
+        metadata={"description": "Only items changed at or after this instant (ISO 8601; UTC when "
+                                 "no offset is given): for incremental sync."})
+
+
+class ResidentArgs(SinceArgs):
+    territory_id = Id(load_default=None)
+    organisation_id = Id(load_default=None)
+
+
+class NeedArgs(SinceArgs):
+    organisation_id = Id(load_default=None)
+    territory_id = Id(load_default=None)
+    status = fields.String(load_default=None, validate=validate.OneOf(list(NeedStatus)))
+    kind = fields.String(load_default=None, validate=validate.OneOf(list(NeedKind)))
+    external_id = fields.String(load_default=None, validate=[validate.Length(min=1, max=100), NO_NUL])
+
+
+class ProposalArgs(PageArgs):
+    status = fields.String(load_default=None, validate=validate.OneOf(list(MatchStatus)))
+    need_id = Id(load_default=None)
+    resident_id = Id(load_default=None)
+    changed_since = fields.AwareDateTime(
+        load_default=None, default_timezone=UTC,
+        metadata={"description": "Only proposals made, reviewed or answered at or after this instant."})
+
+
+class OpportunityArgs(PageArgs):
+    status = fields.String(load_default=None, validate=validate.OneOf(
+        [MatchStatus.APPROVED, MatchStatus.ACCEPTED, MatchStatus.DECLINED]))
+
+
+def page_schema(item: type[Schema], name: str) -> type[Schema]:
+    """A page of `item`: the items, the total count and where the next page starts."""
+    return Schema.from_dict({
+        "items": _out(fields.List, cls_or_instance=fields.Nested(item)),
+        "total": _out(fields.Integer, metadata={"description": "Items matching the filters."}),
+        "limit": _out(fields.Integer),
+        "offset": _out(fields.Integer),
+        "next_offset": _out(fields.Integer, allow_none=True,
+                            metadata={"description": "The next page's offset, null on the last page."}),
+    }, name=name)
+
+
+# ---------------------------------------------------------------- reference data
+
+class TerritorySchema(Schema):
+    id = _out(fields.Integer)
+    name = _out(fields.String)
+    commune = _out(fields.String)
+    qpv_code = _out(fields.String, allow_none=True,
+                    metadata={"description": "Code of the quartier prioritaire, if any."})
+    latitude = _out(fields.Float, allow_none=True)
+    longitude = _out(fields.Float, allow_none=True)
+    created_at = _out(fields.DateTime)
+
+
+class OrganisationSchema(Schema):
+    id = _out(fields.Integer)
+    name = _out(fields.String)
+    kind = _out(fields.String)
+    territory_id = _out(fields.Integer, allow_none=True)
+    description = _out(fields.String)
+    created_at = _out(fields.DateTime)
+
+
+class TokenInfoSchema(Schema):
+    name = _out(fields.String)
+    prefix = _out(fields.String)
+    scopes = _out(fields.List, cls_or_instance=fields.String())
+    expires_at = _out(fields.DateTime, allow_none=True)
+
+
+class MeSchema(Schema):
+    id = _out(fields.Integer)
+    display_name = _out(fields.String)
+    role = _out(fields.String, validate=validate.OneOf(list(Role)))
+    organisation_id = _out(fields.Integer, allow_none=True)
+    resident_id = _out(fields.Integer, allow_none=True)
+    token = _out(fields.Nested, nested=TokenInfoSchema)
+
+
+# ---------------------------------------------------------------- residents and declarations
+
+class ConsentSchema(Schema):
+    given_on = _out(fields.Date)
+    expires_on = _out(fields.Date, allow_none=True)
+    method = _out(fields.String)
+    valid = _out(fields.Boolean, metadata={"description": "True while it covers matching today."})
+
+
+class ResidentSchema(Schema):
+    id = _out(fields.Integer)
+    first_name = _out(fields.String)
+    last_initial = _out(fields.String)
+    public_name = _out(fields.String, metadata={"description": "First name and initial."})
+    territory_id = _out(fields.Integer)
+    organisation_id = _out(fields.Integer)
+    languages = _out(fields.List, cls_or_instance=fields.String())
+    availability = _out(fields.List, cls_or_instance=fields.String())
+    wants = _out(fields.List, cls_or_instance=fields.String())
+    consent = _out(fields.Nested, nested=ConsentSchema, allow_none=True)
+    created_at = _out(fields.DateTime)
+    updated_at = _out(fields.DateTime)
+
+
+class StatementSchema(Schema):
+    position = _out(fields.Integer)
+    text = _out(fields.String)
+    negated = _out(fields.Boolean, metadata={"description": "Negated statements are never matched."})
+    languages = _out(fields.List, cls_or_instance=fields.String())
+
+
+class DeclarationSchema(Schema):
+    id = _out(fields.Integer)
+    resident_id = _out(fields.Integer)
+    text = _out(fields.String, metadata={"description": "What the person can do, in their own words."})
+    created_by_id = _out(fields.Integer)
+    created_at = _out(fields.DateTime)
+    statements = _out(fields.List, cls_or_instance=fields.Nested(StatementSchema))
+
+
+class DeclarationUpdateSchema(DeclarationSchema):
+    new_proposals = _out(fields.Integer, metadata={"description": "Proposals made for review."})
+
+
+class DeclarationInput(Schema):
+    text = fields.String(required=True, validate=[validate.Length(min=1, max=10_000), NOT_BLANK],
+                         metadata={"example": "Je cuisine pour quarante personnes aux mariages."})
+
+
+# ---------------------------------------------------------------- needs
+
+class NeedSchema(Schema):
+    id = _out(fields.Integer)
+    organisation_id = _out(fields.Integer)
+    territory_id = _out(fields.Integer, allow_none=True)
+    kind = _out(fields.String, validate=validate.OneOf(list(NeedKind)))
+    title = _out(fields.String)
+    description = _out(fields.String)
+    when_text = _out(fields.String)
+    where_text = _out(fields.String)
+    languages = _out(fields.List, cls_or_instance=fields.String())
+    availability = _out(fields.List, cls_or_instance=fields.String())
+    status = _out(fields.String, validate=validate.OneOf(list(NeedStatus)))
+    external_id = _out(fields.String, allow_none=True,
+                       metadata={"description": "Mission id when imported from a feed."})
+    created_at = _out(fields.DateTime)
+    updated_at = _out(fields.DateTime)
+
+
+class NeedInput(Schema):
+    title = fields.String(required=True, validate=[validate.Length(min=1, max=200), NOT_BLANK],
+                          metadata={"example": "Atelier cuisine du samedi"})
+    description = fields.String(required=True, validate=[validate.Length(min=1, max=10_000), NOT_BLANK],
+                                metadata={"example": "Cuisiner avec des jeunes pour la fête du quartier."})
+    kind = fields.String(load_default=NeedKind.SKILL.value, validate=validate.OneOf(list(NeedKind)))
+    territory_id = Id(load_default=None, allow_none=True)
+    when_text = fields.String(load_default="", validate=[validate.Length(max=200), NO_NUL])
+    where_text = fields.String(load_default="", validate=[validate.Length(max=200), NO_NUL])
+    languages = fields.List(fields.String(validate=validate.OneOf(LANGUAGES)), load_default=list,
+                            validate=validate.Length(max=len(LANGUAGES)))
+    availability = fields.List(fields.String(validate=validate.OneOf(list(Availability))),
+                               load_default=list, validate=validate.Length(max=len(Availability)))
+
+
+class CandidateSchema(Schema):
+    """An approved candidate, as the association sees them: first name and initial only."""
+
+    proposal_id = _out(fields.Integer)
+    public_name = _out(fields.String)
+    status = _out(fields.String)
+    reviewed_at = _out(fields.DateTime, allow_none=True)
+    answered_at = _out(fields.DateTime, allow_none=True)
+
+
+# ---------------------------------------------------------------- proposals and opportunities
+
+class PairSchema(Schema):
+    resident_text = _out(fields.String)
+    need_text = _out(fields.String)
+    similarity = _out(fields.Float)
+
+
+class ExplanationSchema(Schema):
+    """Why the matcher proposed it, as shown at review (fields absent for hand-made proposals)."""
+
+    pairs = fields.List(fields.Nested(PairSchema))
+    shared_terms = fields.List(fields.String())
+    reasons = fields.List(fields.String())
+    score = fields.Float()
+
+
+class ProposalSchema(Schema):
+    id = _out(fields.Integer)
+    need_id = _out(fields.Integer)
+    resident_id = _out(fields.Integer)
+    status = _out(fields.String, validate=validate.OneOf(list(MatchStatus)))
+    direction = _out(fields.String)
+    score = _out(fields.Float)
+    explanation = _out(fields.Nested, nested=ExplanationSchema)
+    created_at = _out(fields.DateTime)
+    reviewed_by_id = _out(fields.Integer, allow_none=True)
+    reviewed_at = _out(fields.DateTime, allow_none=True)
+    rejection_code = _out(fields.String, allow_none=True)
+    rejection_note = _out(fields.String, allow_none=True)
+    answered_at = _out(fields.DateTime, allow_none=True)
+    resident_comment = _out(fields.String, allow_none=True)
+
+
+class RejectInput(Schema):
+    reason_code = fields.String(required=True, validate=validate.OneOf(list(RejectionReason)),
+                                metadata={"description": "busy, level, distance, schedule, not_now, "
+                                                         "or other (with a note)."})
+    note = fields.String(load_default="", validate=[validate.Length(max=1000), NO_NUL])
+
+    @validates_schema
+    def _other_needs_a_note(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if data.get("reason_code") == RejectionReason.OTHER and not data.get("note", "").strip():
+            raise ValidationError("Précisez la raison dans « note ».", "note")
+
+
+class OpportunityNeedSchema(Schema):
+    title = _out(fields.String)
+    description = _out(fields.String)
+    kind = _out(fields.String)
+    when_text = _out(fields.String)
+    where_text = _out(fields.String)
+    organisation_name = _out(fields.String)
+
+
+class OpportunitySchema(Schema):
+    """An approved proposal, as the resident sees it."""
+
+    id = _out(fields.Integer)
+    status = _out(fields.String, validate=validate.OneOf(
+        [MatchStatus.APPROVED, MatchStatus.ACCEPTED, MatchStatus.DECLINED]))
+    need = _out(fields.Nested, nested=OpportunityNeedSchema)
+    reviewed_at = _out(fields.DateTime, allow_none=True)
+    answered_at = _out(fields.DateTime, allow_none=True)
+    resident_comment = _out(fields.String, allow_none=True)
+
+
+class AnswerInput(Schema):
+    accept = fields.Boolean(required=True, metadata={"description": "true: yes, false: no thanks."})
+    comment = fields.String(load_default="", validate=[validate.Length(max=500), NO_NUL])
+
+
+# ---------------------------------------------------------------- search
+
+class SearchInput(Schema):
+    text = fields.String(required=True, validate=[validate.Length(min=1, max=10_000), NOT_BLANK],
+                         metadata={"example": "Je sais coudre et je parle arabe."})
+    limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=50))
+
+
+class NeedSearchInput(SearchInput):
+    include_closed = fields.Boolean(load_default=False)
+
+
+class QueryStatementSchema(Schema):
+    text = _out(fields.String)
+    negated = _out(fields.Boolean, metadata={"description": "Negated statements are not searched."})
+
+
+class SearchPairSchema(Schema):
+    query_text = _out(fields.String, metadata={"description": "A statement of the text sent."})
+    matched_text = _out(fields.String, metadata={"description": "The statement it met."})
+    similarity = _out(fields.Float)
+
+
+class _Hit(Schema):
+    score = _out(fields.Float)
+    pairs = _out(fields.List, cls_or_instance=fields.Nested(SearchPairSchema))
+    shared_terms = _out(fields.List, cls_or_instance=fields.String())
+
+
+class NeedHitSchema(_Hit):
+    need = _out(fields.Nested, nested=NeedSchema)
+
+
+class ResidentHitSchema(_Hit):
+    resident = _out(fields.Nested, nested=ResidentSchema)
+
+
+class NeedSearchResultSchema(Schema):
+    statements = _out(fields.List, cls_or_instance=fields.Nested(QueryStatementSchema))
+    results = _out(fields.List, cls_or_instance=fields.Nested(NeedHitSchema))
+
+
+class ResidentSearchResultSchema(Schema):
+    statements = _out(fields.List, cls_or_instance=fields.Nested(QueryStatementSchema))
+    results = _out(fields.List, cls_or_instance=fields.Nested(ResidentHitSchema))
+
+
+# ---------------------------------------------------------------- feed import
+
+class MissionSchema(Schema):
+    """A mission of the API Engagement feed; fields Relais does not use are ignored.
+
+    Each mission needs an id, `_id` or `clientId` (a mission without is refused)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    mission_id = fields.String(data_key="_id", load_default=None, allow_none=True,
+                               validate=[validate.Length(min=1, max=90), NO_NUL])
+    client_id = fields.String(data_key="clientId", load_default=None, allow_none=True,
+                              validate=[validate.Length(min=1, max=90), NO_NUL])
+    title = fields.String(required=True, validate=[validate.Length(min=1, max=200), NOT_BLANK])
+    description = fields.String(required=True, validate=[validate.Length(min=1, max=10_000), NOT_BLANK])
+    organization_name = fields.String(data_key="organizationName", load_default=None, allow_none=True,
+                                      validate=[validate.Length(max=200), NO_NUL])
+    start_at = fields.AwareDateTime(data_key="startAt", load_default=None, allow_none=True,
+                                    default_timezone=UTC)
+    end_at = fields.AwareDateTime(data_key="endAt", load_default=None, allow_none=True,
+                                  default_timezone=UTC)
+    address = fields.String(load_default=None, allow_none=True,
+                            validate=[validate.Length(max=200), NO_NUL])
+    postal_code = fields.String(data_key="postalCode", load_default=None, allow_none=True,
+                                validate=[validate.Length(max=20), NO_NUL])
+    city = fields.String(load_default=None, allow_none=True, validate=[validate.Length(max=120), NO_NUL])
+    deleted = fields.Boolean(load_default=False,
+                             metadata={"description": "A deleted mission closes its need."})
+
+
+class FeedInput(Schema):
+    """The feed as API Engagement serves it: `{"ok": true, "total": n, "data": [missions]}`."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    data = fields.List(fields.Nested(MissionSchema), required=True,
+                       validate=validate.Length(max=500))
+
+
+class ImportedNeedSchema(Schema):
+    mission_id = _out(fields.String)
+    need_id = _out(fields.Integer, allow_none=True,
+                   metadata={"description": "Null for a finished mission never imported."})
+    outcome = _out(fields.String, validate=validate.OneOf(["created", "updated", "unchanged", "ignored"]))
+
+
+class ImportResultSchema(Schema):
+    created = _out(fields.Integer)
+    updated = _out(fields.Integer)
+    unchanged = _out(fields.Integer)
+    ignored = _out(fields.Integer, metadata={"description": "Finished or deleted missions never imported."})
+    needs = _out(fields.List, cls_or_instance=fields.Nested(ImportedNeedSchema))

@@ -1,0 +1,106 @@
+"""'Match this text': a free text in, ranked needs or residents out, each with why.
+
+The text is cut into statements and embedded like a declaration or a need; the FAISS collection
+is searched within what the caller may read (the same rules as the lists), and the explanation
+quotes the stored statements that met the text's statements, as proposals do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlmodel import col, select
+
+from matcher.analysis import Statement
+from matcher.engine import Hit
+from models import Need, NeedStatement, NeedStatus, SkillStatement
+from web.api.core import access, actor, bp, errors
+from web.api.needs import READERS, needs_query
+from web.api.problems import abort_problem
+from web.api.residents import present_residents, residents_query
+from web.api.schemas import (
+    NeedSearchInput,
+    NeedSearchResultSchema,
+    ResidentSearchResultSchema,
+    SearchInput,
+)
+from web.extensions import db_session, matching
+from web.permissions import STAFF
+from web.services.matching import NEEDS, RESIDENTS
+from web.services.proposals import valid_consent_residents
+
+
+def analyse(text: str) -> tuple[list[Statement], list[Statement], Any]:
+    """All statements of the text, those searched (not negated), and their vectors."""
+    statements = list(matching.analyze(text).statements)
+    searched = [s for s in statements if not s.negated]
+    if not searched:
+        abort_problem(422, _("Ce texte ne contient rien à chercher : écrivez ce que la personne sait "
+                             "faire, ou ce que la structure cherche."),
+                      errors={"service": [_("Aucune phrase à chercher.")]})
+    return statements, searched, matching.encode([s.norm for s in searched])
+
+
+def explain(hit: Hit, searched: Sequence[Statement],
+            rows: dict[int, NeedStatement | SkillStatement]) -> dict[str, Any]:
+    pairs, shared = [], {}
+    for pair in hit.pairs[:3]:
+        query, row = searched[pair.query_index], rows.get(pair.statement_id)
+        if row is None:
+            continue
+        pairs.append({"query_text": query.text, "matched_text": row.text,
+                      "similarity": round(float(pair.similarity), 3)})
+        shared.update(dict.fromkeys(sorted(set(query.lemmas) & set(row.lemmas))))
+    return {"score": round(float(hit.score), 4), "pairs": pairs, "shared_terms": list(shared)[:6]}
+
+
+def _statement_rows(table: Any, hits: Sequence[Hit]) -> dict[int, Any]:
+    ids = {p.statement_id for h in hits for p in h.pairs[:3]}
+    return {r.id: r for r in db_session().exec(select(table).where(col(table.id).in_(ids))).all()}
+
+
+@bp.route("/search/needs", methods=["POST"], tags=["Search"])
+@access(*READERS)
+@bp.arguments(NeedSearchInput)
+@bp.response(200, NeedSearchResultSchema)
+@errors(400, 422)
+def search_needs(data: dict[str, Any]) -> Any:
+    """Needs that fit a free text (what someone can do), best first, with why.
+
+    Searches the needs the caller may read: every need for staff, the organisation's own for
+    association members; open needs only unless `include_closed`."""
+    session = db_session()
+    statements, searched, vectors = analyse(data["text"])
+    query = needs_query(actor())
+    if not data["include_closed"]:
+        query = query.where(Need.status == NeedStatus.OPEN)
+    needs = {n.id: n for n in session.exec(query).all()}
+    hits = matching.search(session, NEEDS, vectors, data["limit"], {i for i in needs if i is not None})
+    rows = _statement_rows(NeedStatement, hits)
+    return {"statements": statements,
+            "results": [{"need": needs[h.doc_id], **explain(h, searched, rows)} for h in hits]}
+
+
+@bp.route("/search/residents", methods=["POST"], tags=["Search"])
+@access(*STAFF)
+@bp.arguments(SearchInput)
+@bp.response(200, ResidentSearchResultSchema)
+@errors(400, 422)
+def search_residents(data: dict[str, Any]) -> Any:
+    """Residents whose declarations fit a free text (what a need asks for), best first, with why.
+
+    Only residents the caller may manage (their organisation's; every one for admins) and whose
+    consent covers matching today."""
+    session = db_session()
+    statements, searched, vectors = analyse(data["text"])
+    residents = {r.id: r for r in session.exec(residents_query(actor())).all()}
+    allowed = set(residents) & valid_consent_residents(session, date.today())
+    hits = matching.search(session, RESIDENTS, vectors, data["limit"], {i for i in allowed if i})
+    rows = _statement_rows(SkillStatement, hits)
+    people = {p["id"]: p for p in present_residents([residents[h.doc_id] for h in hits])}
+    return {"statements": statements,
+            "results": [{"resident": people[h.doc_id], **explain(h, searched, rows)} for h in hits]}
+
