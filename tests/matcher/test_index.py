@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
 from matcher.engine import Collection
-from matcher.index import IndexFileError, VectorIndex
+from matcher.index import HNSW_PARAMS, IndexFileError, VectorIndex
 
 DIM = 16
 
@@ -133,3 +135,204 @@ def test_collection_load_refuses_mismatched_owners(tmp_path: Path) -> None:
     np.save(tmp_path / "c.faiss.owners.npy", np.array([[10], [1]], dtype=np.int64))
     with pytest.raises(IndexFileError):
         Collection.load(tmp_path / "c.faiss", DIM)
+
+
+# ---------------------------------------------------------------- the two kinds (exact, HNSW)
+
+KINDS = {"flat": 10**9, "hnsw": 0}  # exact_limit forcing each kind from the first vector
+
+
+def clustered(rng: np.random.Generator, n: int, dim: int, centres: int = 40) -> np.ndarray:
+    """Unit vectors in gaussian clusters around a common direction, like sentence embeddings."""
+    common = rng.normal(size=dim)
+    centre = rng.normal(size=(centres, dim)) + 0.5 * common / np.linalg.norm(common) * np.sqrt(dim)
+    centre /= np.linalg.norm(centre, axis=1, keepdims=True)
+    noise = rng.normal(size=(n, dim)) * rng.uniform(0.5, 1.1, size=(n, 1)) / np.sqrt(dim)
+    v = (centre[rng.integers(0, centres, size=n)] + noise).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def exact(vectors: dict[int, np.ndarray], queries: np.ndarray, k: int) -> list[list[int]]:
+    ids = np.fromiter(vectors, dtype=np.int64)
+    matrix = np.stack([vectors[i] for i in ids.tolist()])
+    return [ids[np.argsort(-(matrix @ q), kind="stable")[:k]].tolist() for q in queries]
+
+
+def returned(index: VectorIndex, queries: np.ndarray, k: int) -> set[int]:
+    return {i for row in index.search(queries, k) for i, _ in row}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_both_kinds_upsert_replace_delete_alike(kind: str) -> None:
+    rng = np.random.default_rng(10)
+    vectors = unit(rng, 300)
+    index = VectorIndex(DIM, exact_limit=KINDS[kind])
+    assert index.search(vectors[:2], 5) == [[], []]
+    index.upsert(range(1000, 1300), vectors)
+    assert index.kind == kind and len(index) == 300 and 1000 in index and 999 not in index
+    for i in (0, 150, 299):
+        (hits,) = index.search(vectors[i:i + 1], 5)
+        assert len(hits) == 5 and hits[0][0] == 1000 + i and hits[0][1] == pytest.approx(1.0, abs=1e-5)
+        assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
+    fresh = unit(rng, 3)
+    index.upsert([1000, 1001, 1002], fresh)  # replaced: the new vector answers, the old does not
+    assert len(index) == 300 and index.ids() == set(range(1000, 1300))
+    for j in range(3):
+        assert index.search(fresh[j:j + 1], 1)[0][0][0] == 1000 + j
+        top = index.search(vectors[j:j + 1], 300)[0]
+        assert dict(top)[1000 + j] == pytest.approx(float(fresh[j] @ vectors[j]), abs=1e-5)
+    gone = list(range(1100, 1150))
+    assert index.delete(gone + [5, 6]) == 50 and index.delete(gone) == 0
+    assert len(index) == 250 and not index.ids() & set(gone) and 1100 not in index
+    for k in (1, 10, 250, 1000):  # never returned, at any depth, and min(k, len) answers each
+        rows = index.search(vectors[90:110], k)
+        assert all(len(row) == min(k, 250) for row in rows)
+        assert not {i for row in rows for i, _ in row} & set(gone)
+    assert index.search(vectors[:1], 0) == [[]] and index.search(np.zeros((0, DIM)), 3) == []
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_last_vector_given_for_an_id_wins(kind: str) -> None:
+    v = unit(np.random.default_rng(11), 3)
+    index = VectorIndex(DIM, exact_limit=KINDS[kind])
+    index.upsert([7, 8, 7], v)
+    assert len(index) == 2
+    assert index.search(v[2:3], 1)[0][0] == (7, pytest.approx(1.0, abs=1e-5))
+    with pytest.raises(ValueError):
+        index.upsert([-3], v[:1])
+
+
+def test_switches_kind_by_size_with_hysteresis() -> None:
+    rng = np.random.default_rng(12)
+    vectors = unit(rng, 700)
+    index = VectorIndex(DIM, exact_limit=500)
+    index.upsert(range(400), vectors[:400])
+    assert index.kind == "flat"
+    index.upsert(range(400, 500), vectors[400:500])
+    assert index.kind == "flat"  # at the limit, not over it
+    index.upsert(range(500, 700), vectors[500:700])
+    assert index.kind == "hnsw" and len(index) == 700 and index.tombstones == 0
+    assert index.search(vectors[650:651], 1)[0][0][0] == 650
+    index.delete(range(0, 300))  # 400 left: under the limit, not well under it
+    assert index.kind == "hnsw" and len(index) == 400
+    index.delete(range(300, 460))  # 240 left: under half the limit
+    assert index.kind == "flat" and len(index) == 240 and index.tombstones == 0
+    assert index.ids() == set(range(460, 700))
+    live = {i: vectors[i] for i in range(460, 700)}
+    assert [[i for i, _ in row] for row in index.search(vectors[:5], 10)] == exact(live, vectors[:5], 10)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_compaction_drops_tombstones(kind: str) -> None:
+    rng = np.random.default_rng(13)
+    vectors = unit(rng, 1000)
+    index = VectorIndex(DIM, exact_limit=KINDS[kind])
+    index.upsert(range(1000), vectors)
+    index.delete(range(0, 150))
+    assert index.tombstones == 150 and len(index) == 850  # 15 %: kept, searches skip them
+    assert not returned(index, vectors[:150], 20) & set(range(150))
+    index.delete(range(150, 210))  # 21 % of the stored vectors: compacted
+    assert index.tombstones == 0 and len(index) == 790 and index.kind == kind
+    for _ in range(3):  # replacing leaves tombstones too
+        index.upsert(range(300, 400), unit(rng, 100))
+    assert index.tombstones < 0.2 * (len(index) + index.tombstones)
+    live = {i: vectors[i] for i in range(210, 1000)}
+    assert not returned(index, vectors[:300], 50) & set(range(210))
+    (row,) = index.search(vectors[500:501], 1)
+    assert row[0][0] == 500
+    assert index.search(vectors[500:501], 790)[0][-1][0] in live  # everything, dead ones excluded
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_save_load_round_trip_with_tombstones(kind: str, tmp_path: Path) -> None:
+    rng = np.random.default_rng(14)
+    vectors = unit(rng, 600)
+    index = VectorIndex(DIM, generation=42, exact_limit=KINDS[kind])
+    index.upsert(range(600), vectors)
+    index.delete(range(0, 600, 7))
+    index.upsert([1, 2], unit(rng, 2))
+    assert index.tombstones > 0
+    index.save(tmp_path / "x.faiss")
+    loaded = VectorIndex.load(tmp_path / "x.faiss", DIM, exact_limit=KINDS[kind])
+    assert loaded.kind == kind and loaded.generation == 42
+    assert loaded.ids() == index.ids() and loaded.tombstones == index.tombstones
+    queries = unit(rng, 20)
+    assert loaded.search(queries, 10) == index.search(queries, 10)
+    assert loaded.search(queries, 600) == index.search(queries, 600)
+    loaded.delete([3])  # the loaded index goes on as usual
+    loaded.upsert([7000], vectors[3:4])
+    assert loaded.search(vectors[3:4], 1)[0][0][0] == 7000 and 3 not in loaded
+
+
+@pytest.mark.parametrize("damage", ["kind", "total", "count", "format", "generation"])
+def test_stamp_mismatches_are_refused(tmp_path: Path, damage: str) -> None:
+    path = tmp_path / "x.faiss"
+    index = VectorIndex(DIM, exact_limit=0)
+    index.upsert(range(50), unit(np.random.default_rng(15), 50))
+    index.delete([3])
+    index.save(path)
+    meta_path = tmp_path / "x.faiss.json"
+    meta = json.loads(meta_path.read_text())
+    meta.update({"kind": {"kind": "flat"}, "total": {"total": 49}, "count": {"count": 50},
+                 "format": {"format": 3}, "generation": {"generation": "7"}}[damage])
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(IndexFileError):
+        VectorIndex.load(path, DIM)
+
+
+def test_reads_the_exact_only_files_of_the_previous_version(tmp_path: Path) -> None:
+    vectors = unit(np.random.default_rng(16), 20)
+    old = faiss.IndexIDMap2(faiss.IndexFlatIP(DIM))
+    old.add_with_ids(vectors, np.arange(100, 120, dtype=np.int64))
+    faiss.write_index(old, str(tmp_path / "x.faiss"))
+    (tmp_path / "x.faiss.json").write_text('{"dim": 16, "generation": 5, "count": 20}')
+    index = VectorIndex.load(tmp_path / "x.faiss", DIM)
+    assert index.kind == "flat" and index.generation == 5 and index.ids() == set(range(100, 120))
+    index.delete([100])
+    index.upsert([101], vectors[:1])
+    assert index.search(vectors[:1], 2)[0][0][0] == 101 and 100 not in returned(index, vectors, 20)
+
+
+def test_hnsw_recall_at_10_with_the_production_parameters() -> None:
+    """Recall@10 against exact search on clustered data, before and after deletions."""
+    rng = np.random.default_rng(17)
+    dim, n = 128, 4000
+    data = clustered(rng, n + 200, dim)
+    vectors, queries = data[:n], data[n:]
+    index = VectorIndex(dim, exact_limit=1000)  # production HNSW parameters, smaller switch point
+    for start in range(0, n, 500):  # arrives in batches, crossing the limit on the way
+        index.upsert(range(start, start + 500), vectors[start:start + 500])
+    assert index.kind == "hnsw" and index.hnsw == HNSW_PARAMS
+    live = dict(enumerate(vectors))
+
+    def recall() -> float:
+        hits = [{i for i, _ in row} for row in index.search(queries, 10)]
+        truth = exact(live, queries, 10)
+        return float(np.mean([len(h & set(t)) / 10 for h, t in zip(hits, truth, strict=True)]))
+
+    assert recall() >= 0.98
+    gone = rng.choice(n, size=int(0.15 * n), replace=False).tolist()
+    index.delete(gone)
+    for i in gone:
+        del live[i]
+    assert index.tombstones == len(gone)
+    assert recall() >= 0.98
+
+
+def test_collection_on_hnsw_matches_a_fresh_exact_build() -> None:
+    rng = np.random.default_rng(18)
+    docs = {d: unit(rng, 3) for d in range(80)}
+    hnsw, fresh = Collection(DIM), Collection(DIM)
+    hnsw.index = VectorIndex(DIM, exact_limit=0)
+    for d, vecs in docs.items():
+        hnsw.upsert(d, [3 * d, 3 * d + 1, 3 * d + 2], vecs)
+    for d in range(0, 80, 4):
+        hnsw.delete(d)
+    for d, vecs in docs.items():
+        if d % 4:
+            fresh.upsert(d, [3 * d, 3 * d + 1, 3 * d + 2], vecs)
+    assert hnsw.index.kind == "hnsw" and fresh.index.kind == "flat"
+    queries = unit(rng, 3)
+    for allowed in (None, set(range(1, 80, 2))):
+        expected = [(h.doc_id, round(h.score, 5)) for h in fresh.search(queries, 10, allowed=allowed)]
+        assert [(h.doc_id, round(h.score, 5)) for h in hnsw.search(queries, 10, allowed=allowed)] == expected

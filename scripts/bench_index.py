@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""Benchmark the two kinds of matcher.index.VectorIndex on the same synthetic sentence-like data.
+
+    python scripts/bench_index.py --vectors 200000 --dim 512 --json
+
+Builds the exact (flat) and the HNSW kind on the same vectors and prints, for each, the build
+time, single-query search latency for k=10 (p50/p95, through VectorIndex.search), recall@10 (and
+@64, the engine's depth) against exact search, and memory (bytes of the FAISS index as
+serialised, the id → row map, and the process's resident-memory growth). For HNSW it also
+measures recall with tombstones (--delete, a share of the vectors deleted but not yet compacted)
+and the time a compaction takes. With --json the last line printed is one JSON object.
+
+The data imitates sentence embeddings rather than uniform noise: a common direction (encoders
+are anisotropic: unrelated sentences still score ~0.1), 24 topics, 300 cluster centres of
+Dirichlet-distributed sizes, and per-cluster gaussian noise with a decaying spectrum in a random
+basis (--isotropic for plain gaussian noise, which is harder for HNSW). Vectors are L2-normalised
+float32; queries are held-out draws from the same distribution.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from matcher.index import HNSW_PARAMS, HNSWParams, VectorIndex  # noqa: E402
+
+
+def unit(a: np.ndarray) -> np.ndarray:
+    return (a / np.linalg.norm(a, axis=1, keepdims=True)).astype(np.float32)
+
+
+def clustered(n: int, dim: int, seed: int = 0, *, centres: int = 300, topics: int = 24,
+              isotropic: bool = False) -> np.ndarray:
+    """`n` unit vectors shaped like sentence embeddings (see the module docstring)."""
+    rng = np.random.default_rng(seed)
+    common = unit(rng.normal(size=(1, dim)))
+    topic = unit(rng.normal(size=(topics, dim)))[rng.integers(0, topics, size=centres)]
+    centre = unit(0.45 * common + 0.65 * topic + unit(rng.normal(size=(centres, dim))))
+    basis, _ = np.linalg.qr(rng.normal(size=(dim, dim)))
+    spectrum = np.ones(dim) if isotropic else 1.0 / np.sqrt(np.arange(dim) + 8.0)
+    spectrum = (spectrum / np.sqrt((spectrum**2).sum())).astype(np.float32)
+    spread = rng.uniform(0.5, 1.1, size=centres).astype(np.float32)
+    members = rng.choice(centres, size=n, p=rng.dirichlet(np.full(centres, 0.7)))
+    out = np.empty((n, dim), np.float32)
+    rotate = basis.T.astype(np.float32)
+    for start in range(0, n, 50_000):
+        c = members[start:start + 50_000]
+        noise = (rng.normal(size=(len(c), dim)).astype(np.float32) * spectrum) @ rotate
+        out[start:start + len(c)] = unit(centre[c] + spread[c, None] * noise)
+    return out
+
+
+def rss() -> int:
+    """Resident memory of this process, in bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def map_bytes(index: VectorIndex) -> int:
+    """The id → row dict: its table plus the int objects it holds (ids and rows)."""
+    pos = index._pos  # noqa: SLF001 - measuring the private map is the point
+    return sys.getsizeof(pos) + sum(sys.getsizeof(i) + sys.getsizeof(r) for i, r in pos.items())
+
+
+Found = list[list[tuple[int, float]]]
+
+
+def latencies(index: VectorIndex, queries: np.ndarray, k: int) -> tuple[Found, dict[str, float]]:
+    """Single-query searches, one after the other, as a request would make them."""
+    found, times = [], []
+    index.search(queries[:5], k)  # warm up
+    for q in queries:
+        started = time.perf_counter()
+        (row,) = index.search(q[None, :], k)
+        times.append(time.perf_counter() - started)
+        found.append(row)
+    ms = np.asarray(times) * 1000
+    return found, {"p50_ms": round(float(np.percentile(ms, 50)), 3),
+                   "p95_ms": round(float(np.percentile(ms, 95)), 3)}
+
+
+def quality(found: Found, truth: tuple[np.ndarray, np.ndarray], k: int) -> dict[str, float]:
+    """Mean and worst per-query recall@k, and what the misses cost at the top: the share of
+    queries whose best answer is not the true best, and the largest cosine so lost."""
+    ids, scores = truth
+    per_query = [len({i for i, _ in f[:k]} & set(t[:k].tolist())) / k
+                 for f, t in zip(found, ids, strict=True)]
+    lost = [float(s[0]) - (f[0][1] if f else 0.0) for f, s in zip(found, scores, strict=True)]
+    return {f"recall_at_{k}": round(float(np.mean(per_query)), 4),
+            f"worst_query_recall_at_{k}": round(float(np.min(per_query)), 2),
+            "top1_missed": round(float(np.mean([x > 1e-5 for x in lost])), 4),
+            "worst_top1_cosine_lost": round(max(0.0, max(lost)), 4)}
+
+
+def exact_truth(vectors: np.ndarray, ids: np.ndarray, queries: np.ndarray,
+                k: int) -> tuple[np.ndarray, np.ndarray]:
+    flat = faiss.IndexFlatIP(vectors.shape[1])
+    flat.add(vectors)
+    scores, rows = flat.search(queries, k)
+    return ids[rows], scores
+
+
+def memory(index: VectorIndex, rss_before: int) -> dict[str, int]:
+    return {"index_bytes": len(faiss.serialize_index(index._index)),  # noqa: SLF001
+            "id_map_bytes": map_bytes(index), "rss_growth_bytes": rss() - rss_before}
+
+
+def bench_flat(vectors: np.ndarray, queries: np.ndarray, truth: tuple[np.ndarray, np.ndarray],
+               k: int) -> dict[str, Any]:
+    before = rss()
+    index = VectorIndex(vectors.shape[1], exact_limit=len(vectors))
+    started = time.perf_counter()
+    index.upsert(range(len(vectors)), vectors)
+    build = time.perf_counter() - started
+    assert index.kind == "flat"
+    found, lat = latencies(index, queries, k)
+    return {"kind": "flat", "build_s": round(build, 2), **lat, **quality(found, truth, k),
+            **memory(index, before)}
+
+
+def bench_hnsw(vectors: np.ndarray, queries: np.ndarray, truth: tuple[np.ndarray, np.ndarray], k: int,
+               params: HNSWParams, ef_values: list[int], delete: float, compact: bool,
+               seed: int) -> dict[str, Any]:
+    before = rss()
+    index = VectorIndex(vectors.shape[1], exact_limit=0, hnsw=params)
+    started = time.perf_counter()
+    index.upsert(range(len(vectors)), vectors)
+    build = time.perf_counter() - started
+    assert index.kind == "hnsw"
+    result: dict[str, Any] = {"kind": "hnsw", "m": params.m, "ef_construction": params.ef_construction,
+                              "ef_search": params.ef_search, "build_s": round(build, 2),
+                              **memory(index, before)}
+    sweep = []
+    for ef in sorted(set(ef_values) | {params.ef_search}):
+        index.hnsw = replace(params, ef_search=ef)
+        found, lat = latencies(index, queries, k)
+        deep = quality(index.search(queries, 64), truth, 64)
+        row = {"ef_search": ef, **lat, **quality(found, truth, k), "recall_at_64": deep["recall_at_64"]}
+        sweep.append(row)
+        if ef == params.ef_search:
+            result.update({key: value for key, value in row.items() if key != "ef_search"})
+    result["ef_search_sweep"] = sweep
+    index.hnsw = params
+    if delete > 0:
+        rng = np.random.default_rng(seed + 1)
+        gone = rng.choice(len(vectors), size=int(delete * len(vectors)), replace=False)
+        index.delete(gone.tolist())
+        keep = np.setdiff1d(np.arange(len(vectors)), gone)
+        truth_left = exact_truth(vectors[keep], keep, queries, k)
+        found, lat = latencies(index, queries, k)
+        result["with_tombstones"] = {"deleted_share": delete, "tombstones": index.tombstones, **lat,
+                                     **quality(found, truth_left, k)}
+        if compact:
+            started = time.perf_counter()
+            index.compact()
+            result["with_tombstones"]["compaction_s"] = round(time.perf_counter() - started, 2)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--vectors", type=int, default=60_000)
+    parser.add_argument("--dim", type=int, default=512)
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--kinds", default="flat,hnsw", help="comma-separated: flat, hnsw")
+    parser.add_argument("--m", type=int, default=HNSW_PARAMS.m)
+    parser.add_argument("--ef-construction", type=int, default=HNSW_PARAMS.ef_construction)
+    parser.add_argument("--ef-search", type=int, default=HNSW_PARAMS.ef_search)
+    parser.add_argument("--ef-sweep", default="32,64,96,256", help="further efSearch values to measure")
+    parser.add_argument("--delete", type=float, default=0.15,
+                        help="share deleted (left as tombstones) before measuring again; 0 to skip")
+    parser.add_argument("--no-compact", action="store_true", help="do not time a compaction")
+    parser.add_argument("--isotropic", action="store_true", help="plain gaussian cluster noise")
+    parser.add_argument("--threads", type=int, default=0, help="OpenMP threads (0: FAISS default)")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line")
+    args = parser.parse_args(argv)
+    if args.threads:
+        faiss.omp_set_num_threads(args.threads)
+    kinds = {kind.strip() for kind in args.kinds.split(",") if kind.strip()}
+
+    started = time.perf_counter()
+    data = clustered(args.vectors + args.queries, args.dim, args.seed, isotropic=args.isotropic)
+    vectors, queries = data[:args.vectors], data[args.vectors:]
+    del data
+    truth = exact_truth(vectors, np.arange(len(vectors)), queries, 64)
+    sims = queries[:100] @ vectors[:20_000].T
+    report: dict[str, Any] = {
+        "vectors": args.vectors, "dim": args.dim, "queries": args.queries, "k": args.k,
+        "threads": faiss.omp_get_max_threads(), "isotropic": args.isotropic,
+        "data": {"mean_cosine": round(float(sims.mean()), 3),
+                 "mean_top1_cosine_in_20k": round(float(sims.max(axis=1).mean()), 3),
+                 "seconds": round(time.perf_counter() - started, 1)},
+    }
+    print(f"data: {args.vectors} x {args.dim}, {args.queries} queries, {report['data']}", flush=True)
+    if "flat" in kinds:
+        report["flat"] = bench_flat(vectors, queries, truth, args.k)
+        print(f"flat: {report['flat']}", flush=True)
+    if "hnsw" in kinds:
+        params = HNSWParams(args.m, args.ef_construction, args.ef_search)
+        ef_values = [int(v) for v in args.ef_sweep.split(",") if v.strip()]
+        report["hnsw"] = bench_hnsw(vectors, queries, truth, args.k, params, ef_values,
+                                    args.delete, not args.no_compact, args.seed)
+        print(f"hnsw: {report['hnsw']}", flush=True)
+    if args.json:
+        print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
