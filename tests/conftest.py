@@ -65,17 +65,26 @@ def template_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         yield url.rsplit("/", 1)[1]
 
 
+@contextmanager
+def fresh_database(directory: Path, template: str) -> Iterator[str]:
+    """A migrated, empty database copied from the session's template."""
+    if os.environ.get("RELAIS_TEST_DB") != "postgres":
+        path = directory / "relais.db"
+        shutil.copyfile(template.removeprefix("sqlite:///"), path)
+        yield f"sqlite:///{path}"
+        return
+    with postgres_database(template) as url:
+        try:
+            yield url
+        finally:
+            db.dispose()
+
+
 @pytest.fixture
 def database_url(tmp_path: Path, template_database: str) -> Iterator[str]:
     """A fresh, migrated, empty database for one test."""
-    if os.environ.get("RELAIS_TEST_DB") != "postgres":
-        path = tmp_path / "relais.db"
-        shutil.copyfile(template_database.removeprefix("sqlite:///"), path)
-        yield f"sqlite:///{path}"
-        return
-    with postgres_database(template_database) as url:
+    with fresh_database(tmp_path, template_database) as url:
         yield url
-        db.dispose()
 
 
 @pytest.fixture

@@ -7,8 +7,6 @@ module does not matter.
 
 from __future__ import annotations
 
-import os
-import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,11 +22,11 @@ from openapi_core import Config as OpenAPIConfig
 from openapi_core import OpenAPI
 from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
 from openapi_core.deserializing.media_types.util import json_loads
-from sqlalchemy import create_engine, text
 from sqlmodel import Session, select
 from werkzeug.test import TestResponse
 
 from models import Direction, Match, MatchStatus, Need, Organisation, Role, Territory, User
+from tests.conftest import fresh_database
 from web import create_app
 from web.api.tokens import create_token
 from web.config import Config
@@ -41,28 +39,6 @@ from web.services.proposals import Proposal, store_proposals
 ROLES = ["anonymous", "worker_a", "worker_b", "member", "member_b", "admin", "resident",
          "other_resident"]
 MISSING = 999_999
-
-
-@contextmanager
-def fresh_database(directory: Path, template: str) -> Iterator[str]:
-    """A migrated, empty database copied from the session's template (as tests/conftest.py)."""
-    if os.environ.get("RELAIS_TEST_DB") != "postgres":
-        path = directory / "relais.db"
-        shutil.copyfile(template.removeprefix("sqlite:///"), path)
-        yield f"sqlite:///{path}"
-        return
-    server = os.environ["RELAIS_TEST_POSTGRES_URL"]
-    name = f"relais_api_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-    try:
-        yield server.rsplit("/", 1)[0] + "/" + name
-    finally:
-        db.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 class SentRequest(WerkzeugOpenAPIRequest):  # type: ignore[misc]

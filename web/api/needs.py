@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from models import Match, Need, Resident, Role, User
+from models import Need, Role, User
 from web.api.core import access, actor, bp, errors, page
 from web.api.feed import import_missions
 from web.api.problems import abort_service_error
@@ -23,10 +23,11 @@ from web.api.schemas import (
     page_schema,
 )
 from web.extensions import db_session, matching
-from web.permissions import STAFF, VISIBLE_TO_ASSOCIATION, get_need
+from web.permissions import STAFF, get_need
 from web.services import ServiceError
 from web.services.needs import NeedInput as NeedData
 from web.services.needs import create_need
+from web.services.proposals import visible_candidates
 from web.views.association import MEMBERS
 
 NID = "<id:need_id>"
@@ -91,14 +92,9 @@ def candidates(need_id: int) -> Any:
     """The approved candidates for one of the organisation's needs, by first name and initial."""
     session = db_session()
     item = get_need(session, actor(), need_id, edit=True)
-    matches = session.exec(select(Match).where(
-        Match.need_id == item.id, col(Match.status).in_(VISIBLE_TO_ASSOCIATION))
-        .order_by(col(Match.id))).all()
-    residents = {r.id: r for r in session.exec(
-        select(Resident).where(col(Resident.id).in_([m.resident_id for m in matches]))).all()}
-    return [{"proposal_id": m.id, "public_name": residents[m.resident_id].public_name,
+    return [{"proposal_id": m.id, "public_name": resident.public_name,
              "status": m.status, "reviewed_at": m.reviewed_at, "answered_at": m.answered_at}
-            for m in matches]
+            for m, resident in visible_candidates(session, item)]
 
 
 @bp.route("/needs/import", methods=["POST"], tags=["Needs"])

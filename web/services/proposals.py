@@ -30,6 +30,7 @@ from models import (
     SkillStatement,
     Territory,
 )
+from web.permissions import VISIBLE_TO_ASSOCIATION
 from web.services.matching import NEEDS, RESIDENTS, MatchingService, from_blobs
 
 # How many relevant documents the policy chooses from.
@@ -248,6 +249,17 @@ def store_proposals(session: Session, proposals: list[Proposal], direction: Dire
             for p in proposals)
     session.commit()
     return len(proposals)
+
+
+def visible_candidates(session: Session, need: Need) -> list[tuple[Match, Resident]]:
+    """The proposals an association may see for its need (approved and after), with the
+    resident behind each (shown by first name and initial only)."""
+    matches = session.exec(select(Match).where(
+        Match.need_id == need.id, col(Match.status).in_(VISIBLE_TO_ASSOCIATION))
+        .order_by(col(Match.id))).all()
+    residents = {r.id: r for r in session.exec(
+        select(Resident).where(col(Resident.id).in_([m.resident_id for m in matches]))).all()}
+    return [(m, residents[m.resident_id]) for m in matches]
 
 
 def withdraw_unreviewed(session: Session, *, need_id: int | None = None,

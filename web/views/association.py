@@ -9,13 +9,14 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from sqlmodel import col, select
 
-from models import Match, Need, Resident, Role
+from models import Match, Need, Role
 from web.extensions import db_session, matching
 from web.forms import NeedForm, choices
 from web.permissions import VISIBLE_TO_ASSOCIATION, get_need, roles_required, user
 from web.services import ServiceError
 from web.services.needs import NeedInput, create_need
 from web.services.profiles import organisation_of, territories
+from web.services.proposals import visible_candidates
 
 bp = Blueprint("association", __name__, url_prefix="/structure")
 MEMBERS = (Role.ASSOCIATION_MEMBER, Role.ADMIN)
@@ -72,10 +73,5 @@ def new_need() -> Any:
 def need(need_id: int) -> Any:
     session = db_session()
     item = get_need(session, user(), need_id, edit=True)
-    matches = session.exec(select(Match).where(
-        Match.need_id == item.id, col(Match.status).in_(VISIBLE_TO_ASSOCIATION))
-        .order_by(col(Match.reviewed_at))).all()
-    residents = {r.id: r for r in session.exec(
-        select(Resident).where(col(Resident.id).in_([m.resident_id for m in matches]))).all()}
-    return render_template("association/need.html", need=item, matches=matches,
-                           residents=residents)
+    return render_template("association/need.html", need=item,
+                           candidates=visible_candidates(session, item))
