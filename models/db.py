@@ -78,6 +78,13 @@ class Database:
         if self._engine is not None:
             self._engine.dispose()
 
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        """Scripts use `with Database(url) as db:` so no connection outlives them."""
+        self.dispose()
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()

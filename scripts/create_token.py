@@ -32,23 +32,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help="allow changes (default: read only)")
     parser.add_argument("--days", type=int, default=None, help="validity in days (default: no limit)")
     args = parser.parse_args(argv)
-    db = Database(os.environ.get("DATABASE_URL") or Config().database_url)
-    try:
-        with db.session() as session:
-            query = (select(User).where(User.email == args.email.strip().lower()) if args.email
-                     else select(User).where(User.access_code_digest == code_digest(args.code)))
-            user = session.exec(query).first()
-            if user is None:
-                print("No such account.", file=sys.stderr)
-                return 1
-            try:
-                created = create_token(session, user, args.name, args.write, args.days)
-            except ServiceError as exc:
-                print(exc, file=sys.stderr)
-                return 1
-            print(created.secret)
-    finally:
-        db.dispose()
+    with Database(os.environ.get("DATABASE_URL") or Config().database_url) as db, db.session() as session:
+        query = (select(User).where(User.email == args.email.strip().lower()) if args.email
+                 else select(User).where(User.access_code_digest == code_digest(args.code)))
+        user = session.exec(query).first()
+        if user is None:
+            print("No such account.", file=sys.stderr)
+            return 1
+        try:
+            created = create_token(session, user, args.name, args.write, args.days)
+        except ServiceError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        print(created.secret)
     return 0
 
 

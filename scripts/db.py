@@ -24,11 +24,11 @@ def main(argv: list[str] | None = None) -> None:
     rev = sub.add_parser("revision", help="autogenerate a migration from the tables")
     rev.add_argument("-m", "--message", required=True)
     args = parser.parse_args(argv)
-    db = Database(os.environ.get("DATABASE_URL") or Config().database_url)
-    if args.cmd == "upgrade":
-        db.upgrade()
-    else:
-        command.revision(db.alembic_config(), message=args.message, autogenerate=True)
+    with Database(os.environ.get("DATABASE_URL") or Config().database_url) as db:
+        if args.cmd == "upgrade":
+            db.upgrade()
+        else:
+            command.revision(db.alembic_config(), message=args.message, autogenerate=True)
 
 
 if __name__ == "__main__":

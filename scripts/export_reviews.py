@@ -26,8 +26,7 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", help="file to write (default: standard output)")
     args = parser.parse_args(argv)
-    db = Database(Config().database_url)
-    with db.session() as session:
+    with Database(Config().database_url) as db, db.session() as session:
         rows = reviewed_pairs(session)
     target = open(args.output, "w", encoding="utf-8") if args.output else out  # noqa: SIM115
     try:

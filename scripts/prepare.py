@@ -35,13 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-demo", action="store_true", help="do not load the demo data")
     args = parser.parse_args(argv)
     config = Config()
-    db = Database(config.database_url)
     started = time.monotonic()
-    db.upgrade()
     matching = MatchingService()
     matching.configure_from(config)
     logins_file = config.instance_dir / "demo_logins.txt"
-    with db.session() as session:
+    with Database(config.database_url) as db, db.session() as session:
+        db.upgrade()
         state = matching.load_or_rebuild(session)
         if not args.no_demo and is_empty(session):
             logins = load_demo(session, matching, date.today(), consent_months=config.consent_months)

@@ -16,11 +16,10 @@ from web.services.matching import MatchingService
 
 def main() -> int:
     config = Config()
-    db = Database(config.database_url)
     matching = MatchingService()
     matching.configure_from(config)
     started = time.monotonic()
-    with db.session() as session:
+    with Database(config.database_url) as db, db.session() as session:
         matching.rebuild(session)
     print(f"Index rebuilt at generation {matching.generation}: "
           f"{len(matching.collections['residents'])} residents, "
