@@ -1,0 +1,151 @@
+"""The hybrid ranker with the real encoders, on a few needs written here."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from matcher.hybrid import (
+    Document,
+    DocumentArtefact,
+    Encoders,
+    HybridIndex,
+    analyse_query,
+    load_encoders,
+    make_artefacts,
+)
+
+NEEDS = [
+    Document("drive", "Chauffeur bénévole\nConduire le minibus de l'association pour emmener les "
+                      "personnes âgées au marché le samedi matin."),
+    Document("cook", "Aide en cuisine\nPréparer le repas solidaire du vendredi avec l'équipe : éplucher, "
+                     "cuisiner pour quarante personnes, servir."),
+    Document("sew", "Atelier couture\nAnimer un atelier couture pour les femmes du quartier : retouches, "
+                    "ourlets, machine à coudre."),
+    Document("bike", "Réparation de vélos\nTenir l'atelier d'autoréparation de vélos le mercredi "
+                     "après-midi avec les jeunes du quartier."),
+    Document("homework", "Aide aux devoirs\nAccompagner des collégiens dans leurs devoirs de français et "
+                         "de mathématiques après l'école."),
+    Document("garden", "Jardin partagé\nEntretenir les potagers du jardin partagé : semis, arrosage, "
+                       "désherbage, récolte avec les habitants."),
+]
+
+
+class Refusing:
+    """An encoder that must not be called."""
+
+    name, dim = "refusing", 512
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        raise AssertionError(f"an encoder was called for {texts[:2]}")
+
+
+@pytest.fixture(scope="module")
+def encoders() -> Encoders:
+    return load_encoders()
+
+
+@pytest.fixture(scope="module")
+def artefacts(encoders: Encoders) -> list[DocumentArtefact]:
+    return make_artefacts(NEEDS, encoders)
+
+
+@pytest.fixture
+def index(encoders: Encoders, artefacts: list[DocumentArtefact]) -> HybridIndex:
+    idx = HybridIndex(encoders)
+    for need, artefact in zip(NEEDS, artefacts, strict=True):
+        idx.upsert(need.doc_id, artefact)
+    return idx
+
+
+def ids(index: HybridIndex, query: str, k: int = 6) -> list[object]:
+    return [r.doc_id for r in index.search(query, k)]
+
+
+@pytest.mark.parametrize("declaration", [
+    "je ne sais pas conduire mais je cuisine pour toute la famille",
+    "jsais pas conduire, par contre je fais à manger pour 40 aux mariages",
+    "I can't drive but I cook for big family parties",
+    "pas de permis, mais je fais la cuisine tous les jours",
+])
+def test_a_driving_need_never_comes_first_for_someone_who_cannot_drive(index: HybridIndex,
+                                                                      declaration: str) -> None:
+    ranking = ids(index, declaration)
+    assert ranking[0] == "cook"
+    assert ranking.index("drive") > 0
+
+
+def test_negated_statements_are_set_aside_but_kept_for_the_record() -> None:
+    analysis = analyse_query("je ne sais pas conduire, mais je répare les vélos")
+    assert [s.negated for s in analysis.statements] == [True, False]
+    assert "conduire" not in analysis.retrieval_text and "vélos" in analysis.retrieval_text
+    assert analysis.ignored == ["je ne sais pas conduire"]
+
+
+def test_a_positive_statement_about_others_is_not_a_negation() -> None:
+    analysis = analyse_query("j'aide des ados qui savent pas quoi faire après l'école")
+    assert not any(s.negated for s in analysis.statements)
+
+
+@pytest.mark.parametrize(("declaration", "need"), [
+    ("I used to fix bicycles for my neighbours", "bike"),
+    ("I help kids with their maths homework", "homework"),
+    ("jsuis couturière dpuis tjrs, jfais des ourlets pr tt le monde", "sew"),
+    ("c moi ki fait le potager chez ma mère, jplante des tomates", "garden"),
+    ("jcuisine bcp pr les fêtes du quartier", "cook"),
+])
+def test_english_and_sms_declarations_find_the_french_need(index: HybridIndex, declaration: str,
+                                                           need: str) -> None:
+    assert ids(index, declaration)[0] == need
+
+
+def test_rebuilt_from_stored_artefacts_ranks_identically_without_encoding(
+        index: HybridIndex, encoders: Encoders, artefacts: list[DocumentArtefact]) -> None:
+    queries = ["je couds des robes", "I repair bikes", "jpeux aider au jardin le samedi"]
+    before = index.search_many(queries, 6)
+    stored = [a.to_bytes() for a in artefacts]
+    rebuilt = HybridIndex(Encoders(Refusing(), Refusing()))
+    for need, blob in zip(NEEDS, stored, strict=True):
+        rebuilt.upsert(need.doc_id, DocumentArtefact.from_bytes(blob))
+    rebuilt.prepare()  # the matrices and lexical indexes, from artefacts alone
+    rebuilt.encoders = encoders  # queries still need encoding
+    assert rebuilt.search_many(queries, 6) == before
+
+
+def test_upsert_replaces_and_delete_forgets(index: HybridIndex, encoders: Encoders) -> None:
+    assert ids(index, "je répare les vélos")[0] == "bike"
+    index.delete("bike")
+    assert "bike" not in ids(index, "je répare les vélos") and len(index) == len(NEEDS) - 1
+    index.delete("bike")  # forgetting twice is harmless
+    sewing, bikes = make_artefacts([Document("bike", "Retouches de vêtements et ourlets"), NEEDS[3]],
+                                   encoders)
+    index.upsert("bike", sewing)
+    index.upsert("velo", bikes)
+    assert ids(index, "je répare les vélos")[0] == "velo"
+    assert ids(index, "je fais des ourlets et des retouches", 2)[0] in {"bike", "sew"}
+    assert len(index) == len(NEEDS) + 1
+
+
+def test_allowed_restricts_without_reordering(index: HybridIndex) -> None:
+    query = "je cuisine et je jardine"
+    full = ids(index, query)
+    allowed = {"garden", "homework", "drive"}
+    assert ids(index, query, 6) == full
+    assert [r.doc_id for r in index.search(query, 6, allowed=allowed)] == [d for d in full if d in allowed]
+    assert index.search(query, 3, allowed=set()) == []
+
+
+def test_an_empty_index_answers_nothing(encoders: Encoders) -> None:
+    assert HybridIndex(encoders).search("je couds", 5) == []
+
+
+def test_explain_shows_the_statement_the_sentence_and_the_shared_words(index: HybridIndex) -> None:
+    (best,) = index.explain("jsais pas conduire. je fais de la couture et des retouches", k=1)
+    assert best.doc_id == "sew"
+    assert "couture" in best.query_statement
+    assert "couture" in best.document_segment or "retouches" in best.document_segment
+    assert 0.5 < best.cosine <= 1.0
+    assert {"coutur", "retouch"} <= set(best.shared_stems)
+    assert best.ignored_statements == ["je sais pas conduire"]  # "jsais" expanded, as typed
+    assert best.score == pytest.approx(best.dense + best.lexical, abs=1e-4)
+    assert set(best.signals) >= {"use_whole", "e5_cmax", "bm25_text"}

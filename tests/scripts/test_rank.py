@@ -1,0 +1,41 @@
+"""scripts/rank.py, the evaluation contract, run for real on a corpus written here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = [
+    {"id": "n1", "text": "Atelier couture\nAnimer un atelier couture pour les femmes du quartier."},
+    {"id": "n2", "text": "Réparation de vélos\nTenir l'atelier d'autoréparation de vélos le mercredi."},
+    {"id": "n3", "text": "Aide aux devoirs\nAccompagner des collégiens dans leurs devoirs après l'école."},
+    {"id": "n4", "text": "Repas solidaire", "title": "Repas solidaire"},
+    {"id": 5, "text": "Jardin partagé\nEntretenir les potagers : semis, arrosage, récolte."},
+]
+QUERIES = [
+    {"qid": "q1", "query": "jsuis couturière, jfais des ourlets"},
+    {"qid": 2, "query": "I fix bikes"},
+]
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_rank_prints_one_ranking_per_query(tmp_path: Path) -> None:
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", CORPUS)
+    queries = write_jsonl(tmp_path / "queries.jsonl", QUERIES)
+    cache = tmp_path / "cache"
+    argv = [sys.executable, "scripts/rank.py", "--corpus", str(corpus), "--queries", str(queries),
+            "--k", "3", "--cache-dir", str(cache)]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300, check=True)
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [line["qid"] for line in lines] == ["q1", 2]
+    assert all(set(line) == {"qid", "ranking"} and len(line["ranking"]) == 3 for line in lines)
+    assert lines[0]["ranking"][0] == "n1" and lines[1]["ranking"][0] == "n2"
+    assert all(isinstance(doc, str) for line in lines for doc in line["ranking"])  # ids as strings
+    assert sorted(p.suffix for p in cache.iterdir()) == [".json", ".json", ".npy", ".npy"]
