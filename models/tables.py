@@ -67,7 +67,8 @@ class NeedKind(StrEnum):
 
 
 class NeedStatus(StrEnum):
-    OPEN = "open"
+    OPEN = "open"  # matched and shown
+    PAUSED = "paused"  # kept, not matched for now (the association can reopen it)
     CLOSED = "closed"
 
 

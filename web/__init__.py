@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from web.config import Config
 from web.extensions import babel, close_db_session, csrf, db, db_session, login_manager, matching
 from web.forms import (
+    NEED_STATUS_LABELS,
     SENSITIVE_LABELS,
     closeness_label,
     consent_method_label,
@@ -57,7 +58,8 @@ def create_app(config: Config | None = None, test_config: dict[str, Any] | None 
     app.add_template_filter(closeness_label, "closeness_label")
     app.add_template_filter(reason_label, "reason_label")
     app.add_template_filter(consent_method_label, "consent_method_label")
-    app.context_processor(lambda: {"get_locale": get_locale, "sensitive_labels": SENSITIVE_LABELS})
+    app.context_processor(lambda: {"get_locale": get_locale, "sensitive_labels": SENSITIVE_LABELS,
+                                   "need_status_labels": NEED_STATUS_LABELS})
     _register_health(app)
     _register_errors(app)
     app.after_request(_security_headers)

@@ -22,7 +22,15 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
-from models import Availability, ConsentMethod, MatchStatus, NeedKind, RejectionReason, Want
+from models import (
+    Availability,
+    ConsentMethod,
+    MatchStatus,
+    NeedKind,
+    NeedStatus,
+    RejectionReason,
+    Want,
+)
 
 # Languages offered as tick boxes: the most spoken in French priority neighbourhoods.
 LANGUAGE_LABELS = {
@@ -152,6 +160,15 @@ class ActionForm(FlaskForm):
 
 class AnswerForm(FlaskForm):
     comment = StringField(_l("Un mot (facultatif)"), validators=[Optional(), Length(max=500)])
+
+NEED_STATUS_LABELS = {
+    NeedStatus.OPEN: _l("ouvert"), NeedStatus.PAUSED: _l("en pause"), NeedStatus.CLOSED: _l("clôturé"),
+}
+STATUS_MESSAGES = {
+    NeedStatus.OPEN: _l("Besoin rouvert : Relais cherche à nouveau des personnes."),
+    NeedStatus.PAUSED: _l("Besoin en pause : plus de nouvelle proposition pour l'instant."),
+    NeedStatus.CLOSED: _l("Besoin clôturé. Merci !"),
+}
 
 STATUS_LABELS = {
     MatchStatus.PROPOSED: _l("à examiner"),

@@ -75,6 +75,8 @@ MATRIX = [
     ("GET", "/structure/", {"member": 200, "admin": 200}),
     ("GET", "/structure/besoins/nouveau", {"member": 200, "admin": 200}),
     ("GET", "/structure/besoins/{need}", {"member": 200, "admin": 200}),
+    ("GET", "/structure/besoins/{need}/modifier", {"member": 200, "admin": 200}),
+    ("POST", "/structure/besoins/{need}/statut", {"member": 302, "admin": 302}),
     ("GET", "/moi/", {"resident": 200, "other_resident": 200}),
     # Unapproved proposals do not exist for residents; other people's opportunities neither.
     ("POST", "/moi/propositions/{proposed}/oui", {"resident": 404, "other_resident": 404}),

@@ -19,10 +19,8 @@ from sqlmodel import Session, select
 
 from models import Need, NeedStatus, Organisation, User, utcnow
 from web.services import ServiceError
-from web.services.audit import record
 from web.services.matching import MatchingService
-from web.services.needs import NeedInput, create_need
-from web.services.proposals import propose_for_need, withdraw_unreviewed
+from web.services.needs import NeedInput, create_need, update_need
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -102,28 +100,8 @@ def import_missions(session: Session, matching: MatchingService, user: User,
         elif all(getattr(existing, name) == value for name, value in wanted.items()):
             outcome, need_id = "unchanged", existing.id
         else:
-            update_need(session, matching, user, existing, wanted, today)
+            update_need(session, matching, user, existing, wanted, today, source="import")
             outcome, need_id = "updated", existing.id
         counts[outcome] += 1
         report.append({"mission_id": key, "need_id": need_id, "outcome": outcome})
     return {**counts, "needs": report}
-
-
-def update_need(session: Session, matching: MatchingService, user: User, need: Need,
-                values: dict[str, Any], today: date) -> None:
-    """Apply changed fields; when the text changed, match again from the new text."""
-    changed = [name for name, value in values.items() if getattr(need, name) != value]
-    text_changed = bool({"title", "description"} & set(changed))
-    status_changed = "status" in changed
-    for name, value in values.items():
-        setattr(need, name, value)
-    need.updated_at = utcnow()
-    session.add(need)
-    if text_changed:
-        matching.store_need(session, need)
-    if text_changed or status_changed:
-        withdraw_unreviewed(session, need_id=need.id)
-    record(session, user, "need.update", "need", need.id, source="import", fields=changed)
-    session.commit()
-    if need.status == NeedStatus.OPEN and (text_changed or status_changed):
-        propose_for_need(session, matching, need, today)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlmodel import Session
@@ -12,9 +13,15 @@ from models import Availability, Need, NeedKind, NeedStatus, Role, Territory, Us
 from web.services import ServiceError
 from web.services.audit import record
 from web.services.matching import MatchingService
-from web.services.proposals import propose_for_need
+from web.services.proposals import propose_for_need, withdraw_unreviewed
 
 MAX_DESCRIPTION_CHARS = 10_000
+NEED_FIELDS = ("title", "description", "kind", "territory_id", "when_text", "where_text",
+               "languages", "availability")
+
+
+NEED_FIELDS = ("title", "description", "kind", "territory_id", "when_text", "where_text",
+               "languages", "availability")
 
 
 @dataclass
@@ -73,3 +80,30 @@ def create_need(session: Session, matching: MatchingService, author: User, data:
     return need, propose_for_need(session, matching, need, today)
 
 
+
+
+def update_need(session: Session, matching: MatchingService, author: User, need: Need,
+                values: dict[str, Any], today: date, source: str = "web") -> int:
+    """Apply changed fields (validated like a new need). When the text, the languages or the
+    status changed, unreviewed proposals are dropped and matching runs again; return how many
+    new proposals were made."""
+    merged = {name: getattr(need, name) for name in NEED_FIELDS} | values
+    errors = _check(session, NeedInput(**{name: merged[name] for name in NEED_FIELDS}))
+    if values.get("status", need.status) not in set(NeedStatus):
+        errors.append(_l("Statut inconnu."))
+    if errors:
+        raise ServiceError(*errors)
+    changed = [name for name, value in values.items() if getattr(need, name) != value]
+    if not changed:
+        return 0
+    for name in changed:
+        setattr(need, name, values[name])
+    need.updated_at = utcnow()
+    session.add(need)
+    if {"title", "description"} & set(changed):
+        matching.store_need(session, need)
+    if {"title", "description", "languages", "status"} & set(changed):
+        withdraw_unreviewed(session, need_id=need.id)
+    record(session, author, "need.update", "need", need.id, source=source, fields=changed)
+    session.commit()
+    return propose_for_need(session, matching, need, today)

@@ -5,16 +5,16 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlmodel import col, select
 
-from models import Match, Need, Role
+from models import Match, Need, NeedStatus, Role
 from web.extensions import db_session, matching
-from web.forms import NeedForm, choices
+from web.forms import STATUS_MESSAGES, ActionForm, NeedForm, choices
 from web.permissions import VISIBLE_TO_ASSOCIATION, get_need, roles_required, user
 from web.services import ServiceError
-from web.services.needs import NeedInput, create_need
+from web.services.needs import NEED_FIELDS, NeedInput, create_need, update_need
 from web.services.profiles import organisation_of, territories
 from web.services.proposals import visible_candidates
 
@@ -45,17 +45,10 @@ def _approved_counts(need_ids: list[int]) -> dict[int, int]:
 @roles_required(*MEMBERS)
 def new_need() -> Any:
     session = db_session()
-    form = NeedForm()
-    form.territory_id.choices = choices(
-        {0: _("Tous les quartiers")} | {t.id: f"{t.name} ({t.commune})" for t in territories(session)})
+    form = _need_form(NeedForm())
     if form.validate_on_submit():
-        data = NeedInput(title=form.title.data or "", description=form.description.data or "",
-                         kind=form.kind.data or "", territory_id=form.territory_id.data or None,
-                         when_text=form.when_text.data or "", where_text=form.where_text.data or "",
-                         languages=form.languages.data or [],
-                         availability=form.availability.data or [])
         try:
-            need, _added = create_need(session, matching, user(), data, date.today())
+            need, _added = create_need(session, matching, user(), _need_input(form), date.today())
         except ServiceError as exc:
             for message in exc.messages:
                 flash(message, "error")
@@ -65,7 +58,58 @@ def new_need() -> Any:
             return redirect(url_for("association.need", need_id=need.id))
     elif form.is_submitted():
         flash(_("Le formulaire n'est pas complet : voyez les messages sous les champs."), "error")
-    return render_template("association/need_form.html", form=form)
+    return render_template("association/need_form.html", form=form, need=None)
+
+
+def _need_form(form: NeedForm) -> NeedForm:
+    form.territory_id.choices = choices(
+        {0: _("Tous les quartiers")}
+        | {t.id: f"{t.name} ({t.commune})" for t in territories(db_session())})
+    return form
+
+
+def _need_input(form: NeedForm) -> NeedInput:
+    return NeedInput(title=form.title.data or "", description=form.description.data or "",
+                     kind=form.kind.data or "", territory_id=form.territory_id.data or None,
+                     when_text=form.when_text.data or "", where_text=form.where_text.data or "",
+                     languages=form.languages.data or [], availability=form.availability.data or [])
+
+
+@bp.route("/besoins/<int:need_id>/modifier", methods=["GET", "POST"])
+@roles_required(*MEMBERS)
+def edit_need(need_id: int) -> Any:
+    session = db_session()
+    item = get_need(session, user(), need_id, edit=True)
+    form = _need_form(NeedForm(obj=item) if request.method == "GET" else NeedForm())
+    if request.method == "GET":
+        form.territory_id.data = item.territory_id or 0
+    if form.validate_on_submit():
+        values = {name: getattr(_need_input(form), name) for name in NEED_FIELDS}
+        try:
+            update_need(session, matching, user(), item, values, date.today())
+        except ServiceError as exc:
+            for message in exc.messages:
+                flash(message, "error")
+        else:
+            flash(_("Besoin modifié."), "success")
+            return redirect(url_for("association.need", need_id=item.id))
+    return render_template("association/need_form.html", form=form, need=item)
+
+
+@bp.post("/besoins/<int:need_id>/statut")
+@roles_required(*MEMBERS)
+def set_status(need_id: int) -> Any:
+    session = db_session()
+    item = get_need(session, user(), need_id, edit=True)
+    status = request.form.get("status", "")
+    if ActionForm().validate_on_submit():
+        try:
+            update_need(session, matching, user(), item, {"status": status}, date.today())
+        except ServiceError as exc:
+            flash(str(exc), "error")
+        else:
+            flash(str(STATUS_MESSAGES[NeedStatus(status)]), "success")
+    return redirect(url_for("association.need", need_id=item.id))
 
 
 @bp.get("/besoins/<int:need_id>")
@@ -74,4 +118,4 @@ def need(need_id: int) -> Any:
     session = db_session()
     item = get_need(session, user(), need_id, edit=True)
     return render_template("association/need.html", need=item,
-                           candidates=visible_candidates(session, item))
+                           candidates=visible_candidates(session, item), action=ActionForm())

@@ -1,0 +1,78 @@
+"""Associations edit, pause, close and reopen their needs; matching follows."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask.testing import FlaskClient
+from sqlmodel import Session, select
+
+from models import AuditEvent, Match, MatchStatus, Need, NeedStatement
+from tests.conftest import Auth, World, need_form
+from web.extensions import matching
+from web.services.profiles import ResidentInput, create_resident
+
+NEW = "/structure/besoins/nouveau"
+
+
+def test_edit_pause_close_reopen(client: FlaskClient, auth: Auth, session: Session,
+                                 world: World) -> None:
+    today = date.today()
+    for name, text in [("Awa", "Je fais de la couture et des retouches."),
+                       ("Jorge", "Je répare les vélos et les mobylettes.")]:
+        create_resident(session, matching, world.worker_a, ResidentInput(
+            first_name=name, last_initial="", territory_id=world.tilleuls.id,
+            consent_given_on=today, consent_method="paper_signed", consent_matching=True,
+            declaration=text), 12, today)
+    auth.login(world.member.email or "")
+    auth.post(NEW, need_form("Atelier couture", "Animer un atelier de couture."), token_from=NEW)
+    need = session.exec(select(Need)).one()
+    proposed = {m.resident_id for m in session.exec(select(Match)).all()}
+    assert proposed
+
+    # Edit: the text changes, unreviewed proposals are remade from the new text.
+    edit = f"/structure/besoins/{need.id}/modifier"
+    page = client.get(edit).get_data(as_text=True)
+    assert "Atelier couture" in page and "Modifier le besoin" in page
+    response = auth.post(edit, need_form("Atelier vélo", "Réparer des vélos avec les jeunes."),
+                         token_from=edit)
+    assert response.status_code == 302  # type: ignore[attr-defined]
+    session.expire_all()
+    assert session.get(Need, need.id).title == "Atelier vélo"  # type: ignore[union-attr]
+    titles = [s.text for s in session.exec(select(NeedStatement).where(
+        NeedStatement.need_id == need.id)).all()]
+    assert titles[0] == "Atelier vélo"
+    statuses = {m.status for m in session.exec(select(Match)).all()}
+    assert statuses == {MatchStatus.PROPOSED}
+
+    # Pause: proposals nobody reviewed are dropped and none are made.
+    status = f"/structure/besoins/{need.id}/statut"
+    auth.post(status, {"status": "paused"})
+    session.expire_all()
+    assert session.get(Need, need.id).status == "paused"  # type: ignore[union-attr]
+    assert session.exec(select(Match)).all() == []
+    assert "en pause" in client.get(f"/structure/besoins/{need.id}").get_data(as_text=True)
+
+    # Reopen: matching runs again; close: gone again.
+    auth.post(status, {"status": "open"})
+    session.expire_all()
+    assert session.exec(select(Match)).all()
+    auth.post(status, {"status": "closed"})
+    auth.post(status, {"status": "nonsense"})
+    session.expire_all()
+    assert session.get(Need, need.id).status == "closed"  # type: ignore[union-attr]
+    updates = session.exec(select(AuditEvent).where(AuditEvent.action == "need.update")).all()
+    assert len(updates) == 4
+
+
+def test_other_organisations_cannot_edit(client: FlaskClient, auth: Auth, session: Session,
+                                         world: World) -> None:
+    need = Need(organisation_id=world.association.id or 0, title="Couture", description="Couture.",
+                created_by_id=world.member.id or 0)
+    session.add(need)
+    session.commit()
+    auth.login(world.worker_a.email or "")  # a social worker reads needs, never edits them
+    assert client.get(f"/structure/besoins/{need.id}/modifier").status_code == 403
+    assert client.post(f"/structure/besoins/{need.id}/statut",
+                       data={"status": "closed", "csrf_token": auth.token()}).status_code == 403
+    assert client.get("/structure/besoins/424242/modifier").status_code == 403
