@@ -141,6 +141,11 @@ class World:
 
 @pytest.fixture
 def world(session: Session) -> World:
+    return make_world(session)
+
+
+def make_world(session: Session) -> World:
+    """Create the World's rows (the `world` fixture; the API tests add to it)."""
     tilleuls = Territory(name="Les Tilleuls", commune="Saint-Aubin", qpv_code="QN099001")
     bourg = Territory(name="Le Bourg", commune="Vaux")
     session.add_all([tilleuls, bourg])

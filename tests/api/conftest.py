@@ -25,8 +25,8 @@ from openapi_core.deserializing.media_types.util import json_loads
 from sqlmodel import Session, select
 from werkzeug.test import TestResponse
 
-from models import Direction, Match, MatchStatus, Need, Organisation, Role, Territory, User
-from tests.conftest import fresh_database
+from models import Direction, Match, MatchStatus, Need, Organisation, Role, User
+from tests.conftest import fresh_database, make_world
 from web import create_app
 from web.api.tokens import create_token
 from web.config import Config
@@ -99,30 +99,17 @@ def build_scene(session: Session) -> tuple[dict[str, int], dict[str, User], dict
 
     Returns ids, users and the residents' access codes."""
     today = date.today()
-    tilleuls = Territory(name="Les Tilleuls", commune="Saint-Aubin", qpv_code="QN099001")
-    bourg = Territory(name="Le Bourg", commune="Vaux")
-    session.add_all([tilleuls, bourg])
-    session.flush()
-    centre_a = Organisation(name="Centre social A", kind="centre_social", territory_id=tilleuls.id)
-    centre_b = Organisation(name="Centre social B", kind="centre_social", territory_id=bourg.id)
-    association = Organisation(name="Les Mains Agiles", kind="association")
+    world = make_world(session)  # the same places and people as the page tests
+    tilleuls, centre_a, association = world.tilleuls, world.centre_a, world.association
     association_b = Organisation(name="La Grange", kind="association")
-    session.add_all([centre_a, centre_b, association, association_b])
+    session.add(association_b)
     session.flush()
-    users = {
-        "worker_a": User(email="worker.a@example.org", display_name="Worker A",
-                         role=Role.SOCIAL_WORKER, organisation_id=centre_a.id),
-        "worker_b": User(email="worker.b@example.org", display_name="Worker B",
-                         role=Role.SOCIAL_WORKER, organisation_id=centre_b.id),
-        "member": User(email="member@example.org", display_name="Member",
-                       role=Role.ASSOCIATION_MEMBER, organisation_id=association.id),
-        "member_b": User(email="member.b@example.org", display_name="Member B",
-                         role=Role.ASSOCIATION_MEMBER, organisation_id=association_b.id),
-        "admin": User(email="admin@example.org", display_name="Admin", role=Role.ADMIN,
-                      organisation_id=centre_a.id),
-    }
-    session.add_all(users.values())
+    member_b = User(email="member.b@example.org", display_name="Member B",
+                    role=Role.ASSOCIATION_MEMBER, organisation_id=association_b.id)
+    session.add(member_b)
     session.commit()
+    users = {"worker_a": world.worker_a, "worker_b": world.worker_b, "member": world.member,
+             "member_b": member_b, "admin": world.admin}
 
     def person(name: str, text_: str, worker: User) -> tuple[int, str]:
         created = create_resident(session, matching, worker, ResidentInput(
