@@ -139,6 +139,9 @@ class User(SQLModel, table=True):
     is_active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
     last_login_at: datetime | None = None
+    # Password guessing: after LOCK_AFTER failures in a row the account waits LOCK_MINUTES.
+    failed_logins: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    locked_until: datetime | None = None
 
     # The three members Flask-Login reads (is_active is the column above).
     @property

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 
 from sqlmodel import Session, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from models import Role, User, utcnow
+from web.services.audit import record
 
 # No 0/O, 1/I/L: codes are read aloud and typed on phones by people who may not read French well.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 8
+LOCK_AFTER = 5
+LOCK_MINUTES = 15
 # A deliberately slow check for a password that does not exist, so timing does not reveal emails.
 _DUMMY_HASH = generate_password_hash("relais-dummy-password")
 
@@ -34,14 +38,27 @@ def code_digest(code: str) -> str:
 
 
 def authenticate(session: Session, email: str, password: str) -> User | None:
-    """The active staff user with this email and password, or None."""
+    """The active staff user with this email and password, or None.
+
+    Five wrong passwords in a row lock the account for fifteen minutes, even against the right
+    password; the answer is the same as for a wrong password, so it reveals nothing.
+    """
     user = session.exec(select(User).where(User.email == email.strip().lower())).first()
     if user is None or not user.password_hash or user.role == Role.RESIDENT:
         check_password_hash(_DUMMY_HASH, password)
         return None
-    if not user.is_active or not check_password_hash(user.password_hash, password):
+    now = utcnow()
+    locked = user.locked_until is not None and user.locked_until > now
+    if locked or not user.is_active or not check_password_hash(user.password_hash, password):
+        if not locked:
+            user.failed_logins += 1
+            if user.failed_logins >= LOCK_AFTER:
+                user.locked_until, user.failed_logins = now + timedelta(minutes=LOCK_MINUTES), 0
+                record(session, None, "login.locked", "user", user.id)
+        session.add(user)
+        session.commit()
         return None
-    user.last_login_at = utcnow()
+    user.last_login_at, user.failed_logins, user.locked_until = now, 0, None
     session.add(user)
     session.commit()
     return user

@@ -47,7 +47,8 @@ def login() -> Any:
             record(session, account, "login", "user", account.id)
             session.commit()
             return redirect(home_url())
-        flash(_("Adresse e-mail ou mot de passe incorrect."), "error")
+        flash(_("Adresse e-mail ou mot de passe incorrect. Après cinq erreurs, le compte est "
+                "bloqué quinze minutes."), "error")
     return render_template("auth/login.html", form=form)
 
 
