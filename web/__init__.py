@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request
@@ -54,6 +55,7 @@ def create_app(config: Config | None = None, test_config: dict[str, Any] | None 
     app.register_blueprint(association.bp)
     app.register_blueprint(resident.bp)
     init_api(app)  # /api/v1 (JSON API, OpenAPI document, docs page) and /compte/jetons
+    _limit_logins(app)
     app.add_template_filter(status_label, "status_label")
     app.add_template_filter(closeness_label, "closeness_label")
     app.add_template_filter(reason_label, "reason_label")
@@ -64,6 +66,23 @@ def create_app(config: Config | None = None, test_config: dict[str, Any] | None 
     _register_errors(app)
     app.after_request(_security_headers)
     return app
+
+
+def _limit_logins(app: Flask) -> None:
+    """Throttle password and access-code attempts per address (RELAIS_LOGIN_RATE_LIMIT).
+
+    Residents' codes are short by design (read aloud, typed on phones): guessing them must be
+    slow. Staff accounts are also locked after five wrong passwords (services/accounts.py).
+    """
+    app.config.setdefault("RELAIS_LOGIN_RATE_LIMIT",
+                          os.environ.get("RELAIS_LOGIN_RATE_LIMIT", "").strip()
+                          or "20 per minute; 200 per hour")
+    limiter = app.extensions["relais_limiter"]
+    for endpoint in ("auth.login", "auth.code_login"):
+        app.view_functions[endpoint] = limiter.limit(
+            lambda: str(app.config["RELAIS_LOGIN_RATE_LIMIT"]), methods=["POST"],
+            key_func=lambda: "login:" + (request.remote_addr or "unknown"),
+        )(app.view_functions[endpoint])
 
 
 def _select_locale() -> str:
@@ -93,6 +112,7 @@ def _register_errors(app: Flask) -> None:
             404: _("Cette page n'existe pas ou plus."),
             405: _("Cette action n'est pas possible ici."),
             413: _("Le texte envoyé est trop long."),
+            429: _("Trop d'essais en peu de temps. Attendez une minute avant de réessayer."),
         }
         message = messages.get(exc.code or 500, exc.description)
         if request.accept_mimetypes.best == "application/json":

@@ -43,3 +43,15 @@ def test_five_wrong_passwords_lock_the_account(client: FlaskClient, auth: Auth, 
     # Another account was never affected.
     auth.logout()
     assert attempt(client, auth, world.member.email or "", PASSWORD) == 302
+
+
+def test_code_and_password_attempts_are_throttled_per_address(app: object, client: FlaskClient,
+                                                              auth: Auth, world: World) -> None:
+    app.config["RELAIS_LOGIN_RATE_LIMIT"] = "3 per minute"  # type: ignore[attr-defined]
+    token = auth.token("/code")
+    statuses = [client.post("/code", data={"code": f"AAAA-AAA{i}", "csrf_token": token}).status_code
+                for i in range(2, 6)]
+    assert statuses == [200, 200, 200, 429]
+    page = client.post("/code", data={"code": "AAAA-AAAA", "csrf_token": token})
+    assert page.status_code == 429 and "Trop d&#39;essais" in page.get_data(as_text=True)
+    assert client.get("/code").status_code == 200  # reading the page is never throttled
