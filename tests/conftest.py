@@ -23,8 +23,9 @@ from sqlmodel import Session
 from models import Database, Organisation, Role, Territory, User
 from web import create_app
 from web.config import Config
-from web.extensions import db
+from web.extensions import db, matching
 from web.services.accounts import hash_password
+from web.services.profiles import CreatedResident, ResidentInput, create_resident
 
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
@@ -202,6 +203,18 @@ class Auth:
 @pytest.fixture
 def auth(client: FlaskClient) -> Auth:
     return Auth(client)
+
+
+def add_resident(session: Session, world: World, name: str, declaration: str, *,
+                 initial: str = "", given_on: date | None = None, **extra: object) -> CreatedResident:
+    """A resident of Les Tilleuls, followed by worker A, who consented on `given_on` (today)."""
+    today = date.today()
+    data = ResidentInput(first_name=name, last_initial=initial, territory_id=world.tilleuls.id,
+                         consent_given_on=given_on or today, consent_method="paper_signed",
+                         consent_matching=True, declaration=declaration)
+    for key, value in extra.items():
+        setattr(data, key, value)
+    return create_resident(session, matching, world.worker_a, data, 12, today)
 
 
 def resident_form(declaration: str, territory: Territory, **overrides: object) -> dict[str, object]:

@@ -11,10 +11,8 @@ import pytest
 from sqlmodel import Session, select
 
 from models import Direction, Match, MatchStatus, Need
-from tests.conftest import World
+from tests.conftest import World, add_resident
 from web.config import Config
-from web.extensions import matching
-from web.services.profiles import ResidentInput, create_resident
 from web.services.proposals import Proposal, store_proposals
 from web.services.review import approve, reject
 
@@ -24,12 +22,8 @@ import export_reviews  # noqa: E402
 
 def test_export_reviews(session: Session, world: World, config: Config,
                         monkeypatch: pytest.MonkeyPatch) -> None:
-    from datetime import date
 
-    awa = create_resident(session, matching, world.worker_a, ResidentInput(
-        first_name="Awa", last_initial="K", territory_id=world.tilleuls.id,
-        consent_given_on=date.today(), consent_method="paper_signed", consent_matching=True,
-        declaration="Je couds."), 12, date.today()).resident
+    awa = add_resident(session, world, "Awa", "Je couds.", initial="K").resident
     needs = [Need(organisation_id=world.association.id or 0, title=t, description=t + " !",
                   created_by_id=world.member.id or 0) for t in ("Couture", "Cuisine", "Vélo")]
     session.add_all(needs)

@@ -7,7 +7,7 @@ from flask.testing import FlaskClient
 from sqlmodel import Session, select
 
 from models import AuditEvent, Consent, IndexEvent, Need, Resident, SkillStatement, User
-from tests.conftest import Auth, World, need_form, resident_form
+from tests.conftest import Auth, World, add_resident, need_form, resident_form
 
 NEW_RESIDENT = "/accompagnement/residents/nouveau"
 NEW_NEED = "/structure/besoins/nouveau"
@@ -61,17 +61,11 @@ def test_invalid_need_is_refused(client: FlaskClient, auth: Auth, world: World, 
 
 def test_rejecting_without_a_reason_is_refused(client: FlaskClient, auth: Auth, world: World,
                                                session: Session) -> None:
-    from datetime import date
 
     from models import Direction
-    from web.extensions import matching
-    from web.services.profiles import ResidentInput, create_resident
     from web.services.proposals import Proposal, store_proposals
 
-    created = create_resident(session, matching, world.worker_a, ResidentInput(
-        first_name="Awa", last_initial="", territory_id=world.tilleuls.id,
-        consent_given_on=date.today(), consent_method="paper_signed", consent_matching=True,
-        declaration="Je couds."), 12, date.today())
+    created = add_resident(session, world, "Awa", "Je couds.")
     need = Need(organisation_id=world.association.id or 0, title="Couture", description="Couture",
                 created_by_id=world.member.id or 0)
     session.add(need)

@@ -8,19 +8,15 @@ from flask.testing import FlaskClient
 from sqlmodel import Session, select
 
 from models import AuditEvent, Match, MatchStatus, Need, Resident
-from tests.conftest import Auth, World
+from tests.conftest import Auth, World, add_resident
 from web.extensions import matching
-from web.services.profiles import ResidentInput, create_resident
 from web.services.proposals import propose_for_need, valid_consent_residents
 
 
 def test_withdrawn_consent_removes_the_resident_from_matching(client: FlaskClient, auth: Auth,
                                                              session: Session, world: World) -> None:
     today = date.today()
-    awa = create_resident(session, matching, world.worker_a, ResidentInput(
-        first_name="Awa", last_initial="", territory_id=world.tilleuls.id, consent_given_on=today,
-        consent_method="paper_signed", consent_matching=True,
-        declaration="Je fais de la couture et des retouches."), 12, today).resident
+    awa = add_resident(session, world, "Awa", "Je fais de la couture et des retouches.").resident
     need = Need(organisation_id=world.association.id or 0, title="Atelier couture",
                 description="Animer un atelier de couture.", created_by_id=world.member.id or 0)
     session.add(need)

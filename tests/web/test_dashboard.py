@@ -8,10 +8,8 @@ from flask.testing import FlaskClient
 from sqlmodel import Session, select
 
 from models import Consent, Match, MatchStatus, Need, Resident
-from tests.conftest import Auth, World
-from web.extensions import matching
+from tests.conftest import Auth, World, add_resident
 from web.services.dashboard import worker_dashboard
-from web.services.profiles import ResidentInput, create_resident
 
 TODAY = date.today()
 
@@ -19,10 +17,8 @@ TODAY = date.today()
 def test_worker_dashboard_lists(client: FlaskClient, auth: Auth, session: Session,
                                 world: World) -> None:
     def person(name: str, text: str, given_days_ago: int) -> int:
-        created = create_resident(session, matching, world.worker_a, ResidentInput(
-            first_name=name, last_initial="", territory_id=world.tilleuls.id,
-            consent_given_on=TODAY - timedelta(days=given_days_ago),
-            consent_method="paper_signed", consent_matching=True, declaration=text), 12, TODAY)
+        created = add_resident(session, world, name, text,
+                               given_on=TODAY - timedelta(days=given_days_ago))
         return created.resident.id or 0
 
     awa = person("Awa", "Je fais de la couture.", given_days_ago=350)  # expires in ~2 weeks

@@ -9,12 +9,12 @@ import pytest
 from sqlmodel import Session, select
 
 from models import Database, IndexEvent, Need, Resident
-from tests.conftest import World
+from tests.conftest import World, add_resident
 from web.config import Config
 from web.extensions import matching
 from web.services.matching import NEEDS, RESIDENTS, MatchingService, from_blobs
 from web.services.needs import NeedInput, create_need
-from web.services.profiles import ResidentInput, create_resident, update_declaration
+from web.services.profiles import update_declaration
 from web.services.proposals import need_statements, valid_consent_residents
 
 TODAY = date.today()
@@ -28,11 +28,7 @@ DECLARATIONS = {
 def add_people(session: Session, world: World) -> dict[str, Resident]:
     people = {}
     for name, text in DECLARATIONS.items():
-        created = create_resident(session, matching, world.worker_a, ResidentInput(
-            first_name=name, last_initial="", territory_id=world.tilleuls.id,
-            consent_given_on=TODAY, consent_method="oral_in_person", consent_matching=True,
-            declaration=text), 12, TODAY)
-        people[name] = created.resident
+        people[name] = add_resident(session, world, name, text).resident
     return people
 
 

@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from flask.testing import FlaskClient
 from sqlmodel import Session, select
 
 from models import AuditEvent, Match, MatchStatus, Need, NeedStatement
-from tests.conftest import Auth, World, need_form
-from web.extensions import matching
-from web.services.profiles import ResidentInput, create_resident
+from tests.conftest import Auth, World, add_resident, need_form
 
 NEW = "/structure/besoins/nouveau"
 
 
 def test_edit_pause_close_reopen(client: FlaskClient, auth: Auth, session: Session,
                                  world: World) -> None:
-    today = date.today()
     for name, text in [("Awa", "Je fais de la couture et des retouches."),
                        ("Jorge", "Je répare les vélos et les mobylettes.")]:
-        create_resident(session, matching, world.worker_a, ResidentInput(
-            first_name=name, last_initial="", territory_id=world.tilleuls.id,
-            consent_given_on=today, consent_method="paper_signed", consent_matching=True,
-            declaration=text), 12, today)
+        add_resident(session, world, name, text)
     auth.login(world.member.email or "")
     auth.post(NEW, need_form("Atelier couture", "Animer un atelier de couture."), token_from=NEW)
     need = session.exec(select(Need)).one()

@@ -10,10 +10,9 @@ from flask.testing import FlaskClient
 from sqlmodel import Session, select
 
 from models import Direction, Match, MatchStatus
-from tests.conftest import Auth, World
+from tests.conftest import Auth, World, add_resident
 from web.extensions import matching
 from web.services.needs import NeedInput, create_need
-from web.services.profiles import ResidentInput, create_resident
 from web.services.proposals import Proposal, store_proposals
 
 
@@ -33,10 +32,7 @@ def scene(session: Session, world: World) -> Scene:
     today = date.today()
 
     def person(name: str, text: str) -> tuple[int, str]:
-        created = create_resident(session, matching, world.worker_a, ResidentInput(
-            first_name=name, last_initial="K", territory_id=world.tilleuls.id,
-            consent_given_on=today, consent_method="paper_signed", consent_matching=True,
-            declaration=text), 12, today)
+        created = add_resident(session, world, name, text, initial="K")
         return created.resident.id or 0, created.access_code
 
     rid, code = person("Awa", "Je fais de la couture et des retouches pour les voisines.")

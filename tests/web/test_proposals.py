@@ -7,22 +7,16 @@ from datetime import date
 from sqlmodel import Session, select
 
 from models import Direction, Match, MatchStatus, Resident
-from tests.conftest import World
+from tests.conftest import World, add_resident
 from web.extensions import matching
 from web.services.needs import NeedInput, create_need
-from web.services.profiles import ResidentInput, create_resident
 from web.services.proposals import Proposal, calibrated_min_score, store_proposals
 
 TODAY = date.today()
 
 
 def person(session: Session, world: World, name: str, text: str, **extra: object) -> Resident:
-    data = ResidentInput(first_name=name, last_initial="", territory_id=world.tilleuls.id,
-                         consent_given_on=TODAY, consent_method="oral_in_person",
-                         consent_matching=True, declaration=text)
-    for key, value in extra.items():
-        setattr(data, key, value)
-    return create_resident(session, matching, world.worker_a, data, 12, TODAY).resident
+    return add_resident(session, world, name, text, **extra).resident
 
 
 def need(session: Session, world: World, title: str, text: str, **extra: object) -> int:
