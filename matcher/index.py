@@ -194,15 +194,22 @@ class VectorIndex:
 
     # ------------------------------------------------------------------ search
 
-    def search(self, queries: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
+    def search(self, queries: np.ndarray, k: int,
+               allowed: Iterable[int] | np.ndarray | None = None) -> list[list[tuple[int, float]]]:
         """For each query vector, up to `k` (id, cosine) pairs, best first.
 
         Every query gets min(k, len(self)) pairs, as with exact search: an HNSW query that finds
         fewer (a corner of the graph cut off by tombstones) is answered by an exact scan.
+
+        `allowed` restricts the search to those ids inside FAISS (an ``IDSelectorBatch``), so a
+        filter never costs a scan of everything followed by post-filtering: a small allowed share
+        is scanned exactly from its own rows, a large one walks the graph with the selector.
         """
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
         if len(self) == 0 or queries.shape[0] == 0 or k <= 0:
             return [[] for _ in range(queries.shape[0])]
+        if allowed is not None:
+            return self._search_allowed(queries, k, allowed)
         k = min(k, len(self))
         with _threads(1 if queries.shape[0] == 1 else None):
             if self._kind == HNSW and (k > EXACT_K or k * EXACT_SHARE > len(self)):
@@ -213,10 +220,39 @@ class VectorIndex:
                 params = faiss.SearchParameters()
                 params.sel = _LIVE if self.tombstones else None
                 scores, labels = self._index.search(queries, k, params=params)
-        return [
-            [(int(i), float(s)) for i, s in zip(row_ids, row_scores, strict=True) if i >= 0]
-            for row_ids, row_scores in zip(labels, scores, strict=True)
-        ]
+        return _pairs(scores, labels)
+
+    def _search_allowed(self, queries: np.ndarray, k: int,
+                        allowed: Iterable[int] | np.ndarray) -> list[list[tuple[int, float]]]:
+        ids = np.unique(np.asarray(allowed if isinstance(allowed, np.ndarray) else list(allowed),
+                                   dtype=np.int64))
+        ids = ids[[int(i) in self._pos for i in ids]] if len(ids) else ids
+        if not len(ids):
+            return [[] for _ in range(queries.shape[0])]
+        k = min(k, len(ids))
+        with _threads(1 if queries.shape[0] == 1 else None):
+            if len(ids) * EXACT_SHARE <= len(self) or (self._kind == HNSW and k > EXACT_K):
+                scores, labels = self._exact_rows(queries, ids, k)
+            else:
+                selector = faiss.IDSelectorBatch(len(ids), faiss.swig_ptr(ids))
+                if self._kind == HNSW:
+                    params: Any = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
+                    params.efSearch = max(self.hnsw.ef_search, k) * max(1, len(self) // len(ids))
+                else:
+                    params = faiss.SearchParameters()
+                params.sel = selector
+                scores, labels = self._index.search(queries, k, params=params)
+                short = np.flatnonzero((labels < 0).any(axis=1))
+                if short.size:
+                    scores[short], labels[short] = self._exact_rows(queries[short], ids, k)
+        return _pairs(scores, labels)
+
+    def _exact_rows(self, queries: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact search over the stored vectors of `ids` only (all held)."""
+        rows = np.fromiter((self._pos[int(i)] for i in ids), dtype=np.int64, count=len(ids))
+        sims = queries @ self._stored()[rows].T
+        top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(sims, top, axis=1), ids[top]
 
     def _hnsw_search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         ef = max(self.hnsw.ef_search, k)
@@ -383,6 +419,13 @@ def _threads(count: int | None) -> Iterator[None]:
         yield
     finally:
         faiss.omp_set_num_threads(before)
+
+
+def _pairs(scores: np.ndarray, labels: np.ndarray) -> list[list[tuple[int, float]]]:
+    return [
+        [(int(i), float(s)) for i, s in zip(row_ids, row_scores, strict=True) if i >= 0]
+        for row_ids, row_scores in zip(labels, scores, strict=True)
+    ]
 
 
 def _meta_path(path: Path) -> Path:

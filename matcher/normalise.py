@@ -12,43 +12,8 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from matcher.analysis import fold_accents
+from matcher.analysis import fold_accents, standard_spelling
 
-# Oral and SMS spellings -> standard French, token by token on lowercased text. Wider than
-# matcher.analysis.SMS_FORMS (elided "je" + verb, function words, familiar register): the hybrid
-# ranker's figures were measured with this table, so it stays as it is until the two are merged.
-SMS = {
-    # je + verb contractions
-    "jsuis": "je suis", "chui": "je suis", "chuis": "je suis", "jsui": "je suis", "jsais": "je sais",
-    "chais": "je sais", "jveux": "je veux", "jpeux": "je peux", "jpe": "je peux", "jfais": "je fais",
-    "jvais": "je vais", "jpense": "je pense", "jcrois": "je crois", "jcherche": "je cherche",
-    "jconnais": "je connais", "jbosse": "je travaille", "jtravaille": "je travaille",
-    "jhabite": "j'habite", "jaime": "j'aime", "jadore": "j'adore", "jai": "j'ai", "jetais": "j'étais",
-    "jsavais": "je savais", "jparle": "je parle", "jdois": "je dois", "jme": "je me", "jte": "je te",
-    "jla": "je la", "jle": "je le", "jen": "j'en", "jy": "j'y", "jvoudrais": "je voudrais",
-    # function words
-    "c": "c'est", "cé": "c'est", "ct": "c'était", "ya": "il y a", "y'a": "il y a",
-    "pr": "pour", "ds": "dans", "ns": "nous", "vs": "vous", "tt": "tout", "tte": "toute",
-    "ts": "tous", "ttes": "toutes", "k": "que", "ke": "que", "ki": "qui", "koi": "quoi", "kan": "quand",
-    "qd": "quand", "kom": "comme", "cmt": "comment", "pk": "pourquoi", "pq": "pourquoi",
-    "pcq": "parce que", "pck": "parce que", "psk": "parce que", "paske": "parce que", "mm": "même",
-    "mem": "même", "tjrs": "toujours", "tjs": "toujours", "bcp": "beaucoup", "bcq": "beaucoup",
-    "qq": "quelques", "qqs": "quelques", "qqn": "quelqu'un", "qqun": "quelqu'un", "qqch": "quelque chose",
-    "mtn": "maintenant", "mnt": "maintenant", "auj": "aujourd'hui", "ajd": "aujourd'hui",
-    "dc": "donc", "bi1": "bien", "b1": "bien", "slt": "salut", "bjr": "bonjour",
-    "stp": "s'il te plaît", "svp": "s'il vous plaît", "dacc": "d'accord", "dac": "d'accord",
-    "jsp": "je ne sais pas", "chépa": "je ne sais pas", "chepa": "je ne sais pas",
-    "tkt": "ne t'inquiète pas", "pb": "problème", "pbs": "problèmes", "rdv": "rendez-vous",
-    "dispo": "disponible", "dispos": "disponibles", "ac": "avec", "avc": "avec", "ptit": "petit",
-    "ptite": "petite", "ptits": "petits", "ptites": "petites", "pti": "petit", "nn": "non",
-    "ouais": "oui", "wesh": "", "lol": "", "mdr": "", "bsx": "", "biz": "",
-    "asso": "association", "assos": "associations", "sem": "semaine", "we": "week-end",
-    "hr": "heure", "hrs": "heures",
-    # very common familiar words (general register)
-    "boulot": "travail", "taf": "travail", "bosser": "travailler", "bosse": "travaille",
-    "resto": "restaurant", "ado": "adolescent", "ados": "adolescents", "appart": "appartement",
-    "ordi": "ordinateur", "prof": "professeur", "profs": "professeurs", "pote": "ami", "potes": "amis",
-}
 
 # French function words (folded). Negation words stay in: the query analyser needs them.
 def word_set(text: str) -> frozenset[str]:
@@ -109,12 +74,19 @@ def degender(text: str) -> str:
     return text.replace(kept, " / ")
 
 
+# Lone surrogates (from broken JSON or copy-paste) cannot be encoded to UTF-8 by the encoders.
+SURROGATES = re.compile("[\ud800-\udfff]")
+# No word is longer; a 20,000-character "word" would only cost n-grams and encoder time.
+MAX_TOKEN_CHARS = 64
+
+
 @lru_cache(maxsize=65536)
 def normalise(text: str, gender: bool = True) -> str:
-    """NFKC, apostrophes, lowercase, SMS spellings expanded, doubled job forms collapsed (if `gender`)."""
-    text = unicodedata.normalize("NFKC", text)
+    """NFKC, apostrophes, lowercase, SMS spellings expanded (matcher.analysis.SMS_FORMS), doubled job
+    forms collapsed (if `gender`)."""
+    text = unicodedata.normalize("NFKC", SURROGATES.sub("", text))
     text = (degender(text) if gender else _INCLUSIVE.sub("", text)).translate(_APOSTROPHES).lower()
-    tokens = [SMS.get(tok, tok) for tok in _TOKEN.findall(text)]
+    tokens = [standard_spelling(tok[:MAX_TOKEN_CHARS]) for tok in _TOKEN.findall(text)]
     out = " ".join(tok for tok in tokens if tok)
     out = re.sub(r"\s+([,.;:!?)])", r"\1", out)
     return re.sub(r"\s+'\s*|'\s+", "'", out)

@@ -13,7 +13,9 @@ Soft boosts (added to the relevance score, each documented below and configurabl
 Feedback:
   - candidates close to residents already rejected *for the same need* lose `rejected_penalty`
     times that closeness (cosine of profile vectors),
-  - nothing is proposed under `min_score` (calibrated from review history, see `calibrate`).
+  - nothing is proposed under `min_score` (calibrated from review history, see `calibrate`),
+    compared with the candidate's `similarity` (the readable best-pair cosine) when it has one,
+    else with its score.
 Diversity:
   - maximal marginal relevance over profile vectors, so the top k is not five near-copies.
 """
@@ -45,6 +47,7 @@ class Candidate:
     vector: np.ndarray | None = None  # profile vector (mean of statement vectors), for diversity
     pending_this_month: int = 0
     ever_matched: bool = True
+    similarity: float | None = None  # readable relevance (best statement pair cosine), for the floor
 
 
 @dataclass
@@ -115,7 +118,7 @@ def decide(need: Side, candidates: Sequence[Candidate], policy: Policy, k: int,
             if closeness > 0:
                 score -= policy.rejected_penalty * closeness
                 reasons.append(f"close_to_rejected:{closeness:.2f}")
-        if score < policy.min_score:
+        if (c.similarity if c.similarity is not None else score) < policy.min_score:
             continue
         kept.append(Decision(c, score, reasons))
     kept.sort(key=lambda d: (-d.score, d.candidate.doc_id))

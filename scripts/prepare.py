@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Prepare the embedded default: migrate the database, load the demo data when it is empty,
-build or check the FAISS index, and print the demo logins.
+build or check the indexes (FAISS files and the hybrid ranker's artefacts, written with every
+declaration and need), and print the demo logins.
 
     python scripts/prepare.py            # what scripts/server runs
     python scripts/prepare.py --no-demo  # an empty, migrated database
@@ -13,6 +14,7 @@ import sys
 import time
 from datetime import date
 
+from matcher.requirements import MissingRequirement, check_requirements
 from models import Database
 from web.config import Config
 from web.services.demo import DEMO_PASSWORD, DemoLogins, is_empty, load_demo
@@ -35,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-demo", action="store_true", help="do not load the demo data")
     args = parser.parse_args(argv)
     config = Config()
+    try:
+        check_requirements(config.embedder)
+    except MissingRequirement as exc:
+        print(exc, file=sys.stderr)
+        return 2
     started = time.monotonic()
     matching = MatchingService()
     matching.configure_from(config)
@@ -48,10 +55,11 @@ def main(argv: list[str] | None = None) -> int:
             lines += [f"resident\t{name}\t{code}" for name, code in logins.residents]
             logins_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
             state = "demo data loaded"
+        matching.sync(session)
         matching.save()
         print(f"Database ready ({config.database_url.split('@')[-1]}), index {state}: "
-              f"{len(matching.collections['residents'])} residents, "
-              f"{len(matching.collections['needs'])} needs indexed "
+              f"{len(matching.hybrid['residents'])} residents, "
+              f"{len(matching.hybrid['needs'])} needs indexed "
               f"({time.monotonic() - started:.1f} s).")
     if logins_file.exists():
         staff, residents = DemoLogins(), []

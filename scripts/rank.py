@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Rank a corpus for each query with the matcher's hybrid ranker (the evaluation contract).
 
-The web service still proposes from dense statement pairs (matcher/engine.py) and moves to this
-ranker next (README, "Matching"); until then this script measures matcher/hybrid.py alone.
+The same pipeline as the service: corpus lines become documents as needs do
+(`web.services.matching.need_document`: title + description), artefacts are made by
+`make_artefacts`, and queries are ranked by `HybridIndex.search`, the function behind
+`MatchingService.rank` (proposals). RELAIS_ENCODERS ("use+e5", default, or "use") is read as the
+service reads it; above `EXACT_DOCS` documents both generate candidates first.
 
     python scripts/rank.py --corpus corpus.jsonl --queries queries.jsonl --k 10 [--cache-dir DIR]
 
@@ -19,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from matcher.hybrid import Document, HybridIndex, load_encoders, make_artefacts
+from matcher.hybrid import Document, HybridIndex, encoder_spec, load_encoders, make_artefacts
 
 
 def read_jsonl(path: str) -> list[dict[str, Any]]:
@@ -42,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     corpus = read_jsonl(args.corpus)
     queries = read_jsonl(args.queries)
     started = time.perf_counter()
-    encoders = load_encoders(e5_threads=args.threads, cache_dir=args.cache_dir)
+    encoders = load_encoders(e5_threads=args.threads, cache_dir=args.cache_dir, spec=encoder_spec())
     documents = [Document(str(r["id"]), r.get("text") or "", r.get("title")) for r in corpus]
     artefacts = make_artefacts(documents, encoders)
     encoders.save()

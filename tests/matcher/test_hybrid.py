@@ -149,3 +149,46 @@ def test_explain_shows_the_statement_the_sentence_and_the_shared_words(index: Hy
     assert best.ignored_statements == ["je sais pas conduire"]  # "jsais" expanded, as typed
     assert best.score == pytest.approx(best.dense + best.lexical, abs=1e-4)
     assert set(best.signals) >= {"use_whole", "e5_cmax", "bm25_text"}
+
+
+def test_above_the_exact_limit_candidates_come_from_faiss_and_bm25(encoders: Encoders,
+                                                                  artefacts: list[DocumentArtefact]
+                                                                  ) -> None:
+    """With the FAISS candidate stage forced on (exact_docs=2), the best answers stay the same,
+    the allowed set is honoured, and upserts and deletes keep the FAISS index in step."""
+    exact, staged = HybridIndex(encoders), HybridIndex(encoders, exact_docs=2)
+    for need, artefact in zip(NEEDS, artefacts, strict=True):
+        exact.upsert(need.doc_id, artefact)
+        staged.upsert(need.doc_id, artefact)
+    for query in ("je répare les vélos", "jsuis couturière", "je cuisine pour les fêtes"):
+        assert ids(staged, query, 1) == ids(exact, query, 1)
+    assert ids(staged, "je répare les vélos", 3)[0] == "bike"
+    assert "bike" not in [r.doc_id for r in staged.search("je répare les vélos", 3, allowed={"sew", "cook"})]
+    staged.delete("bike")
+    assert "bike" not in ids(staged, "je répare les vélos")
+    staged.upsert("bike", artefacts[3])
+    assert ids(staged, "je répare les vélos", 1) == ["bike"]
+    assert staged.explain("je répare les vélos", 1)[0].doc_id == "bike"
+
+
+def test_use_only_encoders_rank_without_e5(artefacts: list[DocumentArtefact]) -> None:
+    """RELAIS_ENCODERS=use: artefacts carry no e5 vectors, the e5 signals are left out, and an
+    index running e5 refuses such artefacts rather than mixing set-ups."""
+    use_only = load_encoders(spec="use")
+    assert use_only.e5 is None and use_only.spec == "use"
+    made = make_artefacts(NEEDS, use_only)
+    assert made[0].encoders == "use" and made[0].e5_whole.size == 0
+    index = HybridIndex(use_only)
+    for need, artefact in zip(NEEDS, [DocumentArtefact.from_bytes(a.to_bytes()) for a in made], strict=True):
+        index.upsert(need.doc_id, artefact)
+    assert not any(name.startswith("e5") for name in index.weights)
+    assert ids(index, "je répare les vélos", 1) == ["bike"]
+    with pytest.raises(ValueError):
+        HybridIndex(load_encoders()).upsert("x", made[0])
+
+
+def test_a_declaration_document_is_its_statements() -> None:
+    from matcher.hybrid import _document_parts
+
+    title, segments, whole, _ = _document_parts(Document(1, "", None, ("Je couds", "jrépare les vélos")))
+    assert segments[1:] == ["je couds", "je répare les vélos"] and title == "Je couds. jrépare les vélos"

@@ -336,3 +336,21 @@ def test_collection_on_hnsw_matches_a_fresh_exact_build() -> None:
     for allowed in (None, set(range(1, 80, 2))):
         expected = [(h.doc_id, round(h.score, 5)) for h in fresh.search(queries, 10, allowed=allowed)]
         assert [(h.doc_id, round(h.score, 5)) for h in hnsw.search(queries, 10, allowed=allowed)] == expected
+
+
+@pytest.mark.parametrize("kind_limit", [10_000, 50])
+def test_allowed_ids_are_searched_inside_faiss(kind_limit: int) -> None:
+    """An `allowed` filter returns the allowed ids' true nearest neighbours (flat and HNSW, small
+    and large allowed shares), never another id."""
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(400, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = VectorIndex(16, exact_limit=kind_limit)
+    index.upsert(range(400), vectors)
+    index.delete([5, 6, 7])
+    query = vectors[:3]
+    for allowed in ({1, 2, 3, 5, 300}, set(range(0, 400, 2)), set(range(400))):
+        live = sorted(allowed - {5, 6, 7})
+        truth = np.asarray(live)[np.argsort(-(query @ vectors[live].T), axis=1)[:, :10]]
+        got = index.search(query, 10, allowed=allowed)
+        assert [[i for i, _ in row] for row in got] == truth.tolist()

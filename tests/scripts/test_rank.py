@@ -39,3 +39,30 @@ def test_rank_prints_one_ranking_per_query(tmp_path: Path) -> None:
     assert lines[0]["ranking"][0] == "n1" and lines[1]["ranking"][0] == "n2"
     assert all(isinstance(doc, str) for line in lines for doc in line["ranking"])  # ids as strings
     assert sorted(p.suffix for p in cache.iterdir()) == [".json", ".json", ".npy", ".npy"]
+
+
+def test_the_service_and_rank_py_rank_identically(app: object, session: object, world: object,
+                                                  tmp_path: Path) -> None:
+    """scripts/rank.py and the service's proposals go through one pipeline: same corpus, same
+    declarations, same rankings."""
+    from datetime import date
+
+    from web.extensions import matching
+    from web.services.matching import NEEDS
+    from web.services.needs import NeedInput, create_need
+
+    corpus = []
+    for row in CORPUS:
+        title, _, description = str(row["text"]).partition("\n")
+        need, _ = create_need(session, matching, world.member,  # type: ignore[attr-defined]
+                              NeedInput(title=title, description=description or title), date.today())
+        corpus.append({"id": need.id, "text": need.description, "title": need.title})
+    declarations = [*QUERIES, {"qid": "q3", "query": "je ne sais pas conduire mais je jardine"}]
+    argv = [sys.executable, "scripts/rank.py", "--corpus", str(write_jsonl(tmp_path / "c.jsonl", corpus)),
+            "--queries", str(write_jsonl(tmp_path / "q.jsonl", declarations)), "--k", "5"]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300, check=True)
+    script = [json.loads(line)["ranking"] for line in done.stdout.splitlines()]
+    service = [[str(r.doc_id) for r in matching.rank(session, NEEDS, q["query"], 5, None)]  # type: ignore[arg-type]
+               for q in declarations]
+    assert service == script
+    assert len({tuple(r) for r in script}) == 3  # three different rankings, not one order

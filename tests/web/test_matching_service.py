@@ -8,12 +8,13 @@ from datetime import date
 import pytest
 from sqlmodel import Session, select
 
-from models import Database, IndexEvent, Need, Resident
+from matcher.hybrid import Document, DocumentArtefact
+from models import Database, HybridArtefact, IndexEvent, Need, Resident
 from tests.conftest import World, add_resident
 from web.config import Config
 from web.extensions import matching
 from web.services.matching import NEEDS, RESIDENTS, MatchingService, from_blobs
-from web.services.needs import NeedInput, create_need
+from web.services.needs import NeedInput, add_need, create_need
 from web.services.profiles import update_declaration
 from web.services.proposals import need_statements, valid_consent_residents
 
@@ -152,3 +153,100 @@ def test_a_change_of_model_re_encodes_the_stored_statements(app: object, session
     session.expire_all()
     assert {r.embedder for r in session.exec(select(SkillStatement)).all()} == {
         restarted.embedder.name}  # type: ignore[union-attr]
+
+
+def hybrid_ranking(service: MatchingService, session: Session, need: Need) -> list[int]:
+    """Residents as proposals rank them (the hybrid ranker)."""
+    from web.services.matching import need_query
+
+    return [int(r.doc_id) for r in service.rank(session, RESIDENTS, need_query(need), 10,
+                                                valid_consent_residents(session, TODAY))]
+
+
+def test_hybrid_artefacts_follow_the_database_in_every_process(app: object, session: Session,
+                                                               world: World, config: Config,
+                                                               second_db: Database) -> None:
+    from models import HybridArtefact
+
+    second = other_process(config)
+    with second_db.session() as s2:
+        second.load_or_rebuild(s2)
+    people = add_people(session, world)
+    need, _ = create_need(session, matching, world.member, NeedInput(
+        title="Réparer des vélos", description="Atelier de réparation de vélos le samedi."), TODAY)
+    assert len(session.exec(select(HybridArtefact)).all()) == 4  # three declarations, one need
+    with second_db.session() as s2:
+        assert hybrid_ranking(second, s2, need)[0] == people["Jorge"].id
+    update_declaration(session, matching, world.worker_a, people["Jorge"], "Je fais du jardinage.")
+    update_declaration(session, matching, world.worker_a, people["Awa"],
+                       "Je répare les vélos des enfants, je change les chambres à air.")
+    with second_db.session() as s2:
+        assert hybrid_ranking(second, s2, need)[0] == people["Awa"].id
+    # An erased person leaves the hybrid index with their artefact.
+    matching.mark(session, RESIDENTS, people["Awa"].id or 0, op="delete")
+    session.commit()
+    with second_db.session() as s2:
+        assert people["Awa"].id not in hybrid_ranking(second, s2, need)
+    assert (RESIDENTS, people["Awa"].id) not in {(a.collection, a.doc_id)
+                                                 for a in session.exec(select(HybridArtefact)).all()}
+
+
+def test_negated_statements_are_never_indexed_for_the_hybrid_ranker(app: object, session: Session,
+                                                                    world: World) -> None:
+    driver = add_resident(session, world, "Sam",
+                          "Je ne sais pas conduire. Je cuisine pour les fêtes.").resident
+    nobody = add_resident(session, world, "Zoé", "Je ne sais pas conduire.").resident
+    need, _ = create_need(session, matching, world.member, NeedInput(
+        title="Chauffeur", description="Conduire le minibus pour emmener les anciens au marché."), TODAY)
+    matching.sync(session)
+    segments = " ".join(matching.hybrid[RESIDENTS]._artefacts[driver.id or 0].segments)
+    assert "conduire" not in segments and "cuisine" in segments
+    assert nobody.id not in matching.hybrid[RESIDENTS]
+    assert nobody.id not in hybrid_ranking(matching, session, need)
+
+
+def test_missing_artefacts_are_built_from_the_stored_texts(app: object, session: Session, world: World,
+                                                           config: Config, second_db: Database) -> None:
+    """A database from before migration 0009 (or another RELAIS_ENCODERS): built at start-up."""
+    from models import HybridArtefact
+
+    people = add_people(session, world)
+    for row in session.exec(select(HybridArtefact)).all():
+        session.delete(row)
+    session.commit()
+    need, _ = create_need(session, matching, world.member, NeedInput(
+        title="Cuisine solidaire", description="Cuisiner pour le repas partagé du quartier."), TODAY)
+    restarted = other_process(config)
+    with second_db.session() as s2:
+        restarted.load_or_rebuild(s2)
+        assert len(restarted.hybrid[RESIDENTS]) == 3
+        assert hybrid_ranking(restarted, s2, need)[0] == people["Li"].id
+
+
+def test_prebuilt_artefacts_spare_encoding_inside_the_write(app: object, session: Session, world: World,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bulk import encodes before its transaction: writes inside `prebuilt` encode nothing, and
+    store the same artefact as an ordinary write would."""
+    import web.services.matching as service
+
+    data = NeedInput(title="Atelier couture", description="Animer un atelier couture le mercredi.")
+    encoded: list[int] = []
+    real = service.make_artefacts
+
+    def counting(documents: list[Document], encoders: object) -> list[DocumentArtefact]:
+        encoded.append(len(documents))
+        return real(documents, encoders)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service, "make_artefacts", counting)
+    with matching.prebuilt([Document(0, data.description, data.title)]):
+        assert encoded == [1]
+        inside = add_need(session, matching, world.member, data)
+        session.commit()
+    assert encoded == [1]  # nothing encoded by the write itself
+    outside = add_need(session, matching, world.member, data)
+    session.commit()
+    assert encoded == [1, 1]
+    stored = {row.doc_id: row.artefact for row in session.exec(select(HybridArtefact).where(
+        HybridArtefact.collection == NEEDS)).all()}
+    assert stored[inside.id] == stored[outside.id]
+    assert not matching._prebuilt  # forgotten when the block ends

@@ -41,7 +41,10 @@ def test_explanation_names_statements_shared_terms_and_reasons(session: Session,
     assert why["pairs"][0]["resident_text"] == "Je fais de la couture"
     assert "couture" in why["shared_terms"]
     assert {"territory", "availability", "dormant"} <= set(why["reasons"])
-    assert why["score"] > why["pairs"][0]["similarity"]  # the boosts are in the score
+    # The score a person reads is the best pair's cosine; the boosts move the rank, not it.
+    stored = proposed(session, need_id)[awa.id or 0].score
+    assert why["score"] == why["pairs"][0]["similarity"] == round(stored, 3)
+    assert isinstance(why["rank"], float)
 
 
 def test_a_resident_with_two_pending_proposals_this_month_gets_no_third(session: Session,
@@ -62,7 +65,8 @@ def test_a_resident_with_two_pending_proposals_this_month_gets_no_third(session:
 
 
 def test_required_languages_filter_residents(session: Session, world: World) -> None:
-    malika = person(session, world, "Malika", "Je parle arabe et tamazight, j'accompagne les gens.")
+    malika = person(session, world, "Malika",
+                    "J'accompagne les familles chez le médecin, je parle arabe et tamazight.")
     jeanne = person(session, world, "Jeanne", "J'accompagne les voisins chez le médecin.",
                     languages=["fr"])
     need_id = need(session, world, "Interprète", "Accompagner des familles chez le médecin.",
@@ -98,7 +102,7 @@ def test_residents_like_one_rejected_for_a_need_are_down_ranked(session: Session
     need_id = need(session, world, "Cuisine", "Cuisiner pour la fête de quartier.")
     first = proposed(session, need_id)
     assert {a.id, b.id, c.id} <= set(first)
-    before = {rid: m.score for rid, m in first.items()}
+    before = {rid: m.explanation["rank"] for rid, m in first.items()}
     # A worker rejects Aya; proposals are made again for the same need.
     first[a.id or 0].status = MatchStatus.REJECTED
     session.add(first[a.id or 0])
@@ -109,7 +113,7 @@ def test_residents_like_one_rejected_for_a_need_are_down_ranked(session: Session
     from web.services.proposals import propose_for_need
 
     propose_for_need(session, matching, session.get(Need, need_id), TODAY)  # type: ignore[arg-type]
-    after = proposed(session, need_id)
-    assert after[b.id or 0].score < before[b.id or 0]  # Binta is like Aya: penalised
-    assert any(r.startswith("close_to_rejected") for r in after[b.id or 0].explanation["reasons"])
-    assert after[b.id or 0].score - before[b.id or 0] < after[c.id or 0].score - before[c.id or 0]
+    after = {rid: m.explanation for rid, m in proposed(session, need_id).items()}
+    assert after[b.id or 0]["rank"] < before[b.id or 0]  # Binta is like Aya: penalised
+    assert any(r.startswith("close_to_rejected") for r in after[b.id or 0]["reasons"])
+    assert after[b.id or 0]["rank"] - before[b.id or 0] < after[c.id or 0]["rank"] - before[c.id or 0]

@@ -1,8 +1,9 @@
 """'Match this text': a free text in, ranked needs or residents out, each with why.
 
-The text is cut into statements and embedded like a declaration or a need; the FAISS collection
-is searched within what the caller may read (the same rules as the lists), and the explanation
-quotes the stored statements that met the text's statements, as proposals do.
+The text is ranked by the hybrid ranker within what the caller may read (the same rules as the
+lists): the code path of proposals and of scripts/rank.py. The explanation quotes the stored
+statements that met the text's statements (the FAISS statement search, restricted to the ranked
+documents), as proposals do; `score` is the best pair's cosine, as on a proposal.
 """
 
 from __future__ import annotations
@@ -44,8 +45,25 @@ def analyse(text: str) -> tuple[list[Statement], list[Statement], Any]:
     return statements, searched, matching.encode([s.norm for s in searched])
 
 
-def explain(hit: Hit, searched: Sequence[Statement],
+def ranked(collection: str, text: str, vectors: Any, limit: int, allowed: set[int]) -> list[Hit | int]:
+    """The documents the hybrid ranker puts first, each with its statement pairs when the
+    statement search finds some (else only its id)."""
+    session = db_session()
+    order = [int(r.doc_id) for r in matching.rank(session, collection, text, limit, allowed)]
+    if not order:
+        return []
+    hits = {h.doc_id: h for h in matching.search(session, collection, vectors, len(order), set(order))}
+    return [hits.get(doc, doc) for doc in order]
+
+
+def _doc(hit: Hit | int) -> int:
+    return hit if isinstance(hit, int) else int(hit.doc_id)
+
+
+def explain(hit: Hit | int, searched: Sequence[Statement],
             rows: dict[int, NeedStatement | SkillStatement]) -> dict[str, Any]:
+    if isinstance(hit, int):  # ranked on shared words alone: no statement pair to quote
+        return {"score": 0.0, "pairs": [], "shared_terms": []}
     pairs, shared = [], {}
     for pair in hit.pairs[:3]:
         query, row = searched[pair.query_index], rows.get(pair.statement_id)
@@ -57,8 +75,8 @@ def explain(hit: Hit, searched: Sequence[Statement],
     return {"score": round(float(hit.score), 4), "pairs": pairs, "shared_terms": list(shared)[:6]}
 
 
-def _statement_rows(table: Any, hits: Sequence[Hit]) -> dict[int, Any]:
-    ids = {p.statement_id for h in hits for p in h.pairs[:3]}
+def _statement_rows(table: Any, hits: Sequence[Hit | int]) -> dict[int, Any]:
+    ids = {p.statement_id for h in hits if not isinstance(h, int) for p in h.pairs[:3]}
     return {r.id: r for r in db_session().exec(select(table).where(col(table.id).in_(ids))).all()}
 
 
@@ -78,10 +96,10 @@ def search_needs(data: dict[str, Any]) -> Any:
     if not data["include_closed"]:
         query = query.where(Need.status == NeedStatus.OPEN)
     needs = {n.id: n for n in session.exec(query).all()}
-    hits = matching.search(session, NEEDS, vectors, data["limit"], {i for i in needs if i is not None})
+    hits = ranked(NEEDS, data["text"], vectors, data["limit"], {i for i in needs if i is not None})
     rows = _statement_rows(NeedStatement, hits)
     return {"statements": statements,
-            "results": [{"need": needs[h.doc_id], **explain(h, searched, rows)} for h in hits]}
+            "results": [{"need": needs[_doc(h)], **explain(h, searched, rows)} for h in hits]}
 
 
 @bp.route("/search/residents", methods=["POST"], tags=["Search"])
@@ -98,9 +116,9 @@ def search_residents(data: dict[str, Any]) -> Any:
     statements, searched, vectors = analyse(data["text"])
     residents = {r.id: r for r in session.exec(residents_query(actor())).all()}
     allowed = set(residents) & valid_consent_residents(session, date.today())
-    hits = matching.search(session, RESIDENTS, vectors, data["limit"], {i for i in allowed if i})
+    hits = ranked(RESIDENTS, data["text"], vectors, data["limit"], {i for i in allowed if i})
     rows = _statement_rows(SkillStatement, hits)
-    people = {p["id"]: p for p in present_residents([residents[h.doc_id] for h in hits])}
+    people = {p["id"]: p for p in present_residents([residents[_doc(h)] for h in hits])}
     return {"statements": statements,
-            "results": [{"resident": people[h.doc_id], **explain(h, searched, rows)} for h in hits]}
+            "results": [{"resident": people[_doc(h)], **explain(h, searched, rows)} for h in hits]}
 

@@ -1,4 +1,10 @@
-"""Matching service: keeps the FAISS collections in step with the database and makes proposals.
+"""Matching service: keeps the hybrid indexes and the FAISS collections in step with the database.
+
+Proposals rank with the hybrid ranker (matcher/hybrid.py: USE + e5 + BM25 + character n-grams),
+the very code scripts/rank.py runs: each current declaration (its non-negated statements) and each
+need (title + description) has one stored `HybridArtefact`, and each process keeps one HybridIndex
+per collection built from those rows. The FAISS collections of statement vectors (matcher/engine.py)
+serve the statement-pair searches (`search`) and the explanations' cosines.
 
 The database is the truth. Every write that changes what can be matched adds an IndexEvent row in
 the same transaction; each process applies the events it has not seen before searching, so every
@@ -13,7 +19,8 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +31,27 @@ from sqlmodel import Session, col, delete, select
 from matcher.analysis import Analysis, Analyzer, get_analyzer
 from matcher.embeddings import Embedder, get_embedder
 from matcher.engine import Collection, Hit
+from matcher.hybrid import (
+    _NEGATION,
+    Document,
+    DocumentArtefact,
+    Encoders,
+    HybridIndex,
+    RankedDoc,
+    encoder_spec,
+    get_encoders,
+    make_artefacts,
+)
 from matcher.index import IndexFileError
 from matcher.policy import Policy
 from models import (
+    HybridArtefact,
     IndexEvent,
     Need,
     NeedStatement,
     SkillDeclaration,
     SkillStatement,
+    utcnow,
 )
 from web.config import Config
 
@@ -42,6 +62,49 @@ NEEDS = "needs"
 # Save the index files when they lag this many events or seconds behind the database.
 SAVE_EVERY_EVENTS = 500
 SAVE_EVERY_SECONDS = 300.0
+# Documents encoded per call by the batch paths (bulk import, artefact rebuilds).
+INGEST_BATCH = 256
+
+
+class _BatchMemo:
+    """An encoder remembering, for one batch, what it already encoded (a declaration's title, its
+    whole text and its statement often are one string)."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner, self.name, self.dim = inner, inner.name, inner.dim
+        self._known: dict[str, np.ndarray] = {}
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._known))
+        if missing:
+            self._known.update(zip(missing, self.inner.encode(missing), strict=True))
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        return np.stack([self._known[t] for t in texts])
+
+
+def resident_document(resident_id: int, statements: Sequence[tuple[str, bool]]) -> Document | None:
+    """The hybrid ranker's document of a declaration: its statements (text as written, negated
+    flag), without the negated ones (spaCy's flag or the ranker's own negation rule); None when
+    nothing is left to match."""
+    kept = tuple(text for text, negated in statements if not negated and not _NEGATION.search(text))
+    return Document(resident_id, "", None, kept) if kept else None
+
+
+def _content(document: Document) -> tuple[str, str | None, tuple[str, ...]]:
+    """What an artefact is made from (not the id)."""
+    return (document.text, document.title, document.segments)
+
+
+def need_document(need: Need) -> Document:
+    """The hybrid ranker's document of a need: as scripts/rank.py reads a corpus line."""
+    return Document(need.id or 0, need.description or "", need.title)
+
+
+def need_query(need: Need) -> str:
+    """What a need searches residents with: its title and description."""
+    title = need.title.strip()
+    return f"{title}. {need.description.strip()}" if title else need.description.strip()
 
 
 def to_blob(vector: np.ndarray) -> bytes:
@@ -61,6 +124,9 @@ class MatchingService:
         self.embedder: Embedder | None = None
         self.analyzer: Analyzer | None = None
         self.collections: dict[str, Collection] = {}
+        self.encoders: Encoders | None = None
+        self.hybrid: dict[str, HybridIndex] = {}
+        self._hybrid_generation = 0
         self.index_dir: Path | None = None
         self.min_similarity = 0.25
         self.proposals_per_need = 5
@@ -69,14 +135,21 @@ class MatchingService:
         self._lock = threading.RLock()
         self._saved_generation = 0
         self._saved_at = 0.0
+        # Artefacts encoded ahead of a write (see `prebuilt`), by document content.
+        self._prebuilt: dict[tuple[str, str | None, tuple[str, ...]], DocumentArtefact] = {}
 
     # ------------------------------------------------------------------ set-up
 
     def configure(self, embedder_spec: str, index_dir: Path, min_similarity: float,
                   proposals_per_need: int = 5, proposals_per_resident: int = 3,
-                  policy: Policy | None = None) -> None:
-        """Load the model and the analyzer (once per process) and point at the index files."""
+                  policy: Policy | None = None, encoders: str | None = None) -> None:
+        """Load the models and the analyzer (once per process) and point at the index files.
+
+        `encoders` ("use+e5" or "use") defaults to RELAIS_ENCODERS, read as scripts/rank.py reads it."""
         self.embedder = get_embedder(embedder_spec)
+        self.encoders = get_encoders(encoder_spec(encoders))
+        self.hybrid = {}
+        self._hybrid_generation = 0
         self.analyzer = get_analyzer()
         self.index_dir = index_dir
         self.min_similarity = min_similarity
@@ -104,6 +177,7 @@ class MatchingService:
     def load_or_rebuild(self, session: Session) -> str:
         """Open the index files, or rebuild them from the database; say which happened."""
         with self._lock:
+            self.build_missing_artefacts(session)
             if self.reencode_stale(session):
                 self.rebuild(session)
                 return "re-encoded"
@@ -158,6 +232,7 @@ class MatchingService:
             for nid, ids, vectors in self._need_vectors(session, None):
                 needs.upsert(nid, ids, vectors)
             self.collections = {RESIDENTS: residents, NEEDS: needs}
+            self._rebuild_hybrid(session, generation)
             self.save()
 
     def save(self) -> None:
@@ -175,31 +250,174 @@ class MatchingService:
                 self.load_or_rebuild(session)
                 return 0
             last = _last_event(session)
-            current = self.generation
-            if last == current:
-                return 0
-            if last < current:  # the database was restored or reset under us
-                self.rebuild(session)
-                return 0
-            events = session.exec(
-                select(IndexEvent).where(col(IndexEvent.id) > current).order_by(col(IndexEvent.id))
-            ).all()
-            latest: dict[tuple[str, int], str] = {}
-            for ev in events:
-                latest[(ev.collection, ev.doc_id)] = ev.op
-            for name, loader in ((RESIDENTS, self._resident_vectors), (NEEDS, self._need_vectors)):
-                touched = {doc for (coll, doc) in latest if coll == name}
-                fresh: set[int] = set()
-                for doc, ids, vectors in loader(session, touched):
-                    self.collections[name].upsert(doc, ids, vectors)
-                    fresh.add(doc)
-                for doc in touched - fresh:
-                    self.collections[name].delete(doc)
-                self.collections[name].generation = last
-            if (last - self._saved_generation >= SAVE_EVERY_EVENTS
-                    or time.monotonic() - self._saved_at >= SAVE_EVERY_SECONDS):
-                self.save()
-            return len(events)
+            applied = self._sync_collections(session, last)
+            self._sync_hybrid(session, last)
+            return applied
+
+    def _touched(self, session: Session, since: int) -> dict[str, set[int]]:
+        events = session.exec(
+            select(IndexEvent.collection, IndexEvent.doc_id).where(col(IndexEvent.id) > since)).all()
+        touched: dict[str, set[int]] = {RESIDENTS: set(), NEEDS: set()}
+        for collection, doc in events:
+            touched.setdefault(collection, set()).add(doc)
+        return touched
+
+    def _sync_collections(self, session: Session, last: int) -> int:
+        current = self.generation
+        if last == current:
+            return 0
+        if last < current:  # the database was restored or reset under us
+            self.rebuild(session)
+            return 0
+        touched = self._touched(session, current)
+        for name, loader in ((RESIDENTS, self._resident_vectors), (NEEDS, self._need_vectors)):
+            fresh: set[int] = set()
+            for doc, ids, vectors in loader(session, touched[name]):
+                self.collections[name].upsert(doc, ids, vectors)
+                fresh.add(doc)
+            for doc in touched[name] - fresh:
+                self.collections[name].delete(doc)
+            self.collections[name].generation = last
+        if (last - self._saved_generation >= SAVE_EVERY_EVENTS
+                or time.monotonic() - self._saved_at >= SAVE_EVERY_SECONDS):
+            self.save()
+        return sum(len(docs) for docs in touched.values())
+
+    # ------------------------------------------------------------------ hybrid indexes
+
+    def _rebuild_hybrid(self, session: Session, generation: int) -> None:
+        """Both hybrid indexes from the stored artefacts (no encoding)."""
+        assert self.encoders is not None, "MatchingService.configure() was not called"
+        self.hybrid = {RESIDENTS: HybridIndex(self.encoders), NEEDS: HybridIndex(self.encoders)}
+        for name in (RESIDENTS, NEEDS):
+            for doc, artefact in self._artefacts(session, name, None):
+                self.hybrid[name].upsert(doc, artefact)
+        self._hybrid_generation = generation
+
+    def _sync_hybrid(self, session: Session, last: int) -> None:
+        """Apply the unseen events to the hybrid indexes; their matrices are rebuilt once, lazily,
+        at the next search (not per event)."""
+        if not self.hybrid or last < self._hybrid_generation:
+            self._rebuild_hybrid(session, last)
+            return
+        if last == self._hybrid_generation:
+            return
+        touched = self._touched(session, self._hybrid_generation)
+        for name in (RESIDENTS, NEEDS):
+            fresh: set[int] = set()
+            for doc, artefact in self._artefacts(session, name, touched[name]):
+                self.hybrid[name].upsert(doc, artefact)
+                fresh.add(doc)
+            for doc in touched[name] - fresh:
+                self.hybrid[name].delete(doc)
+        self._hybrid_generation = last
+
+    def _artefacts(self, session: Session, collection: str, only: Iterable[int] | None
+                   ) -> Iterable[tuple[int, DocumentArtefact]]:
+        """Stored artefacts of `collection` that may be matched: a resident's only while their
+        current declaration has a non-negated statement (an erased person's never), a need's only
+        while it has statements, and only those built by this process's encoders."""
+        assert self.encoders is not None
+        if only is not None and not only:
+            return
+        if collection == RESIDENTS:
+            live: Any = (select(SkillStatement.resident_id)
+                         .join(SkillDeclaration, col(SkillDeclaration.id) == SkillStatement.declaration_id)
+                         .where(col(SkillDeclaration.is_current).is_(True),
+                                col(SkillStatement.negated).is_(False)))
+        else:
+            live = select(NeedStatement.need_id)
+        query = select(HybridArtefact.doc_id, HybridArtefact.artefact).where(
+            HybridArtefact.collection == collection, HybridArtefact.encoders == self.encoders.spec,
+            col(HybridArtefact.doc_id).in_(live)).order_by(col(HybridArtefact.doc_id))
+        if only is not None:
+            query = query.where(col(HybridArtefact.doc_id).in_(list(only)))
+        for doc, blob in session.exec(query).all():
+            yield doc, DocumentArtefact.from_bytes(blob)
+
+    @contextmanager
+    def prebuilt(self, documents: Sequence[Document | None]) -> Iterator[None]:
+        """Encode the artefacts of `documents` now, outside any transaction; writes of documents
+        with the same content inside the block use them instead of encoding (a bulk import keeps
+        its write transaction, and SQLite's one write lock, short)."""
+        assert self.encoders is not None
+        present = [d for d in documents if d is not None]
+        keys = [_content(d) for d in present]
+        built = make_artefacts(present, self.encoders) if present else []
+        with self._lock:
+            self._prebuilt.update(zip(keys, built, strict=True))
+        try:
+            yield
+        finally:
+            with self._lock:
+                for key in keys:
+                    self._prebuilt.pop(key, None)
+
+    def _write_artefacts(self, session: Session, collection: str,
+                         documents: Sequence[tuple[int, Document | None]]) -> None:
+        """Encode and store the artefacts of `documents` (None: the document has nothing to match)."""
+        assert self.encoders is not None
+        ids = [doc for doc, _ in documents]
+        existing = {row.doc_id: row for row in session.exec(select(HybridArtefact).where(
+            HybridArtefact.collection == collection, col(HybridArtefact.doc_id).in_(ids))).all()}
+        present = [(doc, d) for doc, d in documents if d is not None]
+        with self._lock:
+            built = {doc: self._prebuilt[_content(d)] for doc, d in present if _content(d) in self._prebuilt}
+        todo = [(doc, d) for doc, d in present if doc not in built]
+        artefacts = make_artefacts([d for _, d in todo], self.encoders) if todo else []
+        built.update(zip([doc for doc, _ in todo], artefacts, strict=True))
+        for doc in ids:
+            row = existing.get(doc)
+            if doc not in built:
+                if row is not None:
+                    session.delete(row)
+                continue
+            if row is None:
+                row = HybridArtefact(collection=collection, doc_id=doc, encoders="", artefact=b"")
+            row.artefact, row.encoders, row.updated_at = (built[doc].to_bytes(), self.encoders.spec,
+                                                           utcnow())
+            session.add(row)
+
+    def build_missing_artefacts(self, session: Session, everything: bool = False,
+                                batch: int = INGEST_BATCH) -> int:
+        """Build the artefacts that are missing or were made by other encoders (a database from
+        before migration 0009, a change of RELAIS_ENCODERS), or all of them with `everything`;
+        each change is an index event, so every process follows. Returns how many were built."""
+        assert self.encoders is not None
+        stored = {(c, d) for c, d in session.exec(select(HybridArtefact.collection, HybridArtefact.doc_id)
+                                                  .where(HybridArtefact.encoders == self.encoders.spec))}
+        residents = sorted(set(session.exec(
+            select(SkillStatement.resident_id)
+            .join(SkillDeclaration, col(SkillDeclaration.id) == SkillStatement.declaration_id)
+            .where(col(SkillDeclaration.is_current).is_(True))).all()))
+        needs = sorted(set(session.exec(select(NeedStatement.need_id)).all()))
+        todo_residents = [r for r in residents if everything or (RESIDENTS, r) not in stored]
+        todo_needs = [n for n in needs if everything or (NEEDS, n) not in stored]
+        for start in range(0, len(todo_residents), batch):
+            chunk = todo_residents[start:start + batch]
+            statements: dict[int, list[tuple[str, bool]]] = {r: [] for r in chunk}
+            for rid, text, negated in session.exec(
+                    select(SkillStatement.resident_id, SkillStatement.text, SkillStatement.negated)
+                    .join(SkillDeclaration, col(SkillDeclaration.id) == SkillStatement.declaration_id)
+                    .where(col(SkillDeclaration.is_current).is_(True),
+                           col(SkillStatement.resident_id).in_(chunk))
+                    .order_by(col(SkillStatement.resident_id), col(SkillStatement.position))).all():
+                statements[rid].append((text, negated))
+            self._write_artefacts(session, RESIDENTS,
+                                  [(r, resident_document(r, statements[r])) for r in chunk])
+            for r in chunk:
+                self.mark(session, RESIDENTS, r)
+            session.commit()
+        for start in range(0, len(todo_needs), batch):
+            rows = session.exec(select(Need).where(col(Need.id).in_(todo_needs[start:start + batch]))).all()
+            self._write_artefacts(session, NEEDS, [(n.id or 0, need_document(n)) for n in rows])
+            for n in rows:
+                self.mark(session, NEEDS, n.id or 0)
+            session.commit()
+        if todo_residents or todo_needs:
+            log.warning("built %d hybrid artefacts with %s", len(todo_residents) + len(todo_needs),
+                        self.encoders.spec)
+        return len(todo_residents) + len(todo_needs)
 
     def _resident_vectors(self, session: Session, only: Iterable[int] | None
                           ) -> Iterable[tuple[int, list[int], np.ndarray]]:
@@ -242,28 +460,59 @@ class MatchingService:
         return self.embedder.encode(texts)
 
     def store_declaration(self, session: Session, declaration: SkillDeclaration,
-                          analysis: Analysis) -> list[SkillStatement]:
-        """Write the declaration's statements with their vectors (caller commits)."""
-        assert self.embedder is not None
-        vectors = self.encode([st.norm for st in analysis.statements])
-        rows = [
-            SkillStatement(
-                declaration_id=declaration.id or 0,
-                resident_id=declaration.resident_id,
-                position=i,
-                text=st.text,
-                norm=st.norm,
-                negated=st.negated,
-                languages=list(st.languages),
-                lemmas=list(st.lemmas),
-                vector=to_blob(vec),
-                embedder=self.embedder.name,
-            )
-            for i, (st, vec) in enumerate(zip(analysis.statements, vectors, strict=True))
-        ]
-        session.add_all(rows)
-        session.add(IndexEvent(collection=RESIDENTS, doc_id=declaration.resident_id, op="upsert"))
-        return rows
+                          analysis: Analysis, vectors: np.ndarray | None = None) -> list[SkillStatement]:
+        """Write the declaration's statements with their vectors (given, or encoded here) and its
+        hybrid artefact (caller commits)."""
+        return self.store_declarations(session, [(declaration, analysis, vectors)])[0]
+
+    def store_declarations(self, session: Session,
+                           items: Sequence[tuple[SkillDeclaration, Analysis]
+                                           | tuple[SkillDeclaration, Analysis, np.ndarray | None]]
+                           ) -> list[list[SkillStatement]]:
+        """Many declarations at once (bulk import): statements, vectors and hybrid artefacts encoded
+        in batches, one index event each (caller commits)."""
+        assert self.embedder is not None and self.encoders is not None
+        out: list[list[SkillStatement]] = []
+        for start in range(0, len(items), INGEST_BATCH):
+            chunk = items[start:start + INGEST_BATCH]
+            # With USE as the statement model, one memo serves the statements and the artefacts.
+            shared = self.embedder.name == self.encoders.use.name
+            use = _BatchMemo(self.encoders.use if shared else self.embedder)
+            encoders = Encoders(use if shared else self.encoders.use, self.encoders.e5)
+            missing = [st.norm for item in chunk if len(item) < 3 or item[2] is None  # type: ignore[misc]
+                       for st in item[1].statements]
+            fresh = iter(use.encode(missing))
+            documents: list[tuple[int, Document | None]] = []
+            for item in chunk:
+                declaration, analysis = item[0], item[1]
+                given = item[2] if len(item) > 2 else None  # type: ignore[misc]
+                vectors = given if given is not None else [next(fresh) for _ in analysis.statements]
+                rows = [
+                    SkillStatement(
+                        declaration_id=declaration.id or 0,
+                        resident_id=declaration.resident_id,
+                        position=i,
+                        text=st.text,
+                        norm=st.norm,
+                        negated=st.negated,
+                        languages=list(st.languages),
+                        lemmas=list(st.lemmas),
+                        vector=to_blob(vec),
+                        embedder=self.embedder.name,
+                    )
+                    for i, (st, vec) in enumerate(zip(analysis.statements, vectors, strict=True))
+                ]
+                session.add_all(rows)
+                self.mark(session, RESIDENTS, declaration.resident_id)
+                documents.append((declaration.resident_id, resident_document(
+                    declaration.resident_id, [(st.text, st.negated) for st in analysis.statements])))
+                out.append(rows)
+            saved, self.encoders = self.encoders, encoders
+            try:
+                self._write_artefacts(session, RESIDENTS, documents)
+            finally:
+                self.encoders = saved
+        return out
 
     def store_need(self, session: Session, need: Need) -> list[NeedStatement]:
         """(Re)write the need's statements: its title, then the sentences of its text."""
@@ -281,18 +530,31 @@ class MatchingService:
             for i, ((text, norm, is_title, lemmas), vec) in enumerate(zip(parts, vectors, strict=True))
         ]
         session.add_all(rows)
+        self._write_artefacts(session, NEEDS, [(need.id, need_document(need))])
         self.mark(session, NEEDS, need.id)
         return rows
 
     def mark(self, session: Session, collection: str, doc_id: int, op: str = "upsert") -> None:
-        """Record that `doc_id` changed, so every process's index follows."""
+        """Record that `doc_id` changed, so every process's index follows (a deleted document's
+        hybrid artefact goes with it)."""
+        if op == "delete":
+            session.exec(delete(HybridArtefact).where(col(HybridArtefact.collection) == collection,
+                                                      col(HybridArtefact.doc_id) == doc_id))
         session.add(IndexEvent(collection=collection, doc_id=doc_id, op=op))
 
     # ------------------------------------------------------------------ relevance
 
+    def rank(self, session: Session, collection: str, text: str, depth: int,
+             allowed: set[int] | None) -> list[RankedDoc]:
+        """Documents of `collection` ranked for `text` by the hybrid ranker (after a sync): the
+        code path of scripts/rank.py, restricted to `allowed`."""
+        self.sync(session)
+        return self.hybrid[collection].search(text, depth, allowed)
+
     def search(self, session: Session, collection: str, query_vectors: np.ndarray, depth: int,
                allowed: set[int]) -> list[Hit]:
-        """Documents of `collection` most relevant to the query statements (after a sync)."""
+        """Documents of `collection` whose statements best meet the query statements' vectors (after
+        a sync): the statement-pair search of the FAISS collections, for "match this text"."""
         self.sync(session)
         with self._lock:
             return self.collections[collection].search(query_vectors, depth, allowed=allowed)
