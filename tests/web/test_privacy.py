@@ -1,0 +1,272 @@
+"""Personal-data rights: consent as the gate, export, erasure (database, index, rebuild)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+from flask.testing import FlaskClient
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from models import (
+    AnonymousCount,
+    AuditEvent,
+    Consent,
+    Direction,
+    Match,
+    MatchStatus,
+    Notification,
+    ResidentRequest,
+    SkillDeclaration,
+    SkillStatement,
+    User,
+)
+from models import Resident as ResidentRow
+from tests.conftest import Auth, World, add_resident
+from web.config import Config
+from web.extensions import matching
+from web.services.matching import RESIDENTS, MatchingService, from_blobs
+from web.services.needs import NeedInput, create_need
+from web.services.profiles import add_months, update_declaration
+from web.services.proposals import Proposal, propose_for_need, store_proposals, valid_consent_residents
+from web.services.review import answer, approve, reject
+
+AWA_TEXT = "Je fais de la couture et des retouches pour les voisines."
+AWA_NEW_TEXT = "Je couds des rideaux et je fais des ourlets, je parle arabe."
+
+
+@dataclass
+class Story:
+    world: World
+    awa: int
+    awa_code: str
+    binta: int
+    binta_code: str
+    needs: list[int]
+
+
+def _story(session: Session, world: World) -> Story:
+    """Awa (two versions of her text, proposals rejected / approved and answered, a request) and
+    Binta, both followed by centre A."""
+    today = date.today()
+    awa = add_resident(session, world, "Awa", AWA_TEXT, initial="K")
+    binta = add_resident(session, world, "Binta", "Je couds des boubous et je fais des ourlets.",
+                         initial="D")
+    update_declaration(session, matching, world.worker_a, awa.resident, AWA_NEW_TEXT)
+    needs = [create_need(session, matching, world.member, NeedInput(title=t, description=d), today)[0]
+             for t, d in (("Atelier couture", "Animer un atelier couture le mercredi."),
+                          ("Retouches", "Reprendre des ourlets pour la friperie."))]
+    rid = awa.resident.id or 0
+    store_proposals(session, [Proposal(n.id or 0, r, 0.5, {"pairs": [
+        {"resident_text": "Je couds des rideaux", "need_text": n.title, "similarity": 0.5}]})
+        for n in needs for r in (rid, binta.resident.id or 0)], Direction.NEED_TO_RESIDENT)
+    first, second = session.exec(select(Match).where(Match.resident_id == rid)
+                                 .order_by(Match.need_id)).all()  # type: ignore[arg-type]
+    reject(session, world.worker_a, first, "schedule", "Elle garde ses petits-enfants le mercredi.")
+    approve(session, world.worker_a, second)
+    resident_user = session.exec(select(User).where(User.resident_id == rid)).one()
+    answer(session, resident_user, second, accept=True, comment="Je peux le samedi matin.")
+    session.add(ResidentRequest(resident_id=rid, kind="change", message="Ajouter le tricot."))
+    session.commit()
+    return Story(world, rid, awa.access_code, binta.resident.id or 0, binta.access_code,
+                 [n.id or 0 for n in needs])
+
+
+# ------------------------------------------------------------------------------------ consent
+
+def test_expired_consent_removes_the_resident_from_matching(session: Session, world: World) -> None:
+    today = date.today()
+    old = add_resident(session, world, "Awa", AWA_TEXT, given_on=add_months(today, -13)).resident
+    fresh = add_resident(session, world, "Binta", "Je couds des boubous et des retouches.").resident
+    consent = session.exec(select(Consent).where(Consent.resident_id == old.id)).one()
+    assert consent.expires_on is not None and consent.expires_on < today
+    assert old.id in valid_consent_residents(session, consent.expires_on)  # the last day counts
+    assert old.id not in valid_consent_residents(session, consent.expires_on + timedelta(days=1))
+    need, _ = create_need(session, matching, world.member, NeedInput(
+        title="Atelier couture", description="Animer un atelier couture et des retouches."), today)
+    propose_for_need(session, matching, need, today)
+    proposed = {m.resident_id for m in session.exec(select(Match).where(Match.need_id == need.id)).all()}
+    assert proposed == {fresh.id}
+
+
+# ------------------------------------------------------------------------------------- export
+
+def test_the_worker_exports_everything_held_about_a_resident(client: FlaskClient, auth: Auth,
+                                                            session: Session, world: World) -> None:
+    story = _story(session, world)
+    auth.login(world.worker_a.email or "")
+    response = client.get(f"/accompagnement/residents/{story.awa}/export.json")
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    assert "attachment" in response.headers["Content-Disposition"]
+    assert response.headers["Cache-Control"] == "no-store"
+    data = json.loads(response.get_data(as_text=True))
+    assert data["resident"]["first_name"] == "Awa" and data["resident"]["territory"]["name"] == "Les Tilleuls"
+    assert [d["text"] for d in data["declarations"]] == [AWA_TEXT, AWA_NEW_TEXT]
+    assert [d["is_current"] for d in data["declarations"]] == [False, True]
+    assert all(d["statements"] for d in data["declarations"])
+    assert {c["method"] for c in data["consents"]} == {"paper_signed"}
+    by_need = {p["need"]["title"]: p for p in data["proposals"]}
+    assert by_need["Atelier couture"]["rejection_code"] == "schedule"
+    assert by_need["Atelier couture"]["rejection_note"] == "Elle garde ses petits-enfants le mercredi."
+    assert by_need["Retouches"]["status"] == MatchStatus.ACCEPTED
+    assert by_need["Retouches"]["resident_comment"] == "Je peux le samedi matin."
+    pairs = by_need["Retouches"]["explanation"]["pairs"]  # the explanation shown at review
+    assert pairs and {"resident_text", "need_text", "similarity"} <= set(pairs[0])
+    assert data["requests"][0]["message"] == "Ajouter le tricot."
+    actions = {e["action"] for e in data["audit"]}
+    assert {"resident.create", "declaration.update", "match.reject", "match.approve",
+            "match.accept"} <= actions
+    text = json.dumps(data)
+    assert "Binta" not in text  # nobody else's data
+    assert '"vector"' not in text and "digest" not in text and "password" not in text
+
+    page = client.get(f"/accompagnement/residents/{story.awa}/export")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert AWA_TEXT in html and "Elle garde ses petits-enfants" in html and "data-print" in html
+    exports = session.exec(select(AuditEvent).where(AuditEvent.action == "resident.export")).all()
+    assert [(e.object_id, e.actor_id, e.details["format"]) for e in exports] == [
+        (story.awa, world.worker_a.id, "json"), (story.awa, world.worker_a.id, "page")]
+
+
+def test_a_resident_downloads_their_own_data_only(client: FlaskClient, auth: Auth,
+                                                  session: Session, world: World) -> None:
+    story = _story(session, world)
+    auth.code_login(story.binta_code)
+    page = client.get("/moi/donnees").get_data(as_text=True)
+    assert "Binta D." in page and "Télécharger mes données" in page
+    data = json.loads(client.get("/moi/donnees/export.json").get_data(as_text=True))
+    assert data["resident"]["id"] == story.binta and "Awa" not in json.dumps(data)
+    binta_user = session.exec(select(User).where(User.resident_id == story.binta)).one()
+    event = session.exec(select(AuditEvent).where(AuditEvent.action == "resident.export")).one()
+    assert (event.object_id, event.actor_id) == (story.binta, binta_user.id)
+
+
+# ------------------------------------------------------------------------------------ erasure
+
+def _search(service: MatchingService, session: Session, vectors: np.ndarray, ids: set[int]) -> set[int]:
+    return {h.doc_id for h in service.search(session, RESIDENTS, vectors, 10, ids)}
+
+
+def test_erasure_removes_rows_vectors_index_entries_and_stays_erased_after_rebuild(
+        client: FlaskClient, auth: Auth, session: Session, world: World, config: Config) -> None:
+    story = _story(session, world)
+    statements = session.exec(select(SkillStatement).where(SkillStatement.resident_id == story.awa)).all()
+    vectors = from_blobs([s.vector for s in statements], matching.dim)
+    both = {story.awa, story.binta}
+    assert _search(matching, session, vectors, both) == both
+    # Another process that loaded the index before the erasure follows it through the events.
+    matching.save()
+    other = MatchingService()
+    other.configure_from(config)
+    other.load_or_rebuild(session)
+    assert _search(other, session, vectors, both) == both
+    proposals_before = len(session.exec(select(Match).where(Match.resident_id == story.awa)).all())
+    # Her "yes" told the association and her worker, by first name.
+    assert session.exec(select(Notification).where(
+        Notification.text.contains("Awa"))).all()  # type: ignore[attr-defined]
+
+    auth.login(world.worker_a.email or "")
+    refused = client.post(f"/accompagnement/residents/{story.awa}/effacer",
+                          data={"csrf_token": auth.token()})
+    assert refused.status_code == 302
+    assert session.get(ResidentRow, story.awa) is not None  # no confirmation, nothing erased
+    done = client.post(f"/accompagnement/residents/{story.awa}/effacer",
+                       data={"csrf_token": auth.token(), "confirm": "y"})
+    assert done.status_code == 302 and done.headers["Location"].endswith("/accompagnement/")
+    session.expire_all()
+
+    # The database: no row of the person is left; the login is a nameless, inactive tombstone.
+    assert session.get(ResidentRow, story.awa) is None
+    for table in (Consent, SkillDeclaration, SkillStatement, Match, ResidentRequest):
+        assert session.exec(select(table).where(table.resident_id == story.awa)).all() == []
+    for needle in ("Awa", "couture et des retouches", "rideaux", "petits-enfants", "samedi matin",
+                   "tricot"):
+        assert not session.exec(select(SkillDeclaration).where(
+            SkillDeclaration.text.contains(needle))).all()  # type: ignore[attr-defined]
+        assert not session.exec(select(User).where(
+            User.display_name.contains(needle))).all()  # type: ignore[attr-defined]
+        assert not session.exec(select(Notification).where(
+            Notification.text.contains(needle))).all()  # type: ignore[attr-defined]
+    tombstone = session.exec(select(User).where(User.role == "resident",
+                                                User.resident_id.is_(None))).one()  # type: ignore[union-attr]
+    assert (tombstone.is_active, tombstone.access_code_digest, tombstone.display_name) == (False, None, "—")
+    assert session.exec(select(Match).where(Match.resident_id == story.binta)).all()  # others stay
+    # Statistics keep counts, not the person.
+    counts = session.exec(select(AnonymousCount)).all()
+    assert [(c.metric, c.status, c.count) for c in counts if c.metric == "resident"] == [
+        ("resident", "worker", 1)]
+    assert sum(c.count for c in counts if c.metric == "proposal") == proposals_before
+    assert {c.need_id for c in counts if c.metric == "proposal"} == set(story.needs)
+    erase = session.exec(select(AuditEvent).where(AuditEvent.action == "resident.erase")).one()
+    assert erase.object_id == story.awa and erase.actor_id == world.worker_a.id
+    assert erase.details["reason"] == "worker"
+    assert erase.details["removed"]["skillstatement"] == len(statements)
+    assert "Awa" not in json.dumps(erase.details)
+
+    # The index: gone here, in the other process, after a rebuild, and from the files on disk.
+    assert _search(matching, session, vectors, both) == {story.binta}
+    assert _search(other, session, vectors, both) == {story.binta}
+    matching.rebuild(session)
+    assert _search(matching, session, vectors, both) == {story.binta}
+    reloaded = MatchingService()
+    reloaded.configure_from(config)
+    assert reloaded.load_or_rebuild(session) == "loaded"
+    assert _search(reloaded, session, vectors, both) == {story.binta}
+
+    # The access code no longer opens anything.
+    auth.logout()
+    response = client.post("/code", data={"code": story.awa_code, "csrf_token": auth.token("/code")})
+    assert response.status_code == 200 and "ne marche pas" in response.get_data(as_text=True)
+
+
+def test_a_resident_asks_for_erasure_and_the_worker_carries_it_out(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    story = _story(session, world)
+    auth.code_login(story.awa_code)
+    auth.post("/moi/donnees/effacement", {"message": "Je déménage."}, token_from="/moi/donnees")
+    auth.post("/moi/donnees/effacement", {}, token_from="/moi/donnees")  # twice: one request
+    page = client.get("/moi/donnees").get_data(as_text=True)
+    assert "Vous avez demandé l'effacement" in page
+    assert len(session.exec(select(ResidentRequest).where(ResidentRequest.kind == "erasure")).all()) == 1
+    auth.logout()
+
+    auth.login(world.worker_a.email or "")
+    dashboard = client.get("/accompagnement/").get_data(as_text=True)
+    assert "demande l'effacement de ses données" in dashboard
+    profile = client.get(f"/accompagnement/residents/{story.awa}").get_data(as_text=True)
+    assert "Je déménage." in profile and "Effacer définitivement" in profile
+    auth.post(f"/accompagnement/residents/{story.awa}/effacer", {"confirm": "y"})
+    session.expire_all()
+    assert session.get(ResidentRow, story.awa) is None
+    erase = session.exec(select(AuditEvent).where(AuditEvent.action == "resident.erase")).one()
+    assert erase.details["reason"] == "request"
+    assert client.get(f"/accompagnement/residents/{story.awa}").status_code == 404
+    assert session.exec(select(func.count()).select_from(ResidentRow)).one() == 1
+
+
+def test_a_resident_asks_a_change_of_their_text(client: FlaskClient, auth: Auth, session: Session,
+                                                world: World) -> None:
+    story = _story(session, world)
+    auth.code_login(story.binta_code)
+    page = client.get("/moi/savoir-faire").get_data(as_text=True)
+    assert "Je couds des boubous" in page and "Envoyer mon message" in page
+    auth.post("/moi/savoir-faire", {"message": ""}, token_from="/moi/savoir-faire")  # refused
+    auth.post("/moi/savoir-faire", {"message": "Je sais aussi faire du crochet."},
+              token_from="/moi/savoir-faire")
+    request = session.exec(select(ResidentRequest).where(ResidentRequest.resident_id == story.binta)).one()
+    assert request.kind == "change" and request.message == "Je sais aussi faire du crochet."
+    assert "Message envoyé le" in client.get("/moi/savoir-faire").get_data(as_text=True)
+    auth.logout()
+
+    auth.login(world.worker_a.email or "")
+    assert "demande un changement de son texte" in client.get("/accompagnement/").get_data(as_text=True)
+    profile = client.get(f"/accompagnement/residents/{story.binta}").get_data(as_text=True)
+    assert "Je sais aussi faire du crochet." in profile
+    auth.post(f"/accompagnement/residents/{story.binta}/demandes/{request.id}/traitee", {})
+    session.expire_all()
+    assert session.get(ResidentRequest, request.id).handled_by_id == world.worker_a.id  # type: ignore[union-attr]
+    assert "crochet" not in client.get(f"/accompagnement/residents/{story.binta}").get_data(as_text=True)

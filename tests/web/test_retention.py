@@ -1,0 +1,136 @@
+"""Retention with a frozen clock: inactive profiles are warned, then anonymised after the grace
+period; any activity in between voids the warning. The day is always injected (`today`,
+`--today`): nothing sleeps and nothing depends on the day the tests run."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+from sqlmodel import Session, select
+
+from models import AnonymousCount, AuditEvent, Resident, SkillStatement, User
+from tests.conftest import Auth, World, add_resident
+from web.config import Config
+from web.extensions import matching
+from web.services.matching import RESIDENTS, MatchingService, from_blobs
+from web.services.privacy import run_retention
+from web.services.profiles import add_months
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+import retention  # noqa: E402
+
+MONTHS, GRACE = 24, 30
+
+
+def _actions(session: Session, rid: int) -> list[str]:
+    return [e.action for e in session.exec(select(AuditEvent).where(
+        AuditEvent.object_type == "resident", AuditEvent.object_id == rid)
+        .order_by(AuditEvent.id)).all()]  # type: ignore[arg-type]
+
+
+def test_inactive_profiles_are_warned_then_anonymised(client: FlaskClient, auth: Auth,
+                                                      session: Session, world: World) -> None:
+    created = date.today()  # the profiles' timestamps; every "today" below is derived from it
+    awa = add_resident(session, world, "Awa", "Je fais de la couture.").resident
+    binta = add_resident(session, world, "Binta", "Je fais des gâteaux.").resident
+    rid = awa.id or 0
+
+    early = run_retention(session, matching, add_months(created, 23), MONTHS, GRACE)
+    assert (early.warned, early.anonymised) == ([], [])
+
+    # Binta logs in later than Awa: still active when Awa is not.
+    login = session.exec(select(User).where(User.resident_id == binta.id)).one()
+    login.last_login_at = login.created_at + timedelta(days=120)
+    session.add(login)
+    session.commit()
+
+    warn_day = add_months(created, 25)
+    report = run_retention(session, matching, warn_day, MONTHS, GRACE)
+    assert (report.warned, report.anonymised) == ([rid], [])
+    session.refresh(awa)
+    assert awa.retention_warned_at is not None and awa.retention_warned_at.date() == warn_day
+    warn = session.exec(select(AuditEvent).where(AuditEvent.action == "retention.warn")).one()
+    assert warn.actor_id is None and warn.details["anonymise_on"] == (
+        warn_day + timedelta(days=GRACE)).isoformat()
+
+    # The warning shows on the dashboard and on the profile.
+    auth.login(world.worker_a.email or "")
+    day = (warn_day + timedelta(days=GRACE)).strftime("%d/%m/%Y")
+    assert f"sera anonymisé·e le {day}" in client.get("/accompagnement/").get_data(as_text=True)
+    page = client.get(f"/accompagnement/residents/{rid}").get_data(as_text=True)
+    assert f"il sera anonymisé le {day}" in page
+
+    # A second run the same day or within the grace period warns nobody again, erases nobody.
+    within = run_retention(session, matching, warn_day + timedelta(days=GRACE - 1), MONTHS, GRACE)
+    assert (within.warned, within.anonymised) == ([], [])
+    assert session.get(Resident, rid) is not None
+
+    vectors = from_blobs([s.vector for s in session.exec(select(SkillStatement).where(
+        SkillStatement.resident_id == rid)).all()], matching.dim)
+    after = run_retention(session, matching, warn_day + timedelta(days=GRACE), MONTHS, GRACE)
+    assert after.anonymised == [rid]
+    session.expire_all()
+    assert session.get(Resident, rid) is None and session.get(Resident, binta.id) is not None
+    erase = session.exec(select(AuditEvent).where(AuditEvent.action == "resident.erase")).one()
+    assert erase.actor_id is None and erase.details["reason"] == "retention"
+    assert [(c.metric, c.status) for c in session.exec(select(AnonymousCount)).all()
+            if c.metric == "resident"] == [("resident", "retention")]
+    hits = matching.search(session, RESIDENTS, vectors, 10, {rid, binta.id or 0})
+    assert rid not in {h.doc_id for h in hits}
+    assert _actions(session, rid)[-2:] == ["retention.warn", "resident.erase"]
+
+
+def test_activity_after_the_warning_voids_it(session: Session, world: World) -> None:
+    created = date.today()
+    awa = add_resident(session, world, "Awa", "Je fais de la couture.").resident
+    warn_day = add_months(created, 25)
+    assert run_retention(session, matching, warn_day, MONTHS, GRACE).warned == [awa.id]
+    login = session.exec(select(User).where(User.resident_id == awa.id)).one()
+    login.last_login_at = awa.retention_warned_at + timedelta(days=3)  # type: ignore[operator]
+    session.add(login)
+    session.commit()
+    report = run_retention(session, matching, warn_day + timedelta(days=GRACE + 5), MONTHS, GRACE)
+    assert (report.cleared, report.anonymised, report.warned) == ([awa.id], [], [])
+    session.refresh(awa)
+    assert awa.retention_warned_at is None
+    assert _actions(session, awa.id or 0)[-1] == "retention.cancel"
+    # Inactive again for the whole period: a new warning, not an immediate erasure.
+    later = add_months(warn_day, MONTHS + 1)
+    assert run_retention(session, matching, later, MONTHS, GRACE).warned == [awa.id]
+
+
+def test_the_cli_warns_then_anonymises_and_rebuilds_the_index(
+        session: Session, world: World, config: Config, capsys: pytest.CaptureFixture[str]) -> None:
+    created = date.today()
+    awa = add_resident(session, world, "Awa", "Je fais de la couture.").resident
+    rid = awa.id or 0
+    vectors = from_blobs([s.vector for s in session.exec(select(SkillStatement).where(
+        SkillStatement.resident_id == rid)).all()], matching.dim)
+    warn_day = add_months(created, 25)
+    args = ["--months", str(MONTHS), "--grace-days", str(GRACE)]
+
+    assert retention.main(["--today", warn_day.isoformat(), "--dry-run", *args], config, matching) == 0
+    assert "1 profile(s) would be warned" in capsys.readouterr().out
+    session.expire_all()
+    assert session.get(Resident, rid).retention_warned_at is None  # type: ignore[union-attr]
+
+    assert retention.main(["--today", warn_day.isoformat(), *args], config, matching) == 0
+    assert "1 profile(s) were warned, 0 were anonymised" in capsys.readouterr().out
+    end = (warn_day + timedelta(days=GRACE)).isoformat()
+    assert retention.main(["--today", end, *args], config, matching) == 0
+    assert "0 profile(s) were warned, 1 were anonymised" in capsys.readouterr().out
+    session.expire_all()
+    assert session.get(Resident, rid) is None
+    # The files the script rebuilt hold no vector of the erased person.
+    fresh = MatchingService()
+    fresh.configure_from(config)
+    assert fresh.load_or_rebuild(session) == "loaded"
+    assert fresh.search(session, RESIDENTS, vectors, 10, {rid}) == []
+
+    with pytest.raises(SystemExit) as bad:
+        retention.main(["--today", "yesterday"], config, matching)
+    assert bad.value.code == 2
