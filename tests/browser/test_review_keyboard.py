@@ -1,0 +1,100 @@
+"""The review desk from the keyboard (web/static/review.js) and the guided prompts of the profile
+form (web/static/guided.js), in Debian's chromium: the progressive enhancements really work."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+from sqlmodel import Session, select
+
+from models import Direction, Match, MatchStatus, SkillDeclaration
+from tests.browser.conftest import Contexts
+from tests.browser.test_story_browser import log_in, status_message
+from tests.conftest import World, add_resident
+from web.extensions import matching
+from web.services.needs import NeedInput, create_need
+from web.services.proposals import Proposal, store_proposals
+
+Check = Callable[[Page, str], list[dict[str, object]]]
+Shot = Callable[[Page, str], Path]
+
+
+def focused_card(page: Page) -> str:
+    return str(page.evaluate("document.activeElement.closest('.proposal')?.id || ''"))
+
+
+def test_review_desk_shortcuts(page: Page, session: Session, world: World,
+                               check_accessibility: Check, screenshot: Shot) -> None:
+    awa = add_resident(session, world, "Awa", "Je fais de la couture.", initial="K").resident
+    ben = add_resident(session, world, "Ben", "Je répare les vélos.", initial="L").resident
+    need, _ = create_need(session, matching, world.member, NeedInput(
+        title="Atelier couture", description="Animer un atelier couture."), date.today())
+    for m in session.exec(select(Match)).all():
+        session.delete(m)
+    session.commit()
+    store_proposals(session, [Proposal(need.id or 0, awa.id or 0, 0.6, {}),
+                              Proposal(need.id or 0, ben.id or 0, 0.5, {})],
+                    Direction.NEED_TO_RESIDENT)
+    first, second = (f"proposal-{m.id}" for m in session.exec(
+        select(Match).order_by(Match.score.desc())).all())  # type: ignore[attr-defined]
+
+    log_in(page, world.worker_a.email or "")
+    page.goto("/accompagnement/propositions")
+    check_accessibility(page, "review desk")
+    page.keyboard.press("j")
+    assert focused_card(page) == first
+    page.keyboard.press("j")
+    assert focused_card(page) == second
+    page.keyboard.press("k")
+    assert focused_card(page) == first
+    page.keyboard.press("x")
+    expect(page.locator(f"#{first} [data-pick]")).to_be_checked()
+    page.keyboard.press("r")
+    expect(page.locator(f"#{first} [data-reason]")).to_be_focused()
+    page.keyboard.press("j")  # typed in a list: not a shortcut
+    assert focused_card(page) == first
+    # "Autre raison" makes the note required in the browser too.
+    page.locator(f"#{first} [data-reason]").select_option("other")
+    expect(page.locator(f"#{first} [data-note]")).to_have_attribute("required", "")
+    page.keyboard.press("?")  # in the list, still ignored
+    expect(page.locator("#shortcuts")).not_to_have_attribute("open", "")
+    page.locator(f"#{first}").focus()
+    page.keyboard.press("?")
+    expect(page.locator("#shortcuts")).to_have_attribute("open", "")
+    screenshot(page, "review-desk-keyboard")
+    page.keyboard.press("a")
+    expect(status_message(page, "Proposition validée")).to_be_visible()
+    session.expire_all()
+    statuses = {m.resident_id: m.status for m in session.exec(select(Match)).all()}
+    assert statuses == {awa.id: MatchStatus.APPROVED, ben.id: MatchStatus.PROPOSED}
+
+
+def test_guided_prompts_add_to_the_text(contexts: Contexts, session: Session, world: World,
+                                        check_accessibility: Check, screenshot: Shot) -> None:
+    phone = contexts.phone().new_page()
+    log_in(phone, world.relais.email or "")
+    phone.goto("/relais/personnes/nouvelle")
+    check_accessibility(phone, "habitant-relais profile form")
+    text = phone.get_by_label("Ce que la personne sait faire, avec ses mots")
+    text.fill("Elle parle bambara.")
+    home = phone.get_by_label("À la maison")
+    home.fill("Je cuisine pour quarante personnes.")
+    phone.locator("[data-guided-add='guide_home']").click()
+    expect(text).to_have_value("Elle parle bambara.\nJe cuisine pour quarante personnes.")
+    expect(home).to_have_value("")
+    expect(phone.locator("#guided-status")).to_have_text("Ajouté au texte.")
+    phone.get_by_label("Au travail").fill("J'étais vendeuse au marché.")  # left for the server
+    phone.get_by_label("Prénom ou pseudonyme").fill("Sira")
+    phone.get_by_label("Quartier").select_option(label="Les Tilleuls (Saint-Aubin)")
+    consent = phone.get_by_role("group", name="Consentement")
+    consent.get_by_label("La personne accepte", exact=False).check()
+    consent.get_by_role("radio", name="accord oral, en personne").check()
+    screenshot(phone, "relais-guided-form-phone")
+    phone.get_by_role("button", name="Envoyer au centre social").click()
+    expect(status_message(phone, "Merci ! La fiche est envoyée")).to_be_visible()
+    check_accessibility(phone, "habitant-relais home")
+    assert session.exec(select(SkillDeclaration.text)).one() == (
+        "Elle parle bambara.\nJe cuisine pour quarante personnes.\nJ'étais vendeuse au marché.")

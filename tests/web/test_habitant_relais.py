@@ -1,0 +1,277 @@
+"""Habitants-relais record profiles and needs on a phone; nothing enters matching until a social
+worker of the same centre validates it; a habitant-relais only ever sees their own submissions."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask.testing import FlaskClient
+from sqlmodel import Session, col, select
+
+from models import (
+    AuditEvent,
+    IndexEvent,
+    Match,
+    Need,
+    NeedStatement,
+    Resident,
+    Role,
+    SkillDeclaration,
+    SkillStatement,
+    User,
+    ValidationStatus,
+)
+from tests.conftest import Auth, World, add_resident, need_form, password_hash, resident_form
+from web.extensions import matching
+from web.services.matching import NEEDS, RESIDENTS
+from web.services.needs import NeedInput, create_need
+from web.services.proposals import propose_for_need, propose_for_resident, valid_consent_residents
+from web.services.validation import pending_for, submitted_by
+
+TODAY = date.today()
+COUTURE = "Je fais de la couture et des retouches pour les voisines, à la machine et à la main."
+NEW_PERSON = "/relais/personnes/nouvelle"
+NEW_NEED = "/relais/besoins/nouveau"
+
+
+def in_index(session: Session, collection: str, doc_id: int) -> bool:
+    """Whether the FAISS collection holds the document (after applying every index event)."""
+    matching.sync(session)
+    return doc_id in matching.collections[collection].statements_of
+
+
+def submit_person(auth: Auth, world: World, name: str = "Sira", text: str = COUTURE) -> None:
+    response = auth.post(NEW_PERSON, resident_form(text, world.tilleuls, first_name=name),
+                         token_from=NEW_PERSON)
+    assert response.status_code == 302, response.get_data(as_text=True)  # type: ignore[attr-defined]
+    assert response.headers["Location"].endswith("/relais/")  # type: ignore[attr-defined]
+
+
+def only_resident(session: Session, name: str) -> Resident:
+    return session.exec(select(Resident).where(Resident.first_name == name)).one()
+
+
+def test_a_submitted_profile_waits_out_of_matching_until_validated(
+        client: FlaskClient, auth: Auth, world: World, session: Session) -> None:
+    need, proposed = create_need(session, matching, world.member, NeedInput(
+        title="Atelier couture", description="Animer un atelier couture et retouches le mercredi."),
+        TODAY)
+    auth.login(world.relais.email or "")
+    submit_person(auth, world)
+    sira = only_resident(session, "Sira")
+    assert sira.validation_status == ValidationStatus.PENDING
+    assert sira.organisation_id == world.centre_a.id and sira.created_by_id == world.relais.id
+    # The text and the consent are kept; nothing the matcher reads exists yet.
+    assert session.exec(select(SkillDeclaration).where(
+        SkillDeclaration.resident_id == sira.id)).one().text == COUTURE
+    assert session.exec(select(SkillStatement).where(SkillStatement.resident_id == sira.id)).all() == []
+    assert session.exec(select(IndexEvent).where(IndexEvent.collection == RESIDENTS,
+                                                 IndexEvent.doc_id == sira.id)).all() == []
+    assert not in_index(session, RESIDENTS, sira.id or 0)
+    assert sira.id not in valid_consent_residents(session, TODAY)
+    assert session.exec(select(User).where(User.resident_id == sira.id)).first() is None  # no code
+    assert propose_for_need(session, matching, need, TODAY) == 0
+    assert session.exec(select(Match).where(Match.resident_id == sira.id)).all() == []
+    assert "en attente du centre social" in client.get("/relais/").get_data(as_text=True)
+
+    auth.logout()
+    auth.login(world.worker_a.email or "")
+    assert "Sira" in client.get("/accompagnement/").get_data(as_text=True)  # "à valider"
+    response = auth.post(f"/accompagnement/a-valider/personnes/{sira.id}/valider", {},
+                         token_from="/accompagnement/a-valider")
+    assert response.headers["Location"].endswith(f"/residents/{sira.id}/code")  # type: ignore[attr-defined]
+    code_page = client.get(f"/accompagnement/residents/{sira.id}/code").get_data(as_text=True)
+    assert "access-code" in code_page  # the resident's code, shown once
+
+    session.expire_all()
+    sira = only_resident(session, "Sira")
+    assert sira.validation_status == ValidationStatus.VALIDATED
+    assert sira.validated_by_id == world.worker_a.id and sira.validated_at is not None
+    assert in_index(session, RESIDENTS, sira.id or 0)
+    proposals = session.exec(select(Match).where(Match.resident_id == sira.id)).all()
+    assert [m.need_id for m in proposals] == [need.id]  # matched with the need, for review
+    assert session.exec(select(AuditEvent).where(AuditEvent.action == "resident.validate",
+                                                 AuditEvent.object_id == sira.id)).one()
+
+    # The habitant-relais learns it was validated, and nothing more: no proposal, no profile page.
+    auth.logout()
+    auth.login(world.relais.email or "")
+    home = client.get("/relais/").get_data(as_text=True)
+    assert "validée" in home and "Atelier couture" not in home
+    assert client.get(f"/accompagnement/residents/{sira.id}").status_code == 403
+    assert client.get("/accompagnement/propositions").status_code == 403
+    assert client.get("/moi/").status_code == 403
+
+
+def test_a_need_seen_in_the_neighbourhood_waits_too(client: FlaskClient, auth: Auth, world: World,
+                                                    session: Session) -> None:
+    awa = add_resident(session, world, "Awa", COUTURE).resident
+    auth.login(world.relais.email or "")
+    response = auth.post(NEW_NEED, need_form("Atelier couture",
+                                             "Le collectif cherche quelqu'un pour la couture.",
+                                             territory_id=world.tilleuls.id),
+                         token_from=NEW_NEED)
+    assert response.status_code == 302  # type: ignore[attr-defined]
+    need = session.exec(select(Need).where(Need.title == "Atelier couture")).one()
+    assert need.validation_status == ValidationStatus.PENDING
+    assert need.organisation_id == world.centre_a.id
+    assert session.exec(select(NeedStatement).where(NeedStatement.need_id == need.id)).all() == []
+    assert not in_index(session, NEEDS, need.id or 0)
+    assert propose_for_resident(session, matching, awa, TODAY) == 0
+    assert propose_for_need(session, matching, need, TODAY) == 0
+    # The social worker's page of needs without candidates does not count it yet.
+    assert need.title not in [n.title for n in pending_for(session, world.worker_b).needs]
+    assert [n.id for n in pending_for(session, world.worker_a).needs] == [need.id]
+
+    auth.logout()
+    auth.login(world.worker_a.email or "")
+    page = client.get("/accompagnement/a-valider").get_data(as_text=True)
+    assert "Le collectif cherche quelqu&#39;un pour la couture." in page
+    auth.post(f"/accompagnement/a-valider/besoins/{need.id}/valider", {},
+              token_from="/accompagnement/a-valider")
+    session.expire_all()
+    need = session.get(Need, need.id)  # type: ignore[assignment]
+    assert need.validation_status == ValidationStatus.VALIDATED
+    assert in_index(session, NEEDS, need.id or 0)
+    assert [m.resident_id for m in session.exec(select(Match).where(Match.need_id == need.id))] \
+        == [awa.id]
+
+
+def test_send_back_with_a_word_then_correct_and_resubmit(client: FlaskClient, auth: Auth,
+                                                         world: World, session: Session) -> None:
+    auth.login(world.relais.email or "")
+    submit_person(auth, world, text="Elle fait des choses.")
+    sira = only_resident(session, "Sira")
+    auth.logout()
+    auth.login(world.worker_a.email or "")
+    back = f"/accompagnement/a-valider/personnes/{sira.id}/renvoyer"
+    page = auth.post(back, {"note": "  "}, token_from="/accompagnement/a-valider",
+                     follow_redirects=True).get_data(as_text=True)  # type: ignore[attr-defined]
+    assert "Écrivez un mot" in page
+    session.expire_all()
+    assert only_resident(session, "Sira").validation_status == ValidationStatus.PENDING
+    auth.post(back, {"note": "Qu'est-ce qu'elle fait, avec ses mots ?"},
+              token_from="/accompagnement/a-valider")
+    session.expire_all()
+    sira = only_resident(session, "Sira")
+    assert sira.validation_status == ValidationStatus.RETURNED
+    # Sent back twice? It is not waiting any more.
+    again = auth.post(f"/accompagnement/a-valider/personnes/{sira.id}/valider", {},
+                      token_from="/accompagnement/a-valider", follow_redirects=True)
+    assert "déjà été examinée" in again.get_data(as_text=True)  # type: ignore[attr-defined]
+
+    auth.logout()
+    auth.login(world.relais.email or "")
+    home = client.get("/relais/").get_data(as_text=True)
+    assert "à corriger" in home and "avec ses mots ?" in home
+    fix = f"/relais/personnes/{sira.id}/corriger"
+    response = auth.post(fix, {"declaration": COUTURE}, token_from=fix)
+    assert response.status_code == 302  # type: ignore[attr-defined]
+    session.expire_all()
+    sira = only_resident(session, "Sira")
+    assert sira.validation_status == ValidationStatus.PENDING
+    texts = session.exec(select(SkillDeclaration.text).where(SkillDeclaration.resident_id == sira.id)
+                         .order_by(col(SkillDeclaration.id))).all()
+    assert list(texts) == ["Elle fait des choses.", COUTURE]
+    assert session.exec(select(SkillStatement).where(SkillStatement.resident_id == sira.id)).all() == []
+    assert client.get(fix).status_code == 302  # waiting again: nothing to correct
+
+
+def test_a_social_worker_editing_a_pending_profile_keeps_it_out_of_matching(
+        client: FlaskClient, auth: Auth, world: World, session: Session) -> None:
+    auth.login(world.relais.email or "")
+    submit_person(auth, world, text="Elle coud.")
+    sira = only_resident(session, "Sira")
+    auth.logout()
+    auth.login(world.worker_a.email or "")
+    page = client.get(f"/accompagnement/residents/{sira.id}").get_data(as_text=True)
+    assert "à valider" in page
+    auth.post(f"/accompagnement/residents/{sira.id}/declaration", {"declaration": COUTURE},
+              token_from=f"/accompagnement/residents/{sira.id}")
+    assert session.exec(select(SkillStatement).where(SkillStatement.resident_id == sira.id)).all() == []
+    assert not in_index(session, RESIDENTS, sira.id or 0)
+    # No access code before validation either.
+    response = auth.post(f"/accompagnement/residents/{sira.id}/code", {},
+                         token_from=f"/accompagnement/residents/{sira.id}")
+    assert response.headers["Location"].endswith(f"/residents/{sira.id}")  # type: ignore[attr-defined]
+    assert session.exec(select(User).where(User.resident_id == sira.id)).first() is None
+
+
+def test_a_habitant_relais_of_centre_a_never_reads_centre_b(client: FlaskClient, auth: Auth,
+                                                            world: World, session: Session) -> None:
+    relais_b = User(email="relais.b@example.org", display_name="relais.b", role=Role.HABITANT_RELAIS,
+                    organisation_id=world.centre_b.id, password_hash=password_hash())
+    neighbour_a = User(email="relais.a2@example.org", display_name="relais.a2",
+                       role=Role.HABITANT_RELAIS, organisation_id=world.centre_a.id,
+                       password_hash=password_hash())
+    session.add_all([relais_b, neighbour_a])
+    session.commit()
+    theirs = add_resident(session, world, "Zeynep", "Je fais du pain.", recorded_by=relais_b).resident
+    theirs_need, _ = create_need(session, matching, relais_b, NeedInput(
+        title="Jardin partagé", description="Le jardin cherche des bras le samedi."), TODAY)
+    same_centre = add_resident(session, world, "Mona", "Je tricote.", recorded_by=neighbour_a).resident
+    followed = add_resident(session, world, "Awa", COUTURE).resident  # recorded by worker A
+    assert theirs.organisation_id == world.centre_b.id
+
+    auth.login(world.relais.email or "")
+    home = client.get("/relais/").get_data(as_text=True)
+    assert "Zeynep" not in home and "Jardin partagé" not in home and "Mona" not in home
+    assert [r.id for r in submitted_by(session, world.relais).residents] == []
+    session.expire_all()
+    for row in (theirs, same_centre):
+        row.validation_status = ValidationStatus.RETURNED  # even when there is something to fix
+        session.add(row)
+    theirs_need.validation_status = ValidationStatus.RETURNED
+    session.add(theirs_need)
+    session.commit()
+    for path in (f"/relais/personnes/{theirs.id}/corriger", f"/relais/personnes/{same_centre.id}/corriger",
+                 f"/relais/personnes/{followed.id}/corriger", f"/relais/besoins/{theirs_need.id}/corriger"):
+        assert client.get(path).status_code == 403, path
+        assert client.post(path, data={"csrf_token": auth.token(), "declaration": "x",
+                                       "title": "x", "description": "x"}).status_code == 403, path
+    for path in (f"/accompagnement/residents/{theirs.id}", f"/accompagnement/residents/{followed.id}",
+                 "/accompagnement/a-valider", f"/structure/besoins/{theirs_need.id}"):
+        assert client.get(path).status_code == 403, path
+    assert client.get("/relais/personnes/999999/corriger").status_code == 404
+
+    # Centre A's social worker neither sees nor validates centre B's submissions.
+    session.expire_all()
+    theirs.validation_status = ValidationStatus.PENDING
+    session.add(theirs)
+    session.commit()
+    auth.logout()
+    auth.login(world.worker_a.email or "")
+    assert "Zeynep" not in client.get("/accompagnement/a-valider").get_data(as_text=True)
+    response = auth.post(f"/accompagnement/a-valider/personnes/{theirs.id}/valider", {})
+    assert response.status_code == 403  # type: ignore[attr-defined]
+    session.expire_all()
+    assert session.get(Resident, theirs.id).validation_status == ValidationStatus.PENDING  # type: ignore[union-attr]
+
+
+def test_the_guided_prompts_fill_the_text_without_javascript(client: FlaskClient, auth: Auth,
+                                                             world: World, session: Session) -> None:
+    auth.login(world.relais.email or "")
+    page = client.get(NEW_PERSON).get_data(as_text=True)
+    assert "au pays" in page and 'src="/static/guided.js"' in page
+    form = resident_form("Elle parle bambara.", world.tilleuls, first_name="Sira",
+                         guide_home="Je cuisine pour quarante personnes.",
+                         guide_work="J'étais vendeuse au marché.")
+    assert auth.post(NEW_PERSON, form, token_from=NEW_PERSON).status_code == 302  # type: ignore[attr-defined]
+    text = session.exec(select(SkillDeclaration.text)).one()
+    assert text == "Elle parle bambara.\nJe cuisine pour quarante personnes.\nJ'étais vendeuse au marché."
+
+
+def test_the_sensitive_data_warning_reads_the_guided_answers(client: FlaskClient, auth: Auth,
+                                                             world: World, session: Session) -> None:
+    auth.login(world.worker_a.email or "")
+    path = "/accompagnement/residents/nouveau"
+    form = resident_form("", world.tilleuls, guide_family="Elle s'occupe de sa mère diabétique.")
+    response = auth.post(path, form, token_from=path)
+    page = response.get_data(as_text=True)  # type: ignore[attr-defined]
+    assert response.status_code == 200 and "Ce texte contient des informations sensibles" in page  # type: ignore[attr-defined]
+    assert "santé : diabétique" in page
+    # The answer was folded into the one text the worker now rereads.
+    assert "Elle s&#39;occupe de sa mère diabétique.</textarea>" in page
+    assert session.exec(select(Resident)).first() is None
+    form = resident_form("Elle s'occupe de sa mère.", world.tilleuls)
+    assert auth.post(path, form, token_from=path).status_code == 302  # type: ignore[attr-defined]

@@ -1,0 +1,246 @@
+"""The review desk: filters kept across actions, bulk approval (all or nothing), reasons for a
+rejection, keyboard help, and the timeline of proposals on the resident's page."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+import pytest
+from flask.testing import FlaskClient
+from sqlmodel import Session, select
+
+from models import AuditEvent, Direction, Match, MatchStatus, RejectionReason, Resident, User
+from tests.conftest import Auth, World, add_resident
+from web.extensions import matching
+from web.services import ServiceError
+from web.services.needs import NeedInput, create_need
+from web.services.proposals import Proposal, store_proposals
+from web.services.review import ReviewFilters, answer, approve, proposal_timeline, reject
+
+TODAY = date.today()
+DESK = "/accompagnement/propositions"
+
+
+@dataclass
+class Desk:
+    world: World
+    awa: int  # Les Tilleuls, centre A
+    ben: int  # Le Bourg, centre A
+    other: int  # Les Tilleuls, centre B
+    couture: int  # need of the association
+    velo: int  # need of centre A
+    ids: dict[tuple[int, int], int]  # (resident, need) → proposal id
+
+
+@pytest.fixture
+def desk(session: Session, world: World) -> Desk:
+    awa = add_resident(session, world, "Awa", "Je fais de la couture.", initial="K").resident
+    ben = add_resident(session, world, "Ben", "Je répare les vélos.", initial="L",
+                       territory_id=world.bourg.id).resident
+    other = add_resident(session, world, "Chloé", "Je couds.", recorded_by=world.worker_b).resident
+    couture, _ = create_need(session, matching, world.member, NeedInput(
+        title="Atelier couture", description="Animer un atelier couture."), TODAY)
+    velo, _ = create_need(session, matching, world.worker_a, NeedInput(
+        title="Atelier vélo", description="Réparer les vélos des enfants."), TODAY)
+    for m in session.exec(select(Match)).all():  # start from known proposals, not the ranking
+        session.delete(m)
+    session.commit()
+    pairs = [(awa.id, couture.id), (awa.id, velo.id), (ben.id, couture.id), (ben.id, velo.id),
+             (other.id, couture.id)]
+    store_proposals(session, [Proposal(n or 0, r or 0, 0.5, {}) for r, n in pairs],
+                    Direction.NEED_TO_RESIDENT)
+    ids = {(m.resident_id, m.need_id): m.id or 0 for m in session.exec(select(Match)).all()}
+    return Desk(world, awa.id or 0, ben.id or 0, other.id or 0, couture.id or 0, velo.id or 0, ids)
+
+
+def shown(page: str) -> set[int]:
+    return {int(i) for i in re.findall(r'data-testid="proposal-(\d+)"', page)}
+
+
+def status(session: Session, match_id: int) -> str:
+    session.expire_all()
+    match = session.get(Match, match_id)
+    assert match is not None
+    return match.status
+
+
+def test_the_desk_shows_only_the_workers_residents(client: FlaskClient, auth: Auth, desk: Desk) -> None:
+    auth.login(desk.world.worker_a.email or "")
+    page = client.get(DESK).get_data(as_text=True)
+    assert shown(page) == {desk.ids[(r, n)] for r in (desk.awa, desk.ben)
+                           for n in (desk.couture, desk.velo)}
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ("quartier={bourg}", [("ben", "couture"), ("ben", "velo")]),
+    ("besoin={velo}", [("awa", "velo"), ("ben", "velo")]),
+    ("structure={association}", [("awa", "couture"), ("ben", "couture")]),
+    ("structure={centre_a}&quartier={tilleuls}", [("awa", "velo")]),
+    ("quartier=abc&besoin=-1", [("awa", "couture"), ("awa", "velo"), ("ben", "couture"),
+                                ("ben", "velo")]),  # not ids: ignored
+])
+def test_filters(client: FlaskClient, auth: Auth, desk: Desk, query: str,
+                 expected: list[tuple[str, str]]) -> None:
+    w = desk.world
+    auth.login(w.worker_a.email or "")
+    url = f"{DESK}?" + query.format(bourg=w.bourg.id, tilleuls=w.tilleuls.id, velo=desk.velo,
+                                     association=w.association.id, centre_a=w.centre_a.id)
+    people = {"awa": desk.awa, "ben": desk.ben}
+    needs = {"couture": desk.couture, "velo": desk.velo}
+    page = client.get(url).get_data(as_text=True)
+    assert shown(page) == {desk.ids[(people[p], needs[n])] for p, n in expected}
+
+
+def test_filters_are_kept_in_links_and_after_each_action(client: FlaskClient, auth: Auth,
+                                                         desk: Desk, session: Session) -> None:
+    w = desk.world
+    auth.login(w.worker_a.email or "")
+    keep = f"quartier={w.bourg.id}&besoin={desk.velo}"
+    page = client.get(f"{DESK}?{keep}").get_data(as_text=True).replace("&amp;", "&")
+    target = desk.ids[(desk.ben, desk.velo)]
+    assert f'action="/accompagnement/propositions/{target}/valider?{keep}"' in page
+    assert f'action="/accompagnement/propositions/{target}/refuser?{keep}"' in page
+    assert f'action="/accompagnement/propositions/valider-la-selection?{keep}"' in page
+    assert f'<option value="{w.bourg.id}" selected>' in page
+    response = auth.post(f"/accompagnement/propositions/{target}/valider?{keep}", {},
+                         token_from=DESK)
+    assert response.headers["Location"] == f"{DESK}?{keep}"  # type: ignore[attr-defined]
+    assert status(session, target) == MatchStatus.APPROVED
+    other = desk.ids[(desk.awa, desk.couture)]
+    response = auth.post(f"/accompagnement/propositions/{other}/refuser?{keep}",
+                         {"reason_code": "busy"}, token_from=DESK)
+    assert response.headers["Location"] == f"{DESK}?{keep}"  # type: ignore[attr-defined]
+    response = auth.post(f"/accompagnement/propositions/valider-la-selection?{keep}",
+                         {"match_ids": [desk.ids[(desk.ben, desk.couture)]]}, token_from=DESK)
+    assert response.headers["Location"] == f"{DESK}?{keep}"  # type: ignore[attr-defined]
+
+
+def test_bulk_approve_one_audit_event_per_proposal(client: FlaskClient, auth: Auth, desk: Desk,
+                                                   session: Session) -> None:
+    auth.login(desk.world.worker_a.email or "")
+    chosen = [desk.ids[(desk.awa, desk.couture)], desk.ids[(desk.ben, desk.velo)]]
+    page = auth.post(f"{DESK}/valider-la-selection", {"match_ids": chosen}, token_from=DESK,
+                     follow_redirects=True).get_data(as_text=True)  # type: ignore[attr-defined]
+    assert "2 proposition(s) validée(s)" in page
+    assert {status(session, i) for i in chosen} == {MatchStatus.APPROVED}
+    assert status(session, desk.ids[(desk.awa, desk.velo)]) == MatchStatus.PROPOSED
+    events = session.exec(select(AuditEvent).where(AuditEvent.action == "match.approve")).all()
+    assert sorted(e.object_id or 0 for e in events) == sorted(chosen)
+    assert {e.actor_id for e in events} == {desk.world.worker_a.id}
+
+
+@pytest.mark.parametrize(("intruder", "code"), [("other_centre", 403), ("missing", 404),
+                                                ("reviewed", 302), ("not_a_number", 400)])
+def test_bulk_approve_is_all_or_nothing(client: FlaskClient, auth: Auth, desk: Desk,
+                                        session: Session, intruder: str, code: int) -> None:
+    w = desk.world
+    mine = [desk.ids[(desk.awa, desk.couture)], desk.ids[(desk.ben, desk.velo)]]
+    reviewed = desk.ids[(desk.awa, desk.velo)]
+    reject(session, w.worker_a, session.get(Match, reviewed), "busy")  # type: ignore[arg-type]
+    extra = {"other_centre": desk.ids[(desk.other, desk.couture)], "missing": 999999,
+             "reviewed": reviewed, "not_a_number": "1 OR 1=1"}[intruder]
+    auth.login(w.worker_a.email or "")
+    before = len(session.exec(select(AuditEvent)).all())
+    response = auth.post(f"{DESK}/valider-la-selection", {"match_ids": [mine[0], extra, mine[1]]},
+                         token_from=DESK)
+    assert response.status_code == code  # type: ignore[attr-defined]
+    assert {status(session, i) for i in mine} == {MatchStatus.PROPOSED}
+    assert status(session, desk.ids[(desk.other, desk.couture)]) == MatchStatus.PROPOSED
+    assert len(session.exec(select(AuditEvent)).all()) == before  # nothing at all
+    if intruder == "reviewed":
+        assert "rien n&#39;a été validé" in client.get(DESK).get_data(as_text=True)
+
+
+def test_bulk_approve_needs_a_selection(client: FlaskClient, auth: Auth, desk: Desk) -> None:
+    auth.login(desk.world.worker_a.email or "")
+    page = auth.post(f"{DESK}/valider-la-selection", {}, token_from=DESK,
+                     follow_redirects=True).get_data(as_text=True)  # type: ignore[attr-defined]
+    assert "Cochez au moins une proposition." in page
+
+
+@pytest.mark.parametrize("reason", [r.value for r in RejectionReason if r != RejectionReason.OTHER])
+def test_each_rejection_reason(client: FlaskClient, auth: Auth, desk: Desk, session: Session,
+                               reason: str) -> None:
+    target = desk.ids[(desk.awa, desk.couture)]
+    auth.login(desk.world.worker_a.email or "")
+    auth.post(f"{DESK}/{target}/refuser", {"reason_code": reason}, token_from=DESK)
+    session.expire_all()
+    match = session.get(Match, target)
+    assert match is not None and match.status == MatchStatus.REJECTED
+    assert match.rejection_code == reason and match.rejection_note is None
+
+
+def test_other_reason_needs_a_text(client: FlaskClient, auth: Auth, desk: Desk,
+                                   session: Session) -> None:
+    target = desk.ids[(desk.awa, desk.couture)]
+    auth.login(desk.world.worker_a.email or "")
+    page = auth.post(f"{DESK}/{target}/refuser", {"reason_code": "other", "reason_text": "   "},
+                     token_from=DESK, follow_redirects=True).get_data(as_text=True)  # type: ignore[attr-defined]
+    assert "Indiquez la raison du refus." in page
+    assert status(session, target) == MatchStatus.PROPOSED
+    auth.post(f"{DESK}/{target}/refuser", {"reason_code": "nonsense"}, token_from=DESK)
+    assert status(session, target) == MatchStatus.PROPOSED
+    auth.post(f"{DESK}/{target}/refuser",
+              {"reason_code": "other", "reason_text": "Elle déménage en juin."}, token_from=DESK)
+    session.expire_all()
+    match = session.get(Match, target)
+    assert match is not None and match.status == MatchStatus.REJECTED
+    assert (match.rejection_code, match.rejection_note) == ("other", "Elle déménage en juin.")
+
+
+def test_the_desk_is_usable_with_a_keyboard(client: FlaskClient, auth: Auth, desk: Desk) -> None:
+    auth.login(desk.world.worker_a.email or "")
+    page = client.get(DESK).get_data(as_text=True)
+    assert '<script src="/static/review.js" defer></script>' in page
+    assert "Raccourcis clavier" in page and "<kbd>j</kbd>" in page and "<kbd>a</kbd>" in page
+    # Every control of the page has a label: selects and text fields by id, boxes by wrapping.
+    ids = re.findall(r'<(?:select|input|textarea)[^>]*\bid="([^"]+)"', page)
+    assert ids and all(f'for="{i}"' in page for i in ids)
+    boxes = re.findall(r'<label class="check"><input type="checkbox" name="match_ids"', page)
+    assert len(boxes) == len(shown(page))
+    assert "tabindex=\"-1\"" in page  # cards take focus from the j/k shortcuts, not from Tab
+    script = client.get("/static/review.js")
+    assert script.status_code == 200 and b"keydown" in script.get_data()
+    script.close()
+
+
+def test_review_filters_parse_and_round_trip() -> None:
+    filters = ReviewFilters.parse({"quartier": "3", "besoin": "", "structure": "x", "other": "1"})
+    assert filters == ReviewFilters(territory_id=3)
+    assert filters.query_args() == {"quartier": 3}
+    assert not ReviewFilters.parse({})
+
+
+def test_timeline_of_proposals(client: FlaskClient, auth: Auth, desk: Desk, session: Session) -> None:
+    w = desk.world
+    accepted = session.get(Match, desk.ids[(desk.awa, desk.couture)])
+    rejected = session.get(Match, desk.ids[(desk.awa, desk.velo)])
+    assert accepted is not None and rejected is not None
+    approve(session, w.worker_a, accepted)
+    awa_login = session.exec(select(User).where(User.resident_id == desk.awa)).one()
+    answer(session, awa_login, accepted, True, "Le mercredi, oui.")
+    reject(session, w.worker_a, rejected, "distance", "")
+    with pytest.raises(ServiceError):
+        approve(session, w.worker_a, rejected)
+
+    awa = session.get(Resident, desk.awa)
+    assert awa is not None
+    timeline = proposal_timeline(session, awa)
+    by_need = {e.need.title: [s.kind for s in e.steps] for e in timeline}
+    assert by_need == {"Atelier couture": ["proposed", "approved", "accepted"],
+                       "Atelier vélo": ["proposed", "rejected"]}
+    for entry in timeline:
+        assert [s.at for s in entry.steps] == sorted(s.at for s in entry.steps)
+    assert [e.last_at for e in timeline] == sorted((e.last_at for e in timeline), reverse=True)
+
+    auth.login(w.worker_a.email or "")
+    page = client.get(f"/accompagnement/residents/{desk.awa}").get_data(as_text=True)
+    section = page[page.index('data-testid="timeline"'):]
+    section = section[:section.index("</section>")]
+    day = TODAY.strftime("%d/%m/%Y")
+    assert section.count(day) == 5  # 3 steps for the couture workshop, 2 for the bike one
+    for words in ("proposée par Relais", "validée par un·e travailleur·se social·e",
+                  "la personne a dit oui", "« Le mercredi, oui. »", "écartée : Trop loin"):
+        assert words in section.replace("&#39;", "'"), words

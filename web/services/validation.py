@@ -1,0 +1,177 @@
+"""Habitants-relais record profiles and needs seen in the neighbourhood; a social worker of the
+same organisation validates them (they enter matching) or sends them back with a word.
+
+Until validated, a submission has no statements, no index entry, no resident login and no
+proposal (web.services.profiles.add_resident and web.services.needs.add_need leave them out, and
+web.services.proposals only matches validated rows). `validated_by_id` and `validated_at` hold
+who took the last decision and when (validated, or sent back).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from flask_babel import lazy_gettext as _l
+from sqlmodel import Session, col, select
+
+from models import Need, Resident, Role, SkillDeclaration, User, ValidationStatus, utcnow
+from web.services import ServiceError
+from web.services.audit import record
+from web.services.matching import MatchingService
+from web.services.needs import update_need
+from web.services.profiles import add_resident_login, update_declaration
+from web.services.proposals import propose_for_need, propose_for_resident
+
+MAX_NOTE_CHARS = 500
+
+
+@dataclass
+class Submissions:
+    """Profiles and needs recorded by habitants-relais."""
+
+    residents: list[Resident] = field(default_factory=list)
+    needs: list[Need] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.residents) + len(self.needs)
+
+
+@dataclass
+class Validated:
+    access_code: str  # the resident's new login code, shown once to the social worker
+    proposals: int
+
+
+def pending_for(session: Session, worker: User) -> Submissions:
+    """What waits for the social worker: submissions of their organisation (admins: all)."""
+    residents = select(Resident).where(Resident.validation_status == ValidationStatus.PENDING)
+    needs = select(Need).where(Need.validation_status == ValidationStatus.PENDING)
+    if worker.role != Role.ADMIN:
+        residents = residents.where(Resident.organisation_id == worker.organisation_id)
+        needs = needs.where(Need.organisation_id == worker.organisation_id)
+    return Submissions(
+        list(session.exec(residents.order_by(col(Resident.created_at), col(Resident.id))).all()),
+        list(session.exec(needs.order_by(col(Need.created_at), col(Need.id))).all()))
+
+
+def submitted_by(session: Session, relais: User) -> Submissions:
+    """What a habitant-relais recorded, newest first, whatever its status (nobody else's)."""
+    return Submissions(
+        list(session.exec(select(Resident).where(
+            Resident.created_by_id == relais.id, Resident.organisation_id == relais.organisation_id)
+            .order_by(col(Resident.created_at).desc(), col(Resident.id).desc())).all()),
+        list(session.exec(select(Need).where(
+            Need.created_by_id == relais.id, Need.organisation_id == relais.organisation_id)
+            .order_by(col(Need.created_at).desc(), col(Need.id).desc())).all()))
+
+
+def submission_authors(session: Session, submissions: Submissions) -> dict[int, User]:
+    """The habitants-relais behind `submissions`, by id."""
+    ids = {r.created_by_id for r in submissions.residents} | {n.created_by_id for n in submissions.needs}
+    return {u.id or 0: u for u in session.exec(select(User).where(col(User.id).in_(ids))).all()}
+
+
+def current_declaration(session: Session, resident: Resident) -> SkillDeclaration | None:
+    return session.exec(select(SkillDeclaration).where(
+        SkillDeclaration.resident_id == resident.id, col(SkillDeclaration.is_current).is_(True))
+        .order_by(col(SkillDeclaration.id).desc())).first()
+
+
+def _check_pending(row: Resident | Need) -> None:
+    if row.validation_status != ValidationStatus.PENDING:
+        raise ServiceError(_l("Cette fiche a déjà été examinée."))
+
+
+def _check_note(note: str) -> str:
+    note = note.strip()
+    if not note:
+        raise ServiceError(_l("Écrivez un mot pour la personne qui a fait la fiche : que faut-il "
+                              "revoir ?"))
+    if len(note) > MAX_NOTE_CHARS:
+        raise ServiceError(_l("Le mot est trop long (500 caractères au plus)."))
+    return note
+
+
+def _decide(row: Resident | Need, worker: User, status: ValidationStatus, note: str | None) -> None:
+    row.validation_status = status
+    row.validated_by_id, row.validated_at = worker.id, utcnow()
+    row.validation_note = note
+
+
+def validate_resident(session: Session, matching: MatchingService, worker: User,
+                      resident: Resident, today: date) -> Validated:
+    """The profile enters matching: its text is analysed and indexed, the resident gets a login
+    code, and needs are proposed (committed)."""
+    _check_pending(resident)
+    declaration = current_declaration(session, resident)
+    analysis = matching.analyze(declaration.text) if declaration else None
+    if declaration is None or analysis is None or not analysis.statements:
+        raise ServiceError(_l("Écrivez ce que la personne sait faire, avec ses mots."))
+    matching.store_declaration(session, declaration, analysis)
+    resident.languages = list(dict.fromkeys([*resident.languages, *analysis.languages]))
+    has_login = session.exec(select(User).where(User.resident_id == resident.id)).first()
+    code = "" if has_login else add_resident_login(session, resident)
+    _decide(resident, worker, ValidationStatus.VALIDATED, None)
+    resident.updated_at = utcnow()
+    session.add(resident)
+    record(session, worker, "resident.validate", "resident", resident.id)
+    session.commit()
+    return Validated(code, propose_for_resident(session, matching, resident, today))
+
+
+def validate_need(session: Session, matching: MatchingService, worker: User, need: Need,
+                  today: date) -> int:
+    """The need enters matching: statements, index entry, proposals (committed)."""
+    _check_pending(need)
+    matching.store_need(session, need)
+    _decide(need, worker, ValidationStatus.VALIDATED, None)
+    need.updated_at = utcnow()
+    session.add(need)
+    record(session, worker, "need.validate", "need", need.id)
+    session.commit()
+    return propose_for_need(session, matching, need, today)
+
+
+def send_back(session: Session, worker: User, row: Resident | Need, note: str) -> None:
+    """Return a submission to its habitant-relais with a word saying what to change."""
+    _check_pending(row)
+    note = _check_note(note)
+    _decide(row, worker, ValidationStatus.RETURNED, note)
+    session.add(row)
+    kind = "resident" if isinstance(row, Resident) else "need"
+    record(session, worker, f"{kind}.send_back", kind, row.id)  # the note is free text: not here
+    session.commit()
+
+
+def _check_returned(row: Resident | Need) -> None:
+    if row.validation_status != ValidationStatus.RETURNED:
+        raise ServiceError(_l("Cette fiche attend déjà la validation ou a été validée."))
+
+
+def resubmit_resident(session: Session, matching: MatchingService, relais: User,
+                      resident: Resident, text: str) -> None:
+    """The habitant-relais corrects a profile sent back to them; it waits for validation again."""
+    _check_returned(resident)
+    resident.validation_status = ValidationStatus.PENDING
+    session.add(resident)
+    try:
+        update_declaration(session, matching, relais, resident, text)  # commits; out of the index
+    except ServiceError:
+        session.rollback()  # still sent back, as it was
+        raise
+
+
+def resubmit_need(session: Session, matching: MatchingService, relais: User, need: Need,
+                  title: str, description: str, today: date) -> None:
+    """The habitant-relais corrects a need sent back to them; it waits for validation again."""
+    _check_returned(need)
+    need.validation_status = ValidationStatus.PENDING
+    session.add(need)
+    try:
+        update_need(session, matching, relais, need, {"title": title, "description": description},
+                    today, source="relais")
+    except ServiceError:
+        session.rollback()
+        raise
+    session.commit()  # when nothing else changed, the new status still counts
