@@ -1,0 +1,155 @@
+"""In-app notifications: created on each event, for the right people only; counted in the header,
+listed, marked read."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from flask.testing import FlaskClient
+from sqlmodel import Session, select
+
+from models import Direction, Match, Need, Notification, Outcome, User
+from tests.conftest import Auth, World, add_resident
+from web.extensions import matching
+from web.services.notifications import forget_matches
+from web.services.outcomes import record_outcome
+from web.services.profiles import CreatedResident, ResidentInput, create_resident
+from web.services.proposals import Proposal, store_proposals
+from web.services.review import answer, approve
+
+
+def inbox(session: Session, user: User | None) -> list[Notification]:
+    assert user is not None
+    return list(session.exec(select(Notification).where(Notification.user_id == user.id)
+                             .order_by(Notification.id)).all())  # type: ignore[arg-type]
+
+
+def resident_user(session: Session, resident_id: int) -> User:
+    return session.exec(select(User).where(User.resident_id == resident_id)).one()
+
+
+def _need(session: Session, world: World) -> Need:
+    need = Need(organisation_id=world.association.id or 0, title="Atelier couture",
+                description="Animer un atelier couture.", created_by_id=world.member.id or 0)
+    session.add(need)
+    session.commit()
+    return need
+
+
+def approved_for_awa(session: Session, world: World, reviewer: User) -> tuple[CreatedResident, Match]:
+    """Awa (worker A's centre), proposed for the association's need and approved by `reviewer`."""
+    created = add_resident(session, world, "Awa", "Je couds.", initial="K")
+    need = _need(session, world)
+    store_proposals(session, [Proposal(need.id or 0, created.resident.id or 0, 0.5, {})],
+                    Direction.NEED_TO_RESIDENT)
+    match = session.exec(select(Match)).one()
+    approve(session, reviewer, match)
+    return created, match
+
+
+def test_the_whole_path_notifies_the_right_people(session: Session, world: World) -> None:
+    awa = add_resident(session, world, "Awa", "Je couds des robes.", initial="K").resident
+    ines = add_resident(session, world, "Inès", "Je couds aussi.", initial="B").resident
+    bea = create_resident(session, matching, world.worker_b, ResidentInput(
+        first_name="Béa", last_initial="", territory_id=world.bourg.id, consent_given_on=date.today(),
+        consent_method="paper_signed", consent_matching=True, declaration="Je tricote."),
+        12, date.today()).resident
+    need = _need(session, world)
+    for user in (world.worker_a, world.worker_b, world.member, world.admin):
+        assert inbox(session, user) == []  # no proposal yet (no open need when they were created)
+
+    store_proposals(session, [Proposal(need.id or 0, r.id or 0, 0.5, {}) for r in (awa, ines, bea)],
+                    Direction.NEED_TO_RESIDENT)
+    [to_a] = inbox(session, world.worker_a)
+    [to_b] = inbox(session, world.worker_b)
+    assert (to_a.kind, to_a.text, to_a.link) == ("to_review", "2 nouvelles propositions à examiner.",
+                                                 "/accompagnement/propositions")
+    assert to_b.text == "Une nouvelle proposition à examiner."
+    assert inbox(session, world.member) == [] and inbox(session, world.admin) == []
+    assert all(inbox(session, resident_user(session, r.id or 0)) == [] for r in (awa, ines, bea))
+
+    match = session.exec(select(Match).where(Match.resident_id == awa.id)).one()
+    approve(session, world.worker_a, match)
+    [opportunity] = inbox(session, resident_user(session, awa.id or 0))
+    assert (opportunity.kind, opportunity.link) == ("opportunity", "/moi/")
+    assert opportunity.text == "Nouvelle proposition pour vous : « Atelier couture »."
+    assert inbox(session, resident_user(session, ines.id or 0)) == []
+    assert len(inbox(session, world.member)) == 0  # the association hears when the resident answers
+
+    answer(session, resident_user(session, awa.id or 0), match, accept=True,
+           comment="Mon numéro est le 06 11 22 33 44")
+    for user in (world.member, world.worker_a):
+        last = inbox(session, user)[-1]
+        assert (last.kind, last.text) == ("answered", "Awa K. a dit oui pour « Atelier couture ».")
+        assert last.link == f"/suivi/propositions/{match.id}"
+    assert inbox(session, world.worker_b) == [to_b]
+    assert not any("06 11" in n.text for n in session.exec(select(Notification)).all())
+
+    record_outcome(session, world.member, match, Outcome.HAPPENED, "Très bien")
+    last = inbox(session, world.worker_a)[-1]
+    assert (last.kind, last.text) == ("outcome", "Bilan noté pour Awa K. et « Atelier couture ».")
+    assert inbox(session, world.member)[-1].kind == "answered"  # the author of the outcome is not told
+
+
+def test_declining_is_notified_too(session: Session, world: World) -> None:
+    created, match = approved_for_awa(session, world, world.admin)
+    answer(session, resident_user(session, created.resident.id or 0), match, accept=False)
+    assert inbox(session, world.admin)[-1].text == "Awa K. a dit non pour « Atelier couture »."
+    assert inbox(session, world.member)[-1].text == "Awa K. a dit non pour « Atelier couture »."
+
+
+COUNTER = re.compile(r'<span class="counter">(\d+)</span>')
+
+
+def test_counter_list_and_marking_read(client: FlaskClient, auth: Auth, session: Session,
+                                       world: World) -> None:
+    created, match = approved_for_awa(session, world, world.worker_a)
+    answer(session, resident_user(session, created.resident.id or 0), match, accept=True)
+    first, second = inbox(session, world.worker_a)
+
+    auth.login(world.worker_a.email or "")
+    home = client.get("/accompagnement/").get_data(as_text=True)
+    assert COUNTER.findall(home) == ["2"]
+    page = client.get("/notifications/").get_data(as_text=True)
+    assert "Une nouvelle proposition à examiner." in page
+    assert "Awa K. a dit oui" in page and page.count('class="card unread"') == 2
+
+    opened = auth.post(f"/notifications/{second.id}/ouvrir", {})
+    assert opened.headers["Location"] == f"/suivi/propositions/{match.id}"  # type: ignore[attr-defined]
+    assert client.get(f"/suivi/propositions/{match.id}").status_code == 200  # the link works for them
+    assert COUNTER.findall(client.get("/notifications/").get_data(as_text=True)) == ["1"]
+
+    auth.post("/notifications/lues", {})
+    assert COUNTER.findall(client.get("/notifications/").get_data(as_text=True)) == []
+    session.expire_all()
+    assert all(n.read_at is not None for n in inbox(session, world.worker_a))
+
+    auth.logout()
+    auth.login(world.worker_b.email or "")
+    assert auth.post(f"/notifications/{first.id}/ouvrir", {}).status_code == 404  # type: ignore[attr-defined]
+    auth.logout()
+    auth.login(world.member.email or "")
+    [for_member] = inbox(session, world.member)
+    assert auth.post(f"/notifications/{for_member.id}/ouvrir", {}).headers["Location"] == \
+        f"/suivi/propositions/{match.id}"  # type: ignore[attr-defined]
+    assert client.get(f"/suivi/propositions/{match.id}").status_code == 200
+
+
+def test_a_resident_sees_their_opportunity_notification(client: FlaskClient, auth: Auth, session: Session,
+                                                        world: World) -> None:
+    created, _match = approved_for_awa(session, world, world.worker_a)
+    auth.code_login(created.access_code)
+    assert COUNTER.findall(client.get("/moi/").get_data(as_text=True)) == ["1"]
+    assert "Nouvelle proposition pour vous" in client.get("/notifications/").get_data(as_text=True)
+
+
+def test_notifications_naming_a_resident_can_be_forgotten(session: Session, world: World) -> None:
+    """For erasure: what names the person (their answer, an outcome) goes with their proposals."""
+    created, match = approved_for_awa(session, world, world.worker_a)
+    answer(session, resident_user(session, created.resident.id or 0), match, accept=True)
+    assert any("Awa" in n.text for n in session.exec(select(Notification)).all())
+    assert forget_matches(session, [match.id or 0]) == 2  # the member's and the worker's
+    session.commit()
+    assert not any("Awa" in n.text for n in session.exec(select(Notification)).all())
+    assert [n.kind for n in inbox(session, world.worker_a)] == ["to_review"]

@@ -1,0 +1,217 @@
+"""After a yes: the contact channel appears only then, and only the need's association or the
+resident's worker records the outcome, only on an accepted proposal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import pytest
+from flask.testing import FlaskClient
+from sqlmodel import Session, select
+
+from models import Direction, Match, MatchStatus, Need, Organisation, Outcome, Resident, Role, User
+from tests.conftest import Auth, World, add_resident, need_form, password_hash
+from web.services import ServiceError
+from web.services.impact import Period, proposals_per_month
+from web.services.outcomes import record_outcome, set_contact
+from web.services.proposals import Proposal, store_proposals
+from web.services.review import answer, approve
+
+
+@dataclass
+class Followup:
+    world: World
+    match_id: int
+    need_id: int
+    resident_id: int
+    code: str
+    other_member: User
+
+
+@pytest.fixture
+def followup(session: Session, world: World) -> Followup:
+    """Awa (worker A's centre) approved for the association's need; not answered yet."""
+    created = add_resident(session, world, "Awa", "Je couds des robes et des rideaux.", initial="K")
+    need = Need(organisation_id=world.association.id or 0, title="Atelier couture",
+                description="Animer un atelier couture.", created_by_id=world.member.id or 0)
+    other_org = Organisation(name="Une autre association", kind="association")
+    session.add_all([need, other_org])
+    session.commit()
+    other_member = User(email="other.member@example.org", display_name="other", password_hash=password_hash(),
+                        role=Role.ASSOCIATION_MEMBER, organisation_id=other_org.id)
+    session.add(other_member)
+    session.commit()
+    rid = created.resident.id or 0
+    store_proposals(session, [Proposal(need.id or 0, rid, 0.5, {})], Direction.NEED_TO_RESIDENT)
+    match = session.exec(select(Match).where(Match.need_id == need.id)).one()
+    approve(session, world.worker_a, match)
+    return Followup(world, match.id or 0, need.id or 0, rid, created.access_code, other_member)
+
+
+def _accept(session: Session, f: Followup) -> Match:
+    match = session.get(Match, f.match_id)
+    assert match is not None
+    resident_user = session.exec(select(User).where(User.resident_id == f.resident_id)).one()
+    answer(session, resident_user, match, accept=True)
+    return match
+
+
+def _post_outcome(auth: Auth, f: Followup, outcome: str = "happened", note: str = "Super atelier") -> int:
+    response = auth.post(f"/suivi/propositions/{f.match_id}/bilan", {"outcome": outcome, "note": note})
+    return response.status_code  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("who", "status", "recorded"), [
+    ("member", 302, True),  # the association that posted the need
+    ("worker_a", 302, True),  # the resident's worker
+    ("admin", 302, True),
+    ("worker_b", 403, False),  # another centre's worker
+    ("other_member", 403, False),  # another association
+])
+def test_who_may_record_an_outcome(client: FlaskClient, auth: Auth, session: Session, followup: Followup,
+                                   who: str, status: int, recorded: bool) -> None:
+    _accept(session, followup)
+    w = followup.world
+    email = {"member": w.member.email, "worker_a": w.worker_a.email, "admin": w.admin.email,
+             "worker_b": w.worker_b.email, "other_member": followup.other_member.email}[who]
+    auth.login(email or "")
+    assert _post_outcome(auth, followup) == status
+    session.expire_all()
+    match = session.get(Match, followup.match_id)
+    assert match is not None
+    assert (match.outcome == Outcome.HAPPENED) is recorded
+    if recorded:
+        assert match.outcome_note == "Super atelier" and match.outcome_at is not None
+    assert client.get(f"/suivi/propositions/{followup.match_id}").status_code == (200 if recorded else 403)
+
+
+def test_a_resident_cannot_record_an_outcome(auth: Auth, session: Session, followup: Followup) -> None:
+    _accept(session, followup)
+    auth.code_login(followup.code)
+    assert _post_outcome(auth, followup) == 403
+
+
+def test_outcome_only_on_an_accepted_proposal(client: FlaskClient, auth: Auth, session: Session,
+                                              followup: Followup) -> None:
+    auth.login(followup.world.member.email or "")
+    page = auth.post(f"/suivi/propositions/{followup.match_id}/bilan",
+                     {"outcome": "happened", "note": ""}, follow_redirects=True)
+    assert "seulement quand la personne a dit oui" in page.get_data(as_text=True)  # type: ignore[attr-defined]
+    match = session.get(Match, followup.match_id)
+    assert match is not None and match.status == MatchStatus.APPROVED
+    session.refresh(match)
+    assert match.outcome is None
+    with pytest.raises(ServiceError):
+        record_outcome(session, followup.world.member, match, Outcome.HAPPENED)
+
+
+def test_outcome_on_a_proposal_not_yet_reviewed_does_not_exist(auth: Auth, session: Session,
+                                                              followup: Followup) -> None:
+    match = session.get(Match, followup.match_id)
+    assert match is not None
+    match.status = MatchStatus.PROPOSED
+    session.add(match)
+    session.commit()
+    auth.login(followup.world.member.email or "")
+    assert _post_outcome(auth, followup) == 404
+
+
+def test_outcome_values_are_checked(session: Session, followup: Followup) -> None:
+    match = _accept(session, followup)
+    with pytest.raises(ServiceError):
+        record_outcome(session, followup.world.member, match, "maybe")
+    with pytest.raises(ServiceError):
+        record_outcome(session, followup.world.member, match, Outcome.HAPPENED, "x" * 201)
+    record_outcome(session, followup.world.member, match, Outcome.DID_NOT_HAPPEN, "  pas   venue ")
+    assert (match.outcome, match.outcome_note) == (Outcome.DID_NOT_HAPPEN, "pas venue")
+
+
+def test_contact_is_hidden_until_the_resident_accepts(client: FlaskClient, auth: Auth, session: Session,
+                                                     followup: Followup) -> None:
+    auth.code_login(followup.code)
+    response = auth.post("/moi/contact", {"channel": "phone", "value": "06 12 34 56 78"},
+                         token_from="/moi/contact")
+    assert response.status_code == 302  # type: ignore[attr-defined]
+    auth.logout()
+    auth.login(followup.world.member.email or "")
+    need_page = client.get(f"/structure/besoins/{followup.need_id}").get_data(as_text=True)
+    detail = client.get(f"/suivi/propositions/{followup.match_id}").get_data(as_text=True)
+    assert "Awa K." in need_page and "Awa K." in detail
+    for page in (need_page, detail):
+        assert "06 12 34 56 78" not in page
+    assert "Contact et bilan" not in need_page
+    assert 'name="outcome"' not in detail
+
+    _accept(session, followup)
+    need_page = client.get(f"/structure/besoins/{followup.need_id}").get_data(as_text=True)
+    detail = client.get(f"/suivi/propositions/{followup.match_id}").get_data(as_text=True)
+    assert "Contact et bilan" in need_page
+    assert "06 12 34 56 78" in detail and 'name="outcome"' in detail
+
+
+def test_default_contact_is_the_social_worker(client: FlaskClient, auth: Auth, session: Session,
+                                             followup: Followup) -> None:
+    _accept(session, followup)
+    auth.login(followup.world.member.email or "")
+    detail = client.get(f"/suivi/propositions/{followup.match_id}").get_data(as_text=True)
+    assert "travailleur·se social·e : Centre social A" in detail
+
+
+def test_saying_yes_leads_to_the_contact_choice(client: FlaskClient, auth: Auth, followup: Followup) -> None:
+    auth.code_login(followup.code)
+    response = auth.post(f"/moi/propositions/{followup.match_id}/oui", {"comment": ""}, token_from="/moi/")
+    assert response.headers["Location"].endswith("/moi/contact")  # type: ignore[attr-defined]
+    page = client.get("/moi/contact").get_data(as_text=True)
+    assert "Comment la structure peut vous joindre" in page
+
+
+def test_the_worker_sets_the_contact_and_it_is_validated(auth: Auth, session: Session,
+                                                         followup: Followup) -> None:
+    path = f"/accompagnement/residents/{followup.resident_id}/contact"
+    auth.login(followup.world.worker_a.email or "")
+    page = auth.post(path, {"channel": "email", "value": "pas-une-adresse"}, token_from=path,
+                     follow_redirects=True)
+    assert "Écrivez une adresse e-mail" in page.get_data(as_text=True)  # type: ignore[attr-defined]
+    assert auth.post(path, {"channel": "email", "value": "awa@example.org"},
+                     token_from=path).status_code == 302  # type: ignore[attr-defined]
+    auth.logout()
+    auth.login(followup.world.worker_b.email or "")
+    assert auth.client.get(path).status_code == 403
+    resident = session.exec(select(User).where(User.resident_id == followup.resident_id)).one()
+    session.expire_all()
+    person = session.get(Resident, followup.resident_id)
+    assert person is not None
+    assert (person.contact_channel, person.contact_value) == ("email", "awa@example.org")
+    with pytest.raises(ServiceError):
+        set_contact(session, followup.world.worker_b, person, "phone", "06 12 34 56 78")
+    set_contact(session, resident, person, "worker", "ignored")
+    assert (person.contact_channel, person.contact_value) == ("worker", None)
+
+
+def test_outcome_feeds_the_timeline_and_the_dashboard(client: FlaskClient, auth: Auth, session: Session,
+                                                      followup: Followup) -> None:
+    match = _accept(session, followup)
+    record_outcome(session, followup.world.member, match, Outcome.HAPPENED, "Très bien")
+    auth.login(followup.world.worker_a.email or "")
+    timeline = client.get(f"/accompagnement/residents/{followup.resident_id}").get_data(as_text=True)
+    assert "ça s&#39;est fait" in timeline or "ça s'est fait" in timeline
+    period = Period.parse(None, None, date.today())
+    table = proposals_per_month(session, None, period)
+    assert table.counts[-1] == [1, 1, 1, 1]  # made, approved, accepted, completed this month
+
+
+def test_need_asks_for_a_number_of_people(client: FlaskClient, auth: Auth, session: Session,
+                                          world: World) -> None:
+    auth.login(world.member.email or "")
+    bad = auth.post("/structure/besoins/nouveau", need_form("Déménagement", "Porter des cartons.",
+                                                            kind="resource", people_wanted=0),
+                    token_from="/structure/besoins/nouveau")
+    assert bad.status_code == 200  # type: ignore[attr-defined]
+    ok = auth.post("/structure/besoins/nouveau", need_form("Déménagement", "Porter des cartons.",
+                                                           kind="resource", people_wanted=3),
+                   token_from="/structure/besoins/nouveau")
+    assert ok.status_code == 302  # type: ignore[attr-defined]
+    need = session.exec(select(Need).where(Need.title == "Déménagement")).one()
+    assert (need.people_wanted, need.kind) == (3, "resource")
+    assert "Combien :</strong> 3" in client.get(f"/structure/besoins/{need.id}").get_data(as_text=True)

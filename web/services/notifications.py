@@ -1,0 +1,198 @@
+"""In-app notifications, and what the email digest sends.
+
+Each event that asks someone to act adds rows in the same transaction as the change itself:
+new proposals → the social workers of the resident's centre; an approved opportunity → the
+resident; a resident's answer → the need's author and the worker who approved; an outcome → the
+other side. Texts are French sentences built here, holding no free text typed by a resident (a
+first name and an initial at most), so that they can go into an email as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from sqlmodel import Session, col, delete, func, select, update
+
+from models import Match, MatchStatus, Need, Notification, Resident, Role, User, utcnow
+
+MAX_TEXT = 300
+LIST_LIMIT = 100
+
+# Paths inside Relais (services run without a request too, e.g. the demo load: no url_for).
+REVIEW_DESK = "/accompagnement/propositions"
+RESIDENT_HOME = "/moi/"
+
+
+class Kind:
+    TO_REVIEW = "to_review"
+    OPPORTUNITY = "opportunity"
+    ANSWERED = "answered"
+    OUTCOME = "outcome"
+
+
+class _Proposed(Protocol):
+    @property
+    def resident_id(self) -> int: ...
+
+
+def followup_link(match_id: int | None) -> str:
+    return f"/suivi/propositions/{match_id}"
+
+
+def _french(message: str, **values: Any) -> str:
+    """Notifications are kept as French text (the recipients' language), whatever the actor's."""
+    with force_locale("fr"):
+        return _(message, **values)[:MAX_TEXT]
+
+
+def notify(session: Session, user_ids: Iterable[int | None], kind: str, text: str, link: str) -> int:
+    """Add one notification per distinct user (committed with the caller's change)."""
+    ids = sorted({i for i in user_ids if i is not None})
+    session.add_all(Notification(user_id=i, kind=kind, text=text, link=link) for i in ids)
+    return len(ids)
+
+
+def _workers_of(session: Session, organisation_ids: Iterable[int]) -> dict[int, list[int]]:
+    """Active social workers per organisation."""
+    rows = session.exec(select(User.id, User.organisation_id).where(
+        User.role == Role.SOCIAL_WORKER, col(User.is_active).is_(True),
+        col(User.organisation_id).in_(set(organisation_ids)))).all()
+    out: dict[int, list[int]] = {}
+    for uid, org in rows:
+        if uid is not None and org is not None:
+            out.setdefault(org, []).append(uid)
+    return out
+
+
+def new_proposals(session: Session, proposals: Sequence[_Proposed]) -> None:
+    """Tell the social workers of each resident's centre how many proposals wait for them."""
+    if not proposals:
+        return
+    rows = session.exec(select(Resident.id, Resident.organisation_id).where(
+        col(Resident.id).in_({p.resident_id for p in proposals}))).all()
+    org_of = dict(rows)
+    per_org: dict[int, int] = {}
+    for p in proposals:
+        if (org := org_of.get(p.resident_id)) is not None:
+            per_org[org] = per_org.get(org, 0) + 1
+    for org, workers in _workers_of(session, per_org).items():
+        n = per_org[org]
+        text = (_french("Une nouvelle proposition à examiner.") if n == 1
+                else _french("%(n)d nouvelles propositions à examiner.", n=n))
+        notify(session, workers, Kind.TO_REVIEW, text, REVIEW_DESK)
+
+
+def _resident_user(session: Session, resident_id: int) -> int | None:
+    return session.exec(select(User.id).where(User.resident_id == resident_id,
+                                              col(User.is_active).is_(True))).first()
+
+
+def opportunity_approved(session: Session, match: Match) -> None:
+    """Tell the resident a worker approved an opportunity for them."""
+    need = session.get(Need, match.need_id)
+    if need is None:
+        return
+    notify(session, [_resident_user(session, match.resident_id)], Kind.OPPORTUNITY,
+           _french("Nouvelle proposition pour vous : « %(title)s ».", title=need.title), RESIDENT_HOME)
+
+
+def _active(session: Session, ids: Iterable[int | None]) -> list[int]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return []
+    return [i for i in session.exec(select(User.id).where(
+        col(User.id).in_(wanted), col(User.is_active).is_(True))).all() if i is not None]
+
+
+def resident_answered(session: Session, match: Match) -> None:
+    """Tell the need's author and the worker who approved that the resident answered."""
+    need, resident = session.get(Need, match.need_id), session.get(Resident, match.resident_id)
+    if need is None or resident is None:
+        return
+    if match.status == MatchStatus.ACCEPTED:
+        text = _french("%(name)s a dit oui pour « %(title)s ».", name=resident.public_name,
+                       title=need.title)
+    else:
+        text = _french("%(name)s a dit non pour « %(title)s ».", name=resident.public_name,
+                       title=need.title)
+    notify(session, _active(session, [need.created_by_id, match.reviewed_by_id]), Kind.ANSWERED,
+           text, followup_link(match.id))
+
+
+def outcome_recorded(session: Session, match: Match, actor: User) -> None:
+    """Tell the other side (need's author, the resident's workers) what became of a proposal."""
+    need, resident = session.get(Need, match.need_id), session.get(Resident, match.resident_id)
+    if need is None or resident is None:
+        return
+    workers = _workers_of(session, [resident.organisation_id]).get(resident.organisation_id, [])
+    recipients = set(_active(session, [need.created_by_id])) | set(workers)
+    recipients.discard(actor.id or 0)
+    text = _french("Bilan noté pour %(name)s et « %(title)s ».", name=resident.public_name,
+                   title=need.title)
+    notify(session, recipients, Kind.OUTCOME, text, followup_link(match.id))
+
+
+def forget_matches(session: Session, match_ids: Iterable[int]) -> int:
+    """Delete the notifications about these proposals (they name the resident): for erasure.
+    Not committed: the caller erases the rest in the same transaction."""
+    links = [followup_link(i) for i in match_ids]
+    if not links:
+        return 0
+    result = session.exec(delete(Notification).where(  # type: ignore[call-overload]
+        col(Notification.link).in_(links)))
+    return int(result.rowcount or 0)
+
+
+def unread_count(session: Session, user_id: int) -> int:
+    """How many notifications the user has not read (the header's counter)."""
+    return int(session.exec(select(func.count()).select_from(Notification).where(
+        Notification.user_id == user_id, col(Notification.read_at).is_(None))).one())
+
+
+def recent(session: Session, user_id: int, limit: int = LIST_LIMIT) -> list[Notification]:
+    """The user's latest notifications, newest first."""
+    return list(session.exec(select(Notification).where(Notification.user_id == user_id)
+                             .order_by(col(Notification.created_at).desc(), col(Notification.id).desc())
+                             .limit(limit)).all())
+
+
+def mark_read(session: Session, user: User, notification: Notification | None = None) -> int:
+    """Mark one notification (or all of the user's) as read; return how many changed."""
+    query = update(Notification).where(col(Notification.user_id) == user.id,
+                                       col(Notification.read_at).is_(None))
+    if notification is not None:
+        query = query.where(col(Notification.id) == notification.id)
+    result = session.exec(query.values(read_at=utcnow()))  # type: ignore[call-overload]
+    session.commit()
+    return int(result.rowcount or 0)
+
+
+STAFF_ROLES = (Role.ADMIN, Role.SOCIAL_WORKER, Role.ASSOCIATION_MEMBER)
+
+
+def digest_batches(session: Session) -> list[tuple[User, list[Notification]]]:
+    """Staff users with an email and unread notifications never sent in a digest, with those."""
+    pending = session.exec(select(Notification).where(
+        col(Notification.read_at).is_(None), col(Notification.emailed_at).is_(None))
+        .order_by(col(Notification.created_at), col(Notification.id))).all()
+    by_user: dict[int, list[Notification]] = {}
+    for n in pending:
+        by_user.setdefault(n.user_id, []).append(n)
+    if not by_user:
+        return []
+    users = session.exec(select(User).where(
+        col(User.id).in_(list(by_user)), col(User.is_active).is_(True),
+        col(User.email).is_not(None), col(User.role).in_(list(STAFF_ROLES)))
+        .order_by(col(User.id))).all()
+    return [(u, by_user[u.id or 0]) for u in users]
+
+
+def mark_emailed(session: Session, notifications: Sequence[Notification], at: datetime) -> None:
+    """Record that these notifications went out in a digest (committed)."""
+    session.exec(update(Notification).where(  # type: ignore[call-overload]
+        col(Notification.id).in_([n.id for n in notifications])).values(emailed_at=at))
+    session.commit()

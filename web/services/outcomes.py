@@ -1,0 +1,87 @@
+"""After a resident says yes: how the association reaches them, and what became of it.
+
+Associations see a candidate by first name and initial only; once the resident has accepted,
+they also see the contact channel the resident (or their worker) chose. The association or the
+worker then records the outcome (it happened / it did not, with a word), which feeds the resident's
+timeline and the impact dashboard.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from flask_babel import lazy_gettext as _l
+from sqlmodel import Session
+
+from models import ContactChannel, Match, MatchStatus, Organisation, Outcome, Resident, Role, User, utcnow
+from web.services import ServiceError
+from web.services.audit import record
+from web.services.notifications import outcome_recorded
+
+MAX_OUTCOME_NOTE = 200
+PHONE = re.compile(r"^\+?[0-9][0-9 .\-]{5,22}[0-9]$")
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+
+@dataclass(frozen=True)
+class Contact:
+    """What an association is told, once the resident accepted."""
+
+    channel: str
+    value: str  # the phone number or address, or the name of the resident's centre
+
+
+def contact_for(session: Session, match: Match, resident: Resident) -> Contact | None:
+    """The resident's chosen channel, or None while they have not accepted."""
+    if match.status != MatchStatus.ACCEPTED:
+        return None
+    if resident.contact_channel != ContactChannel.WORKER and resident.contact_value:
+        return Contact(resident.contact_channel, resident.contact_value)
+    centre = session.get(Organisation, resident.organisation_id)
+    return Contact(ContactChannel.WORKER, centre.name if centre else "")
+
+
+def may_set_contact(actor: User, resident: Resident) -> bool:
+    """The resident themself, or a worker of their centre (or an admin)."""
+    if actor.role == Role.RESIDENT:
+        return actor.resident_id == resident.id
+    return actor.role == Role.ADMIN or (
+        actor.role == Role.SOCIAL_WORKER and actor.organisation_id == resident.organisation_id)
+
+
+def set_contact(session: Session, actor: User, resident: Resident, channel: str, value: str = "") -> None:
+    """Choose how associations reach the resident after a yes (validated, audited, committed)."""
+    if not may_set_contact(actor, resident):
+        raise ServiceError(_l("Vous ne pouvez pas changer ce contact."))
+    value = value.strip()
+    if channel not in set(ContactChannel):
+        raise ServiceError(_l("Choisissez comment la structure peut vous joindre."))
+    if channel == ContactChannel.PHONE and not PHONE.match(value):
+        raise ServiceError(_l("Écrivez un numéro de téléphone, par exemple 06 12 34 56 78."))
+    if channel == ContactChannel.EMAIL and (len(value) > 254 or not EMAIL.match(value)):
+        raise ServiceError(_l("Écrivez une adresse e-mail, par exemple nom@exemple.fr."))
+    resident.contact_channel = channel
+    resident.contact_value = value if channel != ContactChannel.WORKER else None
+    resident.updated_at = utcnow()
+    session.add(resident)
+    record(session, actor, "resident.contact", "resident", resident.id, channel=channel)
+    session.commit()
+
+
+def record_outcome(session: Session, actor: User, match: Match, outcome: str, note: str = "") -> None:
+    """Record what became of an accepted proposal; it can be corrected later (each change audited).
+
+    Who may call it is decided by web.permissions.get_match_for_followup."""
+    if match.status != MatchStatus.ACCEPTED:
+        raise ServiceError(_l("Un bilan se note seulement quand la personne a dit oui."))
+    if outcome not in set(Outcome):
+        raise ServiceError(_l("Dites si ça s'est fait ou non."))
+    note = " ".join(note.split())
+    if len(note) > MAX_OUTCOME_NOTE:
+        raise ServiceError(_l("Le mot est trop long (200 caractères au plus)."))
+    match.outcome, match.outcome_note = outcome, note or None
+    match.outcome_at, match.outcome_by_id = utcnow(), actor.id
+    session.add(match)
+    record(session, actor, "match.outcome", "match", match.id, outcome=outcome)
+    outcome_recorded(session, match, actor)
+    session.commit()

@@ -1,0 +1,80 @@
+"""After a yes: the contact a resident chose, and the outcome the association or worker records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+
+from models import Need, Resident, Role
+from web.extensions import db_session
+from web.forms import CHANNEL_LABELS, OUTCOME_LABELS, ContactForm, OutcomeForm, outcome_label
+from web.permissions import FOLLOWUP_ROLES, STAFF, get_match_for_followup, get_resident, roles_required, user
+from web.services import ServiceError
+from web.services.outcomes import contact_for, record_outcome, set_contact
+
+bp = Blueprint("followup", __name__)
+bp.add_app_template_filter(outcome_label, "outcome_label")
+
+
+@bp.get("/suivi/propositions/<int:match_id>")
+@roles_required(*FOLLOWUP_ROLES)
+def proposal(match_id: int) -> Any:
+    session = db_session()
+    match = get_match_for_followup(session, user(), match_id)
+    need, resident = session.get(Need, match.need_id), session.get(Resident, match.resident_id)
+    assert need is not None and resident is not None  # checked by get_match_for_followup
+    return render_template("followup/proposal.html", match=match, need=need, resident=resident,
+                           contact=contact_for(session, match, resident), form=OutcomeForm(),
+                           channels=CHANNEL_LABELS, outcomes=OUTCOME_LABELS)
+
+
+@bp.post("/suivi/propositions/<int:match_id>/bilan")
+@roles_required(*FOLLOWUP_ROLES)
+def outcome(match_id: int) -> Any:
+    session = db_session()
+    match = get_match_for_followup(session, user(), match_id)
+    form = OutcomeForm()
+    if form.validate_on_submit():
+        try:
+            record_outcome(session, user(), match, form.outcome.data or "", form.note.data or "")
+        except ServiceError as exc:
+            flash(str(exc), "error")
+        else:
+            flash(_("Bilan enregistré. Merci !"), "success")
+    else:
+        flash(_("Dites si ça s'est fait ou non."), "error")
+    return redirect(url_for("followup.proposal", match_id=match.id))
+
+
+def _contact_page(resident: Resident, action: str, back: str) -> Any:
+    session = db_session()
+    form = ContactForm(channel=resident.contact_channel, value=resident.contact_value or "")
+    if form.validate_on_submit():
+        try:
+            set_contact(session, user(), resident, form.channel.data or "", form.value.data or "")
+        except ServiceError as exc:
+            flash(str(exc), "error")
+        else:
+            flash(_("C'est noté."), "success")
+            return redirect(back)
+    return render_template("followup/contact.html", form=form, resident=resident, action=action,
+                           back=back, for_resident=user().role == Role.RESIDENT)
+
+
+@bp.route("/moi/contact", methods=["GET", "POST"])
+@roles_required(Role.RESIDENT)
+def my_contact() -> Any:
+    resident = db_session().get(Resident, user().resident_id)
+    if resident is None:
+        return redirect(url_for("resident.home"))
+    return _contact_page(resident, url_for("followup.my_contact"), url_for("resident.home"))
+
+
+@bp.route("/accompagnement/residents/<int:resident_id>/contact", methods=["GET", "POST"])
+@roles_required(*STAFF)
+def resident_contact(resident_id: int) -> Any:
+    resident = get_resident(db_session(), user(), resident_id)
+    return _contact_page(resident, url_for("followup.resident_contact", resident_id=resident_id),
+                         url_for("worker.resident", resident_id=resident_id))
