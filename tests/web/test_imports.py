@@ -1,0 +1,340 @@
+"""CSV import and export: encodings, separators, French per-row errors, preview, all-or-nothing,
+export round trip. Imports run as inline background jobs here (no REDIS_URL); the RQ path is in
+test_jobs.py."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import time
+from datetime import date, timedelta
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from models import (
+    AuditEvent,
+    BackgroundJob,
+    Consent,
+    IndexEvent,
+    JobStatus,
+    Need,
+    NeedStatement,
+    Resident,
+    SkillDeclaration,
+    SkillStatement,
+    User,
+)
+from tests.conftest import Auth, World, add_resident
+from web.extensions import db, matching
+from web.services.imports import decode, parse, sniff_delimiter
+
+CONSENT_DAY = (date.today() - timedelta(days=10)).strftime("%d/%m/%Y")
+HEADER = ("prénom;initiale;quartier;langues;disponibilités;souhaits;ce que je sais faire;"
+          "consentement date;consentement méthode")
+ROWS = [
+    f"Zoé;B;Les Tilleuls;arabe, français;matin, week-end;bénévolat;"
+    f"Je cuisine pour quarante personnes aux mariages.;{CONSENT_DAY};papier signé",
+    f"Hélène;;les tilleuls;turc;soir;formation / emploi;"
+    f"Je couds des robes et je fais des retouches.;{CONSENT_DAY};oral",
+    f"Mamadou;K;Le Bourg;wolof et français;après-midi;activité;"
+    f"Je répare les vélos et les mobylettes du quartier.;{CONSENT_DAY};Formulaire papier signé",
+]
+
+
+def residents_csv(rows: list[str] | None = None, sep: str = ";") -> str:
+    lines = [HEADER, *(rows if rows is not None else ROWS)]
+    if sep != ";":
+        lines = [_resplit(line, sep) for line in lines]
+    return "\r\n".join(lines) + "\r\n"
+
+
+def _resplit(line: str, sep: str) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=sep, lineterminator="").writerow(line.split(";"))
+    return buffer.getvalue()
+
+
+def upload(auth: Auth, data: bytes, entity: str = "residents", name: str = "tableau.csv") -> object:
+    return auth.client.post("/accompagnement/import", data={
+        "entity": entity, "file": (io.BytesIO(data), name),
+        "csrf_token": auth.token("/accompagnement/import")}, content_type="multipart/form-data")
+
+
+def draft_id(response: object) -> int:
+    location = response.headers["Location"]  # type: ignore[attr-defined]
+    found = re.search(r"/accompagnement/import/(\d+)$", location)
+    assert found, location
+    return int(found.group(1))
+
+
+def wait_for(job_id: int, timeout_s: float = 120.0) -> BackgroundJob:
+    """The job's row once it has ended (inline jobs run in a thread of the test process)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with db.session() as s:
+            job = s.get(BackgroundJob, job_id)
+            assert job is not None
+            if job.status in (JobStatus.FINISHED, JobStatus.FAILED):
+                return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not end in {timeout_s} s")
+
+
+def import_file(auth: Auth, data: bytes, entity: str = "residents") -> BackgroundJob:
+    """Upload, confirm the preview, and wait for the job."""
+    job_id = draft_id(upload(auth, data, entity))
+    response = auth.client.post(f"/accompagnement/import/{job_id}/valider",
+                                data={"csrf_token": auth.token(f"/accompagnement/import/{job_id}")})
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith(f"/accompagnement/taches/{job_id}")
+    return wait_for(job_id)
+
+
+def count(session: Session, table: type) -> int:
+    return int(session.exec(select(func.count()).select_from(table)).one())
+
+
+# ---------------------------------------------------------------------- reading files
+
+@pytest.mark.parametrize(("encoding", "label"), [
+    ("utf-8", "UTF-8"), ("utf-8-sig", "UTF-8 (BOM)"), ("latin-1", "Windows-1252 (Latin-1)"),
+    ("cp1252", "Windows-1252 (Latin-1)"),
+])
+def test_encodings_are_detected(app: Flask, session: Session, world: World, encoding: str,
+                                label: str) -> None:
+    data = residents_csv().encode(encoding)
+    with app.test_request_context():
+        parsed = parse(session, data, "residents", date.today())
+    assert parsed.encoding == label
+    assert parsed.ok, parsed.errors + parsed.row_errors
+    assert [row.shown["first_name"] for row in parsed.rows] == ["Zoé", "Hélène", "Mamadou"]
+    assert parsed.rows[0].shown["declaration"].startswith("Je cuisine")
+
+
+def test_latin1_keeps_curly_apostrophes_and_oe() -> None:
+    text, label = decode("Cœur d’artichaut".encode("cp1252"))
+    assert (text, label) == ("Cœur d’artichaut", "Windows-1252 (Latin-1)")
+
+
+@pytest.mark.parametrize("sep", [";", ",", "\t"])
+def test_separators_are_sniffed(app: Flask, session: Session, world: World, sep: str) -> None:
+    text = residents_csv(sep=sep)
+    assert sniff_delimiter(text) == sep
+    with app.test_request_context():
+        parsed = parse(session, text.encode(), "residents", date.today())
+    assert parsed.ok, parsed.errors + parsed.row_errors
+    zoe, helene, mamadou = (row.data for row in parsed.rows)
+    assert zoe.languages == ["ar", "fr"]  # type: ignore[union-attr]
+    assert zoe.availability == ["weekday_morning", "weekend"]  # type: ignore[union-attr]
+    assert helene.wants == ["training", "job"]  # type: ignore[union-attr]
+    assert helene.territory_id == world.tilleuls.id  # type: ignore[union-attr]
+    assert mamadou.territory_id == world.bourg.id  # type: ignore[union-attr]
+    assert mamadou.consent_method == "paper_signed"  # type: ignore[union-attr]
+
+
+def test_bad_rows_get_french_errors_with_line_numbers(client: FlaskClient, auth: Auth,
+                                                      world: World) -> None:
+    future = (date.today() + timedelta(days=3)).strftime("%d/%m/%Y")
+    rows = [
+        ROWS[0],
+        f";X;Les Tilleuls;;;;Je fais le ménage.;{CONSENT_DAY};oral",  # line 3: no first name
+        f"Ali;;Les Peupliers;klingon;la nuit;;Je conduis.;{CONSENT_DAY};oral",  # line 4
+        "Léa;;Les Tilleuls;;;;Je garde des enfants.;31/02/2026;par pigeon",  # line 5
+        f"Inès;;Les Tilleuls;;;;;{future};oral",  # line 6: no declaration, consent in the future
+    ]
+    auth.login(world.worker_a.email or "")
+    response = upload(auth, residents_csv(rows).encode())
+    page = client.get(response.headers["Location"]).get_data(as_text=True)  # type: ignore[attr-defined]
+    assert "Ligne 3 : Indiquez un prénom (ou un pseudonyme)." in page
+    assert "Ligne 4 : Quartier inconnu : « Les Peupliers »" in page
+    assert "Ligne 4 : Langue inconnue : « klingon »." in page
+    assert "Ligne 4 : Disponibilité inconnue : « la nuit »" in page
+    assert "Ligne 5 : Date du consentement illisible : « 31/02/2026 »" in page
+    assert "Ligne 5 : Méthode de consentement inconnue : « par pigeon »" in page
+    assert "Ligne 6 : Écrivez ce que la personne sait faire, avec ses mots." in page
+    assert "Ligne 6 : Indiquez la date du consentement (aujourd&#39;hui ou avant)." in page
+    assert "Ligne 2 :" not in page
+    assert "/valider" not in page  # no way to import a file with errors
+    job_id = draft_id(response)
+    refused = client.post(f"/accompagnement/import/{job_id}/valider",
+                          data={"csrf_token": auth.token()})
+    assert refused.status_code == 302
+    with db.session() as s:
+        assert count(s, Resident) == 0
+        assert s.get(BackgroundJob, job_id).status == JobStatus.DRAFT  # type: ignore[union-attr]
+
+
+def test_missing_columns_and_empty_files_are_explained(app: Flask, session: Session,
+                                                       world: World) -> None:
+    with app.test_request_context():
+        parsed = parse(session, "nom;âge\nDupont;42\n".encode(), "residents", date.today())
+        assert not parsed.ok
+        assert parsed.errors[0].startswith("Colonnes obligatoires absentes : prénom, quartier, "
+                                           "ce que je sais faire, consentement date, consentement méthode")
+        assert parse(session, b"  \n", "residents", date.today()).errors == ["Le fichier est vide."]
+        only_header = parse(session, HEADER.encode(), "residents", date.today())
+        assert only_header.errors == ["Le fichier n'a aucune ligne sous l'en-tête."]
+
+
+def test_preview_shows_rows_as_understood_and_writes_nothing(client: FlaskClient, auth: Auth,
+                                                             world: World) -> None:
+    auth.login(world.worker_a.email or "")
+    data = ("\ufeff" + residents_csv() .replace(HEADER, HEADER + ";remarque")).encode()
+    response = upload(auth, data)
+    assert response.status_code == 302  # type: ignore[attr-defined]
+    page = client.get(response.headers["Location"]).get_data(as_text=True)  # type: ignore[attr-defined]
+    assert "Encodage reconnu : UTF-8 (BOM)" in page and "séparateur : « ; »" in page
+    assert "Colonnes ignorées : remarque." in page
+    assert "arabe, français" in page and "matin, week-end" in page and "papier signé" in page
+    assert "Importer les 3 ligne(s)" in page
+    assert "<script>" not in page  # CSP: no inline script
+    with db.session() as s:
+        assert count(s, Resident) == 0 and count(s, IndexEvent) == 0
+
+
+def test_a_bad_row_in_the_middle_writes_nothing(client: FlaskClient, auth: Auth, world: World) -> None:
+    """Line 3's text has no statement at all: the preview cannot know (only the analysis does),
+    so the job finds it and nothing of lines 2 and 4 is written either, index events included."""
+    rows = [ROWS[0], f"Paco;;Les Tilleuls;;;;...;{CONSENT_DAY};oral", ROWS[2]]
+    auth.login(world.worker_a.email or "")
+    with db.session() as s:
+        before = {table: count(s, table) for table in (IndexEvent, User)}
+    job = import_file(auth, residents_csv(rows).encode())
+    assert job.status == JobStatus.FAILED
+    assert job.error == "Ligne 3 : Écrivez ce que la personne sait faire, avec ses mots."
+    assert job.payload is None  # the file is not kept after the job
+    with db.session() as s:
+        for table in (Resident, Consent, SkillDeclaration, SkillStatement):
+            assert count(s, table) == 0, table
+        assert {table: count(s, table) for table in before} == before
+        # Only the confirmation is in the journal: no profile, consent or import event.
+        assert [e.action for e in s.exec(select(AuditEvent)).all()] == ["login", "import.confirm"]
+    page = client.get(f"/accompagnement/taches/{job.id}").get_data(as_text=True)
+    assert "Rien n'a été enregistré" in page and "Ligne 3 : Écrivez" in page
+
+
+def test_import_goes_through_the_profile_service(client: FlaskClient, auth: Auth, world: World) -> None:
+    auth.login(world.worker_a.email or "")
+    job = import_file(auth, residents_csv().encode("cp1252"))
+    assert job.status == JobStatus.FINISHED, job.error
+    assert job.result["created"] == 3 and job.progress == job.total == 9
+    with db.session() as s:
+        residents = s.exec(select(Resident).order_by(col(Resident.id))).all()
+        assert [r.public_name for r in residents] == ["Zoé B.", "Hélène", "Mamadou K."]
+        assert {r.organisation_id for r in residents} == {world.centre_a.id}
+        assert residents[0].languages[:2] == ["ar", "fr"]
+        consents = s.exec(select(Consent)).all()
+        assert {c.method for c in consents} == {"paper_signed", "oral_in_person"}
+        assert len(s.exec(select(User).where(col(User.resident_id).is_not(None))).all()) == 3
+        actions = [e.action for e in s.exec(select(AuditEvent)).all()]
+        assert actions.count("resident.create") == 3 and "residents.import" in actions
+        indexed = {e.doc_id for e in s.exec(select(IndexEvent).where(IndexEvent.collection == "residents"))}
+        assert indexed == {r.id for r in residents}
+        # The matcher sees them: a search for a cook finds Zoé first.
+        vectors = matching.encode(["cuisiner pour une grande fête"])
+        hits = matching.search(s, "residents", vectors, 3, {r.id or 0 for r in residents})
+        assert hits[0].doc_id == residents[0].id
+
+
+def test_needs_import_latin1_commas(client: FlaskClient, auth: Auth, session: Session,
+                                   world: World) -> None:
+    add_resident(session, world, "Nora", "Je cuisine des couscous pour cinquante personnes.")
+    text = ("Titre,Description,Quand,Où,Langues,Créneaux,Type,Nombre de personnes\r\n"
+            "Repas de quartier,\"Cuisiner un couscous pour la fête, samedi midi.\",samedi,"
+            "Maison des projets,arabe,week-end,savoir-faire,3\r\n"
+            "Prêt d'une camionnette,Transporter des tables pour la brocante.,dimanche,"
+            "Gymnase,,,ressource,\r\n")
+    auth.login(world.worker_a.email or "")
+    job = import_file(auth, text.encode("latin-1"), entity="needs")
+    assert job.status == JobStatus.FINISHED, job.error
+    with db.session() as s:
+        needs = s.exec(select(Need).order_by(col(Need.id))).all()
+        assert [(n.title, n.kind, n.organisation_id) for n in needs] == [
+            ("Repas de quartier", "skill", world.centre_a.id),
+            ("Prêt d'une camionnette", "resource", world.centre_a.id)]
+        assert needs[0].languages == ["ar"] and needs[0].availability == ["weekend"]
+        assert needs[0].people_wanted == 3 and needs[0].where_text == "Maison des projets"
+        assert count(s, NeedStatement) >= 4  # titles and sentences, embedded
+
+
+# ---------------------------------------------------------------------- export
+
+def test_export_round_trip_to_another_centre(client: FlaskClient, auth: Auth, session: Session,
+                                             world: World) -> None:
+    add_resident(session, world, "Samia", "=Je fais des gâteaux pour les fêtes.", initial="R",
+                 languages=["ar", "ber"], availability=["weekend"], wants=["job"])
+    add_resident(session, world, "Yusuf", "Je peins les appartements.", initial="T",
+                 consent_method="oral_in_person")
+    auth.login(world.worker_a.email or "")
+    response = client.get("/accompagnement/export/residents.csv")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    raw = response.get_data()
+    assert raw.startswith("\ufeff".encode())
+    text = raw.decode("utf-8-sig")
+    lines = text.splitlines()
+    assert lines[0].startswith("prénom;initiale;quartier;langues")
+    assert "'=Je fais des gâteaux" in text  # never a formula in a spreadsheet
+    assert "Samia;R;Les Tilleuls;arabe, tamazight;week-end;emploi;" in text
+    assert "-" not in lines[1].split(";")[0] and "@" not in text  # no code, no email
+
+    # worker B (another centre) exports nothing of centre A's, then imports A's file.
+    auth.logout()
+    auth.login(world.worker_b.email or "")
+    assert client.get("/accompagnement/export/residents.csv").get_data().decode(
+        "utf-8-sig").count("\r\n") == 1
+    job = import_file(auth, raw)
+    assert job.status == JobStatus.FINISHED, job.error
+    with db.session() as s:
+        copies = s.exec(select(Resident).where(Resident.organisation_id == world.centre_b.id)
+                        .order_by(col(Resident.id))).all()
+        originals = s.exec(select(Resident).where(Resident.organisation_id == world.centre_a.id)
+                           .order_by(col(Resident.id))).all()
+        fields = ("first_name", "last_initial", "territory_id", "languages", "availability", "wants")
+        assert [[getattr(r, f) for f in fields] for r in copies] == \
+            [[getattr(r, f) for f in fields] for r in originals]
+        texts = [s.exec(select(SkillDeclaration.text).where(SkillDeclaration.resident_id == r.id)).one()
+                 for r in copies]
+        assert texts == ["=Je fais des gâteaux pour les fêtes.", "Je peins les appartements."]
+        methods = [s.exec(select(Consent.method).where(Consent.resident_id == r.id)).one() for r in copies]
+        assert methods == ["paper_signed", "oral_in_person"]
+        assert "residents.export" in [e.action for e in s.exec(select(AuditEvent)).all()]
+
+
+def test_withdrawn_consent_is_exported_and_never_imported_back(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    from web.services.profiles import withdraw_consent
+
+    created = add_resident(session, world, "Karim", "Je fais de la plomberie.")
+    withdraw_consent(session, world.worker_a, created.resident)
+    auth.login(world.worker_a.email or "")
+    raw = client.get("/accompagnement/export/residents.csv").get_data()
+    assert date.today().strftime("%d/%m/%Y") in raw.decode("utf-8-sig").splitlines()[1]
+    page = client.get(f"/accompagnement/import/{draft_id(upload(auth, raw))}").get_data(as_text=True)
+    assert "Ligne 2 : Cette personne a retiré son consentement" in page
+
+
+def test_needs_export_round_trip(client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    from web.services.needs import NeedInput, create_need
+
+    create_need(session, matching, world.worker_a, NeedInput(
+        title="Atelier vélo", description="Réparer des vélos avec les jeunes, le mercredi.",
+        territory_id=world.tilleuls.id, languages=["fr"], availability=["weekday_afternoon"],
+        people_wanted=2), date.today())
+    create_need(session, matching, world.member, NeedInput(
+        title="Pas à nous", description="Un besoin d'une autre structure."), date.today())
+    auth.login(world.worker_a.email or "")
+    raw = client.get("/accompagnement/export/besoins.csv").get_data()
+    text = raw.decode("utf-8-sig")
+    assert "Atelier vélo" in text and "Pas à nous" not in text
+    job = import_file(auth, raw, entity="needs")
+    assert job.status == JobStatus.FINISHED, job.error
+    with db.session() as s:
+        copies = s.exec(select(Need).where(Need.title == "Atelier vélo").order_by(col(Need.id))).all()
+        assert len(copies) == 2
+        fields = ("description", "territory_id", "languages", "availability", "people_wanted", "kind")
+        assert [getattr(copies[0], f) for f in fields] == [getattr(copies[1], f) for f in fields]

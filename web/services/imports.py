@@ -1,0 +1,673 @@
+"""CSV import and export of residents and needs, for social workers' spreadsheets.
+
+Reading: UTF-8 (with or without BOM), UTF-16 with BOM, otherwise Windows-1252/Latin-1 (what
+French spreadsheets write); the separator (`;`, `,` or tab) is the one the header line uses most;
+French column headers, matched without case, accents or punctuation (see COLUMNS and the README).
+Every row is checked by the same rules as the forms, with errors in French and line numbers.
+
+Writing is all or nothing: the slow part (spaCy analysis and embedding) runs first, outside any
+transaction, with progress on the job's row; then every row goes through the profile and need
+services in ONE transaction, so a bad row writes nothing at all (not even an index event); only
+after the commit are proposals made, row by row.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+from flask import current_app
+from flask_babel import gettext as _
+from sqlmodel import Session, col, select
+
+from matcher.analysis import LANGUAGE_NAMES, Analysis
+from matcher.hybrid import Document
+from models import (
+    Availability,
+    BackgroundJob,
+    ConsentMethod,
+    JobStatus,
+    Need,
+    NeedKind,
+    NeedStatus,
+    Resident,
+    Role,
+    SkillDeclaration,
+    Territory,
+    User,
+    Want,
+)
+from web.forms import LANGUAGE_LABELS, NEED_STATUS_LABELS
+from web.services import ServiceError
+from web.services.audit import record
+from web.services.jobs import JobFailed, Progress, create_job, drop_stale_drafts
+from web.services.matching import MatchingService, resident_document
+from web.services.needs import NeedInput, add_need, check_need
+from web.services.profiles import ResidentInput, add_resident, check_resident, current_consent
+
+RESIDENTS_KIND = "import_residents"
+NEEDS_KIND = "import_needs"
+ENTITIES = {"residents": RESIDENTS_KIND, "needs": NEEDS_KIND}
+PREVIEW_ROWS = 20
+MAX_ROWS = 20_000
+ANALYSE_BATCH = 64  # rows analysed, then embedded together
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would run such a cell as a formula
+
+# Canonical field → accepted headers (normalised: lower case, no accents, words only). The first
+# one is what exports write (with its accents, see HEADERS).
+COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
+    "residents": {
+        "first_name": ("prenom", "prenom ou pseudonyme", "pseudonyme", "pseudo"),
+        "last_initial": ("initiale", "initiale du nom", "initiale nom"),
+        "territory": ("quartier",),
+        "languages": ("langues", "langue", "langues parlees"),
+        "availability": ("disponibilites", "disponibilite", "dispos", "creneaux"),
+        "wants": ("souhaits", "souhait", "ce que la personne souhaite"),
+        "declaration": ("ce que je sais faire", "ce que la personne sait faire", "savoir faire",
+                        "competences", "declaration"),
+        "consent_date": ("consentement date", "date du consentement", "date consentement",
+                         "consentement le"),
+        "consent_method": ("consentement methode", "methode du consentement", "methode consentement",
+                           "consentement recueilli", "consentement comment"),
+        "consent_withdrawn": ("consentement retire le", "consentement retire"),
+    },
+    "needs": {
+        "title": ("titre",),
+        "description": ("description",),
+        "kind": ("type", "on cherche", "vous cherchez"),
+        "when_text": ("quand",),
+        "where_text": ("ou", "lieu"),
+        "territory": ("quartier",),
+        "languages": ("langues", "langue", "langues souhaitees"),
+        "availability": ("creneaux", "disponibilites", "creneau"),
+        "people_wanted": ("nombre de personnes", "nombre", "personnes"),
+        "status": ("statut",),  # written by exports; imported needs are always open
+    },
+}
+HEADERS = {
+    "residents": {"first_name": "prénom", "last_initial": "initiale", "territory": "quartier",
+                  "languages": "langues", "availability": "disponibilités", "wants": "souhaits",
+                  "declaration": "ce que je sais faire", "consent_date": "consentement date",
+                  "consent_method": "consentement méthode",
+                  "consent_withdrawn": "consentement retiré le"},
+    "needs": {"title": "titre", "description": "description", "kind": "type", "when_text": "quand",
+              "where_text": "où", "territory": "quartier", "languages": "langues",
+              "availability": "créneaux", "people_wanted": "nombre de personnes", "status": "statut"},
+}
+REQUIRED = {"residents": ("first_name", "territory", "declaration", "consent_date", "consent_method"),
+            "needs": ("title", "description")}
+
+# Short French words, written by exports and read back (with their synonyms) by imports.
+AVAILABILITY_WORDS = {Availability.WEEKDAY_MORNING: "matin", Availability.WEEKDAY_AFTERNOON: "après-midi",
+                      Availability.WEEKDAY_EVENING: "soir", Availability.WEEKEND: "week-end"}
+WANT_WORDS = {Want.VOLUNTEERING: "bénévolat", Want.TRAINING: "formation", Want.JOB: "emploi",
+              Want.ACTIVITY: "activité"}
+METHOD_WORDS = {ConsentMethod.PAPER_SIGNED: "papier signé", ConsentMethod.ORAL_IN_PERSON: "oral"}
+KIND_WORDS = {NeedKind.SKILL: "savoir-faire", NeedKind.RESOURCE: "ressource"}
+DATE_FORMATS = ("%d/%m/%Y", "%d/%m/%y", "%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y")
+LIST_SPLIT = re.compile(r"\s*(?:[,;/+|]|\bet\b)\s*")
+
+
+def normalise(text: str) -> str:
+    """Lower case, no accents, words separated by one space ("Où ?" → "ou")."""
+    stripped = "".join(ch for ch in unicodedata.normalize("NFKD", text)
+                       if not unicodedata.combining(ch))
+    return " ".join(re.sub(r"[^0-9a-z]+", " ", stripped.lower()).split())
+
+
+# ---------------------------------------------------------------------- reading a file
+
+@dataclass
+class Row:
+    line: int  # where the record starts in the file (the header is line 1)
+    shown: dict[str, str]  # the values as understood, for the preview
+    data: ResidentInput | NeedInput | None
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ParsedFile:
+    entity: str  # "residents" or "needs"
+    encoding: str = ""
+    delimiter: str = ""
+    columns: dict[str, str] = field(default_factory=dict)  # field → header as written
+    ignored: list[str] = field(default_factory=list)  # headers nobody reads
+    rows: list[Row] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # about the whole file
+
+    @property
+    def row_errors(self) -> list[str]:
+        return [_("Ligne %(line)d : %(error)s", line=row.line, error=error)
+                for row in self.rows for error in row.errors]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and bool(self.rows) and not any(row.errors for row in self.rows)
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """The text of a spreadsheet export and the encoding it was in."""
+    if data.startswith(codecs.BOM_UTF8):
+        return data[len(codecs.BOM_UTF8):].decode("utf-8"), "UTF-8 (BOM)"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16"), "UTF-16"
+    try:
+        return data.decode("utf-8"), "UTF-8"
+    except UnicodeDecodeError:
+        pass
+    try:  # what Excel writes as "CSV" on a French Windows: Latin-1 plus œ, €, ’…
+        return data.decode("cp1252"), "Windows-1252 (Latin-1)"
+    except UnicodeDecodeError:
+        return data.decode("latin-1"), "Latin-1"
+
+
+def sniff_delimiter(text: str) -> str:
+    """The separator the header line uses most (headers hold no separators of their own)."""
+    header = next((line for line in text.splitlines() if line.strip()), "")
+    counts = {sep: _count_outside_quotes(header, sep) for sep in (";", ",", "\t")}
+    best = max(counts, key=lambda sep: counts[sep])
+    return best if counts[best] else ";"
+
+
+def _count_outside_quotes(line: str, sep: str) -> int:
+    count, quoted = 0, False
+    for ch in line:
+        if ch == '"':
+            quoted = not quoted
+        elif ch == sep and not quoted:
+            count += 1
+    return count
+
+
+def parse(session: Session, data: bytes, entity: str, today: date) -> ParsedFile:
+    """Read and check a whole file (nothing is written)."""
+    parsed = ParsedFile(entity)
+    if not data.strip():
+        parsed.errors.append(_("Le fichier est vide."))
+        return parsed
+    text, parsed.encoding = decode(data)
+    parsed.delimiter = sniff_delimiter(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=parsed.delimiter)
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error):
+        parsed.errors.append(_("Le fichier ne contient pas de ligne d'en-tête."))
+        return parsed
+    positions = _map_header(parsed, header)
+    if parsed.errors:
+        return parsed
+    territories = _TerritoryNames(session)
+    check = _resident_row if entity == "residents" else _need_row
+    start = reader.line_num + 1
+    try:
+        for cells in reader:
+            if any(cell.strip() for cell in cells):
+                if len(parsed.rows) >= MAX_ROWS:
+                    parsed.errors.append(_("Le fichier a plus de %(n)d lignes : coupez-le en plusieurs "
+                                           "fichiers.", n=MAX_ROWS))
+                    break
+                values = {name: _cell(cells, index) for name, index in positions.items()}
+                row = Row(start, {}, None)
+                if any(cell.strip() for cell in cells[len(header):]):
+                    row.errors.append(_("Cette ligne a plus de colonnes que l'en-tête (un séparateur "
+                                        "en trop, ou un texte à mettre entre guillemets ?)."))
+                check(session, row, values, territories, today)
+                parsed.rows.append(row)
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        parsed.errors.append(_("Ligne %(line)d : le fichier est mal formé (%(detail)s).",
+                               line=reader.line_num, detail=str(exc)))
+    if not parsed.rows and not parsed.errors:
+        parsed.errors.append(_("Le fichier n'a aucune ligne sous l'en-tête."))
+    return parsed
+
+
+def _map_header(parsed: ParsedFile, header: list[str]) -> dict[str, int]:
+    aliases = {alias: name for name, names in COLUMNS[parsed.entity].items() for alias in names}
+    positions: dict[str, int] = {}
+    for index, raw in enumerate(header):
+        name = aliases.get(normalise(raw))
+        if name is None:
+            if raw.strip():
+                parsed.ignored.append(raw.strip())
+        elif name in positions:
+            parsed.errors.append(_("La colonne « %(name)s » apparaît deux fois.", name=raw.strip()))
+        else:
+            positions[name] = index
+            parsed.columns[name] = raw.strip()
+    missing = [HEADERS[parsed.entity][name] for name in REQUIRED[parsed.entity] if name not in positions]
+    if missing:
+        parsed.errors.append(_("Colonnes obligatoires absentes : %(names)s. La première ligne doit "
+                               "porter les noms des colonnes.", names=", ".join(missing)))
+    return positions
+
+
+def _cell(cells: list[str], index: int) -> str:
+    value = cells[index].strip() if index < len(cells) else ""
+    if len(value) > 1 and value[0] == "'" and value[1] in FORMULA_START:
+        value = value[1:]  # the quote our exports put before a formula-like cell
+    return value
+
+
+class _TerritoryNames:
+    """Neighbourhoods by name, or "name (commune)" when two share a name."""
+
+    def __init__(self, session: Session) -> None:
+        self.by_name: dict[str, list[Territory]] = {}
+        self.by_full: dict[str, Territory] = {}
+        for territory in session.exec(select(Territory)).all():
+            self.by_name.setdefault(normalise(territory.name), []).append(territory)
+            self.by_full[normalise(f"{territory.name} {territory.commune}")] = territory
+
+    def find(self, value: str) -> tuple[Territory | None, str | None]:
+        key = normalise(value)
+        if key in self.by_full:
+            return self.by_full[key], None
+        found = self.by_name.get(key, [])
+        if len(found) == 1:
+            return found[0], None
+        if found:
+            return None, _("Quartier « %(name)s » ambigu : écrivez « quartier (commune) ».", name=value)
+        known = ", ".join(sorted({t.name for ts in self.by_name.values() for t in ts}))
+        return None, _("Quartier inconnu : « %(name)s » (quartiers connus : %(known)s).",
+                       name=value, known=known)
+
+    @staticmethod
+    def label(territory: Territory, session: Session) -> str:
+        same = session.exec(select(Territory).where(Territory.name == territory.name)).all()
+        return territory.name if len(same) < 2 else f"{territory.name} ({territory.commune})"
+
+
+def _words(value: str) -> list[str]:
+    return [part for part in LIST_SPLIT.split(value) if part.strip()]
+
+
+def _languages(value: str, errors: list[str]) -> list[str]:
+    known: dict[str, str] = {normalise(name): code for name, code in LANGUAGE_NAMES.items()}
+    known.update({code: code for code in LANGUAGE_NAMES.values()})
+    for code, label in LANGUAGE_LABELS.items():
+        known[code] = code
+        for part in str(label).split("/"):
+            known[normalise(part)] = code
+    known.update({"lsf": "fsl"})
+    codes: list[str] = []
+    for word in _words(value):
+        found = known.get(normalise(word))
+        if found is None:
+            errors.append(_("Langue inconnue : « %(word)s ».", word=word))
+        elif found not in codes:
+            codes.append(found)
+    return codes
+
+
+# Words people write in a cell → the value they mean (first match wins: "après-midi" before "midi").
+AVAILABILITY_KEYWORDS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("week", "samedi", "dimanche"), Availability.WEEKEND),
+    (("apres midi", "aprem"), Availability.WEEKDAY_AFTERNOON),
+    (("matin",), Availability.WEEKDAY_MORNING),
+    (("soir",), Availability.WEEKDAY_EVENING),
+)
+WANT_KEYWORDS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("benevol",), Want.VOLUNTEERING),
+    (("form",), Want.TRAINING),
+    (("emploi", "travail", "job"), Want.JOB),
+    (("activite",), Want.ACTIVITY),
+)
+
+
+def _keywords(value: str, keywords: tuple[tuple[tuple[str, ...], str], ...], errors: list[str],
+              unknown: Callable[[str], str], skip: frozenset[str] = frozenset()) -> list[str]:
+    """The values a cell lists, read from codes or keywords; `unknown(word)` is the error."""
+    codes = {code for _words_, code in keywords}
+    found: list[str] = []
+    for word in _words(value):
+        key = normalise(word)
+        if key in skip:
+            continue
+        code = key if key in codes else next(
+            (code for words, code in keywords if any(w in key for w in words)), None)
+        if code is None:
+            errors.append(unknown(word))
+        elif code not in found:
+            found.append(str(code))
+    return found
+
+
+def _availability(value: str, errors: list[str]) -> list[str]:
+    # "en semaine, le matin": the slot is in the next word.
+    return _keywords(value, AVAILABILITY_KEYWORDS, errors, lambda word: _(
+        "Disponibilité inconnue : « %(word)s » (matin, après-midi, soir, week-end).", word=word),
+        skip=frozenset({"en semaine", "semaine"}))
+
+
+def _wants(value: str, errors: list[str]) -> list[str]:
+    return _keywords(value, WANT_KEYWORDS, errors, lambda word: _(
+        "Souhait inconnu : « %(word)s » (bénévolat, formation, emploi, activité).", word=word))
+
+
+def _date(value: str, errors: list[str]) -> date | None:
+    for pattern in DATE_FORMATS:
+        try:
+            return datetime.strptime(value.strip(), pattern).date()
+        except ValueError:
+            continue
+    errors.append(_("Date du consentement illisible : « %(value)s » (écrivez JJ/MM/AAAA).", value=value))
+    return None
+
+
+def _method(value: str, errors: list[str]) -> str:
+    key = normalise(value)
+    if key in set(ConsentMethod):
+        return key
+    if any(word in key for word in ("papier", "ecrit", "sign", "formulaire")):
+        return ConsentMethod.PAPER_SIGNED
+    if "oral" in key:
+        return ConsentMethod.ORAL_IN_PERSON
+    errors.append(_("Méthode de consentement inconnue : « %(value)s » (papier signé, ou oral).",
+                    value=value))
+    return ""
+
+
+def _resident_row(session: Session, row: Row, values: dict[str, str], territories: _TerritoryNames,
+                  today: date) -> None:
+    errors = row.errors
+    territory, problem = territories.find(values["territory"]) if values["territory"] else (None, None)
+    if problem:
+        errors.append(problem)
+    if values.get("consent_withdrawn"):
+        errors.append(_("Cette personne a retiré son consentement : elle ne peut pas être importée."))
+    consent_date = _date(values["consent_date"], errors) if values["consent_date"] else None
+    data = ResidentInput(
+        first_name=values["first_name"], last_initial=values.get("last_initial", ""),
+        territory_id=territory.id if territory else None,
+        languages=_languages(values.get("languages", ""), errors),
+        availability=_availability(values.get("availability", ""), errors),
+        wants=_wants(values.get("wants", ""), errors),
+        consent_given_on=consent_date,
+        consent_method=_method(values["consent_method"], errors) if values["consent_method"] else "",
+        consent_matching=bool(consent_date and values["consent_method"]),
+        declaration=values["declaration"],
+    )
+    for message in check_resident(session, data, today):
+        if message not in errors:
+            errors.append(message)
+    row.data = data
+    row.shown = {
+        "first_name": data.first_name, "last_initial": data.last_initial,
+        "territory": territory.name if territory else values["territory"],
+        "languages": ", ".join(str(LANGUAGE_LABELS.get(c, c)) for c in data.languages),
+        "availability": ", ".join(AVAILABILITY_WORDS[Availability(s)] for s in data.availability),
+        "wants": ", ".join(WANT_WORDS[Want(w)] for w in data.wants),
+        "declaration": data.declaration,
+        "consent_date": consent_date.strftime("%d/%m/%Y") if consent_date else values["consent_date"],
+        "consent_method": METHOD_WORDS.get(ConsentMethod(data.consent_method), "")
+        if data.consent_method else values["consent_method"],
+    }
+
+
+def _need_row(session: Session, row: Row, values: dict[str, str], territories: _TerritoryNames,
+              _today: date) -> None:
+    errors = row.errors
+    territory = None
+    if values.get("territory"):
+        territory, problem = territories.find(values["territory"])
+        if problem:
+            errors.append(problem)
+    kind_key = normalise(values.get("kind", ""))
+    kind: str = NeedKind.SKILL
+    if kind_key in set(NeedKind):
+        kind = kind_key
+    elif any(word in kind_key for word in ("ressource", "salle", "materiel", "vehicule", "local")):
+        kind = NeedKind.RESOURCE
+    elif kind_key and not any(word in kind_key for word in ("savoir", "competence", "personne", "benevol")):
+        errors.append(_("Type de besoin inconnu : « %(value)s » (savoir-faire, ou ressource).",
+                        value=values["kind"]))
+    people: int | None = None
+    if values.get("people_wanted"):
+        try:
+            people = int(values["people_wanted"])
+        except ValueError:
+            errors.append(_("Nombre de personnes illisible : « %(value)s ».", value=values["people_wanted"]))
+    data = NeedInput(title=values["title"], description=values["description"], kind=kind,
+                     territory_id=territory.id if territory else None,
+                     when_text=values.get("when_text", ""), where_text=values.get("where_text", ""),
+                     languages=_languages(values.get("languages", ""), errors),
+                     availability=_availability(values.get("availability", ""), errors),
+                     people_wanted=people)
+    for message in check_need(session, data):
+        if message not in errors:
+            errors.append(message)
+    row.data = data
+    row.shown = {
+        "title": data.title, "description": data.description, "kind": KIND_WORDS[NeedKind(kind)],
+        "when_text": data.when_text, "where_text": data.where_text,
+        "territory": territory.name if territory else values.get("territory", ""),
+        "languages": ", ".join(str(LANGUAGE_LABELS.get(c, c)) for c in data.languages),
+        "availability": ", ".join(AVAILABILITY_WORDS[Availability(s)] for s in data.availability),
+        "people_wanted": str(people) if people is not None else "",
+    }
+
+
+# ---------------------------------------------------------------------- upload, preview, confirm
+
+def may_import(actor: User) -> bool:
+    return actor.role in {Role.SOCIAL_WORKER, Role.ADMIN} and actor.organisation_id is not None
+
+
+def upload(session: Session, actor: User, entity: str, filename: str, data: bytes) -> BackgroundJob:
+    """Keep an uploaded file as a draft job, for its preview (nothing else is written)."""
+    if entity not in ENTITIES:
+        raise ServiceError(_("Choisissez ce que contient le fichier."))
+    if not may_import(actor):
+        raise ServiceError(_("Seul·e un·e travailleur·se social·e peut importer un fichier."))
+    if not data.strip():
+        raise ServiceError(_("Le fichier est vide."))
+    drop_stale_drafts(session, actor)
+    job = create_job(session, actor, ENTITIES[entity], status=JobStatus.DRAFT, payload=data,
+                     params={"entity": entity, "filename": filename[:200]})
+    session.commit()
+    return job
+
+
+def preview(session: Session, job: BackgroundJob) -> ParsedFile:
+    return parse(session, job.payload or b"", job.params.get("entity", "residents"), date.today())
+
+
+def confirm(session: Session, actor: User, job: BackgroundJob) -> BackgroundJob:
+    """Queue a previewed file for import (the caller then enqueues the job)."""
+    if job.status != JobStatus.DRAFT:
+        raise ServiceError(_("Cet import est déjà lancé."))
+    parsed = preview(session, job)
+    if not parsed.ok:
+        raise ServiceError(_("Le fichier a des erreurs : corrigez-les puis envoyez-le à nouveau."))
+    job.status, job.total, job.progress = JobStatus.QUEUED, 3 * len(parsed.rows), 0
+    session.add(job)
+    record(session, actor, "import.confirm", "background_job", job.id, entity=job.params["entity"],
+           rows=len(parsed.rows))
+    session.commit()
+    return job
+
+
+def cancel(session: Session, job: BackgroundJob) -> None:
+    """Forget a draft (the uploaded file goes with it)."""
+    if job.status == JobStatus.DRAFT:
+        session.delete(job)
+        session.commit()
+
+
+# ---------------------------------------------------------------------- the import job
+
+def run_import(job: BackgroundJob, progress: Progress) -> dict[str, Any]:
+    """Analyse every row, write them all in one transaction, then make proposals."""
+    from web.extensions import db, matching
+    from web.services.proposals import propose_for_need, propose_for_resident
+
+    entity = job.params.get("entity", "residents")
+    today = date.today()
+    progress.stage("read")
+    with db.session() as session:
+        parsed = parse(session, job.payload or b"", entity, today)
+    if not parsed.ok:  # e.g. a neighbourhood deleted since the preview
+        raise JobFailed(*(parsed.errors + parsed.row_errors))
+    rows = parsed.rows
+    progress.stage("analyse", total=3 * len(rows))
+    if entity == "residents":
+        prepared = _prepare(rows, matching, progress)
+        errors = [_("Ligne %(line)d : %(error)s", line=row.line,
+                    error=_("Écrivez ce que la personne sait faire, avec ses mots."))
+                  for row, (analysis, _v) in zip(rows, prepared, strict=True)
+                  if analysis is None or not analysis.statements]
+        if errors:
+            raise JobFailed(*errors)
+    else:  # a need's text is analysed by the need service, inside the transaction
+        prepared = [(None, None)] * len(rows)
+        progress.advance(len(rows))
+    # The matcher's artefacts (the slow part: e5) are encoded here too, before the transaction.
+    if entity == "residents":
+        documents = [resident_document(0, [(st.text, st.negated) for st in analysis.statements])
+                     if analysis else None for analysis, _v in prepared]
+    else:
+        # As the need service will store them (stripped): see needs.add_need and need_document.
+        documents = [Document(0, row.data.description.strip(), row.data.title.strip())
+                     for row in rows if isinstance(row.data, NeedInput)]
+    # Nothing reports progress inside the transaction: on SQLite the one writer is this session.
+    progress.stage("write")
+    created: list[int] = []
+    consent_months = current_app.config["RELAIS"].consent_months
+    with matching.prebuilt(documents), db.session() as session:
+        actor = session.get(User, job.created_by_id)
+        if actor is None or not may_import(actor):
+            raise JobFailed(_("Seul·e un·e travailleur·se social·e peut importer un fichier."))
+        for row, (analysis, vectors) in zip(rows, prepared, strict=True):
+            try:
+                if isinstance(row.data, ResidentInput):
+                    resident, _code = add_resident(session, matching, actor, row.data, consent_months,
+                                                   today, analysis, vectors)
+                    created.append(resident.id or 0)
+                elif isinstance(row.data, NeedInput):
+                    created.append(add_need(session, matching, actor, row.data).id or 0)
+            except ServiceError as exc:  # leaving the block rolls everything back
+                raise JobFailed(*(_("Ligne %(line)d : %(error)s", line=row.line, error=message)
+                                  for message in exc.messages)) from exc
+        record(session, actor, f"{entity}.import", "background_job", job.id, count=len(created))
+        session.commit()
+    progress.advance(len(rows))
+    progress.stage("propose")
+    proposals = 0
+    with db.session() as session:
+        for doc_id in created:
+            if entity == "residents":
+                person = session.get(Resident, doc_id)
+                proposals += propose_for_resident(session, matching, person, today) if person else 0
+            else:
+                posted = session.get(Need, doc_id)
+                proposals += propose_for_need(session, matching, posted, today) if posted else 0
+            progress.advance()
+    return {"entity": entity, "created": len(created), "proposals": proposals}
+
+
+def _prepare(rows: list[Row], matching: MatchingService, progress: Progress
+             ) -> list[tuple[Analysis | None, np.ndarray | None]]:
+    """Analyse declarations and embed their statements in batches (before any transaction)."""
+    prepared: list[tuple[Analysis | None, np.ndarray | None]] = []
+    for start in range(0, len(rows), ANALYSE_BATCH):
+        batch = rows[start:start + ANALYSE_BATCH]
+        analyses = [matching.analyze(row.data.declaration) if isinstance(row.data, ResidentInput)
+                    else None for row in batch]
+        norms = [st.norm for analysis in analyses if analysis for st in analysis.statements]
+        vectors = matching.encode(norms) if norms else None
+        offset = 0
+        for analysis in analyses:
+            count = len(analysis.statements) if analysis else 0
+            prepared.append((analysis, vectors[offset:offset + count]
+                             if vectors is not None and count else None))
+            offset += count
+        progress.advance(len(batch))
+    return prepared
+
+
+# ---------------------------------------------------------------------- export
+
+def _safe(value: str) -> str:
+    """A cell a spreadsheet will not run as a formula."""
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
+def _csv(entity: str, rows: Iterable[dict[str, str]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+    names = list(HEADERS[entity])
+    writer.writerow([HEADERS[entity][name] for name in names])
+    for row in rows:
+        writer.writerow([_safe(row.get(name, "")) for name in names])
+    return "\ufeff" + buffer.getvalue()  # the BOM makes Excel read UTF-8
+
+
+def export_residents(session: Session, actor: User) -> tuple[str, int]:
+    """The residents `actor` follows (pseudonymous fields only: first name and initial), as CSV
+    that the import reads back; and how many."""
+    query = select(Resident).order_by(col(Resident.id))
+    if actor.role != Role.ADMIN:
+        query = query.where(Resident.organisation_id == actor.organisation_id)
+    residents = session.exec(query).all()
+    declarations = {d.resident_id: d.text for d in session.exec(select(SkillDeclaration).where(
+        col(SkillDeclaration.is_current).is_(True),
+        col(SkillDeclaration.resident_id).in_([r.id for r in residents]))).all()}
+    territories = {t.id: t for t in session.exec(select(Territory)).all()}
+    rows = []
+    for resident in residents:
+        consent = current_consent(session, resident)
+        territory = territories.get(resident.territory_id)
+        rows.append({
+            "first_name": resident.first_name, "last_initial": resident.last_initial,
+            "territory": _TerritoryNames.label(territory, session) if territory else "",
+            "languages": ", ".join(str(LANGUAGE_LABELS.get(c, c)).split(" / ")[0]
+                                   for c in resident.languages),
+            "availability": ", ".join(AVAILABILITY_WORDS.get(Availability(s), s)
+                                      for s in resident.availability if s in set(Availability)),
+            "wants": ", ".join(WANT_WORDS.get(Want(w), w) for w in resident.wants if w in set(Want)),
+            "declaration": declarations.get(resident.id or 0, ""),
+            "consent_date": consent.given_on.strftime("%d/%m/%Y") if consent else "",
+            "consent_method": METHOD_WORDS.get(ConsentMethod(consent.method), consent.method)
+            if consent and consent.method in set(ConsentMethod) else "",
+            "consent_withdrawn": consent.withdrawn_at.strftime("%d/%m/%Y")
+            if consent and consent.withdrawn_at else "",
+        })
+    record(session, actor, "residents.export", "organisation", actor.organisation_id, count=len(rows))
+    session.commit()
+    return _csv("residents", rows), len(rows)
+
+
+def export_needs(session: Session, actor: User) -> tuple[str, int]:
+    """The needs of `actor`'s organisation (every need for admins), as CSV; and how many."""
+    query = select(Need).order_by(col(Need.id))
+    if actor.role != Role.ADMIN:
+        query = query.where(Need.organisation_id == actor.organisation_id)
+    needs = session.exec(query).all()
+    territories = {t.id: t for t in session.exec(select(Territory)).all()}
+    rows = []
+    for need in needs:
+        territory = territories.get(need.territory_id) if need.territory_id else None
+        rows.append({
+            "title": need.title, "description": need.description,
+            "kind": KIND_WORDS.get(NeedKind(need.kind), need.kind) if need.kind in set(NeedKind) else "",
+            "when_text": need.when_text, "where_text": need.where_text,
+            "territory": _TerritoryNames.label(territory, session) if territory else "",
+            "languages": ", ".join(str(LANGUAGE_LABELS.get(c, c)).split(" / ")[0] for c in need.languages),
+            "availability": ", ".join(AVAILABILITY_WORDS.get(Availability(s), s)
+                                      for s in need.availability if s in set(Availability)),
+            "people_wanted": str(need.people_wanted) if need.people_wanted else "",
+            "status": str(NEED_STATUS_LABELS.get(NeedStatus(need.status), need.status))
+            if need.status in set(NeedStatus) else need.status,
+        })
+    record(session, actor, "needs.export", "organisation", actor.organisation_id, count=len(rows))
+    session.commit()
+    return _csv("needs", rows), len(rows)
