@@ -17,6 +17,11 @@ threads = int(os.environ.get("RELAIS_THREADS", "4"))
 # Load the model and the index once in the master: workers share those pages after fork.
 preload_app = True
 timeout = 60
+# Idle keep-alive connections stay open longer than a client (or a load balancer) waits between
+# requests: at gunicorn's default of 2 s, a request sent just as the server closed the connection
+# was lost ("connection reset"; 9–11 in 3,200 requests of scripts/load.py). gthread workers park
+# idle connections in their poller, not in a thread.
+keepalive = int(os.environ.get("RELAIS_KEEPALIVE", "75"))
 graceful_timeout = 20
 accesslog = "-"
 max_requests = 2000

@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Back up and restore the database; the index is rebuilt from the restored rows.
+
+    python scripts/backup.py backup  instance/backups/relais-2030-01-06.db
+    python scripts/backup.py restore instance/backups/relais-2030-01-06.db   # then restart the service
+
+SQLite (the embedded default) uses SQLite's online backup API: a consistent copy taken while the
+service runs and writes. PostgreSQL (DATABASE_URL=postgresql://…) uses PostgreSQL's own tools, which
+must match the server's major version:
+
+    pg_dump --format=custom --no-owner --file=relais.dump "$DATABASE_URL"
+    pg_restore --clean --if-exists --no-owner --single-transaction --dbname="$DATABASE_URL" relais.dump
+
+`--print` prints those commands instead of running them. After a restore the FAISS index files are
+rebuilt from the vectors stored in the database (no text is re-encoded); running processes notice
+the older database and rebuild too, but restart them anyway so no session outlives the restore.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from models import Database
+from web.config import Config
+from web.services.matching import MatchingService
+
+
+def sqlite_path(url: str) -> Path | None:
+    parsed = make_url(url)
+    return Path(parsed.database or "") if parsed.get_backend_name() == "sqlite" else None
+
+
+def libpq_url(url: str) -> str:
+    """The URL PostgreSQL's tools read (no SQLAlchemy driver suffix)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def pg_commands(url: str, path: Path) -> dict[str, list[str]]:
+    target = libpq_url(url)
+    return {"backup": ["pg_dump", "--format=custom", "--no-owner", f"--file={path}", target],
+            "restore": ["pg_restore", "--clean", "--if-exists", "--no-owner", "--single-transaction",
+                        f"--dbname={target}", str(path)]}
+
+
+def sqlite_copy(source: Path, target: Path) -> None:
+    """Copy one SQLite database into another with the online backup API (pages, under a lock)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(source) as src, sqlite3.connect(target, timeout=30) as dst:
+        src.backup(dst, pages=1024)
+    src.close()
+    dst.close()
+
+
+def rebuild_index(config: Config) -> str:
+    matching = MatchingService()
+    matching.configure_from(config)
+    with Database(config.database_url) as database, database.session() as session:
+        matching.rebuild(session)
+    return (f"index rebuilt: {len(matching.collections['residents'])} residents, "
+            f"{len(matching.collections['needs'])} needs")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=["backup", "restore"])
+    parser.add_argument("path", type=Path, help="the backup file")
+    parser.add_argument("--print", action="store_true", dest="print_only",
+                        help="PostgreSQL: print the pg_dump / pg_restore command, do not run it")
+    args = parser.parse_args(argv)
+    config = Config()
+    path: Path = args.path.resolve()
+    started = time.monotonic()
+    database = sqlite_path(config.database_url)
+    if database is None:
+        command = pg_commands(config.database_url, path)[args.action]
+        if args.print_only:
+            print(shlex.join(command))
+            return 0
+        if shutil.which(command[0]) is None:
+            print(f"{command[0]} introuvable / not found: install PostgreSQL's client tools "
+                  f"(Debian: postgresql-client), then run:\n  {shlex.join(command)}", file=sys.stderr)
+            return 2
+        if args.action == "backup":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(command, check=True)
+    elif args.action == "backup":
+        sqlite_copy(database, path)
+    else:
+        if not path.exists():
+            print(f"Sauvegarde introuvable / backup not found: {path}", file=sys.stderr)
+            return 2
+        sqlite_copy(path, database)
+    done = f"{args.action} {'to' if args.action == 'backup' else 'from'} {path}"
+    if args.action == "restore":
+        done += "; " + rebuild_index(config)
+    print(f"{done} ({time.monotonic() - started:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
