@@ -1,0 +1,54 @@
+"""The interface language: French by default, English on request (a form in every page's footer)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, redirect, request, url_for
+from flask import session as flask_session
+
+from web.forms import LANGUAGE_LABELS
+
+bp = Blueprint("language", __name__)
+
+LANGUAGES = {"fr": "Français", "en": "English"}  # each name in its own language: never translated
+SESSION_KEY = "lang"
+
+
+def chosen_language() -> str | None:
+    """The language the person picked with the switch in this session, if any."""
+    lang = flask_session.get(SESSION_KEY)
+    return lang if lang in LANGUAGES else None
+
+
+@bp.app_context_processor
+def language_switch() -> dict[str, Any]:
+    """What the footer's switch needs: the languages, and where to come back after choosing."""
+    here = request.full_path.rstrip("?") if request.method == "GET" else request.path
+    return {"languages": LANGUAGES, "language_next": here}
+
+
+@bp.app_template_filter("language_names")
+def language_names(codes: list[str] | None) -> str:
+    """The languages a person speaks, by name in the interface language ("fr, tr" → "French, Turkish")."""
+    return ", ".join(str(LANGUAGE_LABELS.get(code, code)) for code in codes or [])
+
+
+@bp.post("/langue")
+def choose() -> Any:
+    """Store the choice in the session and go back to the page the person was on."""
+    lang = request.form.get("lang", "")
+    if lang in LANGUAGES:
+        flask_session[SESSION_KEY] = lang
+    return redirect(_local(request.form.get("next", "")) or url_for("auth.index"))
+
+
+def _local(target: str) -> str | None:
+    """`target` if it is a path on this site (never another host: no open redirect)."""
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    if "\\" in target:
+        return None
+    return target
