@@ -36,6 +36,7 @@ class Role(StrEnum):
     SOCIAL_WORKER = "social_worker"
     ASSOCIATION_MEMBER = "association_member"
     RESIDENT = "resident"
+    HABITANT_RELAIS = "habitant_relais"  # a resident mediator of a centre social, on a phone
 
 
 class Want(StrEnum):
@@ -89,9 +90,33 @@ class RejectionReason(StrEnum):
     OTHER = "other"  # with a text
 
 
+class ValidationStatus(StrEnum):
+    """Profiles and needs recorded by a habitant-relais wait for a social worker of the same
+    organisation: out of matching (no statements, no index entry, no proposal) until validated."""
+
+    VALIDATED = "validated"  # in matching (everything a social worker or an association records)
+    PENDING = "pending"  # recorded by a habitant-relais, waiting for a social worker
+    RETURNED = "returned"  # sent back to the habitant-relais with a word (validation_note)
+
+
 class Direction(StrEnum):
     NEED_TO_RESIDENT = "need_to_resident"
     RESIDENT_TO_NEED = "resident_to_need"
+
+
+class ContactChannel(StrEnum):
+    """How an association reaches a resident who said yes (shown only after the yes)."""
+
+    WORKER = "worker"  # through their social worker (the default: no contact detail given)
+    PHONE = "phone"
+    EMAIL = "email"
+
+
+class Outcome(StrEnum):
+    """What became of an accepted proposal, recorded by the association or the worker."""
+
+    HAPPENED = "happened"
+    DID_NOT_HAPPEN = "did_not_happen"
 
 
 def _json_column() -> Any:
@@ -170,6 +195,19 @@ class Resident(SQLModel, table=True):
     created_by_id: int
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    # See ValidationStatus. validated_by_id has no foreign key for the reason given above.
+    validation_status: str = Field(default=ValidationStatus.VALIDATED, sa_type=String(16),
+                                   sa_column_kwargs={"server_default": "validated"})
+    validated_by_id: int | None = None
+    validated_at: datetime | None = None
+    validation_note: str | None = Field(default=None, max_length=500)
+    # Chosen by the resident (or their worker); associations see it only once the resident accepts.
+    contact_channel: str = Field(default=ContactChannel.WORKER, sa_type=String(16),
+                                 sa_column_kwargs={"server_default": "worker"})
+    contact_value: str | None = Field(default=None, max_length=254)  # the phone number or address
+    # Retention (web/services/privacy.py): when the person was warned that their inactive profile
+    # will be anonymised; a later activity voids the warning.
+    retention_warned_at: datetime | None = None
 
     @property
     def public_name(self) -> str:
@@ -243,6 +281,13 @@ class Need(SQLModel, table=True):
     # The mission id of a need imported from a feed (API Engagement's "_id" or "clientId"):
     # importing the same mission again updates this row instead of adding another.
     external_id: str | None = Field(default=None, max_length=100, index=True)
+    # See ValidationStatus: a need seen in the neighbourhood by a habitant-relais waits here.
+    validation_status: str = Field(default=ValidationStatus.VALIDATED, sa_type=String(16),
+                                   sa_column_kwargs={"server_default": "validated"})
+    validated_by_id: int | None = Field(default=None, foreign_key="app_user.id")
+    validated_at: datetime | None = None
+    validation_note: str | None = Field(default=None, max_length=500)
+    people_wanted: int | None = None  # how many people (or units of a resource); None: not said
 
 
 class NeedStatement(SQLModel, table=True):
@@ -255,6 +300,23 @@ class NeedStatement(SQLModel, table=True):
     lemmas: list[str] = _json_column()
     vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     embedder: str = Field(max_length=120)
+
+
+class HybridArtefact(SQLModel, table=True):
+    """What the hybrid ranker (matcher/hybrid.py) indexes for one resident's current declaration
+    (its non-negated statements) or one need (title + description): vectors, stems, n-grams.
+
+    Written with the statements, in the same transaction; every process's index is rebuilt from
+    these rows without re-encoding. `encoders` says which encoders built it ("use+e5" or "use")."""
+
+    __table_args__ = (UniqueConstraint("collection", "doc_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    collection: str = Field(sa_type=String(16))  # "residents" or "needs"
+    doc_id: int
+    encoders: str = Field(max_length=20)
+    artefact: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow)
 
 
 class Match(SQLModel, table=True):
@@ -278,6 +340,11 @@ class Match(SQLModel, table=True):
     rejection_note: str | None = Field(default=None, max_length=1000)
     answered_at: datetime | None = None
     resident_comment: str | None = Field(default=None, max_length=1000)
+    # What became of an accepted proposal (Outcome), with a word, by whom and when.
+    outcome: str | None = Field(default=None, sa_type=String(16))
+    outcome_note: str | None = Field(default=None, max_length=200)
+    outcome_at: datetime | None = None
+    outcome_by_id: int | None = Field(default=None, foreign_key="app_user.id")
 
 
 class AuditEvent(SQLModel, table=True):
@@ -300,6 +367,39 @@ class IndexEvent(SQLModel, table=True):
     doc_id: int
     op: str = Field(max_length=8)  # "upsert" or "delete"
     at: datetime = Field(default_factory=utcnow)
+
+
+class JobStatus(StrEnum):
+    DRAFT = "draft"  # an uploaded file waiting for its preview to be confirmed
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+
+
+class BackgroundJob(SQLModel, table=True):
+    """A long task (bulk import, full reindex) run by RQ or inline; the job updates its progress
+    here, and the page that follows it reads this row. Jobs receive only this row's id."""
+
+    __tablename__ = "background_job"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)  # "import_residents", "import_needs", "reindex"
+    status: str = Field(default=JobStatus.QUEUED, sa_type=String(16), index=True)
+    stage: str = Field(default="", max_length=32)  # what it is doing now, for the page
+    progress: int = 0
+    total: int = 0
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # The uploaded file, kept only until the job ends (personal data: dropped on success or failure).
+    payload: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    result: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    error: str | None = Field(default=None, max_length=4000)  # French, for the person
+    created_by_id: int = Field(foreign_key="app_user.id", index=True)
+    organisation_id: int | None = Field(default=None, foreign_key="organisation.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
 
 
 class AppendOnlyError(RuntimeError):
@@ -332,3 +432,55 @@ class ApiToken(SQLModel, table=True):
     expires_at: datetime | None = None
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+
+
+class Notification(SQLModel, table=True):
+    """A message for one user in the app (and in the email digest for staff)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True)
+    kind: str = Field(max_length=32)  # "to_review", "opportunity", "answered", "outcome"
+    text: str = Field(max_length=300)  # French, no free text typed by a resident
+    link: str = Field(default="", max_length=300)  # a path inside Relais
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    read_at: datetime | None = None
+    emailed_at: datetime | None = None  # sent in a digest (each notification is sent once)
+
+
+class RequestKind(StrEnum):
+    CHANGE = "change"  # "Ce que je sais faire": the resident asks their worker to change the text
+    ERASURE = "erasure"  # "Mes données": the resident asks for their data to be erased
+
+
+class ResidentRequest(SQLModel, table=True):
+    """A resident's request to their social worker (a change of their text, an erasure)."""
+
+    __tablename__ = "resident_request"
+
+    id: int | None = Field(default=None, primary_key=True)
+    resident_id: int = Field(foreign_key="resident.id", index=True)
+    kind: str = Field(sa_type=String(16))
+    message: str = Field(default="", max_length=1000)  # in the resident's words; never audited
+    created_at: datetime = Field(default_factory=utcnow)
+    handled_at: datetime | None = None
+    handled_by_id: int | None = Field(default=None, foreign_key="app_user.id")
+
+
+class AnonymousCount(SQLModel, table=True):
+    """What erasure and retention keep for statistics: counts, never a person.
+
+    One row per erased person and per (need, status, month) of their proposals; readers sum the
+    counts. No foreign keys: these rows must outlive anything they count.
+    """
+
+    __tablename__ = "anonymous_count"
+
+    id: int | None = Field(default=None, primary_key=True)
+    metric: str = Field(max_length=32)  # "resident" or "proposal"
+    month: str = Field(max_length=7)  # "YYYY-MM" the counted thing was created
+    territory_id: int | None = None
+    organisation_id: int | None = None
+    need_id: int | None = None
+    status: str = Field(default="", max_length=16)  # a proposal's status; why a resident went
+    count: int = 1
+    created_at: datetime = Field(default_factory=utcnow)

@@ -25,6 +25,7 @@ from web import create_app
 from web.config import Config
 from web.extensions import db, matching
 from web.services.accounts import hash_password
+from web.services.jobs import join_inline_jobs
 from web.services.profiles import CreatedResident, ResidentInput, create_resident
 
 PASSWORD = "correct horse battery"
@@ -105,6 +106,7 @@ def migrated(config: Config) -> Iterator[Database]:
 def app(config: Config, migrated: Database) -> Iterator[Flask]:
     application = create_app(config)
     yield application
+    join_inline_jobs()  # a job thread must not outlive its test's database
     db.dispose()
 
 
@@ -138,6 +140,7 @@ class World:
     worker_b: User
     member: User
     admin: User
+    relais: User  # a habitant-relais of centre A
 
 
 @pytest.fixture
@@ -164,7 +167,8 @@ def make_world(session: Session) -> World:
     people = [staff("worker.a@example.org", Role.SOCIAL_WORKER, centre_a),
               staff("worker.b@example.org", Role.SOCIAL_WORKER, centre_b),
               staff("member@example.org", Role.ASSOCIATION_MEMBER, association),
-              staff("admin@example.org", Role.ADMIN, centre_a)]
+              staff("admin@example.org", Role.ADMIN, centre_a),
+              staff("relais.a@example.org", Role.HABITANT_RELAIS, centre_a)]
     session.add_all(people)
     session.commit()
     return World(tilleuls, bourg, centre_a, centre_b, association, *people)
@@ -206,15 +210,17 @@ def auth(client: FlaskClient) -> Auth:
 
 
 def add_resident(session: Session, world: World, name: str, declaration: str, *,
-                 initial: str = "", given_on: date | None = None, **extra: object) -> CreatedResident:
-    """A resident of Les Tilleuls, followed by worker A, who consented on `given_on` (today)."""
+                 initial: str = "", given_on: date | None = None, recorded_by: User | None = None,
+                 **extra: object) -> CreatedResident:
+    """A resident of Les Tilleuls, followed by worker A, who consented on `given_on` (today);
+    `recorded_by` another account (e.g. world.relais: the profile then waits for validation)."""
     today = date.today()
     data = ResidentInput(first_name=name, last_initial=initial, territory_id=world.tilleuls.id,
                          consent_given_on=given_on or today, consent_method="paper_signed",
                          consent_matching=True, declaration=declaration)
     for key, value in extra.items():
         setattr(data, key, value)
-    return create_resident(session, matching, world.worker_a, data, 12, today)
+    return create_resident(session, matching, recorded_by or world.worker_a, data, 12, today)
 
 
 def resident_form(declaration: str, territory: Territory, **overrides: object) -> dict[str, object]:

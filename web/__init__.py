@@ -6,13 +6,14 @@ import logging
 import os
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, Request, g, has_request_context, jsonify, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
+from matcher.requirements import check_requirements
 from web.config import Config
 from web.extensions import babel, close_db_session, csrf, db, db_session, login_manager, matching
 from web.forms import (
@@ -23,12 +24,15 @@ from web.forms import (
     reason_label,
     status_label,
 )
+from web.views.language import chosen_language
 
 
 def create_app(config: Config | None = None, test_config: dict[str, Any] | None = None) -> Flask:
     """Build the application from `config` (default: the environment)."""
     config = config or Config()
+    check_requirements(config.embedder)  # refuse to start, in French and English, without a model
     app = Flask(__name__, instance_path=str(config.instance_dir), instance_relative_config=True)
+    app.request_class = FormRequest
     app.config.update(config.flask_mapping())
     app.config["RELAIS"] = config
     if test_config:
@@ -48,12 +52,31 @@ def create_app(config: Config | None = None, test_config: dict[str, Any] | None 
         matching.load_or_rebuild(db_session())
 
     from web.api import init_api
-    from web.views import association, auth, resident, worker
+    from web.views import (
+        admin,
+        association,
+        auth,
+        followup,
+        impact,
+        imports,
+        language,
+        notifications,
+        relais,
+        resident,
+        worker,
+    )
 
     app.register_blueprint(auth.bp)
+    app.register_blueprint(language.bp)
     app.register_blueprint(worker.bp)
     app.register_blueprint(association.bp)
     app.register_blueprint(resident.bp)
+    app.register_blueprint(relais.bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(followup.bp)  # contact after a yes, outcomes
+    app.register_blueprint(impact.bp)
+    app.register_blueprint(notifications.bp)
+    app.register_blueprint(imports.bp)  # CSV import/export, background jobs
     init_api(app)  # /api/v1 (JSON API, OpenAPI document, docs page) and /compte/jetons
     _limit_logins(app)
     app.add_template_filter(status_label, "status_label")
@@ -85,9 +108,29 @@ def _limit_logins(app: Flask) -> None:
         )(app.view_functions[endpoint])
 
 
+class FormRequest(Request):
+    """Form fields never carry a NUL character: nobody types one, PostgreSQL refuses them in text,
+    and SQLite would keep them. (Invalid UTF-8 already arrives as U+FFFD; the API refuses both.)"""
+
+    def _load_form_data(self) -> None:
+        super()._load_form_data()
+        form = self.__dict__.get("form")
+        if form and any("\x00" in value for _key, value in form.items(multi=True)):
+            self.__dict__["form"] = self.parameter_storage_class(
+                [(key, value.replace("\x00", "")) for key, value in form.items(multi=True)])
+
+
 def _select_locale() -> str:
-    """French first; another language only when a catalogue for it exists."""
+    """The person's choice (footer switch), else their browser's languages, else French.
+
+    Only languages with a compiled catalogue are offered (French, the msgids, always is).
+    """
+    if not has_request_context():  # background jobs (RQ work horse, inline thread) speak French
+        return "fr"
     available = [str(locale) for locale in babel.list_translations()]
+    chosen = chosen_language()
+    if chosen in available:
+        return chosen
     return request.accept_languages.best_match(available) or "fr"
 
 
@@ -121,6 +164,10 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     def database_down(_exc: OperationalError) -> Any:
+        # The page must not ask the database again (who is logged in, what is unread): the failed
+        # session is closed and the page is drawn for an anonymous visitor.
+        close_db_session()
+        g._login_user = login_manager.anonymous_user()
         message = _("Le service est momentanément indisponible. Réessayez dans quelques minutes.")
         if request.accept_mimetypes.best == "application/json":
             return jsonify(status=503, detail=message), 503
@@ -128,6 +175,9 @@ def _register_errors(app: Flask) -> None:
 
 
 def _security_headers(response: Any) -> Any:
+    # Which process answered: to follow a request across gunicorn workers (and to test that a
+    # change written through one worker is served by the others).
+    response.headers["X-Relais-Worker"] = str(os.getpid())
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")

@@ -8,9 +8,11 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
     DateField,
+    IntegerField,
     PasswordField,
     RadioField,
     SelectField,
@@ -20,14 +22,16 @@ from wtforms import (
     widgets,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from models import (
     Availability,
     ConsentMethod,
+    ContactChannel,
     MatchStatus,
     NeedKind,
     NeedStatus,
+    Outcome,
     RejectionReason,
     Want,
 )
@@ -101,6 +105,17 @@ class CodeForm(FlaskForm):
     code = StringField(_l("Votre code"), validators=[DataRequired(), Length(max=20)])
 
 
+# Guided free-text entry: questions that help the person tell what they do, in their words. Each
+# answer is added to the text (by web/static/guided.js, or on saving when JavaScript is off).
+GUIDED_PROMPTS = {
+    "guide_home": _l("À la maison : qu'est-ce que vous faites ? (cuisine, couture, réparations…)"),
+    "guide_family": _l("Pour la famille : de quoi vous occupez-vous ?"),
+    "guide_neighbours": _l("Pour les voisins : pour quoi vient-on vous chercher ?"),
+    "guide_country": _l("Au pays : qu'est-ce que vous faisiez ?"),
+    "guide_work": _l("Au travail : quels métiers avez-vous faits, ici ou ailleurs ?"),
+}
+
+
 class ResidentForm(FlaskForm):
     first_name = StringField(_l("Prénom ou pseudonyme"), validators=[DataRequired(), Length(max=60)])
     last_initial = StringField(_l("Initiale du nom"), validators=[Optional(), Length(max=1)])
@@ -113,6 +128,14 @@ class ResidentForm(FlaskForm):
                                choices=choices(WANT_LABELS))
     declaration = TextAreaField(_l("Ce que la personne sait faire, avec ses mots"),
                                 validators=[Length(max=10_000)])
+    guide_home = TextAreaField(GUIDED_PROMPTS["guide_home"], validators=[Optional(), Length(max=2000)])
+    guide_family = TextAreaField(GUIDED_PROMPTS["guide_family"],
+                                 validators=[Optional(), Length(max=2000)])
+    guide_neighbours = TextAreaField(GUIDED_PROMPTS["guide_neighbours"],
+                                     validators=[Optional(), Length(max=2000)])
+    guide_country = TextAreaField(GUIDED_PROMPTS["guide_country"],
+                                  validators=[Optional(), Length(max=2000)])
+    guide_work = TextAreaField(GUIDED_PROMPTS["guide_work"], validators=[Optional(), Length(max=2000)])
     consent_matching = BooleanField(
         _l("La personne accepte que Relais lui propose des activités et montre son prénom et "
            "son initiale aux structures, après validation par un·e travailleur·se social·e."))
@@ -122,6 +145,20 @@ class ResidentForm(FlaskForm):
                                 choices=choices(CONSENT_METHOD_LABELS),
                                 validators=[Optional()])
     sensitive_ok = BooleanField(SENSITIVE_OK)
+
+    def guided_fields(self) -> list[Any]:
+        return [self[name] for name in GUIDED_PROMPTS]
+
+    def fold_guided(self) -> str:
+        """Add each guided answer not yet in the text to it (and empty the answer), so that the
+        sensitive-data check, the page shown again and the saved profile all see one text."""
+        parts = [self.declaration.data or "", *(f.data or "" for f in self.guided_fields())]
+        # Browsers send a textarea's line breaks as CRLF: keep one convention in what is stored.
+        self.declaration.data = "\n".join(part.replace("\r\n", "\n").strip()
+                                          for part in parts if part and part.strip())
+        for f in self.guided_fields():
+            f.data = ""
+        return self.declaration.data
 
 
 class ConsentForm(FlaskForm):
@@ -147,6 +184,8 @@ class NeedForm(FlaskForm):
     territory_id = SelectField(_l("Quartier"), coerce=int)
     languages = MultiCheckboxField(_l("Langues demandées (facultatif)"),
                                    choices=choices(LANGUAGE_LABELS))
+    people_wanted = IntegerField(_l("Combien de personnes (ou d'objets) ? (facultatif)"),
+                                 validators=[Optional(), NumberRange(min=1, max=999)])
 
 
 class RejectForm(FlaskForm):
@@ -158,8 +197,70 @@ class ActionForm(FlaskForm):
     """A button that changes something: only the CSRF token."""
 
 
+class SendBackForm(FlaskForm):
+    """A social worker returns a habitant-relais's submission with a word."""
+
+    note = TextAreaField(_l("Un mot pour la personne qui a fait la fiche : que faut-il revoir ?"),
+                         validators=[DataRequired(), Length(max=500)])
+
+
+class RelaisNeedForm(FlaskForm):
+    """A need seen in the neighbourhood, as a habitant-relais notes it on a phone."""
+
+    title = StringField(_l("En quelques mots"), validators=[DataRequired(), Length(max=200)])
+    description = TextAreaField(_l("Ce qu'il faut : quoi, quand, où, pour qui"),
+                                validators=[DataRequired(), Length(max=10_000)])
+    where_text = StringField(_l("Où (facultatif)"), validators=[Optional(), Length(max=200)])
+    territory_id = SelectField(_l("Quartier"), coerce=int)
+
+
 class AnswerForm(FlaskForm):
     comment = StringField(_l("Un mot (facultatif)"), validators=[Optional(), Length(max=500)])
+
+
+# How an association reaches a resident after a yes: as the resident chooses it, and as shown.
+CONTACT_CHOICES = {
+    ContactChannel.WORKER: _l("Par mon ou ma travailleur·se social·e"),
+    ContactChannel.PHONE: _l("Par téléphone"),
+    ContactChannel.EMAIL: _l("Par e-mail"),
+}
+CHANNEL_LABELS = {
+    ContactChannel.WORKER: _l("par sa ou son travailleur·se social·e"),
+    ContactChannel.PHONE: _l("par téléphone"),
+    ContactChannel.EMAIL: _l("par e-mail"),
+}
+OUTCOME_LABELS = {
+    Outcome.HAPPENED: _l("ça s'est fait"),
+    Outcome.DID_NOT_HAPPEN: _l("ça ne s'est pas fait"),
+}
+
+
+class ContactForm(FlaskForm):
+    channel = RadioField(_l("Comment la structure peut vous joindre ?"), default=ContactChannel.WORKER.value,
+                         choices=choices(CONTACT_CHOICES))
+    value = StringField(_l("Numéro de téléphone ou adresse e-mail (si vous choisissez l'un des deux)"),
+                        validators=[Optional(), Length(max=254)])
+
+
+class OutcomeForm(FlaskForm):
+    outcome = RadioField(_l("Est-ce que ça s'est fait ?"), choices=choices(OUTCOME_LABELS))
+    note = StringField(_l("Un mot (facultatif)"), validators=[Optional(), Length(max=200)])
+
+
+def outcome_label(outcome: str | None) -> str:
+    """French label of an outcome ('' when none was recorded; a Jinja filter)."""
+    return str(OUTCOME_LABELS.get(Outcome(outcome), "")) if outcome in set(Outcome) else ""
+
+
+class EraseForm(FlaskForm):
+    confirm = BooleanField(_l("Je confirme : tout ce que Relais garde sur cette personne sera effacé, "
+                              "sans retour possible."), validators=[DataRequired()])
+
+
+class RequestForm(FlaskForm):
+    """A resident's message to their social worker."""
+
+    message = TextAreaField(_l("Votre message"), validators=[Optional(), Length(max=1000)])
 
 NEED_STATUS_LABELS = {
     NeedStatus.OPEN: _l("ouvert"), NeedStatus.PAUSED: _l("en pause"), NeedStatus.CLOSED: _l("clôturé"),
@@ -186,6 +287,16 @@ def status_label(status: str) -> str:
 
 def consent_method_label(method: str) -> str:
     return str(CONSENT_METHOD_LABELS.get(ConsentMethod(method), method))
+
+
+class ImportForm(FlaskForm):
+    """A spreadsheet of residents or needs (CSV), checked in a preview before anything is saved."""
+
+    entity = RadioField(_l("Le fichier contient"), default="residents",
+                        choices=choices({"residents": _l("des personnes accompagnées"),
+                                         "needs": _l("des besoins")}))
+    file = FileField(_l("Fichier CSV (enregistré depuis Excel ou LibreOffice)"),
+                     validators=[FileRequired(_l("Choisissez un fichier."))])
 
 
 def closeness_label(similarity: float) -> str:

@@ -210,7 +210,7 @@ def test_reason_other_needs_a_note(api: ApiEnv) -> None:
     response = api.call("POST", f"/api/v1/proposals/{proposal}/reject", "worker_a",
                         json={"reason_code": "other"})
     assert response.status_code == 422
-    assert response.get_json()["errors"]["json"]["note"]
+    assert response.get_json()["errors"]["service"]
 
 
 def test_posting_a_need_runs_matching(api: ApiEnv) -> None:

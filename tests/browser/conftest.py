@@ -147,3 +147,54 @@ def screenshot(screenshots_dir: Path) -> Callable[[Page, str], Path]:
         return path
 
     return take
+
+
+# --- accessibility: axe-core (npm, tests/browser/package-lock.json) run inside the page ----------
+
+AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
+BLOCKING_IMPACTS = ("serious", "critical")
+
+
+class AxeViolations(AssertionError):
+    """Serious or critical accessibility violations on a page."""
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: run `npm ci --prefix tests/browser` (scripts/test does it)")
+    return AXE.read_text(encoding="utf-8")
+
+
+def axe_violations(page: Page, source: str) -> list[dict[str, object]]:
+    """axe-core's violations on the page as it is now (WCAG 2.x A/AA and best practices).
+
+    The pages' Content-Security-Policy forbids inline scripts, so `add_script_tag` (an inline
+    <script>) is refused; evaluating the library through the DevTools protocol is not, and the
+    page keeps the CSP its users get.
+    """
+    if page.evaluate("typeof window.axe") == "undefined":
+        page.evaluate(source)
+    result: list[dict[str, object]] = page.evaluate("""async () => {
+        const r = await window.axe.run(document, {resultTypes: ['violations']});
+        return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+            nodes: v.nodes.map(n => n.target.join(' ') + ' → ' + n.failureSummary)}));
+    }""")
+    return result
+
+
+@pytest.fixture
+def check_accessibility(axe_source: str) -> Callable[[Page, str], list[dict[str, object]]]:
+    """`check_accessibility(page, "where")`: fail on any serious or critical axe violation;
+    return the minor and moderate ones (for the record)."""
+
+    def check(page: Page, where: str) -> list[dict[str, object]]:
+        violations = axe_violations(page, axe_source)
+        blocking = [v for v in violations if v["impact"] in BLOCKING_IMPACTS]
+        if blocking:
+            lines = [f"{v['impact']} {v['id']}: {v['help']}\n    " + "\n    ".join(
+                str(n) for n in v["nodes"][:5]) for v in blocking]  # type: ignore[index]
+            raise AxeViolations(f"{where} ({page.url}):\n" + "\n".join(lines))
+        return [v for v in violations if v["impact"] not in BLOCKING_IMPACTS]
+
+    return check

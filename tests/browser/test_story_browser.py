@@ -198,6 +198,13 @@ def test_whole_story_in_a_browser(page: Page, contexts: Contexts, world: World,
     opportunity.get_by_label("Un mot (facultatif)").fill("avec plaisir")
     yes.tap()
     expect(status_message(phone, "Merci ! Votre réponse est envoyée.")).to_be_visible()
+    # After a yes: how the association may reach her (through her social worker, phone or e-mail).
+    reach = phone.get_by_role("heading", name="Comment la structure peut vous joindre", level=1)
+    expect(reach).to_be_visible()
+    phone.get_by_label("Par téléphone").check()
+    phone.get_by_label("Numéro de téléphone ou adresse e-mail", exact=False).fill("06 12 34 56 78")
+    screenshot(phone, "04a-resident-phone-contact")
+    phone.get_by_role("button", name="Enregistrer").tap()  # back to her opportunities
     expect(phone.get_by_text("Vous avez dit oui.")).to_be_visible()
     expect(phone.get_by_role("button", name="Oui, ça m'intéresse")).to_have_count(0)
     screenshot(phone, "04-resident-phone-answered")
@@ -212,3 +219,6 @@ def test_whole_story_in_a_browser(page: Page, contexts: Contexts, world: World,
     expect(candidate).to_contain_text("acceptée")
     expect(page.get_by_text("Antonio")).to_have_count(0)
     screenshot(page, "05-association-need")
+    # She said yes: the association may now see the contact she chose, and later record the outcome.
+    candidate.get_by_role("link", name="Contact et bilan : Fatma Y.").click()
+    expect(page.get_by_test_id("contact")).to_contain_text("06 12 34 56 78")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
 from models import Availability, MatchStatus, NeedKind, NeedStatus, RejectionReason, Role
 from web.forms import LANGUAGE_LABELS
@@ -21,9 +21,19 @@ LANGUAGES = sorted(LANGUAGE_LABELS)
 # Texts never hold a NUL character (PostgreSQL refuses them), and some must not be blank (the
 # services refuse blank texts). Character classes are spelt out so that Python and JSON Schema
 # (ECMA 262) read the patterns alike; each field has one pattern, as OpenAPI allows.
-NO_NUL = validate.Regexp(r"^[^\x00]*$", error="Le texte contient un caractère nul (U+0000).")
-NOT_BLANK = validate.Regexp(r"^[^\x00]*[^\x00 \t\n\r\f\v][^\x00]*$",
-                            error="Le texte est vide ou contient un caractère nul (U+0000).")
+class TextPattern(validate.Regexp):
+    """The pattern, and no lone surrogate: a JSON "\\ud800" escape decodes to one, which cannot be
+    stored or sent back as UTF-8 (it crashed the database driver). Documented as the pattern alone."""
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, str) and any("\ud800" <= ch <= "\udfff" for ch in value):
+            raise ValidationError("Le texte contient un caractère invalide (U+D800 à U+DFFF seul).")
+        return super().__call__(value)
+
+
+NO_NUL = TextPattern(r"^[^\x00]*$", error="Le texte contient un caractère nul (U+0000).")
+NOT_BLANK = TextPattern(r"^[^\x00]*[^\x00 \t\n\r\f\v][^\x00]*$",
+                        error="Le texte est vide ou contient un caractère nul (U+0000).")
 
 
 def _out(field: type[fields.Field], **kwargs: Any) -> Any:
@@ -205,6 +215,8 @@ class NeedSchema(Schema):
     languages = _out(fields.List, cls_or_instance=fields.String())
     availability = _out(fields.List, cls_or_instance=fields.String())
     status = _out(fields.String, validate=validate.OneOf(list(NeedStatus)))
+    people_wanted = _out(fields.Integer, allow_none=True,
+                         metadata={"description": "How many people (or units of a resource)."})
     external_id = _out(fields.String, allow_none=True,
                        metadata={"description": "Mission id when imported from a feed."})
     created_at = _out(fields.DateTime)
@@ -224,6 +236,8 @@ class NeedInput(Schema):
                             validate=validate.Length(max=len(LANGUAGES)))
     availability = fields.List(fields.String(validate=validate.OneOf(list(Availability))),
                                load_default=list, validate=validate.Length(max=len(Availability)))
+    people_wanted = fields.Integer(load_default=None, allow_none=True,
+                                   validate=validate.Range(min=1, max=999))
 
 
 class CandidateSchema(Schema):
@@ -274,12 +288,9 @@ class RejectInput(Schema):
     reason_code = fields.String(required=True, validate=validate.OneOf(list(RejectionReason)),
                                 metadata={"description": "busy, level, distance, schedule, not_now, "
                                                          "or other (with a note)."})
+    # "other" needs a note: a rule between two fields, which the schema cannot say, so the review
+    # service enforces it (422 with `errors.service`, as on the review desk).
     note = fields.String(load_default="", validate=[validate.Length(max=1000), NO_NUL])
-
-    @validates_schema
-    def _other_needs_a_note(self, data: dict[str, Any], **_kwargs: Any) -> None:
-        if data.get("reason_code") == RejectionReason.OTHER and not data.get("note", "").strip():
-            raise ValidationError("Précisez la raison dans « note ».", "note")
 
 
 class OpportunityNeedSchema(Schema):

@@ -1,12 +1,25 @@
-"""The audit trail: one call records who did what to which object."""
+"""The audit trail: one call records who did what to which object.
+
+Events are append-only (models/tables.py refuses updates and deletes), so they outlive an erasure.
+That is why **details never hold free text about a person** (declarations, notes, comments,
+messages, names): only ids, codes, enumerations, field names, dates, and the before/after of
+structured fields (languages, availability, wants, the id of the declaration version). After an
+erasure, the events that name the erased resident's id point at nothing: the id is not personal
+data once the rows behind it are gone.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy import func
+from sqlmodel import Session, col, select
 
 from models import AuditEvent, User
+
+JOURNAL_PAGE_SIZE = 50
 
 
 def record(session: Session, actor: User | None, action: str, object_type: str,
@@ -14,3 +27,46 @@ def record(session: Session, actor: User | None, action: str, object_type: str,
     """Add an audit event to the session (committed with the change it describes)."""
     session.add(AuditEvent(actor_id=actor.id if actor else None, action=action,
                            object_type=object_type, object_id=object_id, details=details))
+
+
+def changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """{field: {"before": …, "after": …}} for the fields whose value changed."""
+    return {name: {"before": before.get(name), "after": after.get(name)}
+            for name in dict.fromkeys([*before, *after]) if before.get(name) != after.get(name)}
+
+
+@dataclass
+class JournalPage:
+    events: list[AuditEvent]
+    actors: dict[int, User]
+    page: int
+    pages: int
+    total: int
+
+
+def journal(session: Session, *, object_type: str = "", object_id: int | None = None,
+            actor_id: int | None = None, action: str = "", page: int = 1,
+            per_page: int = JOURNAL_PAGE_SIZE) -> JournalPage:
+    """One page of the journal, newest first, filtered by object, actor or action prefix."""
+    conditions: list[Any] = []
+    if object_type:
+        conditions.append(col(AuditEvent.object_type) == object_type)
+    if object_id is not None:
+        conditions.append(col(AuditEvent.object_id) == object_id)
+    if actor_id is not None:
+        conditions.append(col(AuditEvent.actor_id) == actor_id)
+    if action:
+        conditions.append(col(AuditEvent.action).startswith(action))
+    total = int(session.exec(select(func.count()).select_from(AuditEvent).where(*conditions)).one())
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, page), pages)
+    events = list(session.exec(select(AuditEvent).where(*conditions)
+                               .order_by(col(AuditEvent.id).desc())
+                               .offset((page - 1) * per_page).limit(per_page)).all())
+    return JournalPage(events, actors_of(session, events), page, pages, total)
+
+
+def actors_of(session: Session, events: list[AuditEvent]) -> dict[int, User]:
+    """The users behind `events`, by id."""
+    ids = {e.actor_id for e in events if e.actor_id is not None}
+    return {u.id or 0: u for u in session.exec(select(User).where(col(User.id).in_(ids))).all()}

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from sqlmodel import Session, col, select
 
-from models import Consent, Match, MatchStatus, Need, NeedStatus, Resident
+from models import Consent, Match, MatchStatus, Need, NeedStatus, Resident, ValidationStatus
+from web.services.validation import Submissions
 
 EXPIRY_NOTICE_DAYS = 30
 
@@ -19,16 +20,20 @@ class WorkerDashboard:
     without_opportunity: list[Resident]  # never approved for anything
     needs_without_candidate: list[Need]  # open needs nobody was proposed for
     expiring: list[tuple[Resident, date]]  # consents ending within EXPIRY_NOTICE_DAYS
+    to_validate: Submissions = field(default_factory=Submissions)  # from habitants-relais
 
 
-def worker_dashboard(session: Session, residents: Sequence[Resident], today: date) -> WorkerDashboard:
-    """The four lists of the worker's home page, for the residents they follow."""
+def worker_dashboard(session: Session, residents: Sequence[Resident], today: date,
+                     to_validate: Submissions | None = None) -> WorkerDashboard:
+    """The lists of the worker's home page, for the residents they follow (profiles waiting for
+    validation are only in `to_validate`: they cannot have an opportunity yet)."""
     ids = [r.id for r in residents]
     matches = session.exec(select(Match).where(col(Match.resident_id).in_(ids))).all()
     pending = sum(1 for m in matches if m.status == MatchStatus.PROPOSED)
     opportunity = {m.resident_id for m in matches if m.status != MatchStatus.PROPOSED
                    and m.status != MatchStatus.REJECTED}
-    open_needs = session.exec(select(Need).where(Need.status == NeedStatus.OPEN)
+    open_needs = session.exec(select(Need).where(Need.status == NeedStatus.OPEN,
+                                                 Need.validation_status == ValidationStatus.VALIDATED)
                               .order_by(col(Need.created_at))).all()
     with_candidate = set(session.exec(select(Match.need_id).where(
         col(Match.status) != MatchStatus.REJECTED)).all())
@@ -45,7 +50,9 @@ def worker_dashboard(session: Session, residents: Sequence[Resident], today: dat
                       key=lambda item: item[1])
     return WorkerDashboard(
         pending=pending,
-        without_opportunity=[r for r in residents if r.id not in opportunity],
+        without_opportunity=[r for r in residents if r.id not in opportunity
+                             and r.validation_status == ValidationStatus.VALIDATED],
         needs_without_candidate=[n for n in open_needs if n.id not in with_candidate],
         expiring=expiring,
+        to_validate=to_validate or Submissions(),
     )

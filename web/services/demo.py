@@ -76,16 +76,8 @@ def load_demo(session: Session, matching: MatchingService, today: date,
 
     residents: dict[str, Resident] = {}
     for r in data["residents"]:
-        created = create_resident(
-            session, matching, users[r["recorded_by"]],
-            ResidentInput(
-                first_name=r["first_name"], last_initial=r.get("last_initial", ""),
-                territory_id=territories[r["territory"]].id, languages=r.get("languages", []),
-                availability=r.get("availability", []), wants=r.get("wants", []),
-                consent_given_on=today - timedelta(days=int(r["consent"]["days_ago"])),
-                consent_method=r["consent"]["method"], consent_matching=True,
-                declaration=r["declaration"]),
-            consent_months, today)
+        created = create_resident(session, matching, users[r["recorded_by"]],
+                                  _resident_input(r, territories, today), consent_months, today)
         code = demo_code(r["key"])
         account = session.exec(select(User).where(User.resident_id == created.resident.id)).one()
         account.access_code_digest = code_digest(code)
@@ -95,11 +87,14 @@ def load_demo(session: Session, matching: MatchingService, today: date,
         logins.residents.append((created.resident.public_name, code))
 
     for n in data["needs"]:
-        create_need(session, matching, users[n["created_by"]], NeedInput(
-            title=n["title"], description=n["description"], kind=n.get("kind", "skill"),
-            territory_id=territories[n["territory"]].id if n.get("territory") else None,
-            when_text=n.get("when_text", ""), where_text=n.get("where_text", ""),
-            languages=n.get("languages", [])), today)
+        create_need(session, matching, users[n["created_by"]], _need_input(n, territories), today)
+    # What the habitant-relais noted: it waits for a social worker, out of matching until then.
+    submissions = data.get("submissions", {})
+    for r in submissions.get("residents", []):
+        create_resident(session, matching, users[r["recorded_by"]],
+                        _resident_input(r, territories, today), consent_months, today)
+    for n in submissions.get("needs", []):
+        create_need(session, matching, users[n["created_by"]], _need_input(n, territories), today)
     for resident in residents.values():
         propose_for_resident(session, matching, resident, today)
 
@@ -112,3 +107,20 @@ def load_demo(session: Session, matching: MatchingService, today: date,
         shown = session.get(Resident, first.resident_id)
         logins.residents.sort(key=lambda item: item[0] != (shown.public_name if shown else ""))
     return logins
+
+
+def _resident_input(r: dict[str, Any], territories: dict[str, Territory], today: date) -> ResidentInput:
+    return ResidentInput(
+        first_name=r["first_name"], last_initial=r.get("last_initial", ""),
+        territory_id=territories[r["territory"]].id, languages=r.get("languages", []),
+        availability=r.get("availability", []), wants=r.get("wants", []),
+        consent_given_on=today - timedelta(days=int(r["consent"]["days_ago"])),
+        consent_method=r["consent"]["method"], consent_matching=True, declaration=r["declaration"])
+
+
+def _need_input(n: dict[str, Any], territories: dict[str, Territory]) -> NeedInput:
+    return NeedInput(
+        title=n["title"], description=n["description"], kind=n.get("kind", "skill"),
+        territory_id=territories[n["territory"]].id if n.get("territory") else None,
+        when_text=n.get("when_text", ""), where_text=n.get("where_text", ""),
+        languages=n.get("languages", []))

@@ -9,7 +9,17 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlmodel import Session
 
-from models import Availability, Need, NeedKind, NeedStatus, Role, Territory, User, utcnow
+from models import (
+    Availability,
+    Need,
+    NeedKind,
+    NeedStatus,
+    Role,
+    Territory,
+    User,
+    ValidationStatus,
+    utcnow,
+)
 from web.services import ServiceError
 from web.services.audit import record
 from web.services.matching import MatchingService
@@ -17,11 +27,8 @@ from web.services.proposals import propose_for_need, withdraw_unreviewed
 
 MAX_DESCRIPTION_CHARS = 10_000
 NEED_FIELDS = ("title", "description", "kind", "territory_id", "when_text", "where_text",
-               "languages", "availability")
-
-
-NEED_FIELDS = ("title", "description", "kind", "territory_id", "when_text", "where_text",
-               "languages", "availability")
+               "languages", "availability", "people_wanted")
+MAX_PEOPLE_WANTED = 999
 
 
 @dataclass
@@ -34,6 +41,7 @@ class NeedInput:
     where_text: str = ""
     languages: list[str] = field(default_factory=list)
     availability: list[str] = field(default_factory=list)
+    people_wanted: int | None = None  # how many people (or units of a resource); None: not said
 
 
 def _check(session: Session, data: NeedInput) -> list[object]:
@@ -54,14 +62,32 @@ def _check(session: Session, data: NeedInput) -> list[object]:
         errors.append(_l("Quartier inconnu."))
     if len(data.when_text) > 200 or len(data.where_text) > 200:
         errors.append(_l("« Quand » et « où » tiennent en 200 caractères chacun."))
+    if data.people_wanted is not None and not 1 <= data.people_wanted <= MAX_PEOPLE_WANTED:
+        errors.append(_l("Le nombre de personnes va de 1 à 999."))
     return errors
 
 
 def create_need(session: Session, matching: MatchingService, author: User, data: NeedInput,
                 today: date) -> tuple[Need, int]:
     """Post a need for the author's organisation and propose residents for it."""
-    if author.role not in {Role.ASSOCIATION_MEMBER, Role.SOCIAL_WORKER, Role.ADMIN} \
-            or author.organisation_id is None:
+    need = add_need(session, matching, author, data)
+    session.commit()
+    return need, propose_for_need(session, matching, need, today)
+
+
+def check_need(session: Session, data: NeedInput) -> list[str]:
+    """What would stop `data` from being saved, in French, without writing (import previews)."""
+    return [str(message) for message in _check(session, data)]
+
+
+def add_need(session: Session, matching: MatchingService, author: User, data: NeedInput) -> Need:
+    """Validate, then add the need and its statements (with its index event) to the session
+    without committing (a bulk import commits all rows at once). A need seen in the neighbourhood
+    by a habitant-relais waits for a social worker (web.services.validation): no statements, no
+    index entry, no proposal until then."""
+    pending = author.role == Role.HABITANT_RELAIS
+    if author.role not in {Role.ASSOCIATION_MEMBER, Role.SOCIAL_WORKER, Role.ADMIN,
+                           Role.HABITANT_RELAIS} or author.organisation_id is None:
         raise ServiceError(_l("Seul·e un·e membre d'une structure peut publier un besoin."))
     errors = _check(session, data)
     if errors:
@@ -71,13 +97,15 @@ def create_need(session: Session, matching: MatchingService, author: User, data:
                 when_text=data.when_text.strip(), where_text=data.where_text.strip(),
                 languages=list(dict.fromkeys(data.languages)),
                 availability=sorted(set(data.availability)), status=NeedStatus.OPEN,
-                created_by_id=author.id or 0, updated_at=utcnow())
+                people_wanted=data.people_wanted,
+                created_by_id=author.id or 0, updated_at=utcnow(),
+                validation_status=ValidationStatus.PENDING if pending else ValidationStatus.VALIDATED)
     session.add(need)
     session.flush()
-    matching.store_need(session, need)
+    if not pending:
+        matching.store_need(session, need)
     record(session, author, "need.create", "need", need.id)
-    session.commit()
-    return need, propose_for_need(session, matching, need, today)
+    return need
 
 
 
@@ -100,8 +128,8 @@ def update_need(session: Session, matching: MatchingService, author: User, need:
         setattr(need, name, values[name])
     need.updated_at = utcnow()
     session.add(need)
-    if {"title", "description"} & set(changed):
-        matching.store_need(session, need)
+    if {"title", "description"} & set(changed) and need.validation_status == ValidationStatus.VALIDATED:
+        matching.store_need(session, need)  # a need waiting for validation stays out of the index
     if {"title", "description", "languages", "status"} & set(changed):
         withdraw_unreviewed(session, need_id=need.id)
     record(session, author, "need.update", "need", need.id, source=source, fields=changed)

@@ -6,9 +6,11 @@ import calendar
 from dataclasses import dataclass, field
 from datetime import date
 
+import numpy as np
 from flask_babel import lazy_gettext as _l
 from sqlmodel import Session, col, select
 
+from matcher.analysis import Analysis
 from models import (
     Availability,
     Consent,
@@ -20,12 +22,13 @@ from models import (
     SkillDeclaration,
     Territory,
     User,
+    ValidationStatus,
     Want,
     utcnow,
 )
 from web.services import ServiceError
 from web.services.accounts import code_digest, new_access_code
-from web.services.audit import record
+from web.services.audit import changes, record
 from web.services.matching import MatchingService
 from web.services.proposals import propose_for_resident, withdraw_unreviewed
 
@@ -78,6 +81,11 @@ def _check(session: Session, data: ResidentInput, today: date) -> list[object]:
     return errors
 
 
+def check_resident(session: Session, data: ResidentInput, today: date) -> list[str]:
+    """What would stop `data` from being saved, in French, without writing (import previews)."""
+    return [str(message) for message in _check(session, data, today)]
+
+
 def _check_declaration(text: str) -> list[object]:
     if not text.strip():
         return [_l("Écrivez ce que la personne sait faire, avec ses mots.")]
@@ -89,12 +97,29 @@ def _check_declaration(text: str) -> list[object]:
 def create_resident(session: Session, matching: MatchingService, worker: User,
                     data: ResidentInput, consent_months: int, today: date) -> CreatedResident:
     """Create the profile, its consent, its declaration and a resident login; propose needs."""
-    if worker.role not in {Role.SOCIAL_WORKER, Role.ADMIN} or worker.organisation_id is None:
+    resident, code = add_resident(session, matching, worker, data, consent_months, today)
+    session.commit()
+    proposals = propose_for_resident(session, matching, resident, today)
+    return CreatedResident(resident, code, proposals)
+
+
+def add_resident(session: Session, matching: MatchingService, worker: User, data: ResidentInput,
+                 consent_months: int, today: date, analysis: Analysis | None = None,
+                 vectors: np.ndarray | None = None) -> tuple[Resident, str]:
+    """Validate, then add the profile, its consent, its declaration (with its index event) and a
+    resident login to the session without committing (a bulk import commits all rows at once);
+    return the resident and their access code.
+
+    Recorded by a habitant-relais, the profile waits for a social worker (web.services.validation):
+    its text is kept but stays out of the index, and it has no login ("" as code) and no proposal."""
+    if worker.role not in {Role.SOCIAL_WORKER, Role.ADMIN, Role.HABITANT_RELAIS} \
+            or worker.organisation_id is None:
         raise ServiceError(_l("Seul·e un·e travailleur·se social·e peut créer un profil."))
+    pending = worker.role == Role.HABITANT_RELAIS
     errors = _check(session, data, today)
     if errors:
         raise ServiceError(*errors)
-    analysis = matching.analyze(data.declaration)
+    analysis = analysis or matching.analyze(data.declaration)
     if not analysis.statements:
         raise ServiceError(_l("Écrivez ce que la personne sait faire, avec ses mots."))
     languages = list(dict.fromkeys([*data.languages, *analysis.languages]))
@@ -107,6 +132,7 @@ def create_resident(session: Session, matching: MatchingService, worker: User,
         availability=sorted(set(data.availability)),
         wants=sorted(set(data.wants)),
         created_by_id=worker.id or 0,
+        validation_status=ValidationStatus.PENDING if pending else ValidationStatus.VALIDATED,
     )
     session.add(resident)
     session.flush()
@@ -115,20 +141,26 @@ def create_resident(session: Session, matching: MatchingService, worker: User,
                         expires_on=add_months(given_on, consent_months),
                         scope=ConsentScope.MATCHING, method=data.consent_method,
                         recorded_by_id=worker.id or 0))
-    code = new_access_code()
-    session.add(User(display_name=resident.public_name, role=Role.RESIDENT,
-                     resident_id=resident.id, access_code_digest=code_digest(code)))
+    code = "" if pending else add_resident_login(session, resident)
     declaration = SkillDeclaration(resident_id=resident.id or 0, text=data.declaration.strip(),
                                    created_by_id=worker.id or 0)
     session.add(declaration)
     session.flush()
-    matching.store_declaration(session, declaration, analysis)
-    record(session, worker, "resident.create", "resident", resident.id)
+    if not pending:
+        matching.store_declaration(session, declaration, analysis, vectors)
+    record(session, worker, "resident.create", "resident", resident.id,
+           changes=changes({}, profile_snapshot(resident, declaration.id)))
     record(session, worker, "consent.record", "resident", resident.id,
            method=data.consent_method, given_on=given_on.isoformat())
-    session.commit()
-    proposals = propose_for_resident(session, matching, resident, today)
-    return CreatedResident(resident, code, proposals)
+    return resident, code
+
+
+def add_resident_login(session: Session, resident: Resident) -> str:
+    """The resident's login with a new access code (returned once; only its digest is kept)."""
+    code = new_access_code()
+    session.add(User(display_name=resident.public_name, role=Role.RESIDENT,
+                     resident_id=resident.id, access_code_digest=code_digest(code)))
+    return code
 
 
 def update_declaration(session: Session, matching: MatchingService, worker: User,
@@ -138,23 +170,36 @@ def update_declaration(session: Session, matching: MatchingService, worker: User
     analysis = matching.analyze(text) if not errors else None
     if errors or analysis is None or not analysis.statements:
         raise ServiceError(*(errors or [_l("Écrivez ce que la personne sait faire, avec ses mots.")]))
+    previous: int | None = None
     for old in session.exec(select(SkillDeclaration).where(
             SkillDeclaration.resident_id == resident.id,
             col(SkillDeclaration.is_current).is_(True))).all():
         old.is_current = False
+        previous = old.id
         session.add(old)
+    before = profile_snapshot(resident, previous)
     declaration = SkillDeclaration(resident_id=resident.id or 0, text=text.strip(),
                                    created_by_id=worker.id or 0)
     session.add(declaration)
     session.flush()
-    matching.store_declaration(session, declaration, analysis)
+    in_matching = resident.validation_status == ValidationStatus.VALIDATED
+    if in_matching:  # a profile waiting for validation stays out of the index
+        matching.store_declaration(session, declaration, analysis)
     resident.languages = list(dict.fromkeys([*resident.languages, *analysis.languages]))
     resident.updated_at = utcnow()
     session.add(resident)
     withdraw_unreviewed(session, resident_id=resident.id)
-    record(session, worker, "declaration.update", "resident", resident.id)
+    record(session, worker, "declaration.update", "resident", resident.id,
+           changes=changes(before, profile_snapshot(resident, declaration.id)))
     session.commit()
-    return propose_for_resident(session, matching, resident, date.today())
+    return propose_for_resident(session, matching, resident, date.today()) if in_matching else 0
+
+
+def profile_snapshot(resident: Resident, declaration_id: int | None) -> dict[str, object]:
+    """The structured fields whose before/after the audit keeps (never free text: see audit.py)."""
+    return {"declaration_id": declaration_id, "territory_id": resident.territory_id,
+            "languages": list(resident.languages), "availability": list(resident.availability),
+            "wants": list(resident.wants)}
 
 
 def add_months(day: date, months: int) -> date:

@@ -3,6 +3,14 @@
 Both directions end here: a need looking for residents (when it is posted or edited) and a
 resident looking for needs (when their declaration is saved). Every proposal waits for a social
 worker; its explanation is stored as it was shown at review.
+
+Two scores per candidate. The *rank* is the hybrid ranker's fused score (matcher/hybrid.py, the
+code of scripts/rank.py) divided by the sum of its weights: a mean z-score, "how many standard
+deviations above the usual good candidate", on which the policy's boosts and penalties act. The
+*score* a person reads, and the one stored on the proposal, the floor (RELAIS_MIN_SIMILARITY) and
+its calibration from review history apply to, is the cosine of the best statement pair (the
+resident's statement and the need's sentence shown side by side, USE vectors): 0.25 is loosely
+related, 0.5 clearly related, 0.7 and above nearly the same thing said twice.
 """
 
 from __future__ import annotations
@@ -13,12 +21,13 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
+from sqlalchemy import or_
 from sqlmodel import Session, col, delete, select
 
-from matcher.engine import Hit
 from matcher.policy import Candidate, Decision, Side, calibrate, decide
 from models import (
     Consent,
+    ConsentScope,
     Direction,
     Match,
     MatchStatus,
@@ -29,9 +38,11 @@ from models import (
     SkillDeclaration,
     SkillStatement,
     Territory,
+    ValidationStatus,
 )
 from web.permissions import VISIBLE_TO_ASSOCIATION
-from web.services.matching import NEEDS, RESIDENTS, MatchingService, from_blobs
+from web.services.matching import NEEDS, RESIDENTS, MatchingService, from_blobs, need_query
+from web.services.notifications import new_proposals as notify_new_proposals
 
 # How many relevant documents the policy chooses from.
 CANDIDATE_DEPTH = 50
@@ -48,9 +59,16 @@ class Proposal:
 
 
 def valid_consent_residents(session: Session, today: date) -> set[int]:
-    """Residents whose consent covers matching today (the first hard filter)."""
-    consents = session.exec(select(Consent).where(col(Consent.withdrawn_at).is_(None))).all()
-    return {c.resident_id for c in consents if c.is_valid(today)}
+    """Residents whose consent covers matching today (the first hard filter), among profiles a
+    social worker validated (a habitant-relais's submission waits out of matching)."""
+    # Consent.is_valid, said in SQL: ids only, no row objects (this runs before every search).
+    ids = session.exec(select(Consent.resident_id).distinct()
+                       .join(Resident, col(Resident.id) == Consent.resident_id)
+                       .where(col(Consent.withdrawn_at).is_(None), col(Consent.given_on) <= today,
+                              or_(col(Consent.expires_on).is_(None), col(Consent.expires_on) >= today),
+                              Consent.scope == ConsentScope.MATCHING,
+                              Resident.validation_status == ValidationStatus.VALIDATED)).all()
+    return set(ids)
 
 
 def current_statements(session: Session, resident_id: int,
@@ -134,25 +152,56 @@ def _territories(session: Session) -> dict[int | None, Territory]:
     return {t.id: t for t in session.exec(select(Territory)).all()}
 
 
-def _explanation(hit: Hit, decision: Decision, resident_rows: dict[int, SkillStatement],
-                 need_rows: dict[int, NeedStatement], resident_side_is_query: bool,
-                 query_rows: Sequence[SkillStatement | NeedStatement]) -> dict[str, Any]:
-    """What a person is told: the statement pairs, the shared words, the filters met."""
-    pairs = []
+Row = SkillStatement | NeedStatement
+
+
+def best_pairs(query_rows: Sequence[Row], doc_rows: Sequence[Row], dim: int
+               ) -> list[tuple[Row, Row, float]]:
+    """For each query statement its closest document statement (cosine of the stored vectors),
+    best first: what a person is shown of why two texts meet."""
+    if not query_rows or not doc_rows:
+        return []
+    sims = from_blobs([r.vector for r in query_rows], dim) @ from_blobs([r.vector for r in doc_rows], dim).T
+    best = sims.argmax(axis=1)
+    pairs = [(query_rows[i], doc_rows[int(j)], float(sims[i, j])) for i, j in enumerate(best)]
+    return sorted(pairs, key=lambda p: -p[2])
+
+
+def _explanation(pairs: list[tuple[Row, Row, float]], decision: Decision, need_is_query: bool
+                 ) -> dict[str, Any]:
+    """What a person is told: the statement pairs, the shared words, the filters met, the score."""
+    shown = []
     shared: dict[str, None] = {}
-    resident: SkillStatement | NeedStatement
-    need: SkillStatement | NeedStatement
-    for pair in hit.pairs[:2]:
-        query = query_rows[pair.query_index]
-        if resident_side_is_query:
-            resident, need = query, need_rows[pair.statement_id]
-        else:
-            resident, need = resident_rows[pair.statement_id], query
-        pairs.append({"resident_text": resident.text, "need_text": need.text,
-                      "similarity": round(pair.similarity, 3)})
+    for query, doc, similarity in pairs[:2]:
+        need, resident = (query, doc) if need_is_query else (doc, query)
+        shown.append({"resident_text": resident.text, "need_text": need.text,
+                      "similarity": round(similarity, 3)})
         shared.update(dict.fromkeys(sorted(set(resident.lemmas) & set(need.lemmas))))
-    return {"pairs": pairs, "shared_terms": list(shared)[:6], "reasons": decision.satisfied,
-            "score": round(decision.score, 3)}
+    similarity = pairs[0][2] if pairs else 0.0
+    return {"pairs": shown, "shared_terms": list(shared)[:6], "reasons": decision.satisfied,
+            "score": round(similarity, 3), "rank": round(decision.score, 3)}
+
+
+def _statements_of_residents(session: Session, ids: Sequence[int]) -> dict[int, list[SkillStatement]]:
+    rows = session.exec(
+        select(SkillStatement)
+        .join(SkillDeclaration, col(SkillDeclaration.id) == SkillStatement.declaration_id)
+        .where(col(SkillStatement.resident_id).in_(list(ids)), col(SkillDeclaration.is_current).is_(True),
+               col(SkillStatement.negated).is_(False))
+        .order_by(col(SkillStatement.position))).all()
+    out: dict[int, list[SkillStatement]] = {}
+    for row in rows:
+        out.setdefault(row.resident_id, []).append(row)
+    return out
+
+
+def _statements_of_needs(session: Session, ids: Sequence[int]) -> dict[int, list[NeedStatement]]:
+    rows = session.exec(select(NeedStatement).where(col(NeedStatement.need_id).in_(list(ids)))
+                        .order_by(col(NeedStatement.position))).all()
+    out: dict[int, list[NeedStatement]] = {}
+    for row in rows:
+        out.setdefault(row.need_id, []).append(row)
+    return out
 
 
 def propose_for_need(session: Session, matching: MatchingService, need: Need, today: date,
@@ -163,32 +212,32 @@ def propose_for_need(session: Session, matching: MatchingService, need: Need, to
     rows = need_statements(session, need.id)
     if not rows:
         return 0
-    hits = matching.search(session, RESIDENTS, from_blobs([r.vector for r in rows], matching.dim),
-                           CANDIDATE_DEPTH, valid_consent_residents(session, today))
-    ids = [h.doc_id for h in hits]
+    ranked = matching.rank(session, RESIDENTS, need_query(need), CANDIDATE_DEPTH,
+                           valid_consent_residents(session, today))
+    ids = [int(r.doc_id) for r in ranked]
     residents = {r.id: r for r in session.exec(select(Resident).where(col(Resident.id).in_(ids))).all()}
+    statements = _statements_of_residents(session, ids)
+    pairs = {rid: best_pairs(rows, statements.get(rid, []), matching.dim) for rid in ids}
     territories = _territories(session)
     vectors = profile_vectors(session, ids, matching.dim)
     pending, matched = fairness(session, ids, today)
     rejected_ids = session.exec(select(Match.resident_id).where(
         Match.need_id == need.id, Match.status == MatchStatus.REJECTED)).all()
     rejected = list(profile_vectors(session, list(rejected_ids), matching.dim).values())
+    weight = matching.hybrid[RESIDENTS].weight_total
     candidates = [
-        Candidate(h.doc_id, h.score, _side(territories, r.territory_id, r.availability, r.languages),
-                  vector=vectors.get(h.doc_id), pending_this_month=pending.get(h.doc_id, 0),
-                  ever_matched=h.doc_id in matched)
-        for h in hits if (r := residents.get(h.doc_id)) is not None
+        Candidate(rid, h.score / weight, _side(territories, r.territory_id, r.availability, r.languages),
+                  vector=vectors.get(rid), pending_this_month=pending.get(rid, 0),
+                  ever_matched=rid in matched, similarity=pairs[rid][0][2])
+        for h in ranked if (rid := int(h.doc_id)) in residents and pairs[rid]
+        for r in (residents[rid],)
     ]
     policy = replace(matching.policy, min_score=calibrated_min_score(session, matching.min_similarity))
     decisions = decide(_side(territories, need.territory_id, need.availability, need.languages),
                        candidates, policy, k or matching.proposals_per_need, rejected)
-    by_id = {h.doc_id: h for h in hits}
-    statement_ids = {p.statement_id for d in decisions for p in by_id[d.candidate.doc_id].pairs[:2]}
-    resident_rows = {s.id or 0: s for s in session.exec(
-        select(SkillStatement).where(col(SkillStatement.id).in_(statement_ids))).all()}
     proposals = [
-        Proposal(need.id, d.candidate.doc_id, d.score,
-                 _explanation(by_id[d.candidate.doc_id], d, resident_rows, {}, False, rows))
+        Proposal(need.id, d.candidate.doc_id, d.candidate.similarity or 0.0,
+                 _explanation(pairs[d.candidate.doc_id], d, need_is_query=True))
         for d in decisions
     ]
     return store_proposals(session, proposals, Direction.NEED_TO_RESIDENT)
@@ -200,20 +249,27 @@ def propose_for_resident(session: Session, matching: MatchingService, resident: 
     if resident.id is None or resident.id not in valid_consent_residents(session, today):
         return 0
     rows = current_statements(session, resident.id)
-    if not rows:
+    declaration = session.exec(select(SkillDeclaration).where(
+        SkillDeclaration.resident_id == resident.id, col(SkillDeclaration.is_current).is_(True))
+        .order_by(col(SkillDeclaration.id).desc())).first()
+    if not rows or declaration is None:
         return 0
     needs = {n.id: n for n in session.exec(select(Need).where(Need.status == NeedStatus.OPEN)).all()}
     spoken = set(resident.languages)
     allowed = {i for i, n in needs.items() if i is not None
                and (not n.languages or spoken & set(n.languages))}
-    hits = matching.search(session, NEEDS, from_blobs([r.vector for r in rows], matching.dim),
-                           CANDIDATE_DEPTH, allowed)
+    ranked = matching.rank(session, NEEDS, declaration.text, CANDIDATE_DEPTH, allowed)
+    ids = [int(r.doc_id) for r in ranked]
+    statements = _statements_of_needs(session, ids)
+    pairs = {nid: best_pairs(rows, statements.get(nid, []), matching.dim) for nid in ids}
     territories = _territories(session)
     pending, _ = fairness(session, [resident.id], today)
+    weight = matching.hybrid[NEEDS].weight_total
     candidates = [
-        Candidate(h.doc_id, h.score, _side(territories, n.territory_id, n.availability, n.languages),
-                  pending_this_month=pending.get(resident.id, 0))
-        for h in hits if (n := needs.get(h.doc_id)) is not None
+        Candidate(nid, h.score / weight, _side(territories, n.territory_id, n.availability, n.languages),
+                  pending_this_month=pending.get(resident.id, 0), similarity=pairs[nid][0][2])
+        for h in ranked if (nid := int(h.doc_id)) in needs and pairs[nid]
+        for n in (needs[nid],)
     ]
     # Languages were checked above (the need asks, the resident answers), and the diversity of
     # needs offered to one person is not a fairness question.
@@ -221,13 +277,9 @@ def propose_for_resident(session: Session, matching: MatchingService, resident: 
                      min_score=calibrated_min_score(session, matching.min_similarity))
     me = _side(territories, resident.territory_id, resident.availability, resident.languages)
     decisions = decide(me, candidates, policy, k or matching.proposals_per_resident)
-    by_id = {h.doc_id: h for h in hits}
-    statement_ids = {p.statement_id for d in decisions for p in by_id[d.candidate.doc_id].pairs[:2]}
-    need_rows = {s.id or 0: s for s in session.exec(
-        select(NeedStatement).where(col(NeedStatement.id).in_(statement_ids))).all()}
     proposals = [
-        Proposal(d.candidate.doc_id, resident.id, d.score,
-                 _explanation(by_id[d.candidate.doc_id], d, {}, need_rows, True, rows))
+        Proposal(d.candidate.doc_id, resident.id, d.candidate.similarity or 0.0,
+                 _explanation(pairs[d.candidate.doc_id], d, need_is_query=False))
         for d in decisions
     ]
     return store_proposals(session, proposals, Direction.RESIDENT_TO_NEED)
@@ -247,6 +299,7 @@ def store_proposals(session: Session, proposals: list[Proposal], direction: Dire
             Match(need_id=p.need_id, resident_id=p.resident_id, score=round(p.score, 4),
                   direction=direction, explanation=p.explanation, status=MatchStatus.PROPOSED)
             for p in proposals)
+        notify_new_proposals(session, proposals)
     session.commit()
     return len(proposals)
 

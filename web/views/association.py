@@ -15,6 +15,7 @@ from web.forms import STATUS_MESSAGES, ActionForm, NeedForm, choices
 from web.permissions import VISIBLE_TO_ASSOCIATION, get_need, roles_required, user
 from web.services import ServiceError
 from web.services.needs import NEED_FIELDS, NeedInput, create_need, update_need
+from web.services.privacy import record_profile_views
 from web.services.profiles import organisation_of, territories
 from web.services.proposals import visible_candidates
 
@@ -72,7 +73,8 @@ def _need_input(form: NeedForm) -> NeedInput:
     return NeedInput(title=form.title.data or "", description=form.description.data or "",
                      kind=form.kind.data or "", territory_id=form.territory_id.data or None,
                      when_text=form.when_text.data or "", where_text=form.where_text.data or "",
-                     languages=form.languages.data or [], availability=form.availability.data or [])
+                     languages=form.languages.data or [], availability=form.availability.data or [],
+                     people_wanted=form.people_wanted.data)
 
 
 @bp.route("/besoins/<int:need_id>/modifier", methods=["GET", "POST"])
@@ -117,5 +119,8 @@ def set_status(need_id: int) -> Any:
 def need(need_id: int) -> Any:
     session = db_session()
     item = get_need(session, user(), need_id, edit=True)
+    candidates = visible_candidates(session, item)
+    # Seeing a candidate is seeing a profile: journaled, as the residents' export shows them.
+    record_profile_views(session, user(), [r.id for _m, r in candidates if r.id is not None], need_id)
     return render_template("association/need.html", need=item,
-                           candidates=visible_candidates(session, item), action=ActionForm())
+                           candidates=candidates, action=ActionForm())

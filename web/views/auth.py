@@ -22,6 +22,7 @@ HOME_OF_ROLE = {
     Role.SOCIAL_WORKER: "worker.dashboard",
     Role.ASSOCIATION_MEMBER: "association.home",
     Role.RESIDENT: "resident.home",
+    Role.HABITANT_RELAIS: "relais.home",
 }
 
 
@@ -69,7 +70,10 @@ def code_login() -> Any:
 
 def _start_session(account: User) -> None:
     """Log in with a fresh session that expires (PERMANENT_SESSION_LIFETIME, 8 hours)."""
-    flask_session.clear()  # no session fixation: nothing from before the login survives
+    lang = flask_session.get("lang")  # the interface language chosen before logging in stays
+    flask_session.clear()  # no session fixation: nothing else from before the login survives
+    if lang is not None:
+        flask_session["lang"] = lang
     flask_session.permanent = True
     login_user(account)
 

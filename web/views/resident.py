@@ -2,18 +2,38 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from sqlmodel import col, select
 
-from models import Match, MatchStatus, Need, Organisation, Role
+from models import (
+    Match,
+    MatchStatus,
+    Need,
+    Organisation,
+    RequestKind,
+    Role,
+    SkillDeclaration,
+    Territory,
+)
 from web.extensions import db_session
-from web.forms import AnswerForm
-from web.permissions import VISIBLE_TO_RESIDENT, get_match_for_resident, roles_required, user
+from web.forms import AnswerForm, RequestForm
+from web.permissions import (
+    VISIBLE_TO_RESIDENT,
+    get_match_for_resident,
+    get_own_resident,
+    roles_required,
+    user,
+)
 from web.services import ServiceError
+from web.services.privacy import create_request, open_requests, record_export, resident_export
+from web.services.profiles import current_consent
+from web.services.proposals import current_statements
 from web.services.review import answer
+from web.views import json_download
 
 bp = Blueprint("resident", __name__, url_prefix="/moi")
 
@@ -50,4 +70,77 @@ def respond(match_id: int, choice: str) -> Any:
         else:
             flash(_("Merci ! Votre réponse est envoyée.") if choice == "oui"
                   else _("C'est noté. Merci de votre réponse."), "success")
+            if choice == "oui":  # then: how the association may reach them (shown after a yes only)
+                return redirect(url_for("followup.my_contact"))
     return redirect(url_for("resident.home"))
+
+
+@bp.get("/savoir-faire")
+@roles_required(Role.RESIDENT)
+def skills() -> Any:
+    """"Ce que je sais faire": the current text, what Relais understood, and asking a change."""
+    session = db_session()
+    me = get_own_resident(session, user())
+    declaration = session.exec(select(SkillDeclaration).where(
+        SkillDeclaration.resident_id == me.id, col(SkillDeclaration.is_current).is_(True))).first()
+    return render_template("resident/skills.html", declaration=declaration,
+                           statements=current_statements(session, me.id or 0),
+                           requests=[r for r in open_requests(session, [me.id])
+                                     if r.kind == RequestKind.CHANGE],
+                           form=RequestForm())
+
+
+@bp.post("/savoir-faire")
+@roles_required(Role.RESIDENT)
+def ask_change() -> Any:
+    return _send_request(RequestKind.CHANGE, "resident.skills",
+                         _("Merci ! Votre message est envoyé à votre travailleur·se social·e."))
+
+
+def _send_request(kind: RequestKind, back_to: str, thanks: str) -> Any:
+    """Store the resident's request for their social worker, then back to the page it came from."""
+    session = db_session()
+    me = get_own_resident(session, user())
+    form = RequestForm()
+    if form.validate_on_submit():
+        try:
+            create_request(session, user(), me, kind, form.message.data or "")
+        except ServiceError as exc:
+            flash(str(exc), "error")
+        else:
+            flash(thanks, "success")
+    else:
+        flash(_("Le message est trop long (1 000 caractères au plus)."), "error")
+    return redirect(url_for(back_to))
+
+
+@bp.get("/donnees")
+@roles_required(Role.RESIDENT)
+def my_data() -> Any:
+    """"Mes données": what Relais keeps, in plain words; download it; ask for erasure."""
+    session = db_session()
+    me = get_own_resident(session, user())
+    consent = current_consent(session, me)
+    config = current_app.config["RELAIS"]
+    return render_template("resident/data.html", me=me, territory=session.get(Territory, me.territory_id),
+                           consent=consent, consent_valid=bool(consent and consent.is_valid(date.today())),
+                           erasure=next((r for r in open_requests(session, [me.id])
+                                         if r.kind == RequestKind.ERASURE), None),
+                           retention_months=config.retention_months, form=RequestForm())
+
+
+@bp.get("/donnees/export.json")
+@roles_required(Role.RESIDENT)
+def my_data_json() -> Any:
+    session = db_session()
+    me = get_own_resident(session, user())
+    data = resident_export(session, me)
+    record_export(session, user(), me, "json")
+    return json_download(data, "mes-donnees-relais.json")
+
+
+@bp.post("/donnees/effacement")
+@roles_required(Role.RESIDENT)
+def ask_erasure() -> Any:
+    return _send_request(RequestKind.ERASURE, "resident.my_data", _(
+        "Votre demande est envoyée. Votre travailleur·se social·e va effacer vos données."))

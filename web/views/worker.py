@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask import session as flask_session
 from flask_babel import gettext as _
 from sqlmodel import col, select
@@ -13,12 +14,12 @@ from sqlmodel import col, select
 from matcher.sensitive import Finding, find_sensitive
 from models import (
     Match,
-    MatchStatus,
     Need,
-    Organisation,
+    RequestKind,
     Resident,
     Role,
     SkillDeclaration,
+    ValidationStatus,
 )
 from web.extensions import db_session, matching
 from web.forms import (
@@ -26,13 +27,34 @@ from web.forms import (
     ActionForm,
     ConsentForm,
     DeclarationForm,
+    EraseForm,
     RejectForm,
     ResidentForm,
+    SendBackForm,
     choices,
 )
-from web.permissions import STAFF, get_match_to_review, get_resident, roles_required, user
+from web.permissions import (
+    STAFF,
+    get_match_to_review,
+    get_matches_to_review,
+    get_resident,
+    get_resident_request,
+    get_submission_to_validate,
+    roles_required,
+    user,
+)
 from web.services import ServiceError
 from web.services.dashboard import worker_dashboard
+from web.services.privacy import (
+    declaration_versions,
+    erase_and_forget,
+    handle_request,
+    open_requests,
+    profile_history,
+    record_export,
+    resident_export,
+    retention_warnings,
+)
 from web.services.profiles import (
     ResidentInput,
     create_resident,
@@ -44,7 +66,23 @@ from web.services.profiles import (
     withdraw_consent,
 )
 from web.services.proposals import current_statements
-from web.services.review import approve, reject
+from web.services.review import (
+    ReviewFilters,
+    approve,
+    bulk_approve,
+    proposal_timeline,
+    reject,
+    review_queue,
+)
+from web.services.validation import (
+    current_declaration,
+    pending_for,
+    send_back,
+    submission_authors,
+    validate_need,
+    validate_resident,
+)
+from web.views import json_download
 
 bp = Blueprint("worker", __name__, url_prefix="/accompagnement")
 
@@ -62,7 +100,9 @@ def dashboard() -> Any:
     session = db_session()
     residents = session.exec(_my_residents_query()).all()
     return render_template("worker/dashboard.html", residents=residents,
-                           today=worker_dashboard(session, residents, date.today()))
+                           today=worker_dashboard(session, residents, date.today(),
+                                                  pending_for(session, user())),
+                           privacy=_privacy_context(residents))
 
 
 @bp.route("/residents/nouveau", methods=["GET", "POST"])
@@ -71,7 +111,7 @@ def new_resident() -> Any:
     session = db_session()
     form = ResidentForm()
     form.territory_id.choices = choices({t.id: f"{t.name} ({t.commune})" for t in territories(session)})
-    findings = find_sensitive(form.declaration.data or "") if form.is_submitted() else []
+    findings = find_sensitive(form.fold_guided()) if form.is_submitted() else []
     if findings and not form.sensitive_ok.data:
         form.validate()  # show the other messages too
     elif form.validate_on_submit():
@@ -123,10 +163,14 @@ def _resident_page(person: Resident, form: DeclarationForm | None = None,
     form = form or DeclarationForm(declaration=declaration.text if declaration else "")
     consent = current_consent(session, person)
     return render_template("worker/resident.html", resident=person, declaration=declaration,
+                           timeline=proposal_timeline(session, person), send_back_form=SendBackForm(),
+                           rejection_labels=REJECTION_LABELS,
                            statements=statements, matches=matches, needs=needs, form=form,
                            action=ActionForm(), findings=findings or [], consent=consent,
                            consent_valid=bool(consent and consent.is_valid(date.today())),
-                           consent_form=ConsentForm())
+                           consent_form=ConsentForm(), privacy=_privacy_context([person]),
+                           history=profile_history(session, person),
+                           versions=declaration_versions(session, person), erase_form=EraseForm())
 
 
 @bp.post("/residents/<int:resident_id>/declaration")
@@ -184,6 +228,9 @@ def new_code(resident_id: int) -> Any:
     person = get_resident(session, user(), resident_id)
     if not ActionForm().validate_on_submit():
         return redirect(url_for("worker.resident", resident_id=person.id))
+    if person.validation_status != ValidationStatus.VALIDATED:
+        flash(_("Le code sera donné quand le profil sera validé."), "error")
+        return redirect(url_for("worker.resident", resident_id=person.id))
     return _show_code_once(person.id or 0, reset_access_code(session, user(), person))
 
 
@@ -207,17 +254,15 @@ def access_code(resident_id: int) -> Any:
 @roles_required(*STAFF)
 def review_desk() -> Any:
     session = db_session()
-    residents = {r.id: r for r in session.exec(_my_residents_query()).all()}
-    proposals = session.exec(
-        select(Match).where(col(Match.resident_id).in_(list(residents)),
-                            Match.status == MatchStatus.PROPOSED)
-        .order_by(col(Match.score).desc(), col(Match.id))).all()
-    needs = {n.id: n for n in session.exec(
-        select(Need).where(col(Need.id).in_([m.need_id for m in proposals]))).all()}
-    organisations = {o.id: o for o in session.exec(select(Organisation)).all()}
-    return render_template("worker/review.html", proposals=proposals, residents=residents,
-                           needs=needs, organisations=organisations, action=ActionForm(),
+    filters = ReviewFilters.parse(request.args)
+    queue = review_queue(session, session.exec(_my_residents_query()).all(), filters)
+    return render_template("worker/review.html", queue=queue, filters=filters, action=ActionForm(),
                            reject_form=RejectForm(), reasons=REJECTION_LABELS)
+
+
+def _back_to_desk() -> Any:
+    """Back to the review desk with the same filters (they travel in the forms' query string)."""
+    return redirect(url_for("worker.review_desk", **ReviewFilters.parse(request.args).query_args()))
 
 
 @bp.post("/propositions/<int:match_id>/valider")
@@ -232,7 +277,28 @@ def approve_match(match_id: int) -> Any:
             flash(str(exc), "error")
         else:
             flash(_("Proposition validée : la personne la verra dans son espace."), "success")
-    return redirect(request.referrer or url_for("worker.review_desk"))
+    return _back_to_desk()
+
+
+@bp.post("/propositions/valider-la-selection")
+@roles_required(*STAFF)
+def bulk_approve_matches() -> Any:
+    session = db_session()
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    raw = request.form.getlist("match_ids")
+    if not all(value.isdigit() and int(value) < 2**31 for value in raw):
+        abort(400)
+    # Every id must be one the worker may review (404/403 otherwise): nothing is applied before.
+    matches = get_matches_to_review(session, user(), [int(value) for value in raw])
+    try:
+        count = bulk_approve(session, user(), matches)
+    except ServiceError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(_("%(n)d proposition(s) validée(s) : les personnes les verront dans leur espace.",
+                n=count), "success")
+    return _back_to_desk()
 
 
 @bp.post("/propositions/<int:match_id>/refuser")
@@ -250,8 +316,131 @@ def reject_match(match_id: int) -> Any:
             flash(_("Proposition écartée."), "success")
     else:
         flash(_("Indiquez la raison du refus."), "error")
-    return redirect(request.referrer or url_for("worker.review_desk"))
+    return _back_to_desk()
+
+
+# ------------------------------------------------ what habitants-relais recorded, to validate
+
+@bp.get("/a-valider")
+@roles_required(*STAFF)
+def submissions() -> Any:
+    session = db_session()
+    waiting = pending_for(session, user())
+    declarations = {r.id: current_declaration(session, r) for r in waiting.residents}
+    return render_template("worker/submissions.html", waiting=waiting, declarations=declarations,
+                           authors=submission_authors(session, waiting), send_back_form=SendBackForm())
+
+
+@bp.post("/a-valider/personnes/<int:resident_id>/valider")
+@roles_required(*STAFF)
+def validate_resident_submission(resident_id: int) -> Any:
+    session = db_session()
+    person = get_submission_to_validate(session, user(), Resident, resident_id)
+    if ActionForm().validate_on_submit():
+        try:
+            done = validate_resident(session, matching, user(), person, date.today())
+        except ServiceError as exc:
+            flash(str(exc), "error")
+        else:
+            flash(_("Profil validé. %(n)d proposition(s) à examiner.", n=done.proposals), "success")
+            if done.access_code:
+                return _show_code_once(person.id or 0, done.access_code)
+    return redirect(url_for("worker.submissions"))
+
+
+@bp.post("/a-valider/besoins/<int:need_id>/valider")
+@roles_required(*STAFF)
+def validate_need_submission(need_id: int) -> Any:
+    session = db_session()
+    need = get_submission_to_validate(session, user(), Need, need_id)
+    if ActionForm().validate_on_submit():
+        try:
+            count = validate_need(session, matching, user(), need, date.today())
+        except ServiceError as exc:
+            flash(str(exc), "error")
+        else:
+            flash(_("Besoin validé. %(n)d proposition(s) à examiner.", n=count), "success")
+    return redirect(url_for("worker.submissions"))
+
+
+@bp.post("/a-valider/<any(personnes, besoins):kind>/<int:row_id>/renvoyer")
+@roles_required(*STAFF)
+def send_back_submission(kind: str, row_id: int) -> Any:
+    session = db_session()
+    row: Resident | Need = (
+        get_submission_to_validate(session, user(), Resident, row_id) if kind == "personnes"
+        else get_submission_to_validate(session, user(), Need, row_id))
+    form = SendBackForm()
+    if form.validate_on_submit():
+        try:
+            send_back(session, user(), row, form.note.data or "")
+        except ServiceError as exc:
+            flash(str(exc), "error")
+        else:
+            flash(_("Fiche renvoyée avec votre mot."), "success")
+    else:
+        flash(_("Écrivez un mot pour la personne qui a fait la fiche : que faut-il revoir ?"), "error")
+    return redirect(url_for("worker.submissions"))
 
 
 def _config() -> Any:
     return current_app.config["RELAIS"]
+
+
+# ------------------------------------------------------------- personal data (services/privacy.py)
+
+def _privacy_context(residents: Sequence[Resident]) -> dict[str, Any]:
+    """Residents' open requests and retention warnings, for the dashboard and the profile page."""
+    return {"requests": open_requests(db_session(), [r.id for r in residents]),
+            "warnings": retention_warnings(residents, _config().retention_grace_days),
+            "names": {r.id: r.public_name for r in residents}}
+
+
+@bp.get("/residents/<int:resident_id>/export")
+@roles_required(*STAFF)
+def export_page(resident_id: int) -> Any:
+    """Everything held about the person, as a page to read or print (audited)."""
+    session = db_session()
+    person = get_resident(session, user(), resident_id)
+    data = resident_export(session, person)
+    record_export(session, user(), person, "page")
+    return render_template("worker/export.html", resident=person, data=data)
+
+
+@bp.get("/residents/<int:resident_id>/export.json")
+@roles_required(*STAFF)
+def export_json(resident_id: int) -> Any:
+    """Everything held about the person, as a JSON file to download (audited)."""
+    session = db_session()
+    person = get_resident(session, user(), resident_id)
+    data = resident_export(session, person)
+    record_export(session, user(), person, "json")
+    return json_download(data, f"relais-personne-{person.id}.json")
+
+
+@bp.post("/residents/<int:resident_id>/effacer")
+@roles_required(*STAFF)
+def erase(resident_id: int) -> Any:
+    """Erase the person (their request, or the worker's decision): no way back."""
+    session = db_session()
+    person = get_resident(session, user(), resident_id)
+    if not EraseForm().validate_on_submit():
+        flash(_("Cochez la case de confirmation pour effacer les données."), "error")
+        return redirect(url_for("worker.resident", resident_id=person.id))
+    asked = any(r.kind == RequestKind.ERASURE for r in open_requests(session, [person.id]))
+    erase_and_forget(session, matching, user(), person, "request" if asked else "worker")
+    flash(_("Les données de la personne sont effacées. Seuls des chiffres anonymes restent."),
+          "success")
+    return redirect(url_for("worker.dashboard"))
+
+
+@bp.post("/residents/<int:resident_id>/demandes/<int:request_id>/traitee")
+@roles_required(*STAFF)
+def request_done(resident_id: int, request_id: int) -> Any:
+    session = db_session()
+    person = get_resident(session, user(), resident_id)
+    item = get_resident_request(session, user(), person, request_id)
+    if ActionForm().validate_on_submit():
+        handle_request(session, user(), item)
+        flash(_("Demande marquée comme traitée."), "success")
+    return redirect(url_for("worker.resident", resident_id=person.id))
