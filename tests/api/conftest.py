@@ -37,7 +37,7 @@ from web.services.proposals import Proposal, store_proposals
 
 # Every role a request can come from; "anonymous" sends no token.
 ROLES = ["anonymous", "worker_a", "worker_b", "member", "member_b", "admin", "resident",
-         "other_resident"]
+         "other_resident", "relais"]
 MISSING = 999_999
 
 
@@ -109,7 +109,7 @@ def build_scene(session: Session) -> tuple[dict[str, int], dict[str, User], dict
     session.add(member_b)
     session.commit()
     users = {"worker_a": world.worker_a, "worker_b": world.worker_b, "member": world.member,
-             "member_b": member_b, "admin": world.admin}
+             "member_b": member_b, "admin": world.admin, "relais": world.relais}
 
     def person(name: str, text_: str, worker: User) -> tuple[int, str]:
         created = create_resident(session, matching, worker, ResidentInput(
