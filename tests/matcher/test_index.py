@@ -264,7 +264,8 @@ def test_save_load_round_trip_with_tombstones(kind: str, tmp_path: Path) -> None
     assert loaded.search(vectors[3:4], 1)[0][0][0] == 7000 and 3 not in loaded
 
 
-@pytest.mark.parametrize("damage", ["kind", "total", "count", "format", "generation"])
+@pytest.mark.parametrize("damage", ["kind", "total", "count", "vectors", "ids_digest", "format",
+                                    "generation"])
 def test_stamp_mismatches_are_refused(tmp_path: Path, damage: str) -> None:
     path = tmp_path / "x.faiss"
     index = VectorIndex(DIM, exact_limit=0)
@@ -274,23 +275,27 @@ def test_stamp_mismatches_are_refused(tmp_path: Path, damage: str) -> None:
     meta_path = tmp_path / "x.faiss.json"
     meta = json.loads(meta_path.read_text())
     meta.update({"kind": {"kind": "flat"}, "total": {"total": 49}, "count": {"count": 50},
-                 "format": {"format": 3}, "generation": {"generation": "7"}}[damage])
+                 "vectors": {"vectors": 50}, "ids_digest": {"ids_digest": "0" * 32},
+                 "format": {"format": 2}, "generation": {"generation": "7"}}[damage])
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(IndexFileError):
         VectorIndex.load(path, DIM)
 
 
-def test_reads_the_exact_only_files_of_the_previous_version(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", ["exact_only", "format_2"])
+def test_files_of_older_formats_are_refused(tmp_path: Path, version: str) -> None:
+    """Older files labelled vectors by id (one row per id): the service rebuilds them."""
     vectors = unit(np.random.default_rng(16), 20)
-    old = faiss.IndexIDMap2(faiss.IndexFlatIP(DIM))
+    old = faiss.IndexIDMap2(faiss.IndexFlatIP(DIM)) if version == "exact_only" else faiss.IndexIDMap(
+        faiss.IndexFlatIP(DIM))
     old.add_with_ids(vectors, np.arange(100, 120, dtype=np.int64))
     faiss.write_index(old, str(tmp_path / "x.faiss"))
-    (tmp_path / "x.faiss.json").write_text('{"dim": 16, "generation": 5, "count": 20}')
-    index = VectorIndex.load(tmp_path / "x.faiss", DIM)
-    assert index.kind == "flat" and index.generation == 5 and index.ids() == set(range(100, 120))
-    index.delete([100])
-    index.upsert([101], vectors[:1])
-    assert index.search(vectors[:1], 2)[0][0][0] == 101 and 100 not in returned(index, vectors, 20)
+    meta: dict[str, object] = {"dim": 16, "generation": 5, "count": 20}
+    if version == "format_2":
+        meta.update(format=2, kind="flat", total=20)
+    (tmp_path / "x.faiss.json").write_text(json.dumps(meta))
+    with pytest.raises(IndexFileError):
+        VectorIndex.load(tmp_path / "x.faiss", DIM)
 
 
 def test_hnsw_recall_at_10_with_the_production_parameters() -> None:
@@ -354,3 +359,185 @@ def test_allowed_ids_are_searched_inside_faiss(kind_limit: int) -> None:
         truth = np.asarray(live)[np.argsort(-(query @ vectors[live].T), axis=1)[:, :10]]
         got = index.search(query, 10, allowed=allowed)
         assert [[i for i, _ in row] for row in got] == truth.tolist()
+
+
+# ---------------------------------------------------------------- identical vectors: one row, many ids
+
+
+def with_copies(rng: np.random.Generator, base: np.ndarray, n: int) -> np.ndarray:
+    """`n` vectors: every row of `base` once, then exact copies of them, the popular ones most often
+    (weight 1/rank, as people write "Je parle français"), shuffled."""
+    weight = 1.0 / np.arange(1, len(base) + 1)
+    extra = rng.choice(len(base), size=n - len(base), p=weight / weight.sum())
+    return np.concatenate([base, base[extra]])[rng.permutation(n)]
+
+
+def ranked(vectors: np.ndarray, queries: np.ndarray, k: int, allowed: set[int] | None = None,
+           ids: np.ndarray | None = None) -> list[list[int]]:
+    """The exact answer: best cosine first, ties (identical vectors) by id."""
+    ids = np.arange(len(vectors)) if ids is None else ids
+    keep = np.asarray([allowed is None or int(i) in allowed for i in ids], dtype=bool)
+    ids, vectors = ids[keep], vectors[keep]
+    return [ids[np.lexsort((ids, -np.round(vectors @ q, 5)))][:k].tolist() for q in queries]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_identical_vectors_are_stored_once_and_answer_for_every_id(kind: str) -> None:
+    v = unit(np.random.default_rng(20), 8)
+    index = VectorIndex(DIM, exact_limit=KINDS[kind])
+    index.upsert(range(10, 20), np.repeat(v[:1], 10, axis=0))
+    index.upsert([5, 30, 40, 60, 61, 62, 63], v[[1, 2, 0, 4, 5, 6, 7]])  # 40: the same vector again
+    assert index.kind == kind and len(index) == 17 and index.vectors == 7 and index.tombstones == 0
+    (hits,) = index.search(v[:1], 20)
+    assert len(hits) == 17 and [i for i, _ in hits[:11]] == [*range(10, 20), 40]
+    assert len({s for _, s in hits[:11]}) == 1 and hits[0][1] == pytest.approx(1.0, abs=1e-5)
+    assert [i for i, _ in index.search(v[:1], 3)[0]] == [10, 11, 12]  # ties by id, k respected
+    assert index.delete([10, 11]) == 2 and index.vectors == 7 and index.tombstones == 0
+    assert index.search(v[:1], 1)[0][0][0] == 12 and 10 not in index
+    index.upsert([12], v[3:4])  # one id changes vector: the others keep theirs
+    assert index.search(v[3:4], 1)[0][0][0] == 12 and index.vectors == 8
+    assert [i for i, _ in index.search(v[:1], 8)[0]] == [*range(13, 20), 40]
+    index.delete([*range(13, 20), 40])  # the last holders gone: the vector is a tombstone
+    assert index.vectors == 7 and index.tombstones == 1 and len(index) == 7  # 1/8: not compacted
+    assert not returned(index, v, 10) & {10, 11, *range(13, 20), 40}
+    index.upsert([50], v[:1])  # and comes back, stored anew
+    assert index.search(v[:1], 1)[0][0] == (50, pytest.approx(1.0, abs=1e-5)) and index.vectors == 8
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_batch_may_swap_and_share_vectors(kind: str) -> None:
+    v = unit(np.random.default_rng(21), 4)
+    index = VectorIndex(DIM, exact_limit=KINDS[kind])
+    index.upsert([1, 2], v[:2])
+    index.upsert([1, 2], v[[1, 0]])  # swapped: both vectors stay, nothing is deleted
+    assert index.vectors == 2 and index.tombstones == 0
+    assert index.search(v[:1], 1)[0][0][0] == 2 and index.search(v[1:2], 1)[0][0][0] == 1
+    index.upsert([3, 4, 5, 1], v[[2, 2, 2, 2]])  # three new ids and a moved one on one new vector
+    assert index.vectors == 2 and len(index) == 5  # v[1] lost its only id (and was compacted away)
+    assert [i for i, _ in index.search(v[2:3], 4)[0]] == [1, 3, 4, 5]
+
+
+@pytest.mark.parametrize("kind_limit", [10_000, 50])
+def test_allowed_filters_with_identical_vectors(kind_limit: int) -> None:
+    """Filters of every size over ids sharing vectors: only allowed ids, min(k, allowed held) of
+    them, the exact answer (ties by id) whether the filter is applied inside FAISS or after it."""
+    rng = np.random.default_rng(22)
+    vectors = with_copies(rng, unit(rng, 300), 600)
+    index = VectorIndex(DIM, exact_limit=kind_limit)
+    index.upsert(range(600), vectors)
+    gone = {5, 6, 7, *range(100, 130)}
+    index.delete(sorted(gone))
+    assert index.vectors < 300 < len(index) and index.kind == ("flat" if kind_limit > 300 else "hnsw")
+    queries = np.concatenate([vectors[[0, 1, 2]], unit(rng, 3)])
+    far = np.argsort(vectors @ queries[3])[:200]  # the 200 least like query 3: deep under its top
+    for allowed in ({1, 2, 3, 5, 300}, set(range(0, 600, 7)), set(range(0, 600, 2)), set(range(600)) - {8, 9},
+                    set(far.tolist()), {int(i) for i in np.flatnonzero((vectors == vectors[0]).all(1))}):
+        live = allowed - gone
+        for k in (1, 10, 40):
+            for given in (allowed, np.asarray(sorted(allowed)), sorted(allowed)):
+                got = index.search(queries, k, allowed=given)
+                assert all(len(row) == min(k, len(live)) for row in got)
+                assert [[i for i, _ in row] for row in got] == ranked(vectors, queries, k, live)
+
+
+def test_hnsw_recall_with_many_identical_vectors() -> None:
+    """Recall@10 against exact search when a large share of the vectors are copies (cliques of
+    identical vectors used to fill each other's neighbour lists and wall queries out)."""
+    rng = np.random.default_rng(23)
+    dim, n = 64, 6000
+    base = clustered(rng, 2600, dim)
+    vectors, queries = with_copies(rng, base[:2400], n), base[2400:]  # 60 % copies
+    popular = base[:20] + rng.normal(size=(20, dim)) * 0.1 / np.sqrt(dim)  # near the copied ones
+    queries = np.concatenate([queries, popular / np.linalg.norm(popular, axis=1, keepdims=True)])
+    index = VectorIndex(dim, exact_limit=1000)  # production HNSW parameters, smaller switch point
+    for start in range(0, n, 1500):
+        index.upsert(range(start, start + 1500), vectors[start:start + 1500])
+    assert index.kind == "hnsw" and index.vectors == 2400 and len(index) == n
+
+    def recall() -> float:
+        """Tie-aware: an answer counts when it scores at least the true 10th score."""
+        found = index.search(queries, 10)
+        truth = np.sort(queries @ vectors[sorted(index.ids())].T, axis=1)[:, -10]
+        assert all(len(row) == 10 for row in found)
+        return float(np.mean([sum(s >= t - 1e-5 for _, s in row) / 10 for row, t in zip(found, truth,
+                                                                                         strict=True)]))
+
+    assert recall() >= 0.98
+    index.delete(rng.choice(n, size=n // 5, replace=False).tolist())
+    assert recall() >= 0.98
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_tombstones_and_compaction_count_vectors_not_ids(kind: str) -> None:
+    rng = np.random.default_rng(24)
+    base = unit(rng, 200)
+    vectors = with_copies(rng, base, 1000)
+    index = VectorIndex(DIM, exact_limit=KINDS[kind])
+    index.upsert(range(1000), vectors)
+    assert index.vectors == 200 and index.tombstones == 0
+    popular = np.flatnonzero((vectors == vectors[0]).all(1))
+    assert len(popular) > 1
+    index.delete(popular[1:].tolist())  # holders gone, the vector still held by one id
+    assert index.tombstones == 0 and index.vectors == 200
+    rows_of = [np.flatnonzero((vectors == b).all(1)) for b in base]
+    singles = [r for r in rows_of if len(r) == 1][:30]  # 30 of the 200 vectors lose their only id
+    index.delete([int(r[0]) for r in singles])
+    assert index.tombstones == 30 and index.vectors == 170
+    index.delete([int(r[0]) for r in [r for r in rows_of if len(r) == 1][30:45]])  # 45/200 > 20 %
+    assert index.tombstones == 0 and index.vectors == 155 and index.kind == kind
+    live = np.asarray(sorted(index.ids()))
+    queries = vectors[live[:12]]
+    got = [[i for i, _ in row] for row in index.search(queries, 10)]
+    assert got == ranked(vectors[live], queries, 10, ids=live)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_save_load_round_trip_with_identical_vectors(kind: str, tmp_path: Path) -> None:
+    rng = np.random.default_rng(25)
+    vectors = with_copies(rng, unit(rng, 150), 600)
+    index = VectorIndex(DIM, generation=9, exact_limit=KINDS[kind])
+    index.upsert(range(600), vectors)
+    index.delete(range(0, 600, 3))
+    index.upsert([1, 2], unit(rng, 2))
+    index.save(tmp_path / "x.faiss")
+    loaded = VectorIndex.load(tmp_path / "x.faiss", DIM, exact_limit=KINDS[kind])
+    assert (loaded.kind, loaded.generation, loaded.ids(), loaded.vectors, loaded.tombstones) == (
+        index.kind, 9, index.ids(), index.vectors, index.tombstones)
+    queries = np.concatenate([vectors[:5], unit(rng, 5)])
+    for k in (10, 600):
+        assert loaded.search(queries, k) == index.search(queries, k)
+        assert loaded.search(queries, k, allowed=range(0, 600, 5)) == index.search(queries, k,
+                                                                                   allowed=range(0, 600, 5))
+    loaded.upsert([0, 3], vectors[[4, 4]])  # the loaded index goes on: the copies join their vector
+    assert loaded.vectors == index.vectors and {0, 3} <= {i for i, _ in loaded.search(vectors[4:5], 600)[0]}
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "other_ids"])
+def test_damaged_ids_files_are_refused(tmp_path: Path, damage: str) -> None:
+    path = tmp_path / "x.faiss"
+    rng = np.random.default_rng(26)
+    index = VectorIndex(DIM)
+    index.upsert(range(30), with_copies(rng, unit(rng, 10), 30))
+    index.save(path)
+    ids_path = tmp_path / "x.faiss.ids"
+    if damage == "missing":
+        ids_path.unlink()
+    elif damage == "truncated":
+        ids_path.write_bytes(ids_path.read_bytes()[:-16])
+    else:  # another index's ids, of the same size
+        other = VectorIndex(DIM)
+        other.upsert(range(100, 130), with_copies(rng, unit(rng, 10), 30))
+        other.save(tmp_path / "y.faiss")
+        ids_path.write_bytes((tmp_path / "y.faiss.ids").read_bytes())
+    with pytest.raises(IndexFileError):
+        VectorIndex.load(path, DIM)
+
+
+def test_an_empty_index_round_trips(tmp_path: Path) -> None:
+    index = VectorIndex(DIM, generation=3)
+    index.upsert([1, 2], unit(np.random.default_rng(27), 2))
+    index.delete([1, 2])
+    index.save(tmp_path / "x.faiss")
+    loaded = VectorIndex.load(tmp_path / "x.faiss", DIM)
+    assert len(loaded) == 0 and loaded.vectors == 0 and loaded.generation == 3
+    assert loaded.search(unit(np.random.default_rng(28), 1), 5) == [[]]
