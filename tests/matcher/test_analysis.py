@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+
 import pytest
 
-from matcher.analysis import Analyzer, clean_text, fold_accents, get_analyzer, normalise_spelling
+from matcher.analysis import (
+    Analyzer,
+    analyse_ahead,
+    clean_text,
+    fold_accents,
+    get_analyzer,
+    normalise_spelling,
+)
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +99,67 @@ def test_helpers() -> None:
     assert clean_text("a\u2019b \t c\x07") == "a'b c"
     assert normalise_spelling("jrépare les ordis") == "je répare les ordinateurs"
     assert normalise_spelling("après-midi") == "après-midi"
+
+
+VARIED = [
+    "Je cuisine et je couds. Je garde les enfants le soir.",
+    "jsais pas conduire mais je répare les vélos",
+    "Je ne parle pas anglais. Je parle wolof.",
+    "Je parle arabe, tamazight et français. I also speak English.",
+    "",
+    "!!!",
+    "I can't drive but I fix computers",
+    "- couture\n- je fais du pain maison\n• jardinage au potager",
+    "jsuis cuisinière, g fait bcp de couscous pr les mariages",
+    "أنا أطبخ وأخيط",
+    "je fais pas mal de couture; je ne fais que du ménage",
+    # Longer than max_chars, and more sentences than a spaCy batch: batches cut across texts.
+    " ".join(f"Je sais réparer le vélo numéro {i}. Je ne sais pas nager." for i in range(400)),
+    "Je conduis le camion de mon frère",
+]
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 256])
+def test_analyze_many_gives_what_analyze_gives_one_text_at_a_time(analyzer: Analyzer,
+                                                                   batch_size: int) -> None:
+    one_by_one = [analyzer.analyze(text) for text in VARIED]
+    assert analyzer.analyze_many(VARIED, batch_size=batch_size) == one_by_one
+    assert [len(a.statements) for a in one_by_one][4:6] == [0, 0]
+    assert any(st.negated for st in one_by_one[2].statements)
+    assert analyzer.analyze_many([]) == []
+
+
+def test_analyse_ahead_yields_each_batch_with_its_analyses_in_order(analyzer: Analyzer) -> None:
+    batches = [VARIED[i:i + 3] for i in range(0, len(VARIED), 3)]
+    got = list(analyse_ahead(analyzer, iter(batches), lambda text: text))
+    assert [batch for batch, _ in got] == batches
+    assert [a for _, analyses in got for a in analyses] == [analyzer.analyze(t) for t in VARIED]
+
+
+def test_analyse_ahead_raises_the_analysis_error_in_the_caller(analyzer: Analyzer) -> None:
+    def text_of(item: int) -> str:
+        if item == 7:
+            raise ValueError("bad row")
+        return f"Je répare les vélos {item}"
+
+    seen: list[int] = []
+    with pytest.raises(ValueError, match="bad row"):
+        for batch, _analyses in analyse_ahead(analyzer, ([i, i + 1] for i in range(0, 20, 2)), text_of):
+            seen.extend(batch)
+    assert seen == [0, 1, 2, 3, 4, 5]
+    assert not [t for t in threading.enumerate() if t.name == "analyse-ahead"]
+
+
+def test_analyse_ahead_stops_its_thread_when_the_caller_stops(analyzer: Analyzer) -> None:
+    produced = []
+
+    def batches() -> Iterator[list[str]]:
+        for i in range(100):
+            produced.append(i)
+            yield [f"Je jardine {i}"]
+
+    ahead = analyse_ahead(analyzer, batches(), lambda text: text)
+    assert next(ahead)[0] == ["Je jardine 0"]
+    ahead.close()
+    assert not [t for t in threading.enumerate() if t.name == "analyse-ahead"]
+    assert len(produced) <= 4  # bounded: the one taken, one queued, one being analysed

@@ -31,6 +31,7 @@ from models import (
 )
 from tests.conftest import Auth, World, add_resident
 from web.extensions import db, matching
+from web.services import imports
 from web.services.imports import decode, parse, sniff_delimiter
 
 CONSENT_DAY = (date.today() - timedelta(days=10)).strftime("%d/%m/%Y")
@@ -338,3 +339,36 @@ def test_needs_export_round_trip(client: FlaskClient, auth: Auth, session: Sessi
         assert len(copies) == 2
         fields = ("description", "territory_id", "languages", "availability", "people_wanted", "kind")
         assert [getattr(copies[0], f) for f in fields] == [getattr(copies[1], f) for f in fields]
+
+
+def test_rows_analysed_in_several_batches_keep_their_own_statements(
+        client: FlaskClient, auth: Auth, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches are analysed ahead in a thread: each row still gets its own declaration's statements."""
+    monkeypatch.setattr(imports, "ANALYSE_BATCH", 2)
+    rows = [*ROWS, f"Ines;;Les Tilleuls;;;;Je garde les enfants le soir.;{CONSENT_DAY};oral",
+            f"Omar;;Les Tilleuls;;;;Je fais du jardinage.;{CONSENT_DAY};oral"]
+    auth.login(world.worker_a.email or "")
+    job = import_file(auth, residents_csv(rows).encode())
+    assert job.status == JobStatus.FINISHED, job.error
+    with db.session() as s:
+        statements = {r.first_name: [st.text for st in s.exec(select(SkillStatement).where(
+            SkillStatement.resident_id == r.id).order_by(col(SkillStatement.id))).all()]
+            for r in s.exec(select(Resident)).all()}
+    assert statements == {
+        "Zoé": ["Je cuisine pour quarante personnes aux mariages"],
+        "Hélène": ["Je couds des robes", "je fais des retouches"],
+        "Mamadou": ["Je répare les vélos et les mobylettes du quartier"],
+        "Ines": ["Je garde les enfants le soir"], "Omar": ["Je fais du jardinage"]}
+
+
+def test_a_bad_row_in_a_later_batch_writes_nothing(client: FlaskClient, auth: Auth, world: World,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(imports, "ANALYSE_BATCH", 2)
+    rows = [*ROWS, ROWS[0].replace("Zoé", "Lina"), f"Paco;;Les Tilleuls;;;;...;{CONSENT_DAY};oral"]
+    auth.login(world.worker_a.email or "")
+    job = import_file(auth, residents_csv(rows).encode())
+    assert job.status == JobStatus.FAILED
+    assert job.error == "Ligne 6 : Écrivez ce que la personne sait faire, avec ses mots."
+    with db.session() as s:
+        for table in (Resident, Consent, SkillDeclaration, SkillStatement):
+            assert count(s, table) == 0, table

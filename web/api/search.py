@@ -8,7 +8,7 @@ documents), as proposals do; `score` is the best pair's cosine, as on a proposal
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
@@ -17,7 +17,7 @@ from sqlmodel import col, select
 
 from matcher.analysis import Statement
 from matcher.engine import Hit
-from models import Need, NeedStatement, NeedStatus, SkillStatement
+from models import Need, NeedStatement, NeedStatus, Resident, SkillStatement
 from web.api.core import access, actor, bp, errors
 from web.api.needs import READERS, needs_query
 from web.api.problems import abort_problem
@@ -75,9 +75,19 @@ def explain(hit: Hit | int, searched: Sequence[Statement],
     return {"score": round(float(hit.score), 4), "pairs": pairs, "shared_terms": list(shared)[:6]}
 
 
+def ids_of(query: Any, table: type[Need] | type[Resident]) -> set[int]:
+    """The ids a permission query (`needs_query`, `residents_query`) selects, without loading its
+    rows: at 10,000+ residents loading them all was most of a search request."""
+    return {i for i in db_session().exec(query.with_only_columns(col(table.id))).all() if i is not None}
+
+
+def rows_by_id(table: Any, ids: Iterable[int]) -> dict[int, Any]:
+    """Rows of `table` by id, for the few documents or statements a search found."""
+    return {r.id: r for r in db_session().exec(select(table).where(col(table.id).in_(set(ids)))).all()}
+
+
 def _statement_rows(table: Any, hits: Sequence[Hit | int]) -> dict[int, Any]:
-    ids = {p.statement_id for h in hits if not isinstance(h, int) for p in h.pairs[:3]}
-    return {r.id: r for r in db_session().exec(select(table).where(col(table.id).in_(ids))).all()}
+    return rows_by_id(table, (p.statement_id for h in hits if not isinstance(h, int) for p in h.pairs[:3]))
 
 
 @bp.route("/search/needs", methods=["POST"], tags=["Search"])
@@ -90,13 +100,12 @@ def search_needs(data: dict[str, Any]) -> Any:
 
     Searches the needs the caller may read: every need for staff, the organisation's own for
     association members; open needs only unless `include_closed`."""
-    session = db_session()
     statements, searched, vectors = analyse(data["text"])
     query = needs_query(actor())
     if not data["include_closed"]:
         query = query.where(Need.status == NeedStatus.OPEN)
-    needs = {n.id: n for n in session.exec(query).all()}
-    hits = ranked(NEEDS, data["text"], vectors, data["limit"], {i for i in needs if i is not None})
+    hits = ranked(NEEDS, data["text"], vectors, data["limit"], ids_of(query, Need))
+    needs = rows_by_id(Need, map(_doc, hits))
     rows = _statement_rows(NeedStatement, hits)
     return {"statements": statements,
             "results": [{"need": needs[_doc(h)], **explain(h, searched, rows)} for h in hits]}
@@ -114,10 +123,10 @@ def search_residents(data: dict[str, Any]) -> Any:
     consent covers matching today."""
     session = db_session()
     statements, searched, vectors = analyse(data["text"])
-    residents = {r.id: r for r in session.exec(residents_query(actor())).all()}
-    allowed = set(residents) & valid_consent_residents(session, date.today())
-    hits = ranked(RESIDENTS, data["text"], vectors, data["limit"], {i for i in allowed if i})
+    allowed = ids_of(residents_query(actor()), Resident) & valid_consent_residents(session, date.today())
+    hits = ranked(RESIDENTS, data["text"], vectors, data["limit"], allowed)
     rows = _statement_rows(SkillStatement, hits)
+    residents = rows_by_id(Resident, map(_doc, hits))
     people = {p["id"]: p for p in present_residents([residents[_doc(h)] for h in hits])}
     return {"statements": statements,
             "results": [{"resident": people[_doc(h)], **explain(h, searched, rows)} for h in hits]}

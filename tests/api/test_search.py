@@ -1,0 +1,64 @@
+"""'Match this text': what the searches leave out (consent, closed needs) and what they return."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from models import NeedStatus, Resident
+from tests.api.conftest import ApiEnv
+from web.extensions import db, matching
+from web.services.needs import NeedInput, create_need
+from web.services.profiles import ResidentInput, create_resident, withdraw_consent
+
+
+def resident_ids(api: ApiEnv, role: str, text: str) -> list[int]:
+    body = api.call("POST", "/api/v1/search/residents", role, json={"text": text, "limit": 20}).get_json()
+    return [r["resident"]["id"] for r in body["results"]]
+
+
+def test_search_residents_leaves_out_who_withdrew_consent(api: ApiEnv) -> None:
+    with db.session() as session:
+        created = create_resident(session, matching, api.users["worker_a"], ResidentInput(
+            first_name="Chloé", last_initial="M", territory_id=api.ids["tilleuls"], languages=["fr"],
+            consent_given_on=date.today(), consent_method="paper_signed", consent_matching=True,
+            declaration="Je couds des rideaux et je fais des retouches."), 12, date.today())
+        chloe = created.resident.id or 0
+    text = "Quelqu'un qui fait de la couture et des retouches."
+    assert {chloe, api.ids["rid"]} <= set(resident_ids(api, "worker_a", text))
+    with db.session() as session:
+        person = session.get(Resident, chloe)
+        assert person is not None
+        withdraw_consent(session, api.users["worker_a"], person)
+    found = resident_ids(api, "worker_a", text)
+    assert api.ids["rid"] in found and chloe not in found
+    assert chloe not in resident_ids(api, "admin", text)
+
+
+def test_search_residents_returns_whole_profiles_with_their_consent(api: ApiEnv) -> None:
+    response = api.call("POST", "/api/v1/search/residents", "admin",
+                        json={"text": "Je cherche une couturière.", "limit": 20})
+    api.validate(response)
+    results = {r["resident"]["id"]: r["resident"] for r in response.get_json()["results"]}
+    awa = results[api.ids["rid"]]
+    assert awa["first_name"] == "Awa" and awa["organisation_id"] == api.ids["centre_a"]
+    assert awa["consent"]["valid"] is True and awa["consent"]["method"] == "paper_signed"
+
+
+def test_search_needs_leaves_out_closed_needs_unless_asked(api: ApiEnv) -> None:
+    with db.session() as session:
+        need, _ = create_need(session, matching, api.users["member"], NeedInput(
+            title="Atelier tricot", description="Tricoter des écharpes avec les enfants."), date.today())
+        need.status = NeedStatus.CLOSED
+        session.add(need)
+        session.commit()
+        closed = need.id or 0
+    query = {"text": "Je tricote des écharpes et des bonnets.", "limit": 20}
+    body = api.call("POST", "/api/v1/search/needs", "member", json=query).get_json()
+    assert closed not in {r["need"]["id"] for r in body["results"]}
+    response = api.call("POST", "/api/v1/search/needs", "member", json={**query, "include_closed": True})
+    api.validate(response)
+    found = {r["need"]["id"]: r["need"] for r in response.get_json()["results"]}
+    assert found[closed]["title"] == "Atelier tricot" and found[closed]["status"] == "closed"
+    # Another association reads neither the closed need nor the open one.
+    other = api.call("POST", "/api/v1/search/needs", "member_b", json={**query, "include_closed": True})
+    assert {r["need"]["id"] for r in other.get_json()["results"]} & {closed, api.ids["need"]} == set()
