@@ -3,7 +3,7 @@
 One pipeline for every corpus. A document is turned once into a storable `DocumentArtefact`
 (normalised segments, USE and e5 vectors per segment and whole, stems, character n-grams); a
 `HybridIndex` is rebuilt from artefacts without calling an encoder, and a query is scored by nine
-signals, each z-scored per query, then summed with `WEIGHTS`:
+signals, each z-scored per query (floored at `Z_FLOOR`), then summed with `WEIGHTS`:
 
     use_whole    USE-multilingual-v3 cosine, whole query x whole document
     use_seg_lse  USE cosine, whole query x each segment, soft maximum (log-sum-exp)
@@ -15,7 +15,7 @@ signals, each z-scored per query, then summed with `WEIGHTS`:
     char_text    TF-IDF cosine over character 3-5-grams of title + body
     char_title   the same over the title only
 
-Dev figures (../shared/eval, score.py): pairs R@5 0.963 MRR@10 0.909, esco R@10 0.829, rome R@10
+Dev figures (../shared/eval, score.py): pairs R@5 0.963 MRR@10 0.909, esco R@10 0.837, rome R@10
 0.804, against at best 0.815 / 0.642, 0.764 and 0.650 for the single-method baselines.
 """
 
@@ -27,7 +27,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -37,7 +37,7 @@ import numpy as np
 from matcher.analysis import Analyzer
 from matcher.embeddings import Embedder, UseEmbedder
 from matcher.index import VectorIndex
-from matcher.lexical import SparseIndex
+from matcher.lexical import SparseIndex, term_keys
 from matcher.normalise import (
     SURROGATES,
     char_ngrams,
@@ -82,6 +82,23 @@ LEX_MIN_FACTOR = 0.2
 # cosines and BM25 land on one scale and the long irrelevant tail is ignored (top 50 or all
 # documents: within +-0.01 everywhere; reciprocal rank fusion was worse, rome 0.704 vs 0.733).
 ZNORM_TOP = 200
+# Floor of each signal's z-score before the weighted sum: one signal cannot veto a document the
+# others rank high (a synonym sharing no character n-gram with its concept scores z ~ -3 to -6 on
+# char_text and char_title, which ESCO counts twice). Measured on the dev sets, use+e5: esco R@10
+# 0.829 -> 0.837, pairs and rome unchanged; use only: rome R@5 0.688 -> 0.695, the rest unchanged.
+# Floors from -1.5 to -2.5 measure the same (esco 0.834-0.837); -0.5 loses pairs R@10 0.981 -> 0.963.
+Z_FLOOR = -2.0
+# Tried on the same dev sets and left out (R@10 esco / rome, pairs R@5-MRR; use+e5 unless said): a USE
+# title signal (+0.5: rome 0.804 -> 0.801, pairs MRR 0.909 -> 0.877; USE only: rome 0.775 -> 0.788,
+# esco 0.791 -> 0.794, rome R@5 -0.013); BM25 over titles (-0.005 / -0.003); Rocchio feedback from
+# the top 3-10 documents on the USE and e5 vectors (within +-0.008, pairs MRR down); neighbour
+# smoothing of the fused score over each document's 3-10 nearest e5 neighbours (esco -0.022 to
+# +0.003); an e5 "title + first sentence" vector (+-0.003); USE raw-text query augmentation (rome
+# -0.003); fr_core_news_md word vectors, idf-weighted mean or soft term matching (esco MRR +0.01 to
+# +0.04, R@10 +-0.005, pairs MRR -0.02: not worth a 63 MB dependency); masculine forms of feminine
+# job nouns added to the lexical query (+0.000 / +0.005 USE only); ZNORM_TOP 50-2,000 per signal
+# family (+-0.01, no consistent sign); weighting each signal per query by its top z-score or top-1
+# to top-10 gap (pairs MRR -0.013 to -0.096). Per-benchmark best weights reach only esco 0.837 / rome 0.820.
 # Soft maximum over a document's segments: 0.05 is close to the max and still rewards two or
 # three good sentences (the best USE signal on pairs, R@5 0.870).
 LSE_TAU = 0.05
@@ -355,29 +372,36 @@ class DocumentArtefact:
     use_whole: np.ndarray  # (512,)
     e5_segments: np.ndarray  # (len(segments), 384), or (len(segments), 0) when built without e5
     e5_whole: np.ndarray  # (384,) or (0,)
-    stems: list[str]
-    chars_text: list[str]
-    chars_title: list[str]
+    stems: np.ndarray  # int64 term keys (matcher.lexical.term_keys) of the stems, in text order
+    chars_text: np.ndarray  # the same for the character n-grams of title + body
+    chars_title: np.ndarray  # and of the title
     encoders: str = "use+e5"  # Encoders.spec of the encoders that built it
 
-    _ARRAYS = ("use_segments", "use_whole", "e5_segments", "e5_whole")
-    _LISTS = ("title", "segments", "stems", "chars_text", "chars_title", "encoders")
+    _VECTORS = ("use_segments", "use_whole", "e5_segments", "e5_whole")
+    _KEYS = ("stems", "chars_text", "chars_title")
+    _TEXTS = ("title", "segments", "encoders")
 
     def to_bytes(self) -> bytes:
-        """One binary blob (npz: float32 vectors + JSON texts and tokens), e.g. for a database column."""
+        """One binary blob (npz: float32 vectors, int64 term keys, JSON texts), e.g. for a database column."""
         buffer = io.BytesIO()
-        texts = json.dumps({name: getattr(self, name) for name in self._LISTS}, ensure_ascii=False)
-        arrays = {name: np.asarray(getattr(self, name), np.float32) for name in self._ARRAYS}
+        texts = json.dumps({name: getattr(self, name) for name in self._TEXTS}, ensure_ascii=False)
+        arrays = {name: np.asarray(getattr(self, name), np.float32) for name in self._VECTORS}
+        arrays.update({name: np.asarray(getattr(self, name), np.int64) for name in self._KEYS})
         np.savez(buffer, texts=np.frombuffer(texts.encode(), np.uint8), **arrays)  # type: ignore[arg-type]
         return buffer.getvalue()
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> DocumentArtefact:
-        """Read an artefact written by `to_bytes`."""
+        """Read an artefact written by `to_bytes` (or by the first format, which kept the tokens as
+        JSON strings: they are hashed on reading)."""
         with np.load(io.BytesIO(blob)) as data:
             texts = json.loads(data["texts"].tobytes().decode())
-            arrays = {name: data[name] for name in cls._ARRAYS}
-        return cls(**texts, **arrays)
+            arrays = {name: data[name] for name in cls._VECTORS}
+            keys = {name: data[name] for name in cls._KEYS if name in data}
+        for name in cls._KEYS:
+            if name not in keys:
+                keys[name] = term_keys(texts.pop(name, []))
+        return cls(**texts, **arrays, **keys)
 
 
 def _document_parts(document: Document) -> tuple[str, list[str], str, str]:
@@ -433,9 +457,9 @@ def make_artefacts(documents: Sequence[Document], encoders: Encoders) -> list[Do
             use_whole=use[1][i],
             e5_segments=e5[0][offset:end],
             e5_whole=e5[1][i],
-            stems=stems(lexical, gender=False),
-            chars_text=char_ngrams(lexical, *CHAR_N, gender=False),
-            chars_title=char_ngrams(title, *CHAR_N, gender=False),
+            stems=term_keys(stems(lexical, gender=False)),
+            chars_text=term_keys(char_ngrams(lexical, *CHAR_N, gender=False)),
+            chars_title=term_keys(char_ngrams(title, *CHAR_N, gender=False)),
             encoders=encoders.spec,
         ))
         offset = end
@@ -457,6 +481,15 @@ DENSE_CANDIDATES = 256
 LEXICAL_CANDIDATES = 200
 # Segment ids in the FAISS index: document slot * SLOT_WIDTH + segment row (MAX_SEGMENTS + 1 <= 64).
 SLOT_WIDTH = 64
+# Above EXACT_DOCS a write does not rebuild the index: the documents written since the last build
+# form a small second part, scored with the big part's lexical statistics (idf, average length),
+# and a replaced or deleted document is only marked dead in the big part. The two are merged (the
+# postings re-sorted, the live rows copied: seconds at 100,000 documents) once the small part
+# passes MERGE_SHARE of the big one (and MERGE_MIN documents), or dead documents DEAD_SHARE.
+# Up to EXACT_DOCS every change is merged before the next search (well under a second there).
+MERGE_MIN = 2_000
+MERGE_SHARE = 0.1
+DEAD_SHARE = 0.2
 
 
 @dataclass(frozen=True)
@@ -492,55 +525,118 @@ def znorm(scores: np.ndarray, top: int = ZNORM_TOP) -> np.ndarray:
     return (scores - head.mean(1, keepdims=True)) / (head.std(1, keepdims=True) + 1e-6)
 
 
-class _Matrices:
-    """The index's in-memory form, built from artefacts in insertion order."""
+# Dense candidates from outside the index: (query unit vectors, how many per unit, allowed ids or
+# None) -> document ids.
+Neighbours = Callable[[np.ndarray, int, "set[DocId] | None"], Iterable[DocId]]
 
-    def __init__(self, ids: list[DocId], artefacts: list[DocumentArtefact], slots: list[int],
-                 with_e5: bool) -> None:
+_LEXICAL_FIELDS = {"bm25_text": "bm25", "char_text": "char_text", "char_title": "char_title"}
+
+
+class _Part:
+    """Documents in matrices, in build order: the big part of an index, or the small part of the
+    documents written since it was built (lexical statistics taken from the big part).
+
+    Nothing per document is kept as Python objects but its id and its segments' texts (quoted by
+    explanations): vectors are rows of a few matrices, tokens are postings (matcher/lexical.py).
+    """
+
+    def __init__(self, ids: list[DocId], counts: np.ndarray, segments: list[str],
+                 vectors: dict[str, np.ndarray], lexical: dict[str, SparseIndex]) -> None:
         self.ids = ids
         self.position = {doc_id: i for i, doc_id in enumerate(ids)}
-        self.slots = np.asarray(slots, np.int64)
-        self.slot_position = {slot: i for i, slot in enumerate(slots)}
-        counts = [len(a.segments) for a in artefacts]
-        self.starts = np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64)
+        # Integer ids (the service's) also as an array: a filter of 100,000 ids is one np.isin.
+        self.id_array = (np.fromiter(ids, np.int64, count=len(ids))
+                         if all(type(d) is int for d in ids) else None)
         self.ends = np.cumsum(counts).astype(np.int64)
-        self.segments = [s for a in artefacts for s in a.segments]
-        self.use_segments = np.concatenate([a.use_segments for a in artefacts]).astype(np.float32)
-        self.use_whole = np.stack([a.use_whole for a in artefacts]).astype(np.float32)
-        self.e5_segments = self.e5_whole = self.e5_titles = np.zeros((0, 0), np.float32)
-        if with_e5:
-            self.e5_segments = np.concatenate([a.e5_segments for a in artefacts]).astype(np.float32)
-            self.e5_whole = np.stack([a.e5_whole for a in artefacts]).astype(np.float32)
-            self.e5_titles = np.ascontiguousarray(self.e5_segments[self.starts])
-        self.stems = [set(a.stems) for a in artefacts]
-        self.bm25 = SparseIndex([a.stems for a in artefacts], "bm25")
-        self.char_text = SparseIndex([a.chars_text for a in artefacts], "tfidf")
-        self.char_title = SparseIndex([a.chars_title for a in artefacts], "tfidf")
+        self.starts = (self.ends - counts).astype(np.int64)
+        self.segments = segments
+        self.use_segments, self.use_whole = vectors["use_segments"], vectors["use_whole"]
+        self.e5_segments, self.e5_whole = vectors["e5_segments"], vectors["e5_whole"]
+        self.e5_titles = (np.ascontiguousarray(self.e5_segments[self.starts]) if self.e5_whole.shape[0]
+                          else self.e5_whole)
+        self.bm25, self.char_text = lexical["bm25"], lexical["char_text"]
+        self.char_title = lexical["char_title"]
+        self.live = np.ones(len(ids), bool)
 
-    def block(self, cols: np.ndarray | None) -> _Block:
-        """The dense matrices of every document (`cols` None) or of the documents at `cols` only."""
-        if cols is None:
-            return _Block(None, None, self.starts, self.ends, self.use_whole, self.use_segments,
-                          self.e5_whole, self.e5_titles, self.e5_segments)
-        counts = self.ends[cols] - self.starts[cols]
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def dead(self) -> int:
+        return int(len(self.ids) - self.live.sum())
+
+    @classmethod
+    def build(cls, ids: list[DocId], artefacts: Sequence[DocumentArtefact], with_e5: bool,
+              reference: _Part | None = None, dtype: type = np.float32) -> _Part:
+        """A part of these documents; with `reference`, on its lexical statistics."""
+        counts = np.fromiter((len(a.segments) for a in artefacts), np.int64, count=len(artefacts))
+
+        def stack(name: str, rows: bool) -> np.ndarray:
+            if not with_e5 and name.startswith("e5") or not artefacts:
+                width = 0 if name.startswith("e5") else (artefacts[0].use_whole.shape[0] if artefacts else 0)
+                return np.zeros((0, width), dtype)
+            arrays = [getattr(a, name) for a in artefacts]
+            return (np.concatenate(arrays) if rows else np.stack(arrays)).astype(dtype)
+
+        vectors = {"use_segments": stack("use_segments", True), "use_whole": stack("use_whole", False),
+                   "e5_segments": stack("e5_segments", True), "e5_whole": stack("e5_whole", False)}
+        lexical = {
+            "bm25": SparseIndex([a.stems for a in artefacts], "bm25", reference.bm25 if reference else None),
+            "char_text": SparseIndex([a.chars_text for a in artefacts], "tfidf",
+                                     reference.char_text if reference else None),
+        }
+        if all(np.array_equal(a.chars_title, a.chars_text) for a in artefacts) and (
+                reference is None or reference.char_title is reference.char_text):
+            lexical["char_title"] = lexical["char_text"]  # declarations: the title is the whole text
+        else:
+            lexical["char_title"] = SparseIndex([a.chars_title for a in artefacts], "tfidf",
+                                                reference.char_title if reference else None)
+        return cls(list(ids), counts, [s for a in artefacts for s in a.segments], vectors, lexical)
+
+    @classmethod
+    def merged(cls, parts: Sequence[_Part], dtype: type) -> _Part:
+        """One part of the live documents of `parts`, in order, on its own statistics."""
+        ids: list[DocId] = []
+        segments: list[str] = []
+        counts, rows, columns = [], [], []
+        for part in parts:
+            keep = np.flatnonzero(part.live)
+            ids.extend(part.ids[i] for i in keep.tolist())
+            for i in keep.tolist():
+                segments.extend(part.segments[part.starts[i]:part.ends[i]])
+            sizes = part.ends[keep] - part.starts[keep]
+            counts.append(sizes)
+            rows.append(np.repeat(part.starts[keep], sizes) + np.arange(int(sizes.sum()))
+                        - np.repeat(np.cumsum(sizes) - sizes, sizes))
+            columns.append(keep)
+        vectors: dict[str, np.ndarray] = {}
+        for name, index in (("use_segments", rows), ("use_whole", columns), ("e5_segments", rows),
+                            ("e5_whole", columns)):
+            arrays = [getattr(p, name)[i] if getattr(p, name).shape[0] else getattr(p, name)
+                      for p, i in zip(parts, index, strict=True)]
+            vectors[name] = np.concatenate(arrays).astype(dtype)
+        lexical = {name: SparseIndex.merged([(getattr(p, name), p.live) for p in parts])
+                   for name in ("bm25", "char_text")}
+        shared = all(p.char_title is p.char_text for p in parts)
+        lexical["char_title"] = (lexical["char_text"] if shared else
+                                 SparseIndex.merged([(p.char_title, p.live) for p in parts]))
+        return cls(ids, np.concatenate(counts), segments, vectors, lexical)
+
+    def segment_rows(self, positions: np.ndarray) -> np.ndarray:
+        """The matrix rows of these documents' segments, in order."""
+        counts = self.ends[positions] - self.starts[positions]
         ends = np.cumsum(counts)
-        starts = ends - counts
-        rows = np.repeat(self.starts[cols], counts) + (np.arange(int(ends[-1]) if len(ends) else 0)
-                                                       - np.repeat(starts, counts))
-        with_e5 = self.e5_whole.shape[0] > 0
-        return _Block(cols, rows, starts, ends, self.use_whole[cols], self.use_segments[rows],
-                      self.e5_whole[cols] if with_e5 else self.e5_whole,
-                      self.e5_titles[cols] if with_e5 else self.e5_titles,
-                      self.e5_segments[rows] if with_e5 else self.e5_segments)
+        return np.repeat(self.starts[positions], counts) + (np.arange(int(ends[-1]) if len(ends) else 0)
+                                                          - np.repeat(ends - counts, counts))
 
 
 @dataclass
 class _Block:
-    """The documents one query batch is scored against: all of them, or the candidates."""
+    """The documents one query batch is scored against: every document of one part (`positions`
+    None), or chosen documents (candidates) of one or two parts, as block columns."""
 
-    cols: np.ndarray | None  # positions in the matrices (None: every document, in order)
-    rows: np.ndarray | None  # their segment rows in the matrices (None: every row)
-    starts: np.ndarray
+    sources: list[tuple[_Part, np.ndarray | None]]
+    starts: np.ndarray  # segment rows of each column in the block's segment matrices
     ends: np.ndarray
     use_whole: np.ndarray
     use_segments: np.ndarray
@@ -548,13 +644,53 @@ class _Block:
     e5_titles: np.ndarray
     e5_segments: np.ndarray
 
+    @classmethod
+    def of(cls, sources: list[tuple[_Part, np.ndarray | None]]) -> _Block:
+        if len(sources) == 1 and sources[0][1] is None:
+            p = sources[0][0]
+            return cls(sources, p.starts, p.ends, p.use_whole, p.use_segments, p.e5_whole, p.e5_titles,
+                       p.e5_segments)
+        parts: dict[str, list[np.ndarray]] = {name: [] for name in ("use_whole", "use_segments", "e5_whole",
+                                                                    "e5_titles", "e5_segments")}
+        counts = []
+        for part, positions in sources:
+            assert positions is not None
+            rows = part.segment_rows(positions)
+            counts.append(part.ends[positions] - part.starts[positions])
+            for name, index in (("use_whole", positions), ("use_segments", rows), ("e5_whole", positions),
+                                ("e5_titles", positions), ("e5_segments", rows)):
+                matrix = getattr(part, name)
+                parts[name].append(matrix[index] if matrix.shape[0] else matrix)
+        joined = {name: np.concatenate(arrays).astype(np.float32) for name, arrays in parts.items()}
+        ends = np.cumsum(np.concatenate(counts)).astype(np.int64)
+        starts = ends - np.concatenate(counts)
+        return cls(sources, starts, ends, joined["use_whole"], joined["use_segments"], joined["e5_whole"],
+                   joined["e5_titles"], joined["e5_segments"])
+
+    def lexical(self, name: str, keys: np.ndarray) -> np.ndarray:
+        """One lexical signal (bm25_text, char_text, char_title) of every block column."""
+        out = []
+        for part, positions in self.sources:
+            scores = getattr(part, _LEXICAL_FIELDS[name]).scores(keys)
+            out.append(scores if positions is None else scores[positions])
+        return np.concatenate(out)
+
+    def locate(self, column: int) -> tuple[_Part, int]:
+        """The part and position of a block column."""
+        for part, positions in self.sources:
+            size = len(part) if positions is None else len(positions)
+            if column < size:
+                return part, column if positions is None else int(positions[column])
+            column -= size
+        raise IndexError(column)
+
 
 @dataclass
 class _Scored:
     """One batch of queries scored against one block of documents."""
 
     analyses: list[QueryAnalysis]
-    block: _Block
+    block: _Block | None  # None: no document to score (no candidate)
     signals: dict[str, np.ndarray]
     unit_sims: np.ndarray  # query units x block segments (e5 cosines, or USE without e5)
     dense: np.ndarray
@@ -563,26 +699,34 @@ class _Scored:
 
 
 class HybridIndex:
-    """Documents' artefacts, searched by declarations. Upserts and deletes are cheap; the matrices
-    are rebuilt from the artefacts, without encoding, on the next search after a change.
+    """Documents' artefacts, searched by declarations. Writes are cheap: up to `exact_docs`
+    documents the matrices are rebuilt from the parts (no encoding) at the next search after a
+    change; above, a write goes to a small second part until the next merge (see MERGE_SHARE).
 
     Up to `exact_docs` documents, every query is scored against every document. Above, a FAISS
-    index of the USE segment vectors (kept up to date at each upsert once built) and BM25 give
-    each query its candidates, which alone are scored; z-scores are then taken over them.
+    index of the USE segment vectors (kept up to date at each write once built) and BM25 give each
+    query its candidates, which alone are scored; z-scores are then taken over them.
     """
 
     def __init__(self, encoders: Encoders, analyzer: Analyzer | None = None, *,
-                 exact_docs: int = EXACT_DOCS) -> None:
+                 exact_docs: int = EXACT_DOCS, neighbours: Neighbours | None = None) -> None:
         self.encoders = encoders
+        # Dense candidates above exact_docs: from this index's own FAISS index of USE segment
+        # vectors, or from `neighbours` (the service passes its statement index: one copy of the
+        # vectors per process instead of two).
+        self.neighbours = neighbours
         self.analyzer = analyzer
         self.exact_docs = exact_docs
         self.weights = {name: w for name, w in WEIGHTS.items()
                         if encoders.e5 is not None or not name.startswith("e5")}
-        self._artefacts: dict[DocId, DocumentArtefact] = {}
+        self._big: _Part | None = None
+        self._small: _Part | None = None
+        self._pending: dict[DocId, DocumentArtefact] = {}  # the small part's documents
+        self._members: set[DocId] = set()
         self._slots: dict[DocId, int] = {}
+        self._slot_doc: dict[int, DocId] = {}
         self._next_slot = 0
         self._vectors: VectorIndex | None = None
-        self._matrices: _Matrices | None = None
         self._lock = threading.RLock()
 
     @property
@@ -591,42 +735,113 @@ class HybridIndex:
         return float(sum(self.weights.values()))
 
     def __len__(self) -> int:
-        return len(self._artefacts)
+        return len(self._members)
 
     def __contains__(self, doc_id: object) -> bool:
-        return doc_id in self._artefacts
+        return doc_id in self._members
 
     def ids(self) -> set[DocId]:
         """Every document held."""
-        return set(self._artefacts)
+        return set(self._members)
+
+    def segments(self, doc_id: DocId) -> list[str]:
+        """The normalised segments a document is searched by (title first); [] if unknown."""
+        with self._lock:
+            if doc_id in self._pending:
+                return list(self._pending[doc_id].segments)
+            part = self._big
+            if part is None or doc_id not in part.position or not part.live[part.position[doc_id]]:
+                return []
+            at = part.position[doc_id]
+            return part.segments[part.starts[at]:part.ends[at]]
+
+    def _forget(self, doc_id: DocId) -> None:
+        """Take a document out of the parts and the FAISS index (the caller holds the lock)."""
+        self._pending.pop(doc_id, None)
+        self._small = None
+        if self._big is not None and doc_id in self._big.position:
+            self._big.live[self._big.position[doc_id]] = False
+        slot = self._slots.get(doc_id)
+        if self._vectors is not None and slot is not None:
+            self._vectors.delete(slot * SLOT_WIDTH + np.arange(SLOT_WIDTH))
 
     def upsert(self, doc_id: DocId, artefact: DocumentArtefact) -> None:
-        """Add or replace a document (an existing one keeps its place, which only breaks exact ties)."""
+        """Add or replace a document."""
         if self.encoders.e5 is not None and artefact.e5_whole.size == 0:
             raise ValueError(f"the artefact of {doc_id!r} was built without e5 ({artefact.encoders})")
         with self._lock:
-            old = self._artefacts.get(doc_id)
-            self._artefacts[doc_id] = artefact
-            slot = self._slots.setdefault(doc_id, self._next_slot)
-            if slot == self._next_slot:
-                self._next_slot += 1
+            self._forget(doc_id)
+            self._pending[doc_id] = artefact
+            self._members.add(doc_id)
+            self._slot(doc_id)
             if self._vectors is not None:
-                if old is not None:
-                    self._vectors.delete(slot * SLOT_WIDTH + np.arange(len(old.segments)))
-                self._vectors.upsert(slot * SLOT_WIDTH + np.arange(len(artefact.segments)),
+                self._vectors.upsert(self._slot(doc_id) * SLOT_WIDTH + np.arange(len(artefact.segments)),
                                      artefact.use_segments)
-            self._matrices = None
 
     def delete(self, doc_id: DocId) -> None:
         """Forget a document (no error if unknown)."""
         with self._lock:
-            old = self._artefacts.pop(doc_id, None)
-            if old is None:
+            if doc_id not in self._members:
                 return
-            slot = self._slots.pop(doc_id)
-            if self._vectors is not None:
-                self._vectors.delete(slot * SLOT_WIDTH + np.arange(len(old.segments)))
-            self._matrices = None
+            self._forget(doc_id)
+            self._members.discard(doc_id)
+            self._slot_doc.pop(self._slots.pop(doc_id), None)
+
+    def extend(self, items: Iterable[tuple[DocId, DocumentArtefact]], size_hint: int = 0,
+               chunk: int = 4_096) -> None:
+        """Add many stored artefacts at once (start-up): they are packed into matrices `chunk` at a
+        time and merged once, so the artefacts of a whole population are never all in memory
+        (at 100,000 declarations, ~2 GB as objects against ~0.8 GB as matrices). `size_hint`, the
+        expected total, chooses the matrices' precision from the start."""
+        with_e5 = self.encoders.e5 is not None
+        dtype = np.float32 if max(size_hint, len(self)) <= self.exact_docs else np.float16
+        parts: list[_Part] = []
+        batch: list[tuple[DocId, DocumentArtefact]] = []
+        for item in items:
+            if with_e5 and item[1].e5_whole.size == 0:
+                raise ValueError(f"the artefact of {item[0]!r} was built without e5 ({item[1].encoders})")
+            batch.append(item)
+            if len(batch) >= chunk:
+                parts.append(_Part.build([d for d, _ in batch], [a for _, a in batch], with_e5, dtype=dtype))
+                batch.clear()
+        if batch:
+            parts.append(_Part.build([d for d, _ in batch], [a for _, a in batch], with_e5, dtype=dtype))
+        if not parts:
+            return
+        with self._lock:
+            added = [doc_id for part in parts for doc_id in part.ids]
+            if len(set(added)) != len(added):
+                raise ValueError("extend() was given the same document twice")
+            for doc_id in added:
+                self._forget(doc_id)
+            size = len(self._members | set(added))
+            dtype = np.float32 if size <= self.exact_docs else np.float16
+            self._big = _Part.merged([*(self._packed() if self._big is not None else []), *parts], dtype)
+            for doc_id in added:
+                self._members.add(doc_id)
+                slot = self._slot(doc_id)
+                if self._vectors is not None:
+                    part = self._big
+                    at = part.position[doc_id]
+                    self._vectors.upsert(slot * SLOT_WIDTH + np.arange(part.ends[at] - part.starts[at]),
+                                         part.use_segments[part.starts[at]:part.ends[at]].astype(np.float32))
+
+    def _packed(self) -> list[_Part]:
+        """The big part and the pending documents as parts, for a merge."""
+        assert self._big is not None
+        pending = list(self._pending.items())
+        self._pending, self._small = {}, None
+        if not pending:
+            return [self._big]
+        return [self._big, _Part.build([d for d, _ in pending], [a for _, a in pending],
+                                       self.encoders.e5 is not None, dtype=self._big.use_whole.dtype.type)]
+
+    def _slot(self, doc_id: DocId) -> int:
+        if doc_id not in self._slots:
+            self._slots[doc_id] = self._next_slot
+            self._slot_doc[self._next_slot] = doc_id
+            self._next_slot += 1
+        return self._slots[doc_id]
 
     def index(self, documents: Sequence[Document]) -> None:
         """Encode and add many documents."""
@@ -635,44 +850,123 @@ class HybridIndex:
 
     def prepare(self) -> None:
         """Build the in-memory matrices now (at start-up, say) rather than at the next search."""
-        self._current()
+        self._parts()
 
-    def _current(self) -> _Matrices | None:
+    def memory(self) -> dict[str, int]:
+        """Bytes held by the matrices and postings of each part (for benchmarks and logs)."""
+        out = {}
+        for name, part in (("big", self._big), ("small", self._small)):
+            if part is None:
+                continue
+            dense = sum(getattr(part, n).nbytes for n in ("use_segments", "use_whole", "e5_segments",
+                                                           "e5_whole", "e5_titles"))
+            lexical = sum(index.nbytes() for index in {id(i): i for i in (part.bm25, part.char_text,
+                                                                          part.char_title)}.values())
+            out[f"{name}_dense"], out[f"{name}_lexical"] = dense, lexical
+        return out
+
+    def _parts(self) -> list[_Part]:
+        """The parts to search (merged first when a threshold says so), big part first."""
         with self._lock:
-            if self._matrices is None and self._artefacts:
-                ids = list(self._artefacts)
-                self._matrices = _Matrices(ids, list(self._artefacts.values()),
-                                           [self._slots[d] for d in ids], self.encoders.e5 is not None)
-            if self._vectors is None and len(self._artefacts) > self.exact_docs:
-                self._vectors = VectorIndex(self.encoders.use.dim)
-                for doc_id, artefact in self._artefacts.items():
-                    self._vectors.upsert(self._slots[doc_id] * SLOT_WIDTH + np.arange(len(artefact.segments)),
-                                         artefact.use_segments)
-            return self._matrices
+            big, pending = self._big, self._pending
+            if not self._members:
+                self._big, self._small, self._pending = None, None, {}
+                return []
+            size = len(self._members)
+            with_e5 = self.encoders.e5 is not None
+            if (big is None or (size <= self.exact_docs and (pending or big.dead))
+                    or len(pending) > max(MERGE_MIN, MERGE_SHARE * len(big))
+                    or big.dead > DEAD_SHARE * len(big)):
+                # Above exact_docs, half-precision matrices: half the memory; candidates' rows are
+                # gathered back into float32.
+                dtype = np.float32 if size <= self.exact_docs else np.float16
+                fresh = [_Part.build(list(pending), list(pending.values()), with_e5, dtype=dtype)
+                         ] if pending else []
+                self._big = _Part.merged([*([big] if big is not None else []), *fresh], dtype)
+                self._small, self._pending = None, {}
+            elif pending and self._small is None:
+                self._small = _Part.build(list(pending), list(pending.values()), with_e5, reference=big)
+            if self._vectors is None and self.neighbours is None and size > self.exact_docs:
+                self._vectors = self._segment_index([p for p in (self._big, self._small) if p is not None])
+            return [p for p in (self._big, self._small) if p is not None]
 
-    def _candidates(self, m: _Matrices, query: QueryAnalysis, use_units: np.ndarray,
-                    mask: np.ndarray | None) -> np.ndarray:
-        """Positions of the documents worth scoring for `query` (sorted): dense and BM25 neighbours."""
-        allowed = None
-        if mask is not None:
-            positions = np.flatnonzero(mask)
-            counts = m.ends[positions] - m.starts[positions]
-            offsets = np.cumsum(counts) - counts
-            allowed = (np.repeat(m.slots[positions] * SLOT_WIDTH, counts)
-                       + np.arange(int(counts.sum())) - np.repeat(offsets, counts))
+    def _segment_index(self, parts: list[_Part]) -> VectorIndex:
+        """A FAISS index of the live documents' USE segment vectors, built in one batch."""
+        ids, vectors = [], []
+        for part in parts:
+            live = np.flatnonzero(part.live)
+            slots = np.fromiter((self._slots[part.ids[i]] for i in live.tolist()), np.int64, count=len(live))
+            counts = part.ends[live] - part.starts[live]
+            offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+            ids.append(np.repeat(slots * SLOT_WIDTH, counts) + offsets)
+            vectors.append(part.use_segments[part.segment_rows(live)].astype(np.float32))
+        index = VectorIndex(self.encoders.use.dim)
+        index.upsert(np.concatenate(ids), np.concatenate(vectors))
+        return index
+
+    def _masks(self, parts: list[_Part], allowed: Iterable[DocId] | None) -> list[np.ndarray]:
+        """Per part, the documents that may be returned: live, and allowed when a filter is given."""
+        if allowed is None:
+            return [part.live.copy() for part in parts]
+        masks = []
+        wanted = set(allowed)
+        numbers = None
+        for part in parts:
+            if part.id_array is not None and all(type(d) is int for d in wanted):
+                if numbers is None:
+                    numbers = np.fromiter(wanted, np.int64, count=len(wanted))
+                mask = np.isin(part.id_array, numbers)
+            else:
+                mask = np.zeros(len(part), bool)
+                mask[[part.position[d] for d in wanted if d in part.position]] = True
+            masks.append(mask & part.live)
+        return masks
+
+    def _candidates(self, parts: list[_Part], masks: list[np.ndarray], query: QueryAnalysis,
+                    use_units: np.ndarray, allowed: set[DocId] | None) -> list[np.ndarray]:
+        """Per part, the positions worth scoring for `query` (sorted): dense and BM25 neighbours."""
+        found: set[DocId | None]
+        if self.neighbours is not None:  # dead documents it may return are masked out below
+            found = set(self.neighbours(use_units, DENSE_CANDIDATES, allowed))
+        else:
+            found = self._own_neighbours(parts, masks, use_units)
+        return self._with_lexical(parts, masks, query, found)
+
+    def _own_neighbours(self, parts: list[_Part], masks: list[np.ndarray], use_units: np.ndarray
+                        ) -> set[DocId | None]:
+        allowed_segments = None
+        if any(not m.all() for m in masks):
+            chunks = []
+            for part, mask in zip(parts, masks, strict=True):
+                positions = np.flatnonzero(mask)
+                slots = np.fromiter((self._slots[part.ids[i]] for i in positions.tolist()), np.int64,
+                                    count=len(positions))
+                counts = part.ends[positions] - part.starts[positions]
+                chunks.append(np.repeat(slots * SLOT_WIDTH, counts)
+                              + np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts))
+            allowed_segments = np.concatenate(chunks)
         with self._lock:
             assert self._vectors is not None
-            rows = self._vectors.search(use_units, DENSE_CANDIDATES, allowed=allowed)
-        found = {m.slot_position.get(sid // SLOT_WIDTH, -1) for row in rows for sid, _ in row}
-        found.discard(-1)
-        bm25 = m.bm25.scores(query.stems)
-        if mask is not None:
-            bm25 = np.where(mask, bm25, 0.0)
-        lexical = np.argpartition(-bm25, min(LEXICAL_CANDIDATES, len(bm25)) - 1)[:LEXICAL_CANDIDATES]
-        found.update(int(d) for d in lexical if bm25[d] > 0)
-        return np.asarray(sorted(found), np.int64)
+            rows = self._vectors.search(use_units, DENSE_CANDIDATES, allowed=allowed_segments)
+        return {self._slot_doc.get(sid // SLOT_WIDTH) for row in rows for sid, _ in row}
 
-    def _signals(self, m: _Matrices, b: _Block, queries: list[QueryAnalysis],
+    def _with_lexical(self, parts: list[_Part], masks: list[np.ndarray], query: QueryAnalysis,
+                      found: set[DocId | None]) -> list[np.ndarray]:
+        """Per part, the dense neighbours `found` and BM25's best documents, as sorted positions."""
+        keys = term_keys(query.stems)
+        bm25 = [np.where(mask, part.bm25.scores(keys), 0.0) for part, mask in zip(parts, masks, strict=True)]
+        every = np.concatenate(bm25)
+        best = np.argpartition(-every, min(LEXICAL_CANDIDATES, len(every)) - 1)[:LEXICAL_CANDIDATES]
+        out, offset = [], 0
+        for part, mask in zip(parts, masks, strict=True):
+            chosen = {part.position[d] for d in found if d in part.position}
+            chosen.update(int(i) - offset for i in best if offset <= i < offset + len(part) and every[i] > 0)
+            positions = np.asarray(sorted(chosen), np.int64)
+            out.append(positions[mask[positions]] if len(positions) else positions)
+            offset += len(part)
+        return out
+
+    def _signals(self, b: _Block, queries: list[QueryAnalysis],
                  use_units: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Raw signal matrices (queries x block documents) and the unit x segment cosines."""
         signals: dict[str, np.ndarray] = {}
@@ -705,18 +999,19 @@ class HybridIndex:
         else:
             unit_sims = use_units @ b.use_segments.T
 
-        columns = slice(None) if b.cols is None else b.cols
-        signals["bm25_text"] = np.stack([m.bm25.scores(q.stems)[columns] for q in queries])
-        grams = [char_ngrams(q.retrieval_text, *CHAR_N) for q in queries]
-        signals["char_text"] = np.stack([m.char_text.scores(g)[columns] for g in grams])
-        signals["char_title"] = np.stack([m.char_title.scores(g)[columns] for g in grams])
+        stem_keys = [term_keys(q.stems) for q in queries]
+        gram_keys = [term_keys(char_ngrams(q.retrieval_text, *CHAR_N)) for q in queries]
+        signals["bm25_text"] = np.stack([b.lexical("bm25_text", k) for k in stem_keys])
+        signals["char_text"] = np.stack([b.lexical("char_text", k) for k in gram_keys])
+        signals["char_title"] = np.stack([b.lexical("char_title", k) for k in gram_keys])
         return signals, unit_sims
 
     def _fuse(self, signals: dict[str, np.ndarray], queries: list[QueryAnalysis]
               ) -> tuple[np.ndarray, np.ndarray]:
         """(dense part, lexical part), each queries x documents."""
         factor = np.array([[q.language_factor] for q in queries], np.float32)
-        parts = {name: weight * znorm(signals[name]) * (factor if name in SAME_LANGUAGE else 1.0)
+        parts = {name: weight * np.maximum(znorm(signals[name]), Z_FLOOR)
+                       * (factor if name in SAME_LANGUAGE else 1.0)
                  for name, weight in self.weights.items()}
         zero = np.zeros_like(parts["use_whole"])
         dense = sum((parts[name] for name in DENSE if name in parts), zero)
@@ -734,37 +1029,35 @@ class HybridIndex:
         top = np.argpartition(-total, k - 1)[:k]
         return top[np.argsort(-total[top], kind="stable")]
 
-    def _mask(self, m: _Matrices, allowed: Iterable[DocId] | None) -> np.ndarray | None:
-        if allowed is None:
-            return None
-        mask = np.zeros(len(m.ids), bool)
-        mask[[m.position[d] for d in set(allowed) if d in m.position]] = True
-        return mask
-
-    def _scored(self, m: _Matrices, queries: Sequence[str], mask: np.ndarray | None) -> Iterable[_Scored]:
+    def _scored(self, queries: Sequence[str], allowed: Iterable[DocId] | None) -> Iterable[_Scored]:
         """The queries scored in batches: all documents at once up to `exact_docs`, else per query
         against its own candidates. Every ranking and explanation goes through here."""
+        parts = self._parts()
+        if not parts:
+            return
+        allowed = None if allowed is None else set(allowed)
+        masks = self._masks(parts, allowed)
         analyses = [analyse_query(q, self.analyzer) for q in queries]
-        if len(m.ids) <= self.exact_docs:
-            block = m.block(None)
+        if len(parts) == 1 and len(parts[0]) <= self.exact_docs:
+            block = _Block.of([(parts[0], None)])
+            mask = None if allowed is None else masks[0]
             for start in range(0, len(analyses), QUERY_BATCH):
                 batch = analyses[start:start + QUERY_BATCH]
-                signals, unit_sims = self._signals(m, block, batch)
+                signals, unit_sims = self._signals(block, batch)
                 dense, lexical = self._fuse(signals, batch)
                 yield _Scored(batch, block, signals, unit_sims, dense, lexical, mask)
             return
         for analysis in analyses:
             use_units = self.encoders.use.encode(analysis.units)
-            cols = self._candidates(m, analysis, use_units, mask)
-            if not len(cols):
-                yield _Scored([analysis], m.block(cols), {}, np.zeros((len(analysis.units), 0)),
-                              np.zeros((1, 0)), np.zeros((1, 0)), None)
+            chosen = self._candidates(parts, masks, analysis, use_units, allowed)
+            if not sum(len(c) for c in chosen):
+                yield _Scored([analysis], None, {}, np.zeros((len(analysis.units), 0)), np.zeros((1, 0)),
+                              np.zeros((1, 0)), None)
                 continue
-            block = m.block(cols)
-            signals, unit_sims = self._signals(m, block, [analysis], use_units)
+            block = _Block.of([(p, c) for p, c in zip(parts, chosen, strict=True) if len(c)])
+            signals, unit_sims = self._signals(block, [analysis], use_units)
             dense, lexical = self._fuse(signals, [analysis])
-            yield _Scored([analysis], block, signals, unit_sims, dense, lexical,
-                          None if mask is None else mask[cols])
+            yield _Scored([analysis], block, signals, unit_sims, dense, lexical, None)
 
     def search_many(self, queries: Sequence[str], k: int = 10,
                     allowed: Iterable[DocId] | None = None) -> list[list[RankedDoc]]:
@@ -774,20 +1067,20 @@ class HybridIndex:
         stay on the whole collection's scale, so a filter never changes the order of the documents
         it keeps (above, the candidates are drawn from the allowed documents).
         """
-        m = self._current()
-        if m is None or k <= 0:
+        if k <= 0:
             return [[] for _ in queries]
         out: list[list[RankedDoc]] = []
-        for s in self._scored(m, queries, self._mask(m, allowed)):
+        for s in self._scored(queries, allowed):
             total = s.dense + s.lexical
             for row in range(len(s.analyses)):
-                ranked = []
-                for d in self._top(total[row], k, s.mask):
-                    position = int(d) if s.block.cols is None else int(s.block.cols[d])
-                    ranked.append(RankedDoc(m.ids[position], float(total[row, d]), float(s.dense[row, d]),
-                                            float(s.lexical[row, d])))
-                out.append(ranked)
-        return out
+                found = []
+                for d in self._top(total[row], k, s.mask) if s.block is not None else ():
+                    assert s.block is not None
+                    part, position = s.block.locate(int(d))
+                    found.append(RankedDoc(part.ids[position], float(total[row, d]), float(s.dense[row, d]),
+                                           float(s.lexical[row, d])))
+                out.append(found)
+        return out + [[] for _ in range(len(queries) - len(out))]  # an empty index scores nothing
 
     def search(self, query: str, k: int = 10, allowed: Iterable[DocId] | None = None) -> list[RankedDoc]:
         """Documents best matching one declaration, best first."""
@@ -795,28 +1088,30 @@ class HybridIndex:
 
     def explain(self, query: str, k: int = 5, allowed: Iterable[DocId] | None = None) -> list[Evidence]:
         """The top `k` documents with the evidence behind each (best statement and segment pair)."""
-        m = self._current()
-        if m is None or k <= 0:
+        if k <= 0:
             return []
-        s = next(iter(self._scored(m, [query], self._mask(m, allowed))))
+        s = next(iter(self._scored([query], allowed)), None)
+        if s is None or s.block is None:
+            return []
         analysis, b = s.analyses[0], s.block
         total = s.dense + s.lexical
-        query_stems = set(analysis.stems)
+        stems_of_query = sorted(set(analysis.stems))
+        keys = term_keys(stems_of_query)
         out = []
         for d in self._top(total[0], k, s.mask):
-            position = int(d) if b.cols is None else int(b.cols[d])
+            part, position = b.locate(int(d))
             block = s.unit_sims[:, b.starts[d]:b.ends[d]]  # query units x this document's segments
             unit, segment = np.unravel_index(int(np.argmax(block)), block.shape)
-            row = int(b.starts[d] + segment) if b.rows is None else int(b.rows[b.starts[d] + segment])
+            shared = part.bm25.contains(position, keys)
             out.append(Evidence(
-                doc_id=m.ids[position],
+                doc_id=part.ids[position],
                 score=float(total[0, d]),
                 dense=float(s.dense[0, d]),
                 lexical=float(s.lexical[0, d]),
                 query_statement=analysis.units[unit],
-                document_segment=m.segments[row],
+                document_segment=part.segments[int(part.starts[position] + segment)],
                 cosine=float(block[unit, segment]),
-                shared_stems=sorted(query_stems & m.stems[position]),
+                shared_stems=[stem for stem, hit in zip(stems_of_query, shared, strict=True) if hit],
                 signals={name: float(values[0, d]) for name, values in s.signals.items()},
                 ignored_statements=analysis.ignored,
             ))

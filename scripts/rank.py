@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from matcher.hybrid import Document, HybridIndex, encoder_spec, load_encoders, make_artefacts
+from matcher.hybrid import EXACT_DOCS, Document, HybridIndex, encoder_spec, load_encoders, make_artefacts
 
 
 def read_jsonl(path: str) -> list[dict[str, Any]]:
@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-dir", type=Path, help="keep encoded vectors here between runs")
     parser.add_argument("--threads", type=int, default=2,
                         help="e5 threads (2 doubles indexing throughput on a 2-core machine)")
+    parser.add_argument("--exact-docs", type=int, default=EXACT_DOCS,
+                        help="score every document up to this size, else candidates first (default: the "
+                        "service's; lower it to measure the candidate stage on a small corpus)")
     args = parser.parse_args(argv)
 
     corpus = read_jsonl(args.corpus)
@@ -49,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     documents = [Document(str(r["id"]), r.get("text") or "", r.get("title")) for r in corpus]
     artefacts = make_artefacts(documents, encoders)
     encoders.save()
-    index = HybridIndex(encoders)
+    index = HybridIndex(encoders, exact_docs=args.exact_docs)
     for document, artefact in zip(documents, artefacts, strict=True):
         index.upsert(document.doc_id, artefact)
     indexed = time.perf_counter()

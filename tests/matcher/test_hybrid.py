@@ -192,3 +192,98 @@ def test_a_declaration_document_is_its_statements() -> None:
 
     title, segments, whole, _ = _document_parts(Document(1, "", None, ("Je couds", "jrépare les vélos")))
     assert segments[1:] == ["je couds", "je répare les vélos"] and title == "Je couds. jrépare les vélos"
+
+
+def test_above_the_exact_limit_writes_go_to_a_small_part_until_a_merge(
+        encoders: Encoders, artefacts: list[DocumentArtefact], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above exact_docs a write does not rebuild the index: new and replaced documents are scored in
+    a small second part (on the big part's statistics), replaced and deleted ones are dead in the
+    big part; a merge gives exactly what a fresh index of the same documents gives."""
+    import matcher.hybrid as hybrid
+
+    monkeypatch.setattr(hybrid, "DEAD_SHARE", 1.0)  # four documents: two dead would merge at once
+    staged = HybridIndex(encoders, exact_docs=2)
+    for need, artefact in zip(NEEDS[:4], artefacts[:4], strict=True):
+        staged.upsert(need.doc_id, artefact)
+    assert ids(staged, "je répare les vélos", 1) == ["bike"]  # first search: one big part
+    big = staged._big
+    sewing_as_garden = make_artefacts([Document("sew", NEEDS[5].text)], encoders)[0]
+    staged.upsert("sew", sewing_as_garden)  # replaced: dead in the big part, alive in the small
+    staged.upsert("homework", artefacts[4])  # new: in the small part only
+    staged.delete("drive")
+    assert ids(staged, "je m'occupe du potager, semis et arrosage", 1) == ["sew"]
+    assert ids(staged, "j'aide les enfants à faire leurs devoirs", 1) == ["homework"]
+    assert "drive" not in ids(staged, "je conduis le minibus", 4)
+    assert staged._big is big and staged._small is not None and big.dead == 2
+    kept = staged.search("j'aide les enfants à faire leurs devoirs", 3, allowed={"bike", "cook"})
+    assert {r.doc_id for r in kept} <= {"bike", "cook"}
+    evidence = staged.explain("je m'occupe du potager, semis et arrosage", 1)[0]
+    assert evidence.doc_id == "sew" and "arrosag" in evidence.shared_stems
+
+    monkeypatch.setattr(hybrid, "MERGE_MIN", 0)
+    staged.upsert("garden", artefacts[5])  # the small part now passes MERGE_SHARE: merged
+    fresh = HybridIndex(encoders, exact_docs=2)
+    for doc_id, artefact in (("cook", artefacts[1]), ("bike", artefacts[3]), ("sew", sewing_as_garden),
+                             ("homework", artefacts[4]), ("garden", artefacts[5])):
+        fresh.upsert(doc_id, artefact)
+    for query in ("je m'occupe du potager", "je cuisine pour les fêtes", "je répare les vélos"):
+        assert staged.search(query, 5) == fresh.search(query, 5)
+    assert staged._big is not big and staged._small is None and staged._big.dead == 0
+    assert len(staged) == 5 and "drive" not in staged
+
+
+def test_float16_matrices_above_the_exact_limit_rank_as_float32(
+        encoders: Encoders, artefacts: list[DocumentArtefact]) -> None:
+    """The big part keeps half-precision matrices above exact_docs; the candidates' rows come back
+    as float32 and the ranking is the one of full-precision scoring."""
+    staged = HybridIndex(encoders, exact_docs=2)
+    exact = HybridIndex(encoders)
+    for need, artefact in zip(NEEDS, artefacts, strict=True):
+        staged.upsert(need.doc_id, artefact)
+        exact.upsert(need.doc_id, artefact)
+    staged.prepare()
+    assert staged._big is not None and staged._big.use_segments.dtype == np.float16
+    assert staged.memory()["big_dense"] > 0
+    for query in ("je répare les vélos", "jsuis couturière", "je fais à manger pour 40 personnes"):
+        assert ids(staged, query, 1) == ids(exact, query, 1)
+
+
+def test_an_artefact_of_the_first_format_is_read(artefacts: list[DocumentArtefact]) -> None:
+    """Artefacts stored before the tokens were hashed (JSON strings) read as hashed keys."""
+    import io
+    import json
+
+    from matcher.lexical import term_keys
+    from matcher.normalise import char_ngrams, stems
+
+    artefact = artefacts[2]
+    texts = {"title": artefact.title, "segments": artefact.segments, "encoders": artefact.encoders,
+             "stems": stems("Atelier couture"), "chars_text": char_ngrams("Atelier couture"),
+             "chars_title": char_ngrams("Atelier")}
+    buffer = io.BytesIO()
+    np.savez(buffer, texts=np.frombuffer(json.dumps(texts).encode(), np.uint8),
+             **{name: getattr(artefact, name) for name in ("use_segments", "use_whole", "e5_segments",
+                                                           "e5_whole")})
+    old = DocumentArtefact.from_bytes(buffer.getvalue())
+    assert np.array_equal(old.stems, term_keys(stems("Atelier couture")))
+    assert np.array_equal(old.chars_title, term_keys(char_ngrams("Atelier")))
+    again = DocumentArtefact.from_bytes(old.to_bytes())
+    assert again.stems.dtype == np.int64 and np.array_equal(again.chars_text, old.chars_text)
+
+
+@pytest.mark.parametrize("exact_docs", [20_000, 2])
+def test_extend_packs_stored_artefacts_as_upserts_would(encoders: Encoders, artefacts: list[DocumentArtefact],
+                                                        exact_docs: int) -> None:
+    """Start-up loads artefacts in chunks (`extend`): the same rankings as one upsert each, and a
+    document given again replaces the one held."""
+    one_by_one = HybridIndex(encoders, exact_docs=exact_docs)
+    packed = HybridIndex(encoders, exact_docs=exact_docs)
+    for need, artefact in zip(NEEDS, artefacts, strict=True):
+        one_by_one.upsert(need.doc_id, artefact)
+    packed.upsert("bike", artefacts[0])  # held before, replaced by the extend below
+    packed.extend(((n.doc_id, a) for n, a in zip(NEEDS, artefacts, strict=True)), chunk=4)
+    assert len(packed) == len(NEEDS)
+    for query in ("je répare les vélos", "jsuis couturière", "je conduis", "j'aide aux devoirs"):
+        assert packed.search(query, 6) == one_by_one.search(query, 6)
+    with pytest.raises(ValueError):
+        packed.extend([("sew", artefacts[2]), ("sew", artefacts[2])])

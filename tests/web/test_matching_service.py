@@ -199,7 +199,7 @@ def test_negated_statements_are_never_indexed_for_the_hybrid_ranker(app: object,
     need, _ = create_need(session, matching, world.member, NeedInput(
         title="Chauffeur", description="Conduire le minibus pour emmener les anciens au marché."), TODAY)
     matching.sync(session)
-    segments = " ".join(matching.hybrid[RESIDENTS]._artefacts[driver.id or 0].segments)
+    segments = " ".join(matching.hybrid[RESIDENTS].segments(driver.id or 0))
     assert "conduire" not in segments and "cuisine" in segments
     assert nobody.id not in matching.hybrid[RESIDENTS]
     assert nobody.id not in hybrid_ranking(matching, session, need)
@@ -250,3 +250,29 @@ def test_prebuilt_artefacts_spare_encoding_inside_the_write(app: object, session
         HybridArtefact.collection == NEEDS)).all()}
     assert stored[inside.id] == stored[outside.id]
     assert not matching._prebuilt  # forgotten when the block ends
+
+
+def test_above_the_exact_size_candidates_come_from_the_statement_index(
+        app: object, session: Session, world: World, config: Config, second_db: Database) -> None:
+    """A process whose hybrid ranker takes candidates first (as above 20,000 declarations) finds
+    them in its FAISS statement collection (no second copy of the vectors), honours the consent
+    filter, and follows writes made through another process (small part, dead rows)."""
+    people = add_people(session, world)
+    need, _ = create_need(session, matching, world.member, NeedInput(
+        title="Réparer des vélos", description="Atelier de réparation de vélos le samedi."), TODAY)
+    staged = other_process(config)
+    staged.hybrid_exact_docs = 1
+    with second_db.session() as s2:
+        staged.load_or_rebuild(s2)
+        assert hybrid_ranking(staged, s2, need)[0] == people["Jorge"].id
+        assert hybrid_ranking(staged, s2, need) == hybrid_ranking(matching, session, need)
+        assert staged.hybrid[RESIDENTS]._vectors is None  # the collection served the neighbours
+        only = {people["Awa"].id or 0, people["Li"].id or 0}
+        ranked = staged.rank(s2, RESIDENTS, "je répare les vélos", 10, only)
+        assert {int(r.doc_id) for r in ranked} <= only
+    update_declaration(session, matching, world.worker_a, people["Jorge"], "Je fais du jardinage.")
+    update_declaration(session, matching, world.worker_a, people["Awa"],
+                       "Je répare les vélos des enfants, je change les chambres à air.")
+    with second_db.session() as s2:
+        assert hybrid_ranking(staged, s2, need)[0] == people["Awa"].id
+        assert staged.hybrid[RESIDENTS].segments(people["Jorge"].id or 0)[1:] == ["je fais du jardinage"]

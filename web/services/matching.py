@@ -33,16 +33,19 @@ from matcher.embeddings import Embedder, get_embedder
 from matcher.engine import Collection, Hit
 from matcher.hybrid import (
     _NEGATION,
+    EXACT_DOCS,
     Document,
     DocumentArtefact,
     Encoders,
     HybridIndex,
+    Neighbours,
     RankedDoc,
     encoder_spec,
     get_encoders,
     make_artefacts,
 )
 from matcher.index import IndexFileError
+from matcher.normalise import normalise
 from matcher.policy import Policy
 from models import (
     HybridArtefact,
@@ -64,6 +67,8 @@ SAVE_EVERY_EVENTS = 500
 SAVE_EVERY_SECONDS = 300.0
 # Documents encoded per call by the batch paths (bulk import, artefact rebuilds).
 INGEST_BATCH = 256
+# Stored artefacts read per query when an index is rebuilt (~25 KB each).
+ARTEFACT_PAGE = 2_000
 
 
 class _BatchMemo:
@@ -126,6 +131,8 @@ class MatchingService:
         self.collections: dict[str, Collection] = {}
         self.encoders: Encoders | None = None
         self.hybrid: dict[str, HybridIndex] = {}
+        # Documents scored exhaustively by the hybrid ranker; above, candidates first (tests lower it).
+        self.hybrid_exact_docs = EXACT_DOCS
         self._hybrid_generation = 0
         self.index_dir: Path | None = None
         self.min_similarity = 0.25
@@ -286,13 +293,32 @@ class MatchingService:
     # ------------------------------------------------------------------ hybrid indexes
 
     def _rebuild_hybrid(self, session: Session, generation: int) -> None:
-        """Both hybrid indexes from the stored artefacts (no encoding)."""
+        """Both hybrid indexes from the stored artefacts (no encoding), packed into matrices before
+        any worker forks (gunicorn preloads the app: the workers share those pages)."""
         assert self.encoders is not None, "MatchingService.configure() was not called"
-        self.hybrid = {RESIDENTS: HybridIndex(self.encoders), NEEDS: HybridIndex(self.encoders)}
+        self.hybrid = {name: HybridIndex(self.encoders, exact_docs=self.hybrid_exact_docs,
+                                         neighbours=self._neighbours(name))
+                       for name in (RESIDENTS, NEEDS)}
         for name in (RESIDENTS, NEEDS):
-            for doc, artefact in self._artefacts(session, name, None):
-                self.hybrid[name].upsert(doc, artefact)
+            expected = session.exec(select(func.count()).select_from(HybridArtefact)
+                                    .where(HybridArtefact.collection == name)).one()
+            self.hybrid[name].extend(self._artefacts(session, name, None), size_hint=int(expected))
+            self.hybrid[name].prepare()
         self._hybrid_generation = generation
+
+    def _neighbours(self, name: str) -> Neighbours | None:
+        """The hybrid index's dense candidates (above its exact size) from this process's FAISS
+        collection of statement vectors, when those are USE vectors as the ranker's are: one copy
+        of the vectors per process instead of two (the ranker's own index would hold ~2 KB per
+        segment, 1.2 GB at 100,000 declarations)."""
+        assert self.embedder is not None and self.encoders is not None
+        if self.embedder.name != self.encoders.use.name:
+            return None
+
+        def find(vectors: np.ndarray, depth: int, allowed: set[Any] | None) -> set[int]:
+            with self._lock:
+                return _nearest_documents(self.collections[name], vectors, depth, allowed)
+        return find
 
     def _sync_hybrid(self, session: Session, last: int) -> None:
         """Apply the unseen events to the hybrid indexes; their matrices are rebuilt once, lazily,
@@ -332,8 +358,15 @@ class MatchingService:
             col(HybridArtefact.doc_id).in_(live)).order_by(col(HybridArtefact.doc_id))
         if only is not None:
             query = query.where(col(HybridArtefact.doc_id).in_(list(only)))
-        for doc, blob in session.exec(query).all():
-            yield doc, DocumentArtefact.from_bytes(blob)
+        # Read a page of blobs at a time (by id): 100,000 artefacts are ~2 GB of blobs.
+        after = -1
+        while True:
+            page = session.exec(query.where(col(HybridArtefact.doc_id) > after).limit(ARTEFACT_PAGE)).all()
+            for doc, blob in page:
+                yield doc, DocumentArtefact.from_bytes(blob)
+            if len(page) < ARTEFACT_PAGE:
+                return
+            after = page[-1][0]
 
     @contextmanager
     def prebuilt(self, documents: Sequence[Document | None]) -> Iterator[None]:
@@ -456,8 +489,11 @@ class MatchingService:
         return self.analyzer.analyze(text)
 
     def encode(self, texts: list[str]) -> np.ndarray:
+        """Statement vectors: the texts as the hybrid ranker normalises its segments (lower case,
+        standard spelling), so that a declaration's statements and its artefact's segments are
+        one string each and are encoded once (ingest: 2.2 -> 1.2 encodings per statement)."""
         assert self.embedder is not None, "MatchingService.configure() was not called"
-        return self.embedder.encode(texts)
+        return self.embedder.encode([normalise(t) for t in texts])
 
     def store_declaration(self, session: Session, declaration: SkillDeclaration,
                           analysis: Analysis, vectors: np.ndarray | None = None) -> list[SkillStatement]:
@@ -479,7 +515,7 @@ class MatchingService:
             shared = self.embedder.name == self.encoders.use.name
             use = _BatchMemo(self.encoders.use if shared else self.embedder)
             encoders = Encoders(use if shared else self.encoders.use, self.encoders.e5)
-            missing = [st.norm for item in chunk if len(item) < 3 or item[2] is None  # type: ignore[misc]
+            missing = [normalise(st.norm) for item in chunk if len(item) < 3 or item[2] is None  # type: ignore[misc]
                        for st in item[1].statements]
             fresh = iter(use.encode(missing))
             documents: list[tuple[int, Document | None]] = []
@@ -558,6 +594,20 @@ class MatchingService:
         self.sync(session)
         with self._lock:
             return self.collections[collection].search(query_vectors, depth, allowed=allowed)
+
+
+def _nearest_documents(collection: Collection, vectors: np.ndarray, depth: int,
+                       allowed: set[Any] | None) -> set[int]:
+    """Documents owning the `depth` statements nearest to each vector, among `allowed` ones. A
+    filter keeping most documents is applied after the search (cheaper than a FAISS selector
+    over hundreds of thousands of ids); a narrow one goes into FAISS, so it never starves."""
+    if allowed is not None and 2 * len(allowed) < len(collection):
+        ids = np.fromiter((sid for doc in allowed for sid in collection.statements_of.get(doc, ())), np.int64)
+        rows = collection.index.search(vectors, depth, allowed=ids) if len(ids) else []
+    else:
+        rows = collection.index.search(vectors, depth)
+    found = {collection.owner[sid] for row in rows for sid, _ in row if sid in collection.owner}
+    return found if allowed is None else found & allowed
 
 
 def _last_event(session: Session) -> int:
