@@ -114,13 +114,13 @@ class SparseIndex:
 
     def contains(self, position: int, keys: np.ndarray) -> np.ndarray:
         """For each term key, whether the document at `position` holds it."""
-        at = np.searchsorted(self.vocab, keys)
+        at, found = self._find(keys)
         out = np.zeros(len(keys), bool)
-        for i, (j, key) in enumerate(zip(at.tolist(), keys.tolist(), strict=True)):
-            if j < len(self.vocab) and self.vocab[j] == key:
-                postings = self.docs[self.indptr[j]:self.indptr[j + 1]]
-                k = int(np.searchsorted(postings, position))
-                out[i] = k < len(postings) and postings[k] == position
+        for i in np.flatnonzero(found).tolist():
+            j = int(at[i])
+            postings = self.docs[self.indptr[j]:self.indptr[j + 1]]
+            k = int(np.searchsorted(postings, position))
+            out[i] = k < len(postings) and postings[k] == position
         return out
 
     def _idf(self, df: np.ndarray) -> np.ndarray:
@@ -129,11 +129,16 @@ class SparseIndex:
             return np.log(1 + (n - df + 0.5) / (df + 0.5)).astype(np.float32)
         return (np.log((1 + n) / (1 + df)) + 1).astype(np.float32)
 
-    def df_of(self, keys: np.ndarray) -> np.ndarray:
-        """Document frequency of each term key (0 when unknown)."""
+    def _find(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each key's place in the vocabulary, and whether it is there."""
         at = np.searchsorted(self.vocab, keys)
         found = at < len(self.vocab)
         found[found] = self.vocab[at[found]] == keys[found]
+        return at, found
+
+    def df_of(self, keys: np.ndarray) -> np.ndarray:
+        """Document frequency of each term key (0 when unknown)."""
+        at, found = self._find(keys)
         out = np.zeros(len(keys), np.float32)
         out[found] = self.df[at[found]]
         return out
@@ -144,9 +149,7 @@ class SparseIndex:
         if not len(query) or not len(self.vocab):
             return out
         terms, counts = np.unique(query, return_counts=True)
-        at = np.searchsorted(self.vocab, terms)
-        known = at < len(self.vocab)
-        known[known] = self.vocab[at[known]] == terms[known]
+        at, known = self._find(terms)
         at, counts = at[known], counts[known]
         if not len(at):
             return out
@@ -164,9 +167,7 @@ class SparseIndex:
         a small index of recent documents scores on the big one's scale."""
         index = self.reference or self
         terms, counts = np.unique(query, return_counts=True)
-        at = np.searchsorted(index.vocab, terms)
-        known = at < len(index.vocab)
-        known[known] = index.vocab[at[known]] == terms[known]
+        at, known = index._find(terms)
         weights = (1 + np.log(counts[known])) * index.idf[at[known]]
         return float(np.sqrt((weights ** 2).sum())) or 1.0
 
