@@ -126,6 +126,17 @@ class Collection:
         hits.sort(key=lambda h: (-h.score, h.doc_id))
         return hits[:k]
 
+    def neighbours(self, query_vectors: np.ndarray, depth: int,
+                   allowed: Iterable[int] | None = None) -> set[int]:
+        """Documents owning the `depth` statements nearest to each query vector (among `allowed`
+        ones): the hybrid ranker's dense candidates."""
+        if len(self) == 0 or query_vectors.shape[0] == 0 or depth <= 0:
+            return set()
+        depth = min(depth, len(self.index))
+        rows = (self.index.search(query_vectors, depth) if allowed is None
+                else self._search_docs(query_vectors, depth, allowed))
+        return {doc for row in rows for sid, _ in row if (doc := self.owner.get(sid)) is not None}
+
     def _search_docs(self, query_vectors: np.ndarray, depth: int,
                      allowed: Iterable[int]) -> list[list[tuple[int, float]]]:
         """The `depth` best statements of the allowed documents for each query statement.

@@ -78,3 +78,23 @@ def test_statements_of_documents_follow_writes() -> None:
     for wanted in (large | {9, 12}, small | {9, 12}):
         assert sorted(collection.statements_of_docs(wanted).tolist()) == expected(wanted)
     assert 10_000 in collection.statements_of_docs(large | {9}).tolist()
+
+
+def test_neighbours_are_the_owners_of_the_nearest_allowed_statements() -> None:
+    """The hybrid ranker's dense candidates: owners of each query's `depth` nearest statements,
+    exactly those of a brute-force scan, only allowed documents, for narrow and wide filters."""
+    rng = np.random.default_rng(31)
+    docs = documents(rng, 200)
+    collection = Collection(DIM)
+    for doc, (ids, vectors) in docs.items():
+        collection.upsert(doc, ids, vectors)
+    queries = unit(rng, 2)
+    for allowed in (None, {1, 2, 3, 500}, set(range(0, 200, 3)), set(range(200)) - {7}):
+        kept = set(docs) if allowed is None else allowed & set(docs)
+        expected: set[int] = set()
+        for query in queries:
+            scored = sorted(((float(v @ query), doc) for doc, (_, vs) in docs.items() if doc in kept
+                             for v in vs), reverse=True)
+            expected |= {doc for _, doc in scored[:5]}
+        found = collection.neighbours(queries, 5, allowed)
+        assert found <= kept and found == expected

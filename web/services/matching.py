@@ -317,7 +317,7 @@ class MatchingService:
 
         def find(vectors: np.ndarray, depth: int, allowed: set[Any] | None) -> set[int]:
             with self._lock:
-                return _nearest_documents(self.collections[name], vectors, depth, allowed)
+                return self.collections[name].neighbours(vectors, depth, allowed)
         return find
 
     def _sync_hybrid(self, session: Session, last: int) -> None:
@@ -594,20 +594,6 @@ class MatchingService:
         self.sync(session)
         with self._lock:
             return self.collections[collection].search(query_vectors, depth, allowed=allowed)
-
-
-def _nearest_documents(collection: Collection, vectors: np.ndarray, depth: int,
-                       allowed: set[Any] | None) -> set[int]:
-    """Documents owning the `depth` statements nearest to each vector, among `allowed` ones. A
-    filter keeping most documents is applied after the search (cheaper than a FAISS selector
-    over hundreds of thousands of ids); a narrow one goes into FAISS, so it never starves."""
-    if allowed is not None and 2 * len(allowed) < len(collection):
-        ids = np.fromiter((sid for doc in allowed for sid in collection.statements_of.get(doc, ())), np.int64)
-        rows = collection.index.search(vectors, depth, allowed=ids) if len(ids) else []
-    else:
-        rows = collection.index.search(vectors, depth)
-    found = {collection.owner[sid] for row in rows for sid, _ in row if sid in collection.owner}
-    return found if allowed is None else found & allowed
 
 
 def _last_event(session: Session) -> int:
