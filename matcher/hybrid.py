@@ -671,8 +671,8 @@ class _Block:
         """One lexical signal (bm25_text, char_text, char_title) of every block column."""
         out = []
         for part, positions in self.sources:
-            scores = getattr(part, _LEXICAL_FIELDS[name]).scores(keys)
-            out.append(scores if positions is None else scores[positions])
+            index = getattr(part, _LEXICAL_FIELDS[name])
+            out.append(index.scores(keys) if positions is None else index.scores_at(keys, positions))
         return np.concatenate(out)
 
     def locate(self, column: int) -> tuple[_Part, int]:

@@ -143,24 +143,45 @@ class SparseIndex:
         out[found] = self.df[at[found]]
         return out
 
-    def scores(self, query: np.ndarray) -> np.ndarray:
-        """BM25 score, or TF-IDF cosine, of every document for the query's term keys."""
-        out = np.zeros(self.size, np.float32)
+    def _query_terms(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The vocabulary places of the query's known terms, and each one's query weight."""
         if not len(query) or not len(self.vocab):
-            return out
+            return _EMPTY, np.zeros(0, np.float32)
         terms, counts = np.unique(query, return_counts=True)
         at, known = self._find(terms)
         at, counts = at[known], counts[known]
+        if self.mode == "bm25":  # each distinct query term counts once
+            return at, np.ones(len(at), np.float32)
+        return at, (1 + np.log(counts)) * self.idf[at] / self._query_norm(query)
+
+    def scores(self, query: np.ndarray) -> np.ndarray:
+        """BM25 score, or TF-IDF cosine, of every document for the query's term keys."""
+        out = np.zeros(self.size, np.float32)
+        at, query_weights = self._query_terms(query)
         if not len(at):
             return out
-        if self.mode == "bm25":  # each distinct query term counts once
-            query_weights = np.ones(len(at), np.float32)
-        else:
-            query_weights = (1 + np.log(counts)) * self.idf[at] / self._query_norm(query)
         sizes = self.indptr[at + 1] - self.indptr[at]
         rows = np.repeat(self.indptr[at] - np.r_[0, np.cumsum(sizes)[:-1]], sizes) + np.arange(sizes.sum())
         contribution = self.weights[rows] * np.repeat(query_weights, sizes)
         return np.bincount(self.docs[rows], contribution, minlength=self.size).astype(np.float32)
+
+    def scores_at(self, query: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """`scores(query)[positions]` for a few documents (sorted positions), without scoring the
+        others: each query term's postings are searched for those documents only. A character
+        n-gram query against 100,000 declarations touches millions of postings (frequent n-grams
+        are in most documents); the candidates' share of them is found by binary search."""
+        out = np.zeros(len(positions), np.float64)
+        at, query_weights = self._query_terms(query)
+        if not len(at) or not len(positions):
+            return out.astype(np.float32)
+        wanted = np.asarray(positions, self.docs.dtype)
+        for j, weight in zip(at.tolist(), query_weights.tolist(), strict=True):
+            start, end = int(self.indptr[j]), int(self.indptr[j + 1])
+            places = np.searchsorted(self.docs[start:end], wanted)
+            hit = places < end - start
+            hit[hit] = self.docs[start + places[hit]] == wanted[hit]
+            out[hit] += self.weights[start + places[hit]] * weight
+        return out.astype(np.float32)
 
     def _query_norm(self, query: np.ndarray) -> float:
         """Length of the query's TF-IDF vector over the terms the (reference) index knows, so that

@@ -1,0 +1,41 @@
+"""Postings indexes: scoring a few documents gives what scoring all of them gives."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from matcher.lexical import SparseIndex, term_keys
+
+WORDS = ["couture", "cuisine", "de", "la", "garde", "enfants", "jardin", "velo", "reparer", "arabe"]
+documents = st.lists(st.lists(st.sampled_from(WORDS), max_size=12), min_size=1, max_size=30)
+queries = st.lists(st.sampled_from([*WORDS, "inconnu"]), max_size=8)
+
+
+@settings(max_examples=150, deadline=None)
+@given(documents, queries, st.sampled_from(["bm25", "tfidf"]), st.data())
+def test_scores_at_some_positions_equal_the_full_scores_there(docs: list[list[str]], query: list[str],
+                                                             mode: str, data: st.DataObject) -> None:
+    index = SparseIndex([term_keys(d) for d in docs], mode)  # type: ignore[arg-type]
+    positions = np.asarray(sorted(data.draw(st.sets(st.integers(0, len(docs) - 1)))), np.int64)
+    keys = term_keys(query)
+    np.testing.assert_allclose(index.scores_at(keys, positions), index.scores(keys)[positions], rtol=1e-5,
+                               atol=1e-7)
+
+
+@settings(max_examples=50, deadline=None)
+@given(documents, documents, queries)
+def test_scores_at_on_a_small_index_use_the_reference_statistics(big: list[list[str]], small: list[list[str]],
+                                                                  query: list[str]) -> None:
+    reference = SparseIndex([term_keys(d) for d in big], "tfidf")
+    index = SparseIndex([term_keys(d) for d in small], "tfidf", reference)
+    keys = term_keys(query)
+    every = np.arange(len(small))
+    np.testing.assert_allclose(index.scores_at(keys, every), index.scores(keys), rtol=1e-5, atol=1e-7)
+
+
+def test_a_document_holding_none_of_the_query_terms_scores_zero() -> None:
+    index = SparseIndex([term_keys(["couture", "atelier"]), term_keys(["cuisine"])], "bm25")
+    scores = index.scores_at(term_keys(["couture"]), np.array([0, 1]))
+    assert scores[0] > 0 and scores[1] == 0
