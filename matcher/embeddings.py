@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from functools import lru_cache
 from typing import Protocol
 
 import numpy as np
 
 DEFAULT_EMBEDDER = "use-multilingual"
+# Distinct texts whose vectors a process's embedder remembers (2 KB each at 512-d): a text searched
+# over the API is encoded by the API's analysis and again by the ranker, a bulk import meets the
+# same sentences ("je parle français") batch after batch.
+RECENT_TEXTS = 4_096
 
 
 class EmbedderUnavailable(RuntimeError):
@@ -59,6 +64,33 @@ class UseEmbedder:
         return _normalise(vectors)
 
 
+class RecentVectors:
+    """An embedder that remembers the vectors of the last `size` distinct texts it encoded."""
+
+    def __init__(self, inner: Embedder, size: int = RECENT_TEXTS) -> None:
+        self.inner, self.name, self.dim, self.size = inner, inner.name, inner.dim, size
+        self._known: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        distinct = list(dict.fromkeys(texts))
+        with self._lock:
+            found = {t: self._known[t] for t in distinct if t in self._known}
+            for text in found:
+                self._known.move_to_end(text)
+        missing = [t for t in distinct if t not in found]
+        if missing:
+            fresh = [row.copy() for row in self.inner.encode(missing)]  # rows, not views of the batch
+            found.update(zip(missing, fresh, strict=True))
+            with self._lock:
+                self._known.update(zip(missing, fresh, strict=True))
+                while len(self._known) > self.size:
+                    self._known.popitem(last=False)
+        return np.stack([found[t] for t in texts])
+
+
 class SentenceTransformerEmbedder:
     """Any sentence-transformers model folder on disk (optional backend, needs torch)."""
 
@@ -92,10 +124,11 @@ class SentenceTransformerEmbedder:
 
 
 def get_embedder(spec: str = DEFAULT_EMBEDDER) -> Embedder:
-    """Load (once per process) the embedder named by `spec`.
+    """Load (once per process) the embedder named by `spec`, remembering its recent vectors.
 
-    `use-multilingual` is the bundled default; `sentence-transformers:/path/to/model` loads a
-    site's own model folder.
+    `use-multilingual` is the bundled default, the same instance the hybrid ranker encodes with
+    (matcher.hybrid.load_encoders): one copy of its weights per process, one BLAS thread (see
+    there why); `sentence-transformers:/path/to/model` loads a site's own model folder.
     """
     return _load_embedder(spec)
 
@@ -103,7 +136,7 @@ def get_embedder(spec: str = DEFAULT_EMBEDDER) -> Embedder:
 @lru_cache(maxsize=4)
 def _load_embedder(spec: str) -> Embedder:
     if spec == DEFAULT_EMBEDDER:
-        return UseEmbedder()
+        return RecentVectors(UseEmbedder(threads=1))
     if spec.startswith("sentence-transformers:"):
-        return SentenceTransformerEmbedder(spec.split(":", 1)[1])
+        return RecentVectors(SentenceTransformerEmbedder(spec.split(":", 1)[1]))
     raise EmbedderUnavailable(f"Embedder inconnu / unknown embedder: {spec!r}")

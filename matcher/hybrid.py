@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from matcher.analysis import Analyzer
-from matcher.embeddings import Embedder, UseEmbedder
+from matcher.embeddings import DEFAULT_EMBEDDER, Embedder, get_embedder
 from matcher.index import VectorIndex
 from matcher.lexical import SparseIndex, term_keys
 from matcher.normalise import (
@@ -272,7 +272,7 @@ def load_encoders(e5_threads: int = 1, cache_dir: str | Path | None = None,
     threadpoolctl (a pinned dependency): without it the count is ignored and an idle USE call
     burned 136 ms of CPU instead of 3 on a busy 2-core machine.
     """
-    use: Embedder = UseEmbedder(threads=1)
+    use = get_embedder(DEFAULT_EMBEDDER)  # the process's one USE (also the statements' embedder)
     e5: Embedder | None = E5Embedder(threads=e5_threads) if encoder_spec(spec) == "use+e5" else None
     if cache_dir is not None:
         return Encoders(CachedEmbedder(use, cache_dir), CachedEmbedder(e5, cache_dir) if e5 else None)

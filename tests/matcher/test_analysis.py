@@ -163,3 +163,22 @@ def test_analyse_ahead_stops_its_thread_when_the_caller_stops(analyzer: Analyzer
     ahead.close()
     assert not [t for t in threading.enumerate() if t.name == "analyse-ahead"]
     assert len(produced) <= 4  # bounded: the one taken, one queued, one being analysed
+
+
+def test_a_text_analysed_again_is_remembered_and_cannot_be_changed_through_a_result(
+        analyzer: Analyzer, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = "Je répare les vélos et je parle tamoul."
+    parsed: list[int] = []
+    nlp = analyzer.nlp
+
+    class Counting:
+        def pipe(self, texts: list[str], **options: object) -> object:
+            parsed.append(len(texts))
+            return nlp.pipe(texts, **options)
+
+    monkeypatch.setattr(analyzer, "nlp", Counting())
+    first = analyzer.analyze(text)
+    first.statements.clear()  # a caller's list is its own
+    again = analyzer.analyze(text)
+    assert parsed == [1]  # spaCy ran once
+    assert again.statements == analyzer.analyze_many([text])[0].statements and len(again.statements) == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from matcher.embeddings import EmbedderUnavailable, get_embedder
+from matcher.embeddings import EmbedderUnavailable, RecentVectors, get_embedder
 
 
 def test_default_model_gives_normalised_512_d_vectors() -> None:
@@ -35,3 +35,36 @@ def test_unknown_embedder_is_refused_with_an_actionable_message() -> None:
         get_embedder("word2vec")
     with pytest.raises(EmbedderUnavailable, match="model folder not found|not installed"):
         get_embedder("sentence-transformers:/nonexistent/model")
+
+
+class Counting:
+    """An embedder that records what it is asked to encode (a stand-in for a slow model)."""
+
+    name, dim = "counting", 3
+
+    def __init__(self) -> None:
+        self.asked: list[list[str]] = []
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.asked.append(list(texts))
+        return np.array([[len(t), t.count("a"), 1.0] for t in texts], np.float32)
+
+
+def test_recent_vectors_encode_each_text_once_within_the_bound() -> None:
+    inner = Counting()
+    memo = RecentVectors(inner, size=3)
+    first = memo.encode(["couture", "cuisine", "couture"])
+    assert inner.asked == [["couture", "cuisine"]]
+    np.testing.assert_array_equal(first, inner.encode(["couture", "cuisine", "couture"]))
+    inner.asked.clear()
+    memo.encode(["cuisine", "jardin", "vélo"])  # "couture", the oldest, is forgotten
+    assert inner.asked == [["jardin", "vélo"]]
+    memo.encode(["couture", "vélo"])
+    assert inner.asked[-1] == ["couture"]
+    assert memo.encode([]).shape == (0, 3)
+
+
+def test_the_hybrid_ranker_and_the_statements_share_one_use_model() -> None:
+    from matcher.hybrid import load_encoders
+
+    assert load_encoders(spec="use").use is get_embedder()

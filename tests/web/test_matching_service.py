@@ -276,3 +276,47 @@ def test_above_the_exact_size_candidates_come_from_the_statement_index(
     with second_db.session() as s2:
         assert hybrid_ranking(staged, s2, need)[0] == people["Awa"].id
         assert staged.hybrid[RESIDENTS].segments(people["Jorge"].id or 0)[1:] == ["je fais du jardinage"]
+
+
+def test_an_eligibility_filter_ranks_as_the_full_list_and_asks_only_about_the_first(
+        app: object, session: Session, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Consent asked of the database for the residents ranked first: the same order as with every
+    eligible id listed, nobody outside the filter, and the full list asked for only when the first
+    ones are not enough."""
+    import web.services.matching as service
+    from web.services.matching import Eligibility
+
+    people = add_people(session, world)
+    extra = [add_resident(session, world, f"P{i}", f"Je fais du jardinage, je garde des enfants {i}.").resident
+             for i in range(4)]
+    everyone = {r.id or 0 for r in [*people.values(), *extra]}
+    text = "Atelier de réparation de vélos le samedi."
+    asked: list[list[int]] = []
+    listed: list[int] = []
+
+    def among(ids: list[int], keep: set[int]) -> set[int]:
+        asked.append(list(ids))
+        return set(ids) & keep
+
+    def every(keep: set[int]) -> set[int]:
+        listed.append(1)
+        return set(keep)
+
+    for keep in (everyone - {people["Jorge"].id or 0}, everyone):
+        filtered = matching.rank(session, RESIDENTS, text, 3,
+                                 Eligibility(lambda ids, k=keep: among(ids, k), lambda k=keep: every(k)))
+        listed_first = matching.rank(session, RESIDENTS, text, 3, keep)
+        assert [r.doc_id for r in filtered] == [r.doc_id for r in listed_first]
+        assert {int(r.doc_id) for r in filtered} <= keep
+    assert not listed  # seven residents, all ranked at once: the first ask was enough
+    assert asked and all(len(ids) == len(everyone) for ids in asked)
+
+    # A filter few of the first pass (depth 1: the two best are asked about): the ranking is redone
+    # within the full list.
+    monkeypatch.setattr(service, "OVERFETCH_MIN", 0)
+    few = {people["Li"].id or 0}
+    asked.clear()
+    depth_one = matching.rank(session, RESIDENTS, text, 1,
+                              Eligibility(lambda ids: among(ids, few), lambda: every(few)))
+    assert len(asked[0]) == 2 and people["Li"].id not in asked[0]
+    assert [int(r.doc_id) for r in depth_one] == [people["Li"].id] and listed == [1]

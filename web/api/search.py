@@ -30,7 +30,7 @@ from web.api.schemas import (
 )
 from web.extensions import db_session, matching
 from web.permissions import STAFF
-from web.services.matching import NEEDS, RESIDENTS
+from web.services.matching import NEEDS, RESIDENTS, Eligibility
 from web.services.proposals import valid_consent_residents
 
 
@@ -45,7 +45,8 @@ def analyse(text: str) -> tuple[list[Statement], list[Statement], Any]:
     return statements, searched, matching.encode([s.norm for s in searched])
 
 
-def ranked(collection: str, text: str, vectors: Any, limit: int, allowed: set[int]) -> list[Hit | int]:
+def ranked(collection: str, text: str, vectors: Any, limit: int, allowed: set[int] | Eligibility
+           ) -> list[Hit | int]:
     """The documents the hybrid ranker puts first, each with its statement pairs when the
     statement search finds some (else only its id)."""
     session = db_session()
@@ -123,7 +124,11 @@ def search_residents(data: dict[str, Any]) -> Any:
     consent covers matching today."""
     session = db_session()
     statements, searched, vectors = analyse(data["text"])
-    allowed = ids_of(residents_query(actor()), Resident) & valid_consent_residents(session, date.today())
+    readable, today = residents_query(actor()), date.today()
+    allowed = Eligibility(
+        among=lambda ids: (ids_of(readable.where(col(Resident.id).in_(set(ids))), Resident)
+                           & valid_consent_residents(session, today, ids)),
+        every=lambda: ids_of(readable, Resident) & valid_consent_residents(session, today))
     hits = ranked(RESIDENTS, data["text"], vectors, data["limit"], allowed)
     rows = _statement_rows(SkillStatement, hits)
     residents = rows_by_id(Resident, map(_doc, hits))

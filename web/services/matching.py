@@ -19,8 +19,9 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,23 +70,20 @@ SAVE_EVERY_SECONDS = 300.0
 INGEST_BATCH = 256
 # Stored artefacts read per query when an index is rebuilt (~25 KB each).
 ARTEFACT_PAGE = 2_000
+# A ranking filtered by an `Eligibility` first fetches this many times the documents wanted (at
+# least OVERFETCH_MIN more), and asks the database about those only.
+OVERFETCH = 2
+OVERFETCH_MIN = 50
 
 
-class _BatchMemo:
-    """An encoder remembering, for one batch, what it already encoded (a declaration's title, its
-    whole text and its statement often are one string)."""
+@dataclass(frozen=True)
+class Eligibility:
+    """A filter of documents decided by the database (valid consent, what a caller may read),
+    asked as `among(ids)` (the eligible ones among a few ids: one small query) or `every()` (all
+    of them). At 100,000 residents listing every eligible id cost more than ranking them."""
 
-    def __init__(self, inner: Embedder) -> None:
-        self.inner, self.name, self.dim = inner, inner.name, inner.dim
-        self._known: dict[str, np.ndarray] = {}
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        missing = list(dict.fromkeys(t for t in texts if t not in self._known))
-        if missing:
-            self._known.update(zip(missing, self.inner.encode(missing), strict=True))
-        if not texts:
-            return np.zeros((0, self.dim), np.float32)
-        return np.stack([self._known[t] for t in texts])
+    among: Callable[[Sequence[int]], set[int]]
+    every: Callable[[], set[int]]
 
 
 def resident_document(resident_id: int, statements: Sequence[tuple[str, bool]]) -> Document | None:
@@ -511,13 +509,11 @@ class MatchingService:
         out: list[list[SkillStatement]] = []
         for start in range(0, len(items), INGEST_BATCH):
             chunk = items[start:start + INGEST_BATCH]
-            # With USE as the statement model, one memo serves the statements and the artefacts.
-            shared = self.embedder.name == self.encoders.use.name
-            use = _BatchMemo(self.encoders.use if shared else self.embedder)
-            encoders = Encoders(use if shared else self.encoders.use, self.encoders.e5)
-            missing = [normalise(st.norm) for item in chunk if len(item) < 3 or item[2] is None  # type: ignore[misc]
+            # With USE as the statement model, the artefacts' segments are these very strings, and
+            # the process's USE remembers them (matcher.embeddings.RecentVectors): encoded once.
+            missing = [st.norm for item in chunk if len(item) < 3 or item[2] is None  # type: ignore[misc]
                        for st in item[1].statements]
-            fresh = iter(use.encode(missing))
+            fresh = iter(self.encode(missing))
             documents: list[tuple[int, Document | None]] = []
             for item in chunk:
                 declaration, analysis = item[0], item[1]
@@ -543,11 +539,7 @@ class MatchingService:
                 documents.append((declaration.resident_id, resident_document(
                     declaration.resident_id, [(st.text, st.negated) for st in analysis.statements])))
                 out.append(rows)
-            saved, self.encoders = self.encoders, encoders
-            try:
-                self._write_artefacts(session, RESIDENTS, documents)
-            finally:
-                self.encoders = saved
+            self._write_artefacts(session, RESIDENTS, documents)
         return out
 
     def store_need(self, session: Session, need: Need) -> list[NeedStatement]:
@@ -581,11 +573,25 @@ class MatchingService:
     # ------------------------------------------------------------------ relevance
 
     def rank(self, session: Session, collection: str, text: str, depth: int,
-             allowed: set[int] | None) -> list[RankedDoc]:
+             allowed: set[int] | Eligibility | None) -> list[RankedDoc]:
         """Documents of `collection` ranked for `text` by the hybrid ranker (after a sync): the
-        code path of scripts/rank.py, restricted to `allowed`."""
+        code path of scripts/rank.py, restricted to `allowed`.
+
+        An `Eligibility` is asked only about the documents the ranking puts first (a few more than
+        `depth`); only when too few of them pass is the full list asked for and the ranking redone
+        within it. Up to the ranker's exact size both give the same order (a filter restricts the
+        results, not the scores); above it, the first way draws candidates from every document."""
         self.sync(session)
-        return self.hybrid[collection].search(text, depth, allowed)
+        index = self.hybrid[collection]
+        if not isinstance(allowed, Eligibility):
+            return index.search(text, depth, allowed)
+        wide = max(OVERFETCH * depth, depth + OVERFETCH_MIN)
+        ranked = index.search(text, wide)
+        passed = allowed.among([int(r.doc_id) for r in ranked])
+        kept = [r for r in ranked if r.doc_id in passed]
+        if len(kept) >= depth or len(ranked) < wide:
+            return kept[:depth]
+        return index.search(text, depth, allowed.every())
 
     def search(self, session: Session, collection: str, query_vectors: np.ndarray, depth: int,
                allowed: set[int]) -> list[Hit]:

@@ -15,7 +15,7 @@ related, 0.5 clearly related, 0.7 and above nearly the same thing said twice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -41,7 +41,7 @@ from models import (
     ValidationStatus,
 )
 from web.permissions import VISIBLE_TO_ASSOCIATION
-from web.services.matching import NEEDS, RESIDENTS, MatchingService, from_blobs, need_query
+from web.services.matching import NEEDS, RESIDENTS, Eligibility, MatchingService, from_blobs, need_query
 from web.services.notifications import new_proposals as notify_new_proposals
 
 # How many relevant documents the policy chooses from.
@@ -58,17 +58,26 @@ class Proposal:
     explanation: dict[str, Any]
 
 
-def valid_consent_residents(session: Session, today: date) -> set[int]:
+def valid_consent_residents(session: Session, today: date, among: Iterable[int] | None = None) -> set[int]:
     """Residents whose consent covers matching today (the first hard filter), among profiles a
-    social worker validated (a habitant-relais's submission waits out of matching)."""
+    social worker validated (a habitant-relais's submission waits out of matching); with `among`,
+    only those of these ids."""
     # Consent.is_valid, said in SQL: ids only, no row objects (this runs before every search).
-    ids = session.exec(select(Consent.resident_id).distinct()
-                       .join(Resident, col(Resident.id) == Consent.resident_id)
-                       .where(col(Consent.withdrawn_at).is_(None), col(Consent.given_on) <= today,
-                              or_(col(Consent.expires_on).is_(None), col(Consent.expires_on) >= today),
-                              Consent.scope == ConsentScope.MATCHING,
-                              Resident.validation_status == ValidationStatus.VALIDATED)).all()
-    return set(ids)
+    query = (select(Consent.resident_id).distinct()
+             .join(Resident, col(Resident.id) == Consent.resident_id)
+             .where(col(Consent.withdrawn_at).is_(None), col(Consent.given_on) <= today,
+                    or_(col(Consent.expires_on).is_(None), col(Consent.expires_on) >= today),
+                    Consent.scope == ConsentScope.MATCHING,
+                    Resident.validation_status == ValidationStatus.VALIDATED))
+    if among is not None:
+        query = query.where(col(Consent.resident_id).in_(set(among)))
+    return set(session.exec(query).all())
+
+
+def consenting(session: Session, today: date) -> Eligibility:
+    """Valid consent as a ranking's filter: asked of the database for the residents ranked first."""
+    return Eligibility(among=lambda ids: valid_consent_residents(session, today, ids),
+                       every=lambda: valid_consent_residents(session, today))
 
 
 def current_statements(session: Session, resident_id: int,
@@ -212,8 +221,7 @@ def propose_for_need(session: Session, matching: MatchingService, need: Need, to
     rows = need_statements(session, need.id)
     if not rows:
         return 0
-    ranked = matching.rank(session, RESIDENTS, need_query(need), CANDIDATE_DEPTH,
-                           valid_consent_residents(session, today))
+    ranked = matching.rank(session, RESIDENTS, need_query(need), CANDIDATE_DEPTH, consenting(session, today))
     ids = [int(r.doc_id) for r in ranked]
     residents = {r.id: r for r in session.exec(select(Resident).where(col(Resident.id).in_(ids))).all()}
     statements = _statements_of_residents(session, ids)
@@ -246,7 +254,7 @@ def propose_for_need(session: Session, matching: MatchingService, need: Need, to
 def propose_for_resident(session: Session, matching: MatchingService, resident: Resident,
                          today: date, k: int | None = None) -> int:
     """Propose open needs to a resident with valid consent (committed); return how many are new."""
-    if resident.id is None or resident.id not in valid_consent_residents(session, today):
+    if resident.id is None or resident.id not in valid_consent_residents(session, today, [resident.id]):
         return 0
     rows = current_statements(session, resident.id)
     declaration = session.exec(select(SkillDeclaration).where(
