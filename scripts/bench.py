@@ -261,10 +261,13 @@ class Bench:
         self.matching.rebuild(session)
         elapsed = time.perf_counter() - started
         stats = self.matching.collections[RESIDENTS].index.stats()
+        hybrid = {name: round(size / 2**20, 1)
+                  for name, size in self.matching.hybrid[RESIDENTS].memory().items()}
         self.report.update(index_build_s=round(elapsed, 2), index_kind=stats["kind"],
                            index_vectors=stats["count"],
-                           index_mb=round(int(str(stats["index_bytes"])) / 2**20, 1))
-        print(f"index build: {elapsed:.1f} s ({stats})", flush=True)
+                           index_mb=round(int(str(stats["index_bytes"])) / 2**20, 1),
+                           hybrid_mb=hybrid, bench_rss_mb=proc_memory_mb(os.getpid()).get("rss_mb"))
+        print(f"index build: {elapsed:.1f} s ({stats}); hybrid ranker MB {hybrid}", flush=True)
 
     # -- matching
 

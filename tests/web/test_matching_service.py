@@ -287,7 +287,7 @@ def test_an_eligibility_filter_ranks_as_the_full_list_and_asks_only_about_the_fi
     from web.services.matching import Eligibility
 
     people = add_people(session, world)
-    extra = [add_resident(session, world, f"P{i}", f"Je fais du jardinage, je garde des enfants {i}.").resident
+    extra = [add_resident(session, world, f"P{i}", f"Je jardine, je garde des enfants {i}.").resident
              for i in range(4)]
     everyone = {r.id or 0 for r in [*people.values(), *extra]}
     text = "Atelier de réparation de vélos le samedi."
@@ -320,3 +320,29 @@ def test_an_eligibility_filter_ranks_as_the_full_list_and_asks_only_about_the_fi
                               Eligibility(lambda ids: among(ids, few), lambda: every(few)))
     assert len(asked[0]) == 2 and people["Li"].id not in asked[0]
     assert [int(r.doc_id) for r in depth_one] == [people["Li"].id] and listed == [1]
+
+
+def test_index_files_are_saved_when_they_lag_but_saving_never_takes_most_of_the_time(
+        app: object, session: Session, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    import web.services.matching as service
+
+    saved: list[int] = []
+    real = matching.save
+
+    def counting() -> None:
+        saved.append(matching.generation)
+        real()
+
+    monkeypatch.setattr(matching, "save", counting)
+    monkeypatch.setattr(service, "SAVE_EVERY_EVENTS", 2)
+    matching.sync(session)
+    matching.save()
+    saved.clear()
+    matching._save_seconds = 60.0  # as if that save had taken a minute: not again so soon
+    add_people(session, world)  # three declarations: three events
+    matching.sync(session)
+    assert saved == [] and matching.generation - matching._saved_generation >= 3
+    matching._save_seconds = 0.0
+    add_resident(session, world, "Mo", "Je fais du pain.")
+    matching.sync(session)
+    assert saved == [matching.generation]
