@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from collections import OrderedDict
@@ -11,10 +12,15 @@ from typing import Protocol
 import numpy as np
 
 DEFAULT_EMBEDDER = "use-multilingual"
-# Distinct texts whose vectors a process's embedder remembers (2 KB each at 512-d): a text searched
-# over the API is encoded by the API's analysis and again by the ranker, a bulk import meets the
-# same sentences ("je parle français") batch after batch.
-RECENT_TEXTS = 4_096
+# Distinct texts whose vectors a process's embedder remembers (2 KB each at 512-d, keyed by a
+# digest): a text searched over the API is encoded by the API's analysis and again by the ranker;
+# a bulk import batch (256 declarations: ~1,700 statements, titles and whole texts) encodes its
+# statements, then its artefacts' segments, the same strings; and it meets the same sentences ("je
+# parle français") batch after batch.
+RECENT_TEXTS = 8_192
+# Texts encoded per model call while holding the model's lock: a bulk import's batch of thousands
+# lets searches of the same process encode in between.
+LOCK_CHUNK = 64
 
 
 class EmbedderUnavailable(RuntimeError):
@@ -59,9 +65,11 @@ class UseEmbedder:
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with self._lock:
-            vectors = self._model.encode(list(texts))
-        return _normalise(vectors)
+        chunks = []
+        for start in range(0, len(texts), LOCK_CHUNK):
+            with self._lock:
+                chunks.append(self._model.encode(list(texts[start:start + LOCK_CHUNK])))
+        return _normalise(np.concatenate(chunks))
 
 
 class RecentVectors:
@@ -69,26 +77,27 @@ class RecentVectors:
 
     def __init__(self, inner: Embedder, size: int = RECENT_TEXTS) -> None:
         self.inner, self.name, self.dim, self.size = inner, inner.name, inner.dim, size
-        self._known: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._known: OrderedDict[bytes, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        distinct = list(dict.fromkeys(texts))
+        keys = [hashlib.blake2b(t.encode("utf-8", "surrogatepass"), digest_size=16).digest() for t in texts]
+        distinct = dict(zip(keys, texts, strict=True))
         with self._lock:
-            found = {t: self._known[t] for t in distinct if t in self._known}
-            for text in found:
-                self._known.move_to_end(text)
-        missing = [t for t in distinct if t not in found]
+            found = {k: self._known[k] for k in distinct if k in self._known}
+            for key in found:
+                self._known.move_to_end(key)
+        missing = [k for k in distinct if k not in found]
         if missing:
-            fresh = [row.copy() for row in self.inner.encode(missing)]  # rows, not views of the batch
+            fresh = [row.copy() for row in self.inner.encode([distinct[k] for k in missing])]  # not views
             found.update(zip(missing, fresh, strict=True))
             with self._lock:
                 self._known.update(zip(missing, fresh, strict=True))
                 while len(self._known) > self.size:
                     self._known.popitem(last=False)
-        return np.stack([found[t] for t in texts])
+        return np.stack([found[k] for k in keys])
 
 
 class SentenceTransformerEmbedder:

@@ -346,3 +346,26 @@ def test_index_files_are_saved_when_they_lag_but_saving_never_takes_most_of_the_
     add_resident(session, world, "Mo", "Je fais du pain.")
     matching.sync(session)
     assert saved == [matching.generation]
+
+
+def test_above_the_exact_size_a_short_filtered_ranking_asks_for_the_full_list(
+        app: object, session: Session, world: World, config: Config, second_db: Database) -> None:
+    """Above the exact size only a query's candidates are ranked: fewer results than asked for do
+    not mean that no other document passes, so the full list is asked for (up to it, they do)."""
+    from web.services.matching import Eligibility
+
+    people = add_people(session, world)
+    keep = {people["Li"].id or 0, people["Awa"].id or 0}
+    listed: list[str] = []
+
+    def eligibility(who: str) -> Eligibility:
+        return Eligibility(among=lambda ids: set(ids) & keep, every=lambda: listed.append(who) or set(keep))
+
+    exact = matching.rank(session, RESIDENTS, "je répare les vélos", 3, eligibility("exact"))
+    staged = other_process(config)
+    staged.hybrid_exact_docs = 1
+    with second_db.session() as s2:
+        staged.load_or_rebuild(s2)
+        candidates = staged.rank(s2, RESIDENTS, "je répare les vélos", 3, eligibility("candidates"))
+    assert listed == ["candidates"]
+    assert {int(r.doc_id) for r in exact} == {int(r.doc_id) for r in candidates} == keep

@@ -17,7 +17,7 @@ from sqlmodel import col, select
 
 from matcher.analysis import Statement
 from matcher.engine import Hit
-from models import Need, NeedStatement, NeedStatus, Resident, SkillStatement
+from models import Need, NeedStatement, NeedStatus, Resident, Role, SkillStatement
 from web.api.core import access, actor, bp, errors
 from web.api.needs import READERS, needs_query
 from web.api.problems import abort_problem
@@ -31,7 +31,7 @@ from web.api.schemas import (
 from web.extensions import db_session, matching
 from web.permissions import STAFF
 from web.services.matching import NEEDS, RESIDENTS, Eligibility
-from web.services.proposals import valid_consent_residents
+from web.services.proposals import consent_query, valid_consent_residents
 
 
 def analyse(text: str) -> tuple[list[Statement], list[Statement], Any]:
@@ -124,11 +124,13 @@ def search_residents(data: dict[str, Any]) -> Any:
     consent covers matching today."""
     session = db_session()
     statements, searched, vectors = analyse(data["text"])
-    readable, today = residents_query(actor()), date.today()
-    allowed = Eligibility(
-        among=lambda ids: (ids_of(readable.where(col(Resident.id).in_(set(ids))), Resident)
-                           & valid_consent_residents(session, today, ids)),
-        every=lambda: ids_of(readable, Resident) & valid_consent_residents(session, today))
+    today = date.today()
+    allowed: set[int] | Eligibility
+    if actor().role == Role.ADMIN:  # every resident: consent asked about the ones ranked first
+        allowed = Eligibility(among=lambda ids: valid_consent_residents(session, today, ids),
+                              every=lambda: valid_consent_residents(session, today))
+    else:  # an organisation's residents, with valid consent: one query, few enough to list
+        allowed = ids_of(residents_query(actor()).where(col(Resident.id).in_(consent_query(today))), Resident)
     hits = ranked(RESIDENTS, data["text"], vectors, data["limit"], allowed)
     rows = _statement_rows(SkillStatement, hits)
     residents = rows_by_id(Resident, map(_doc, hits))

@@ -15,12 +15,13 @@ stored vectors, without re-encoding any text.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -316,6 +317,7 @@ class MatchingService:
             self.hybrid[name].extend(self._artefacts(session, name, None), size_hint=int(expected))
             self.hybrid[name].prepare()
         self._hybrid_generation = generation
+        _release_freed_memory()
 
     def _neighbours(self, name: str) -> Neighbours | None:
         """The hybrid index's dense candidates (above its exact size) from this process's FAISS
@@ -366,13 +368,11 @@ class MatchingService:
         else:
             live = select(NeedStatement.need_id)
             owner = NeedStatement.need_id
-        if only is not None:  # the subquery too: SQLite otherwise reads every live statement per sync
+        if only is not None:  # inside the subquery: SQLite otherwise reads every live statement per sync
             live = live.where(col(owner).in_(list(only)))
         query = select(HybridArtefact.doc_id, HybridArtefact.artefact).where(
             HybridArtefact.collection == collection, HybridArtefact.encoders == self.encoders.spec,
             col(HybridArtefact.doc_id).in_(live)).order_by(col(HybridArtefact.doc_id))
-        if only is not None:
-            query = query.where(col(HybridArtefact.doc_id).in_(list(only)))
         # Read a page of blobs at a time (by id): 100,000 artefacts are ~2 GB of blobs.
         after = -1
         while True:
@@ -598,6 +598,8 @@ class MatchingService:
         `depth`); only when too few of them pass is the full list asked for and the ranking redone
         within it. Up to the ranker's exact size both give the same order (a filter restricts the
         results, not the scores); above it, the first way draws candidates from every document."""
+        if depth <= 0:
+            return []
         self.sync(session)
         index = self.hybrid[collection]
         if not isinstance(allowed, Eligibility):
@@ -606,7 +608,10 @@ class MatchingService:
         ranked = index.search(text, wide)
         passed = allowed.among([int(r.doc_id) for r in ranked])
         kept = [r for r in ranked if r.doc_id in passed]
-        if len(kept) >= depth or len(ranked) < wide:
+        # Fewer than `wide` means every document was ranked only when all of them are scored;
+        # above the exact size only the query's candidates are, and the allowed ones may be elsewhere.
+        exhausted = len(ranked) < wide and len(index) <= index.exact_docs
+        if len(kept) >= depth or exhausted:
             return kept[:depth]
         return index.search(text, depth, allowed.every())
 
@@ -617,6 +622,14 @@ class MatchingService:
         self.sync(session)
         with self._lock:
             return self.collections[collection].search(query_vectors, depth, allowed=allowed)
+
+
+def _release_freed_memory() -> None:
+    """Hand the heap pages freed by a rebuild back to the system: glibc keeps them otherwise (the
+    artefacts read page by page, the chunks merged into matrices), and every gunicorn worker
+    forked after a preload would carry them in its resident memory."""
+    with suppress(OSError, AttributeError):  # not glibc: nothing to do
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _last_event(session: Session) -> int:

@@ -62,16 +62,21 @@ def valid_consent_residents(session: Session, today: date, among: Iterable[int] 
     """Residents whose consent covers matching today (the first hard filter), among profiles a
     social worker validated (a habitant-relais's submission waits out of matching); with `among`,
     only those of these ids."""
-    # Consent.is_valid, said in SQL: ids only, no row objects (this runs before every search).
-    query = (select(Consent.resident_id).distinct()
-             .join(Resident, col(Resident.id) == Consent.resident_id)
-             .where(col(Consent.withdrawn_at).is_(None), col(Consent.given_on) <= today,
-                    or_(col(Consent.expires_on).is_(None), col(Consent.expires_on) >= today),
-                    Consent.scope == ConsentScope.MATCHING,
-                    Resident.validation_status == ValidationStatus.VALIDATED))
+    query = consent_query(today).distinct()
     if among is not None:
         query = query.where(col(Consent.resident_id).in_(set(among)))
     return set(session.exec(query).all())
+
+
+def consent_query(today: date) -> Any:
+    """The ids of `valid_consent_residents` as a subquery: Consent.is_valid, said in SQL (ids only,
+    no row objects: this runs before searches)."""
+    return (select(Consent.resident_id)
+            .join(Resident, col(Resident.id) == Consent.resident_id)
+            .where(col(Consent.withdrawn_at).is_(None), col(Consent.given_on) <= today,
+                   or_(col(Consent.expires_on).is_(None), col(Consent.expires_on) >= today),
+                   Consent.scope == ConsentScope.MATCHING,
+                   Resident.validation_status == ValidationStatus.VALIDATED))
 
 
 def consenting(session: Session, today: date) -> Eligibility:
