@@ -563,11 +563,12 @@ class MatchingService:
         """(Re)write the need's statements: its title, then the sentences of its text."""
         assert self.embedder is not None and need.id is not None
         session.exec(delete(NeedStatement).where(col(NeedStatement.need_id) == need.id))
+        assert self.analyzer is not None, "MatchingService.configure() was not called"
         title = need.title.strip()
-        title_lemmas = [lemma for st in self.analyze(title).statements for lemma in st.lemmas]
+        titled, described = self.analyzer.analyze_many([title, need.description])  # one spaCy pipe
+        title_lemmas = [lemma for st in titled.statements for lemma in st.lemmas]
         parts = [(title, title, True, title_lemmas)] if title else []
-        parts += [(st.text, st.norm, False, list(st.lemmas))
-                  for st in self.analyze(need.description).statements]
+        parts += [(st.text, st.norm, False, list(st.lemmas)) for st in described.statements]
         vectors = self.encode([norm for _, norm, _, _ in parts])
         rows = [
             NeedStatement(need_id=need.id, position=i, text=text, norm=norm, is_title=is_title,
