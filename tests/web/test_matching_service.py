@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import Session, select
 
 from matcher.hybrid import Document, DocumentArtefact
-from models import Database, HybridArtefact, IndexEvent, Need, Resident
+from models import Database, HybridArtefact, IndexEvent, Need, Resident, SkillStatement
 from tests.conftest import World, add_resident
 from web.config import Config
 from web.extensions import matching
@@ -369,3 +369,23 @@ def test_above_the_exact_size_a_short_filtered_ranking_asks_for_the_full_list(
         candidates = staged.rank(s2, RESIDENTS, "je répare les vélos", 3, eligibility("candidates"))
     assert listed == ["candidates"]
     assert {int(r.doc_id) for r in exact} == {int(r.doc_id) for r in candidates} == keep
+
+
+def test_copies_of_a_statement_encoded_in_other_batches_are_one_vector_after_a_rebuild(
+        app: object, session: Session, world: World) -> None:
+    """USE's vector of a text moves in the last bits with the batch it was encoded in: stored copies
+    of one sentence still make one vector of the FAISS index (no near-duplicate cliques)."""
+    first = add_resident(session, world, "Ana", "Je parle français. Je fais le ménage.").resident
+    second = add_resident(session, world, "Bea", "Je parle français. Je fais le ménage.").resident
+    rows = session.exec(select(SkillStatement).where(SkillStatement.resident_id == second.id)).all()
+    for row in rows:  # as if encoded in another batch
+        vector = from_blobs([row.vector], matching.dim)[0].copy()
+        vector[0] += 1e-7
+        row.vector = vector.tobytes()
+        session.add(row)
+    session.commit()
+    matching.rebuild(session)
+    index = matching.collections[RESIDENTS].index
+    assert len(index) == 4 and index.vectors == 2
+    assert {h.doc_id for h in matching.search(session, RESIDENTS, from_blobs([rows[0].vector], matching.dim),
+                                              5, {first.id or 0, second.id or 0})} == {first.id, second.id}

@@ -470,7 +470,7 @@ class MatchingService:
     def _resident_vectors(self, session: Session, only: Iterable[int] | None
                           ) -> Iterable[tuple[int, list[int], np.ndarray]]:
         query = (
-            select(SkillStatement.resident_id, SkillStatement.id, SkillStatement.vector)
+            select(SkillStatement.resident_id, SkillStatement.id, SkillStatement.norm, SkillStatement.vector)
             .join(SkillDeclaration, col(SkillDeclaration.id) == SkillStatement.declaration_id)
             .where(col(SkillDeclaration.is_current).is_(True), col(SkillStatement.negated).is_(False))
             .order_by(col(SkillStatement.resident_id), col(SkillStatement.position))
@@ -481,19 +481,27 @@ class MatchingService:
 
     def _need_vectors(self, session: Session, only: Iterable[int] | None
                       ) -> Iterable[tuple[int, list[int], np.ndarray]]:
-        query = select(NeedStatement.need_id, NeedStatement.id, NeedStatement.vector).order_by(
-            col(NeedStatement.need_id), col(NeedStatement.position))
+        query = select(NeedStatement.need_id, NeedStatement.id, NeedStatement.norm,
+                       NeedStatement.vector).order_by(col(NeedStatement.need_id), col(NeedStatement.position))
         if only is not None:
             query = query.where(col(NeedStatement.need_id).in_(list(only)))
         return self._grouped(session.exec(query).all())
 
-    def _grouped(self, rows: Sequence[tuple[int, int | None, bytes]]
+    def _grouped(self, rows: Sequence[tuple[int, int | None, str, bytes]]
                  ) -> Iterable[tuple[int, list[int], np.ndarray]]:
+        """Statement ids and vectors per document; statements of one text get one vector.
+
+        USE's vectors of a text differ in the last bits with the batch it was encoded in (padding
+        changes the sums' order): stored copies of "je parle français" from different batches
+        would each be a distinct vector to the FAISS index, forming near-duplicate cliques that
+        the HNSW search cannot enter (recall@10 0.936 at 100k residents, 377k stored vectors for
+        175k texts). The first stored vector of each text stands for all its copies."""
         groups: dict[int, tuple[list[int], list[bytes]]] = {}
-        for doc, sid, blob in rows:
+        first_of: dict[str, bytes] = {}
+        for doc, sid, norm, blob in rows:
             ids, blobs = groups.setdefault(doc, ([], []))
             ids.append(int(sid or 0))
-            blobs.append(blob)
+            blobs.append(first_of.setdefault(norm, blob))
         for doc, (ids, blobs) in groups.items():
             yield doc, ids, from_blobs(blobs, self.dim)
 
