@@ -20,6 +20,9 @@ from typing import Literal
 
 import numpy as np
 
+# `SparseIndex.scores_at` binary-searches a term's postings for the wanted documents when it has
+# more than this many postings per wanted document (else it gathers them all, like `scores`).
+SEARCH_DF_FACTOR = 16
 # Okapi defaults; the ranker's fusion was calibrated with them.
 BM25_K1 = 1.2
 BM25_B = 0.75
@@ -156,32 +159,44 @@ class SparseIndex:
 
     def scores(self, query: np.ndarray) -> np.ndarray:
         """BM25 score, or TF-IDF cosine, of every document for the query's term keys."""
-        out = np.zeros(self.size, np.float32)
         at, query_weights = self._query_terms(query)
-        if not len(at):
-            return out
-        sizes = self.indptr[at + 1] - self.indptr[at]
-        rows = np.repeat(self.indptr[at] - np.r_[0, np.cumsum(sizes)[:-1]], sizes) + np.arange(sizes.sum())
-        contribution = self.weights[rows] * np.repeat(query_weights, sizes)
-        return np.bincount(self.docs[rows], contribution, minlength=self.size).astype(np.float32)
+        docs, contribution = self._contributions(at, query_weights)
+        return np.bincount(docs, contribution, minlength=self.size).astype(np.float32)
 
     def scores_at(self, query: np.ndarray, positions: np.ndarray) -> np.ndarray:
         """`scores(query)[positions]` for a few documents (sorted positions), without scoring the
-        others: each query term's postings are searched for those documents only. A character
-        n-gram query against 100,000 declarations touches millions of postings (frequent n-grams
-        are in most documents); the candidates' share of them is found by binary search."""
+        others. A character n-gram query against 100,000 declarations touches millions of postings
+        (frequent n-grams are in most documents): a term with more than SEARCH_DF_FACTOR postings
+        per wanted document has them binary-searched for those documents; the rarer terms' postings
+        are gathered at once, as `scores` does."""
         out = np.zeros(len(positions), np.float64)
         at, query_weights = self._query_terms(query)
         if not len(at) or not len(positions):
             return out.astype(np.float32)
         wanted = np.asarray(positions, self.docs.dtype)
-        for j, weight in zip(at.tolist(), query_weights.tolist(), strict=True):
+        common = self.indptr[at + 1] - self.indptr[at] > SEARCH_DF_FACTOR * len(wanted)
+        docs, contribution = self._contributions(at[~common], query_weights[~common])
+        if len(docs):
+            slot = np.full(self.size, -1, np.int64)
+            slot[wanted] = np.arange(len(wanted))
+            slots = slot[docs]
+            kept = slots >= 0
+            out += np.bincount(slots[kept], contribution[kept], minlength=len(wanted))
+        for j, weight in zip(at[common].tolist(), query_weights[common].tolist(), strict=True):
             start, end = int(self.indptr[j]), int(self.indptr[j + 1])
             places = np.searchsorted(self.docs[start:end], wanted)
             hit = places < end - start
             hit[hit] = self.docs[start + places[hit]] == wanted[hit]
             out[hit] += self.weights[start + places[hit]] * weight
         return out.astype(np.float32)
+
+    def _contributions(self, at: np.ndarray, query_weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every posting of the vocabulary places `at`: its document and its weighted score."""
+        if not len(at):
+            return np.zeros(0, self.docs.dtype), np.zeros(0, np.float64)
+        sizes = self.indptr[at + 1] - self.indptr[at]
+        rows = np.repeat(self.indptr[at] - np.r_[0, np.cumsum(sizes)[:-1]], sizes) + np.arange(sizes.sum())
+        return self.docs[rows], self.weights[rows] * np.repeat(query_weights, sizes)
 
     def _query_norm(self, query: np.ndarray) -> float:
         """Length of the query's TF-IDF vector over the terms the (reference) index knows, so that

@@ -6,6 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from matcher import lexical
 from matcher.lexical import SparseIndex, term_keys
 
 WORDS = ["couture", "cuisine", "de", "la", "garde", "enfants", "jardin", "velo", "reparer", "arabe"]
@@ -13,15 +14,20 @@ documents = st.lists(st.lists(st.sampled_from(WORDS), max_size=12), min_size=1, 
 queries = st.lists(st.sampled_from([*WORDS, "inconnu"]), max_size=8)
 
 
-@settings(max_examples=150, deadline=None)
-@given(documents, queries, st.sampled_from(["bm25", "tfidf"]), st.data())
-def test_scores_at_some_positions_equal_the_full_scores_there(docs: list[list[str]], query: list[str],
-                                                             mode: str, data: st.DataObject) -> None:
+@settings(max_examples=200, deadline=None)
+@given(documents, queries, st.sampled_from(["bm25", "tfidf"]), st.sampled_from([0, 1, 10**9]), st.data())
+def test_scores_at_some_positions_equal_the_full_scores_there(
+        docs: list[list[str]], query: list[str], mode: str, factor: int, data: st.DataObject) -> None:
+    """Whether a term's postings are searched (factor 0), gathered (10**9) or either (1)."""
     index = SparseIndex([term_keys(d) for d in docs], mode)  # type: ignore[arg-type]
     positions = np.asarray(sorted(data.draw(st.sets(st.integers(0, len(docs) - 1)))), np.int64)
     keys = term_keys(query)
-    np.testing.assert_allclose(index.scores_at(keys, positions), index.scores(keys)[positions], rtol=1e-5,
-                               atol=1e-7)
+    saved, lexical.SEARCH_DF_FACTOR = lexical.SEARCH_DF_FACTOR, factor
+    try:
+        np.testing.assert_allclose(index.scores_at(keys, positions), index.scores(keys)[positions],
+                                   rtol=1e-5, atol=1e-7)
+    finally:
+        lexical.SEARCH_DF_FACTOR = saved
 
 
 @settings(max_examples=50, deadline=None)
