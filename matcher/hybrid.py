@@ -478,6 +478,11 @@ def make_artefact(text: str, encoders: Encoders, title: str | None = None) -> Do
 EXACT_DOCS = 20_000
 # Candidates per query above EXACT_DOCS: nearest segments per query unit, and BM25's best documents.
 DENSE_CANDIDATES = 256
+# The dense neighbours are a budget per query, shared by its units (whole text, then statements),
+# each unit getting at least DENSE_MIN_PER_UNIT: a need of eight sentences drew 2,300 segments
+# (~1,500 candidates, whose scoring was most of a search at 100,000 declarations); a one-sentence
+# query keeps its 256.
+DENSE_MIN_PER_UNIT = 64
 LEXICAL_CANDIDATES = 200
 # Segment ids in the FAISS index: document slot * SLOT_WIDTH + segment row (MAX_SEGMENTS + 1 <= 64).
 SLOT_WIDTH = 64
@@ -490,6 +495,11 @@ SLOT_WIDTH = 64
 MERGE_MIN = 2_000
 MERGE_SHARE = 0.1
 DEAD_SHARE = 0.2
+
+
+def dense_depth(units: int) -> int:
+    """Nearest segments drawn per query unit (see DENSE_CANDIDATES)."""
+    return max(DENSE_MIN_PER_UNIT, DENSE_CANDIDATES // max(1, units))
 
 
 @dataclass(frozen=True)
@@ -927,7 +937,7 @@ class HybridIndex:
         """Per part, the positions worth scoring for `query` (sorted): dense and BM25 neighbours."""
         found: set[DocId | None]
         if self.neighbours is not None:  # dead documents it may return are masked out below
-            found = set(self.neighbours(use_units, DENSE_CANDIDATES, allowed))
+            found = set(self.neighbours(use_units, dense_depth(len(use_units)), allowed))
         else:
             found = self._own_neighbours(parts, masks, use_units)
         return self._with_lexical(parts, masks, query, found)
@@ -947,7 +957,7 @@ class HybridIndex:
             allowed_segments = np.concatenate(chunks)
         with self._lock:
             assert self._vectors is not None
-            rows = self._vectors.search(use_units, DENSE_CANDIDATES, allowed=allowed_segments)
+            rows = self._vectors.search(use_units, dense_depth(len(use_units)), allowed=allowed_segments)
         return {self._slot_doc.get(sid // SLOT_WIDTH) for row in rows for sid, _ in row}
 
     def _with_lexical(self, parts: list[_Part], masks: list[np.ndarray], query: QueryAnalysis,
