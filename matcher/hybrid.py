@@ -1013,7 +1013,10 @@ class HybridIndex:
         gram_keys = [term_keys(char_ngrams(q.retrieval_text, *CHAR_N)) for q in queries]
         signals["bm25_text"] = np.stack([b.lexical("bm25_text", k) for k in stem_keys])
         signals["char_text"] = np.stack([b.lexical("char_text", k) for k in gram_keys])
-        signals["char_title"] = np.stack([b.lexical("char_title", k) for k in gram_keys])
+        # Declarations' title is their whole text (one postings index serves both): score it once.
+        same = all(part.char_title is part.char_text for part, _ in b.sources)
+        signals["char_title"] = (signals["char_text"] if same
+                                 else np.stack([b.lexical("char_title", k) for k in gram_keys]))
         return signals, unit_sims
 
     def _fuse(self, signals: dict[str, np.ndarray], queries: list[QueryAnalysis]
