@@ -31,7 +31,7 @@ from web.api.schemas import (
 from web.extensions import db_session, matching
 from web.permissions import STAFF
 from web.services.matching import NEEDS, RESIDENTS, Eligibility
-from web.services.proposals import consent_query, valid_consent_residents
+from web.services.proposals import consent_query, consenting
 
 
 def analyse(text: str) -> tuple[list[Statement], list[Statement], Any]:
@@ -127,8 +127,7 @@ def search_residents(data: dict[str, Any]) -> Any:
     today = date.today()
     allowed: set[int] | Eligibility
     if actor().role == Role.ADMIN:  # every resident: consent asked about the ones ranked first
-        allowed = Eligibility(among=lambda ids: valid_consent_residents(session, today, ids),
-                              every=lambda: valid_consent_residents(session, today))
+        allowed = consenting(session, today)
     else:  # an organisation's residents, with valid consent: one query, few enough to list
         allowed = ids_of(residents_query(actor()).where(col(Resident.id).in_(consent_query(today))), Resident)
     hits = ranked(RESIDENTS, data["text"], vectors, data["limit"], allowed)

@@ -179,11 +179,9 @@ class Quoted:
     vector: bytes
 
 
-Row = Quotable
 
-
-def best_pairs(query_rows: Sequence[Row], doc_rows: Sequence[Row], dim: int
-               ) -> list[tuple[Row, Row, float]]:
+def best_pairs(query_rows: Sequence[Quotable], doc_rows: Sequence[Quotable], dim: int
+               ) -> list[tuple[Quotable, Quotable, float]]:
     """For each query statement its closest document statement (cosine of the stored vectors),
     best first: what a person is shown of why two texts meet."""
     if not query_rows or not doc_rows:
@@ -194,7 +192,7 @@ def best_pairs(query_rows: Sequence[Row], doc_rows: Sequence[Row], dim: int
     return sorted(pairs, key=lambda p: -p[2])
 
 
-def _explanation(pairs: list[tuple[Row, Row, float]], decision: Decision, need_is_query: bool
+def _explanation(pairs: list[tuple[Quotable, Quotable, float]], decision: Decision, need_is_query: bool
                  ) -> dict[str, Any]:
     """What a person is told: the statement pairs, the shared words, the filters met, the score."""
     shown = []
