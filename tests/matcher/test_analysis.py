@@ -182,3 +182,21 @@ def test_a_text_analysed_again_is_remembered_and_cannot_be_changed_through_a_res
     again = analyzer.analyze(text)
     assert parsed == [1]  # spaCy ran once
     assert again.statements == analyzer.analyze_many([text])[0].statements and len(again.statements) == 2
+
+
+def test_a_sentence_met_again_in_another_text_is_not_parsed_again(
+        analyzer: Analyzer, monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second = "Je parle arabe et wolof. Je couds des robes.", "Je fais du pain. Je parle arabe et wolof."
+    fresh = [analyzer.analyze_many([text])[0] for text in (first, second)]  # maybe remembered already
+    parsed: list[str] = []
+    nlp = analyzer.nlp
+
+    class Counting:
+        def pipe(self, texts: list[str], **options: object) -> object:
+            parsed.extend(texts)
+            return nlp.pipe(texts, **options)
+
+    monkeypatch.setattr(analyzer, "_recent", type(analyzer._recent)())  # forget everything
+    monkeypatch.setattr(analyzer, "nlp", Counting())
+    assert analyzer.analyze_many([first, second]) == fresh
+    assert parsed == ["Je parle arabe et wolof.", "Je couds des robes.", "Je fais du pain."]
