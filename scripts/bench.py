@@ -8,11 +8,11 @@
 On a fresh temporary database (SQLite, or --database-url for PostgreSQL) and instance folder:
 
 1. ingest: residents (rows, consent, declaration) analysed, embedded, stored and indexed through
-   the matching service's bulk path (declarations analysed per batch by `analyse_ahead`, the next
-   batch in a background thread while this one is encoded and written; `store_declarations`
-   (statement vectors and hybrid artefacts, encoded per batch), one commit and `sync` per --batch
-   residents),
-   then needs one by one (`store_need`); throughput in statements per second, all included;
+   the matching service's bulk path: declarations prepared per batch (spaCy, statement vectors,
+   hybrid artefacts) by `matcher.pipeline.prepare_ahead` in --processes worker processes while
+   this process writes the previous batch (`store_declarations`: one commit and `sync` per
+   --batch residents), then needs one by one (`store_need`); throughput in statements per second,
+   all included (the workers' start-up too);
 2. index build: `MatchingService.rebuild` from the stored vectors (what a new node or a damaged
    index file costs), saved to the instance folder;
 3. match in process: `propose_for_need(..., k=20)` for sampled needs: need -> top 20 residents
@@ -190,7 +190,7 @@ class Bench:
         session.commit()
 
     def ingest(self, session: Any) -> None:
-        from matcher.analysis import analyse_ahead
+        from matcher.pipeline import ingest_processes, prepare_ahead
         from models import Consent, ConsentMethod, ConsentScope, Need, NeedStatus, Resident, SkillDeclaration
 
         args, matching = self.args, self.matching
@@ -199,13 +199,15 @@ class Bench:
         last_print = started
         assert matching.analyzer is not None
         batches = chunks(generate.residents(args.residents, args.seed), args.batch)
-        for batch, analyses in analyse_ahead(matching.analyzer, batches, lambda g: g.declaration):
+        processes = ingest_processes(args.processes)
+        self.report.update(ingest_processes=processes)
+        for batch, prepared in prepare_ahead(batches, lambda g: g.declaration, matching.models(), processes):
             rows = [Resident(first_name=g.first_name, last_initial=g.last_initial,
                              territory_id=self.territories[g.territory],
                              organisation_id=self.centres[g.territory],
-                             languages=list(dict.fromkeys([*g.languages, *a.languages])),
+                             languages=list(dict.fromkeys([*g.languages, *p.analysis.languages])),
                              availability=g.availability, wants=g.wants, created_by_id=self.admin.id or 0)
-                    for g, a in zip(batch, analyses, strict=True)]
+                    for g, p in zip(batch, prepared, strict=True)]
             session.add_all(rows)
             session.flush()
             declarations = [SkillDeclaration(resident_id=r.id or 0, text=g.declaration,
@@ -217,7 +219,7 @@ class Bench:
                                     method=ConsentMethod.ORAL_IN_PERSON, recorded_by_id=self.admin.id or 0)
                             for r in rows)
             session.flush()
-            stored = matching.store_declarations(session, list(zip(declarations, analyses, strict=True)))
+            stored = matching.store_declarations(session, list(zip(declarations, prepared, strict=True)))
             statements += sum(len(rows) for rows in stored)
             session.commit()
             matching.sync(session)
@@ -545,6 +547,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--needs", type=int, default=None, help="default: residents / 20 (20 to 20,000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch", type=int, default=256, help="residents ingested per transaction")
+    parser.add_argument("--processes", default=None,
+                        help="worker processes preparing declarations (default RELAIS_INGEST_PROCESSES, "
+                             "else one per core; 0: in the bench's process)")
     parser.add_argument("--queries", type=int, default=40, help="needs matched in process and over HTTP")
     parser.add_argument("--ann-queries", type=int, default=200)
     parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients (0: no HTTP)")

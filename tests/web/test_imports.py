@@ -219,7 +219,14 @@ def test_a_bad_row_in_the_middle_writes_nothing(client: FlaskClient, auth: Auth,
     assert "Rien n'a été enregistré" in page and "Ligne 3 : Écrivez" in page
 
 
-def test_import_goes_through_the_profile_service(client: FlaskClient, auth: Auth, world: World) -> None:
+@pytest.mark.parametrize("processes", [0, pytest.param(1, marks=pytest.mark.slow)])
+def test_import_goes_through_the_profile_service(client: FlaskClient, auth: Auth, world: World,
+                                                 processes: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inline, and with the declarations prepared in a worker process (as a file of thousands)."""
+    import web.services.imports as imports
+
+    monkeypatch.setattr(imports, "PARALLEL_ROWS", 1 if processes else 10**9)
+    monkeypatch.setenv("RELAIS_INGEST_PROCESSES", str(processes))
     auth.login(world.worker_a.email or "")
     job = import_file(auth, residents_csv().encode("cp1252"))
     assert job.status == JobStatus.FINISHED, job.error

@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-import numpy as np
 from flask import current_app
 from flask_babel import gettext as _
 from sqlmodel import Session, col, select
 
-from matcher.analysis import LANGUAGE_NAMES, Analysis, analyse_ahead
+from matcher.analysis import LANGUAGE_NAMES
 from matcher.hybrid import Document
+from matcher.pipeline import PreparedDeclaration, ingest_processes, prepare_ahead
 from models import (
     Availability,
     BackgroundJob,
@@ -49,7 +49,7 @@ from web.forms import LANGUAGE_LABELS, NEED_STATUS_LABELS
 from web.services import ServiceError
 from web.services.audit import record
 from web.services.jobs import JobFailed, Progress, create_job, drop_stale_drafts
-from web.services.matching import MatchingService, resident_document
+from web.services.matching import MatchingService
 from web.services.needs import NeedInput, add_need, check_need
 from web.services.profiles import ResidentInput, add_resident, check_resident, current_consent
 
@@ -62,6 +62,9 @@ MAX_ROWS = 20_000
 # (~300 sentences) analyse at 1,670 statements/s, 256 rows at 1,760 (2 cores, load 1.8): a
 # larger batch gains little and the progress bar moves less often.
 ANALYSE_BATCH = 64
+# From this many rows, declarations are prepared in worker processes (RELAIS_INGEST_PROCESSES):
+# each loads its own models (~5 s), worth it for a file of thousands, not for a few dozen rows.
+PARALLEL_ROWS = 1_000
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would run such a cell as a formula
 
 # Canonical field → accepted headers (normalised: lower case, no accents, words only). The first
@@ -522,22 +525,21 @@ def run_import(job: BackgroundJob, progress: Progress) -> dict[str, Any]:
         raise JobFailed(*(parsed.errors + parsed.row_errors))
     rows = parsed.rows
     progress.stage("analyse", total=3 * len(rows))
+    # Declarations are analysed and encoded (statements and the matcher's artefacts: the slow
+    # part) here, before the transaction; a need's text is analysed by the need service inside it,
+    # its artefact encoded here too.
+    prepared: list[PreparedDeclaration | None] = [None] * len(rows)
+    documents: list[Document | None] = []
     if entity == "residents":
         prepared = _prepare(rows, matching, progress)
         errors = [_("Ligne %(line)d : %(error)s", line=row.line,
                     error=_("Écrivez ce que la personne sait faire, avec ses mots."))
-                  for row, (analysis, _v) in zip(rows, prepared, strict=True)
-                  if analysis is None or not analysis.statements]
+                  for row, ready in zip(rows, prepared, strict=True)
+                  if ready is None or not ready.analysis.statements]
         if errors:
             raise JobFailed(*errors)
-    else:  # a need's text is analysed by the need service, inside the transaction
-        prepared = [(None, None)] * len(rows)
-        progress.advance(len(rows))
-    # The matcher's artefacts (the slow part: e5) are encoded here too, before the transaction.
-    if entity == "residents":
-        documents = [resident_document(0, [(st.text, st.negated) for st in analysis.statements])
-                     if analysis else None for analysis, _v in prepared]
     else:
+        progress.advance(len(rows))
         # As the need service will store them (stripped): see needs.add_need and need_document.
         documents = [Document(0, row.data.description.strip(), row.data.title.strip())
                      for row in rows if isinstance(row.data, NeedInput)]
@@ -549,11 +551,11 @@ def run_import(job: BackgroundJob, progress: Progress) -> dict[str, Any]:
         actor = session.get(User, job.created_by_id)
         if actor is None or not may_import(actor):
             raise JobFailed(_("Seul·e un·e travailleur·se social·e peut importer un fichier."))
-        for row, (analysis, vectors) in zip(rows, prepared, strict=True):
+        for row, ready in zip(rows, prepared, strict=True):
             try:
                 if isinstance(row.data, ResidentInput):
                     resident, _code = add_resident(session, matching, actor, row.data, consent_months,
-                                                   today, analysis, vectors)
+                                                   today, ready)
                     created.append(resident.id or 0)
                 elif isinstance(row.data, NeedInput):
                     created.append(add_need(session, matching, actor, row.data).id or 0)
@@ -578,23 +580,16 @@ def run_import(job: BackgroundJob, progress: Progress) -> dict[str, Any]:
 
 
 def _prepare(rows: list[Row], matching: MatchingService, progress: Progress
-             ) -> list[tuple[Analysis | None, np.ndarray | None]]:
-    """Analyse declarations and embed their statements in batches (before any transaction): the
-    next batch is analysed in a background thread while this one is embedded."""
-    assert matching.analyzer is not None, "MatchingService.configure() was not called"
-    prepared: list[tuple[Analysis | None, np.ndarray | None]] = []
+             ) -> list[PreparedDeclaration | None]:
+    """Analyse and encode the declarations in batches, before any transaction: in worker
+    processes for a large file (matcher.pipeline), else here with the next batch analysed in a
+    thread. None for a row without a declaration."""
+    processes = ingest_processes() if len(rows) >= PARALLEL_ROWS else 0
+    prepared: list[PreparedDeclaration | None] = []
     batches = (rows[start:start + ANALYSE_BATCH] for start in range(0, len(rows), ANALYSE_BATCH))
-    for batch, analysed in analyse_ahead(matching.analyzer, batches, _declaration):
-        analyses = [analysis if isinstance(row.data, ResidentInput) else None
-                    for row, analysis in zip(batch, analysed, strict=True)]
-        norms = [st.norm for analysis in analyses if analysis for st in analysis.statements]
-        vectors = matching.encode(norms) if norms else None
-        offset = 0
-        for analysis in analyses:
-            count = len(analysis.statements) if analysis else 0
-            prepared.append((analysis, vectors[offset:offset + count]
-                             if vectors is not None and count else None))
-            offset += count
+    for batch, ready in prepare_ahead(batches, _declaration, matching.models(), processes):
+        prepared.extend(item if isinstance(row.data, ResidentInput) else None
+                        for row, item in zip(batch, ready, strict=True))
         progress.advance(len(batch))
     return prepared
 

@@ -34,7 +34,6 @@ from matcher.analysis import Analysis, Analyzer, get_analyzer
 from matcher.embeddings import Embedder, get_embedder
 from matcher.engine import Collection, Hit
 from matcher.hybrid import (
-    _NEGATION,
     EXACT_DOCS,
     Document,
     DocumentArtefact,
@@ -47,7 +46,13 @@ from matcher.hybrid import (
     make_artefacts,
 )
 from matcher.index import IndexFileError
-from matcher.normalise import normalise
+from matcher.pipeline import (
+    Models,
+    PreparedDeclaration,
+    declaration_document,
+    prepare_analysed,
+    statement_vectors,
+)
 from matcher.policy import Policy
 from models import (
     HybridArtefact,
@@ -90,14 +95,6 @@ class Eligibility:
     every: Callable[[], set[int]]
 
 
-def resident_document(resident_id: int, statements: Sequence[tuple[str, bool]]) -> Document | None:
-    """The hybrid ranker's document of a declaration: its statements (text as written, negated
-    flag), without the negated ones (spaCy's flag or the ranker's own negation rule); None when
-    nothing is left to match."""
-    kept = tuple(text for text, negated in statements if not negated and not _NEGATION.search(text))
-    return Document(resident_id, "", None, kept) if kept else None
-
-
 def _content(document: Document) -> tuple[str, str | None, tuple[str, ...]]:
     """What an artefact is made from (not the id)."""
     return (document.text, document.title, document.segments)
@@ -129,6 +126,7 @@ class MatchingService:
 
     def __init__(self) -> None:
         self.embedder: Embedder | None = None
+        self.embedder_spec = ""
         self.analyzer: Analyzer | None = None
         self.collections: dict[str, Collection] = {}
         self.encoders: Encoders | None = None
@@ -146,7 +144,7 @@ class MatchingService:
         self._saved_at = 0.0
         self._save_seconds = 0.0  # how long the last save took
         # Artefacts encoded ahead of a write (see `prebuilt`), by document content.
-        self._prebuilt: dict[tuple[str, str | None, tuple[str, ...]], DocumentArtefact] = {}
+        self._prebuilt: dict[tuple[str, str | None, tuple[str, ...]], bytes] = {}
 
     # ------------------------------------------------------------------ set-up
 
@@ -157,6 +155,7 @@ class MatchingService:
 
         `encoders` ("use+e5" or "use") defaults to RELAIS_ENCODERS, read as scripts/rank.py reads it."""
         self.embedder = get_embedder(embedder_spec)
+        self.embedder_spec = embedder_spec
         self.encoders = get_encoders(encoder_spec(encoders))
         self.hybrid = {}
         self._hybrid_generation = 0
@@ -391,7 +390,7 @@ class MatchingService:
         assert self.encoders is not None
         present = [d for d in documents if d is not None]
         keys = [_content(d) for d in present]
-        built = make_artefacts(present, self.encoders) if present else []
+        built = [a.to_bytes() for a in make_artefacts(present, self.encoders)] if present else []
         with self._lock:
             self._prebuilt.update(zip(keys, built, strict=True))
         try:
@@ -401,29 +400,34 @@ class MatchingService:
                 for key in keys:
                     self._prebuilt.pop(key, None)
 
-    def _write_artefacts(self, session: Session, collection: str,
-                         documents: Sequence[tuple[int, Document | None]]) -> None:
-        """Encode and store the artefacts of `documents` (None: the document has nothing to match)."""
+    def _built(self, documents: Sequence[tuple[int, Document | None]]) -> list[tuple[int, bytes | None]]:
+        """The stored form of each document's artefact: prebuilt (see `prebuilt`) or encoded now,
+        in one batch; None where the document has nothing to match."""
         assert self.encoders is not None
-        ids = [doc for doc, _ in documents]
+        with self._lock:
+            built = {doc: self._prebuilt[_content(d)] for doc, d in documents
+                     if d is not None and _content(d) in self._prebuilt}
+        todo = [(doc, d) for doc, d in documents if d is not None and doc not in built]
+        artefacts = make_artefacts([d for _, d in todo], self.encoders) if todo else []
+        built.update((doc, a.to_bytes()) for (doc, _), a in zip(todo, artefacts, strict=True))
+        return [(doc, built.get(doc)) for doc, _ in documents]
+
+    def _write_artefacts(self, session: Session, collection: str,
+                         artefacts: Sequence[tuple[int, bytes | None]]) -> None:
+        """Store the artefacts of these documents (None: the document has nothing to match)."""
+        assert self.encoders is not None
+        ids = [doc for doc, _ in artefacts]
         existing = {row.doc_id: row for row in session.exec(select(HybridArtefact).where(
             HybridArtefact.collection == collection, col(HybridArtefact.doc_id).in_(ids))).all()}
-        present = [(doc, d) for doc, d in documents if d is not None]
-        with self._lock:
-            built = {doc: self._prebuilt[_content(d)] for doc, d in present if _content(d) in self._prebuilt}
-        todo = [(doc, d) for doc, d in present if doc not in built]
-        artefacts = make_artefacts([d for _, d in todo], self.encoders) if todo else []
-        built.update(zip([doc for doc, _ in todo], artefacts, strict=True))
-        for doc in ids:
+        for doc, blob in artefacts:
             row = existing.get(doc)
-            if doc not in built:
+            if blob is None:
                 if row is not None:
                     session.delete(row)
                 continue
             if row is None:
                 row = HybridArtefact(collection=collection, doc_id=doc, encoders="", artefact=b"")
-            row.artefact, row.encoders, row.updated_at = (built[doc].to_bytes(), self.encoders.spec,
-                                                           utcnow())
+            row.artefact, row.encoders, row.updated_at = blob, self.encoders.spec, utcnow()
             session.add(row)
 
     def build_missing_artefacts(self, session: Session, everything: bool = False,
@@ -451,14 +455,14 @@ class MatchingService:
                            col(SkillStatement.resident_id).in_(chunk))
                     .order_by(col(SkillStatement.resident_id), col(SkillStatement.position))).all():
                 statements[rid].append((text, negated))
-            self._write_artefacts(session, RESIDENTS,
-                                  [(r, resident_document(r, statements[r])) for r in chunk])
+            self._write_artefacts(session, RESIDENTS, self._built(
+                [(r, declaration_document(r, statements[r])) for r in chunk]))
             for r in chunk:
                 self.mark(session, RESIDENTS, r)
             session.commit()
         for start in range(0, len(todo_needs), batch):
             rows = session.exec(select(Need).where(col(Need.id).in_(todo_needs[start:start + batch]))).all()
-            self._write_artefacts(session, NEEDS, [(n.id or 0, need_document(n)) for n in rows])
+            self._write_artefacts(session, NEEDS, self._built([(n.id or 0, need_document(n)) for n in rows]))
             for n in rows:
                 self.mark(session, NEEDS, n.id or 0)
             session.commit()
@@ -512,59 +516,63 @@ class MatchingService:
         return self.analyzer.analyze(text)
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        """Statement vectors: the texts as the hybrid ranker normalises its segments (lower case,
-        standard spelling), so that a declaration's statements and its artefact's segments are
-        one string each and are encoded once (ingest: 2.2 -> 1.2 encodings per statement)."""
+        """Statement vectors of these texts (see matcher.pipeline.statement_vectors)."""
         assert self.embedder is not None, "MatchingService.configure() was not called"
-        return self.embedder.encode([normalise(t) for t in texts])
+        return statement_vectors(self.embedder, texts)
+
+    def models(self) -> Models:
+        """What a worker process loads to prepare declarations as this service would."""
+        assert self.embedder is not None and self.encoders is not None and self.analyzer is not None
+        return Models(self.embedder_spec, self.encoders.spec, self.analyzer.model)
+
+    def prepare(self, analyses: Sequence[Analysis]) -> list[PreparedDeclaration]:
+        """Statement vectors and artefacts of analysed declarations, encoded in batches."""
+        assert self.embedder is not None and self.encoders is not None
+        out: list[PreparedDeclaration] = []
+        for start in range(0, len(analyses), INGEST_BATCH):
+            out.extend(prepare_analysed(analyses[start:start + INGEST_BATCH], self.embedder, self.encoders))
+        return out
 
     def store_declaration(self, session: Session, declaration: SkillDeclaration,
-                          analysis: Analysis, vectors: np.ndarray | None = None) -> list[SkillStatement]:
-        """Write the declaration's statements with their vectors (given, or encoded here) and its
-        hybrid artefact (caller commits)."""
-        return self.store_declarations(session, [(declaration, analysis, vectors)])[0]
+                          analysis: Analysis | PreparedDeclaration) -> list[SkillStatement]:
+        """Write the declaration's statements with their vectors and its hybrid artefact (encoded
+        here unless `analysis` is already prepared; caller commits)."""
+        return self.store_declarations(session, [(declaration, analysis)])[0]
 
     def store_declarations(self, session: Session,
-                           items: Sequence[tuple[SkillDeclaration, Analysis]
-                                           | tuple[SkillDeclaration, Analysis, np.ndarray | None]]
+                           items: Sequence[tuple[SkillDeclaration, Analysis | PreparedDeclaration]]
                            ) -> list[list[SkillStatement]]:
-        """Many declarations at once (bulk import): statements, vectors and hybrid artefacts encoded
-        in batches, one index event each (caller commits)."""
-        assert self.embedder is not None and self.encoders is not None
+        """Many declarations at once (bulk import): the ones not prepared yet are encoded in
+        batches (matcher.pipeline prepares them in worker processes); statements, artefacts and
+        one index event each are added to the session (caller commits)."""
+        assert self.embedder is not None
+        todo = [analysis for _, analysis in items if isinstance(analysis, Analysis)]
+        fresh = iter(self.prepare(todo))
         out: list[list[SkillStatement]] = []
-        for start in range(0, len(items), INGEST_BATCH):
-            chunk = items[start:start + INGEST_BATCH]
-            # With USE as the statement model, the artefacts' segments are these very strings, and
-            # the process's USE remembers them (matcher.embeddings.RecentVectors): encoded once.
-            missing = [st.norm for item in chunk if len(item) < 3 or item[2] is None  # type: ignore[misc]
-                       for st in item[1].statements]
-            fresh = iter(self.encode(missing))
-            documents: list[tuple[int, Document | None]] = []
-            for item in chunk:
-                declaration, analysis = item[0], item[1]
-                given = item[2] if len(item) > 2 else None  # type: ignore[misc]
-                vectors = given if given is not None else [next(fresh) for _ in analysis.statements]
-                rows = [
-                    SkillStatement(
-                        declaration_id=declaration.id or 0,
-                        resident_id=declaration.resident_id,
-                        position=i,
-                        text=st.text,
-                        norm=st.norm,
-                        negated=st.negated,
-                        languages=list(st.languages),
-                        lemmas=list(st.lemmas),
-                        vector=to_blob(vec),
-                        embedder=self.embedder.name,
-                    )
-                    for i, (st, vec) in enumerate(zip(analysis.statements, vectors, strict=True))
-                ]
-                session.add_all(rows)
-                self.mark(session, RESIDENTS, declaration.resident_id)
-                documents.append((declaration.resident_id, resident_document(
-                    declaration.resident_id, [(st.text, st.negated) for st in analysis.statements])))
-                out.append(rows)
-            self._write_artefacts(session, RESIDENTS, documents)
+        artefacts: list[tuple[int, bytes | None]] = []
+        for declaration, given in items:
+            prepared = next(fresh) if isinstance(given, Analysis) else given
+            rows = [
+                SkillStatement(
+                    declaration_id=declaration.id or 0,
+                    resident_id=declaration.resident_id,
+                    position=i,
+                    text=st.text,
+                    norm=st.norm,
+                    negated=st.negated,
+                    languages=list(st.languages),
+                    lemmas=list(st.lemmas),
+                    vector=to_blob(vec),
+                    embedder=self.embedder.name,
+                )
+                for i, (st, vec) in enumerate(zip(prepared.analysis.statements, prepared.vectors,
+                                                  strict=True))
+            ]
+            session.add_all(rows)
+            self.mark(session, RESIDENTS, declaration.resident_id)
+            artefacts.append((declaration.resident_id, prepared.artefact))
+            out.append(rows)
+        self._write_artefacts(session, RESIDENTS, artefacts)
         return out
 
     def store_need(self, session: Session, need: Need) -> list[NeedStatement]:
@@ -584,7 +592,7 @@ class MatchingService:
             for i, ((text, norm, is_title, lemmas), vec) in enumerate(zip(parts, vectors, strict=True))
         ]
         session.add_all(rows)
-        self._write_artefacts(session, NEEDS, [(need.id, need_document(need))])
+        self._write_artefacts(session, NEEDS, self._built([(need.id, need_document(need))]))
         self.mark(session, NEEDS, need.id)
         return rows
 

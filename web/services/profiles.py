@@ -6,11 +6,10 @@ import calendar
 from dataclasses import dataclass, field
 from datetime import date
 
-import numpy as np
 from flask_babel import lazy_gettext as _l
 from sqlmodel import Session, col, select
 
-from matcher.analysis import Analysis
+from matcher.pipeline import PreparedDeclaration
 from models import (
     Availability,
     Consent,
@@ -104,11 +103,12 @@ def create_resident(session: Session, matching: MatchingService, worker: User,
 
 
 def add_resident(session: Session, matching: MatchingService, worker: User, data: ResidentInput,
-                 consent_months: int, today: date, analysis: Analysis | None = None,
-                 vectors: np.ndarray | None = None) -> tuple[Resident, str]:
+                 consent_months: int, today: date, prepared: PreparedDeclaration | None = None
+                 ) -> tuple[Resident, str]:
     """Validate, then add the profile, its consent, its declaration (with its index event) and a
     resident login to the session without committing (a bulk import commits all rows at once);
-    return the resident and their access code.
+    return the resident and their access code. A bulk import passes the declaration `prepared`
+    (analysed and encoded before its transaction).
 
     Recorded by a habitant-relais, the profile waits for a social worker (web.services.validation):
     its text is kept but stays out of the index, and it has no login ("" as code) and no proposal."""
@@ -119,7 +119,7 @@ def add_resident(session: Session, matching: MatchingService, worker: User, data
     errors = _check(session, data, today)
     if errors:
         raise ServiceError(*errors)
-    analysis = analysis or matching.analyze(data.declaration)
+    analysis = prepared.analysis if prepared is not None else matching.analyze(data.declaration)
     if not analysis.statements:
         raise ServiceError(_l("Écrivez ce que la personne sait faire, avec ses mots."))
     languages = list(dict.fromkeys([*data.languages, *analysis.languages]))
@@ -147,7 +147,7 @@ def add_resident(session: Session, matching: MatchingService, worker: User, data
     session.add(declaration)
     session.flush()
     if not pending:
-        matching.store_declaration(session, declaration, analysis, vectors)
+        matching.store_declaration(session, declaration, prepared or analysis)
     record(session, worker, "resident.create", "resident", resident.id,
            changes=changes({}, profile_snapshot(resident, declaration.id)))
     record(session, worker, "consent.record", "resident", resident.id,
