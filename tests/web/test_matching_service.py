@@ -203,6 +203,10 @@ def test_negated_statements_are_never_indexed_for_the_hybrid_ranker(app: object,
     assert "conduire" not in segments and "cuisine" in segments
     assert nobody.id not in matching.hybrid[RESIDENTS]
     assert nobody.id not in hybrid_ranking(matching, session, need)
+    # Nothing to match is not a missing artefact: a start-up does not build it again, every time.
+    events = len(session.exec(select(IndexEvent)).all())
+    assert matching.build_missing_artefacts(session) == 0
+    assert len(session.exec(select(IndexEvent)).all()) == events
 
 
 def test_missing_artefacts_are_built_from_the_stored_texts(app: object, session: Session, world: World,

@@ -445,6 +445,7 @@ class MatchingService:
         needs = sorted(set(session.exec(select(NeedStatement.need_id)).all()))
         todo_residents = [r for r in residents if everything or (RESIDENTS, r) not in stored]
         todo_needs = [n for n in needs if everything or (NEEDS, n) not in stored]
+        built = len(todo_needs)
         for start in range(0, len(todo_residents), batch):
             chunk = todo_residents[start:start + batch]
             statements: dict[int, list[tuple[str, bool]]] = {r: [] for r in chunk}
@@ -455,10 +456,13 @@ class MatchingService:
                            col(SkillStatement.resident_id).in_(chunk))
                     .order_by(col(SkillStatement.resident_id), col(SkillStatement.position))).all():
                 statements[rid].append((text, negated))
-            self._write_artefacts(session, RESIDENTS, self._built(
-                [(r, declaration_document(r, statements[r])) for r in chunk]))
-            for r in chunk:
+            documents = [(r, declaration_document(r, statements[r])) for r in chunk]
+            if not everything:  # a declaration whose statements are all negated has no artefact to miss
+                documents = [(r, d) for r, d in documents if d is not None]
+            self._write_artefacts(session, RESIDENTS, self._built(documents))
+            for r, _d in documents:
                 self.mark(session, RESIDENTS, r)
+            built += len(documents)
             session.commit()
         for start in range(0, len(todo_needs), batch):
             rows = session.exec(select(Need).where(col(Need.id).in_(todo_needs[start:start + batch]))).all()
@@ -466,10 +470,9 @@ class MatchingService:
             for n in rows:
                 self.mark(session, NEEDS, n.id or 0)
             session.commit()
-        if todo_residents or todo_needs:
-            log.warning("built %d hybrid artefacts with %s", len(todo_residents) + len(todo_needs),
-                        self.encoders.spec)
-        return len(todo_residents) + len(todo_needs)
+        if built:
+            log.warning("built %d hybrid artefacts with %s", built, self.encoders.spec)
+        return built
 
     def _resident_vectors(self, session: Session, only: Iterable[int] | None
                           ) -> Iterable[tuple[int, list[int], np.ndarray]]:
