@@ -242,10 +242,49 @@ def test_float16_matrices_above_the_exact_limit_rank_as_float32(
         staged.upsert(need.doc_id, artefact)
         exact.upsert(need.doc_id, artefact)
     staged.prepare()
-    assert staged._big is not None and staged._big.use_segments.dtype == np.float16
+    assert staged._big is not None and staged._big.use_table.dtype == np.float16
     assert staged.memory()["big_dense"] > 0
     for query in ("je répare les vélos", "jsuis couturière", "je fais à manger pour 40 personnes"):
         assert ids(staged, query, 1) == ids(exact, query, 1)
+
+
+def test_segments_with_the_same_text_share_one_vector_through_writes_and_merges(
+        encoders: Encoders) -> None:
+    """Declarations repeating a sentence keep its vector once; after replacements, deletions and
+    a merge, every segment still reads its own text's vector."""
+    from matcher.hybrid import _Part
+    from matcher.pipeline import declaration_document
+
+    said = [("Je parle arabe et français", "Je couds des robes"),
+            ("Je répare les vélos", "Je parle arabe et français"),
+            ("Je parle arabe et français", "Je répare les vélos", "Je fais le pain"),
+            ("Je garde les enfants le soir",)]
+    documents = [declaration_document(i, [(text, False) for text in texts]) for i, texts in enumerate(said)]
+    made = make_artefacts([d for d in documents if d is not None], encoders)
+    index = HybridIndex(encoders, exact_docs=2)  # above it: float16, writes go to a small part
+    for i, artefact in enumerate(made):
+        index.upsert(i, artefact)
+    index.prepare()
+    big = index._big
+    assert big is not None and len(big.use_table) == len(set(big.segments)) < len(big.segments)
+    index.delete(0)
+    index.upsert(1, made[3])
+    index.upsert(5, made[0])
+    expected = {1: made[3], 2: made[2], 3: made[3], 5: made[0]}
+
+    def check(parts: list[_Part]) -> None:
+        for doc, artefact in expected.items():
+            part, at = next((p, p.position[doc]) for p in reversed(parts)
+                            if doc in p.position and p.live[p.position[doc]])
+            assert part.segments[part.starts[at]:part.ends[at]] == artefact.segments
+            np.testing.assert_allclose(part.use_segments(slice(part.starts[at], part.ends[at])),
+                                       artefact.use_segments, atol=2e-3)  # float16
+
+    check(index._parts())  # the big part with dead rows, and a small part
+    with index._lock:
+        index._big = _Part.merged(index._packed(), np.float16)
+    check(index._parts())
+    assert ids(index, "je répare les vélos", 1)[0] == 2
 
 
 def test_an_artefact_of_the_first_format_is_read(artefacts: list[DocumentArtefact]) -> None:
