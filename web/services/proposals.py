@@ -106,7 +106,7 @@ def need_statements(session: Session, need_id: int) -> list[NeedStatement]:
 
 def profile_vectors(session: Session, resident_ids: Sequence[int], dim: int) -> dict[int, np.ndarray]:
     """One vector per resident: the normalised mean of their statements (for diversity, feedback)."""
-    return _mean_vectors(_statements_of_residents(session, resident_ids), dim)
+    return _mean_vectors(statements_of_residents(session, resident_ids), dim)
 
 
 def _mean_vectors(statements: dict[int, list[Quotable]], dim: int) -> dict[int, np.ndarray]:
@@ -172,7 +172,7 @@ class Quotable(Protocol):
 
 @dataclass(frozen=True)
 class Quoted:
-    """A resident's statement read as columns (see `_statements_of_residents`)."""
+    """A resident's statement read as columns (see `statements_of_residents`)."""
 
     text: str
     lemmas: Sequence[str]
@@ -207,7 +207,7 @@ def _explanation(pairs: list[tuple[Quotable, Quotable, float]], decision: Decisi
             "score": round(similarity, 3), "rank": round(decision.score, 3)}
 
 
-def _statements_of_residents(session: Session, ids: Sequence[int]) -> dict[int, list[Quotable]]:
+def statements_of_residents(session: Session, ids: Sequence[int]) -> dict[int, list[Quotable]]:
     """The matchable statements of these residents' current declarations, as plain rows (columns,
     not ORM objects: ~300 of them per proposal round, whose construction was 20 ms at 100k)."""
     if not ids:
@@ -224,7 +224,7 @@ def _statements_of_residents(session: Session, ids: Sequence[int]) -> dict[int, 
     return out
 
 
-def _statements_of_needs(session: Session, ids: Sequence[int]) -> dict[int, list[NeedStatement]]:
+def statements_of_needs(session: Session, ids: Sequence[int]) -> dict[int, list[NeedStatement]]:
     rows = session.exec(select(NeedStatement).where(col(NeedStatement.need_id).in_(list(ids)))
                         .order_by(col(NeedStatement.position))).all()
     out: dict[int, list[NeedStatement]] = {}
@@ -244,7 +244,7 @@ def propose_for_need(session: Session, matching: MatchingService, need: Need, to
     ranked = matching.rank(session, RESIDENTS, need_query(need), CANDIDATE_DEPTH, consenting(session, today))
     ids = [int(r.doc_id) for r in ranked]
     residents = {r.id: r for r in session.exec(select(Resident).where(col(Resident.id).in_(ids))).all()}
-    statements = _statements_of_residents(session, ids)
+    statements = statements_of_residents(session, ids)
     pairs = {rid: best_pairs(rows, statements.get(rid, []), matching.dim) for rid in ids}
     territories = _territories(session)
     vectors = _mean_vectors(statements, matching.dim)
@@ -288,7 +288,7 @@ def propose_for_resident(session: Session, matching: MatchingService, resident: 
                and (not n.languages or spoken & set(n.languages))}
     ranked = matching.rank(session, NEEDS, declaration.text, CANDIDATE_DEPTH, allowed)
     ids = [int(r.doc_id) for r in ranked]
-    statements = _statements_of_needs(session, ids)
+    statements = statements_of_needs(session, ids)
     pairs = {nid: best_pairs(rows, statements.get(nid, []), matching.dim) for nid in ids}
     territories = _territories(session)
     pending, _ = fairness(session, [resident.id], today)
