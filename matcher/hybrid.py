@@ -29,7 +29,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -712,6 +712,10 @@ class _Block:
         """Cosines against `use_segments` or `e5_segments` as one column per block segment."""
         return sims if self.segment_vector is None else sims[:, self.segment_vector]
 
+    def segment_cosines(self, vectors: np.ndarray, segments: np.ndarray) -> np.ndarray:
+        """Cosines of `vectors` with every block segment (`segments`: use_segments or e5_segments)."""
+        return self.per_segment(vectors @ segments.T)
+
     def lexical(self, name: str, keys: np.ndarray) -> np.ndarray:
         """One lexical signal (bm25_text, char_text, char_title) of every block column."""
         out = []
@@ -737,7 +741,9 @@ class _Scored:
     analyses: list[QueryAnalysis]
     block: _Block | None  # None: no document to score (no candidate)
     signals: dict[str, np.ndarray]
-    unit_sims: np.ndarray  # query units x block segments (e5 cosines, or USE without e5)
+    # Query units x block segments (e5 cosines, or USE without e5): only explanations read the USE
+    # ones, so they are computed on demand (at 10,000 declarations, ~60,000 segments per query).
+    unit_sims: Callable[[], np.ndarray]
     dense: np.ndarray
     lexical: np.ndarray
     mask: np.ndarray | None  # allowed documents of the block
@@ -1011,8 +1017,8 @@ class HybridIndex:
             offset += len(part)
         return out
 
-    def _signals(self, b: _Block, queries: list[QueryAnalysis],
-                 use_units: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    def _signals(self, b: _Block, queries: list[QueryAnalysis], use_units: np.ndarray | None = None
+                 ) -> tuple[dict[str, np.ndarray], Callable[[], np.ndarray]]:
         """Raw signal matrices (queries x block documents) and the unit x segment cosines."""
         signals: dict[str, np.ndarray] = {}
         units = [u for q in queries for u in q.units]
@@ -1022,7 +1028,7 @@ class HybridIndex:
             use_units = self.encoders.use.encode(units)
         use = use_units[first]  # units[first] is each query's retrieval text
         signals["use_whole"] = use @ b.use_whole.T
-        segment_sims = b.per_segment(use @ b.use_segments.T)
+        segment_sims = b.segment_cosines(use, b.use_segments)
         peak = segment_sims.max(1, keepdims=True)
         pooled = np.add.reduceat(np.exp((segment_sims - peak) / LSE_TAU), b.starts, axis=1)
         signals["use_seg_lse"] = LSE_TAU * np.log(pooled + 1e-30)
@@ -1037,12 +1043,13 @@ class HybridIndex:
                 whole = whole / np.linalg.norm(whole, axis=1, keepdims=True)
             signals["e5_whole"] = whole @ b.e5_whole.T
             signals["e5_title"] = whole @ b.e5_titles.T
-            unit_sims = b.per_segment(unit_vectors @ b.e5_segments.T)
-            unit_best = np.maximum.reduceat(unit_sims, b.starts, axis=1)
+            e5_sims = b.segment_cosines(unit_vectors, b.e5_segments)
+            unit_best = np.maximum.reduceat(e5_sims, b.starts, axis=1)
             signals["e5_seg_max"] = unit_best[first]
             signals["e5_cmax"] = np.stack([unit_best[owner == i].max(0) for i in range(len(queries))])
+            unit_sims: Callable[[], np.ndarray] = partial(np.asarray, e5_sims)
         else:
-            unit_sims = b.per_segment(use_units @ b.use_segments.T)
+            unit_sims = partial(b.segment_cosines, use_units, b.use_segments)
 
         stem_keys = [term_keys(q.stems) for q in queries]
         gram_keys = [term_keys(char_ngrams(q.retrieval_text, *CHAR_N)) for q in queries]
@@ -1099,8 +1106,8 @@ class HybridIndex:
             use_units = self.encoders.use.encode(analysis.units)
             chosen = self._candidates(parts, masks, analysis, use_units, allowed)
             if not sum(len(c) for c in chosen):
-                yield _Scored([analysis], None, {}, np.zeros((len(analysis.units), 0)), np.zeros((1, 0)),
-                              np.zeros((1, 0)), None)
+                nothing = partial(np.zeros, (len(analysis.units), 0))
+                yield _Scored([analysis], None, {}, nothing, np.zeros((1, 0)), np.zeros((1, 0)), None)
                 continue
             block = _Block.of([(p, c) for p, c in zip(parts, chosen, strict=True) if len(c)])
             signals, unit_sims = self._signals(block, [analysis], use_units)
@@ -1146,9 +1153,10 @@ class HybridIndex:
         stems_of_query = sorted(set(analysis.stems))
         keys = term_keys(stems_of_query)
         out = []
+        unit_sims = s.unit_sims()
         for d in self._top(total[0], k, s.mask):
             part, position = b.locate(int(d))
-            block = s.unit_sims[:, b.starts[d]:b.ends[d]]  # query units x this document's segments
+            block = unit_sims[:, b.starts[d]:b.ends[d]]  # query units x this document's segments
             unit, segment = np.unravel_index(int(np.argmax(block)), block.shape)
             shared = part.bm25.contains(position, keys)
             out.append(Evidence(
