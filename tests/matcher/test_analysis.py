@@ -186,7 +186,8 @@ def test_a_text_analysed_again_is_remembered_and_cannot_be_changed_through_a_res
 
 def test_a_sentence_met_again_in_another_text_is_not_parsed_again(
         analyzer: Analyzer, monkeypatch: pytest.MonkeyPatch) -> None:
-    first, second = "Je parle arabe et wolof. Je couds des robes.", "Je fais du pain. Je parle arabe et wolof."
+    first = "Je parle arabe et wolof. Je couds des robes."
+    second = "Je fais du pain. Je parle arabe et wolof."
     fresh = [analyzer.analyze_many([text])[0] for text in (first, second)]  # maybe remembered already
     parsed: list[str] = []
     nlp = analyzer.nlp
