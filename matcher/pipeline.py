@@ -85,20 +85,22 @@ def prepare_analysed(analyses: Sequence[Analysis], embedder: Embedder, encoders:
 # ("je parle arabe", "je suis disponible le week-end") far apart, beyond a web process's 8,192.
 WORKER_RECENT_TEXTS = 65_536
 
-_loaded: tuple[Analyzer, Embedder, Encoders] | None = None
+_models: Models | None = None
 
 
-def _load_models(models: Models) -> None:
-    global _loaded
-    _loaded = models.load()
-    for embedder in (_loaded[1], _loaded[2].use):
-        if isinstance(embedder, RecentVectors):
-            embedder.size = max(embedder.size, WORKER_RECENT_TEXTS)
+def _remember(models: Models) -> None:
+    global _models
+    _models = models
 
 
 def _prepare_texts(texts: list[str]) -> list[PreparedDeclaration]:
-    assert _loaded is not None, "worker started without its models"
-    analyzer, embedder, encoders = _loaded
+    """A worker's task. Its models load at its first batch, not in the pool's initializer: a
+    failure there (a missing model) then reaches the caller as itself, not as a broken pool."""
+    assert _models is not None, "worker started without its models"
+    analyzer, embedder, encoders = _models.load()  # once per process (the loaders remember)
+    for model in (embedder, encoders.use):
+        if isinstance(model, RecentVectors):
+            model.size = max(model.size, WORKER_RECENT_TEXTS)
     return prepare_analysed(analyzer.analyze_many(texts), embedder, encoders)
 
 
@@ -126,18 +128,24 @@ def prepare_ahead(batches: Iterable[Sequence[T]], text_of: Callable[[T], str], m
         for batch, analyses in analyse_ahead(analyzer, batches, text_of):
             yield batch, prepare_analysed(analyses, embedder, encoders)
         return
-    with ProcessPoolExecutor(processes, mp_context=get_context("spawn"), initializer=_load_models,
-                             initargs=(models,)) as pool:
-        pending: deque[tuple[Sequence[T], Future[list[PreparedDeclaration]]]] = deque()
-        source = iter(batches)
-        try:
-            while True:
-                for batch in islice(source, processes + 1 - len(pending)):
+    pool = ProcessPoolExecutor(processes, mp_context=get_context("spawn"), initializer=_remember,
+                               initargs=(models,))
+    pending: deque[tuple[Sequence[T], Future[list[PreparedDeclaration]]]] = deque()
+    source = iter(batches)
+    failure: BaseException | None = None
+    try:
+        while True:
+            try:
+                for batch in islice(source, 0 if failure else processes + 1 - len(pending)):
                     pending.append((batch, pool.submit(_prepare_texts, [text_of(item) for item in batch])))
-                if not pending:
-                    return
-                batch, future = pending.popleft()
-                yield batch, future.result()
-        finally:
-            for _batch, future in pending:
-                future.cancel()
+            except Exception as exc:  # noqa: BLE001 - raised after the batches before it are yielded
+                failure = exc
+            if not pending:
+                if failure is not None:
+                    raise failure
+                return
+            batch, future = pending.popleft()
+            yield batch, future.result()
+    finally:
+        # The caller stopped, failed or is done: drop what has not started, do not wait for the rest.
+        pool.shutdown(wait=False, cancel_futures=True)

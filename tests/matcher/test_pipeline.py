@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from matcher.analysis import get_analyzer
+from matcher.analysis import AnalyzerUnavailable, get_analyzer
 from matcher.embeddings import DEFAULT_EMBEDDER, get_embedder
 from matcher.hybrid import DocumentArtefact, get_encoders
 from matcher.pipeline import (
@@ -71,7 +71,8 @@ def test_a_failure_in_a_worker_is_raised_in_the_caller() -> None:
     assert got == [["Je couds."]]
 
 
-def test_a_failing_text_of_stops_the_stream_before_the_bad_batch() -> None:
+@pytest.mark.parametrize("processes", [0, pytest.param(1, marks=pytest.mark.slow)])
+def test_a_failing_text_of_stops_the_stream_after_the_batches_before_it(processes: int) -> None:
     def text_of(item: int) -> str:
         if item == 3:
             raise ValueError("bad row")
@@ -79,9 +80,16 @@ def test_a_failing_text_of_stops_the_stream_before_the_bad_batch() -> None:
 
     seen: list[int] = []
     with pytest.raises(ValueError, match="bad row"):
-        for batch, _ready in prepare_ahead(iter([[0, 1], [2, 3], [4]]), text_of, MODELS, 0):
+        for batch, _ready in prepare_ahead(iter([[0, 1], [2, 3], [4]]), text_of, MODELS, processes):
             seen.extend(batch)
     assert seen == [0, 1]
+
+
+@pytest.mark.slow
+def test_a_model_a_worker_cannot_load_is_named_to_the_caller() -> None:
+    missing = Models(DEFAULT_EMBEDDER, "use", spacy_model="xx_no_such_model")
+    with pytest.raises(AnalyzerUnavailable, match="xx_no_such_model"):
+        list(prepare_ahead(iter([["Je couds."]]), lambda text: text, missing, 1))
 
 
 def test_a_declaration_document_leaves_negated_statements_out() -> None:

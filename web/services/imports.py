@@ -16,6 +16,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import os
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -583,8 +584,13 @@ def _prepare(rows: list[Row], matching: MatchingService, progress: Progress
              ) -> list[PreparedDeclaration | None]:
     """Analyse and encode the declarations in batches, before any transaction: in worker
     processes for a large file (matcher.pipeline), else here with the next batch analysed in a
-    thread. None for a row without a declaration."""
-    processes = ingest_processes() if len(rows) >= PARALLEL_ROWS else 0
+    thread. None for a row without a declaration.
+
+    Worker processes load their own models (~0.5 GB each): a job run by the RQ worker starts them
+    for a large file; one run inside a web process (no Redis) only when RELAIS_INGEST_PROCESSES
+    asks for them."""
+    wanted = bool(current_app.config["RELAIS"].redis_url or os.environ.get("RELAIS_INGEST_PROCESSES"))
+    processes = ingest_processes() if wanted and len(rows) >= PARALLEL_ROWS else 0
     prepared: list[PreparedDeclaration | None] = []
     batches = (rows[start:start + ANALYSE_BATCH] for start in range(0, len(rows), ANALYSE_BATCH))
     for batch, ready in prepare_ahead(batches, _declaration, matching.models(), processes):

@@ -384,9 +384,10 @@ class MatchingService:
 
     @contextmanager
     def prebuilt(self, documents: Sequence[Document | None]) -> Iterator[None]:
-        """Encode the artefacts of `documents` now, outside any transaction; writes of documents
-        with the same content inside the block use them instead of encoding (a bulk import keeps
-        its write transaction, and SQLite's one write lock, short)."""
+        """Encode the artefacts of `documents` (needs) now, outside any transaction; writes of
+        needs with the same content inside the block use them instead of encoding (a bulk import
+        keeps its write transaction, and SQLite's one write lock, short). Declarations come to
+        `store_declarations` prepared instead (matcher.pipeline)."""
         assert self.encoders is not None
         present = [d for d in documents if d is not None]
         keys = [_content(d) for d in present]
@@ -575,7 +576,8 @@ class MatchingService:
             self.mark(session, RESIDENTS, declaration.resident_id)
             artefacts.append((declaration.resident_id, prepared.artefact))
             out.append(rows)
-        self._write_artefacts(session, RESIDENTS, artefacts)
+        for start in range(0, len(artefacts), INGEST_BATCH):  # bounded IN lists
+            self._write_artefacts(session, RESIDENTS, artefacts[start:start + INGEST_BATCH])
         return out
 
     def store_need(self, session: Session, need: Need) -> list[NeedStatement]:
