@@ -36,6 +36,7 @@ from web.services.proposals import (
     best_pairs,
     consent_query,
     consenting,
+    shared_terms,
     statements_of_needs,
     statements_of_residents,
 )
@@ -61,13 +62,10 @@ def ranked(collection: str, text: str, limit: int, allowed: set[int] | Eligibili
 def explain(searched: Sequence[Quotable], statements: Sequence[Quotable]) -> dict[str, Any]:
     """Each statement of the text with the document's closest one, best first (three at most)."""
     pairs = best_pairs(searched, statements, matching.dim)[:3]
-    shared: dict[str, None] = {}
-    for query, row, _similarity in pairs:
-        shared.update(dict.fromkeys(sorted(set(query.lemmas) & set(row.lemmas))))
     return {"score": round(pairs[0][2], 4) if pairs else 0.0,
             "pairs": [{"query_text": query.text, "matched_text": row.text, "similarity": round(similarity, 3)}
                       for query, row, similarity in pairs],
-            "shared_terms": list(shared)[:6]}
+            "shared_terms": shared_terms(pairs)}
 
 
 def ids_of(query: Any, table: type[Need] | type[Resident]) -> set[int]:

@@ -192,18 +192,24 @@ def best_pairs(query_rows: Sequence[Quotable], doc_rows: Sequence[Quotable], dim
     return sorted(pairs, key=lambda p: -p[2])
 
 
+def shared_terms(pairs: Sequence[tuple[Quotable, Quotable, float]]) -> list[str]:
+    """The lemmas both sides of these pairs use, pair by pair (six at most)."""
+    shared: dict[str, None] = {}
+    for query, doc, _similarity in pairs:
+        shared.update(dict.fromkeys(sorted(set(query.lemmas) & set(doc.lemmas))))
+    return list(shared)[:6]
+
+
 def _explanation(pairs: list[tuple[Quotable, Quotable, float]], decision: Decision, need_is_query: bool
                  ) -> dict[str, Any]:
     """What a person is told: the statement pairs, the shared words, the filters met, the score."""
     shown = []
-    shared: dict[str, None] = {}
     for query, doc, similarity in pairs[:2]:
         need, resident = (query, doc) if need_is_query else (doc, query)
         shown.append({"resident_text": resident.text, "need_text": need.text,
                       "similarity": round(similarity, 3)})
-        shared.update(dict.fromkeys(sorted(set(resident.lemmas) & set(need.lemmas))))
     similarity = pairs[0][2] if pairs else 0.0
-    return {"pairs": shown, "shared_terms": list(shared)[:6], "reasons": decision.satisfied,
+    return {"pairs": shown, "shared_terms": shared_terms(pairs[:2]), "reasons": decision.satisfied,
             "score": round(similarity, 3), "rank": round(decision.score, 3)}
 
 
