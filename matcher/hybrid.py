@@ -708,13 +708,11 @@ class _Block:
         return cls(sources, starts, ends, joined["use_whole"], joined["use_table"], joined["e5_whole"],
                    joined["e5_titles"], joined["e5_table"])
 
-    def per_segment(self, sims: np.ndarray) -> np.ndarray:
-        """Cosines against `use_segments` or `e5_segments` as one column per block segment."""
-        return sims if self.segment_vector is None else sims[:, self.segment_vector]
-
     def segment_cosines(self, vectors: np.ndarray, segments: np.ndarray) -> np.ndarray:
-        """Cosines of `vectors` with every block segment (`segments`: use_segments or e5_segments)."""
-        return self.per_segment(vectors @ segments.T)
+        """Cosines of `vectors` with every block segment, one column each (`segments`:
+        use_segments or e5_segments, whose rows may be table rows shared by several segments)."""
+        sims = vectors @ segments.T
+        return sims if self.segment_vector is None else sims[:, self.segment_vector]
 
     def lexical(self, name: str, keys: np.ndarray) -> np.ndarray:
         """One lexical signal (bm25_text, char_text, char_title) of every block column."""
