@@ -320,6 +320,7 @@ class Bench:
         queries = from_blobs(list(queries_rows), self.matching.dim)
         index = self.matching.collections[RESIDENTS].index
         found, _lat = bench_index.latencies(index, queries, K)
+        found = bench_index.rescored(found, queries, matrix, ids)  # true cosines (HNSW keeps float16)
         ann_times, exact_times, truth_ids, truth_scores = [], [], [], []
         for q in queries:  # alternate, so both see the same machine load
             started = time.perf_counter()
@@ -403,7 +404,8 @@ def tie_aware_recall(found: bench_index.Found, truth_scores: Sequence[np.ndarray
 
     People write the same sentence ("Je parle français", "je fais le ménage"): identical vectors
     tie, and which of the tied ids the exact and the approximate search return is arbitrary. An
-    answer counts when it scores at least the true k-th score (float32 rounding aside).
+    answer counts when its true cosine (`bench_index.rescored`) is at least the true k-th score
+    (float32 rounding aside).
     """
     out = []
     for answer, scores in zip(found, truth_scores, strict=True):

@@ -139,13 +139,27 @@ def latencies(index: VectorIndex, queries: np.ndarray, k: int) -> tuple[Found, d
                    "p95_ms": round(float(np.percentile(ms, 95)), 3)}
 
 
+def rescored(found: Found, queries: np.ndarray, vectors: np.ndarray,
+             ids: np.ndarray | None = None) -> Found:
+    """The answers with their true (float32) cosines: HNSW stores float16, whose cosines stray
+    from the truth by ~1e-4, more than the tie tolerance of `quality`. `ids`, sorted, label the
+    rows of `vectors` (default: the row numbers)."""
+    def row(answer: list[tuple[int, float]], query: np.ndarray) -> list[tuple[int, float]]:
+        got = np.asarray([i for i, _ in answer], np.int64)
+        at = got if ids is None else np.searchsorted(ids, got)
+        assert ids is None or np.array_equal(ids[at], got), "an answer's id has no vector"
+        return list(zip(got.tolist(), (vectors[at] @ query).tolist(), strict=True))
+    return [row(answer, query) for answer, query in zip(found, queries, strict=True)]
+
+
 def quality(found: Found, truth: tuple[np.ndarray, np.ndarray], k: int) -> dict[str, float]:
     """Recall@k against exact search, mean and worst query, and what the misses cost at the top: the
     share of queries whose best answer is not the true best, and the largest cosine so lost.
 
     Identical vectors tie, and which tied ids two searches return is arbitrary: the tie-aware
-    recall counts an answer when it scores at least the true k-th score (float32 rounding aside),
-    as scripts/bench.py does; ``recall_at_k_by_id`` counts ids only (ties as misses).
+    recall counts an answer when it scores at least the true k-th score (float32 rounding aside;
+    `found` carries true cosines: see `rescored`), as scripts/bench.py does;
+    ``recall_at_k_by_id`` counts ids only (ties as misses).
     """
     ids, scores = truth
     by_id = [len({i for i, _ in f[:k]} & set(t[:k].tolist())) / k for f, t in zip(found, ids, strict=True)]
@@ -181,7 +195,8 @@ def bench_flat(vectors: np.ndarray, queries: np.ndarray, truth: tuple[np.ndarray
     build = time.perf_counter() - started
     assert index.kind == "flat"
     found, lat = latencies(index, queries, k)
-    return {"kind": "flat", "build_s": round(build, 2), **lat, **quality(found, truth, k),
+    return {"kind": "flat", "build_s": round(build, 2), **lat,
+            **quality(rescored(found, queries, vectors), truth, k),
             **memory(index, before)}
 
 
@@ -201,8 +216,9 @@ def bench_hnsw(vectors: np.ndarray, queries: np.ndarray, truth: tuple[np.ndarray
     for ef in sorted(set(ef_values) | {params.ef_search}):
         index.hnsw = replace(params, ef_search=ef)
         found, lat = latencies(index, queries, k)
-        deep = quality(index.search(queries, 64), truth, 64)
-        row = {"ef_search": ef, **lat, **quality(found, truth, k), "recall_at_64": deep["recall_at_64"]}
+        deep = quality(rescored(index.search(queries, 64), queries, vectors), truth, 64)
+        row = {"ef_search": ef, **lat, **quality(rescored(found, queries, vectors), truth, k),
+               "recall_at_64": deep["recall_at_64"]}
         sweep.append(row)
         if ef == params.ef_search:
             result.update({key: value for key, value in row.items() if key != "ef_search"})
@@ -216,7 +232,7 @@ def bench_hnsw(vectors: np.ndarray, queries: np.ndarray, truth: tuple[np.ndarray
         truth_left = exact_truth(vectors[keep], keep, queries, k)
         found, lat = latencies(index, queries, k)
         result["with_tombstones"] = {"deleted_share": delete, "tombstones": index.tombstones, **lat,
-                                     **quality(found, truth_left, k)}
+                                     **quality(rescored(found, queries, vectors), truth_left, k)}
         if compact:
             started = time.perf_counter()
             index.compact()

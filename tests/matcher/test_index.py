@@ -140,6 +140,13 @@ def test_collection_load_refuses_mismatched_owners(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- the two kinds (exact, HNSW)
 
 KINDS = {"flat": 10**9, "hnsw": 0}  # exact_limit forcing each kind from the first vector
+# HNSW stores float16: its cosines are those of the rounded vectors (within ~1e-3 of float32).
+PRECISION = {"flat": 1e-5, "hnsw": 1e-3}
+
+
+def stored(vectors: np.ndarray, kind: str) -> np.ndarray:
+    """The vectors as an index of `kind` holds them (HNSW: rounded to float16)."""
+    return vectors.astype(np.float16).astype(np.float32) if kind == "hnsw" else vectors
 
 
 def clustered(rng: np.random.Generator, n: int, dim: int, centres: int = 40) -> np.ndarray:
@@ -172,7 +179,8 @@ def test_both_kinds_upsert_replace_delete_alike(kind: str) -> None:
     assert index.kind == kind and len(index) == 300 and 1000 in index and 999 not in index
     for i in (0, 150, 299):
         (hits,) = index.search(vectors[i:i + 1], 5)
-        assert len(hits) == 5 and hits[0][0] == 1000 + i and hits[0][1] == pytest.approx(1.0, abs=1e-5)
+        assert len(hits) == 5 and hits[0][0] == 1000 + i
+        assert hits[0][1] == pytest.approx(1.0, abs=PRECISION[kind])
         assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
     fresh = unit(rng, 3)
     index.upsert([1000, 1001, 1002], fresh)  # replaced: the new vector answers, the old does not
@@ -180,7 +188,7 @@ def test_both_kinds_upsert_replace_delete_alike(kind: str) -> None:
     for j in range(3):
         assert index.search(fresh[j:j + 1], 1)[0][0][0] == 1000 + j
         top = index.search(vectors[j:j + 1], 300)[0]
-        assert dict(top)[1000 + j] == pytest.approx(float(fresh[j] @ vectors[j]), abs=1e-5)
+        assert dict(top)[1000 + j] == pytest.approx(float(fresh[j] @ vectors[j]), abs=PRECISION[kind])
     gone = list(range(1100, 1150))
     assert index.delete(gone + [5, 6]) == 50 and index.delete(gone) == 0
     assert len(index) == 250 and not index.ids() & set(gone) and 1100 not in index
@@ -197,7 +205,7 @@ def test_the_last_vector_given_for_an_id_wins(kind: str) -> None:
     index = VectorIndex(DIM, exact_limit=KINDS[kind])
     index.upsert([7, 8, 7], v)
     assert len(index) == 2
-    assert index.search(v[2:3], 1)[0][0] == (7, pytest.approx(1.0, abs=1e-5))
+    assert index.search(v[2:3], 1)[0][0] == (7, pytest.approx(1.0, abs=PRECISION[kind]))
     with pytest.raises(ValueError):
         index.upsert([-3], v[:1])
 
@@ -335,7 +343,7 @@ def test_collection_on_hnsw_matches_a_fresh_exact_build() -> None:
         hnsw.delete(d)
     for d, vecs in docs.items():
         if d % 4:
-            fresh.upsert(d, [3 * d, 3 * d + 1, 3 * d + 2], vecs)
+            fresh.upsert(d, [3 * d, 3 * d + 1, 3 * d + 2], stored(vecs, "hnsw"))
     assert hnsw.index.kind == "hnsw" and fresh.index.kind == "flat"
     queries = unit(rng, 3)
     for allowed in (None, set(range(1, 80, 2))):
@@ -390,7 +398,7 @@ def test_identical_vectors_are_stored_once_and_answer_for_every_id(kind: str) ->
     assert index.kind == kind and len(index) == 17 and index.vectors == 7 and index.tombstones == 0
     (hits,) = index.search(v[:1], 20)
     assert len(hits) == 17 and [i for i, _ in hits[:11]] == [*range(10, 20), 40]
-    assert len({s for _, s in hits[:11]}) == 1 and hits[0][1] == pytest.approx(1.0, abs=1e-5)
+    assert len({s for _, s in hits[:11]}) == 1 and hits[0][1] == pytest.approx(1.0, abs=PRECISION[kind])
     assert [i for i, _ in index.search(v[:1], 3)[0]] == [10, 11, 12]  # ties by id, k respected
     assert index.delete([10, 11]) == 2 and index.vectors == 7 and index.tombstones == 0
     assert index.search(v[:1], 1)[0][0][0] == 12 and 10 not in index
@@ -401,7 +409,25 @@ def test_identical_vectors_are_stored_once_and_answer_for_every_id(kind: str) ->
     assert index.vectors == 7 and index.tombstones == 1 and len(index) == 7  # 1/8: not compacted
     assert not returned(index, v, 10) & {10, 11, *range(13, 20), 40}
     index.upsert([50], v[:1])  # and comes back, stored anew
-    assert index.search(v[:1], 1)[0][0] == (50, pytest.approx(1.0, abs=1e-5)) and index.vectors == 8
+    assert index.search(v[:1], 1)[0][0] == (50, pytest.approx(1.0, abs=PRECISION[kind]))
+    assert index.vectors == 8
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_vectors_equal_in_float16_are_one_vector(kind: str, tmp_path: Path) -> None:
+    """HNSW stores float16, so "the same vector" means the same float16 bytes in both kinds (the
+    same text encoded in two batches may differ in its last float32 bits), saved and loaded too."""
+    base = stored(unit(np.random.default_rng(26), 3), "hnsw")  # exact in float16
+    nudged = np.nextafter(base, np.float32(2))  # one float32 step away: the same float16
+    index = VectorIndex(DIM, exact_limit=KINDS[kind])
+    index.upsert([1, 2], base[:2])
+    index.upsert([3, 4], nudged[:2])
+    assert index.vectors == 2 and [i for i, _ in index.search(base[:1], 2)[0]] == [1, 3]
+    index.save(tmp_path / "x.faiss")
+    loaded = VectorIndex.load(tmp_path / "x.faiss", DIM, exact_limit=KINDS[kind])
+    loaded.upsert([5], nudged[1:2])
+    loaded.delete([1, 3])  # base[0]'s last holders: a tombstone, and no other row is lost
+    assert loaded.vectors == 1 and [i for i, _ in loaded.search(base[1:2], 3)[0]] == [2, 4, 5]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -437,7 +463,8 @@ def test_allowed_filters_with_identical_vectors(kind_limit: int) -> None:
             for given in (allowed, np.asarray(sorted(allowed)), sorted(allowed)):
                 got = index.search(queries, k, allowed=given)
                 assert all(len(row) == min(k, len(live)) for row in got)
-                assert [[i for i, _ in row] for row in got] == ranked(vectors, queries, k, live)
+                exact = ranked(stored(vectors, index.kind), queries, k, live)
+                assert [[i for i, _ in row] for row in got] == exact
 
 
 def test_hnsw_recall_with_many_identical_vectors() -> None:
@@ -455,12 +482,12 @@ def test_hnsw_recall_with_many_identical_vectors() -> None:
     assert index.kind == "hnsw" and index.vectors == 2400 and len(index) == n
 
     def recall() -> float:
-        """Tie-aware: an answer counts when it scores at least the true 10th score."""
+        """Tie-aware: an answer counts when its true (float32) cosine is at least the true 10th."""
         found = index.search(queries, 10)
         truth = np.sort(queries @ vectors[sorted(index.ids())].T, axis=1)[:, -10]
         assert all(len(row) == 10 for row in found)
-        return float(np.mean([sum(s >= t - 1e-5 for _, s in row) / 10 for row, t in zip(found, truth,
-                                                                                         strict=True)]))
+        return float(np.mean([sum(float(q @ vectors[i]) >= t - 1e-5 for i, _ in row) / 10
+                              for q, row, t in zip(queries, found, truth, strict=True)]))
 
     assert recall() >= 0.98
     index.delete(rng.choice(n, size=n // 5, replace=False).tolist())
