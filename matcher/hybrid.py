@@ -115,6 +115,9 @@ CHAR_N = (3, 5)
 # The e5 query vector is the mean of e5(normalised query) and e5(query as typed): it hedges
 # normalisation errors (pairs MRR +0.013, esco R@10 +0.002, rome +0.010; one more e5 call).
 E5_RAW_AUGMENTATION = True
+# A document's whole vector shares its first segment's table row when their cosine is within this of
+# 1 (a change of 1.4e-3 at most in any cosine, float16's own rounding).
+WHOLE_SAME = 1e-6
 # Texts per encoder call when indexing: bounds memory on big corpora.
 ENCODE_BATCH = 256
 # Queries scored together by `search_many`: bounds the (queries x segments) score matrices.
@@ -442,9 +445,13 @@ def make_artefacts(documents: Sequence[Document], encoders: Encoders) -> list[Do
     parts = [_document_parts(d) for d in documents]
     flat = [s for _, segments, _, _ in parts for s in segments]
     wholes = [whole for _, _, whole, _ in parts]
-    use = (_encode_unique(encoders.use, flat), _encode_unique(encoders.use, wholes))
+    # One call for both: a declaration's whole text is its first segment, and gets the very same
+    # vector (the index then keeps it once: see _whole_rows).
+    vectors = _encode_unique(encoders.use, flat + wholes)
+    use = (vectors[:len(flat)], vectors[len(flat):])
     if encoders.e5 is not None:
-        e5 = (_encode_unique(encoders.e5, flat), _encode_unique(encoders.e5, wholes))
+        vectors = _encode_unique(encoders.e5, flat + wholes)
+        e5 = (vectors[:len(flat)], vectors[len(flat):])
     else:
         e5 = (np.zeros((len(flat), 0), np.float32), np.zeros((len(wholes), 0), np.float32))
     out, offset = [], 0
@@ -469,6 +476,50 @@ def make_artefacts(documents: Sequence[Document], encoders: Encoders) -> list[Do
 def make_artefact(text: str, encoders: Encoders, title: str | None = None) -> DocumentArtefact:
     """The storable artefact of one document (title + body text)."""
     return make_artefacts([Document(0, text, title)], encoders)[0]
+
+
+def _whole_rows(table: np.ndarray, first_rows: np.ndarray, wholes: np.ndarray, dtype: type
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """(the USE table with the whole-text vectors it lacks appended, each document's whole row).
+
+    A declaration's whole text is its first segment (a need's is title + body, not a segment): its
+    whole vector is then that segment's row, not a second copy (100 MB at 100,000 declarations in
+    float16). Same means a cosine within WHOLE_SAME of 1 (vectors of one text encoded in two batches
+    differ in their last bits; float16 tables round them)."""
+    firsts = table[first_rows].astype(np.float32)
+    whole32 = wholes.astype(np.float32)
+    cosine = np.einsum("ij,ij->i", firsts, whole32) / np.maximum(
+        np.linalg.norm(firsts, axis=1) * np.linalg.norm(whole32, axis=1), 1e-12)
+    own = np.flatnonzero(cosine < 1 - WHOLE_SAME) if len(first_rows) else np.zeros(0, np.int64)
+    rows = first_rows.astype(np.int64)
+    rows[own] = len(table) + np.arange(len(own))
+    return np.concatenate([table.astype(dtype, copy=False), wholes[own].astype(dtype)]), rows
+
+
+class _Texts:
+    """Many short texts in one UTF-8 buffer (about the size of the text itself, where a Python
+    string costs ~50-80 bytes more), read back one by one."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
+        self.offsets = np.zeros(len(encoded) + 1, np.int64)
+        np.cumsum([len(e) for e in encoded], out=self.offsets[1:])
+        self.buffer = b"".join(encoded)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, row: int) -> str:
+        return self.buffer[self.offsets[row]:self.offsets[row + 1]].decode("utf-8", "surrogatepass")
+
+    def many(self, rows: np.ndarray) -> list[str]:
+        starts, ends = self.offsets[rows].tolist(), self.offsets[np.asarray(rows) + 1].tolist()
+        buffer = self.buffer
+        return [buffer[a:b].decode("utf-8", "surrogatepass") for a, b in zip(starts, ends, strict=True)]
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.buffer) + self.offsets.nbytes
 
 
 def _distinct(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -560,14 +611,15 @@ class _Part:
     """Documents in matrices, in build order: the big part of an index, or the small part of the
     documents written since it was built (lexical statistics taken from the big part).
 
-    Nothing per document is kept as Python objects but its id and its segments' texts (quoted by
-    explanations): vectors are rows of a few matrices, tokens are postings (matcher/lexical.py).
-    Segments with the same text share one row of the segment tables (`segment_vector`): residents
-    write the same sentences ("je parle arabe et français"), 175,000 distinct texts among 466,000
-    statements at 100,000 generated residents.
+    Nothing per document is kept as Python objects but its id: vectors are rows of a few
+    matrices, tokens are postings (matcher/lexical.py), the segments' texts (quoted by
+    explanations) one UTF-8 buffer. Segments with the same text share one row of the segment
+    tables (`segment_vector`) and one text: residents write the same sentences ("je parle arabe et
+    français"), 175,000 distinct texts among 466,000 statements at 100,000 generated residents
+    (as Python strings the texts took 77 MB there; as one buffer, ~40).
     """
 
-    def __init__(self, ids: list[DocId], counts: np.ndarray, segments: list[str], segment_vector: np.ndarray,
+    def __init__(self, ids: list[DocId], counts: np.ndarray, texts: Sequence[str], segment_vector: np.ndarray,
                  vectors: dict[str, np.ndarray], lexical: dict[str, SparseIndex]) -> None:
         self.ids = ids
         self.position = {doc_id: i for i, doc_id in enumerate(ids)}
@@ -576,9 +628,10 @@ class _Part:
                          if all(type(d) is int for d in ids) else None)
         self.ends = np.cumsum(counts).astype(np.int64)
         self.starts = (self.ends - counts).astype(np.int64)
-        self.segments = segments
-        self.segment_vector = segment_vector  # segment -> row of use_table and e5_table
-        self.use_table, self.use_whole = vectors["use_table"], vectors["use_whole"]
+        self.texts = _Texts(texts)  # text of each distinct segment row
+        self.segment_vector = segment_vector  # segment -> row of use_table and e5_table (and texts)
+        # USE vectors of the distinct segment texts, then of the whole texts no segment has.
+        self.use_table, self.whole_row = vectors["use_table"], vectors["whole_row"]
         self.e5_table, self.e5_whole = vectors["e5_table"], vectors["e5_whole"]
         self.e5_titles = (np.ascontiguousarray(self.e5_table[segment_vector[self.starts]])
                           if self.e5_whole.shape[0] else self.e5_whole)
@@ -604,24 +657,31 @@ class _Part:
         def stack(name: str, rows: bool) -> np.ndarray:
             if not with_e5 and name.startswith("e5") or not artefacts:
                 width = 0 if name.startswith("e5") else (artefacts[0].use_whole.shape[0] if artefacts else 0)
-                return np.zeros((0, width), dtype)
+                return np.zeros((0, width), np.float32)
             arrays = [getattr(a, name) for a in artefacts]
-            return (np.concatenate(arrays)[firsts] if rows else np.stack(arrays)).astype(dtype)
+            return np.concatenate(arrays)[firsts] if rows else np.stack(arrays)
 
-        vectors = {"use_table": stack("use_segments", True), "use_whole": stack("use_whole", False),
-                   "e5_table": stack("e5_segments", True), "e5_whole": stack("e5_whole", False)}
+        first_rows = segment_vector[(np.cumsum(counts) - counts)] if len(counts) else np.zeros(0, np.int64)
+        use_table, whole_row = _whole_rows(stack("use_segments", True), first_rows,
+                                           stack("use_whole", False), dtype)
+        vectors = {"use_table": use_table, "whole_row": whole_row,
+                   "e5_table": stack("e5_segments", True).astype(dtype),
+                   "e5_whole": stack("e5_whole", False).astype(dtype)}
+        compact = np.dtype(dtype) == np.float16
         lexical = {
-            "bm25": SparseIndex([a.stems for a in artefacts], "bm25", reference.bm25 if reference else None),
+            "bm25": SparseIndex([a.stems for a in artefacts], "bm25", reference.bm25 if reference else None,
+                                compact),
             "char_text": SparseIndex([a.chars_text for a in artefacts], "tfidf",
-                                     reference.char_text if reference else None),
+                                     reference.char_text if reference else None, compact),
         }
         if all(np.array_equal(a.chars_title, a.chars_text) for a in artefacts) and (
                 reference is None or reference.char_title is reference.char_text):
             lexical["char_title"] = lexical["char_text"]  # declarations: the title is the whole text
         else:
             lexical["char_title"] = SparseIndex([a.chars_title for a in artefacts], "tfidf",
-                                                reference.char_title if reference else None)
-        return cls(list(ids), counts, segments, segment_vector, vectors, lexical)
+                                                reference.char_title if reference else None, compact)
+        texts = [segments[i] for i in firsts.tolist()]
+        return cls(list(ids), counts, texts, segment_vector, vectors, lexical)
 
     @classmethod
     def merged(cls, parts: Sequence[_Part], dtype: type) -> _Part:
@@ -632,11 +692,10 @@ class _Part:
         for part in parts:
             keep = np.flatnonzero(part.live)
             ids.extend(part.ids[i] for i in keep.tolist())
-            for i in keep.tolist():
-                segments.extend(part.segments[part.starts[i]:part.ends[i]])
+            rows.append(part.segment_rows(keep))
+            segments.extend(part.texts.many(part.segment_vector[rows[-1]]))
             sizes = part.ends[keep] - part.starts[keep]
             counts.append(sizes)
-            rows.append(part.segment_rows(keep))
             columns.append(keep)
         # The kept segments' distinct texts, each taking its table row from the part it was first met in.
         firsts, segment_vector = _distinct(segments)
@@ -644,17 +703,37 @@ class _Part:
         table_rows = [p.segment_vector[r[firsts[(firsts >= lo) & (firsts < hi)] - lo]]
                       for p, r, lo, hi in zip(parts, rows, bounds[:-1], bounds[1:], strict=True)]
         vectors: dict[str, np.ndarray] = {}
-        for name, index in (("use_table", table_rows), ("use_whole", columns), ("e5_table", table_rows),
-                            ("e5_whole", columns)):
+        for name, index in (("use_table", table_rows), ("e5_table", table_rows), ("e5_whole", columns)):
             arrays = [getattr(p, name)[i] if getattr(p, name).shape[0] else getattr(p, name)
                       for p, i in zip(parts, index, strict=True)]
             vectors[name] = np.concatenate(arrays).astype(dtype)
-        lexical = {name: SparseIndex.merged([(getattr(p, name), p.live) for p in parts])
+        wholes = np.concatenate([p.use_table[p.whole_row[keep]]
+                                 for p, keep in zip(parts, columns, strict=True)])
+        sizes = np.concatenate(counts)
+        vectors["use_table"], vectors["whole_row"] = _whole_rows(
+            vectors["use_table"], segment_vector[np.cumsum(sizes) - sizes], wholes, dtype)
+        compact = np.dtype(dtype) == np.float16
+        lexical = {name: SparseIndex.merged([(getattr(p, name), p.live) for p in parts], compact)
                    for name in ("bm25", "char_text")}
         shared = all(p.char_title is p.char_text for p in parts)
         lexical["char_title"] = (lexical["char_text"] if shared else
-                                 SparseIndex.merged([(p.char_title, p.live) for p in parts]))
-        return cls(ids, np.concatenate(counts), segments, segment_vector, vectors, lexical)
+                                 SparseIndex.merged([(p.char_title, p.live) for p in parts], compact))
+        texts = [segments[i] for i in firsts.tolist()]
+        return cls(ids, np.concatenate(counts), texts, segment_vector, vectors, lexical)
+
+    @property
+    def segments(self) -> list[str]:
+        """Every segment's text, in order."""
+        return self.texts.many(self.segment_vector)
+
+    def segments_of(self, position: int) -> list[str]:
+        """The segment texts of the document at `position`, title first."""
+        return self.texts.many(self.segment_vector[self.starts[position]:self.ends[position]])
+
+    @property
+    def use_whole(self) -> np.ndarray:
+        """The documents' whole-text USE vectors (a gathered copy)."""
+        return self.use_table[self.whole_row]
 
     def use_segments(self, rows: np.ndarray | slice) -> np.ndarray:
         """USE vectors of these segments (rows as `segment_rows` gives them), float32."""
@@ -676,7 +755,7 @@ class _Block:
     sources: list[tuple[_Part, np.ndarray | None]]
     starts: np.ndarray  # segment rows of each column in the block's segment matrices
     ends: np.ndarray
-    use_whole: np.ndarray
+    use_whole: np.ndarray | None  # whole-text vectors of the columns (None: rows of use_segments)
     use_segments: np.ndarray  # segment vectors: one row per segment, or per table row (see below)
     e5_whole: np.ndarray
     e5_titles: np.ndarray
@@ -684,13 +763,14 @@ class _Block:
     # A whole part (exact scoring) keeps its tables: each segment's row in them. Scoring the
     # distinct texts then gathering costs less than scoring every segment.
     segment_vector: np.ndarray | None = None
+    whole_row: np.ndarray | None = None  # and each document's whole-text row there
 
     @classmethod
     def of(cls, sources: list[tuple[_Part, np.ndarray | None]]) -> _Block:
         if len(sources) == 1 and sources[0][1] is None:
             p = sources[0][0]
-            return cls(sources, p.starts, p.ends, p.use_whole, p.use_table, p.e5_whole, p.e5_titles,
-                       p.e5_table, p.segment_vector)
+            return cls(sources, p.starts, p.ends, None, p.use_table, p.e5_whole, p.e5_titles,
+                       p.e5_table, p.segment_vector, p.whole_row)
         parts: dict[str, list[np.ndarray]] = {name: [] for name in ("use_whole", "use_table", "e5_whole",
                                                                     "e5_titles", "e5_table")}
         counts = []
@@ -698,8 +778,9 @@ class _Block:
             assert positions is not None
             rows = part.segment_vector[part.segment_rows(positions)]
             counts.append(part.ends[positions] - part.starts[positions])
-            for name, index in (("use_whole", positions), ("use_table", rows), ("e5_whole", positions),
-                                ("e5_titles", positions), ("e5_table", rows)):
+            parts["use_whole"].append(part.use_table[part.whole_row[positions]])
+            for name, index in (("use_table", rows), ("e5_whole", positions), ("e5_titles", positions),
+                                ("e5_table", rows)):
                 matrix = getattr(part, name)
                 parts[name].append(matrix[index] if matrix.shape[0] else matrix)
         joined = {name: np.concatenate(arrays).astype(np.float32) for name, arrays in parts.items()}
@@ -707,6 +788,14 @@ class _Block:
         starts = ends - np.concatenate(counts)
         return cls(sources, starts, ends, joined["use_whole"], joined["use_table"], joined["e5_whole"],
                    joined["e5_titles"], joined["e5_table"])
+
+    def use_cosines(self, use: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """USE cosines of `use` with each column's whole text, and with every block segment."""
+        if self.use_whole is not None:
+            return use @ self.use_whole.T, use @ self.use_segments.T
+        assert self.segment_vector is not None and self.whole_row is not None
+        sims = use @ self.use_segments.T  # table rows: one product serves both
+        return sims[:, self.whole_row], sims[:, self.segment_vector]
 
     def segment_cosines(self, vectors: np.ndarray, segments: np.ndarray) -> np.ndarray:
         """Cosines of `vectors` with every block segment, one column each (`segments`:
@@ -801,8 +890,7 @@ class HybridIndex:
             part = self._big
             if part is None or doc_id not in part.position or not part.live[part.position[doc_id]]:
                 return []
-            at = part.position[doc_id]
-            return part.segments[part.starts[at]:part.ends[at]]
+            return part.segments_of(part.position[doc_id])
 
     def _forget(self, doc_id: DocId) -> None:
         """Take a document out of the parts and the FAISS index (the caller holds the lock)."""
@@ -883,7 +971,7 @@ class HybridIndex:
         if not pending:
             return [self._big]
         return [self._big, _Part.build([d for d, _ in pending], [a for _, a in pending],
-                                       self.encoders.e5 is not None, dtype=self._big.use_whole.dtype.type)]
+                                       self.encoders.e5 is not None, dtype=self._big.use_table.dtype.type)]
 
     def _slot(self, doc_id: DocId) -> int:
         if doc_id not in self._slots:
@@ -902,16 +990,17 @@ class HybridIndex:
         self._parts()
 
     def memory(self) -> dict[str, int]:
-        """Bytes held by the matrices and postings of each part (for benchmarks and logs)."""
+        """Bytes held by the matrices, postings and texts of each part (for benchmarks and logs)."""
         out = {}
         for name, part in (("big", self._big), ("small", self._small)):
             if part is None:
                 continue
-            dense = sum(getattr(part, n).nbytes for n in ("use_table", "use_whole", "e5_table",
+            dense = sum(getattr(part, n).nbytes for n in ("use_table", "whole_row", "e5_table",
                                                            "e5_whole", "e5_titles", "segment_vector"))
             lexical = sum(index.nbytes() for index in {id(i): i for i in (part.bm25, part.char_text,
                                                                           part.char_title)}.values())
             out[f"{name}_dense"], out[f"{name}_lexical"] = dense, lexical
+            out[f"{name}_texts"] = part.texts.nbytes
         return out
 
     def _parts(self) -> list[_Part]:
@@ -1025,8 +1114,7 @@ class HybridIndex:
         if use_units is None:
             use_units = self.encoders.use.encode(units)
         use = use_units[first]  # units[first] is each query's retrieval text
-        signals["use_whole"] = use @ b.use_whole.T
-        segment_sims = b.segment_cosines(use, b.use_segments)
+        signals["use_whole"], segment_sims = b.use_cosines(use)
         peak = segment_sims.max(1, keepdims=True)
         pooled = np.add.reduceat(np.exp((segment_sims - peak) / LSE_TAU), b.starts, axis=1)
         signals["use_seg_lse"] = LSE_TAU * np.log(pooled + 1e-30)
@@ -1163,7 +1251,7 @@ class HybridIndex:
                 dense=float(s.dense[0, d]),
                 lexical=float(s.lexical[0, d]),
                 query_statement=analysis.units[unit],
-                document_segment=part.segments[int(part.starts[position] + segment)],
+                document_segment=part.segments_of(position)[int(segment)],
                 cosine=float(block[unit, segment]),
                 shared_stems=[stem for stem, hit in zip(stems_of_query, shared, strict=True) if hit],
                 signals={name: float(values[0, d]) for name, values in s.signals.items()},

@@ -243,6 +243,7 @@ def test_float16_matrices_above_the_exact_limit_rank_as_float32(
         exact.upsert(need.doc_id, artefact)
     staged.prepare()
     assert staged._big is not None and staged._big.use_table.dtype == np.float16
+    np.testing.assert_allclose(staged._big.use_whole, [a.use_whole for a in artefacts], atol=2e-3)
     assert staged.memory()["big_dense"] > 0
     for query in ("je répare les vélos", "jsuis couturière", "je fais à manger pour 40 personnes"):
         assert ids(staged, query, 1) == ids(exact, query, 1)
@@ -266,6 +267,7 @@ def test_segments_with_the_same_text_share_one_vector_through_writes_and_merges(
         index.upsert(i, artefact)
     index.prepare()
     big = index._big
+    # A declaration's whole text is its first segment: no row of its own either.
     assert big is not None and len(big.use_table) == len(set(big.segments)) < len(big.segments)
     index.delete(0)
     index.upsert(1, made[3])
@@ -279,6 +281,7 @@ def test_segments_with_the_same_text_share_one_vector_through_writes_and_merges(
             assert part.segments[part.starts[at]:part.ends[at]] == artefact.segments
             np.testing.assert_allclose(part.use_segments(slice(part.starts[at], part.ends[at])),
                                        artefact.use_segments, atol=2e-3)  # float16
+            np.testing.assert_allclose(part.use_whole[at], artefact.use_whole, atol=2e-3)
 
     check(index._parts())  # the big part with dead rows, and a small part
     with index._lock:
