@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import func
 from sqlmodel import col, select
 
@@ -188,8 +189,8 @@ def verify(env: dict[str, str], base: str, token: str, tally: Tally) -> list[str
         rebuilt.configure_from(config)
         rebuilt.rebuild(session)
         for name in ("residents", "needs"):
-            if sorted(incremental.collections[name].owner.items()) != sorted(
-                    rebuilt.collections[name].owner.items()):
+            mine, theirs = incremental.collections[name].pairs(), rebuilt.collections[name].pairs()
+            if not all(np.array_equal(a, b) for a, b in zip(mine, theirs, strict=True)):
                 problems.append(f"{name}: the incremental index ({state}) differs from a rebuild")
         indexed = len(rebuilt.collections["needs"])
         count = int(session.exec(select(func.count()).select_from(Need).where(

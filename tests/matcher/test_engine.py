@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -66,8 +68,10 @@ def test_statements_of_documents_follow_writes() -> None:
     for doc, (ids, vectors) in docs.items():
         collection.upsert(doc, ids, vectors)
 
+    held = {doc: list(ids) for doc, (ids, _) in docs.items()}
+
     def expected(wanted: set[int]) -> list[int]:
-        return sorted(sid for doc in wanted for sid in collection.statements_of.get(doc, ()))
+        return sorted(sid for doc in wanted for sid in held.get(doc, ()))
 
     small = {7, 8, 500}  # fewer than 1/TABLE_SHARE of the documents: gathered one by one
     large = set(range(0, 200, 3)) | {500}
@@ -77,6 +81,8 @@ def test_statements_of_documents_follow_writes() -> None:
         assert sorted(collection.statements_of_docs(np.asarray(sorted(wanted))).tolist()) == expected(wanted)
     collection.upsert(9, [10_000, 10_001], unit(rng, 2))  # after a write the table is rebuilt
     collection.delete(12)
+    held[9] = [10_000, 10_001]
+    del held[12]
     for wanted in (large | {9, 12}, small | {9, 12}):
         assert sorted(collection.statements_of_docs(wanted).tolist()) == expected(wanted)
     assert 10_000 in collection.statements_of_docs(large | {9}).tolist()
@@ -100,3 +106,47 @@ def test_neighbours_are_the_owners_of_the_nearest_allowed_statements() -> None:
             expected |= {doc for _, doc in scored[:5]}
         found = collection.neighbours(queries, 5, allowed)
         assert found <= kept and found == expected
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_statement_map_follows_writes_across_compactions(seed: int, monkeypatch: pytest.MonkeyPatch,
+                                                             tmp_path: Path) -> None:
+    """Writes, rewrites (with the same or new statement ids) and deletes, folded into the arrays
+    every few documents: owners, statements, length and a reload agree with a plain dict model."""
+    import matcher.engine as engine
+
+    monkeypatch.setattr(engine, "RECENT_MIN", 3)
+    monkeypatch.setattr(engine, "RECENT_SHARE", 2)
+    rng = np.random.default_rng(seed)
+    collection = Collection(DIM)
+    model: dict[int, list[int]] = {}
+    next_id = 0
+    for step in range(300):
+        doc = int(rng.integers(0, 40))
+        if rng.random() < 0.25:
+            collection.delete(doc)
+            model.pop(doc, None)
+        else:
+            size = int(rng.integers(0, 4))
+            if doc in model and rng.random() < 0.3:  # the same statements again
+                ids = model[doc]
+            else:
+                ids, next_id = list(range(next_id, next_id + size)), next_id + size
+            collection.upsert(doc, ids, unit(rng, len(ids)))
+            if ids:
+                model[doc] = ids
+            else:
+                model.pop(doc, None)
+        if step % 25 == 0 or step == 299:
+            owner = {sid: d for d, ids in model.items() for sid in ids}
+            probe = list(range(next_id + 2))
+            assert collection.owners(probe).tolist() == [owner.get(sid, -1) for sid in probe]
+            assert all(collection.statements(d) == model.get(d, []) for d in range(41))
+            assert len(collection) == len(model) and len(collection.index) == len(owner)
+            assert sorted(collection.statements_of_docs(set(range(41))).tolist()) == sorted(owner)
+    sids, owners = collection.pairs()
+    assert dict(zip(sids.tolist(), owners.tolist(), strict=True)) == owner
+    collection.save(tmp_path / "c.faiss")
+    reloaded = Collection.load(tmp_path / "c.faiss", DIM)
+    assert len(reloaded) == len(model) and all(reloaded.statements(d) == model.get(d, []) for d in range(41))
+    assert reloaded.owners(list(owner)).tolist() == list(owner.values())

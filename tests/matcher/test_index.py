@@ -92,9 +92,9 @@ def test_collection_upsert_replaces_and_delete_forgets() -> None:
     c = Collection(DIM)
     c.upsert(1, [10, 11], v[:2])
     c.upsert(1, [12], v[2:3])
-    assert c.statements_of == {1: [12]} and len(c.index) == 1
+    assert c.statements(1) == [12] and 1 in c and len(c) == 1 and len(c.index) == 1
     c.delete(1)
-    assert len(c) == 0 and len(c.index) == 0 and c.owner == {}
+    assert len(c) == 0 and len(c.index) == 0 and 1 not in c and c.owners([10, 11, 12]).tolist() == [-1] * 3
 
 
 def test_collection_rebuild_is_equivalent_to_incremental(tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ NEW_NEED = "/relais/besoins/nouveau"
 def in_index(session: Session, collection: str, doc_id: int) -> bool:
     """Whether the FAISS collection holds the document (after applying every index event)."""
     matching.sync(session)
-    return doc_id in matching.collections[collection].statements_of
+    return doc_id in matching.collections[collection]
 
 
 def submit_person(auth: Auth, world: World, name: str = "Sira", text: str = COUTURE) -> None:
