@@ -23,7 +23,10 @@ Two kinds, chosen by size
   its vectors stored in float16 (``QT_fp16``): half the memory of float32 (at 100,000 generated
   residents ~178,000 distinct vectors: the index file went from 519 MB to 232 MB), cosines within
   ~1e-3 of float32. Callers needing exact scores (the hybrid ranker, explanations) read the
-  database's float32 vectors or their own tables. The figures below were measured in float32.
+  database's float32 vectors or their own tables. The figures below were measured in float32;
+  on the statements of 100,000 generated residents (scripts/bench.py, recall judged on the true
+  float32 cosines of the ids returned) float16 gave recall@10 0.9985 against 0.9995 in float32,
+  p95 3.9 ms against 4.2 ms (a slower machine than the table's).
 
 An upsert that takes the index over `exact_limit` rebuilds it as HNSW (one batched build, every
 core); deletes that take it under ``EXACT_RETURN * exact_limit`` rebuild it as flat (hysteresis:
