@@ -169,6 +169,25 @@ def test_above_the_exact_limit_candidates_come_from_faiss_and_bm25(encoders: Enc
     staged.upsert("bike", artefacts[3])
     assert ids(staged, "je répare les vélos", 1) == ["bike"]
     assert staged.explain("je répare les vélos", 1)[0].doc_id == "bike"
+    assert set(staged._slots) == {n.doc_id for n in NEEDS}  # a slot per document in its own FAISS index
+
+
+def test_candidates_from_neighbours_need_no_faiss_slots(encoders: Encoders,
+                                                         artefacts: list[DocumentArtefact]) -> None:
+    """The service passes its statement index as `neighbours`: the ranker builds no FAISS index of
+    its own, and keeps no slots for one."""
+    asked: list[int] = []
+
+    def neighbours(vectors: np.ndarray, depth: int, allowed: object) -> set[object]:
+        asked.append(len(vectors))
+        return {"bike"}
+
+    index = HybridIndex(encoders, exact_docs=2, neighbours=neighbours)
+    index.extend(list(zip([n.doc_id for n in NEEDS], artefacts, strict=True)))
+    index.upsert("bike", artefacts[3])
+    index.delete("sew")
+    assert ids(index, "je répare les vélos", 1) == ["bike"] and asked
+    assert index._vectors is None and not index._slots and not index._slot_doc
 
 
 def test_use_only_encoders_rank_without_e5(artefacts: list[DocumentArtefact]) -> None:
