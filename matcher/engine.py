@@ -265,17 +265,19 @@ class Collection:
         recent_docs = np.fromiter(self._recent, np.int64, len(self._recent))
         recent_counts = np.fromiter(map(len, self._recent.values()), np.int64, len(self._recent))
         recent = np.fromiter(chain.from_iterable(self._recent.values()), np.int64, int(recent_counts.sum()))
-        docs, counts = np.concatenate([docs, recent_docs]), np.concatenate([counts, recent_counts])
-        statements = np.concatenate([statements, recent])
-        owner = np.repeat(docs, counts)
-        order = np.argsort(docs, kind="stable")
-        starts = (np.cumsum(counts) - counts)[order]
-        counts = counts[order]
-        gather = np.repeat(starts - (np.cumsum(counts) - counts), counts) + np.arange(int(counts.sum()))
-        self._table = (docs[order], np.concatenate(([0], np.cumsum(counts))), statements[gather])
+        owner = np.repeat(np.concatenate([docs, recent_docs]), np.concatenate([counts, recent_counts]))
+        self._arrange(np.concatenate([statements, recent]), owner)
+        self._gone, self._recent, self._recent_owner = set(), {}, {}
+
+    def _arrange(self, statements: np.ndarray, owner: np.ndarray) -> None:
+        """The arrays of these statements and their documents (a document's statements in the
+        order given)."""
+        order = np.argsort(owner, kind="stable")
+        docs = owner[order]
+        firsts = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]]) if len(docs) else _NONE
+        self._table = (docs[firsts], np.r_[firsts, len(docs)].astype(np.int64), statements[order])
         by_id = np.argsort(statements, kind="stable")
         self._by_statement = (statements[by_id], owner[by_id])
-        self._gone, self._recent, self._recent_owner = set(), {}, {}
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the index file and its statement → document map."""
@@ -299,12 +301,6 @@ class Collection:
         collection = cls(dim, index.generation)
         collection.index = index
         sids, docs = pairs.astype(np.int64)
-        # The recent documents of an empty collection are all of them: one compaction sorts them.
-        order = np.argsort(docs, kind="stable")
-        docs, sids = docs[order], sids[order]
-        firsts = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]]) if len(docs) else _NONE
-        collection._table = (docs[firsts], np.r_[firsts, len(docs)].astype(np.int64), sids)
-        by_id = np.argsort(sids, kind="stable")
-        collection._by_statement = (sids[by_id], docs[by_id])
-        collection._count = len(firsts)
+        collection._arrange(sids, docs)
+        collection._count = len(collection._table[0])
         return collection
