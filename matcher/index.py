@@ -9,12 +9,13 @@ People write the same sentence word for word ("Je parle français", "je fais le 
 generated residents 36 % of the statements were exact copies (28,732 distinct vectors among
 45,203). Stored once per id, identical vectors filled each other's HNSW neighbour lists and formed
 cliques the greedy search could not enter: recall@10 0.935 over all statements (worst query 0),
-0.999 over the distinct vectors alone. So FAISS holds each distinct vector once (a blake2b digest of
-its float16 bytes finds it), labelled by its row; `_holders` maps a row to the ids holding it
-(sorted), `_row_of` an id to its row. A search asks FAISS for min(k, live vectors) rows (each row
-has at least one id, so that always gives min(k, ids) answers), and answers every id of each row
-with the row's cosine, ties ordered by id. Upserting an id onto a vector already held only adds the
-id; a vector whose last id goes is a tombstone. The size policy counts distinct vectors.
+0.999 over the distinct vectors alone. So FAISS holds each distinct vector once (a 64-bit blake2b
+hash of its float16 bytes finds it, the bytes are compared), labelled by its row; a `RowMap`
+(matcher.rowmap: sorted numpy arrays) gives the ids holding a row (sorted) and the row of an id.
+A search asks FAISS for min(k, live vectors) rows (each row has at least one id, so that always
+gives min(k, ids) answers), and answers every id of each row with the row's cosine, ties ordered
+by id. Upserting an id onto a vector already held only adds the id; a vector whose last id goes is
+a tombstone. The size policy counts distinct vectors.
 
 Two kinds, chosen by size
 -------------------------
@@ -46,9 +47,8 @@ the same storage.
 Filters (`allowed` ids) stay in numpy: the allowed ids are sorted once per search; when they are
 at least `POSTFILTER_SHARE` of the ids, an unfiltered search `POSTFILTER_MARGIN` times deeper than
 k/share is post-filtered, and only the queries it leaves short go on to the filtered search; that
-one finds the allowed ids' rows (one dict look-up each for a small filter, else a sorted id table
-kept until the next write), scans them exactly when they are few, or walks the graph with an
-``IDSelectorBatch`` over them.
+one finds the allowed ids' rows (a vectorised look-up in the row map), scans them exactly when
+they are few, or walks the graph with an ``IDSelectorBatch`` over them.
 
 Files: one FAISS file (labels are rows; tombstones travel inside), the ids with their rows (raw
 int64, ``.ids``) and a JSON stamp (format, kind, dim, generation, ids, distinct vectors, stored
@@ -70,8 +70,8 @@ latency through `search`; recall@10 against exact search, mean and worst query):
 
 With 15 % of the vectors deleted (tombstones, not yet compacted): recall@10 1.0 at 60k and 200k,
 p50 0.68 / 1.08 ms; compacting then took 21-28 s (60k) and 74-142 s (200k). A rebuild holds the old
-and the new index at once (plus one 16k-vector chunk). The id map is a Python dict (~110 bytes
-per id).
+and the new index at once (plus one 16k-vector chunk). The id map was then a Python dict (~110
+bytes per id; numpy arrays since, ~40 bytes per id, matcher.rowmap).
 
 efSearch at 200k (recall@10 / worst query / share of queries whose true best match is missed): 64:
 0.9933 / 0 / 0.3 %; 96: 0.9978 / 0 / 0.1 %; 128: 0.9997 / 0.9 / 0; 256: 0.9999 / 0.9 / 0; 512:
@@ -114,16 +114,16 @@ import json
 import math
 import os
 import tempfile
-from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import chain
 from pathlib import Path
 from typing import Any
 
 import faiss
 import numpy as np
+
+from matcher.rowmap import DigestMap, RowMap
 
 FLAT = "flat"
 HNSW = "hnsw"
@@ -150,11 +150,9 @@ EXACT_SHARE = 8
 # stays under EXACT_K for the depths callers ask (<= 256 rows per query unit).
 POSTFILTER_SHARE = 0.25
 POSTFILTER_MARGIN = 2.0
-# A filter smaller than 1/TABLE_SHARE of the ids looks its ids up one by one in the id map (~0.1 µs
-# each) rather than rebuilding the sorted id table after a write (~50 ms at 470,000 ids).
-TABLE_SHARE = 16
 _CHUNK = 16_384  # vectors copied at a time when rebuilding
-_DIGEST_BYTES = 16  # blake2b-128 of a vector's float16 bytes: a collision is never expected
+_DIGEST_BYTES = 16  # blake2b-128 of the ids file, in the stamp
+_KEY_BYTES = 8  # blake2b-64 of a vector's float16 bytes finds its row (the bytes are compared then)
 
 
 @dataclass(frozen=True)
@@ -186,13 +184,11 @@ class VectorIndex:
         self.hnsw = hnsw
         self._kind = FLAT
         self._index: Any = self._new_index(FLAT)
-        self._row_of: dict[int, int] = {}  # live id -> the row of its vector
-        self._holders: dict[int, list[int]] = {}  # live row -> the ids holding it, sorted
-        self._row_by_digest: dict[bytes, int] = {}  # digest of a live vector's float16 bytes -> its row
+        self._map = RowMap()  # live id -> the row of its vector; live row -> its ids, sorted
+        self._digests = DigestMap()  # hash of a stored vector's float16 bytes -> its row
         # float16 as FAISS writes it (its rounding is not always numpy's): the key of a vector.
         self._half: Any = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_fp16,
                                                      faiss.METRIC_INNER_PRODUCT)
-        self._table: tuple[np.ndarray, np.ndarray] | None = None  # sorted ids, their rows (filters)
 
     # ------------------------------------------------------------------ state
 
@@ -204,22 +200,22 @@ class VectorIndex:
     @property
     def vectors(self) -> int:
         """Distinct live vectors (each stored once, whatever the number of ids holding it)."""
-        return len(self._holders)
+        return self._map.live_rows
 
     @property
     def tombstones(self) -> int:
         """Stored vectors no id holds any more (until the next compaction)."""
-        return int(self._index.ntotal) - len(self._holders)
+        return int(self._index.ntotal) - self._map.live_rows
 
     def __len__(self) -> int:
-        return len(self._row_of)
+        return len(self._map)
 
     def __contains__(self, item_id: int) -> bool:
-        return item_id in self._row_of
+        return item_id in self._map
 
     def ids(self) -> set[int]:
         """Every id held."""
-        return set(self._row_of)
+        return set(self._map.table()[0].tolist())
 
     def stats(self) -> dict[str, object]:
         """Kind, counts and approximate memory of the FAISS structures, for logs and benchmarks."""
@@ -245,39 +241,44 @@ class VectorIndex:
             _, last = np.unique(id_array[::-1], return_index=True)
             keep = np.sort(len(id_array) - 1 - last)
             id_array, vectors = id_array[keep], vectors[keep]
-        self._table = None
         keys = self._keys(vectors)
-        fresh: dict[bytes, list[int]] = {}  # a vector not held yet -> its positions in this batch
-        moved: list[tuple[int, int]] = []
-        for pos, item_id in enumerate(id_array.tolist()):
-            digest = _digest(keys[pos])
-            row = self._row_by_digest.get(digest)
-            old = self._row_of.get(item_id)
-            if row is not None and row == old:
-                continue
-            if old is not None:
-                del self._row_of[item_id]
-                moved.append((item_id, old))
-            if row is None:
-                fresh.setdefault(digest, []).append(pos)
-            else:
-                self._attach(item_id, row)
-        for item_id, old in moved:  # after every attach: a row gaining an id here is never killed
-            self._detach(item_id, old)
+        # The row already storing each vector, if any: found by hash, its bytes compared.
+        rows = self._digests.rows_of(np.fromiter(map(_digest, keys), np.uint64, len(keys)))
+        hit = np.flatnonzero(rows >= 0)
+        if hit.size:
+            alive = self._labels()[rows[hit]] >= 0  # not a tombstone
+            alive[alive] = (self._keys(self._stored()[rows[hit[alive]]]) == keys[hit[alive]]).all(axis=1)
+            rows[hit[~alive]] = -1
+        order = np.argsort(id_array)
+        olds = np.empty_like(rows)
+        olds[order] = self._map.rows_of(id_array[order])
+        todo = (rows < 0) | (rows != olds)
+        moved = olds[todo & (olds >= 0)]
+        for item_id in id_array[todo & (olds >= 0)].tolist():
+            self._map.detach(item_id)
+        joins = todo & (rows >= 0)
+        self._map.attach(id_array[joins], rows[joins])
+        labels = self._labels()
+        for old in moved.tolist():  # after every attach: a row gaining an id here is never killed
+            if not self._map.is_live(old):
+                labels[old] = TOMBSTONE
+        fresh: dict[bytes, list[int]] = {}  # a vector not held yet (its bytes) -> its positions here
+        for pos in np.flatnonzero(rows < 0).tolist():
+            fresh.setdefault(keys[pos].tobytes(), []).append(pos)
         if fresh:
-            self._add(fresh, id_array, vectors)
+            self._add(fresh, id_array, vectors, keys)
         self._maintain()
 
     def delete(self, ids: Iterable[int] | np.ndarray) -> int:
         """Remove `ids`; return how many were held."""
         removed = 0
         for item_id in (ids.tolist() if isinstance(ids, np.ndarray) else ids):
-            row = self._row_of.pop(int(item_id), None)
+            row = self._map.detach(int(item_id))
             if row is not None:
-                self._detach(int(item_id), row)
+                if not self._map.is_live(row):
+                    self._labels()[row] = TOMBSTONE
                 removed += 1
         if removed:
-            self._table = None
             self._maintain()
         return removed
 
@@ -285,21 +286,8 @@ class VectorIndex:
         """Drop the tombstones now, rebuilding as the kind the live count calls for."""
         self._rebuild(self._wanted_kind())
 
-    def _attach(self, item_id: int, row: int) -> None:
-        insort(self._holders[row], item_id)
-        self._row_of[item_id] = row
-
-    def _detach(self, item_id: int, row: int) -> None:
-        """Take `item_id` off `row` (the caller has dropped it from the id map); a row left with no
-        id becomes a tombstone."""
-        holders = self._holders[row]
-        del holders[bisect_left(holders, item_id)]
-        if not holders:
-            del self._holders[row]
-            del self._row_by_digest[_digest(self._keys(self._stored()[row:row + 1])[0])]
-            self._labels()[row] = TOMBSTONE
-
-    def _add(self, fresh: dict[bytes, list[int]], id_array: np.ndarray, vectors: np.ndarray) -> None:
+    def _add(self, fresh: dict[bytes, list[int]], id_array: np.ndarray, vectors: np.ndarray,
+             keys: np.ndarray) -> None:
         """Store the batch's new distinct vectors (as HNSW at once if they take the index over)."""
         firsts = np.fromiter((positions[0] for positions in fresh.values()), dtype=np.int64, count=len(fresh))
         new = vectors[firsts]
@@ -308,11 +296,14 @@ class VectorIndex:
         else:
             start = int(self._index.ntotal)
             self._index.add_with_ids(new, np.arange(start, start + len(new), dtype=np.int64))
-        for row, (digest, positions) in enumerate(fresh.items(), start):
-            holders = sorted(id_array[positions].tolist())
-            self._holders[row] = holders
-            self._row_by_digest[digest] = row
-            self._row_of.update(dict.fromkeys(holders, row))
+        positions = list(fresh.values())
+        counts = np.fromiter(map(len, positions), np.int64, len(positions))
+        self._map.attach(id_array[np.concatenate(positions)],
+                         np.repeat(np.arange(start, start + len(positions)), counts))
+        self._digests.set(np.fromiter(map(_digest, keys[firsts]), np.uint64, len(firsts)),
+                          np.arange(start, start + len(positions)))
+        if self._digests.crowded:
+            self._digests.renumber(self._identity())
 
     # ------------------------------------------------------------------ search
 
@@ -395,24 +386,9 @@ class VectorIndex:
 
     def _lookup(self, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The held ids among `wanted` (sorted) and their rows."""
-        if self._table is None and len(wanted) * TABLE_SHARE < len(self):
-            rows = np.fromiter((self._row_of.get(i, -1) for i in wanted.tolist()), dtype=np.int64,
-                               count=len(wanted))
-            hit = rows >= 0
-            return wanted[hit], rows[hit]
-        ids, id_rows = self._id_table()
-        pos = np.minimum(np.searchsorted(ids, wanted), len(ids) - 1)
-        hit = ids[pos] == wanted
-        return wanted[hit], id_rows[pos[hit]]
-
-    def _id_table(self) -> tuple[np.ndarray, np.ndarray]:
-        """Every held id, sorted, with its row (rebuilt after a write, when a filter needs it)."""
-        if self._table is None:
-            ids = np.fromiter(self._row_of.keys(), dtype=np.int64, count=len(self._row_of))
-            rows = np.fromiter(self._row_of.values(), dtype=np.int64, count=len(self._row_of))
-            order = np.argsort(ids)
-            self._table = (ids[order], rows[order])
-        return self._table
+        rows = self._map.rows_of(wanted)
+        hit = rows >= 0
+        return wanted[hit], rows[hit]
 
     def _expand(self, scores: np.ndarray, rows: np.ndarray, k: int,
                 allowed: np.ndarray | None = None) -> list[list[tuple[int, float]]]:
@@ -420,11 +396,8 @@ class VectorIndex:
         out = []
         for row_scores, row_rows in zip(scores, rows, strict=True):
             found = row_rows >= 0
-            lists = [self._holders[r] for r in row_rows[found].tolist()]
-            if allowed is None:  # no row needs to give more than k ids
-                lists = [holders[:k] if len(holders) > k else holders for holders in lists]
-            counts = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
-            ids = np.fromiter(chain.from_iterable(lists), dtype=np.int64, count=int(counts.sum()))
+            # no row needs to give more than k ids, unless a filter may drop some
+            ids, counts = self._map.expand(row_rows[found], k if allowed is None else None)
             sims = np.repeat(row_scores[found], counts)
             if allowed is not None:
                 keep = _members(ids, allowed)
@@ -476,8 +449,7 @@ class VectorIndex:
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-        pairs = np.stack([np.fromiter(self._row_of.keys(), dtype=np.int64, count=len(self)),
-                          np.fromiter(self._row_of.values(), dtype=np.int64, count=len(self))])
+        pairs = np.stack(self._map.table())
         _atomic_write_bytes(_ids_path(path), pairs.tobytes())
         meta = {"format": FORMAT, "kind": self._kind, "dim": self.dim, "generation": self.generation,
                 "count": len(self), "vectors": self.vectors, "total": int(self._index.ntotal),
@@ -533,21 +505,18 @@ class VectorIndex:
                 or (count and ids.min() < 0) or len(sorted_unique(ids)) != count
                 or not np.array_equal(sorted_unique(rows), live)):
             raise IndexFileError(f"{path}: its labels, ids and rows disagree")
-        order = np.lexsort((ids, rows))
-        ids, rows = ids[order], rows[order]
-        bounds = np.flatnonzero(np.diff(rows)) + 1
-        self._row_of = dict(zip(ids.tolist(), rows.tolist(), strict=True))
-        self._holders = {int(group[0]): held.tolist()
-                         for group, held in zip(np.split(rows, bounds), np.split(ids, bounds), strict=True)
-                         if len(group)}
-        self._row_by_digest = {}
+        self._map = RowMap.of(ids, rows)
+        digests = np.zeros(len(live), np.uint64)
         for start in range(0, len(live), _CHUNK):
-            chunk = live[start:start + _CHUNK]
-            keys = self._keys(self._stored()[chunk])
-            self._row_by_digest.update((_digest(key), row)
-                                       for key, row in zip(keys, chunk.tolist(), strict=True))
-        if len(self._row_by_digest) != len(live):
-            raise IndexFileError(f"{path} stores a vector twice")
+            keys = self._keys(self._stored()[live[start:start + _CHUNK]])
+            digests[start:start + len(keys)] = [_digest(key) for key in keys]
+        order = np.argsort(digests, kind="stable")
+        same = np.flatnonzero(digests[order][1:] == digests[order][:-1])
+        for at in same.tolist():  # one hash for two rows: the same vector twice, or a collision
+            pair = self._keys(self._stored()[live[order[at:at + 2]]])
+            if np.array_equal(pair[0], pair[1]):
+                raise IndexFileError(f"{path} stores a vector twice")
+        self._digests = DigestMap.of(digests, live)
 
     # ------------------------------------------------------------------ internals
 
@@ -608,7 +577,7 @@ class VectorIndex:
         The old index serves until the new one is complete; the live vectors are copied across
         in chunks, so the peak is both indexes plus one chunk.
         """
-        live = np.fromiter(sorted(self._holders), dtype=np.int64, count=len(self._holders))
+        live = self._map.rows()
         stored = self._stored()
         index = self._new_index(kind)
         for start in range(0, len(live), _CHUNK):
@@ -617,17 +586,23 @@ class VectorIndex:
                                np.arange(start, start + len(chunk), dtype=np.int64))
         if extra is not None and len(extra):
             index.add_with_ids(extra, np.arange(len(live), len(live) + len(extra), dtype=np.int64))
-        new_row = dict(zip(live.tolist(), range(len(live)), strict=True))
-        self._holders = {new_row[row]: holders for row, holders in self._holders.items()}
-        self._row_of = {item_id: new_row[row] for item_id, row in self._row_of.items()}
-        self._row_by_digest = {digest: new_row[row] for digest, row in self._row_by_digest.items()}
-        self._kind, self._index, self._table = kind, index, None
+        new_row = np.full(int(self._index.ntotal), -1, np.int64)
+        new_row[live] = np.arange(len(live))
+        self._map.renumber(new_row)
+        self._digests.renumber(new_row)
+        self._kind, self._index = kind, index
         return len(live)
 
+    def _identity(self) -> np.ndarray:
+        """Row -> itself for the live rows, -1 for the tombstones (drops stale hashes)."""
+        labels = self._labels()
+        return np.where(labels >= 0, np.arange(len(labels)), -1)
 
-def _digest(key: np.ndarray) -> bytes:
-    """What makes two vectors one: their float16 bytes (`VectorIndex._keys`)."""
-    return hashlib.blake2b(key.tobytes(), digest_size=_DIGEST_BYTES).digest()
+
+def _digest(key: np.ndarray) -> int:
+    """The 64-bit hash of a vector's float16 bytes (`VectorIndex._keys`), which make two vectors
+    one: a hash finds a row, whose bytes are then compared."""
+    return int.from_bytes(hashlib.blake2b(key.tobytes(), digest_size=_KEY_BYTES).digest(), "little")
 
 
 def _int_array(values: Iterable[int] | np.ndarray) -> np.ndarray:
