@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -48,6 +49,7 @@ from matcher.normalise import (
     title_and_body,
     word_set,
 )
+from matcher.quantized import Int8Rows, Table, dense, joined, subset
 
 DocId = int | str
 
@@ -478,8 +480,7 @@ def make_artefact(text: str, encoders: Encoders, title: str | None = None) -> Do
     return make_artefacts([Document(0, text, title)], encoders)[0]
 
 
-def _whole_rows(table: np.ndarray, first_rows: np.ndarray, wholes: np.ndarray, dtype: type
-                ) -> tuple[np.ndarray, np.ndarray]:
+def _whole_rows(table: Table, first_rows: np.ndarray, wholes: Table, dtype: type) -> tuple[Table, np.ndarray]:
     """(the USE table with the whole-text vectors it lacks appended, each document's whole row).
 
     A declaration's whole text is its first segment (a need's is title + body, not a segment): its
@@ -487,13 +488,21 @@ def _whole_rows(table: np.ndarray, first_rows: np.ndarray, wholes: np.ndarray, d
     float16). Same means a cosine within WHOLE_SAME of 1 (vectors of one text encoded in two batches
     differ in their last bits; float16 tables round them)."""
     firsts = table[first_rows].astype(np.float32)
-    whole32 = wholes.astype(np.float32)
+    whole32 = dense(wholes).astype(np.float32)
     cosine = np.einsum("ij,ij->i", firsts, whole32) / np.maximum(
         np.linalg.norm(firsts, axis=1) * np.linalg.norm(whole32, axis=1), 1e-12)
     own = np.flatnonzero(cosine < 1 - WHOLE_SAME) if len(first_rows) else np.zeros(0, np.int64)
     rows = first_rows.astype(np.int64)
     rows[own] = len(table) + np.arange(len(own))
-    return np.concatenate([table.astype(dtype, copy=False), wholes[own].astype(dtype)]), rows
+    if not len(own) and isinstance(table, Int8Rows) == _quantized(dtype):
+        return (table if isinstance(table, Int8Rows) else table.astype(dtype, copy=False)), rows
+    return joined([table, subset(wholes, own)], _quantized(dtype), dtype), rows
+
+
+def _quantized(dtype: type) -> bool:
+    """Compact matrices (above exact_docs): the USE table in int8 (matcher/quantized.py), the
+    others in float16."""
+    return bool(np.dtype(dtype) == np.float16)
 
 
 class _Texts:
@@ -620,7 +629,7 @@ class _Part:
     """
 
     def __init__(self, ids: list[DocId], counts: np.ndarray, texts: Sequence[str], segment_vector: np.ndarray,
-                 vectors: dict[str, np.ndarray], lexical: dict[str, SparseIndex]) -> None:
+                 vectors: dict[str, Any], lexical: dict[str, SparseIndex]) -> None:
         self.ids = ids
         self.position = {doc_id: i for i, doc_id in enumerate(ids)}
         # Integer ids (the service's) also as an array: a filter of 100,000 ids is one np.isin.
@@ -664,7 +673,7 @@ class _Part:
         first_rows = segment_vector[(np.cumsum(counts) - counts)] if len(counts) else np.zeros(0, np.int64)
         use_table, whole_row = _whole_rows(stack("use_segments", True), first_rows,
                                            stack("use_whole", False), dtype)
-        vectors = {"use_table": use_table, "whole_row": whole_row,
+        vectors: dict[str, Any] = {"use_table": use_table, "whole_row": whole_row,
                    "e5_table": stack("e5_segments", True).astype(dtype),
                    "e5_whole": stack("e5_whole", False).astype(dtype)}
         compact = np.dtype(dtype) == np.float16
@@ -703,15 +712,17 @@ class _Part:
         table_rows = [p.segment_vector[r[firsts[(firsts >= lo) & (firsts < hi)] - lo]]
                       for p, r, lo, hi in zip(parts, rows, bounds[:-1], bounds[1:], strict=True)]
         vectors: dict[str, np.ndarray] = {}
-        for name, index in (("use_table", table_rows), ("e5_table", table_rows), ("e5_whole", columns)):
+        for name, index in (("e5_table", table_rows), ("e5_whole", columns)):
             arrays = [getattr(p, name)[i] if getattr(p, name).shape[0] else getattr(p, name)
                       for p, i in zip(parts, index, strict=True)]
             vectors[name] = np.concatenate(arrays).astype(dtype)
-        wholes = np.concatenate([p.use_table[p.whole_row[keep]]
-                                 for p, keep in zip(parts, columns, strict=True)])
+        quantize = _quantized(dtype)
+        table = joined([subset(p.use_table, at) for p, at in zip(parts, table_rows, strict=True)],
+                       quantize, dtype)
+        wholes = joined([subset(p.use_table, p.whole_row[at]) for p, at in zip(parts, columns, strict=True)],
+                        quantize, dtype)
         sizes = np.concatenate(counts)
-        vectors["use_table"], vectors["whole_row"] = _whole_rows(
-            vectors["use_table"], segment_vector[np.cumsum(sizes) - sizes], wholes, dtype)
+        use_table, whole_row = _whole_rows(table, segment_vector[np.cumsum(sizes) - sizes], wholes, dtype)
         compact = np.dtype(dtype) == np.float16
         lexical = {name: SparseIndex.merged([(getattr(p, name), p.live) for p in parts], compact)
                    for name in ("bm25", "char_text")}
@@ -719,7 +730,8 @@ class _Part:
         lexical["char_title"] = (lexical["char_text"] if shared else
                                  SparseIndex.merged([(p.char_title, p.live) for p in parts], compact))
         texts = [segments[i] for i in firsts.tolist()]
-        return cls(ids, np.concatenate(counts), texts, segment_vector, vectors, lexical)
+        return cls(ids, np.concatenate(counts), texts, segment_vector,
+                   {**vectors, "use_table": use_table, "whole_row": whole_row}, lexical)
 
     @property
     def segments(self) -> list[str]:
@@ -729,6 +741,11 @@ class _Part:
     def segments_of(self, position: int) -> list[str]:
         """The segment texts of the document at `position`, title first."""
         return self.texts.many(self.segment_vector[self.starts[position]:self.ends[position]])
+
+    @property
+    def dtype(self) -> type:
+        """The precision the part was built with (float16: compact, see `_quantized`)."""
+        return np.float16 if isinstance(self.use_table, Int8Rows) else self.use_table.dtype.type
 
     @property
     def use_whole(self) -> np.ndarray:
@@ -769,7 +786,7 @@ class _Block:
     def of(cls, sources: list[tuple[_Part, np.ndarray | None]]) -> _Block:
         if len(sources) == 1 and sources[0][1] is None:
             p = sources[0][0]
-            return cls(sources, p.starts, p.ends, None, p.use_table, p.e5_whole, p.e5_titles,
+            return cls(sources, p.starts, p.ends, None, dense(p.use_table), p.e5_whole, p.e5_titles,
                        p.e5_table, p.segment_vector, p.whole_row)
         parts: dict[str, list[np.ndarray]] = {name: [] for name in ("use_whole", "use_table", "e5_whole",
                                                                     "e5_titles", "e5_table")}
@@ -782,7 +799,7 @@ class _Block:
             for name, index in (("use_table", rows), ("e5_whole", positions), ("e5_titles", positions),
                                 ("e5_table", rows)):
                 matrix = getattr(part, name)
-                parts[name].append(matrix[index] if matrix.shape[0] else matrix)
+                parts[name].append(matrix[index] if matrix.shape[0] else dense(matrix))
         joined = {name: np.concatenate(arrays).astype(np.float32) for name, arrays in parts.items()}
         ends = np.cumsum(np.concatenate(counts)).astype(np.int64)
         starts = ends - np.concatenate(counts)
@@ -974,7 +991,7 @@ class HybridIndex:
         if not pending:
             return [self._big]
         return [self._big, _Part.build([d for d, _ in pending], [a for _, a in pending],
-                                       self.encoders.e5 is not None, dtype=self._big.use_table.dtype.type)]
+                                       self.encoders.e5 is not None, dtype=self._big.dtype)]
 
     def _slot(self, doc_id: DocId) -> int:
         if doc_id not in self._slots:

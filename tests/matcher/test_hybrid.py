@@ -261,7 +261,7 @@ def test_float16_matrices_above_the_exact_limit_rank_as_float32(
         staged.upsert(need.doc_id, artefact)
         exact.upsert(need.doc_id, artefact)
     staged.prepare()
-    assert staged._big is not None and staged._big.use_table.dtype == np.float16
+    assert staged._big is not None and staged._big.dtype == np.float16
     np.testing.assert_allclose(staged._big.use_whole, [a.use_whole for a in artefacts], atol=2e-3)
     assert staged.memory()["big_dense"] > 0
     for query in ("je répare les vélos", "jsuis couturière", "je fais à manger pour 40 personnes"):
