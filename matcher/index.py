@@ -71,7 +71,7 @@ latency through `search`; recall@10 against exact search, mean and worst query):
 With 15 % of the vectors deleted (tombstones, not yet compacted): recall@10 1.0 at 60k and 200k,
 p50 0.68 / 1.08 ms; compacting then took 21-28 s (60k) and 74-142 s (200k). A rebuild holds the old
 and the new index at once (plus one 16k-vector chunk). The id map was then a Python dict (~110
-bytes per id; numpy arrays since, ~40 bytes per id, matcher.rowmap).
+bytes per id; numpy arrays since, ~42 bytes per id with the hashes, matcher.rowmap).
 
 efSearch at 200k (recall@10 / worst query / share of queries whose true best match is missed): 64:
 0.9933 / 0 / 0.3 %; 96: 0.9978 / 0 / 0.1 %; 128: 0.9997 / 0.9 / 0; 256: 0.9999 / 0.9 / 0; 512:
