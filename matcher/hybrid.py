@@ -800,11 +800,13 @@ class _Block:
                                 ("e5_table", rows)):
                 matrix = getattr(part, name)
                 parts[name].append(matrix[index] if matrix.shape[0] else dense(matrix))
-        joined = {name: np.concatenate(arrays).astype(np.float32) for name, arrays in parts.items()}
+        # One source (the big part alone, usually): its gathered rows are already fresh float32.
+        stacked = {name: (arrays[0] if len(arrays) == 1 else np.concatenate(arrays)).astype(
+            np.float32, copy=False) for name, arrays in parts.items()}
         ends = np.cumsum(np.concatenate(counts)).astype(np.int64)
         starts = ends - np.concatenate(counts)
-        return cls(sources, starts, ends, joined["use_whole"], joined["use_table"], joined["e5_whole"],
-                   joined["e5_titles"], joined["e5_table"])
+        return cls(sources, starts, ends, stacked["use_whole"], stacked["use_table"], stacked["e5_whole"],
+                   stacked["e5_titles"], stacked["e5_table"])
 
     def use_cosines(self, use: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """USE cosines of `use` with each column's whole text, and with every block segment."""
