@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from matcher.index import POSTFILTER_MARGIN, POSTFILTER_SHARE, IndexFileError, VectorIndex, sorted_unique
+from matcher.index import POSTFILTER_MARGIN, POSTFILTER_SHARE, IndexFileError, VectorIndex
+from matcher.rowmap import lookup, overlay, sorted_unique
 
 # A document scores on its best statement pair, plus a little for each further query statement
 # it also answers well: someone who sews *and* teaches beats someone who only sews for a
@@ -108,20 +109,10 @@ class Collection:
     def owners(self, statement_ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """The document of each statement id (-1 for a statement not held)."""
         wanted = np.asarray(statement_ids, np.int64).ravel()
-        sids, docs = self._by_statement
-        out = np.full(len(wanted), -1, np.int64)
-        if len(sids) and len(wanted):
-            at = np.minimum(np.searchsorted(sids, wanted), len(sids) - 1)
-            hit = sids[at] == wanted
-            out[hit] = docs[at[hit]]
-            if self._gone:  # a statement of a document rewritten since belongs to it no more
-                out[np.isin(out, np.fromiter(self._gone, np.int64, len(self._gone)))] = -1
-        if self._recent_owner:
-            for i, sid in enumerate(wanted.tolist()):
-                doc = self._recent_owner.get(sid)
-                if doc is not None:
-                    out[i] = doc
-        return out
+        out = lookup(*self._by_statement, wanted)
+        if self._gone:  # a statement of a document rewritten since belongs to it no more
+            out[np.isin(out, np.fromiter(self._gone, np.int64, len(self._gone)))] = -1
+        return overlay(out, wanted, self._recent_owner)
 
     def pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """Every (statement id, document) held, by statement id."""

@@ -123,7 +123,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from matcher.rowmap import DigestMap, RowMap
+from matcher.rowmap import DigestMap, RowMap, sorted_unique
 
 FLAT = "flat"
 HNSW = "hnsw"
@@ -611,14 +611,6 @@ def _int_array(values: Iterable[int] | np.ndarray) -> np.ndarray:
     if isinstance(values, (set, frozenset, dict)):
         return np.fromiter(values, dtype=np.int64, count=len(values))
     return np.asarray(list(values), dtype=np.int64)
-
-
-def sorted_unique(values: np.ndarray) -> np.ndarray:
-    """np.unique by sorting (numpy 2.4's np.unique hashes: 0.18 s for 400,000 ids, sorting 5 ms)."""
-    ordered = np.sort(values)
-    if len(ordered) < 2:
-        return ordered
-    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
 
 
 def _members(values: np.ndarray, pool: np.ndarray) -> np.ndarray:

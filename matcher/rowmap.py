@@ -22,12 +22,31 @@ RECENT_MIN = 2_048
 _NONE = np.zeros(0, np.int64)
 
 
-def sorted_distinct(values: np.ndarray) -> np.ndarray:
-    """The distinct values, sorted (by sorting: numpy 2's np.unique hashes, slower here)."""
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """np.unique by sorting (numpy 2.4's np.unique hashes: 0.18 s for 400,000 ids, sorting 5 ms)."""
     ordered = np.sort(values)
     if len(ordered) < 2:
         return ordered
     return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
+
+
+def lookup(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """For each of `wanted`, the value beside it in `keys` (sorted, distinct), -1 if absent."""
+    out = np.full(len(wanted), -1, np.int64)
+    if len(keys) and len(wanted):
+        at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+        hit = keys[at] == wanted
+        out[hit] = values[at[hit]]
+    return out
+
+
+def overlay(out: np.ndarray, wanted: np.ndarray, recent: dict[int, int]) -> np.ndarray:
+    """`out` (a `lookup` of `wanted`) with the entries written since the compaction put over it."""
+    for i, key in enumerate(wanted.tolist()):
+        value = recent.get(key)
+        if value is not None:
+            out[i] = value
+    return out
 
 
 def _ragged(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -87,17 +106,10 @@ class RowMap:
 
     def rows_of(self, wanted: np.ndarray) -> np.ndarray:
         """The row of each of `wanted` (sorted, distinct ids), -1 for an id not held."""
-        out = np.full(len(wanted), -1, np.int64)
-        if len(self._ids) and len(wanted):
-            at = np.minimum(np.searchsorted(self._ids, wanted), len(self._ids) - 1)
-            hit = self._ids[at] == wanted
-            out[hit] = self._rows[at[hit]]
-        if self._recent and len(wanted) <= len(self._recent):
-            for i, item_id in enumerate(wanted.tolist()):
-                row = self._recent.get(item_id)
-                if row is not None:
-                    out[i] = row
-        elif self._recent:
+        out = lookup(self._ids, self._rows, wanted)
+        if len(wanted) <= len(self._recent):
+            return overlay(out, wanted, self._recent)
+        if self._recent:  # many ids wanted: the recent ones looked up among them instead
             ids = np.fromiter(self._recent.keys(), np.int64, len(self._recent))
             rows = np.fromiter(self._recent.values(), np.int64, len(self._recent))
             at = np.minimum(np.searchsorted(wanted, ids), len(wanted) - 1)
@@ -167,7 +179,7 @@ class RowMap:
         for item_id, row in zip(ids.tolist(), rows.tolist(), strict=True):
             self._recent[item_id] = row
             self._recent_holders.setdefault(row, []).append(item_id)
-        touched = sorted_distinct(rows)
+        touched = sorted_unique(rows)
         for row in touched.tolist():
             holders = self._recent_holders[row]
             if len(holders) > 1:
@@ -266,17 +278,7 @@ class DigestMap:
 
     def rows_of(self, keys: np.ndarray) -> np.ndarray:
         """`get` for each of `keys` (uint64), -1 for a key not held."""
-        out = np.full(len(keys), -1, np.int64)
-        if len(self._keys) and len(keys):
-            at = np.minimum(np.searchsorted(self._keys, keys), len(self._keys) - 1)
-            hit = self._keys[at] == keys
-            out[hit] = self._rows[at[hit]]
-        if self._recent:
-            for i, key in enumerate(keys.tolist()):
-                row = self._recent.get(key)
-                if row is not None:
-                    out[i] = row
-        return out
+        return overlay(lookup(self._keys, self._rows, keys), keys, self._recent)
 
     def set(self, keys: np.ndarray, rows: np.ndarray) -> None:
         """rows[i] stores the vector hashed keys[i]."""
