@@ -117,15 +117,17 @@ class RowMap:
             out[at[hit]] = rows[hit]
         return out
 
-    def holders(self, row: int) -> list[int]:
-        """The ids holding `row`, sorted."""
+    def holders(self, row: int, limit: int | None = None) -> np.ndarray:
+        """The ids holding `row`, sorted (the `limit` smallest when given: a row of a sentence
+        thousands of residents wrote is not listed whole for a top 10)."""
         lo, hi = np.searchsorted(self._by_row, [row, row + 1])
         positions = self._order[lo:hi]
-        held = self._ids[positions[self._rows[positions] == row]].tolist()
+        held = self._ids[positions[self._rows[positions] == row]]
         recent = self._recent_holders.get(row)
         if recent:
-            return sorted(held + recent) if held else list(recent)
-        return held
+            extra = np.asarray(recent if limit is None else recent[:limit], np.int64)
+            held = np.sort(np.concatenate([held if limit is None else held[:limit], extra]))
+        return held if limit is None else held[:limit]
 
     def expand(self, rows: np.ndarray, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The ids holding each of `rows` (live rows), each row's sorted and at most `limit` of
@@ -147,8 +149,7 @@ class RowMap:
         ends = np.cumsum(take)
         for i, row in enumerate(rows.tolist()):
             if i in special:
-                held = self.holders(row)
-                part = np.asarray(held if limit is None else held[:limit], np.int64)
+                part = self.holders(row, limit)
                 counts[i] = len(part)
             else:
                 part = ids[ends[i] - take[i]:ends[i]]
