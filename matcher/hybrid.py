@@ -499,6 +499,13 @@ def _whole_rows(table: Table, first_rows: np.ndarray, wholes: Table, dtype: type
     return joined([table, subset(wholes, own)], _quantized(dtype), dtype), rows
 
 
+def _rounded(vectors: np.ndarray) -> np.ndarray:
+    """Segment vectors as the ranker's own FAISS index takes them: rounded as the int8 table
+    rounds them (idempotent), so that a sentence met on any path (a compact part's table, a new
+    artefact, a float32 part) is one vector there (matcher/index.py de-duplicates on its bytes)."""
+    return Int8Rows.of(vectors)[:]
+
+
 def _quantized(dtype: type) -> bool:
     """Compact matrices (above exact_docs): the USE table in int8 (matcher/quantized.py), the
     others in float16."""
@@ -933,7 +940,7 @@ class HybridIndex:
             self._members.add(doc_id)
             if self._vectors is not None:
                 self._vectors.upsert(self._slot(doc_id) * SLOT_WIDTH + np.arange(len(artefact.segments)),
-                                     artefact.use_segments)
+                                     _rounded(artefact.use_segments))
 
     def delete(self, doc_id: DocId) -> None:
         """Forget a document (no error if unknown)."""
@@ -983,7 +990,7 @@ class HybridIndex:
                     at = part.position[doc_id]
                     rows = np.arange(part.ends[at] - part.starts[at])
                     self._vectors.upsert(self._slot(doc_id) * SLOT_WIDTH + rows,
-                                         part.use_segments(slice(part.starts[at], part.ends[at])))
+                                         _rounded(part.use_segments(slice(part.starts[at], part.ends[at]))))
 
     def _packed(self) -> list[_Part]:
         """The big part and the pending documents as parts, for a merge."""
@@ -1061,7 +1068,7 @@ class HybridIndex:
             ids.append(np.repeat(slots * SLOT_WIDTH, counts) + offsets)
             vectors.append(part.use_segments(part.segment_rows(live)))
         index = VectorIndex(self.encoders.use.dim)
-        index.upsert(np.concatenate(ids), np.concatenate(vectors))
+        index.upsert(np.concatenate(ids), _rounded(np.concatenate(vectors)))
         return index
 
     def _masks(self, parts: list[_Part], allowed: Iterable[DocId] | None) -> list[np.ndarray]:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from matcher.hybrid import (
+    SLOT_WIDTH,
     Document,
     DocumentArtefact,
     Encoders,
@@ -348,3 +349,19 @@ def test_extend_packs_stored_artefacts_as_upserts_would(encoders: Encoders, arte
         assert packed.search(query, 6) == one_by_one.search(query, 6)
     with pytest.raises(ValueError):
         packed.extend([("sew", artefacts[2]), ("sew", artefacts[2])])
+
+
+def test_the_rankers_own_index_keeps_one_vector_per_sentence_on_every_path(
+        encoders: Encoders, artefacts: list[DocumentArtefact]) -> None:
+    """Above exact_docs (without the service's neighbours) the ranker's FAISS index is built from
+    the int8 table; a new artefact repeating those sentences adds ids, not near-copies."""
+    index = HybridIndex(encoders, exact_docs=2)
+    for i, artefact in enumerate(artefacts):
+        index.upsert(i, artefact)
+    index.prepare()
+    assert index._vectors is not None
+    before = index._vectors.vectors
+    index.upsert(100, artefacts[0])
+    assert index._vectors.vectors == before
+    assert len(index._vectors) == sum(len(a.segments) for a in artefacts) + len(artefacts[0].segments)
+    assert np.int64(index._slots[100] * SLOT_WIDTH) in index._vectors  # numpy ids are ids too

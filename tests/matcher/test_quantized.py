@@ -51,3 +51,6 @@ def test_random_rows_subsets_and_joins() -> None:
     assert isinstance(plain, np.ndarray) and plain.dtype == np.float32
     np.testing.assert_array_equal(plain[:4], table[picked])
     np.testing.assert_array_equal(dense(vectors), vectors)
+    again = Int8Rows.of(table[:])  # rounding rounded rows changes nothing
+    np.testing.assert_array_equal(again.codes, table.codes)
+    np.testing.assert_allclose(again.scales, table.scales, rtol=1e-6)
