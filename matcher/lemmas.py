@@ -43,13 +43,20 @@ class HashedTable:
         keys, which = [], []
         for key, value in items:
             keys.append(get_string_id(key))
-            which.append(distinct.setdefault("" if value is None else _SEPARATOR.join(value), len(distinct)))
+            # Each form ends with the separator, so [] and [""] stay apart; a set's members have None.
+            joined = "" if value is None else "".join(form + _SEPARATOR for form in value)
+            which.append(distinct.setdefault(joined, len(distinct)))
         hashes = np.array(keys, dtype=np.uint64)
         order = np.argsort(hashes, kind="stable")
         self._keys = hashes[order]
         self._which = np.array(which, dtype=np.int32)[order]
-        if np.any(self._keys[1:] == self._keys[:-1]):
-            raise ValueError("two keys of a lemma table share a hash")
+        repeated = np.flatnonzero(self._keys[1:] == self._keys[:-1])
+        if len(repeated):  # a form listed twice says nothing more; two values for one hash do
+            if np.any(self._which[repeated] != self._which[repeated + 1]):
+                raise ValueError("two keys of a lemma table share a hash")
+            keep = np.ones(len(self._keys), bool)
+            keep[repeated + 1] = False
+            self._keys, self._which = self._keys[keep], self._which[keep]
         encoded = [value.encode() for value in distinct]
         self._starts = np.zeros(len(encoded) + 1, dtype=np.int64)
         np.cumsum([len(value) for value in encoded], out=self._starts[1:])
@@ -66,7 +73,7 @@ class HashedTable:
             return default
         which = self._which[at]
         joined = self._text[self._starts[which]:self._starts[which + 1]].tobytes().decode()
-        return tuple(joined.split(_SEPARATOR)) if joined else ()
+        return tuple(joined.split(_SEPARATOR)[:-1])
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str | int) and self._find(key) >= 0

@@ -42,6 +42,8 @@ def lookup(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarr
 
 def overlay(out: np.ndarray, wanted: np.ndarray, recent: dict[int, int]) -> np.ndarray:
     """`out` (a `lookup` of `wanted`) with the entries written since the compaction put over it."""
+    if not recent:
+        return out
     for i, key in enumerate(wanted.tolist()):
         value = recent.get(key)
         if value is not None:
@@ -89,7 +91,7 @@ class RowMap:
         return self._live
 
     def __contains__(self, item_id: object) -> bool:
-        return isinstance(item_id, int) and self.get(item_id) is not None
+        return isinstance(item_id, int | np.integer) and self.get(int(item_id)) is not None
 
     def is_live(self, row: int) -> bool:
         return 0 <= row < len(self._per_row) and self._per_row[row] > 0

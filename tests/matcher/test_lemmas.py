@@ -42,6 +42,11 @@ def test_absent_keys_and_tables() -> None:
     assert table.get("x") == ()
     assert "cousais" in table and "couds" not in table and 3.5 not in table
     assert table.get("couds", ["couds"]) == ["couds"]
+    edges = HashedTable([("vide", []), ("blanc", [""]), ("deux", ["", "a"]), ("x", None), ("x", None)])
+    assert [edges.get(k) for k in ("vide", "blanc", "deux", "x")] == [(), ("",), ("", "a"), ()]
+    assert len(edges) == 4  # a form listed twice in an index is one entry
+    with pytest.raises(ValueError):
+        HashedTable([("a", ["b"]), ("a", ["c"])])
     lookups = CompactLookups({"lemma_lookup": table})
     assert "lemma_lookup" in lookups and "lemma_exc" not in lookups
     assert lookups.get_table("lemma_exc", {}) == {}
