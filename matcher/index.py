@@ -243,7 +243,8 @@ class VectorIndex:
             id_array, vectors = id_array[keep], vectors[keep]
         keys = self._keys(vectors)
         # The row already storing each vector, if any: found by hash, its bytes compared.
-        rows = self._digests.rows_of(np.fromiter(map(_digest, keys), np.uint64, len(keys)))
+        digests = np.fromiter(map(_digest, keys), np.uint64, len(keys))
+        rows = self._digests.rows_of(digests)
         hit = np.flatnonzero(rows >= 0)
         if hit.size:
             alive = self._labels()[rows[hit]] >= 0  # not a tombstone
@@ -253,20 +254,17 @@ class VectorIndex:
         olds = np.empty_like(rows)
         olds[order] = self._map.rows_of(id_array[order])
         todo = (rows < 0) | (rows != olds)
-        moved = olds[todo & (olds >= 0)]
-        for item_id in id_array[todo & (olds >= 0)].tolist():
+        leaving = todo & (olds >= 0)
+        for item_id in id_array[leaving].tolist():
             self._map.detach(item_id)
         joins = todo & (rows >= 0)
         self._map.attach(id_array[joins], rows[joins])
-        labels = self._labels()
-        for old in moved.tolist():  # after every attach: a row gaining an id here is never killed
-            if not self._map.is_live(old):
-                labels[old] = TOMBSTONE
+        self._bury(olds[leaving])  # after every attach: a row gaining an id here is never killed
         fresh: dict[bytes, list[int]] = {}  # a vector not held yet (its bytes) -> its positions here
         for pos in np.flatnonzero(rows < 0).tolist():
             fresh.setdefault(keys[pos].tobytes(), []).append(pos)
         if fresh:
-            self._add(fresh, id_array, vectors, keys)
+            self._add(fresh, id_array, vectors, digests)
         self._maintain()
 
     def delete(self, ids: Iterable[int] | np.ndarray) -> int:
@@ -275,8 +273,7 @@ class VectorIndex:
         for item_id in (ids.tolist() if isinstance(ids, np.ndarray) else ids):
             row = self._map.detach(int(item_id))
             if row is not None:
-                if not self._map.is_live(row):
-                    self._labels()[row] = TOMBSTONE
+                self._bury([row])
                 removed += 1
         if removed:
             self._maintain()
@@ -286,8 +283,15 @@ class VectorIndex:
         """Drop the tombstones now, rebuilding as the kind the live count calls for."""
         self._rebuild(self._wanted_kind())
 
+    def _bury(self, rows: Iterable[int] | np.ndarray) -> None:
+        """Rows (just left by an id) that no id holds any more become tombstones."""
+        labels = self._labels()
+        for row in (rows.tolist() if isinstance(rows, np.ndarray) else rows):
+            if not self._map.is_live(row):
+                labels[row] = TOMBSTONE
+
     def _add(self, fresh: dict[bytes, list[int]], id_array: np.ndarray, vectors: np.ndarray,
-             keys: np.ndarray) -> None:
+             digests: np.ndarray) -> None:
         """Store the batch's new distinct vectors (as HNSW at once if they take the index over)."""
         firsts = np.fromiter((positions[0] for positions in fresh.values()), dtype=np.int64, count=len(fresh))
         new = vectors[firsts]
@@ -300,8 +304,7 @@ class VectorIndex:
         counts = np.fromiter(map(len, positions), np.int64, len(positions))
         self._map.attach(id_array[np.concatenate(positions)],
                          np.repeat(np.arange(start, start + len(positions)), counts))
-        self._digests.set(np.fromiter(map(_digest, keys[firsts]), np.uint64, len(firsts)),
-                          np.arange(start, start + len(positions)))
+        self._digests.set(digests[firsts], np.arange(start, start + len(positions)))
         if self._digests.crowded:
             self._digests.renumber(self._identity())
 

@@ -235,11 +235,15 @@ class RowMap:
         ids = np.concatenate([self._ids[keep], np.fromiter(self._recent.keys(), np.int64, len(self._recent))])
         rows = np.concatenate([self._rows[keep],
                                np.fromiter(self._recent.values(), np.int64, len(self._recent))])
+        self._arrange(ids, rows)
+        self._recent, self._recent_holders, self._left = {}, {}, 0
+
+    def _arrange(self, ids: np.ndarray, rows: np.ndarray) -> None:
+        """The compacted part holding ids[i] on rows[i] (ids distinct, in any order)."""
         order = np.argsort(ids, kind="stable")
-        self._ids, self._rows = ids[order], rows[order]
+        self._ids, self._rows = ids[order].astype(np.int64), rows[order].astype(np.int64)
         self._order = np.lexsort((self._ids, self._rows))
         self._by_row = self._rows[self._order]
-        self._recent, self._recent_holders, self._left = {}, {}, 0
 
     def _maybe_compact(self) -> None:
         if len(self._recent) + self._left > max(RECENT_MIN, self._count // RECENT_SHARE):
@@ -249,10 +253,7 @@ class RowMap:
     def of(cls, ids: np.ndarray, rows: np.ndarray) -> RowMap:
         """A map holding ids[i] on rows[i] (ids distinct)."""
         held = cls()
-        order = np.argsort(ids, kind="stable")
-        held._ids, held._rows = ids[order].astype(np.int64), rows[order].astype(np.int64)
-        held._order = np.lexsort((held._ids, held._rows))
-        held._by_row = held._rows[held._order]
+        held._arrange(ids, rows)
         held._per_row = np.bincount(held._rows, minlength=0).astype(np.int32) if len(rows) else held._per_row
         held._count, held._live = len(ids), int(np.count_nonzero(held._per_row))
         return held
