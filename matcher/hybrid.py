@@ -494,9 +494,7 @@ def _whole_rows(table: Table, first_rows: np.ndarray, wholes: Table, dtype: type
     own = np.flatnonzero(cosine < 1 - WHOLE_SAME) if len(first_rows) else np.zeros(0, np.int64)
     rows = first_rows.astype(np.int64)
     rows[own] = len(table) + np.arange(len(own))
-    if not len(own) and isinstance(table, Int8Rows) == _quantized(dtype):
-        return (table if isinstance(table, Int8Rows) else table.astype(dtype, copy=False)), rows
-    return joined([table, subset(wholes, own)], _quantized(dtype), dtype), rows
+    return joined([table, subset(wholes, own)] if len(own) else [table], _quantized(dtype), dtype), rows
 
 
 def _rounded(vectors: np.ndarray) -> np.ndarray:
@@ -683,7 +681,7 @@ class _Part:
         vectors: dict[str, Any] = {"use_table": use_table, "whole_row": whole_row,
                    "e5_table": stack("e5_segments", True).astype(dtype),
                    "e5_whole": stack("e5_whole", False).astype(dtype)}
-        compact = np.dtype(dtype) == np.float16
+        compact = _quantized(dtype)
         lexical = {
             "bm25": SparseIndex([a.stems for a in artefacts], "bm25", reference.bm25 if reference else None,
                                 compact),
@@ -723,14 +721,13 @@ class _Part:
             arrays = [getattr(p, name)[i] if getattr(p, name).shape[0] else getattr(p, name)
                       for p, i in zip(parts, index, strict=True)]
             vectors[name] = np.concatenate(arrays).astype(dtype)
-        quantize = _quantized(dtype)
+        compact = _quantized(dtype)
         table = joined([subset(p.use_table, at) for p, at in zip(parts, table_rows, strict=True)],
-                       quantize, dtype)
+                       compact, dtype)
         wholes = joined([subset(p.use_table, p.whole_row[at]) for p, at in zip(parts, columns, strict=True)],
-                        quantize, dtype)
+                        compact, dtype)
         sizes = np.concatenate(counts)
         use_table, whole_row = _whole_rows(table, segment_vector[np.cumsum(sizes) - sizes], wholes, dtype)
-        compact = np.dtype(dtype) == np.float16
         lexical = {name: SparseIndex.merged([(getattr(p, name), p.live) for p in parts], compact)
                    for name in ("bm25", "char_text")}
         shared = all(p.char_title is p.char_text for p in parts)

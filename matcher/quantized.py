@@ -80,7 +80,14 @@ def dense(table: Table) -> np.ndarray:
 
 
 def joined(tables: Sequence[Table], quantize: bool, dtype: Any = np.float32) -> Table:
-    """The tables' rows one after the other: quantized, or as a `dtype` array."""
+    """The tables' rows one after the other: quantized, or as a `dtype` array (a lone table
+    already so is returned as it is, not copied)."""
+    if len(tables) == 1:
+        lone = tables[0]
+        if isinstance(lone, Int8Rows) and quantize:
+            return lone
+        if isinstance(lone, np.ndarray) and not quantize:
+            return lone.astype(dtype, copy=False)
     if quantize:
         return Int8Rows.concat([t if isinstance(t, Int8Rows) else Int8Rows.of(t) for t in tables])
     return np.concatenate([dense(t) for t in tables]).astype(dtype, copy=False)
