@@ -177,20 +177,20 @@ class Collection:
         hits.sort(key=lambda h: (-h.score, h.doc_id))
         return hits[:k]
 
-    def neighbours(self, query_vectors: np.ndarray, depth: int,
-                   allowed: Iterable[int] | None = None) -> set[int]:
+    def neighbours(self, query_vectors: np.ndarray, depth: int, allowed: Iterable[int] | None = None,
+                   ef_search: int | None = None) -> set[int]:
         """Documents owning the `depth` statements nearest to each query vector (among `allowed`
-        ones): the hybrid ranker's dense candidates."""
+        ones): the hybrid ranker's dense candidates (`ef_search`: see VectorIndex.search)."""
         if len(self) == 0 or query_vectors.shape[0] == 0 or depth <= 0:
             return set()
         depth = min(depth, len(self.index))
-        rows = (self.index.search(query_vectors, depth) if allowed is None
-                else self._search_docs(query_vectors, depth, allowed))
+        rows = (self.index.search(query_vectors, depth, ef_search=ef_search) if allowed is None
+                else self._search_docs(query_vectors, depth, allowed, ef_search))
         docs = self.owners([sid for row in rows for sid, _ in row])
         return set(docs[docs >= 0].tolist())
 
-    def _search_docs(self, query_vectors: np.ndarray, depth: int,
-                     allowed: Iterable[int]) -> list[list[tuple[int, float]]]:
+    def _search_docs(self, query_vectors: np.ndarray, depth: int, allowed: Iterable[int],
+                     ef_search: int | None = None) -> list[list[tuple[int, float]]]:
         """The `depth` best statements of the allowed documents for each query statement.
 
         When most documents are allowed, a deeper unfiltered search is filtered here by owner (no
@@ -204,7 +204,7 @@ class Collection:
         share = len(docs) / len(self)
         if share >= POSTFILTER_SHARE:
             deeper = min(len(self.index), math.ceil(depth / share * POSTFILTER_MARGIN))
-            rows = self.index.search(query_vectors, deeper)
+            rows = self.index.search(query_vectors, deeper, ef_search=ef_search)
             owners = [self.owners([sid for sid, _ in row]).tolist() for row in rows]
             found = [[pair for pair, doc in zip(row, of, strict=True) if doc in docs][:depth]
                      for row, of in zip(rows, owners, strict=True)]
@@ -212,8 +212,8 @@ class Collection:
         if todo:
             allowed_ids = self.statements_of_docs(docs)
             if len(allowed_ids):
-                for qi, row in zip(todo, self.index.search(query_vectors[todo], depth, allowed=allowed_ids),
-                                   strict=True):
+                rows = self.index.search(query_vectors[todo], depth, allowed=allowed_ids, ef_search=ef_search)
+                for qi, row in zip(todo, rows, strict=True):
                     found[qi] = row
         return found
 

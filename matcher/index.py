@@ -310,8 +310,8 @@ class VectorIndex:
 
     # ------------------------------------------------------------------ search
 
-    def search(self, queries: np.ndarray, k: int,
-               allowed: Iterable[int] | np.ndarray | None = None) -> list[list[tuple[int, float]]]:
+    def search(self, queries: np.ndarray, k: int, allowed: Iterable[int] | np.ndarray | None = None,
+               ef_search: int | None = None) -> list[list[tuple[int, float]]]:
         """For each query vector, up to `k` (id, cosine) pairs, best first, ties by id.
 
         Every query gets min(k, len(self)) pairs, as with exact search: an HNSW query that finds
@@ -321,28 +321,32 @@ class VectorIndex:
         `allowed` restricts the answers to those ids, min(k, allowed ids held) of them: a large
         allowed share post-filters a deeper unfiltered search; a small one is scanned exactly
         from its own rows; in between the graph is walked with an id selector over their rows.
+
+        `ef_search` replaces the HNSW parameter's for this search (a caller that re-ranks what it
+        finds, as the hybrid ranker's candidates, can afford a shallower walk).
         """
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dim)
         if len(self) == 0 or queries.shape[0] == 0 or k <= 0:
             return [[] for _ in range(queries.shape[0])]
+        ef = self.hnsw.ef_search if ef_search is None else ef_search
         if allowed is not None:
-            return self._search_allowed(queries, k, sorted_unique(_int_array(allowed)))
+            return self._search_allowed(queries, k, sorted_unique(_int_array(allowed)), ef)
         with _threads(1 if queries.shape[0] == 1 else None):
-            scores, rows = self._search_rows(queries, min(k, self.vectors))
+            scores, rows = self._search_rows(queries, min(k, self.vectors), ef)
         return self._expand(scores, rows, k)
 
-    def _search_rows(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _search_rows(self, queries: np.ndarray, k: int, ef: int) -> tuple[np.ndarray, np.ndarray]:
         """The `k` (<= live vectors) best rows of each query, unfiltered."""
         if self._kind == HNSW and (k > EXACT_K or k * EXACT_SHARE > self.vectors):
             return self._exact(queries, k)
         if self._kind == HNSW:
-            return self._hnsw_search(queries, k)
+            return self._hnsw_search(queries, k, ef)
         params = faiss.SearchParameters()
         params.sel = _LIVE if self.tombstones else None
         return self._index.search(queries, k, params=params)
 
-    def _search_allowed(self, queries: np.ndarray, k: int,
-                        wanted: np.ndarray) -> list[list[tuple[int, float]]]:
+    def _search_allowed(self, queries: np.ndarray, k: int, wanted: np.ndarray,
+                        ef: int) -> list[list[tuple[int, float]]]:
         answers: list[list[tuple[int, float]]] = [[] for _ in range(queries.shape[0])]
         if not len(wanted):
             return answers
@@ -351,7 +355,7 @@ class VectorIndex:
         if share >= POSTFILTER_SHARE:
             depth = min(self.vectors, math.ceil(k / share * POSTFILTER_MARGIN))
             with _threads(1 if queries.shape[0] == 1 else None):
-                scores, rows = self._search_rows(queries, depth)
+                scores, rows = self._search_rows(queries, depth, ef)
             answers = self._expand(scores, rows, k, wanted)
             if depth == self.vectors:  # every vector seen: nothing more to find
                 return answers
@@ -361,13 +365,13 @@ class VectorIndex:
         held, rows = self._lookup(wanted)
         if not len(held):
             return answers
-        found = self._search_rows_of(queries[todo], k, sorted_unique(rows), held)
+        found = self._search_rows_of(queries[todo], k, sorted_unique(rows), held, ef)
         for qi, answer in zip(todo.tolist(), found, strict=True):
             answers[qi] = answer
         return answers
 
-    def _search_rows_of(self, queries: np.ndarray, k: int, rows: np.ndarray,
-                        held: np.ndarray) -> list[list[tuple[int, float]]]:
+    def _search_rows_of(self, queries: np.ndarray, k: int, rows: np.ndarray, held: np.ndarray,
+                        ef: int) -> list[list[tuple[int, float]]]:
         """The best `k` of the ids `held` (sorted), searching only their `rows` (sorted, live)."""
         depth = min(k, len(rows))
         with _threads(1 if queries.shape[0] == 1 else None):
@@ -377,7 +381,7 @@ class VectorIndex:
                 selector = faiss.IDSelectorBatch(len(rows), faiss.swig_ptr(rows))
                 if self._kind == HNSW:
                     params: Any = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
-                    params.efSearch = max(self.hnsw.ef_search, depth) * max(1, self.vectors // len(rows))
+                    params.efSearch = max(ef, depth) * max(1, self.vectors // len(rows))
                 else:
                     params = faiss.SearchParameters()
                 params.sel = selector
@@ -415,8 +419,8 @@ class VectorIndex:
         top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
         return np.take_along_axis(sims, top, axis=1), rows[top]
 
-    def _hnsw_search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        ef = max(self.hnsw.ef_search, k)
+    def _hnsw_search(self, queries: np.ndarray, k: int, ef: int) -> tuple[np.ndarray, np.ndarray]:
+        ef = max(ef, k)
         if self.tombstones:  # walk past the tombstones: about total/live more candidates
             ef = math.ceil(ef * int(self._index.ntotal) / self.vectors)
         params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]  # missing from faiss's stubs

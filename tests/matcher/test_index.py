@@ -332,6 +332,29 @@ def test_hnsw_recall_at_10_with_the_production_parameters() -> None:
     assert recall() >= 0.98
 
 
+def test_a_search_may_walk_the_graph_less_deeply() -> None:
+    """`ef_search` holds for one search only: a walk of 10 loses neighbours that 512 finds."""
+    rng = np.random.default_rng(17)
+    dim, n = 128, 4000
+    data = clustered(rng, n + 200, dim)
+    vectors, queries = data[:n], data[n:]
+    index = VectorIndex(dim, exact_limit=1000)
+    for start in range(0, n, 500):
+        index.upsert(range(start, start + 500), vectors[start:start + 500])
+    truth = exact(dict(enumerate(vectors)), queries, 10)
+
+    def recall(**options: int) -> float:
+        hits = [{i for i, _ in row} for row in index.search(queries, 10, **options)]
+        return float(np.mean([len(h & set(t)) / 10 for h, t in zip(hits, truth, strict=True)]))
+
+    shallow = recall(ef_search=10)
+    assert 0.9 <= shallow < recall() and recall() >= 0.99
+    assert index.hnsw == HNSW_PARAMS  # the index's own parameter is untouched
+    allowed = range(0, n, 2)  # the filtered path walks as deep as asked, too
+    rows = index.search(queries[:20], 10, allowed=allowed, ef_search=10)
+    assert all(len(row) == 10 and all(i % 2 == 0 for i, _ in row) for row in rows)
+
+
 def test_collection_on_hnsw_matches_a_fresh_exact_build() -> None:
     rng = np.random.default_rng(18)
     docs = {d: unit(rng, 3) for d in range(80)}

@@ -34,6 +34,7 @@ from matcher.analysis import Analysis, Analyzer, get_analyzer
 from matcher.embeddings import Embedder, get_embedder
 from matcher.engine import Collection, Hit
 from matcher.hybrid import (
+    DENSE_EF_SEARCH,
     EXACT_DOCS,
     Document,
     DocumentArtefact,
@@ -329,7 +330,7 @@ class MatchingService:
 
         def find(vectors: np.ndarray, depth: int, allowed: set[Any] | None) -> set[int]:
             with self._lock:
-                return self.collections[name].neighbours(vectors, depth, allowed)
+                return self.collections[name].neighbours(vectors, depth, allowed, ef_search=DENSE_EF_SEARCH)
         return find
 
     def _sync_hybrid(self, session: Session, last: int) -> None:
