@@ -567,7 +567,7 @@ DENSE_MIN_PER_UNIT = 64
 # neighbour the walk misses rarely changes the ranking. On 100,000 generated residents (200 needs,
 # top 20 of the hybrid ranking against efSearch 512's): 256 kept 99.85 % of the top 20 (worst
 # need 19 of 20, every first place), 128 99.6 % (worst 18), 64 98.9 % (worst 17, 1.5 % of first
-# places lost); the search went from p50 43 to 29 ms at 256.
+# places lost); the search went from p50 43 ms (37 on a second pass) to 29 ms at 256.
 DENSE_EF_SEARCH = 256
 LEXICAL_CANDIDATES = 200
 # Segment ids in the FAISS index: document slot * SLOT_WIDTH + segment row (MAX_SEGMENTS + 1 <= 64).
@@ -622,8 +622,8 @@ def znorm(scores: np.ndarray, top: int = ZNORM_TOP) -> np.ndarray:
 
 
 # Dense candidates from outside the index: (query unit vectors, how many per unit, allowed ids or
-# None) -> document ids.
-Neighbours = Callable[[np.ndarray, int, "set[DocId] | None"], Iterable[DocId]]
+# None, the HNSW walk's efSearch) -> document ids.
+Neighbours = Callable[[np.ndarray, int, "set[DocId] | None", int], Iterable[DocId]]
 
 _LEXICAL_FIELDS = {"bm25_text": "bm25", "char_text": "char_text", "char_title": "char_title"}
 
@@ -1098,7 +1098,7 @@ class HybridIndex:
         """Per part, the positions worth scoring for `query` (sorted): dense and BM25 neighbours."""
         found: set[DocId | None]
         if self.neighbours is not None:  # dead documents it may return are masked out below
-            found = set(self.neighbours(use_units, dense_depth(len(use_units)), allowed))
+            found = set(self.neighbours(use_units, dense_depth(len(use_units)), allowed, DENSE_EF_SEARCH))
         else:
             found = self._own_neighbours(parts, masks, use_units)
         return self._with_lexical(parts, masks, query, found)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from matcher.hybrid import (
+    DENSE_EF_SEARCH,
     SLOT_WIDTH,
     Document,
     DocumentArtefact,
@@ -178,9 +179,11 @@ def test_candidates_from_neighbours_need_no_faiss_slots(encoders: Encoders,
     """The service passes its statement index as `neighbours`: the ranker builds no FAISS index of
     its own, and keeps no slots for one."""
     asked: list[int] = []
+    walks: set[int] = set()
 
-    def neighbours(vectors: np.ndarray, depth: int, allowed: object) -> set[object]:
+    def neighbours(vectors: np.ndarray, depth: int, allowed: object, ef_search: int) -> set[object]:
         asked.append(len(vectors))
+        walks.add(ef_search)
         return {"bike"}
 
     index = HybridIndex(encoders, exact_docs=2, neighbours=neighbours)
@@ -188,6 +191,7 @@ def test_candidates_from_neighbours_need_no_faiss_slots(encoders: Encoders,
     index.upsert("bike", artefacts[3])
     index.delete("sew")
     assert ids(index, "je répare les vélos", 1) == ["bike"] and asked
+    assert walks == {DENSE_EF_SEARCH}  # the ranker, not the service, says how deep to walk
     assert index._vectors is None and not index._slots and not index._slot_doc
 
 

@@ -34,7 +34,6 @@ from matcher.analysis import Analysis, Analyzer, get_analyzer
 from matcher.embeddings import Embedder, get_embedder
 from matcher.engine import Collection, Hit
 from matcher.hybrid import (
-    DENSE_EF_SEARCH,
     EXACT_DOCS,
     Document,
     DocumentArtefact,
@@ -328,9 +327,9 @@ class MatchingService:
         if self.embedder.name != self.encoders.use.name:
             return None
 
-        def find(vectors: np.ndarray, depth: int, allowed: set[Any] | None) -> set[int]:
+        def find(vectors: np.ndarray, depth: int, allowed: set[Any] | None, ef_search: int) -> set[int]:
             with self._lock:
-                return self.collections[name].neighbours(vectors, depth, allowed, ef_search=DENSE_EF_SEARCH)
+                return self.collections[name].neighbours(vectors, depth, allowed, ef_search)
         return find
 
     def _sync_hybrid(self, session: Session, last: int) -> None:
