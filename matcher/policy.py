@@ -28,6 +28,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+# The review-learnt floor (`calibrate`): keep this share of the approved proposals, once there
+# are this many reviews.
+CALIBRATION_KEEP = 0.95
+CALIBRATION_MINIMUM_REVIEWS = 20
+
 
 @dataclass(frozen=True)
 class Side:
@@ -144,8 +149,8 @@ def _diversify(decisions: list[Decision], weight: float, k: int) -> list[Decisio
     return chosen
 
 
-def calibrate(approved: Sequence[float], rejected: Sequence[float], keep: float = 0.95,
-              minimum_reviews: int = 20, default: float = 0.0) -> float:
+def calibrate(approved: Sequence[float], rejected: Sequence[float], keep: float = CALIBRATION_KEEP,
+              minimum_reviews: int = CALIBRATION_MINIMUM_REVIEWS, default: float = 0.0) -> float:
     """The score under which nothing should be proposed, learnt from reviews.
 
     The highest threshold that still keeps `keep` of the approved proposals; with fewer than
@@ -154,6 +159,9 @@ def calibrate(approved: Sequence[float], rejected: Sequence[float], keep: float 
     """
     if len(approved) + len(rejected) < minimum_reviews or not approved:
         return default
-    ordered = sorted(approved)
-    index = int(math.floor((1 - keep) * len(ordered)))
-    return max(default, ordered[min(index, len(ordered) - 1)])
+    return max(default, sorted(approved)[calibration_index(len(approved), keep)])
+
+
+def calibration_index(approved: int, keep: float = CALIBRATION_KEEP) -> int:
+    """Where the cut lies among `approved` (> 0) scores sorted ascending."""
+    return min(int(math.floor((1 - keep) * approved)), approved - 1)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import random
 from datetime import date
 
+import pytest
 from sqlmodel import Session, select
 
-from models import Direction, Match, MatchStatus, Resident
+from matcher.policy import calibrate
+from models import Direction, Match, MatchStatus, Need, Resident
 from tests.conftest import World, add_resident
 from web.extensions import matching
 from web.services.needs import NeedInput, create_need
-from web.services.proposals import Proposal, calibrated_min_score, store_proposals
+from web.services.proposals import REVIEWED, Proposal, calibrated_min_score, store_proposals
 
 TODAY = date.today()
 
@@ -92,6 +95,34 @@ def test_calibrated_threshold_follows_reviews(session: Session, world: World) ->
     session.commit()
     threshold = calibrated_min_score(session, 0.25)
     assert 0.6 <= threshold <= 0.61  # keeps 95 % of the 20 approved scores (0.60 … 0.79)
+
+
+@pytest.mark.parametrize("seed, reviews", [(0, 12), (1, 20), (2, 21), (3, 57), (4, 240)])
+def test_calibrated_floor_is_the_policys_cut_of_the_review_history(session: Session, world: World,
+                                                                  seed: int, reviews: int) -> None:
+    """The database's floor is matcher.policy.calibrate's over the same reviews, whatever the
+    history: statuses mixed (pending ones do not count), scores tied or spread, few or many."""
+    rng = random.Random(seed)
+    awa = person(session, world, "Awa", "Je fais de la couture.")
+    for m in session.exec(select(Match)).all():
+        session.delete(m)
+    statuses = [MatchStatus.APPROVED, MatchStatus.ACCEPTED, MatchStatus.DECLINED, MatchStatus.REJECTED,
+                MatchStatus.PROPOSED]
+    history = [(rng.choice(statuses), rng.choice([0.3, 0.45, round(rng.uniform(0.1, 0.9), 4)]))
+               for _ in range(reviews)]
+    for i, (status, score) in enumerate(history):
+        need_row = Need(organisation_id=world.association.id or 0, title=f"Besoin {i}",
+                        description="Un besoin.", created_by_id=world.member.id or 0)
+        session.add(need_row)
+        session.flush()
+        session.add(Match(need_id=need_row.id or 0, resident_id=awa.id or 0, status=status,
+                          direction=Direction.NEED_TO_RESIDENT, score=score, explanation={}))
+    session.commit()
+    approved = [score for status, score in history if status in REVIEWED]
+    rejected = [score for status, score in history if status == MatchStatus.REJECTED]
+    for default in (0.0, 0.25, 0.5):
+        assert calibrated_min_score(session, default) == pytest.approx(
+            calibrate(approved, rejected, default=default))
 
 
 def test_residents_like_one_rejected_for_a_need_are_down_ranked(session: Session,

@@ -21,10 +21,18 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 import numpy as np
-from sqlalchemy import or_
+from sqlalchemy import func, or_
 from sqlmodel import Session, col, delete, select
 
-from matcher.policy import Candidate, Decision, Side, calibrate, decide
+from matcher.policy import (
+    CALIBRATION_KEEP,
+    CALIBRATION_MINIMUM_REVIEWS,
+    Candidate,
+    Decision,
+    Side,
+    calibration_index,
+    decide,
+)
 from models import (
     Consent,
     ConsentScope,
@@ -123,28 +131,35 @@ def _month_start(today: date) -> datetime:
 
 def fairness(session: Session, resident_ids: Sequence[int], today: date
              ) -> tuple[dict[int, int], set[int]]:
-    """Pending proposals this month per resident, and residents ever approved for something."""
+    """Pending proposals this month per resident, and residents ever approved for something (read
+    as columns: a resident's every match, explanation and all, would be decoded otherwise)."""
     if not resident_ids:
         return {}, set()
-    matches = session.exec(select(Match).where(col(Match.resident_id).in_(list(resident_ids)))).all()
+    rows = session.exec(select(Match.resident_id, Match.status, Match.created_at)
+                        .where(col(Match.resident_id).in_(list(resident_ids)))).all()
     start = _month_start(today)
     pending: dict[int, int] = {}
     matched: set[int] = set()
-    for m in matches:
-        if m.status in PENDING and m.created_at >= start:
-            pending[m.resident_id] = pending.get(m.resident_id, 0) + 1
-        if m.status in REVIEWED:
-            matched.add(m.resident_id)
+    for resident_id, status, created_at in rows:
+        if status in PENDING and created_at >= start:
+            pending[resident_id] = pending.get(resident_id, 0) + 1
+        if status in REVIEWED:
+            matched.add(resident_id)
     return pending, matched
 
 
-def calibrated_min_score(session: Session, default: float) -> float:
-    """The floor under which nothing is proposed, learnt from the social workers' reviews."""
-    rows = session.exec(select(Match.status, Match.score).where(
-        col(Match.status).in_([*REVIEWED, MatchStatus.REJECTED]))).all()
-    approved = [score for status, score in rows if status in REVIEWED]
-    rejected = [score for status, score in rows if status == MatchStatus.REJECTED]
-    return calibrate(approved, rejected, default=default)
+def calibrated_min_score(session: Session, default: float, keep: float = CALIBRATION_KEEP) -> float:
+    """The floor under which nothing is proposed, learnt from the social workers' reviews:
+    matcher.policy.calibrate's cut, asked of the database (two small queries, however long the
+    review history grows, instead of every reviewed score read into Python per proposal round)."""
+    counts = dict(session.exec(select(Match.status, func.count()).where(
+        col(Match.status).in_([*REVIEWED, MatchStatus.REJECTED])).group_by(Match.status)).all())
+    approved = sum(counts.get(status, 0) for status in REVIEWED)
+    if approved + counts.get(MatchStatus.REJECTED, 0) < CALIBRATION_MINIMUM_REVIEWS or not approved:
+        return default
+    cut = session.exec(select(Match.score).where(col(Match.status).in_(REVIEWED))
+                       .order_by(col(Match.score)).offset(calibration_index(approved, keep)).limit(1)).one()
+    return max(default, cut)
 
 
 def _side(territories: dict[int | None, Territory], territory_id: int | None,
