@@ -15,13 +15,14 @@ related, 0.5 clearly related, 0.7 and above nearly the same thing said twice.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 import numpy as np
-from sqlalchemy import func, or_
+from sqlalchemy import Text, cast, func, or_
 from sqlmodel import Session, col, delete, select
 
 from matcher.policy import (
@@ -187,12 +188,27 @@ class Quotable(Protocol):
 
 @dataclass(frozen=True)
 class Quoted:
-    """A resident's statement read as columns (see `statements_of_residents`)."""
+    """A statement read as columns (see `statements_of_residents`)."""
 
     text: str
     lemmas: Sequence[str]
     vector: bytes
 
+
+class StoredQuote:
+    """A resident's statement as `statements_of_residents` reads it: the lemmas stay JSON text
+    until an explanation asks for them (a round reads ~300 statements and quotes ~40)."""
+
+    __slots__ = ("text", "vector", "_lemmas")
+
+    def __init__(self, text: str, lemmas_json: str, vector: bytes) -> None:
+        self.text, self.vector, self._lemmas = text, vector, lemmas_json
+
+    @property
+    def lemmas(self) -> Sequence[str]:
+        if isinstance(self._lemmas, str):
+            self._lemmas = json.loads(self._lemmas)
+        return self._lemmas
 
 
 def best_pairs(query_rows: Sequence[Quotable], doc_rows: Sequence[Quotable], dim: int
@@ -234,14 +250,15 @@ def statements_of_residents(session: Session, ids: Sequence[int]) -> dict[int, l
     if not ids:
         return {}
     rows = session.exec(
-        select(SkillStatement.resident_id, SkillStatement.text, SkillStatement.lemmas, SkillStatement.vector)
+        select(SkillStatement.resident_id, SkillStatement.text, cast(SkillStatement.lemmas, Text),
+               SkillStatement.vector)
         .join(SkillDeclaration, col(SkillDeclaration.id) == SkillStatement.declaration_id)
         .where(col(SkillStatement.resident_id).in_(list(ids)), col(SkillDeclaration.is_current).is_(True),
                col(SkillStatement.negated).is_(False))
         .order_by(col(SkillStatement.position))).all()
     out: dict[int, list[Quotable]] = {}
     for rid, text, lemmas, vector in rows:
-        out.setdefault(rid, []).append(Quoted(text, lemmas, vector))
+        out.setdefault(rid, []).append(StoredQuote(text, lemmas, vector))
     return out
 
 
