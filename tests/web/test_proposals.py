@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from datetime import date
 
+import numpy as np
 import pytest
 from sqlmodel import Session, select
 
@@ -13,7 +14,15 @@ from models import Direction, Match, MatchStatus, Need, Resident
 from tests.conftest import World, add_resident
 from web.extensions import matching
 from web.services.needs import NeedInput, create_need
-from web.services.proposals import REVIEWED, Proposal, calibrated_min_score, store_proposals
+from web.services.proposals import (
+    REVIEWED,
+    Proposal,
+    Quoted,
+    _mean_vectors,
+    best_pairs_of,
+    calibrated_min_score,
+    store_proposals,
+)
 
 TODAY = date.today()
 
@@ -148,3 +157,30 @@ def test_residents_like_one_rejected_for_a_need_are_down_ranked(session: Session
     assert after[b.id or 0]["rank"] < before[b.id or 0]  # Binta is like Aya: penalised
     assert any(r.startswith("close_to_rejected") for r in after[b.id or 0]["reasons"])
     assert after[b.id or 0]["rank"] - before[b.id or 0] < after[c.id or 0]["rank"] - before[c.id or 0]
+
+
+def test_statement_pairs_and_profile_means_of_many_residents_at_once() -> None:
+    """The batched pairs and means are each resident's own: brute force over the same vectors."""
+    rng = np.random.default_rng(7)
+
+    def quote(text: str) -> Quoted:
+        vector = rng.normal(size=16).astype(np.float32)
+        return Quoted(text, [], (vector / np.linalg.norm(vector)).tobytes())
+
+    docs = {rid: [quote(f"{rid}-{i}") for i in range(int(rng.integers(0, 5)))] for rid in range(1, 30)}
+    query = [quote(f"q{i}") for i in range(3)]
+    many = best_pairs_of(query, docs, 16)
+    means = _mean_vectors(docs, 16)
+    for rid, rows in docs.items():
+        if not rows:
+            assert many[rid] == [] and rid not in means
+            continue
+        matrix = np.stack([np.frombuffer(r.vector, np.float32) for r in rows])
+        sims = np.stack([np.frombuffer(q.vector, np.float32) for q in query]) @ matrix.T
+        best = sims.argmax(axis=1)
+        expected = sorted(((query[i].text, rows[int(j)].text, sims[i, j]) for i, j in enumerate(best)),
+                          key=lambda p: -p[2])
+        assert [(q.text, d.text) for q, d, _ in many[rid]] == [(q, d) for q, d, _ in expected]
+        assert [s for *_, s in many[rid]] == pytest.approx([s for *_, s in expected], abs=1e-6)
+        mean = matrix.mean(axis=0)
+        assert means[rid] == pytest.approx(mean / np.linalg.norm(mean), abs=1e-6)

@@ -16,7 +16,7 @@ related, 0.5 clearly related, 0.7 and above nearly the same thing said twice.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
@@ -118,12 +118,15 @@ def profile_vectors(session: Session, resident_ids: Sequence[int], dim: int) -> 
     return _mean_vectors(statements_of_residents(session, resident_ids), dim)
 
 
-def _mean_vectors(statements: dict[int, list[Quotable]], dim: int) -> dict[int, np.ndarray]:
-    out = {}
-    for rid, rows in statements.items():
-        mean = from_blobs([r.vector for r in rows], dim).mean(axis=0)
-        out[rid] = mean / (np.linalg.norm(mean) or 1.0)
-    return out
+def _mean_vectors(statements: Mapping[int, Sequence[Quotable]], dim: int) -> dict[int, np.ndarray]:
+    stacked = _Stacked.of({rid: rows for rid, rows in statements.items() if rows}, dim)
+    if not stacked.ids:
+        return {}
+    starts = np.concatenate([[0], stacked.ends[:-1]])
+    means = np.add.reduceat(stacked.matrix, starts, axis=0) / (stacked.ends - starts)[:, None]
+    norms = np.linalg.norm(means, axis=1, keepdims=True)
+    means /= np.where(norms > 0, norms, 1.0)
+    return dict(zip(stacked.ids, means, strict=True))
 
 
 def _month_start(today: date) -> datetime:
@@ -171,8 +174,12 @@ def _side(territories: dict[int | None, Territory], territory_id: int | None,
                 availability=frozenset(availability), languages=frozenset(languages))
 
 
-def _territories(session: Session) -> dict[int | None, Territory]:
-    return {t.id: t for t in session.exec(select(Territory)).all()}
+def _territories(session: Session, ids: Iterable[int | None]) -> dict[int | None, Territory]:
+    """The territories of these ids (the need's and its candidates'), by id."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    return {t.id: t for t in session.exec(select(Territory).where(col(Territory.id).in_(wanted))).all()}
 
 
 class Quotable(Protocol):
@@ -211,16 +218,54 @@ class StoredQuote:
         return self._lemmas
 
 
-def best_pairs(query_rows: Sequence[Quotable], doc_rows: Sequence[Quotable], dim: int
-               ) -> list[tuple[Quotable, Quotable, float]]:
+Pairs = list[tuple[Quotable, Quotable, float]]
+
+
+def best_pairs(query_rows: Sequence[Quotable], doc_rows: Sequence[Quotable], dim: int) -> Pairs:
     """For each query statement its closest document statement (cosine of the stored vectors),
     best first: what a person is shown of why two texts meet."""
-    if not query_rows or not doc_rows:
-        return []
-    sims = from_blobs([r.vector for r in query_rows], dim) @ from_blobs([r.vector for r in doc_rows], dim).T
-    best = sims.argmax(axis=1)
-    pairs = [(query_rows[i], doc_rows[int(j)], float(sims[i, j])) for i, j in enumerate(best)]
-    return sorted(pairs, key=lambda p: -p[2])
+    return best_pairs_of(query_rows, {0: doc_rows}, dim)[0]
+
+
+def best_pairs_of(query_rows: Sequence[Quotable], docs: Mapping[int, Sequence[Quotable]], dim: int
+                  ) -> dict[int, Pairs]:
+    """`best_pairs` of the query against each document: the vectors decoded and multiplied once."""
+    stacked = _Stacked.of(docs, dim)
+    if not query_rows or not len(stacked.matrix):
+        return {doc: [] for doc in docs}
+    sims = from_blobs([r.vector for r in query_rows], dim) @ stacked.matrix.T
+    out: dict[int, Pairs] = {}
+    for doc, start, end in stacked.spans():
+        if start == end:
+            out[doc] = []
+            continue
+        block = sims[:, start:end]
+        best = block.argmax(axis=1)
+        rows = docs[doc]
+        pairs = [(query_rows[i], rows[int(j)], float(block[i, j])) for i, j in enumerate(best)]
+        out[doc] = sorted(pairs, key=lambda p: -p[2])
+    return out
+
+
+@dataclass(frozen=True)
+class _Stacked:
+    """The statement vectors of several documents in one matrix, each document a run of rows."""
+
+    ids: list[int]
+    ends: np.ndarray
+    matrix: np.ndarray
+
+    @classmethod
+    def of(cls, docs: Mapping[int, Sequence[Quotable]], dim: int) -> _Stacked:
+        ids = list(docs)
+        ends = np.cumsum([len(docs[doc]) for doc in ids], dtype=np.int64)
+        return cls(ids, ends, from_blobs([r.vector for doc in ids for r in docs[doc]], dim))
+
+    def spans(self) -> Iterator[tuple[int, int, int]]:
+        start = 0
+        for doc, end in zip(self.ids, self.ends.tolist(), strict=True):
+            yield doc, start, end
+            start = end
 
 
 def shared_terms(pairs: Sequence[tuple[Quotable, Quotable, float]]) -> list[str]:
@@ -281,10 +326,13 @@ def propose_for_need(session: Session, matching: MatchingService, need: Need, to
         return 0
     ranked = matching.rank(session, RESIDENTS, need_query(need), CANDIDATE_DEPTH, consenting(session, today))
     ids = [int(r.doc_id) for r in ranked]
-    residents = {r.id: r for r in session.exec(select(Resident).where(col(Resident.id).in_(ids))).all()}
+    residents = {rid: (territory, availability, languages) for rid, territory, availability, languages in
+                 session.exec(  # columns, not objects: what the policy reads of each
+                     select(Resident.id, Resident.territory_id, Resident.availability, Resident.languages)
+                     .where(col(Resident.id).in_(ids))).all()}
     statements = statements_of_residents(session, ids)
-    pairs = {rid: best_pairs(rows, statements.get(rid, []), matching.dim) for rid in ids}
-    territories = _territories(session)
+    pairs = best_pairs_of(rows, {rid: statements.get(rid, []) for rid in ids}, matching.dim)
+    territories = _territories(session, [need.territory_id, *(r[0] for r in residents.values())])
     vectors = _mean_vectors(statements, matching.dim)
     pending, matched = fairness(session, ids, today)
     rejected_ids = session.exec(select(Match.resident_id).where(
@@ -292,11 +340,10 @@ def propose_for_need(session: Session, matching: MatchingService, need: Need, to
     rejected = list(profile_vectors(session, list(rejected_ids), matching.dim).values())
     weight = matching.hybrid[RESIDENTS].weight_total
     candidates = [
-        Candidate(rid, h.score / weight, _side(territories, r.territory_id, r.availability, r.languages),
+        Candidate(rid, h.score / weight, _side(territories, *residents[rid]),
                   vector=vectors.get(rid), pending_this_month=pending.get(rid, 0),
                   ever_matched=rid in matched, similarity=pairs[rid][0][2])
         for h in ranked if (rid := int(h.doc_id)) in residents and pairs[rid]
-        for r in (residents[rid],)
     ]
     policy = replace(matching.policy, min_score=calibrated_min_score(session, matching.min_similarity))
     decisions = decide(_side(territories, need.territory_id, need.availability, need.languages),
@@ -327,8 +374,9 @@ def propose_for_resident(session: Session, matching: MatchingService, resident: 
     ranked = matching.rank(session, NEEDS, declaration.text, CANDIDATE_DEPTH, allowed)
     ids = [int(r.doc_id) for r in ranked]
     statements = statements_of_needs(session, ids)
-    pairs = {nid: best_pairs(rows, statements.get(nid, []), matching.dim) for nid in ids}
-    territories = _territories(session)
+    pairs = best_pairs_of(rows, {nid: statements.get(nid, []) for nid in ids}, matching.dim)
+    territories = _territories(session, [resident.territory_id,
+                                         *(needs[i].territory_id for i in ids if i in needs)])
     pending, _ = fairness(session, [resident.id], today)
     weight = matching.hybrid[NEEDS].weight_total
     candidates = [
