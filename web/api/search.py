@@ -2,13 +2,13 @@
 
 The text is ranked by the hybrid ranker within what the caller may read (the same rules as the
 lists): the code path of proposals and of scripts/rank.py. The explanation quotes, for each
-statement of the text, the closest stored statement of the document (`best_pairs` over their
+statement of the text, the closest stored statement of the document (`best_pairs_of` over their
 stored vectors, as proposals do); `score` is the best pair's cosine, as on a proposal.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -31,9 +31,10 @@ from web.extensions import db_session, matching
 from web.permissions import STAFF
 from web.services.matching import NEEDS, RESIDENTS, Eligibility, to_blob
 from web.services.proposals import (
+    Pairs,
     Quotable,
     Quoted,
-    best_pairs,
+    best_pairs_of,
     consent_query,
     consenting,
     shared_terms,
@@ -59,9 +60,15 @@ def ranked(collection: str, text: str, limit: int, allowed: set[int] | Eligibili
     return [int(r.doc_id) for r in matching.rank(db_session(), collection, text, limit, allowed)]
 
 
-def explain(searched: Sequence[Quotable], statements: Sequence[Quotable]) -> dict[str, Any]:
-    """Each statement of the text with the document's closest one, best first (three at most)."""
-    pairs = best_pairs(searched, statements, matching.dim)[:3]
+def explained(searched: Sequence[Quotable], order: Sequence[int],
+              statements: Mapping[int, Sequence[Quotable]]) -> dict[int, dict[str, Any]]:
+    """For each document, each statement of the text with the document's closest one, best first
+    (three at most)."""
+    found = best_pairs_of(searched, {doc: statements.get(doc, []) for doc in order}, matching.dim)
+    return {doc: _explanation(pairs[:3]) for doc, pairs in found.items()}
+
+
+def _explanation(pairs: Pairs) -> dict[str, Any]:
     return {"score": round(pairs[0][2], 4) if pairs else 0.0,
             "pairs": [{"query_text": query.text, "matched_text": row.text, "similarity": round(similarity, 3)}
                       for query, row, similarity in pairs],
@@ -95,9 +102,8 @@ def search_needs(data: dict[str, Any]) -> Any:
         query = query.where(Need.status == NeedStatus.OPEN)
     order = ranked(NEEDS, data["text"], data["limit"], ids_of(query, Need))
     needs = rows_by_id(Need, order)
-    quoted = statements_of_needs(db_session(), order)
-    return {"statements": statements,
-            "results": [{"need": needs[doc], **explain(searched, quoted.get(doc, []))} for doc in order]}
+    why = explained(searched, order, statements_of_needs(db_session(), order))
+    return {"statements": statements, "results": [{"need": needs[doc], **why[doc]} for doc in order]}
 
 
 @bp.route("/search/residents", methods=["POST"], tags=["Search"])
@@ -120,8 +126,7 @@ def search_residents(data: dict[str, Any]) -> Any:
         allowed = ids_of(residents_query(actor()).where(col(Resident.id).in_(consent_query(today))), Resident)
     order = ranked(RESIDENTS, data["text"], data["limit"], allowed)
     residents = rows_by_id(Resident, order)
-    quoted = statements_of_residents(session, order)
+    why = explained(searched, order, statements_of_residents(session, order))
     people = {p["id"]: p for p in present_residents([residents[doc] for doc in order])}
-    return {"statements": statements,
-            "results": [{"resident": people[doc], **explain(searched, quoted.get(doc, []))} for doc in order]}
+    return {"statements": statements, "results": [{"resident": people[doc], **why[doc]} for doc in order]}
 
