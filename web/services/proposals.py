@@ -26,7 +26,6 @@ from sqlalchemy import Text, cast, func, or_
 from sqlmodel import Session, col, delete, select
 
 from matcher.policy import (
-    CALIBRATION_KEEP,
     CALIBRATION_MINIMUM_REVIEWS,
     Candidate,
     Decision,
@@ -122,7 +121,7 @@ def _mean_vectors(statements: Mapping[int, Sequence[Quotable]], dim: int) -> dic
     stacked = _Stacked.of({rid: rows for rid, rows in statements.items() if rows}, dim)
     if not stacked.ids:
         return {}
-    starts = np.concatenate([[0], stacked.ends[:-1]])
+    starts = stacked.starts
     means = np.add.reduceat(stacked.matrix, starts, axis=0) / (stacked.ends - starts)[:, None]
     norms = np.linalg.norm(means, axis=1, keepdims=True)
     means /= np.where(norms > 0, norms, 1.0)
@@ -152,7 +151,7 @@ def fairness(session: Session, resident_ids: Sequence[int], today: date
     return pending, matched
 
 
-def calibrated_min_score(session: Session, default: float, keep: float = CALIBRATION_KEEP) -> float:
+def calibrated_min_score(session: Session, default: float) -> float:
     """The floor under which nothing is proposed, learnt from the social workers' reviews:
     matcher.policy.calibrate's cut, asked of the database (two small queries, however long the
     review history grows, instead of every reviewed score read into Python per proposal round)."""
@@ -162,7 +161,7 @@ def calibrated_min_score(session: Session, default: float, keep: float = CALIBRA
     if approved + counts.get(MatchStatus.REJECTED, 0) < CALIBRATION_MINIMUM_REVIEWS or not approved:
         return default
     cut = session.exec(select(Match.score).where(col(Match.status).in_(REVIEWED))
-                       .order_by(col(Match.score)).offset(calibration_index(approved, keep)).limit(1)).one()
+                       .order_by(col(Match.score)).offset(calibration_index(approved)).limit(1)).one()
     return max(default, cut)
 
 
@@ -195,7 +194,7 @@ class Quotable(Protocol):
 
 @dataclass(frozen=True)
 class Quoted:
-    """A statement read as columns (see `statements_of_residents`)."""
+    """A statement with its lemmas already decoded (a searched text's, in web/api/search.py)."""
 
     text: str
     lemmas: Sequence[str]
@@ -221,15 +220,11 @@ class StoredQuote:
 Pairs = list[tuple[Quotable, Quotable, float]]
 
 
-def best_pairs(query_rows: Sequence[Quotable], doc_rows: Sequence[Quotable], dim: int) -> Pairs:
-    """For each query statement its closest document statement (cosine of the stored vectors),
-    best first: what a person is shown of why two texts meet."""
-    return best_pairs_of(query_rows, {0: doc_rows}, dim)[0]
-
-
 def best_pairs_of(query_rows: Sequence[Quotable], docs: Mapping[int, Sequence[Quotable]], dim: int
                   ) -> dict[int, Pairs]:
-    """`best_pairs` of the query against each document: the vectors decoded and multiplied once."""
+    """For each document, each query statement with its closest statement of the document (cosine
+    of the stored vectors), best first: what a person is shown of why two texts meet. The vectors
+    of all documents are decoded and multiplied at once."""
     stacked = _Stacked.of(docs, dim)
     if not query_rows or not len(stacked.matrix):
         return {doc: [] for doc in docs}
@@ -261,11 +256,12 @@ class _Stacked:
         ends = np.cumsum([len(docs[doc]) for doc in ids], dtype=np.int64)
         return cls(ids, ends, from_blobs([r.vector for doc in ids for r in docs[doc]], dim))
 
+    @property
+    def starts(self) -> np.ndarray:
+        return np.concatenate([np.zeros(1, np.int64), self.ends[:-1]])
+
     def spans(self) -> Iterator[tuple[int, int, int]]:
-        start = 0
-        for doc, end in zip(self.ids, self.ends.tolist(), strict=True):
-            yield doc, start, end
-            start = end
+        return zip(self.ids, self.starts.tolist(), self.ends.tolist(), strict=True)
 
 
 def shared_terms(pairs: Sequence[tuple[Quotable, Quotable, float]]) -> list[str]:
