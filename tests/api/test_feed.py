@@ -79,8 +79,14 @@ def test_changed_missions_update_their_needs(api: ApiEnv) -> None:
     created = api.call("POST", "/api/v1/needs/import", "member", json=feed).get_json()
     need_id = created["needs"][0]["need_id"]
     with db.session() as session:  # a proposal waiting for review, made from the old text
-        session.add(Match(need_id=need_id, resident_id=api.ids["rid"], score=0.4,
-                          direction="need_to_resident", status=MatchStatus.PROPOSED))
+        # (the import may have proposed her already: the module's residents are shared, and with
+        # earlier tests' proposals she is at her monthly cap, alone she is not)
+        waiting = session.exec(select(Match).where(Match.need_id == need_id,
+                                                   Match.resident_id == api.ids["rid"])).first()
+        waiting = waiting or Match(need_id=need_id, resident_id=api.ids["rid"], score=0.4,
+                                   direction="need_to_resident", status=MatchStatus.PROPOSED)
+        waiting.score, waiting.status = 0.4, MatchStatus.PROPOSED
+        session.add(waiting)
         session.commit()
     feed["data"][0]["title"] = "Atelier de retouches"
     feed["data"][0]["description"] = "Retoucher des vêtements pour la friperie solidaire."
