@@ -9,20 +9,24 @@ import numpy as np
 import pytest
 from sqlmodel import Session, select
 
-from matcher.policy import calibrate
+from matcher.policy import CALIBRATION_MINIMUM_REVIEWS, calibrate
 from models import Direction, Match, MatchStatus, Need, Resident
 from tests.conftest import World, add_resident
 from web.extensions import matching
+from web.services import proposals
 from web.services.needs import NeedInput, create_need
 from web.services.proposals import (
+    FLOOR_SECONDS,
     REVIEWED,
     Proposal,
     Quoted,
     _mean_vectors,
     best_pairs_of,
     calibrated_min_score,
+    review_floor,
     store_proposals,
 )
+from web.services.review import reject
 
 TODAY = date.today()
 
@@ -106,32 +110,67 @@ def test_calibrated_threshold_follows_reviews(session: Session, world: World) ->
     assert 0.6 <= threshold <= 0.61  # keeps 95 % of the 20 approved scores (0.60 … 0.79)
 
 
+def history(session: Session, world: World, reviews: list[tuple[MatchStatus, float]]) -> list[Match]:
+    """These matches for one resident, each on a need of its own, and nothing else."""
+    awa = person(session, world, "Awa", "Je fais de la couture.")
+    for m in session.exec(select(Match)).all():
+        session.delete(m)
+    rows = []
+    for i, (status, score) in enumerate(reviews):
+        need_row = Need(organisation_id=world.association.id or 0, title=f"Besoin {i}",
+                        description="Un besoin.", created_by_id=world.member.id or 0)
+        session.add(need_row)
+        session.flush()
+        rows.append(Match(need_id=need_row.id or 0, resident_id=awa.id or 0, status=status,
+                          direction=Direction.NEED_TO_RESIDENT, score=score, explanation={}))
+    session.add_all(rows)
+    session.commit()
+    return rows
+
+
 @pytest.mark.parametrize("seed, reviews", [(0, 12), (1, 20), (2, 21), (3, 57), (4, 240)])
 def test_calibrated_floor_is_the_policys_cut_of_the_review_history(session: Session, world: World,
                                                                   seed: int, reviews: int) -> None:
     """The database's floor is matcher.policy.calibrate's over the same reviews, whatever the
     history: statuses mixed (pending ones do not count), scores tied or spread, few or many."""
     rng = random.Random(seed)
-    awa = person(session, world, "Awa", "Je fais de la couture.")
-    for m in session.exec(select(Match)).all():
-        session.delete(m)
     statuses = [MatchStatus.APPROVED, MatchStatus.ACCEPTED, MatchStatus.DECLINED, MatchStatus.REJECTED,
                 MatchStatus.PROPOSED]
-    history = [(rng.choice(statuses), rng.choice([0.3, 0.45, round(rng.uniform(0.1, 0.9), 4)]))
-               for _ in range(reviews)]
-    for i, (status, score) in enumerate(history):
-        need_row = Need(organisation_id=world.association.id or 0, title=f"Besoin {i}",
-                        description="Un besoin.", created_by_id=world.member.id or 0)
-        session.add(need_row)
-        session.flush()
-        session.add(Match(need_id=need_row.id or 0, resident_id=awa.id or 0, status=status,
-                          direction=Direction.NEED_TO_RESIDENT, score=score, explanation={}))
-    session.commit()
-    approved = [score for status, score in history if status in REVIEWED]
-    rejected = [score for status, score in history if status == MatchStatus.REJECTED]
+    made = [(rng.choice(statuses), rng.choice([0.3, 0.45, round(rng.uniform(0.1, 0.9), 4)]))
+            for _ in range(reviews)]
+    history(session, world, made)
+    approved = [score for status, score in made if status in REVIEWED]
+    rejected = [score for status, score in made if status == MatchStatus.REJECTED]
     for default in (0.0, 0.25, 0.5):
         assert calibrated_min_score(session, default) == pytest.approx(
             calibrate(approved, rejected, default=default))
+
+
+def test_proposal_rounds_keep_the_review_floor_for_a_while(session: Session, world: World,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rounds read the floor once per FLOOR_SECONDS (its cost grows with the review history)."""
+    rows = history(session, world, [(MatchStatus.APPROVED if i % 2 else MatchStatus.REJECTED, 0.4 + i / 100)
+                                    for i in range(30)])
+    floor = review_floor(session, 0.25)
+    assert floor == calibrated_min_score(session, 0.25) > 0.25
+    for m in rows:  # the history undone behind the process's back (as another worker would)
+        m.status = MatchStatus.PROPOSED
+        session.add(m)
+    session.commit()
+    assert calibrated_min_score(session, 0.25) == 0.25
+    assert review_floor(session, 0.25) == floor  # kept
+    assert review_floor(session, 0.3) == 0.3  # another default is another question
+    later = proposals.time.monotonic() + FLOOR_SECONDS + 1
+    monkeypatch.setattr(proposals.time, "monotonic", lambda: later)
+    assert review_floor(session, 0.25) == 0.25  # read again
+
+
+def test_a_review_is_seen_by_the_next_round_of_its_process(session: Session, world: World) -> None:
+    reviews = [(MatchStatus.APPROVED, 0.6 + i / 100) for i in range(CALIBRATION_MINIMUM_REVIEWS - 1)]
+    rows = history(session, world, [*reviews, (MatchStatus.PROPOSED, 0.3)])
+    assert review_floor(session, 0.25) == 0.25  # one review short of calibrating
+    reject(session, world.worker_a, rows[-1], "busy")
+    assert review_floor(session, 0.25) == calibrated_min_score(session, 0.25) > 0.25
 
 
 def test_residents_like_one_rejected_for_a_need_are_down_ranked(session: Session,

@@ -24,6 +24,7 @@ from models import (
 from web.services import ServiceError
 from web.services.audit import record
 from web.services.notifications import opportunity_approved, resident_answered
+from web.services.proposals import forget_review_floor
 
 MAX_REASON_CHARS = 1000
 
@@ -32,6 +33,7 @@ def approve(session: Session, reviewer: User, match: Match) -> None:
     """Make a proposal visible to the resident and the association."""
     _approve(session, reviewer, match)
     session.commit()
+    forget_review_floor(session)
 
 
 def bulk_approve(session: Session, reviewer: User, matches: Sequence[Match]) -> int:
@@ -45,6 +47,7 @@ def bulk_approve(session: Session, reviewer: User, matches: Sequence[Match]) -> 
     for match in matches:
         _approve(session, reviewer, match)
     session.commit()
+    forget_review_floor(session)
     return len(matches)
 
 
@@ -74,6 +77,7 @@ def reject(session: Session, reviewer: User, match: Match, code: str, note: str 
     # The note stays on the proposal (erased with it); the append-only audit never holds free text.
     record(session, reviewer, "match.reject", "match", match.id, code=code, has_note=bool(note))
     session.commit()
+    forget_review_floor(session)
 
 
 def answer(session: Session, resident_user: User, match: Match, accept: bool,
