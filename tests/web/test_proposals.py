@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import Session, select
 
 from matcher.policy import CALIBRATION_MINIMUM_REVIEWS, calibrate
-from models import Direction, Match, MatchStatus, Need, Resident
+from models import Direction, Match, MatchStatus, Need, NeedStatus, Resident
 from tests.conftest import World, add_resident
 from web.extensions import matching
 from web.services import proposals
@@ -90,6 +90,27 @@ def test_required_languages_filter_residents(session: Session, world: World) -> 
     found = proposed(session, need_id)
     assert malika.id in found and jeanne.id not in found
     assert "languages:ber" in found[malika.id or 0].explanation["reasons"]
+
+
+def test_a_resident_is_offered_open_needs_in_a_language_they_speak(session: Session, world: World) -> None:
+    """Resident -> needs: closed needs and needs asking for a language the resident does not speak
+    are left out, needs asking for none or for one they speak are offered."""
+    sewing = need(session, world, "Atelier couture", "Animer un atelier de couture et de retouches.")
+    berber = need(session, world, "Couture en tamazight", "Animer un atelier de couture pour des mamans.",
+                  languages=["ber"])
+    arabic = need(session, world, "Retouches en arabe", "Faire des retouches de couture avec des voisines.",
+                  languages=["ar", "ber"])
+    closed = need(session, world, "Couture fermée", "Coudre et faire des retouches de vêtements.")
+    row = session.get(Need, closed)
+    assert row is not None
+    row.status = NeedStatus.CLOSED
+    session.add(row)
+    session.commit()
+    awa = person(session, world, "Awa", "Je fais de la couture et des retouches de vêtements.",
+                 languages=["fr", "ar"])
+    offered = {m.need_id for m in session.exec(select(Match).where(
+        Match.resident_id == awa.id, Match.direction == Direction.RESIDENT_TO_NEED)).all()}
+    assert {sewing, arabic} <= offered and not {berber, closed} & offered
 
 
 def test_calibrated_threshold_follows_reviews(session: Session, world: World) -> None:
