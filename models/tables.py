@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, LargeBinary, String, UniqueConstraint, event
+from sqlalchemy import JSON, Column, Index, LargeBinary, String, UniqueConstraint, event
 from sqlmodel import Field, SQLModel
 
 
@@ -182,6 +182,11 @@ class User(SQLModel, table=True):
 
 
 class Resident(SQLModel, table=True):
+    # A centre's residents by name (its lists), what waits for validation (migration 0010).
+    __table_args__ = (Index("ix_resident_organisation_id_first_name", "organisation_id", "first_name"),
+                      Index("ix_resident_validation_status_organisation_id", "validation_status",
+                            "organisation_id"))
+
     id: int | None = Field(default=None, primary_key=True)
     first_name: str = Field(max_length=60)  # pseudonymous: a first name and an initial, no more
     last_initial: str = Field(default="", max_length=1)
@@ -192,7 +197,7 @@ class Resident(SQLModel, table=True):
     wants: list[str] = _json_column()
     # No foreign key here: app_user already points at resident (a resident's login), and a cycle
     # would make table creation order ambiguous. The audit trail records the author as well.
-    created_by_id: int
+    created_by_id: int = Field(index=True)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     # See ValidationStatus. validated_by_id has no foreign key for the reason given above.
@@ -350,9 +355,12 @@ class Match(SQLModel, table=True):
 class AuditEvent(SQLModel, table=True):
     """Who did what, when. Append-only: rows are never updated or deleted."""
 
+    # A resident's history and export read the events about them (migration 0010).
+    __table_args__ = (Index("ix_auditevent_object_type_object_id", "object_type", "object_id"),)
+
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(default_factory=utcnow, index=True)
-    actor_id: int | None = Field(default=None, foreign_key="app_user.id")
+    actor_id: int | None = Field(default=None, foreign_key="app_user.id", index=True)
     action: str = Field(max_length=64)
     object_type: str = Field(max_length=32)
     object_id: int | None = None
