@@ -31,19 +31,31 @@ def test_worker_dashboard_lists(client: FlaskClient, auth: Auth, session: Sessio
                          description="Atelier vélo.", created_by_id=world.member.id or 0)
     session.add(approved_need)
     session.commit()
-    session.add(Match(need_id=approved_need.id or 0, resident_id=ben, direction="need_to_resident",
-                      score=0.6, status=MatchStatus.APPROVED))
+    cooking = Need(organisation_id=world.association.id or 0, title="Cuisine",
+                   description="Cuisiner pour la fête.", created_by_id=world.member.id or 0)
+    session.add(cooking)
+    session.commit()
+    for need_id, resident_id, status in ((approved_need.id, ben, MatchStatus.APPROVED),
+                                         (cooking.id, awa, MatchStatus.PROPOSED),
+                                         (lonely.id, awa, MatchStatus.REJECTED)):
+        session.add(Match(need_id=need_id or 0, resident_id=resident_id, direction="need_to_resident",
+                          score=0.6, status=status))
     session.commit()
 
     residents = list(session.exec(select(Resident).order_by(Resident.first_name)).all())
     today = worker_dashboard(session, residents, TODAY)
     assert [r.first_name for r, _ in today.expiring] == ["Awa"]
-    assert [r.first_name for r in today.without_opportunity] == ["Awa"]
-    assert lonely.id in {n.id for n in today.needs_without_candidate}
-    assert approved_need.id not in {n.id for n in today.needs_without_candidate}
+    assert today.pending == 1  # Cuisine, waiting for review
+    assert [r.first_name for r in today.without_opportunity] == ["Awa"]  # proposed or rejected only
+    assert lonely.id in {n.id for n in today.needs_without_candidate}  # its one candidate was rejected
+    assert not {approved_need.id, cooking.id} & {n.id for n in today.needs_without_candidate}
     expires = session.exec(select(Consent).where(Consent.resident_id == awa)).one().expires_on
     assert expires is not None and expires - TODAY <= timedelta(days=30)
 
     auth.login(world.worker_a.email or "")
     page = client.get("/accompagnement/").get_data(as_text=True)
     assert "Consentements qui expirent bientôt" in page and "Apiculteur" in page
+    auth.logout()
+    auth.login(world.member.email or "")
+    home = client.get("/structure/").get_data(as_text=True)  # candidates it may see, per need
+    assert "1 personne(s) proposée(s)" in home and home.count("0 personne(s) proposée(s)") == 2

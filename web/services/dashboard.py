@@ -28,14 +28,18 @@ def worker_dashboard(session: Session, residents: Sequence[Resident], today: dat
     """The lists of the worker's home page, for the residents they follow (profiles waiting for
     validation are only in `to_validate`: they cannot have an opportunity yet)."""
     ids = [r.id for r in residents]
-    matches = session.exec(select(Match).where(col(Match.resident_id).in_(ids))).all()
-    pending = sum(1 for m in matches if m.status == MatchStatus.PROPOSED)
-    opportunity = {m.resident_id for m in matches if m.status != MatchStatus.PROPOSED
-                   and m.status != MatchStatus.REJECTED}
+    # Columns, not Match objects (each with its explanation): only statuses are read here.
+    statuses = session.exec(select(Match.resident_id, Match.status)
+                            .where(col(Match.resident_id).in_(ids))).all()
+    pending = sum(1 for _, status in statuses if status == MatchStatus.PROPOSED)
+    opportunity = {rid for rid, status in statuses
+                   if status not in (MatchStatus.PROPOSED, MatchStatus.REJECTED)}
     open_needs = session.exec(select(Need).where(Need.status == NeedStatus.OPEN,
                                                  Need.validation_status == ValidationStatus.VALIDATED)
                               .order_by(col(Need.created_at))).all()
-    with_candidate = set(session.exec(select(Match.need_id).where(
+    # Asked about the open needs only (every need's matches were read before).
+    with_candidate = set(session.exec(select(Match.need_id).distinct().where(
+        col(Match.need_id).in_([n.id for n in open_needs]),
         col(Match.status) != MatchStatus.REJECTED)).all())
     consents = session.exec(select(Consent).where(
         col(Consent.resident_id).in_(ids), col(Consent.withdrawn_at).is_(None),
