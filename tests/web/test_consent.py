@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from flask.testing import FlaskClient
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from models import AuditEvent, Match, MatchStatus, Need, Resident
+from models import AuditEvent, Consent, ConsentScope, Match, MatchStatus, Need, Resident, ValidationStatus
 from tests.conftest import Auth, World, add_resident
 from web.extensions import matching
-from web.services.proposals import propose_for_need, valid_consent_residents
+from web.services.proposals import propose_for_need, valid_consent_residents, with_valid_consent
 
 
 def test_withdrawn_consent_removes_the_resident_from_matching(client: FlaskClient, auth: Auth,
@@ -55,3 +56,44 @@ def test_login_starts_a_fresh_expiring_session(client: FlaskClient, auth: Auth,
         assert "planted" not in after and after.permanent
     cookie = client.get_cookie("session")
     assert cookie is not None and cookie.expires is not None and cookie.http_only
+
+
+def test_the_sql_conditions_of_consent_agree_with_consent_is_valid(session: Session, world: World) -> None:
+    """`valid_consent_residents` (a list of ids) and `with_valid_consent` (a condition on residents,
+    used by the API search) select the validated residents holding a consent that `is_valid`."""
+    today = date.today()
+    consents: dict[str, list[dict[str, object]]] = {
+        "valid": [{}],
+        "open ended": [{"expires_on": None}],
+        "last day": [{"expires_on": today}],
+        "expired": [{"expires_on": today - timedelta(days=1)}],
+        "not yet": [{"given_on": today + timedelta(days=1)}],
+        "withdrawn": [{"withdrawn_at": datetime.now(UTC)}],
+        "another scope": [{"scope": "contact"}],
+        "renewed": [{"expires_on": today - timedelta(days=30)}, {}],
+        "none": [],
+        "waiting for validation": [{}],
+    }
+    ids = {}
+    for name, rows in consents.items():
+        resident = Resident(first_name=name, territory_id=world.tilleuls.id or 0,
+                            organisation_id=world.centre_a.id or 0, languages=[], availability=[],
+                            wants=[], created_by_id=world.worker_a.id or 0,
+                            validation_status=ValidationStatus.PENDING if name.startswith("waiting")
+                            else ValidationStatus.VALIDATED)
+        session.add(resident)
+        session.flush()
+        ids[name] = resident.id or 0
+        for row in rows:
+            fields: dict[str, Any] = {"given_on": today - timedelta(days=10), "scope": ConsentScope.MATCHING,
+                                      "method": "paper_signed", "recorded_by_id": world.worker_a.id or 0,
+                                      "expires_on": today + timedelta(days=300)} | row
+            session.add(Consent(resident_id=resident.id or 0, **fields))
+    session.commit()
+    residents = session.exec(select(Resident).where(col(Resident.id).in_(ids.values()))).all()
+    expected = {r.id for r in residents if r.validation_status == ValidationStatus.VALIDATED and any(
+        c.is_valid(today) for c in session.exec(select(Consent).where(Consent.resident_id == r.id)).all())}
+    assert expected == {ids[n] for n in ("valid", "open ended", "last day", "renewed")}
+    assert valid_consent_residents(session, today, ids.values()) == expected
+    assert set(session.exec(select(Resident.id).where(col(Resident.id).in_(ids.values()),
+                                                      with_valid_consent(today))).all()) == expected

@@ -35,11 +35,11 @@ from web.services.proposals import (
     Quotable,
     Quoted,
     best_pairs_of,
-    consent_query,
     consenting,
     shared_terms,
     statements_of_needs,
     statements_of_residents,
+    with_valid_consent,
 )
 
 
@@ -123,7 +123,7 @@ def search_residents(data: dict[str, Any]) -> Any:
     if actor().role == Role.ADMIN:  # every resident: consent asked about the ones ranked first
         allowed = consenting(session, today)
     else:  # an organisation's residents, with valid consent: one query, few enough to list
-        allowed = ids_of(residents_query(actor()).where(col(Resident.id).in_(consent_query(today))), Resident)
+        allowed = ids_of(residents_query(actor()).where(with_valid_consent(today)), Resident)
     order = ranked(RESIDENTS, data["text"], data["limit"], allowed)
     residents = rows_by_id(Resident, order)
     why = explained(searched, order, statements_of_residents(session, order))

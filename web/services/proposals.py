@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 import numpy as np
-from sqlalchemy import Text, cast, func, or_
+from sqlalchemy import Text, and_, cast, exists, func, or_
 from sqlmodel import Session, col, delete, select
 
 from matcher.policy import (
@@ -84,15 +84,26 @@ def valid_consent_residents(session: Session, today: date, among: Iterable[int] 
     return set(session.exec(query).all())
 
 
+def _consent_covers(today: date) -> list[Any]:
+    """Consent.is_valid for matching, said in SQL."""
+    return [col(Consent.withdrawn_at).is_(None), col(Consent.given_on) <= today,
+            or_(col(Consent.expires_on).is_(None), col(Consent.expires_on) >= today),
+            Consent.scope == ConsentScope.MATCHING]
+
+
 def consent_query(today: date) -> Any:
-    """The ids of `valid_consent_residents` as a subquery: Consent.is_valid, said in SQL (ids only,
-    no row objects: this runs before searches)."""
+    """The ids of `valid_consent_residents` (ids only, no row objects: this runs before searches)."""
     return (select(Consent.resident_id)
             .join(Resident, col(Resident.id) == Consent.resident_id)
-            .where(col(Consent.withdrawn_at).is_(None), col(Consent.given_on) <= today,
-                   or_(col(Consent.expires_on).is_(None), col(Consent.expires_on) >= today),
-                   Consent.scope == ConsentScope.MATCHING,
-                   Resident.validation_status == ValidationStatus.VALIDATED))
+            .where(*_consent_covers(today), Resident.validation_status == ValidationStatus.VALIDATED))
+
+
+def with_valid_consent(today: date) -> Any:
+    """`valid_consent_residents` as a condition on a query of residents: each resident's consents
+    looked up by its index (as `Resident.id IN consent_query(...)`, SQLite listed every consenting
+    resident of the site first: 350 ms at 100k for a centre's 2,600)."""
+    return and_(col(Resident.validation_status) == ValidationStatus.VALIDATED,
+                exists().where(col(Consent.resident_id) == Resident.id, *_consent_covers(today)))
 
 
 def consenting(session: Session, today: date) -> Eligibility:
