@@ -186,6 +186,23 @@ def test_proposal_rounds_keep_the_review_floor_for_a_while(session: Session, wor
     assert review_floor(session, 0.25) == 0.25  # read again
 
 
+def test_a_floor_read_overtaken_by_a_review_is_not_kept(session: Session,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    reads: list[float] = []
+    read_floor = proposals.calibrated_min_score
+
+    def read(s: Session, default: float) -> float:
+        reads.append(default)
+        if len(reads) == 1:  # a review commits (and forgets the floor) while this one reads
+            proposals.forget_review_floor(s)
+        return read_floor(s, default)
+
+    monkeypatch.setattr(proposals, "calibrated_min_score", read)
+    for _ in range(3):
+        review_floor(session, 0.25)
+    assert len(reads) == 2  # the overtaken read was not kept, the next one was
+
+
 def test_a_review_is_seen_by_the_next_round_of_its_process(session: Session, world: World) -> None:
     reviews = [(MatchStatus.APPROVED, 0.6 + i / 100) for i in range(CALIBRATION_MINIMUM_REVIEWS - 1)]
     rows = history(session, world, [*reviews, (MatchStatus.PROPOSED, 0.3)])

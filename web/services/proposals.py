@@ -101,7 +101,7 @@ def consent_query(today: date) -> Any:
 def with_valid_consent(today: date) -> Any:
     """`valid_consent_residents` as a condition on a query of residents: each resident's consents
     looked up by its index (as `Resident.id IN consent_query(...)`, SQLite listed every consenting
-    resident of the site first: 350 ms at 100k for a centre's 2,600)."""
+    resident of the site first: ~300 ms at 100k for a centre's 2,600)."""
     return and_(col(Resident.validation_status) == ValidationStatus.VALIDATED,
                 exists().where(col(Consent.resident_id) == Resident.id, *_consent_covers(today)))
 
@@ -199,9 +199,11 @@ def calibrated_min_score(session: Session, default: float) -> float:
     return max(default, cut)
 
 
-# Per engine (a connection, when a session is bound to one): (default, floor, when read).
+# Per engine (a connection, when a session is bound to one): (default, floor, when read); and how
+# many times a floor was forgotten, so that a read overtaken by a review is not kept.
 _floors: weakref.WeakKeyDictionary[Any, tuple[float, float, float]] = weakref.WeakKeyDictionary()
 _floors_lock = threading.Lock()
+_forgotten = 0
 
 
 def review_floor(session: Session, default: float) -> float:
@@ -210,19 +212,22 @@ def review_floor(session: Session, default: float) -> float:
     made through another worker, or a history shortened by an erasure, within FLOOR_SECONDS."""
     engine, now = session.get_bind(), time.monotonic()
     with _floors_lock:
-        cached = _floors.get(engine)
+        cached, forgotten = _floors.get(engine), _forgotten
     if cached is not None and cached[0] == default and now - cached[2] < FLOOR_SECONDS:
         return cached[1]
     floor = calibrated_min_score(session, default)
     with _floors_lock:
-        _floors[engine] = (default, floor, now)
+        if forgotten == _forgotten:
+            _floors[engine] = (default, floor, now)
     return floor
 
 
 def forget_review_floor(session: Session) -> None:
     """The review history changed: the next proposal round reads the floor again."""
+    global _forgotten
     with _floors_lock:
         _floors.pop(session.get_bind(), None)
+        _forgotten += 1
 
 
 def _side(territories: dict[int | None, Territory], territory_id: int | None,
