@@ -255,7 +255,7 @@ def access_code(resident_id: int) -> Any:
 def review_desk() -> Any:
     session = db_session()
     filters = ReviewFilters.parse(request.args)
-    queue = review_queue(session, session.exec(_my_residents_query()).all(), filters)
+    queue = review_queue(session, _my_residents_query(), filters)
     return render_template("worker/review.html", queue=queue, filters=filters, action=ActionForm(),
                            reject_form=RejectForm(), reasons=REJECTION_LABELS)
 
