@@ -255,6 +255,10 @@ class SkillDeclaration(SQLModel, table=True):
 class SkillStatement(SQLModel, table=True):
     """One statement of a declaration, with its vector."""
 
+    # The impact dashboard's counts read these columns without the rows (and their vectors).
+    __table_args__ = (Index("ix_skillstatement_resident_id_category", "resident_id", "negated",
+                            "declaration_id", "category"),)
+
     id: int | None = Field(default=None, primary_key=True)
     declaration_id: int = Field(foreign_key="skilldeclaration.id", index=True)
     resident_id: int = Field(foreign_key="resident.id", index=True)
@@ -266,6 +270,8 @@ class SkillStatement(SQLModel, table=True):
     lemmas: list[str] = _json_column()  # for lexical scoring and shared-term explanations
     vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     embedder: str = Field(max_length=120)
+    # The impact dashboard's skill category (web.services.categories), worked out when written.
+    category: str = Field(max_length=16)
 
 
 class Need(SQLModel, table=True):

@@ -16,13 +16,13 @@ from __future__ import annotations
 import csv
 import io
 import re
-import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from models import (
@@ -35,117 +35,13 @@ from models import (
     SkillStatement,
     Territory,
 )
-from web.services.proposals import valid_consent_residents
+from web.services.categories import OTHER, categorise, category_labels
+from web.services.proposals import with_valid_consent
+
+__all__ = ["OTHER", "categorise", "category_labels"]  # the lexicon's names, used from here too
 
 SMALL_COUNT = 5  # counts under this are hidden
 MAX_MONTHS = 60
-
-# A general French lexicon of everyday know-how, by category: word beginnings (accents removed),
-# "=word" for a whole word only, and "a b" for two words in a row. Written from ordinary French
-# usage (home, family, neighbours, trades), not from any benchmark's queries. A statement goes to
-# the category with the most distinct entries found; ties go to the earlier category.
-CATEGORIES: tuple[tuple[str, object, tuple[str, ...]], ...] = (
-    ("cuisine", _l("Cuisine"), (
-        "cuisin", "cuistot", "recette", "repas", "patiss", "gateau", "traiteur", "couscous", "tajine",
-        "boulang", "crepe", "confiture", "marmite", "epluch", "cantine", "restaura", "barbecue",
-        "pizza", "biscuit", "epice", "buffet", "banquet", "=cuire", "=cuit", "=pain", "=plats", "=mafe",
-        "=yassa", "brioche", "beignet", "=four", "=soupe", "=sauce", "=menu")),
-    ("couture", _l("Couture, tricot"), (
-        "coud", "cousu", "cousai", "=cous", "coutur", "retouche", "ourlet", "tricot", "crochet",
-        "broder", "broderie", "tissu", "textile", "tailleur", "=boubou", "=boubous", "repriser",
-        "raccommod", "laine", "mercerie", "vetement", "=patron", "=patrons", "machine a coudre")),
-    ("langues", _l("Langues, interprétariat"), (
-        "tradu", "interpret", "=langue", "=langues", "bilingue", "trilingue", "alphabetis", "=fle",
-        "=arabe", "=anglais", "=espagnol", "=wolof", "tamazight", "berbere", "kabyle", "=turc",
-        "portugais", "bambara", "soninke", "lingala", "roumain", "=russe", "ukrainien", "chinois",
-        "tamoul", "persan", "=dari", "pachto", "kurde", "comorien", "=peul", "somali", "tigrigna",
-        "italien", "allemand", "=parle", "=parler", "signes")),
-    ("bricolage", _l("Bricolage, mécanique"), (
-        "bricol", "mecani", "repar", "plomb", "electric", "electricit", "enduit", "platre", "carrel",
-        "menuis", "soud", "garage", "moteur", "meuble", "maconn", "outil", "perceuse", "renov",
-        "charpent", "serrur", "vitrier", "toiture", "isolation", "depann", "chantier", "batiment",
-        "repeindre", "tapisser", "papier peint", "montage", "=monter")),
-    ("numerique", _l("Numérique"), (
-        "ordinateur", "informati", "internet", "numeri", "smartphone", "tablette", "logiciel",
-        "=web", "program", "excel", "=word", "bureautique", "reseaux sociaux", "=mail", "=mails",
-        "e-mail", "courriel", "=wifi", "appli", "whatsapp", "facebook", "instagram", "tiktok",
-        "=pc", "clavier", "imprimante", "site internet")),
-    ("enfance", _l("Enfance, éducation"), (
-        "enfant", "=devoirs", "=garder", "garde d", "baby", "nounou", "scolaire", "ecole", "eleve",
-        "educat", "enseign", "professeu", "=cours", "periscolaire", "creche", "bebe", "=jeunes",
-        "adolescent", "=ados", "colonie", "pedagog", "college", "lycee", "maternelle", "=maths",
-        "lecture", "=lire", "soutien")),
-    ("soin", _l("Soin, aide à la personne"), (
-        "soin", "soign", "infirm", "malade", "personnes agees", "personne agee", "=agees", "vieux",
-        "vieille", "handicap", "aidant", "accompagn", "domicile", "toilette", "=courses", "massage",
-        "ecoute", "visite", "pharmac", "medic", "secour", "aide a la personne", "auxiliaire",
-        "grand-mere", "grand-pere", "=voisins", "=voisines")),
-    ("menage", _l("Ménage, entretien"), (
-        "menage", "nettoy", "repass", "=lessive", "=linge", "proprete", "aspirateur", "serpill",
-        "entretien des locaux", "=laver", "lavage", "vitres")),
-    ("jardinage", _l("Jardinage, nature"), (
-        "jardin", "potager", "=plante", "=plantes", "planter", "plantation", "legume", "semis",
-        "=semer", "semence", "fleur", "arros", "compost", "=tailler", "=haie", "=haies", "tondre",
-        "tonte", "pelouse", "agricult", "=ferme", "elevage", "poule", "maraich", "verger", "arbre",
-        "recolte", "permaculture", "apicult", "abeille", "=terre")),
-    ("art", _l("Art, musique, spectacle"), (
-        "music", "=chante", "=chanter", "=chant", "=chants", "chanson", "chanteu", "chorale",
-        "=danse", "=danser", "danseu", "guitar", "piano", "violon", "tambour", "percussion",
-        "darbouk", "djembe", "instrument", "dessin", "peint", "theatre", "photo", "sculpt",
-        "poterie", "ceramique", "artist", "=art", "=arts", "calligraph", "poesie", "poeme", "conte",
-        "=slam", "=rap", "=dj", "cinema", "=film", "=films", "decor", "spectacle", "henne")),
-    ("transport", _l("Transport, conduite"), (
-        "conduire", "conduis", "conducteur", "conductrice", "chauffeur", "=permis", "voiture",
-        "camion", "=van", "vehicule", "utilitaire", "livraison", "livreu", "=livrer", "demenag",
-        "transport", "minibus", "=bus", "=moto", "scooter", "covoitur", "trajet", "=velo", "=velos")),
-    ("administratif", _l("Démarches, administratif"), (
-        "papiers", "administ", "dossier", "formulaire", "=caf", "impot", "courrier", "=lettre",
-        "=lettres", "ecrivain public", "compta", "budget", "gestion", "secretar", "accueil", "=cv",
-        "demarche", "classement", "archiv", "tresor", "facture", "mairie", "france travail",
-        "pole emploi", "juridique", "=droits", "banque")),
-    ("sport", _l("Sport"), (
-        "sport", "=foot", "football", "basket", "=boxe", "natation", "=nager", "=courir", "=gym",
-        "fitness", "=yoga", "entraineu", "entrainer", "=coach", "arbitr", "randonn", "musculation",
-        "karate", "judo", "handball", "volley")),
-    ("commerce", _l("Commerce, vente"), (
-        "=vente", "=vendre", "vendeu", "=caisse", "caissier", "caissiere", "commerc", "boutique",
-        "magasin", "=marche", "=marches", "brocante", "stock", "inventaire")),
-)
-OTHER = "autre"
-OTHER_LABEL = _l("Autres savoir-faire")
-
-_WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-
-
-def fold(text: str) -> str:
-    """Lower case without accents ("Pâtisserie" → "patisserie")."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).replace("œ", "oe")
-
-
-def categorise(text: str, lemmas: Iterable[str] = ()) -> str:
-    """The skill category of one statement (its words and lemmas), or OTHER."""
-    words = _WORD.findall(fold(text).replace("'", " ").replace("’", " "))
-    tokens = set(words) | {fold(lemma) for lemma in lemmas}
-    joined = " " + " ".join(words) + " "
-    best, best_hits = OTHER, 0
-    for key, _label, entries in CATEGORIES:
-        hits = 0
-        for entry in entries:
-            if " " in entry:
-                hits += f" {entry}" in joined
-            elif entry.startswith("="):
-                hits += entry[1:] in tokens
-            else:
-                hits += any(t.startswith(entry) for t in tokens)
-        if hits > best_hits:
-            best, best_hits = key, hits
-    return best
-
-
-def category_labels() -> dict[str, str]:
-    return {key: str(label) for key, label, _entries in CATEGORIES} | {OTHER: str(OTHER_LABEL)}
-
 
 def hide_small(value: int) -> int | None:
     """A count as published: None (shown "< 5") from 1 to 4."""
@@ -217,33 +113,26 @@ class Table:
         return [row[j] for row in self.published()]
 
 
-def _residents_in(session: Session, territory_id: int | None) -> dict[int, int]:
-    """Resident id → territory id (within one neighbourhood when asked)."""
-    query = select(Resident.id, Resident.territory_id)
-    if territory_id is not None:
-        query = query.where(Resident.territory_id == territory_id)
-    return {rid: tid for rid, tid in session.exec(query).all() if rid is not None}
-
-
 def skills_by_category(session: Session, territory_id: int | None, today: date) -> Table:
-    """Residents with valid consent per skill category (rows) and neighbourhood (columns)."""
+    """Residents with valid consent per skill category (rows) and neighbourhood (columns),
+    counted in SQL from each statement's category (stored when the statement is written)."""
     territories = session.exec(select(Territory).order_by(col(Territory.name))).all()
     if territory_id is not None:
         territories = [t for t in territories if t.id == territory_id]
-    residents = _residents_in(session, territory_id)
-    allowed = valid_consent_residents(session, today) & set(residents)
-    rows = session.exec(
-        select(SkillStatement.resident_id, SkillStatement.text, SkillStatement.lemmas)
-        .join(SkillDeclaration, col(SkillDeclaration.id) == SkillStatement.declaration_id)
-        .where(col(SkillDeclaration.is_current).is_(True), col(SkillStatement.negated).is_(False),
-               col(SkillStatement.resident_id).in_(allowed))).all()
-    people: dict[tuple[str, int], set[int]] = {}
-    for rid, text, lemmas in rows:
-        people.setdefault((categorise(text, lemmas or ()), residents[rid]), set()).add(rid)
+    query = (select(SkillStatement.category, Resident.territory_id,  # type: ignore[call-overload]
+                    func.count(func.distinct(SkillStatement.resident_id)))
+             .join(SkillDeclaration, col(SkillDeclaration.id) == SkillStatement.declaration_id)
+             .join(Resident, col(Resident.id) == SkillStatement.resident_id)
+             .where(col(SkillDeclaration.is_current).is_(True), col(SkillStatement.negated).is_(False),
+                    with_valid_consent(today))
+             .group_by(col(SkillStatement.category), col(Resident.territory_id)))
+    if territory_id is not None:
+        query = query.where(Resident.territory_id == territory_id)
+    people: dict[tuple[str, int], int] = {(k, tid): n for k, tid, n in session.exec(query).all()}
     labels = category_labels()
     keys = [k for k in labels if any((k, t.id) in people for t in territories)]
     return Table(rows=[labels[k] for k in keys], columns=[t.name for t in territories],
-                 counts=[[len(people.get((k, t.id or 0), ())) for t in territories] for k in keys])
+                 counts=[[people.get((k, t.id or 0), 0) for t in territories] for k in keys])
 
 
 PROPOSAL_COLUMNS = (_l("faites"), _l("validées"), _l("acceptées"), _l("réalisées"))

@@ -64,6 +64,7 @@ from models import (
     utcnow,
 )
 from web.config import Config
+from web.services.categories import categorise
 
 log = logging.getLogger(__name__)
 
@@ -568,6 +569,7 @@ class MatchingService:
                     lemmas=list(st.lemmas),
                     vector=to_blob(vec),
                     embedder=self.embedder.name,
+                    category=categorise(st.text, st.lemmas),
                 )
                 for i, (st, vec) in enumerate(zip(prepared.analysis.statements, prepared.vectors,
                                                   strict=True))
