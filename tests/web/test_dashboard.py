@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 from flask.testing import FlaskClient
@@ -42,13 +43,16 @@ def test_worker_dashboard_lists(client: FlaskClient, auth: Auth, session: Sessio
                           score=0.6, status=status))
     session.commit()
 
-    residents = list(session.exec(select(Resident).order_by(Resident.first_name)).all())
-    today = worker_dashboard(session, residents, TODAY)
-    assert [r.first_name for r, _ in today.expiring] == ["Awa"]
-    assert today.pending == 1  # Cuisine, waiting for review
-    assert [r.first_name for r in today.without_opportunity] == ["Awa"]  # proposed or rejected only
-    assert lonely.id in {n.id for n in today.needs_without_candidate}  # its one candidate was rejected
-    assert not {approved_need.id, cooking.id} & {n.id for n in today.needs_without_candidate}
+    today = worker_dashboard(session, select(Resident), TODAY)
+    assert [r.first_name for r, _ in today.expiring.items] == ["Awa"] and today.expiring.total == 1
+    assert today.pending == 1 and today.followed == 2  # Cuisine, waiting for review
+    assert [r.first_name for r in today.without_opportunity.items] == ["Awa"]  # proposed or rejected only
+    lonely_ids = {n.id for n in today.needs_without_candidate.items}
+    assert lonely.id in lonely_ids  # its one candidate was rejected
+    assert not {approved_need.id, cooking.id} & lonely_ids
+    assert today.needs_without_candidate.total == len(lonely_ids)
+    elsewhere = worker_dashboard(session, select(Resident).where(Resident.organisation_id == -1), TODAY)
+    assert (elsewhere.followed, elsewhere.pending, elsewhere.expiring.total) == (0, 0, 0)
     expires = session.exec(select(Consent).where(Consent.resident_id == awa)).one().expires_on
     assert expires is not None and expires - TODAY <= timedelta(days=30)
 
@@ -59,3 +63,45 @@ def test_worker_dashboard_lists(client: FlaskClient, auth: Auth, session: Sessio
     auth.login(world.member.email or "")
     home = client.get("/structure/").get_data(as_text=True)  # candidates it may see, per need
     assert "1 personne(s) proposée(s)" in home and home.count("0 personne(s) proposée(s)") == 2
+
+
+def test_followed_residents_come_a_page_at_a_time(client: FlaskClient, auth: Auth, session: Session,
+                                                   world: World) -> None:
+    """An admin follows every resident of the site: the home page shows them 50 at a time, finds
+    them by first name, and its panels name the first ones and count the rest."""
+    centre = world.centre_a.id or 0
+    people = [Resident(first_name=f"Personne{i:03d}", territory_id=world.tilleuls.id or 0,
+                       organisation_id=centre, created_by_id=world.worker_a.id or 0) for i in range(120)]
+    people += [Resident(first_name=name, territory_id=world.tilleuls.id or 0, organisation_id=centre,
+                        created_by_id=world.worker_a.id or 0) for name in ("Zoé", "zineb", "Z%_")]
+    session.add_all(people)
+    session.commit()
+    auth.login(world.worker_a.email or "")
+
+    def names(page: str) -> list[str]:
+        listed = page.split('data-testid="people"', 1)[1].split("</ul>", 1)[0]
+        return re.findall(r'/residents/\d+">([^<]+)</a>', listed)
+
+    first = client.get("/accompagnement/").get_data(as_text=True)
+    assert names(first) == [f"Personne{i:03d}" for i in range(50)]
+    assert "Page 1 sur 3" in first and "(123)" in first and 'rel="prev"' not in first
+    assert "Personne011</a></li></ul>" in first and "et 111 autres" in first  # 12 named, no consent
+    last = client.get("/accompagnement/?page=3").get_data(as_text=True)
+    assert names(last)[:20] == [f"Personne{i:03d}" for i in range(100, 120)]
+    assert sorted(names(last)[20:]) == ["Z%_", "Zoé", "zineb"]  # (their order is the collation's)
+    assert 'rel="next"' not in last and "Page 3 sur 3" in last
+    assert names(client.get("/accompagnement/?page=99").get_data(as_text=True)) == names(last)
+    assert names(client.get("/accompagnement/?page=abc").get_data(as_text=True)) == names(first)
+
+    assert sorted(names(client.get("/accompagnement/?nom=z").get_data(as_text=True))) == \
+        sorted(["Zoé", "zineb", "Z%_"])  # any case
+    assert names(client.get("/accompagnement/?nom=Z%25").get_data(as_text=True)) == ["Z%_"]  # % is a %
+    assert names(client.get("/accompagnement/?nom=personne11").get_data(as_text=True)) == \
+        [f"Personne{i:03d}" for i in range(110, 120)]
+    nobody = client.get("/accompagnement/?nom=Xavier").get_data(as_text=True)
+    assert "Aucun prénom ne commence par « Xavier »." in nobody and "Page 1 sur" not in nobody
+
+    auth.logout()
+    auth.login(world.worker_b.email or "")  # another centre follows none of them
+    other = client.get("/accompagnement/?nom=Personne").get_data(as_text=True)
+    assert "Personne0" not in other

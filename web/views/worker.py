@@ -44,7 +44,7 @@ from web.permissions import (
     user,
 )
 from web.services import ServiceError
-from web.services.dashboard import worker_dashboard
+from web.services.dashboard import privacy_panel, resident_page, worker_dashboard
 from web.services.privacy import (
     declaration_versions,
     erase_and_forget,
@@ -98,11 +98,13 @@ def _my_residents_query() -> Any:
 @roles_required(*STAFF)
 def dashboard() -> Any:
     session = db_session()
-    residents = session.exec(_my_residents_query()).all()
-    return render_template("worker/dashboard.html", residents=residents,
-                           today=worker_dashboard(session, residents, date.today(),
+    followed = _my_residents_query()
+    people = resident_page(session, followed, request.args.get("page", 1, type=int) or 1,
+                           request.args.get("nom", ""))
+    return render_template("worker/dashboard.html", people=people,
+                           today=worker_dashboard(session, followed, date.today(),
                                                   pending_for(session, user())),
-                           privacy=_privacy_context(residents))
+                           privacy=privacy_panel(session, followed, _config().retention_grace_days))
 
 
 @bp.route("/residents/nouveau", methods=["GET", "POST"])
