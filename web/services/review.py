@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from models import (
@@ -125,46 +126,66 @@ class ReviewFilters:
         return bool(self.query_args())
 
 
+REVIEW_PAGE_SIZE = 50
+
+
 @dataclass
 class ReviewQueue:
-    proposals: list[Match]  # waiting for review, after the filters, best first
+    proposals: list[Match]  # one page of those waiting for review, after the filters, best first
     total: int  # waiting for review, before the filters
-    residents: dict[int, Resident]
+    residents: dict[int, Resident]  # of the page's proposals
     needs: dict[int, Need]
     organisations: dict[int, Organisation]
-    territories: dict[int, Territory]  # the options of each filter come from the whole queue
-    filter_needs: list[Need] = field(default_factory=list)
+    territories: dict[int, Territory]
+    filter_needs: list[Need] = field(default_factory=list)  # the filters' options: the whole queue's
     filter_organisations: list[Organisation] = field(default_factory=list)
     filter_territories: list[Territory] = field(default_factory=list)
+    matching: int = 0  # waiting for review, after the filters
+    page: int = 1
+    pages: int = 1
 
 
-def review_queue(session: Session, followed: Any, filters: ReviewFilters) -> ReviewQueue:
+def _by_id(session: Session, table: Any, ids: Any) -> dict[int, Any]:
+    return {row.id or 0: row for row in session.exec(select(table).where(col(table.id).in_(ids))).all()}
+
+
+def review_queue(session: Session, followed: Any, filters: ReviewFilters, page: int = 1) -> ReviewQueue:
     """The proposals waiting for review about the residents the reviewer follows (`followed`, a
-    query of Resident rows: asked inside SQL, and only the residents of waiting proposals are read,
-    not every one followed, which was 100,000 objects for an admin at 100k)."""
+    query of Resident rows), a page at a time: the filters, counts and options are asked of the
+    database, and only the page's proposals are read (an admin's whole queue, ~20,000 proposals with
+    their explanations at 100k residents, took 4.4 s)."""
     followed_ids = followed.with_only_columns(col(Resident.id)).order_by(None)
-    waiting = list(session.exec(select(Match).where(
-        col(Match.resident_id).in_(followed_ids), Match.status == MatchStatus.PROPOSED)
-        .order_by(col(Match.score).desc(), col(Match.id))).all())
-    by_id = {r.id or 0: r for r in session.exec(
-        select(Resident).where(col(Resident.id).in_({m.resident_id for m in waiting}))).all()}
-    needs = {n.id or 0: n for n in session.exec(
-        select(Need).where(col(Need.id).in_({m.need_id for m in waiting}))).all()}
-    organisations = {o.id or 0: o for o in session.exec(
-        select(Organisation).where(col(Organisation.id).in_({n.organisation_id for n in needs.values()}))
-    ).all()}
-    territories = {t.id or 0: t for t in session.exec(
-        select(Territory).where(col(Territory.id).in_({by_id[m.resident_id].territory_id
-                                                      for m in waiting}))).all()}
-    shown = [m for m in waiting
-             if filters.territory_id in (None, by_id[m.resident_id].territory_id)
-             and filters.need_id in (None, m.need_id)
-             and filters.organisation_id in (None, needs[m.need_id].organisation_id)]
+    waiting: list[Any] = [col(Match.resident_id).in_(followed_ids), Match.status == MatchStatus.PROPOSED]
+    waiting_residents = select(Match.resident_id).where(*waiting)
+    waiting_needs = select(Match.need_id).where(*waiting)
+    chosen = list(waiting)
+    if filters.territory_id is not None:
+        chosen.append(col(Match.resident_id).in_(
+            select(Resident.id).where(Resident.territory_id == filters.territory_id)))
+    if filters.need_id is not None:
+        chosen.append(Match.need_id == filters.need_id)
+    if filters.organisation_id is not None:
+        chosen.append(col(Match.need_id).in_(
+            select(Need.id).where(Need.organisation_id == filters.organisation_id)))
+    total = session.exec(select(func.count()).select_from(Match).where(*waiting)).one()
+    matching = session.exec(select(func.count()).select_from(Match).where(*chosen)).one() \
+        if filters else total
+    pages = max(1, -(-matching // REVIEW_PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    shown = list(session.exec(select(Match).where(*chosen)
+                              .order_by(col(Match.score).desc(), col(Match.id))
+                              .offset((page - 1) * REVIEW_PAGE_SIZE).limit(REVIEW_PAGE_SIZE)).all())
+    residents = _by_id(session, Resident, {m.resident_id for m in shown})
+    filter_needs = sorted(session.exec(select(Need).where(col(Need.id).in_(waiting_needs))).all(),
+                          key=lambda n: n.title.casefold())
+    organisations = _by_id(session, Organisation, {n.organisation_id for n in filter_needs})
+    territories = _by_id(session, Territory, select(Resident.territory_id).distinct().where(
+        col(Resident.id).in_(waiting_residents)))
     return ReviewQueue(
-        shown, len(waiting), by_id, needs, organisations, territories,
-        sorted(needs.values(), key=lambda n: n.title.casefold()),
+        shown, total, residents, {n.id or 0: n for n in filter_needs}, organisations,
+        territories, filter_needs,
         sorted(organisations.values(), key=lambda o: o.name.casefold()),
-        sorted(territories.values(), key=lambda t: t.name.casefold()))
+        sorted(territories.values(), key=lambda t: t.name.casefold()), matching, page, pages)
 
 
 @dataclass

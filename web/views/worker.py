@@ -257,7 +257,8 @@ def access_code(resident_id: int) -> Any:
 def review_desk() -> Any:
     session = db_session()
     filters = ReviewFilters.parse(request.args)
-    queue = review_queue(session, _my_residents_query(), filters)
+    queue = review_queue(session, _my_residents_query(), filters,
+                         request.args.get("page", 1, type=int) or 1)
     return render_template("worker/review.html", queue=queue, filters=filters, action=ActionForm(),
                            reject_form=RejectForm(), reasons=REJECTION_LABELS)
 
