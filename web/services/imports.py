@@ -34,6 +34,7 @@ from matcher.pipeline import PreparedDeclaration, ingest_processes, prepare_ahea
 from models import (
     Availability,
     BackgroundJob,
+    Consent,
     ConsentMethod,
     JobStatus,
     Need,
@@ -52,7 +53,7 @@ from web.services.audit import record
 from web.services.jobs import JobFailed, Progress, create_job, drop_stale_drafts
 from web.services.matching import MatchingService
 from web.services.needs import NeedInput, add_need, check_need
-from web.services.profiles import ResidentInput, add_resident, check_resident, current_consent
+from web.services.profiles import ResidentInput, add_resident, check_resident
 
 RESIDENTS_KIND = "import_residents"
 NEEDS_KIND = "import_needs"
@@ -628,17 +629,25 @@ def export_residents(session: Session, actor: User) -> tuple[str, int]:
     if actor.role != Role.ADMIN:
         query = query.where(Resident.organisation_id == actor.organisation_id)
     residents = session.exec(query).all()
-    declarations = {d.resident_id: d.text for d in session.exec(select(SkillDeclaration).where(
-        col(SkillDeclaration.is_current).is_(True),
-        col(SkillDeclaration.resident_id).in_([r.id for r in residents]))).all()}
+    # The residents as a subquery (an admin's 100,000 ids as parameters would pass PostgreSQL's
+    # 65,535 per statement), and each table read once, not once per resident (70,000 residents:
+    # 77 s on PostgreSQL).
+    followed = query.with_only_columns(col(Resident.id)).order_by(None)
+    declarations = {resident_id: text for resident_id, text in session.exec(
+        select(SkillDeclaration.resident_id, SkillDeclaration.text).where(
+            col(SkillDeclaration.is_current).is_(True), col(SkillDeclaration.resident_id).in_(followed))
+    ).all()}
+    latest = {c.resident_id: c for c in session.exec(  # current_consent of each: the last given
+        select(Consent).where(col(Consent.resident_id).in_(followed))
+        .order_by(col(Consent.given_on), col(Consent.id))).all()}
     territories = {t.id: t for t in session.exec(select(Territory)).all()}
+    labels = {tid: _TerritoryNames.label(t, session) for tid, t in territories.items()}
     rows = []
     for resident in residents:
-        consent = current_consent(session, resident)
-        territory = territories.get(resident.territory_id)
+        consent = latest.get(resident.id or 0)
         rows.append({
             "first_name": resident.first_name, "last_initial": resident.last_initial,
-            "territory": _TerritoryNames.label(territory, session) if territory else "",
+            "territory": labels.get(resident.territory_id, ""),
             "languages": ", ".join(str(LANGUAGE_LABELS.get(c, c)).split(" / ")[0]
                                    for c in resident.languages),
             "availability": ", ".join(AVAILABILITY_WORDS.get(Availability(s), s)
