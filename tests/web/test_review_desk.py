@@ -263,15 +263,36 @@ def test_a_long_queue_comes_a_page_at_a_time(client: FlaskClient, auth: Auth, se
     first = client.get(DESK).get_data(as_text=True)
     order = [int(i) for i in re.findall(r'data-testid="proposal-(\d+)"', first)]
     assert len(order) == 50 and [score[i] for i in order] == sorted((score[i] for i in order), reverse=True)
-    assert "64 proposition(s) affichée(s) sur 64 en attente." in first and "Page 1 sur 2" in first
+    assert "50 proposition(s) affichée(s) sur 64 en attente." in first and "Page 1 sur 2" in first
     assert "Atelier vélo</option>" in first and "Le Bourg</option>" in first  # options: whole queue
     second = client.get(f"{DESK}?page=2").get_data(as_text=True)
     assert len(shown(second)) == 14 and not shown(second) & set(order)
     assert min(score[i] for i in order) >= max(score[i] for i in shown(second))
 
     bourg = client.get(f"{DESK}?quartier={desk.world.bourg.id}").get_data(as_text=True)
-    assert "62 proposition(s) affichée(s) sur 64 en attente." in bourg
+    assert "50 proposition(s) affichée(s) sur 64 en attente. 62 avec ces filtres." in bourg
     assert f'href="/accompagnement/propositions?page=2&amp;quartier={desk.world.bourg.id}"' in bourg
     velo = client.get(f"{DESK}?besoin={desk.velo}&page=2").get_data(as_text=True)  # one page only
     assert shown(velo) == {desk.ids[(desk.awa, desk.velo)], desk.ids[(desk.ben, desk.velo)]}
     assert "Page 1 sur" not in velo
+
+
+def test_an_action_on_a_later_page_comes_back_to_that_page(client: FlaskClient, auth: Auth, session: Session,
+                                                          desk: Desk) -> None:
+    people = [Resident(first_name=f"P{i:02d}", territory_id=desk.world.bourg.id or 0,
+                       organisation_id=desk.world.centre_a.id or 0,
+                       created_by_id=desk.world.worker_a.id or 0) for i in range(60)]
+    session.add_all(people)
+    session.commit()
+    store_proposals(session, [Proposal(desk.couture, p.id or 0, 0.9, {}) for p in people],
+                    Direction.NEED_TO_RESIDENT)
+    auth.login(desk.world.worker_a.email or "")
+    where = f"quartier={desk.world.bourg.id}&page=2"
+    page = client.get(f"{DESK}?{where}").get_data(as_text=True)
+    target = sorted(shown(page))[0]
+    assert f'/propositions/{target}/valider?quartier={desk.world.bourg.id}&amp;page=2"' in page
+    done = auth.post(f"{DESK}/{target}/valider?{where}", {}, token_from=f"{DESK}?{where}")
+    assert done.status_code == 302  # type: ignore[attr-defined]
+    back = done.headers["Location"]  # type: ignore[attr-defined]
+    assert "page=2" in back and f"quartier={desk.world.bourg.id}" in back
+    assert status(session, target) == MatchStatus.APPROVED

@@ -264,8 +264,13 @@ def review_desk() -> Any:
 
 
 def _back_to_desk() -> Any:
-    """Back to the review desk with the same filters (they travel in the forms' query string)."""
-    return redirect(url_for("worker.review_desk", **ReviewFilters.parse(request.args).query_args()))
+    """Back to the review desk's page, with the same filters (they travel in the forms' query
+    string; the desk shows its last page if this one has emptied)."""
+    args = ReviewFilters.parse(request.args).query_args()
+    page = request.args.get("page", 1, type=int) or 1
+    if page > 1:
+        args["page"] = page
+    return redirect(url_for("worker.review_desk", **args))
 
 
 @bp.post("/propositions/<int:match_id>/valider")
