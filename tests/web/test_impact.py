@@ -15,8 +15,9 @@ from sqlmodel import Session, select
 from models import Match, MatchStatus, Need, Outcome, Resident
 from tests.conftest import Auth, World, add_resident
 from web.extensions import matching
+from web.services.categories import OTHER, categorise
 from web.services.charts import Series, horizontal_bars, vertical_bars
-from web.services.impact import OTHER, Period, categorise, first_activations, hide_small, proposals_per_month
+from web.services.impact import Period, first_activations, hide_small, proposals_per_month
 from web.services.privacy import erase_resident
 
 SVG = re.compile(r"<svg\b.*?</svg>", re.S)

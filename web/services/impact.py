@@ -35,10 +35,8 @@ from models import (
     SkillStatement,
     Territory,
 )
-from web.services.categories import OTHER, categorise, category_labels
+from web.services.categories import category_labels
 from web.services.proposals import with_valid_consent
-
-__all__ = ["OTHER", "categorise", "category_labels"]  # the lexicon's names, used from here too
 
 SMALL_COUNT = 5  # counts under this are hidden
 MAX_MONTHS = 60
