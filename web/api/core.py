@@ -16,9 +16,8 @@ from flask import current_app, g, request
 from flask_babel import gettext as _
 from flask_smorest import Api, Blueprint
 from flask_smorest.utils import prepare_response
-from sqlalchemy import func
 from sqlalchemy.exc import OperationalError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.exceptions import abort as werkzeug_abort
 from werkzeug.routing import IntegerConverter
@@ -28,6 +27,7 @@ from web.api.problems import PROBLEM_MIMETYPE, abort_problem, http_error, proble
 from web.api.schemas import MAX_ID, ProblemSchema
 from web.api.tokens import WRITE, authenticate_token, token_digest
 from web.extensions import db_session
+from web.services.queries import count_rows
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -176,7 +176,7 @@ def errors(*codes: int) -> Callable[[F], F]:
 def page(session: Session, query: Any, model: Any, args: dict[str, Any]) -> dict[str, Any]:
     """One page of `query`, ordered by id (stable across pages), with the total count."""
     limit, offset = int(args["limit"]), int(args["offset"])
-    total = int(session.exec(select(func.count()).select_from(query.subquery())).one())
+    total = count_rows(session, query)
     items = list(session.exec(query.order_by(col(model.id)).offset(offset).limit(limit)).all())
     following = offset + len(items)
     return {"items": items, "total": total, "limit": limit, "offset": offset,

@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlmodel import col, select
+from sqlmodel import col
 
 from matcher.analysis import Statement
 from models import Need, NeedStatus, Resident, Role
@@ -29,6 +29,7 @@ from web.api.schemas import (
 )
 from web.extensions import db_session, matching
 from web.permissions import STAFF
+from web.services import queries
 from web.services.matching import NEEDS, RESIDENTS, Eligibility, to_blob
 from web.services.proposals import (
     Pairs,
@@ -83,7 +84,7 @@ def ids_of(query: Any, table: type[Need] | type[Resident]) -> set[int]:
 
 def rows_by_id(table: Any, ids: Sequence[int]) -> dict[int, Any]:
     """Rows of `table` by id, for the few documents a search found."""
-    return {r.id: r for r in db_session().exec(select(table).where(col(table.id).in_(set(ids)))).all()}
+    return queries.rows_by_id(db_session(), table, ids)
 
 
 @bp.route("/search/needs", methods=["POST"], tags=["Search"])

@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from models import AuditEvent, User
+from web.services.queries import numbered_page
 
 JOURNAL_PAGE_SIZE = 50
 
@@ -57,13 +57,9 @@ def journal(session: Session, *, object_type: str = "", object_id: int | None = 
         conditions.append(col(AuditEvent.actor_id) == actor_id)
     if action:
         conditions.append(col(AuditEvent.action).startswith(action))
-    total = int(session.exec(select(func.count()).select_from(AuditEvent).where(*conditions)).one())
-    pages = max(1, -(-total // per_page))
-    page = min(max(1, page), pages)
-    events = list(session.exec(select(AuditEvent).where(*conditions)
-                               .order_by(col(AuditEvent.id).desc())
-                               .offset((page - 1) * per_page).limit(per_page)).all())
-    return JournalPage(events, actors_of(session, events), page, pages, total)
+    newest_first = select(AuditEvent).where(*conditions).order_by(col(AuditEvent.id).desc())
+    found = numbered_page(session, newest_first, page, per_page)
+    return JournalPage(found.items, actors_of(session, found.items), found.page, found.pages, found.total)
 
 
 def actors_of(session: Session, events: list[AuditEvent]) -> dict[int, User]:

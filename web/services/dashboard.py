@@ -15,8 +15,9 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import func
 from sqlmodel import Session, col, exists, select
 
-from models import Consent, Match, MatchStatus, Need, NeedStatus, Resident, ResidentRequest, ValidationStatus
-from web.services.privacy import retention_warnings
+from models import Consent, Match, MatchStatus, Need, NeedStatus, Resident, ValidationStatus
+from web.services.privacy import open_requests, retention_warnings
+from web.services.queries import count_rows, ids_subquery, numbered_page
 from web.services.validation import Submissions
 
 T = TypeVar("T")
@@ -48,17 +49,8 @@ class WorkerDashboard:
     to_validate: Submissions = field(default_factory=Submissions)  # from habitants-relais
 
 
-def _ids(followed: Any) -> Any:
-    """The ids of a query of followed residents, as a subquery."""
-    return followed.with_only_columns(col(Resident.id)).order_by(None)
-
-
-def _count(session: Session, query: Any) -> int:
-    return session.exec(select(func.count()).select_from(query.order_by(None).subquery())).one()
-
-
 def _shortlist(session: Session, query: Any, limit: int = SHOWN) -> Shortlist[Any]:
-    return Shortlist(list(session.exec(query.limit(limit)).all()), _count(session, query))
+    return Shortlist(list(session.exec(query.limit(limit)).all()), count_rows(session, query))
 
 
 def worker_dashboard(session: Session, followed: Any, today: date,
@@ -66,7 +58,7 @@ def worker_dashboard(session: Session, followed: Any, today: date,
     """The panels of the worker's home page about the residents they follow (`followed`, a query
     of Resident rows; profiles waiting for validation are only in `to_validate`: they cannot have
     an opportunity yet)."""
-    ids = _ids(followed)
+    ids = ids_subquery(followed, Resident)
     pending = session.exec(select(func.count()).select_from(Match).where(
         col(Match.resident_id).in_(ids), Match.status == MatchStatus.PROPOSED)).one()
     opportunity = exists().where(col(Match.resident_id) == Resident.id, col(Match.status).not_in(
@@ -89,7 +81,7 @@ def worker_dashboard(session: Session, followed: Any, today: date,
               .order_by(latest, col(Resident.id)))
     expiring = _shortlist(session, ending, limit=50)
     return WorkerDashboard(
-        followed=_count(session, followed),
+        followed=count_rows(session, followed),
         pending=pending,
         without_opportunity=_shortlist(session, without),
         needs_without_candidate=_shortlist(session, lonely),
@@ -116,25 +108,20 @@ class ResidentPage:
 
 def resident_page(session: Session, followed: Any, page: int, name: str = "") -> ResidentPage:
     name = name.strip()[:60]
-    query = select(Resident).where(col(Resident.id).in_(_ids(followed)))
+    query = select(Resident).where(col(Resident.id).in_(ids_subquery(followed, Resident)))
     if name:
         escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(col(Resident.first_name).ilike(f"{escaped}%", escape="\\"))
-    total = _count(session, query)
-    pages = max(1, -(-total // PAGE_SIZE))
-    page = min(max(page, 1), pages)
-    residents = session.exec(query.order_by(col(Resident.first_name), col(Resident.id))
-                             .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
-    return ResidentPage(residents, total, page, pages, name)
+    found = numbered_page(session, query.order_by(col(Resident.first_name), col(Resident.id)),
+                          page, PAGE_SIZE)
+    return ResidentPage(found.items, found.total, found.page, found.pages, name)
 
 
 def privacy_panel(session: Session, followed: Any, grace_days: int) -> dict[str, Any]:
     """Open requests of the followed residents and the first profiles the retention run warned
     about (with how many in all), with the names to show (the dashboard's privacy panel)."""
-    ids = _ids(followed)
-    requests = list(session.exec(select(ResidentRequest).where(
-        col(ResidentRequest.resident_id).in_(ids), col(ResidentRequest.handled_at).is_(None))
-        .order_by(col(ResidentRequest.id))).all())
+    ids = ids_subquery(followed, Resident)
+    requests = open_requests(session, ids)
     warned = _shortlist(session, select(Resident).where(
         col(Resident.id).in_(ids), col(Resident.retention_warned_at).is_not(None))
         .order_by(col(Resident.retention_warned_at), col(Resident.id)), limit=50)

@@ -54,6 +54,7 @@ from web.services.jobs import JobFailed, Progress, create_job, drop_stale_drafts
 from web.services.matching import MatchingService
 from web.services.needs import NeedInput, add_need, check_need
 from web.services.profiles import ResidentInput, add_resident, check_resident
+from web.services.queries import ids_subquery
 
 RESIDENTS_KIND = "import_residents"
 NEEDS_KIND = "import_needs"
@@ -632,7 +633,7 @@ def export_residents(session: Session, actor: User) -> tuple[str, int]:
     # The residents as a subquery (an admin's 100,000 ids as parameters would pass PostgreSQL's
     # 65,535 per statement), and each table read once, not once per resident (70,000 residents:
     # 77 s on PostgreSQL).
-    followed = query.with_only_columns(col(Resident.id)).order_by(None)
+    followed = ids_subquery(query, Resident)
     declarations = {resident_id: text for resident_id, text in session.exec(
         select(SkillDeclaration.resident_id, SkillDeclaration.text).where(
             col(SkillDeclaration.is_current).is_(True), col(SkillDeclaration.resident_id).in_(followed))

@@ -392,10 +392,10 @@ def handle_request(session: Session, worker: User, request: ResidentRequest) -> 
     session.commit()
 
 
-def open_requests(session: Session, resident_ids: Sequence[int | None]) -> list[ResidentRequest]:
-    """Requests not dealt with yet, oldest first."""
+def open_requests(session: Session, resident_ids: Sequence[int | None] | Any) -> list[ResidentRequest]:
+    """Requests not dealt with yet, oldest first, of residents given as ids or as a subquery."""
     return list(session.exec(select(ResidentRequest).where(
-        col(ResidentRequest.resident_id).in_(list(resident_ids)),
+        col(ResidentRequest.resident_id).in_(resident_ids),
         col(ResidentRequest.handled_at).is_(None)).order_by(col(ResidentRequest.id))).all())
 
 

@@ -1,0 +1,46 @@
+"""Query helpers the pages and the API share: a query's row count, a numbered page of it, rows by
+id, and the ids a query selects as a subquery (never as a list: past 65,535 ids a list passes
+PostgreSQL's parameters per statement)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+T = TypeVar("T")
+
+
+def count_rows(session: Session, query: Any) -> int:
+    """How many rows `query` gives (its order ignored)."""
+    return int(session.exec(select(func.count()).select_from(query.order_by(None).subquery())).one())
+
+
+@dataclass
+class Page(Generic[T]):
+    items: list[T]
+    total: int  # rows of the whole query
+    page: int  # from 1
+    pages: int
+
+
+def numbered_page(session: Session, query: Any, page: int, per_page: int) -> Page[Any]:
+    """Page `page` of `query` (which gives the order), kept within the pages there are."""
+    total = count_rows(session, query)
+    pages = max(1, -(-total // per_page))
+    page = min(max(page, 1), pages)
+    items = list(session.exec(query.offset((page - 1) * per_page).limit(per_page)).all())
+    return Page(items, total, page, pages)
+
+
+def ids_subquery(query: Any, table: Any) -> Any:
+    """The ids of `table` that a query of its rows selects, as a subquery for `IN`."""
+    return query.with_only_columns(col(table.id)).order_by(None)
+
+
+def rows_by_id(session: Session, table: Any, ids: Collection[int] | Any) -> dict[int, Any]:
+    """Rows of `table` by id, for ids given as a collection or a subquery."""
+    return {row.id or 0: row for row in session.exec(select(table).where(col(table.id).in_(ids))).all()}
