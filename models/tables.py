@@ -8,6 +8,7 @@ without re-encoding text.
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
@@ -19,6 +20,17 @@ from sqlmodel import Field, SQLModel
 def utcnow() -> datetime:
     """Aware UTC now: one convention for every timestamp, on every database."""
     return datetime.now(UTC)
+
+
+def fold(text: str) -> str:
+    """Lower case without accents ("Élodie" → "elodie", "Pâtisserie" → "patisserie")."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).replace("œ", "oe")
+
+
+def _name_key(context: Any) -> str:
+    """Column default of Resident.name_key, for inserts that do not go through the ORM's events."""
+    return fold(context.get_current_parameters().get("first_name") or "")
 
 
 class OrganisationKind(StrEnum):
@@ -189,6 +201,9 @@ class Resident(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     first_name: str = Field(max_length=60)  # pseudonymous: a first name and an initial, no more
+    # The first name folded (lower case, no accents), kept in step by the events below: a search
+    # for "elodie" finds "Élodie" on SQLite (whose LIKE folds ASCII only) and on PostgreSQL alike.
+    name_key: str | None = Field(default=None, max_length=60, sa_column_kwargs={"default": _name_key})
     last_initial: str = Field(default="", max_length=1)
     territory_id: int = Field(foreign_key="territory.id")
     organisation_id: int = Field(foreign_key="organisation.id")  # the centre that follows them
@@ -218,6 +233,12 @@ class Resident(SQLModel, table=True):
     def public_name(self) -> str:
         """First name and initial: all an association ever sees."""
         return f"{self.first_name} {self.last_initial}." if self.last_initial else self.first_name
+
+
+@event.listens_for(Resident, "before_insert")
+@event.listens_for(Resident, "before_update")
+def _fold_name(_mapper: Any, _connection: Any, resident: Resident) -> None:
+    resident.name_key = fold(resident.first_name or "")
 
 
 class Consent(SQLModel, table=True):

@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
+from alembic import command
 from flask.testing import FlaskClient
+from sqlalchemy import insert, update
 from sqlmodel import Session, select
 
-from models import Consent, Match, MatchStatus, Need, Resident
+from models import Consent, Database, Match, MatchStatus, Need, Resident
+from models.tables import fold
 from tests.conftest import Auth, World, add_resident
 from web.services.dashboard import worker_dashboard
 
@@ -105,3 +108,58 @@ def test_followed_residents_come_a_page_at_a_time(client: FlaskClient, auth: Aut
     auth.login(world.worker_b.email or "")  # another centre follows none of them
     other = client.get("/accompagnement/?nom=Personne").get_data(as_text=True)
     assert "Personne0" not in other
+
+
+def test_the_name_search_ignores_case_and_accents(client: FlaskClient, auth: Auth, session: Session,
+                                                  world: World) -> None:
+    """Workers type names as a phone lets them: "elodie" finds "Élodie", "ZOE" finds "Zoé", on
+    SQLite (whose LIKE folds ASCII only) as on PostgreSQL; rows written without the ORM too."""
+    def resident(name: str) -> dict[str, object]:
+        return {"first_name": name, "territory_id": world.tilleuls.id or 0,
+                "organisation_id": world.centre_a.id or 0, "created_by_id": world.worker_a.id or 0}
+
+    session.add_all([Resident(**resident(name)) for name in ("Élodie", "élise", "Zoé", "Noël", "Elsa")])
+    bulk = [{**resident(name), "languages": [], "availability": [], "wants": []}
+            for name in ("Émile", "Œlya")]
+    session.execute(insert(Resident), bulk)  # not through the ORM's events: the column default
+    session.commit()
+    auth.login(world.worker_a.email or "")
+
+    def found(typed: str) -> list[str]:
+        page = client.get("/accompagnement/", query_string={"nom": typed}).get_data(as_text=True)
+        if 'data-testid="people"' not in page:
+            return []
+        listed = page.split('data-testid="people"', 1)[1].split("</ul>", 1)[0]
+        return sorted(re.findall(r'/residents/\d+">([^<]+)</a>', listed))
+
+    assert found("elodie") == found("ÉLODIE") == found("Élo") == ["Élodie"]
+    assert found("el") == sorted(["Elsa", "élise", "Élodie"])
+    assert found("zoe") == ["Zoé"] and found("NOEL") == ["Noël"]
+    assert found("emile") == ["Émile"] and found("oel") == ["Œlya"]
+    assert found("Elodie ") == ["Élodie"] and found("lodie") == []  # a beginning, not any part
+
+    # A name changed later is folded again.
+    session.execute(update(Resident).where(Resident.first_name == "Elsa").values(first_name="Ève"))
+    session.commit()
+    changed = session.exec(select(Resident).where(Resident.first_name == "Ève")).one()
+    changed.first_name = "Éva"
+    session.add(changed)
+    session.commit()
+    assert found("eva") == ["Éva"]
+
+
+def test_the_migration_folds_the_names_written_before(session: Session, world: World,
+                                                      migrated: Database) -> None:
+    names = ["Élodie", "Zoé", "BENOÎT", "Awa"]
+    session.add_all([Resident(first_name=n, territory_id=world.tilleuls.id or 0,
+                              organisation_id=world.centre_a.id or 0, created_by_id=world.worker_a.id or 0)
+                     for n in names])
+    session.commit()
+    session.close()
+    config = migrated.alembic_config()
+    command.downgrade(config, "0011")  # the column goes
+    command.upgrade(config, "head")
+    with migrated.session() as again:
+        keys = {r.first_name: r.name_key for r in again.exec(select(Resident)).all()}
+    assert {n: keys[n] for n in names} == {"Élodie": "elodie", "Zoé": "zoe", "BENOÎT": "benoit", "Awa": "awa"}
+    assert all(key == fold(name) for name, key in keys.items())

@@ -8,10 +8,11 @@ current statement on each view (196 s for 453,000 statements before).
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable
 
 from flask_babel import lazy_gettext as _l
+
+from models.tables import fold
 
 # A general French lexicon of everyday know-how, by category: word beginnings (accents removed),
 # "=word" for a whole word only, and "a b" for two words in a row. Written from ordinary French
@@ -88,12 +89,6 @@ OTHER = "autre"
 OTHER_LABEL = _l("Autres savoir-faire")
 
 _WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-
-
-def fold(text: str) -> str:
-    """Lower case without accents ("Pâtisserie" → "patisserie")."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).replace("œ", "oe")
 
 
 def _lookups() -> tuple[dict[str, list[tuple[int, int]]], dict[str, list[tuple[int, int]]],

@@ -16,6 +16,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, exists, select
 
 from models import Consent, Match, MatchStatus, Need, NeedStatus, Resident, ValidationStatus
+from models.tables import fold
 from web.services.privacy import open_requests, retention_warnings
 from web.services.queries import count_rows, ids_subquery, numbered_page
 from web.services.validation import Submissions
@@ -110,8 +111,9 @@ def resident_page(session: Session, followed: Any, page: int, name: str = "") ->
     name = name.strip()[:60]
     query = select(Resident).where(col(Resident.id).in_(ids_subquery(followed, Resident)))
     if name:
-        escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(col(Resident.first_name).ilike(f"{escaped}%", escape="\\"))
+        key = fold(name)
+        escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(col(Resident.name_key).like(f"{escaped}%", escape="\\"))
     found = numbered_page(session, query.order_by(col(Resident.first_name), col(Resident.id)),
                           page, PAGE_SIZE)
     return ResidentPage(found.items, found.total, found.page, found.pages, name)
