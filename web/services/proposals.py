@@ -92,10 +92,15 @@ def _consent_covers(today: date) -> list[Any]:
 
 
 def consent_query(today: date) -> Any:
-    """The ids of `valid_consent_residents` (ids only, no row objects: this runs before searches)."""
-    return (select(Consent.resident_id)
-            .join(Resident, col(Resident.id) == Consent.resident_id)
-            .where(*_consent_covers(today), Resident.validation_status == ValidationStatus.VALIDATED))
+    """The ids of `valid_consent_residents` (ids only, no row objects: this runs before searches).
+
+    The resident's validation is asked per consent row (EXISTS on its primary key), not as a join:
+    with a join SQLite walked every validated resident by the validation index and looked up each
+    one's consents, 28 ms at 100,000 residents for the hundred ids a ranking asks about (1.4 ms so;
+    every id of the site 860 -> 580 ms)."""
+    validated = exists().where(col(Resident.id) == Consent.resident_id,
+                               Resident.validation_status == ValidationStatus.VALIDATED)
+    return select(Consent.resident_id).where(*_consent_covers(today), validated)
 
 
 def with_valid_consent(today: date) -> Any:
