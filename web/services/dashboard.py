@@ -18,7 +18,7 @@ from sqlmodel import Session, col, exists, select
 from models import Consent, Match, MatchStatus, Need, NeedStatus, Resident, ValidationStatus
 from models.tables import fold
 from web.services.privacy import open_requests, retention_warnings
-from web.services.queries import count_rows, ids_subquery, numbered_page
+from web.services.queries import count_rows, ids_subquery, numbered_page, rows_by_id
 from web.services.validation import Submissions
 
 T = TypeVar("T")
@@ -51,7 +51,18 @@ class WorkerDashboard:
 
 
 def _shortlist(session: Session, query: Any, limit: int = SHOWN) -> Shortlist[Any]:
-    return Shortlist(list(session.exec(query.limit(limit)).all()), count_rows(session, query))
+    """The first `limit` rows of `query` and how many it has, in one reading: the total is a window
+    count over the rows before the limit (at 100,000 residents the list and a separate count each
+    walked the same rows). A query of one table reads ids and the count first, then those rows:
+    the window keeps every row it counts, ids only are cheap to keep."""
+    described = query.column_descriptions
+    table = described[0]["entity"] if len(described) == 1 else None
+    if table is None:
+        rows = session.execute(query.add_columns(func.count().over()).limit(limit)).all()
+        return Shortlist([tuple(row[:-1]) for row in rows], int(rows[0][-1]) if rows else 0)
+    rows = session.execute(query.with_only_columns(col(table.id), func.count().over()).limit(limit)).all()
+    found = rows_by_id(session, table, [i for i, _ in rows])
+    return Shortlist([found[i] for i, _ in rows], int(rows[0][-1]) if rows else 0)
 
 
 def worker_dashboard(session: Session, followed: Any, today: date,
