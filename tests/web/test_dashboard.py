@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from alembic import command
 from flask.testing import FlaskClient
@@ -108,6 +108,72 @@ def test_followed_residents_come_a_page_at_a_time(client: FlaskClient, auth: Aut
     auth.login(world.worker_b.email or "")  # another centre follows none of them
     other = client.get("/accompagnement/?nom=Personne").get_data(as_text=True)
     assert "Personne0" not in other
+
+
+def test_and_n_others_lead_to_the_whole_list(client: FlaskClient, auth: Auth, session: Session,
+                                           world: World) -> None:
+    """Each panel that names residents links its "and N others" to its whole list, a page at a
+    time and searchable by first name, below the panels."""
+    centre, worker = world.centre_a.id or 0, world.worker_a.id or 0
+    people = [Resident(first_name=f"Sans{i:02d}", territory_id=world.tilleuls.id or 0, organisation_id=centre,
+                       created_by_id=worker) for i in range(55)]
+    helped = Resident(first_name="Aidée", territory_id=world.tilleuls.id or 0, organisation_id=centre,
+                      created_by_id=worker)
+    session.add_all([*people, helped])
+    session.commit()
+    need = Need(organisation_id=world.association.id or 0, title="Vélos", description="Atelier vélo.",
+                created_by_id=world.member.id or 0)
+    session.add(need)
+    session.commit()
+    session.add(Match(need_id=need.id or 0, resident_id=helped.id or 0, direction="need_to_resident",
+                      score=0.6, status=MatchStatus.APPROVED))
+
+    def consent(resident: Resident, ends_in: int, withdrawn: bool = False) -> None:
+        session.add(Consent(resident_id=resident.id or 0, given_on=TODAY - timedelta(days=300),
+                            scope="matching", method="paper_signed", recorded_by_id=worker,
+                            expires_on=TODAY + timedelta(days=ends_in),
+                            withdrawn_at=datetime.now(UTC) if withdrawn else None))
+
+    for resident in people[:3]:
+        consent(resident, 10)  # ending soon
+    consent(helped, 20)
+    consent(people[3], 10)
+    consent(people[3], 200)  # renewed: its latest consent ends later
+    consent(people[4], 60)  # not soon
+    consent(people[5], 5, withdrawn=True)  # withdrawn: nothing to renew
+    for resident in people[6:8]:
+        resident.retention_warned_at = datetime.now(UTC)
+        session.add(resident)
+    session.commit()
+    auth.login(world.worker_a.email or "")
+
+    def names(page: str) -> list[str]:
+        if 'data-testid="people"' not in page:
+            return []
+        listed = page.split('data-testid="people"', 1)[1].split("</ul>", 1)[0]
+        return re.findall(r'/residents/\d+">([^<]+)</a>', listed)
+
+    home = client.get("/accompagnement/").get_data(as_text=True)
+    assert '/accompagnement/?liste=sans-proposition#people-heading">et 43 autres</a>' in home  # 55 - 12
+    without = client.get("/accompagnement/?liste=sans-proposition").get_data(as_text=True)
+    assert "Personnes sans proposition validée <span class=\"muted\">(55)</span>" in without
+    assert names(without) == [f"Sans{i:02d}" for i in range(50)] and "Aidée" not in names(without)
+    second = client.get("/accompagnement/?liste=sans-proposition&page=2").get_data(as_text=True)
+    assert names(second) == [f"Sans{i:02d}" for i in range(50, 55)]
+    assert 'href="/accompagnement/?page=1&amp;liste=sans-proposition" rel="prev"' in second
+    searched = client.get("/accompagnement/?liste=sans-proposition&nom=sans5").get_data(as_text=True)
+    assert names(searched) == [f"Sans{i:02d}" for i in range(50, 55)]
+    assert '<input type="hidden" name="liste" value="sans-proposition">' in searched
+
+    ending = client.get("/accompagnement/?liste=consentement").get_data(as_text=True)
+    assert sorted(names(ending)) == sorted(["Aidée", "Sans00", "Sans01", "Sans02"])
+    warned = client.get("/accompagnement/?liste=anonymisation").get_data(as_text=True)
+    assert names(warned) == ["Sans06", "Sans07"] and "Profils qui seront anonymisés" in warned
+    assert len(names(client.get("/accompagnement/?liste=autre").get_data(as_text=True))) == 50  # all
+    auth.logout()
+    auth.login(world.worker_b.email or "")  # another centre follows none of them
+    other = client.get("/accompagnement/?liste=sans-proposition").get_data(as_text=True)
+    assert names(other) == [] and "Personne dans cette liste aujourd'hui." in other
 
 
 def test_the_name_search_ignores_case_and_accents(client: FlaskClient, auth: Auth, session: Session,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import func
+from sqlalchemy import and_, func
 from sqlmodel import Session, col, exists, select
 
 from models import Consent, Match, MatchStatus, Need, NeedStatus, Resident, ValidationStatus
@@ -65,6 +65,46 @@ def _shortlist(session: Session, query: Any, limit: int = SHOWN) -> Shortlist[An
     return Shortlist([found[i] for i, _ in rows], int(rows[0][-1]) if rows else 0)
 
 
+# The home page's panels that name residents, each with its whole list a page at a time below
+# ("and N others" leads there): the `liste` argument of the page.
+WITHOUT_OPPORTUNITY = "sans-proposition"
+CONSENT_ENDING = "consentement"
+RETENTION_WARNED = "anonymisation"
+
+
+def _without_opportunity() -> Any:
+    """Validated residents never approved for anything (proposed or rejected only)."""
+    opportunity = exists().where(col(Match.resident_id) == Resident.id, col(Match.status).not_in(
+        (MatchStatus.PROPOSED, MatchStatus.REJECTED)))
+    return and_(col(Resident.validation_status) == ValidationStatus.VALIDATED, ~opportunity)
+
+
+def _latest_end() -> Any:
+    return func.max(Consent.expires_on)
+
+
+def _consents_in_force() -> tuple[Any, ...]:
+    return col(Consent.withdrawn_at).is_(None), col(Consent.expires_on).is_not(None)
+
+
+def _ending_soon(today: date) -> tuple[Any, ...]:
+    """A resident's latest consent end (grouped per resident) falls within the notice period."""
+    return _latest_end() >= today, _latest_end() <= today + timedelta(days=EXPIRY_NOTICE_DAYS)
+
+
+def list_condition(name: str, today: date) -> Any:
+    """The condition on Resident of one of the panels' lists (WITHOUT_OPPORTUNITY, CONSENT_ENDING,
+    RETENTION_WARNED), or None for any other name (every resident)."""
+    if name == WITHOUT_OPPORTUNITY:
+        return _without_opportunity()
+    if name == CONSENT_ENDING:
+        return col(Resident.id).in_(select(col(Consent.resident_id)).where(*_consents_in_force())
+                                    .group_by(col(Consent.resident_id)).having(*_ending_soon(today)))
+    if name == RETENTION_WARNED:
+        return col(Resident.retention_warned_at).is_not(None)
+    return None
+
+
 def worker_dashboard(session: Session, followed: Any, today: date,
                      to_validate: Submissions | None = None) -> WorkerDashboard:
     """The panels of the worker's home page about the residents they follow (`followed`, a query
@@ -73,24 +113,18 @@ def worker_dashboard(session: Session, followed: Any, today: date,
     ids = ids_subquery(followed, Resident)
     pending = session.exec(select(func.count()).select_from(Match).where(
         col(Match.resident_id).in_(ids), Match.status == MatchStatus.PROPOSED)).one()
-    opportunity = exists().where(col(Match.resident_id) == Resident.id, col(Match.status).not_in(
-        (MatchStatus.PROPOSED, MatchStatus.REJECTED)))
-    without = (select(Resident).where(col(Resident.id).in_(ids),
-                                      Resident.validation_status == ValidationStatus.VALIDATED, ~opportunity)
+    without = (select(Resident).where(col(Resident.id).in_(ids), _without_opportunity())
                .order_by(col(Resident.first_name), col(Resident.id)))
     candidate = exists().where(col(Match.need_id) == Need.id, col(Match.status) != MatchStatus.REJECTED)
     lonely = (select(Need).where(Need.status == NeedStatus.OPEN,
                                  Need.validation_status == ValidationStatus.VALIDATED, ~candidate)
               .order_by(col(Need.created_at), col(Need.id)))
     # A resident's latest consent end, when it falls within the notice period.
-    latest = func.max(Consent.expires_on)
-    ending = (select(Resident, latest)
+    ending = (select(Resident, _latest_end())
               .join(Consent, col(Consent.resident_id) == Resident.id)
-              .where(col(Resident.id).in_(ids), col(Consent.withdrawn_at).is_(None),
-                     col(Consent.expires_on).is_not(None))
-              .group_by(col(Resident.id))
-              .having(latest >= today, latest <= today + timedelta(days=EXPIRY_NOTICE_DAYS))
-              .order_by(latest, col(Resident.id)))
+              .where(col(Resident.id).in_(ids), *_consents_in_force())
+              .group_by(col(Resident.id)).having(*_ending_soon(today))
+              .order_by(_latest_end(), col(Resident.id)))
     expiring = _shortlist(session, ending, limit=50)
     return WorkerDashboard(
         followed=count_rows(session, followed),
@@ -116,18 +150,27 @@ class ResidentPage:
     page: int
     pages: int
     name: str
+    subset: str = ""  # one of the panels' lists (list_condition), or every followed resident
 
 
-def resident_page(session: Session, followed: Any, page: int, name: str = "") -> ResidentPage:
+def resident_page(session: Session, followed: Any, page: int, name: str = "", subset: str = "",
+                  today: date | None = None) -> ResidentPage:
+    """A page of the followed residents, optionally of one of the home panels' lists (`subset`, an
+    unknown name meaning all) and of the names starting with `name`."""
     name = name.strip()[:60]
     query = select(Resident).where(col(Resident.id).in_(ids_subquery(followed, Resident)))
+    condition = list_condition(subset, today or date.today())
+    if condition is None:
+        subset = ""
+    else:
+        query = query.where(condition)
     if name:
         key = fold(name)
         escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(col(Resident.name_key).like(f"{escaped}%", escape="\\"))
     found = numbered_page(session, query.order_by(col(Resident.first_name), col(Resident.id)),
                           page, PAGE_SIZE)
-    return ResidentPage(found.items, found.total, found.page, found.pages, name)
+    return ResidentPage(found.items, found.total, found.page, found.pages, name, subset)
 
 
 def privacy_panel(session: Session, followed: Any, grace_days: int) -> dict[str, Any]:
@@ -136,7 +179,7 @@ def privacy_panel(session: Session, followed: Any, grace_days: int) -> dict[str,
     ids = ids_subquery(followed, Resident)
     requests = open_requests(session, ids)
     warned = _shortlist(session, select(Resident).where(
-        col(Resident.id).in_(ids), col(Resident.retention_warned_at).is_not(None))
+        col(Resident.id).in_(ids), list_condition(RETENTION_WARNED, date.today()))
         .order_by(col(Resident.retention_warned_at), col(Resident.id)), limit=50)
     named = warned.items + list(session.exec(select(Resident).where(
         col(Resident.id).in_({r.resident_id for r in requests}))).all())

@@ -100,7 +100,7 @@ def dashboard() -> Any:
     session = db_session()
     followed = _my_residents_query()
     people = resident_page(session, followed, request.args.get("page", 1, type=int) or 1,
-                           request.args.get("nom", ""))
+                           request.args.get("nom", ""), request.args.get("liste", ""), date.today())
     return render_template("worker/dashboard.html", people=people,
                            today=worker_dashboard(session, followed, date.today(),
                                                   pending_for(session, user())),
