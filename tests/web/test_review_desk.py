@@ -277,6 +277,25 @@ def test_a_long_queue_comes_a_page_at_a_time(client: FlaskClient, auth: Auth, se
     assert "Page 1 sur" not in velo
 
 
+def test_the_need_filter_names_each_needs_structure(client: FlaskClient, auth: Auth, session: Session,
+                                                  desk: Desk) -> None:
+    """Two structures may post needs of the same title: the filter lists the needs under their
+    structure's name, structures and titles in alphabetical order."""
+    twin, _ = create_need(session, matching, desk.world.member, NeedInput(
+        title="Atelier vélo", description="Apprendre à réparer son vélo."), TODAY)
+    store_proposals(session, [Proposal(twin.id or 0, desk.awa, 0.5, {})], Direction.NEED_TO_RESIDENT)
+    auth.login(desk.world.worker_a.email or "")
+    page = client.get(DESK).get_data(as_text=True)
+    options = page.split('id="filter-need"', 1)[1].split("</select>", 1)[0]
+    groups = re.findall(r'<optgroup label="([^"]+)">(.*?)</optgroup>', options, re.S)
+    listed = [(label, re.findall(r'<option value="(\d+)">([^<]+)</option>', body)) for label, body in groups]
+    expected = sorted([(desk.world.association.name, [(str(desk.couture), "Atelier couture"),
+                                                      (str(twin.id), "Atelier vélo")]),
+                       (desk.world.centre_a.name, [(str(desk.velo), "Atelier vélo")])],
+                      key=lambda group: group[0].casefold())
+    assert listed == expected
+
+
 def test_an_action_on_a_later_page_comes_back_to_that_page(client: FlaskClient, auth: Auth, session: Session,
                                                           desk: Desk) -> None:
     people = [Resident(first_name=f"P{i:02d}", territory_id=desk.world.bourg.id or 0,

@@ -144,6 +144,17 @@ class ReviewQueue:
     page: int = 1
     pages: int = 1
 
+    @property
+    def need_groups(self) -> list[tuple[str, list[Need]]]:
+        """The need filter's options under their structure's name (structures by name, needs by
+        title): two structures' "Aide aux devoirs" are two needs, and a long list reads by structure."""
+        groups: dict[int, list[Need]] = {}
+        for need in self.filter_needs:
+            groups.setdefault(need.organisation_id, []).append(need)
+        named = [(self.organisations[oid].name if oid in self.organisations else "", needs)
+                 for oid, needs in groups.items()]
+        return sorted(named, key=lambda group: group[0].casefold())
+
 
 def review_queue(session: Session, followed: Any, filters: ReviewFilters, page: int = 1) -> ReviewQueue:
     """The proposals waiting for review about the residents the reviewer follows (`followed`, a
