@@ -89,6 +89,9 @@ _ENGLISH_NEGATION = re.compile(r"\b(?:can't|cannot|won't|\w+n't|not|never)\b", r
 _NEGATORS = {"pas", "jamais", "aucun", "aucune", "rien", "personne", "guère", "not", "never", "n't",
              "cannot", "can't", "don't", "no"}
 _NE = {"ne", "n'", "n’"}
+# After a negator, a reassurance: "pas de souci", "aucun problème", "no problem".
+_TROUBLES = {"problème", "problèmes", "probleme", "problemes", "problem", "problems", "souci", "soucis",
+             "stress"}
 
 # Language names (French and English) → ISO 639 codes. A general resource: the languages most
 # spoken in French priority neighbourhoods and rural areas.
@@ -281,13 +284,29 @@ def _clause_starts(sent: Any) -> list[int]:
     return sorted(i for i in starts if i > sent.start)
 
 
+def _without_reassurances(words: list[str]) -> list[str]:
+    """The words without "pas de souci", "aucun problème", "no problem" (a reassurance, not a
+    negation) and the "ne" of "je n'ai aucun problème" just before one."""
+    dropped: set[int] = set()
+    for i, w in enumerate(words):
+        if w not in _NEGATORS:
+            continue
+        j = i + 2 if words[i + 1:i + 2] in (["de"], ["d'"]) else i + 1
+        if j < len(words) and words[j] in _TROUBLES:
+            dropped.update(range(i, j + 1))
+            dropped.update(next(([k] for k in range(i - 1, max(i - 4, -1), -1) if words[k] in _NE), []))
+    return [w for k, w in enumerate(words) if k not in dropped]
+
+
 def _is_negated(tokens: list[Any]) -> bool:
-    words = [t.lower_ for t in tokens]
+    words = _without_reassurances([t.lower_ for t in tokens])
     has_ne = any(w in _NE for w in words)
     for i, w in enumerate(words):
         nxt = words[i + 1] if i + 1 < len(words) else ""
         if w == "pas" and nxt == "mal":
             continue
+        if w == "personne" and not has_ne:
+            continue  # "une personne du quartier" is someone; "je ne connais personne", no one
         if w in _NEGATORS:
             return True
         if w == "plus" and has_ne:

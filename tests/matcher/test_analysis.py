@@ -55,6 +55,8 @@ def test_statements_keep_the_persons_spelling_but_models_get_standard_french(
     "je conduis jamais",
     "Je ne fais plus de couture",
     "I can't drive",
+    "je ne connais personne qui coud",
+    "je ne sais pas conduire, pas de souci pour le reste",
 ])
 def test_negation_is_detected(analyzer: Analyzer, text: str) -> None:
     assert [st.negated for st in analyzer.analyze(text).statements] == [True]
@@ -64,6 +66,11 @@ def test_negation_is_detected(analyzer: Analyzer, text: str) -> None:
     "je fais pas mal de couture",  # "quite a lot"
     "je ne fais que du ménage",  # "only"
     "je conduis le camion de mon frère",
+    "je garde une personne âgée le week-end",  # "personne", someone
+    "Le centre social cherche une personne du quartier pour animer un atelier",
+    "je garde les enfants des voisines, no problem",  # a reassurance
+    "je n'ai aucun problème pour porter des cartons",
+    "pas de souci pour cuisiner pour quarante",
 ])
 def test_affirmations_are_not_negated(analyzer: Analyzer, text: str) -> None:
     assert [st.negated for st in analyzer.analyze(text).statements] == [False]

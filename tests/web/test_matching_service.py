@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from datetime import date
 
 import pytest
+from alembic import command
 from sqlmodel import Session, select
 
 from matcher.hybrid import Document, DocumentArtefact
@@ -393,3 +394,36 @@ def test_copies_of_a_statement_encoded_in_other_batches_are_one_vector_after_a_r
     assert len(index) == 4 and index.vectors == 2
     assert {h.doc_id for h in matching.search(session, RESIDENTS, from_blobs([rows[0].vector], matching.dim),
                                               5, {first.id or 0, second.id or 0})} == {first.id, second.id}
+
+
+def test_the_migration_brings_back_statements_wrongly_negated(session: Session, world: World,
+                                                              migrated: Database) -> None:
+    """Before 0013, "personne" made a statement negated even in "une personne âgée", and so did
+    "pas de souci": the migration clears those flags (not the true negations), and the service then
+    indexes the statements."""
+    text = ("Je garde une personne âgée le week-end. Pas de souci pour faire les courses. "
+            "Je ne connais personne qui coud. Je ne sais pas conduire.")
+    awa = add_resident(session, world, "Awa", text).resident
+    rows = session.exec(select(SkillStatement).where(SkillStatement.resident_id == awa.id)
+                        .order_by(SkillStatement.position)).all()
+    assert [r.negated for r in rows] == [False, False, True, True]  # the analysis as it is now
+    for row in rows[:2]:  # as the analysis stored them before
+        row.negated = True
+        session.add(row)
+    session.commit()
+    session.close()
+    config = migrated.alembic_config()
+    command.downgrade(config, "0012")
+    command.upgrade(config, "head")
+    with migrated.session() as again:
+        flags = [r.negated for r in again.exec(select(SkillStatement).where(
+            SkillStatement.resident_id == awa.id).order_by(SkillStatement.position)).all()]
+        assert flags == [False, False, True, True]
+        assert again.exec(select(HybridArtefact).where(HybridArtefact.collection == RESIDENTS,
+                                                       HybridArtefact.doc_id == awa.id)).first() is None
+        matching.load_or_rebuild(again)  # a start of the service: the artefact is built again
+        assert again.exec(select(HybridArtefact).where(HybridArtefact.collection == RESIDENTS,
+                                                       HybridArtefact.doc_id == awa.id)).first() is not None
+        segments = matching.hybrid[RESIDENTS].segments(awa.id or 0)
+        assert any("personne âgée" in s for s in segments) and any("courses" in s for s in segments)
+        assert not any("conduire" in s for s in segments)
