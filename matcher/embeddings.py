@@ -6,6 +6,7 @@ import hashlib
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Protocol
 
@@ -72,6 +73,10 @@ class UseEmbedder:
         return _normalise(np.concatenate(chunks))
 
 
+def _text_key(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
 class RecentVectors:
     """An embedder that remembers the vectors of the last `size` distinct texts it encoded."""
 
@@ -83,7 +88,7 @@ class RecentVectors:
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        keys = [hashlib.blake2b(t.encode("utf-8", "surrogatepass"), digest_size=16).digest() for t in texts]
+        keys = [_text_key(t) for t in texts]
         distinct = dict(zip(keys, texts, strict=True))
         with self._lock:
             found = {k: self._known[k] for k in distinct if k in self._known}
@@ -93,11 +98,19 @@ class RecentVectors:
         if missing:
             fresh = [row.copy() for row in self.inner.encode([distinct[k] for k in missing])]  # not views
             found.update(zip(missing, fresh, strict=True))
-            with self._lock:
-                self._known.update(zip(missing, fresh, strict=True))
-                while len(self._known) > self.size:
-                    self._known.popitem(last=False)
+            self._keep(missing, fresh)
         return np.stack([found[k] for k in keys])
+
+    def remember(self, texts: Sequence[str], vectors: np.ndarray) -> None:
+        """Take the vectors of texts encoded earlier by this model (e.g. stored with a document),
+        as if they had just been encoded."""
+        self._keep([_text_key(t) for t in texts], [np.array(row, np.float32) for row in vectors])
+
+    def _keep(self, keys: Sequence[bytes], rows: Sequence[np.ndarray]) -> None:
+        with self._lock:
+            self._known.update(zip(keys, rows, strict=True))
+            while len(self._known) > self.size:
+                self._known.popitem(last=False)
 
 
 class SentenceTransformerEmbedder:

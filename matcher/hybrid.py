@@ -433,6 +433,16 @@ def _document_parts(document: Document) -> tuple[str, list[str], str, str]:
     return title, segments, normalise(whole), lexical
 
 
+def use_vectors_of(document: Document, artefact: DocumentArtefact) -> tuple[list[str], np.ndarray]:
+    """The texts whose USE vectors `artefact` holds (the document's segments and whole text) and
+    those vectors, when it was made from this very text (else none): searching with the document's
+    own text then re-encodes only the statements it cuts otherwise."""
+    _, segments, whole, _ = _document_parts(document)
+    if segments != artefact.segments or len(artefact.use_segments) != len(segments):
+        return [], np.zeros((0, artefact.use_whole.shape[-1]), np.float32)
+    return [*segments, whole], np.vstack([artefact.use_segments, artefact.use_whole[None, :]])
+
+
 def _encode_unique(encoder: Embedder, texts: list[str]) -> np.ndarray:
     """Encode each distinct text once (labels often repeat as title and whole), in batches."""
     unique = list(dict.fromkeys(texts))

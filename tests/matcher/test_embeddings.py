@@ -64,6 +64,18 @@ def test_recent_vectors_encode_each_text_once_within_the_bound() -> None:
     assert memo.encode([]).shape == (0, 3)
 
 
+def test_recent_vectors_take_vectors_encoded_earlier() -> None:
+    inner = Counting()
+    memo = RecentVectors(inner, size=3)
+    stored = np.array([[9.0, 9.0, 9.0], [8.0, 8.0, 8.0]], np.float32)
+    memo.remember(["couture", "cuisine"], stored)
+    np.testing.assert_array_equal(memo.encode(["cuisine", "couture"]), stored[::-1])
+    assert inner.asked == []  # not encoded again
+    memo.remember(["a", "b"], stored)  # within the bound: "cuisine", the least recent, goes
+    memo.encode(["cuisine", "couture"])
+    assert inner.asked == [["cuisine"]]
+
+
 def test_the_hybrid_ranker_and_the_statements_share_one_use_model() -> None:
     from matcher.hybrid import load_encoders
 

@@ -15,6 +15,7 @@ from matcher.hybrid import (
     analyse_query,
     load_encoders,
     make_artefacts,
+    use_vectors_of,
 )
 
 NEEDS = [
@@ -112,6 +113,21 @@ def test_rebuilt_from_stored_artefacts_ranks_identically_without_encoding(
     rebuilt.prepare()  # the matrices and lexical indexes, from artefacts alone
     rebuilt.encoders = encoders  # queries still need encoding
     assert rebuilt.search_many(queries, 6) == before
+
+
+def test_a_documents_artefact_lends_the_vectors_of_its_own_texts(encoders: Encoders,
+                                                                artefacts: list[DocumentArtefact]) -> None:
+    """Searching with a need's text finds its whole text and sentences among the artefact's
+    vectors (as the encoder gives them), and an artefact of another text lends nothing."""
+    title = "Atelier couture"
+    description = "Animer un atelier pour les femmes du quartier. Machines fournies."
+    need = Document("sew", description, title)  # as the service writes a need
+    (artefact,) = make_artefacts([need], encoders)
+    texts, vectors = use_vectors_of(need, artefact)
+    query = analyse_query(f"{title}. {description}")  # as the service searches residents for it
+    assert query.units[0] in texts and title.lower() in texts  # the whole text, the longest to encode
+    np.testing.assert_allclose(vectors, encoders.use.encode(texts), atol=1e-5)
+    assert use_vectors_of(NEEDS[1], artefact)[0] == [] and use_vectors_of(need, artefacts[2])[0] == []
 
 
 def test_upsert_replaces_and_delete_forgets(index: HybridIndex, encoders: Encoders) -> None:

@@ -9,11 +9,14 @@ import numpy as np
 import pytest
 from sqlmodel import Session, select
 
+from matcher.embeddings import RecentVectors
+from matcher.normalise import normalise
 from matcher.policy import CALIBRATION_MINIMUM_REVIEWS, calibrate
 from models import Direction, Match, MatchStatus, Need, NeedStatus, Resident
 from tests.conftest import World, add_resident
 from web.extensions import matching
 from web.services import proposals
+from web.services.matching import RESIDENTS, need_query
 from web.services.needs import NeedInput, create_need
 from web.services.proposals import (
     FLOOR_SECONDS,
@@ -261,3 +264,35 @@ def test_statement_pairs_and_profile_means_of_many_residents_at_once() -> None:
         assert [s for *_, s in many[rid]] == pytest.approx([s for *_, s in expected], abs=1e-6)
         mean = matrix.mean(axis=0)
         assert means[rid] == pytest.approx(mean / np.linalg.norm(mean), abs=1e-6)
+
+
+def test_a_need_searches_with_its_stored_vectors(session: Session, world: World,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ranking residents for a need takes its whole text's and title's vectors from its stored
+    artefact instead of encoding them again, and ranks as it would have by encoding them."""
+    person(session, world, "Awa", "Je couds depuis toute petite, je fais les ourlets et les retouches.")
+    person(session, world, "Jorge", "Je répare les vélos et les mobylettes.")
+    need_id = need(session, world, "Atelier couture", "Animer un atelier pour les femmes du quartier. "
+                   "Les machines sont fournies.")
+    found = session.get(Need, need_id)
+    assert found is not None and matching.encoders is not None
+    use = matching.encoders.use
+    assert isinstance(use, RecentVectors)
+    asked: list[str] = []
+    inner_encode = use.inner.encode
+    monkeypatch.setattr(use.inner, "encode", lambda texts: asked.extend(texts) or inner_encode(texts))
+    query = need_query(found)
+
+    def ranked(lend: bool) -> list[tuple[object, float]]:
+        use._known.clear()  # a process that did not write the need
+        asked.clear()
+        if lend:
+            matching.lend_need_vectors(session, found)
+        return [(r.doc_id, r.score) for r in matching.rank(session, RESIDENTS, query, 10, None)]
+
+    encoding = ranked(lend=False)
+    assert normalise(query) in asked
+    lending = ranked(lend=True)
+    assert normalise(query) not in asked and "atelier couture" not in asked
+    assert [d for d, _ in lending] == [d for d, _ in encoding]
+    np.testing.assert_allclose([s for _, s in lending], [s for _, s in encoding], atol=1e-4)

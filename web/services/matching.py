@@ -31,7 +31,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, delete, select
 
 from matcher.analysis import Analysis, Analyzer, get_analyzer
-from matcher.embeddings import Embedder, get_embedder
+from matcher.embeddings import Embedder, RecentVectors, get_embedder
 from matcher.engine import Collection, Hit
 from matcher.hybrid import (
     EXACT_DOCS,
@@ -44,6 +44,7 @@ from matcher.hybrid import (
     encoder_spec,
     get_encoders,
     make_artefacts,
+    use_vectors_of,
 )
 from matcher.index import IndexFileError
 from matcher.pipeline import (
@@ -612,6 +613,19 @@ class MatchingService:
         session.add(IndexEvent(collection=collection, doc_id=doc_id, op=op))
 
     # ------------------------------------------------------------------ relevance
+
+    def lend_need_vectors(self, session: Session, need: Need) -> None:
+        """Hand the encoder the stored USE vectors of a need's own texts (its artefact's whole text,
+        title and sentences) before residents are searched with them: the ranker then encodes only
+        the clauses it cuts otherwise (at 100k, 58 % of a need's characters were found there)."""
+        assert self.encoders is not None, "MatchingService.configure() was not called"
+        use = self.encoders.use
+        if not isinstance(use, RecentVectors) or need.id is None:
+            return
+        blob = session.exec(select(HybridArtefact.artefact).where(
+            HybridArtefact.collection == NEEDS, HybridArtefact.doc_id == need.id)).first()
+        if blob is not None:
+            use.remember(*use_vectors_of(need_document(need), DocumentArtefact.from_bytes(blob)))
 
     def rank(self, session: Session, collection: str, text: str, depth: int,
              allowed: set[int] | Eligibility | None) -> list[RankedDoc]:

@@ -390,6 +390,7 @@ def propose_for_need(session: Session, matching: MatchingService, need: Need, to
     rows = need_statements(session, need.id)
     if not rows:
         return 0
+    matching.lend_need_vectors(session, need)
     ranked = matching.rank(session, RESIDENTS, need_query(need), CANDIDATE_DEPTH, consenting(session, today))
     ids = [int(r.doc_id) for r in ranked]
     residents = {rid: (territory, availability, languages) for rid, territory, availability, languages in
