@@ -294,7 +294,10 @@ def _without_reassurances(words: list[str]) -> list[str]:
         j = i + 2 if words[i + 1:i + 2] in (["de"], ["d'"]) else i + 1
         if j < len(words) and words[j] in _TROUBLES:
             dropped.update(range(i, j + 1))
-            dropped.update(next(([k] for k in range(i - 1, max(i - 4, -1), -1) if words[k] in _NE), []))
+            for k in range(i - 1, max(i - 4, -1), -1):  # its "ne", up to three words before
+                if words[k] in _NE:
+                    dropped.add(k)
+                    break
     return [w for k, w in enumerate(words) if k not in dropped]
 
 
