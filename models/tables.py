@@ -112,8 +112,12 @@ class ValidationStatus(StrEnum):
 
 
 class Direction(StrEnum):
+    """Who made a proposal: the matcher for a need or for a resident, or a social worker from a
+    need's page (a person they know can do it, whom the matcher did not put forward)."""
+
     NEED_TO_RESIDENT = "need_to_resident"
     RESIDENT_TO_NEED = "resident_to_need"
+    WORKER = "worker"
 
 
 class ContactChannel(StrEnum):

@@ -81,6 +81,10 @@ MATRIX = [
     ("POST", "/accompagnement/propositions/valider-la-selection",
      {"worker_a": 302, "worker_b": 403, "admin": 302}),  # match_ids = the proposed one
     ("GET", "/accompagnement/a-valider", {"worker_a": 200, "worker_b": 200, "admin": 200}),
+    # Staff read every need; a worker proposes only the people their centre follows (resident_id
+    # = Awa, already proposed: refused with a message, then back to the page).
+    ("GET", "/accompagnement/besoins/{need}", {"worker_a": 200, "worker_b": 200, "admin": 200}),
+    ("POST", "/accompagnement/besoins/{need}/proposer", {"worker_a": 302, "worker_b": 403, "admin": 302}),
     # CSV import/export and background jobs (per-job routes: tests/web/test_jobs.py).
     ("GET", "/accompagnement/import", {"worker_a": 200, "worker_b": 200, "admin": 200}),
     ("POST", "/accompagnement/import", {"worker_a": 200, "worker_b": 200, "admin": 200}),  # no file
@@ -220,7 +224,8 @@ def test_route_permissions(client: FlaskClient, auth: Auth, scene: Scene, role: 
     else:
         response = client.post(path, data={"csrf_token": auth.token(),
                                            "reason_code": "busy", "declaration": "Je cuisine.",
-                                           "match_ids": scene.proposed_id})
+                                           "match_ids": scene.proposed_id,
+                                           "resident_id": scene.resident_id})
     if expected == "login":
         assert response.status_code == 302 and "/connexion" in response.headers["Location"]
     else:

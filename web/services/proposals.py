@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 import numpy as np
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Text, and_, cast, exists, func, or_
 from sqlmodel import Session, col, delete, select
 
@@ -52,11 +53,15 @@ from models import (
     ValidationStatus,
 )
 from web.permissions import VISIBLE_TO_ASSOCIATION
+from web.services import ServiceError
 from web.services.matching import NEEDS, RESIDENTS, Eligibility, MatchingService, from_blobs, need_query
 from web.services.notifications import new_proposals as notify_new_proposals
+from web.services.queries import ids_subquery, rows_by_id
 
 # How many relevant documents the policy chooses from.
 CANDIDATE_DEPTH = 50
+# How many residents a need's page offers a social worker when the matcher proposed nobody.
+NEARBY = 5
 REVIEWED = (MatchStatus.APPROVED, MatchStatus.ACCEPTED, MatchStatus.DECLINED)
 PENDING = (MatchStatus.PROPOSED, MatchStatus.APPROVED)
 # How long a process keeps the review-learnt floor (`review_floor`). Reading it counts and sorts
@@ -194,12 +199,13 @@ def calibrated_min_score(session: Session, default: float) -> float:
     matcher.policy.calibrate's cut, asked of the database (a count by status, then the one score at
     the cut) rather than every reviewed score read into Python. Both still read the whole review
     history: proposal rounds call `review_floor`, which keeps the answer a while."""
+    mine = col(Match.direction) != Direction.WORKER  # a worker's own proposals were never the matcher's
     counts = dict(session.exec(select(Match.status, func.count()).where(
-        col(Match.status).in_([*REVIEWED, MatchStatus.REJECTED])).group_by(Match.status)).all())
+        col(Match.status).in_([*REVIEWED, MatchStatus.REJECTED]), mine).group_by(Match.status)).all())
     approved = sum(counts.get(status, 0) for status in REVIEWED)
     if approved + counts.get(MatchStatus.REJECTED, 0) < CALIBRATION_MINIMUM_REVIEWS or not approved:
         return default
-    cut = session.exec(select(Match.score).where(col(Match.status).in_(REVIEWED))
+    cut = session.exec(select(Match.score).where(col(Match.status).in_(REVIEWED), mine)
                        .order_by(col(Match.score)).offset(calibration_index(approved)).limit(1)).one()
     return max(default, cut)
 
@@ -342,17 +348,21 @@ def shared_terms(pairs: Sequence[tuple[Quotable, Quotable, float]]) -> list[str]
     return list(shared)[:6]
 
 
-def _explanation(pairs: list[tuple[Quotable, Quotable, float]], decision: Decision, need_is_query: bool
-                 ) -> dict[str, Any]:
-    """What a person is told: the statement pairs, the shared words, the filters met, the score."""
+def _explanation(pairs: list[tuple[Quotable, Quotable, float]], need_is_query: bool,
+                 decision: Decision | None = None) -> dict[str, Any]:
+    """What a person is told: the statement pairs, the shared words, the score, and for the
+    matcher's proposals the filters met and the policy's score (a worker's own has no decision)."""
     shown = []
     for query, doc, similarity in pairs[:2]:
         need, resident = (query, doc) if need_is_query else (doc, query)
         shown.append({"resident_text": resident.text, "need_text": need.text,
                       "similarity": round(similarity, 3)})
     similarity = pairs[0][2] if pairs else 0.0
-    return {"pairs": shown, "shared_terms": shared_terms(pairs[:2]), "reasons": decision.satisfied,
-            "score": round(similarity, 3), "rank": round(decision.score, 3)}
+    out: dict[str, Any] = {"pairs": shown, "shared_terms": shared_terms(pairs[:2]),
+                           "reasons": decision.satisfied if decision else [], "score": round(similarity, 3)}
+    if decision is not None:
+        out["rank"] = round(decision.score, 3)
+    return out
 
 
 def statements_of_residents(session: Session, ids: Sequence[int]) -> dict[int, list[Quotable]]:
@@ -417,10 +427,76 @@ def propose_for_need(session: Session, matching: MatchingService, need: Need, to
                        candidates, policy, k or matching.proposals_per_need, rejected)
     proposals = [
         Proposal(need.id, d.candidate.doc_id, d.candidate.similarity or 0.0,
-                 _explanation(pairs[d.candidate.doc_id], d, need_is_query=True))
+                 _explanation(pairs[d.candidate.doc_id], need_is_query=True, decision=d))
         for d in decisions
     ]
     return store_proposals(session, proposals, Direction.NEED_TO_RESIDENT)
+
+
+@dataclass(frozen=True)
+class Nearby:
+    """A resident close to a need whom the matcher did not propose, and why they are close."""
+
+    resident: Resident
+    explanation: dict[str, Any]
+
+
+def _followed_and_free(followed: Any, need_id: int, today: date) -> Any:
+    """Ids of the residents of `followed` (a query of Resident rows) with a valid consent and no
+    proposal for this need, whatever its state (a rejected pair is not offered again)."""
+    proposed = exists().where(col(Match.need_id) == need_id, col(Match.resident_id) == Resident.id)
+    return select(Resident.id).where(col(Resident.id).in_(ids_subquery(followed, Resident)),
+                                     with_valid_consent(today), ~proposed)
+
+
+def nearest_residents(session: Session, matching: MatchingService, need: Need, today: date,
+                      followed: Any, k: int = NEARBY) -> list[Nearby]:
+    """The residents of `followed` closest to an open need among those with a valid consent and
+    no proposal for it, best first: whom a social worker may think of when the matcher proposed
+    nobody. Ranked as `propose_for_need` ranks, without the policy (floor, filters, fairness):
+    the worker reads each pair of statements and judges."""
+    if need.status != NeedStatus.OPEN or need.id is None:
+        return []
+    rows = need_statements(session, need.id)
+    if not rows:
+        return []
+    free = _followed_and_free(followed, need.id, today)
+    eligible = Eligibility(
+        among=lambda ids: set(session.exec(free.where(col(Resident.id).in_(list(ids)))).all()),
+        every=lambda: set(session.exec(free).all()))
+    matching.lend_need_vectors(session, need)
+    # A few more than shown: a resident whose statements are all negations has no pair to show.
+    ids = [int(h.doc_id) for h in matching.rank(session, RESIDENTS, need_query(need), 2 * k, eligible)]
+    statements = statements_of_residents(session, ids)
+    pairs = best_pairs_of(rows, {rid: statements.get(rid, []) for rid in ids}, matching.dim)
+    residents = rows_by_id(session, Resident, ids)
+    return [Nearby(residents[rid], _explanation(pairs[rid], need_is_query=True))
+            for rid in ids if pairs[rid] and rid in residents][:k]
+
+
+def worker_proposal(session: Session, matching: MatchingService, need: Need, resident: Resident,
+                    today: date) -> Match:
+    """A social worker's own proposal of a resident for an open need (added to the session, not
+    committed; the caller approves it: the worker who makes it is its review). Its explanation
+    is the pairs of statements the matcher would show; it needs a valid consent, and no proposal
+    of this pair may exist (a rejected one included)."""
+    if need.id is None or resident.id is None or need.status != NeedStatus.OPEN \
+            or need.validation_status != ValidationStatus.VALIDATED:
+        raise ServiceError(_l("Ce besoin n'est pas ouvert : on ne peut plus y proposer quelqu'un."))
+    if resident.id not in valid_consent_residents(session, today, [resident.id]):
+        raise ServiceError(_l("Sans consentement valide, cette personne ne peut pas être proposée."))
+    if session.exec(select(Match.id).where(Match.need_id == need.id,
+                                           Match.resident_id == resident.id)).first() is not None:
+        raise ServiceError(_l("Cette personne a déjà une proposition pour ce besoin."))
+    statements = statements_of_residents(session, [resident.id])
+    pairs = best_pairs_of(need_statements(session, need.id), {resident.id: statements.get(resident.id, [])},
+                          matching.dim)[resident.id]
+    match = Match(need_id=need.id, resident_id=resident.id, score=round(pairs[0][2], 4) if pairs else 0.0,
+                  direction=Direction.WORKER, explanation=_explanation(pairs, need_is_query=True),
+                  status=MatchStatus.PROPOSED)
+    session.add(match)
+    session.flush()
+    return match
 
 
 def propose_for_resident(session: Session, matching: MatchingService, resident: Resident,
@@ -458,7 +534,7 @@ def propose_for_resident(session: Session, matching: MatchingService, resident: 
     decisions = decide(me, candidates, policy, k or matching.proposals_per_resident)
     proposals = [
         Proposal(d.candidate.doc_id, resident.id, d.candidate.similarity or 0.0,
-                 _explanation(pairs[d.candidate.doc_id], d, need_is_query=False))
+                 _explanation(pairs[d.candidate.doc_id], need_is_query=False, decision=d))
         for d in decisions
     ]
     return store_proposals(session, proposals, Direction.RESIDENT_TO_NEED)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -23,8 +23,9 @@ from models import (
 )
 from web.services import ServiceError
 from web.services.audit import record
+from web.services.matching import MatchingService
 from web.services.notifications import opportunity_approved, resident_answered
-from web.services.proposals import forget_review_floor
+from web.services.proposals import forget_review_floor, worker_proposal
 from web.services.queries import count_rows, ids_subquery, numbered_page, rows_by_id
 
 MAX_REASON_CHARS = 1000
@@ -50,6 +51,17 @@ def bulk_approve(session: Session, reviewer: User, matches: Sequence[Match]) -> 
     session.commit()
     forget_review_floor(session)
     return len(matches)
+
+
+def propose_and_approve(session: Session, worker: User, matching: MatchingService, need: Need,
+                        resident: Resident, today: date) -> Match:
+    """A social worker proposes a resident they follow for a need, from the need's page, and
+    approves it as they make it (they are its review): journaled as both, the resident told. The
+    caller checked the worker may manage the resident."""
+    match = worker_proposal(session, matching, need, resident, today)
+    record(session, worker, "match.propose", "match", match.id, need_id=need.id)
+    approve(session, worker, match)
+    return match
 
 
 def _approve(session: Session, reviewer: User, match: Match) -> None:
@@ -229,3 +241,13 @@ def proposal_timeline(session: Session, resident: Resident) -> list[TimelineEntr
             steps.append(TimelineStep(said, m.answered_at, note=m.resident_comment))
         entries.append(TimelineEntry(m, needs[m.need_id], steps))
     return sorted(entries, key=lambda e: (e.last_at, e.match.id or 0), reverse=True)
+
+
+def proposals_of_need(session: Session, need: Need, followed: Any) -> list[tuple[Match, Resident]]:
+    """A need's proposals for the residents a worker follows (`followed`, a query of Resident
+    rows), best score first, each with its resident."""
+    mine = col(Match.resident_id).in_(ids_subquery(followed, Resident))
+    rows = session.exec(select(Match, Resident).join(Resident, col(Resident.id) == Match.resident_id)
+                        .where(Match.need_id == need.id, mine)
+                        .order_by(col(Match.score).desc(), col(Match.id))).all()
+    return [(m, r) for m, r in rows]

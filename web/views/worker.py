@@ -15,14 +15,18 @@ from matcher.sensitive import Finding, find_sensitive
 from models import (
     Match,
     Need,
+    NeedStatus,
+    Organisation,
     RequestKind,
     Resident,
     Role,
     SkillDeclaration,
+    Territory,
     ValidationStatus,
 )
 from web.extensions import db_session, matching
 from web.forms import (
+    AVAILABILITY_LABELS,
     REJECTION_LABELS,
     ActionForm,
     ConsentForm,
@@ -37,6 +41,7 @@ from web.permissions import (
     STAFF,
     get_match_to_review,
     get_matches_to_review,
+    get_need,
     get_resident,
     get_resident_request,
     get_submission_to_validate,
@@ -65,12 +70,14 @@ from web.services.profiles import (
     update_declaration,
     withdraw_consent,
 )
-from web.services.proposals import current_statements
+from web.services.proposals import current_statements, nearest_residents
 from web.services.review import (
     ReviewFilters,
     approve,
     bulk_approve,
     proposal_timeline,
+    proposals_of_need,
+    propose_and_approve,
     reject,
     review_queue,
 )
@@ -325,6 +332,45 @@ def reject_match(match_id: int) -> Any:
     else:
         flash(_("Indiquez la raison du refus."), "error")
     return _back_to_desk()
+
+
+# ------------------------------------------------------------------------ a need, seen by a worker
+
+@bp.get("/besoins/<int:need_id>")
+@roles_required(*STAFF)
+def need(need_id: int) -> Any:
+    """A need as a social worker sees it: what it asks, its proposals for the people they follow,
+    and, while it is open, the people closest to it whom the matcher did not propose."""
+    session = db_session()
+    item = get_need(session, user(), need_id)
+    followed = _my_residents_query()
+    open_to_all = item.status == NeedStatus.OPEN and item.validation_status == ValidationStatus.VALIDATED
+    nearby = nearest_residents(session, matching, item, date.today(), followed) if open_to_all else []
+    slots = [text for slot, text in AVAILABILITY_LABELS.items() if slot in item.availability]
+    return render_template("worker/need.html", need=item, open_to_all=open_to_all,
+                           organisation=session.get(Organisation, item.organisation_id),
+                           territory=session.get(Territory, item.territory_id) if item.territory_id else None,
+                           proposals=proposals_of_need(session, item, followed), nearby=nearby,
+                           slots=slots)
+
+
+@bp.post("/besoins/<int:need_id>/proposer")
+@roles_required(*STAFF)
+def propose(need_id: int) -> Any:
+    """The worker proposes a person they follow for the need, approved at once."""
+    session = db_session()
+    item = get_need(session, user(), need_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    person = get_resident(session, user(), request.form.get("resident_id", 0, type=int) or 0)
+    try:
+        propose_and_approve(session, user(), matching, item, person, date.today())
+    except ServiceError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(_("%(name)s verra ce besoin dans son espace et pourra répondre.", name=person.public_name),
+              "success")
+    return redirect(url_for("worker.need", need_id=item.id))
 
 
 # ------------------------------------------------ what habitants-relais recorded, to validate
