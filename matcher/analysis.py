@@ -83,6 +83,7 @@ _BULLETS = re.compile(r"^\s*(?:[-*•·–—]|\d+[.)])\s+", re.MULTILINE)
 # the parser's own sentence boundaries are unreliable on it (and on English), so rules decide.
 _SENTENCE_END = re.compile(r"(?<=[.!?…;])\s+|\s*[\n;]+\s*|(?<=[!?…])(?=\w)")
 _ABBREVIATION = re.compile(r"(?:^|\s)(?:[A-Z]|M|Mme|Mlle|Dr|St|Ste|etc|ex|cf|av|bd)\.$")
+_CLAUSE_WORDS = re.compile(r"n't|\w+'|\w+")
 _ENGLISH_NEGATION = re.compile(r"\b(?:can't|cannot|won't|\w+n't|not|never)\b", re.IGNORECASE)
 
 # Negation cues. "pas mal (de)" means "quite a lot", and "ne ... que" means "only": neither negates.
@@ -92,6 +93,15 @@ _NE = {"ne", "n'", "n’"}
 # After a negator, a reassurance: "pas de souci", "aucun problème", "no problem".
 _TROUBLES = {"problème", "problèmes", "probleme", "problemes", "problem", "problems", "souci", "soucis",
              "stress"}
+# "ça ne me dérange pas de ...", "rien ne me fait peur", "rien ne m'arrête": a verb of bother (its
+# accent-free stem) after "ne me" says yes. "Je n'ai jamais arrêté de coudre", "je n'arrête pas de
+# cuisiner": stopping, denied, is going on.
+_BOTHER = ("derang", "gen", "embet", "ennui", "deplai", "effrai", "effray", "decourag", "arret", "fatigu")
+_ME = {"me", "m'", "nous"}
+_DENIERS = {"pas", "jamais", "plus", "rien"}
+_BETWEEN = {"a", "as", "avait", "aurait", *_DENIERS}
+_STOP = ("arret", "cess")
+_DE = {"de", "d'"}
 
 # Language names (French and English) → ISO 639 codes. A general resource: the languages most
 # spoken in French priority neighbourhoods and rural areas.
@@ -285,24 +295,76 @@ def _clause_starts(sent: Any) -> list[int]:
 
 
 def _without_reassurances(words: list[str]) -> list[str]:
-    """The words without "pas de souci", "aucun problème", "no problem" (a reassurance, not a
-    negation) and the "ne" of "je n'ai aucun problème" just before one."""
+    """The words without the negations that say yes: a reassurance ("pas de souci", "aucun
+    problème", "no problem"), a bother denied ("ça ne me dérange pas", "rien ne me fait peur") or
+    a stop denied ("je n'ai jamais arrêté de"), with the "ne" that goes with each."""
     dropped: set[int] = set()
+    folded = [fold_accents(w) for w in words]
+
+    def drop_ne_before(i: int) -> None:
+        for k in range(i - 1, max(i - 4, -1), -1):  # its "ne", up to three words before
+            if words[k] in _NE:
+                dropped.add(k)
+                return
+
     for i, w in enumerate(words):
-        if w not in _NEGATORS:
-            continue
-        j = i + 2 if words[i + 1:i + 2] in (["de"], ["d'"]) else i + 1
-        if j < len(words) and words[j] in _TROUBLES:
-            dropped.update(range(i, j + 1))
-            for k in range(i - 1, max(i - 4, -1), -1):  # its "ne", up to three words before
-                if words[k] in _NE:
-                    dropped.add(k)
-                    break
+        if w in _NE and words[i + 1:i + 2] and words[i + 1] in _ME:
+            verb = _bother_after(folded, i + 2)
+            if verb is not None:  # its negator, before the verb or just after it, and a "rien ne"
+                dropped.add(i)
+                dropped.update(k for k in range(i + 2, min(verb + 2, len(words))) if words[k] in _DENIERS)
+                if i and words[i - 1] == "rien":
+                    dropped.add(i - 1)
+        elif w in _NEGATORS:
+            j = i + 2 if words[i + 1:i + 2] in (["de"], ["d'"]) else i + 1
+            if j < len(words) and words[j] in _TROUBLES:
+                dropped.update(range(i, j + 1))
+                drop_ne_before(i)
+        if w in _DENIERS and _stop_denied(folded, words, i):
+            dropped.add(i)
+            drop_ne_before(i - 1 if i and folded[i - 1].startswith(_STOP) else i)
     return [w for k, w in enumerate(words) if k not in dropped]
 
 
+def _bother_after(folded: list[str], start: int) -> int | None:
+    """Where a verb of bother stands from `start` (after "ne me"), past an auxiliary or a
+    negator ("ça ne m'a jamais dérangé"); "fait (pas) peur" counts. None when another word comes."""
+    for k in range(start, min(start + 3, len(folded))):
+        word = folded[k]
+        if word.startswith(_BOTHER) or (word in {"fait", "fais", "font", "ferait"}
+                                        and "peur" in folded[k + 1:k + 3]):
+            return k
+        if word not in _BETWEEN:
+            return None
+    return None
+
+
+def _stop_denied(folded: list[str], words: list[str], i: int) -> bool:
+    """Whether the negator at `i` denies a stop: arrêter or cesser next to it, then "de" ("je
+    n'arrête pas de", "je n'ai jamais cessé de")."""
+    for k in (i - 1, i + 1):
+        after = max(i, k) + 1
+        if 0 <= k < len(words) and folded[k].startswith(_STOP) and words[after:after + 1] \
+                and words[after] in _DE:
+            return True
+    return False
+
+
 def _is_negated(tokens: list[Any]) -> bool:
-    words = _without_reassurances([t.lower_ for t in tokens])
+    return _negated_words([t.lower_ for t in tokens])
+
+
+def words_negated(text: str) -> bool:
+    """The negation rule of the analysis over the words of a text, without a parse: for the
+    ranker's clauses, whose own pattern ("je ne sais pas", "I can't", "pas de permis") also
+    finds negations this rule reads as a yes ("je fais pas mal de", "pas de souci pour", "ça ne
+    me dérange pas de", "je n'ai jamais arrêté de")."""
+    return _negated_words(_CLAUSE_WORDS.findall(text.lower().replace("’", "'"))) \
+        or bool(_ENGLISH_NEGATION.search(text))
+
+
+def _negated_words(words: list[str]) -> bool:
+    words = _without_reassurances(words)
     has_ne = any(w in _NE for w in words)
     for i, w in enumerate(words):
         nxt = words[i + 1] if i + 1 < len(words) else ""

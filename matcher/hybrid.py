@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from matcher.analysis import Analyzer
+from matcher.analysis import Analyzer, words_negated
 from matcher.embeddings import DEFAULT_EMBEDDER, Embedder, get_embedder
 from matcher.index import VectorIndex
 from matcher.lexical import SparseIndex, term_keys
@@ -138,6 +138,13 @@ _NEGATION = re.compile(
     r"|\bi\s*(?:can't|cannot|can not|don't|do not|am not|'m not|won't|will not|never)\b"
     r"|\b(?:pas de|sans|no|without)\s+(?:permis|voiture|v[ée]hicule|car|driving licen[cs]e)\b",
     re.IGNORECASE)
+
+
+def negated_clause(text: str) -> bool:
+    """A first-person refusal by the pattern above, unless the analysis' rule reads its negation
+    as a yes ("je fais pas mal de couture", "j'ai pas de souci pour conduire", "je n'ai jamais
+    arrêté de coudre")."""
+    return bool(_NEGATION.search(text)) and words_negated(text)
 
 # Function words telling a French query from an English one (general lists).
 _ENGLISH_FUNCTION_WORDS = word_set("""i i'm i'd i've me my we our you your the a an and or but to of in on at
@@ -340,7 +347,7 @@ def analyse_query(text: str, analyzer: Analyzer | None = None) -> QueryAnalysis:
     """
     norm = normalise(text)
     if analyzer is None:
-        statements = [QueryStatement(c, bool(_NEGATION.search(c))) for c in clauses(norm)]
+        statements = [QueryStatement(c, negated_clause(c)) for c in clauses(norm)]
     else:
         statements = [QueryStatement(normalise(s.norm), s.negated) for s in analyzer.analyze(text).statements]
     kept = [s.text for s in statements if not s.negated]

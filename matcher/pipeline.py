@@ -22,7 +22,7 @@ import numpy as np
 
 from matcher.analysis import SPACY_MODEL, Analysis, Analyzer, analyse_ahead, get_analyzer
 from matcher.embeddings import Embedder, RecentVectors, get_embedder
-from matcher.hybrid import _NEGATION, Document, Encoders, get_encoders, make_artefacts
+from matcher.hybrid import Document, Encoders, get_encoders, make_artefacts, negated_clause
 from matcher.normalise import normalise
 
 T = TypeVar("T")
@@ -53,7 +53,7 @@ def declaration_document(doc_id: int, statements: Sequence[tuple[str, bool]]) ->
     """The hybrid ranker's document of a declaration: its statements (text as written, negated
     flag), without the negated ones (spaCy's flag or the ranker's own negation rule); None when
     nothing is left to match."""
-    kept = tuple(text for text, negated in statements if not negated and not _NEGATION.search(text))
+    kept = tuple(text for text, negated in statements if not negated and not negated_clause(text))
     return Document(doc_id, "", None, kept) if kept else None
 
 

@@ -57,6 +57,9 @@ def test_statements_keep_the_persons_spelling_but_models_get_standard_french(
     "I can't drive",
     "je ne connais personne qui coud",
     "je ne sais pas conduire, pas de souci pour le reste",
+    "ça ne me plaît pas de conduire",  # plaire is not a verb of bother: déplaire is
+    "je ne me déplace pas le soir",
+    "j'aime pas faire le ménage",
 ])
 def test_negation_is_detected(analyzer: Analyzer, text: str) -> None:
     assert [st.negated for st in analyzer.analyze(text).statements] == [True]
@@ -71,6 +74,14 @@ def test_negation_is_detected(analyzer: Analyzer, text: str) -> None:
     "je garde les enfants des voisines, no problem",  # a reassurance
     "je n'ai aucun problème pour porter des cartons",
     "pas de souci pour cuisiner pour quarante",
+    "ça ne me dérange pas de garder des enfants le soir",  # a bother denied
+    "cela ne m'a jamais gênée de porter des cartons",
+    "rien ne me fait peur en cuisine",
+    "les chiens ne me font pas peur",
+    "rien ne m'arrête quand il faut déménager",
+    "je n'ai jamais arrêté de coudre",  # a stop denied
+    "je n'arrête pas de bricoler chez moi",
+    "j'ai jamais cessé de jardiner",
 ])
 def test_affirmations_are_not_negated(analyzer: Analyzer, text: str) -> None:
     assert [st.negated for st in analyzer.analyze(text).statements] == [False]

@@ -90,6 +90,20 @@ def test_a_positive_statement_about_others_is_not_a_negation() -> None:
     assert not any(s.negated for s in analysis.statements)
 
 
+@pytest.mark.parametrize("text", [
+    "je fais pas mal de couture",  # "quite a lot"
+    "j'ai pas de souci pour conduire le minibus",  # a reassurance
+    "je n'ai jamais arrêté de coudre",  # a stop denied
+    "ça ne me dérange pas de garder des enfants",  # a bother denied
+])
+def test_a_negation_that_says_yes_is_kept(text: str) -> None:
+    """The ranker's first-person pattern finds a negation in these; the analysis' rule reads it
+    as a yes, and the clause stays in the retrieval text."""
+    analysis = analyse_query(f"{text}. je ne sais pas lire")
+    assert [s.negated for s in analysis.statements] == [False, True]
+    assert analysis.ignored == ["je ne sais pas lire"]
+
+
 @pytest.mark.parametrize(("declaration", "need"), [
     ("I used to fix bicycles for my neighbours", "bike"),
     ("I help kids with their maths homework", "homework"),

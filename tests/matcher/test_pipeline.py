@@ -97,6 +97,9 @@ def test_a_declaration_document_leaves_negated_statements_out() -> None:
                                         ("Je nage", True)])
     assert document is not None and document.doc_id == 7 and document.segments == ("Je couds",)
     assert declaration_document(7, [("Je nage", True)]) is None
+    # The ranker's pattern sees "je fais pas", the analysis "pas mal" (a lot): kept.
+    kept = declaration_document(7, [("je fais pas mal de couture", False), ("je sais pas conduire", False)])
+    assert kept is not None and kept.segments == ("je fais pas mal de couture",)
 
 
 def test_ingest_processes_reads_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:

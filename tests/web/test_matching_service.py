@@ -396,24 +396,35 @@ def test_copies_of_a_statement_encoded_in_other_batches_are_one_vector_after_a_r
                                               5, {first.id or 0, second.id or 0})} == {first.id, second.id}
 
 
+@pytest.mark.parametrize(("before", "text", "kept"), [
+    # Before 0013, "personne" made a statement negated even in "une personne âgée", and so did
+    # "pas de souci".
+    ("0012", "Je garde une personne âgée le week-end. Pas de souci pour faire les courses. "
+             "Je ne connais personne qui coud. Je ne sais pas conduire.", ("personne âgée", "courses")),
+    # Before 0014, a bother or a stop denied did ("ça ne me dérange pas de", "je n'ai jamais arrêté de").
+    ("0013", "Ça ne me dérange pas de garder des enfants. Je n'ai jamais arrêté de coudre. "
+             "Je ne connais personne qui coud. Je ne sais pas conduire.", ("enfants", "coudre")),
+    # Before 0014 too, the ranker's own pattern left out of the artefact statements the analysis
+    # kept ("je fais pas"): no flag to clear, the artefact is rebuilt.
+    ("0013", "Je fais pas mal de couture. J'ai pas de souci pour porter des cartons. "
+             "Je ne connais personne qui coud. Je ne sais pas conduire.", ("couture", "cartons")),
+])
 def test_the_migration_brings_back_statements_wrongly_negated(session: Session, world: World,
-                                                              migrated: Database) -> None:
-    """Before 0013, "personne" made a statement negated even in "une personne âgée", and so did
-    "pas de souci": the migration clears those flags (not the true negations), and the service then
-    indexes the statements."""
-    text = ("Je garde une personne âgée le week-end. Pas de souci pour faire les courses. "
-            "Je ne connais personne qui coud. Je ne sais pas conduire.")
+                                                              migrated: Database, before: str, text: str,
+                                                              kept: tuple[str, str]) -> None:
+    """The migration clears the flags of statements an earlier analysis took for negations (not
+    the true negations), and the service then indexes the statements."""
     awa = add_resident(session, world, "Awa", text).resident
     rows = session.exec(select(SkillStatement).where(SkillStatement.resident_id == awa.id)
                         .order_by(SkillStatement.position)).all()
     assert [r.negated for r in rows] == [False, False, True, True]  # the analysis as it is now
     for row in rows[:2]:  # as the analysis stored them before
-        row.negated = True
+        row.negated = "pas mal" not in text
         session.add(row)
     session.commit()
     session.close()
     config = migrated.alembic_config()
-    command.downgrade(config, "0012")
+    command.downgrade(config, before)
     command.upgrade(config, "head")
     with migrated.session() as again:
         flags = [r.negated for r in again.exec(select(SkillStatement).where(
@@ -425,5 +436,5 @@ def test_the_migration_brings_back_statements_wrongly_negated(session: Session, 
         assert again.exec(select(HybridArtefact).where(HybridArtefact.collection == RESIDENTS,
                                                        HybridArtefact.doc_id == awa.id)).first() is not None
         segments = matching.hybrid[RESIDENTS].segments(awa.id or 0)
-        assert any("personne âgée" in s for s in segments) and any("courses" in s for s in segments)
+        assert all(any(words in s for s in segments) for words in kept), segments
         assert not any("conduire" in s for s in segments)
