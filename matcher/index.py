@@ -414,9 +414,11 @@ class VectorIndex:
         return out
 
     def _exact_rows(self, queries: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Exact search over the stored vectors of `rows` only (all live)."""
-        sims = queries @ self._stored()[rows].T
-        top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+        """Exact search over the stored vectors of `rows` only (all live). HNSW's float16 rows are
+        made float32 first: numpy multiplies mixed types without BLAS (12,000 rows of 512: 155 ms
+        for one query, 21 ms so)."""
+        sims = queries @ np.asarray(self._stored()[rows], dtype=np.float32).T
+        top = top_k(sims, k)
         return np.take_along_axis(sims, top, axis=1), rows[top]
 
     def _hnsw_search(self, queries: np.ndarray, k: int, ef: int) -> tuple[np.ndarray, np.ndarray]:
@@ -604,6 +606,21 @@ class VectorIndex:
         """Row -> itself for the live rows, -1 for the tombstones (drops stale hashes)."""
         labels = self._labels()
         return np.where(labels >= 0, np.arange(len(labels)), -1)
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Per row of `scores`, the columns of the `k` highest, best first, ties by column: what a
+    stable argsort of the negated scores starts with, without sorting whole rows (40 queries over
+    12,000 rows: 54 ms to sort)."""
+    width = scores.shape[1]
+    if k >= width // 4:
+        return np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    cut = np.partition(scores, width - k, axis=1)[:, width - k]  # each row's k-th highest
+    out = np.empty((scores.shape[0], k), dtype=np.int64)
+    for i, (row, least) in enumerate(zip(scores, cut, strict=True)):
+        kept = np.flatnonzero(row >= least)  # k or more (ties), in column order
+        out[i] = kept[np.argsort(-row[kept], kind="stable")[:k]]
+    return out
 
 
 def _digest(key: np.ndarray) -> int:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from matcher.engine import Collection
-from matcher.index import HNSW_PARAMS, IndexFileError, VectorIndex
+from matcher.index import HNSW_PARAMS, IndexFileError, VectorIndex, top_k
 
 DIM = 16
 
@@ -591,3 +591,15 @@ def test_an_empty_index_round_trips(tmp_path: Path) -> None:
     loaded = VectorIndex.load(tmp_path / "x.faiss", DIM)
     assert len(loaded) == 0 and loaded.vectors == 0 and loaded.generation == 3
     assert loaded.search(unit(np.random.default_rng(28), 1), 5) == [[]]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_top_k_is_the_start_of_a_stable_sort(seed: int) -> None:
+    """The exact search's top k, ties included (scores drawn from a few values half the time),
+    is what sorting every row would give."""
+    rng = np.random.default_rng(seed)
+    width = int(rng.integers(1, 400))
+    scores = (rng.integers(0, 5, size=(3, width)) if seed % 2 else rng.random((3, width))).astype(np.float32)
+    for k in sorted({1, 2, max(1, width // 10), width // 4 + 1, width}):
+        assert np.array_equal(top_k(scores, min(k, width)),
+                              np.argsort(-scores, axis=1, kind="stable")[:, :min(k, width)])

@@ -445,8 +445,9 @@ def _followed_and_free(followed: Any, need_id: int, today: date) -> Any:
     """Ids of the residents of `followed` (a query of Resident rows) with a valid consent and no
     proposal for this need, whatever its state (a rejected pair is not offered again)."""
     proposed = exists().where(col(Match.need_id) == need_id, col(Match.resident_id) == Resident.id)
-    return select(Resident.id).where(col(Resident.id).in_(ids_subquery(followed, Resident)),
-                                     with_valid_consent(today), ~proposed)
+    # The conditions added to the followed query itself: as `IN (its ids)`, a centre's list took
+    # 69 ms at 100,000 residents.
+    return ids_subquery(followed, Resident).where(with_valid_consent(today), ~proposed)
 
 
 def nearest_residents(session: Session, matching: MatchingService, need: Need, today: date,
