@@ -147,3 +147,28 @@ def test_a_workers_own_proposals_do_not_teach_the_floor(session: Session, world:
                           status=MatchStatus.APPROVED) for n in needs[30:])
     session.commit()
     assert calibrated_min_score(session, 0.25) == floor
+
+
+def test_the_whole_list_of_needs_without_a_candidate(client: FlaskClient, auth: Auth, session: Session,
+                                                     world: World) -> None:
+    """The home panel names the twelve oldest; its "et N autres" opens the whole list, a page at a
+    time, each need linked to its page; a need with a candidate is not in it."""
+    lonely = [Need(organisation_id=world.association.id or 0, title=f"Besoin {i:02d}",
+                   description="Un besoin.", created_by_id=world.member.id or 0) for i in range(55)]
+    session.add_all(lonely)
+    session.commit()
+    awa = add_resident(session, world, "Awa", "Je fais de la couture.").resident
+    session.exec(delete(Match))
+    session.add(Match(need_id=lonely[0].id or 0, resident_id=awa.id or 0, score=0.5,
+                      direction=Direction.NEED_TO_RESIDENT, status=MatchStatus.APPROVED))
+    session.commit()
+    auth.login(world.worker_b.email or "")
+    home = client.get("/accompagnement/").get_data(as_text=True)
+    assert 'href="/accompagnement/besoins/sans-candidat"' in home and "et 42 autres" in home
+    first = client.get("/accompagnement/besoins/sans-candidat").get_data(as_text=True)
+    assert "(54)" in first and "Page 1 sur 2" in first
+    assert f'href="/accompagnement/besoins/{lonely[1].id}"' in first and "Les Mains Agiles" in first
+    assert f'href="/accompagnement/besoins/{lonely[0].id}"' not in first  # it has a candidate
+    second = client.get("/accompagnement/besoins/sans-candidat?page=2").get_data(as_text=True)
+    assert second.count('<li class="card"><a href="/accompagnement/besoins/') == 4
+    assert f'href="/accompagnement/besoins/{lonely[54].id}"' in second

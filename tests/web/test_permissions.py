@@ -84,6 +84,7 @@ MATRIX = [
     # Staff read every need; a worker proposes only the people their centre follows (resident_id
     # = Awa, already proposed: refused with a message, then back to the page).
     ("GET", "/accompagnement/besoins/{need}", {"worker_a": 200, "worker_b": 200, "admin": 200}),
+    ("GET", "/accompagnement/besoins/sans-candidat", {"worker_a": 200, "worker_b": 200, "admin": 200}),
     ("POST", "/accompagnement/besoins/{need}/proposer", {"worker_a": 302, "worker_b": 403, "admin": 302}),
     # CSV import/export and background jobs (per-job routes: tests/web/test_jobs.py).
     ("GET", "/accompagnement/import", {"worker_a": 200, "worker_b": 200, "admin": 200}),

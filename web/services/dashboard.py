@@ -18,7 +18,7 @@ from sqlmodel import Session, col, exists, select
 from models import Consent, Match, MatchStatus, Need, NeedStatus, Resident, ValidationStatus
 from models.tables import fold
 from web.services.privacy import open_requests, retention_warnings
-from web.services.queries import count_rows, ids_subquery, numbered_page, rows_by_id
+from web.services.queries import Page, count_rows, ids_subquery, numbered_page, rows_by_id
 from web.services.validation import Submissions
 
 T = TypeVar("T")
@@ -105,6 +105,19 @@ def list_condition(name: str, today: date) -> Any:
     return None
 
 
+def _needs_without_candidate() -> Any:
+    """Open needs nobody was proposed for (a rejected proposal does not count), oldest first."""
+    candidate = exists().where(col(Match.need_id) == Need.id, col(Match.status) != MatchStatus.REJECTED)
+    return (select(Need).where(Need.status == NeedStatus.OPEN,
+                               Need.validation_status == ValidationStatus.VALIDATED, ~candidate)
+            .order_by(col(Need.created_at), col(Need.id)))
+
+
+def needs_without_candidate_page(session: Session, page: int) -> Page[Need]:
+    """A page of the needs without a candidate (the home panel's whole list)."""
+    return numbered_page(session, _needs_without_candidate(), page, PAGE_SIZE)
+
+
 def worker_dashboard(session: Session, followed: Any, today: date,
                      to_validate: Submissions | None = None) -> WorkerDashboard:
     """The panels of the worker's home page about the residents they follow (`followed`, a query
@@ -115,10 +128,7 @@ def worker_dashboard(session: Session, followed: Any, today: date,
         col(Match.resident_id).in_(ids), Match.status == MatchStatus.PROPOSED)).one()
     without = (select(Resident).where(col(Resident.id).in_(ids), _without_opportunity())
                .order_by(col(Resident.first_name), col(Resident.id)))
-    candidate = exists().where(col(Match.need_id) == Need.id, col(Match.status) != MatchStatus.REJECTED)
-    lonely = (select(Need).where(Need.status == NeedStatus.OPEN,
-                                 Need.validation_status == ValidationStatus.VALIDATED, ~candidate)
-              .order_by(col(Need.created_at), col(Need.id)))
+    lonely = _needs_without_candidate()
     # A resident's latest consent end, when it falls within the notice period.
     ending = (select(Resident, _latest_end())
               .join(Consent, col(Consent.resident_id) == Resident.id)

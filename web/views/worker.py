@@ -49,7 +49,12 @@ from web.permissions import (
     user,
 )
 from web.services import ServiceError
-from web.services.dashboard import privacy_panel, resident_page, worker_dashboard
+from web.services.dashboard import (
+    needs_without_candidate_page,
+    privacy_panel,
+    resident_page,
+    worker_dashboard,
+)
 from web.services.privacy import (
     declaration_versions,
     erase_and_forget,
@@ -71,6 +76,7 @@ from web.services.profiles import (
     withdraw_consent,
 )
 from web.services.proposals import current_statements, nearest_residents
+from web.services.queries import rows_by_id
 from web.services.review import (
     ReviewFilters,
     approve,
@@ -335,6 +341,16 @@ def reject_match(match_id: int) -> Any:
 
 
 # ------------------------------------------------------------------------ a need, seen by a worker
+
+@bp.get("/besoins/sans-candidat")
+@roles_required(*STAFF)
+def needs_without_candidate() -> Any:
+    """The whole list of the home panel "Besoins sans candidat·e", a page at a time."""
+    session = db_session()
+    found = needs_without_candidate_page(session, request.args.get("page", 1, type=int) or 1)
+    return render_template("worker/needs_without_candidate.html", found=found, organisations=rows_by_id(
+        session, Organisation, {n.organisation_id for n in found.items}))
+
 
 @bp.get("/besoins/<int:need_id>")
 @roles_required(*STAFF)
