@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import pytest
 from flask.testing import FlaskClient
 from sqlmodel import Session, col, delete, select
 
-from models import AuditEvent, Direction, Match, MatchStatus, Need, NeedStatus, Resident
+from models import AuditEvent, Database, Direction, Match, MatchStatus, Need, NeedStatus, Resident
 from tests.conftest import Auth, World, add_resident
 from web.extensions import matching
+from web.services import ServiceError, proposals
 from web.services.needs import NeedInput, create_need
 from web.services.proposals import Proposal, calibrated_min_score, nearest_residents, store_proposals
 
@@ -172,3 +174,26 @@ def test_the_whole_list_of_needs_without_a_candidate(client: FlaskClient, auth: 
     second = client.get("/accompagnement/besoins/sans-candidat?page=2").get_data(as_text=True)
     assert second.count('<li class="card"><a href="/accompagnement/besoins/') == 4
     assert f'href="/accompagnement/besoins/{lonely[54].id}"' in second
+
+
+def test_two_workers_proposing_the_same_pair_at_once(session: Session, world: World, migrated: Database,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second of two workers proposing one person for one need at the same moment is told,
+    not shown an error page: the other's proposal is written between its check and its own."""
+    ids = people(session, world)
+    need = sewing_need(session, world)
+    awa = session.get(Resident, ids["Awa"])
+    assert awa is not None
+    read_statements = proposals.statements_of_residents
+
+    def meanwhile(own: Session, wanted: list[int]) -> dict[int, list[proposals.Quotable]]:
+        with migrated.session() as other:  # the other worker's request, committed first
+            other.add(Match(need_id=need.id or 0, resident_id=ids["Awa"], direction=Direction.WORKER,
+                            score=0.5, status=MatchStatus.APPROVED))
+            other.commit()
+        return read_statements(own, wanted)
+
+    monkeypatch.setattr(proposals, "statements_of_residents", meanwhile)
+    with pytest.raises(ServiceError, match="déjà une proposition"):
+        proposals.worker_proposal(session, matching, need, awa, TODAY)
+    assert len(session.exec(select(Match).where(Match.need_id == need.id)).all()) == 1

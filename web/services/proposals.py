@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Text, and_, cast, exists, func, or_
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
 from matcher.policy import (
@@ -496,7 +497,11 @@ def worker_proposal(session: Session, matching: MatchingService, need: Need, res
                   direction=Direction.WORKER, explanation=_explanation(pairs, need_is_query=True),
                   status=MatchStatus.PROPOSED)
     session.add(match)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # another worker proposed this pair since the check above
+        session.rollback()
+        raise ServiceError(_l("Cette personne a déjà une proposition pour ce besoin.")) from None
     return match
 
 
