@@ -18,6 +18,14 @@ from web.services.needs import NeedInput, create_need
 from web.services.proposals import Proposal, store_proposals
 
 
+@pytest.fixture(autouse=True)
+def _use_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ranker without e5 for this module's apps: an access decision never depends on the
+    ranking (the proposals below are written by hand), and e5 was ~0.5 s of each of the matrix's
+    ~640 cases (the whole matrix: ~11 min a database)."""
+    monkeypatch.setenv("RELAIS_ENCODERS", "use")
+
+
 @dataclass
 class Scene:
     world: World
