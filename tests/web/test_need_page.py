@@ -16,15 +16,13 @@ from web.services import ServiceError, proposals
 from web.services.needs import NeedInput, create_need
 from web.services.proposals import Proposal, calibrated_min_score, nearest_residents, store_proposals
 
-TODAY = date.today()
-
 
 def sewing_need(session: Session, world: World) -> Need:
     """An open need nobody was proposed for (its proposals dropped: why the matcher proposed
     nobody, floor, filters or fairness, is not what this page is about)."""
     need, _ = create_need(session, matching, world.member,
                           NeedInput(title="Atelier couture", description="Animer un atelier de couture.",
-                                    territory_id=world.tilleuls.id), TODAY)
+                                    territory_id=world.tilleuls.id), date.today())
     session.exec(delete(Match).where(col(Match.need_id) == need.id))
     session.commit()
     return need
@@ -36,7 +34,7 @@ def people(session: Session, world: World) -> dict[str, int]:
         "Chloé": add_resident(session, world, "Chloé", "Je cuisine pour les fêtes du quartier."),
         # Her consent ended a year ago: out of matching, out of this list.
         "Eve": add_resident(session, world, "Eve", "Je couds des rideaux.",
-                            given_on=TODAY - timedelta(days=800)),
+                            given_on=date.today() - timedelta(days=800)),
         # Followed by centre B: not worker A's to see or to propose.
         "Dina": add_resident(session, world, "Dina", "Je suis couturière.", recorded_by=world.worker_b,
                              territory_id=world.bourg.id),
@@ -48,14 +46,14 @@ def test_the_closest_followed_people_with_consent_and_no_proposal(session: Sessi
     ids = people(session, world)
     need = sewing_need(session, world)
     followed = select(Resident).where(Resident.organisation_id == world.centre_a.id)
-    nearby = nearest_residents(session, matching, need, TODAY, followed)
+    nearby = nearest_residents(session, matching, need, date.today(), followed)
     names = [n.resident.first_name for n in nearby]
     assert names[0] == "Awa" and "Eve" not in names and "Dina" not in names
     why = nearby[0].explanation
     assert why["pairs"][0]["resident_text"] == "Je fais de la couture"
     assert "couture" in why["shared_terms"] and "rank" not in why
     # Everyone followed by an admin (every centre): Dina too.
-    assert "Dina" in [n.resident.first_name for n in nearest_residents(session, matching, need, TODAY,
+    assert "Dina" in [n.resident.first_name for n in nearest_residents(session, matching, need, date.today(),
                                                                         select(Resident))]
     # Once proposed, or rejected, a person is no longer offered for this need.
     for status in (MatchStatus.PROPOSED, MatchStatus.REJECTED):
@@ -64,11 +62,11 @@ def test_the_closest_followed_people_with_consent_and_no_proposal(session: Sessi
                           score=0.5, status=status))
         session.commit()
         assert "Awa" not in [n.resident.first_name for n in
-                             nearest_residents(session, matching, need, TODAY, followed)]
+                             nearest_residents(session, matching, need, date.today(), followed)]
     need.status = NeedStatus.PAUSED
     session.add(need)
     session.commit()
-    assert nearest_residents(session, matching, need, TODAY, followed) == []
+    assert nearest_residents(session, matching, need, date.today(), followed) == []
 
 
 def test_a_worker_proposes_from_the_need_page(client: FlaskClient, auth: Auth, session: Session,
@@ -195,5 +193,5 @@ def test_two_workers_proposing_the_same_pair_at_once(session: Session, world: Wo
 
     monkeypatch.setattr(proposals, "statements_of_residents", meanwhile)
     with pytest.raises(ServiceError, match="déjà une proposition"):
-        proposals.worker_proposal(session, matching, need, awa, TODAY)
+        proposals.worker_proposal(session, matching, need, awa, date.today())
     assert len(session.exec(select(Match).where(Match.need_id == need.id)).all()) == 1
