@@ -378,7 +378,10 @@ def propose(need_id: int) -> Any:
     item = get_need(session, user(), need_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    person = get_resident(session, user(), request.form.get("resident_id", 0, type=int) or 0)
+    raw = request.form.get("resident_id", "")
+    if not (raw.isdigit() and int(raw) < 2**31):
+        abort(400)
+    person = get_resident(session, user(), int(raw))
     try:
         propose_and_approve(session, user(), matching, item, person, date.today())
     except ServiceError as exc:
