@@ -15,14 +15,12 @@ from models.tables import fold
 from tests.conftest import Auth, World, add_resident
 from web.services.dashboard import worker_dashboard
 
-TODAY = date.today()
-
 
 def test_worker_dashboard_lists(client: FlaskClient, auth: Auth, session: Session,
                                 world: World) -> None:
     def person(name: str, text: str, given_days_ago: int) -> int:
         created = add_resident(session, world, name, text,
-                               given_on=TODAY - timedelta(days=given_days_ago))
+                               given_on=date.today() - timedelta(days=given_days_ago))
         return created.resident.id or 0
 
     awa = person("Awa", "Je fais de la couture.", given_days_ago=350)  # expires in ~2 weeks
@@ -46,7 +44,7 @@ def test_worker_dashboard_lists(client: FlaskClient, auth: Auth, session: Sessio
                           score=0.6, status=status))
     session.commit()
 
-    today = worker_dashboard(session, select(Resident), TODAY)
+    today = worker_dashboard(session, select(Resident), date.today())
     assert [r.first_name for r, _ in today.expiring.items] == ["Awa"] and today.expiring.total == 1
     assert today.pending == 1 and today.followed == 2  # Cuisine, waiting for review
     assert [r.first_name for r in today.without_opportunity.items] == ["Awa"]  # proposed or rejected only
@@ -54,10 +52,11 @@ def test_worker_dashboard_lists(client: FlaskClient, auth: Auth, session: Sessio
     assert lonely.id in lonely_ids  # its one candidate was rejected
     assert not {approved_need.id, cooking.id} & lonely_ids
     assert today.needs_without_candidate.total == len(lonely_ids)
-    elsewhere = worker_dashboard(session, select(Resident).where(Resident.organisation_id == -1), TODAY)
+    elsewhere = worker_dashboard(session, select(Resident).where(Resident.organisation_id == -1),
+                                 date.today())
     assert (elsewhere.followed, elsewhere.pending, elsewhere.expiring.total) == (0, 0, 0)
     expires = session.exec(select(Consent).where(Consent.resident_id == awa)).one().expires_on
-    assert expires is not None and expires - TODAY <= timedelta(days=30)
+    assert expires is not None and expires - date.today() <= timedelta(days=30)
 
     auth.login(world.worker_a.email or "")
     page = client.get("/accompagnement/").get_data(as_text=True)
@@ -129,9 +128,9 @@ def test_and_n_others_lead_to_the_whole_list(client: FlaskClient, auth: Auth, se
                       score=0.6, status=MatchStatus.APPROVED))
 
     def consent(resident: Resident, ends_in: int, withdrawn: bool = False) -> None:
-        session.add(Consent(resident_id=resident.id or 0, given_on=TODAY - timedelta(days=300),
+        session.add(Consent(resident_id=resident.id or 0, given_on=date.today() - timedelta(days=300),
                             scope="matching", method="paper_signed", recorded_by_id=worker,
-                            expires_on=TODAY + timedelta(days=ends_in),
+                            expires_on=date.today() + timedelta(days=ends_in),
                             withdrawn_at=datetime.now(UTC) if withdrawn else None))
 
     for resident in people[:3]:

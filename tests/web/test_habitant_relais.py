@@ -28,7 +28,6 @@ from web.services.needs import NeedInput, create_need
 from web.services.proposals import propose_for_need, propose_for_resident, valid_consent_residents
 from web.services.validation import pending_for, submitted_by
 
-TODAY = date.today()
 COUTURE = "Je fais de la couture et des retouches pour les voisines, à la machine et à la main."
 NEW_PERSON = "/relais/personnes/nouvelle"
 NEW_NEED = "/relais/besoins/nouveau"
@@ -55,7 +54,7 @@ def test_a_submitted_profile_waits_out_of_matching_until_validated(
         client: FlaskClient, auth: Auth, world: World, session: Session) -> None:
     need, proposed = create_need(session, matching, world.member, NeedInput(
         title="Atelier couture", description="Animer un atelier couture et retouches le mercredi."),
-        TODAY)
+        date.today())
     auth.login(world.relais.email or "")
     submit_person(auth, world)
     sira = only_resident(session, "Sira")
@@ -68,9 +67,9 @@ def test_a_submitted_profile_waits_out_of_matching_until_validated(
     assert session.exec(select(IndexEvent).where(IndexEvent.collection == RESIDENTS,
                                                  IndexEvent.doc_id == sira.id)).all() == []
     assert not in_index(session, RESIDENTS, sira.id or 0)
-    assert sira.id not in valid_consent_residents(session, TODAY)
+    assert sira.id not in valid_consent_residents(session, date.today())
     assert session.exec(select(User).where(User.resident_id == sira.id)).first() is None  # no code
-    assert propose_for_need(session, matching, need, TODAY) == 0
+    assert propose_for_need(session, matching, need, date.today()) == 0
     assert session.exec(select(Match).where(Match.resident_id == sira.id)).all() == []
     assert "en attente du centre social" in client.get("/relais/").get_data(as_text=True)
 
@@ -117,8 +116,8 @@ def test_a_need_seen_in_the_neighbourhood_waits_too(client: FlaskClient, auth: A
     assert need.organisation_id == world.centre_a.id
     assert session.exec(select(NeedStatement).where(NeedStatement.need_id == need.id)).all() == []
     assert not in_index(session, NEEDS, need.id or 0)
-    assert propose_for_resident(session, matching, awa, TODAY) == 0
-    assert propose_for_need(session, matching, need, TODAY) == 0
+    assert propose_for_resident(session, matching, awa, date.today()) == 0
+    assert propose_for_need(session, matching, need, date.today()) == 0
     # The social worker's page of needs without candidates does not count it yet.
     assert need.title not in [n.title for n in pending_for(session, world.worker_b).needs]
     assert [n.id for n in pending_for(session, world.worker_a).needs] == [need.id]
@@ -208,7 +207,7 @@ def test_a_habitant_relais_of_centre_a_never_reads_centre_b(client: FlaskClient,
     session.commit()
     theirs = add_resident(session, world, "Zeynep", "Je fais du pain.", recorded_by=relais_b).resident
     theirs_need, _ = create_need(session, matching, relais_b, NeedInput(
-        title="Jardin partagé", description="Le jardin cherche des bras le samedi."), TODAY)
+        title="Jardin partagé", description="Le jardin cherche des bras le samedi."), date.today())
     same_centre = add_resident(session, world, "Mona", "Je tricote.", recorded_by=neighbour_a).resident
     followed = add_resident(session, world, "Awa", COUTURE).resident  # recorded by worker A
     assert theirs.organisation_id == world.centre_b.id

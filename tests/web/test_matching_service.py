@@ -19,7 +19,6 @@ from web.services.needs import NeedInput, add_need, create_need
 from web.services.profiles import update_declaration
 from web.services.proposals import need_statements, valid_consent_residents
 
-TODAY = date.today()
 DECLARATIONS = {
     "Awa": "Je fais de la couture depuis toute petite. Je retouche les robes des voisines.",
     "Jorge": "J'ai été mécanicien trente ans, je répare les vélos et les mobylettes.",
@@ -52,7 +51,7 @@ def other_process(config: Config) -> MatchingService:
 def ranking(service: MatchingService, session: Session, need: Need) -> list[int]:
     """Residents by relevance for the need (what the policy then chooses from)."""
     vectors = from_blobs([s.vector for s in need_statements(session, need.id or 0)], service.dim)
-    hits = service.search(session, RESIDENTS, vectors, 10, valid_consent_residents(session, TODAY))
+    hits = service.search(session, RESIDENTS, vectors, 10, valid_consent_residents(session, date.today()))
     return [h.doc_id for h in hits]
 
 
@@ -64,7 +63,7 @@ def test_a_change_through_one_process_is_seen_by_another(app: object, session: S
         second.load_or_rebuild(s2)
     people = add_people(session, world)  # written through the first process
     need, _ = create_need(session, matching, world.member, NeedInput(
-        title="Réparer des vélos", description="Atelier de réparation de vélos le samedi."), TODAY)
+        title="Réparer des vélos", description="Atelier de réparation de vélos le samedi."), date.today())
     with second_db.session() as s2:
         assert ranking(second, s2, need)[0] == people["Jorge"].id
         assert len(second.collections[RESIDENTS]) == 3 and len(second.collections[NEEDS]) == 1
@@ -81,7 +80,7 @@ def test_damaged_or_stale_index_files_are_rebuilt_with_the_same_results(
         second_db: Database) -> None:
     people = add_people(session, world)
     need, _ = create_need(session, matching, world.member, NeedInput(
-        title="Cuisine solidaire", description="Cuisiner pour le repas partagé du quartier."), TODAY)
+        title="Cuisine solidaire", description="Cuisiner pour le repas partagé du quartier."), date.today())
     before = ranking(matching, session, need)
     assert before[0] == people["Li"].id
     matching.save()
@@ -121,7 +120,7 @@ def test_rebuild_equals_incremental(app: object, session: Session, world: World,
     update_declaration(session, matching, world.worker_a, people["Jorge"],
                        "Je fais du jardinage et je taille les haies.")
     need, _ = create_need(session, matching, world.member, NeedInput(
-        title="Jardin partagé", description="Entretenir le potager du jardin partagé."), TODAY)
+        title="Jardin partagé", description="Entretenir le potager du jardin partagé."), date.today())
     incremental = ranking(matching, session, need)
     before = {n: [a.tolist() for a in c.pairs()] for n, c in matching.collections.items()}
     matching.rebuild(session)
@@ -161,7 +160,7 @@ def hybrid_ranking(service: MatchingService, session: Session, need: Need) -> li
     from web.services.matching import need_query
 
     return [int(r.doc_id) for r in service.rank(session, RESIDENTS, need_query(need), 10,
-                                                valid_consent_residents(session, TODAY))]
+                                                valid_consent_residents(session, date.today()))]
 
 
 def test_hybrid_artefacts_follow_the_database_in_every_process(app: object, session: Session,
@@ -174,7 +173,7 @@ def test_hybrid_artefacts_follow_the_database_in_every_process(app: object, sess
         second.load_or_rebuild(s2)
     people = add_people(session, world)
     need, _ = create_need(session, matching, world.member, NeedInput(
-        title="Réparer des vélos", description="Atelier de réparation de vélos le samedi."), TODAY)
+        title="Réparer des vélos", description="Atelier de réparation de vélos le samedi."), date.today())
     assert len(session.exec(select(HybridArtefact)).all()) == 4  # three declarations, one need
     with second_db.session() as s2:
         assert hybrid_ranking(second, s2, need)[0] == people["Jorge"].id
@@ -198,7 +197,8 @@ def test_negated_statements_are_never_indexed_for_the_hybrid_ranker(app: object,
                           "Je ne sais pas conduire. Je cuisine pour les fêtes.").resident
     nobody = add_resident(session, world, "Zoé", "Je ne sais pas conduire.").resident
     need, _ = create_need(session, matching, world.member, NeedInput(
-        title="Chauffeur", description="Conduire le minibus pour emmener les anciens au marché."), TODAY)
+        title="Chauffeur", description="Conduire le minibus pour emmener les anciens au marché."),
+        date.today())
     matching.sync(session)
     segments = " ".join(matching.hybrid[RESIDENTS].segments(driver.id or 0))
     assert "conduire" not in segments and "cuisine" in segments
@@ -220,7 +220,7 @@ def test_missing_artefacts_are_built_from_the_stored_texts(app: object, session:
         session.delete(row)
     session.commit()
     need, _ = create_need(session, matching, world.member, NeedInput(
-        title="Cuisine solidaire", description="Cuisiner pour le repas partagé du quartier."), TODAY)
+        title="Cuisine solidaire", description="Cuisiner pour le repas partagé du quartier."), date.today())
     restarted = other_process(config)
     with second_db.session() as s2:
         restarted.load_or_rebuild(s2)
@@ -264,7 +264,7 @@ def test_above_the_exact_size_candidates_come_from_the_statement_index(
     filter, and follows writes made through another process (small part, dead rows)."""
     people = add_people(session, world)
     need, _ = create_need(session, matching, world.member, NeedInput(
-        title="Réparer des vélos", description="Atelier de réparation de vélos le samedi."), TODAY)
+        title="Réparer des vélos", description="Atelier de réparation de vélos le samedi."), date.today())
     staged = other_process(config)
     staged.hybrid_exact_docs = 1
     with second_db.session() as s2:

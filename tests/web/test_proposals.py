@@ -31,8 +31,6 @@ from web.services.proposals import (
 )
 from web.services.review import reject
 
-TODAY = date.today()
-
 
 def person(session: Session, world: World, name: str, text: str, **extra: object) -> Resident:
     return add_resident(session, world, name, text, **extra).resident
@@ -42,7 +40,7 @@ def need(session: Session, world: World, title: str, text: str, **extra: object)
     data = NeedInput(title=title, description=text, territory_id=world.tilleuls.id)
     for key, value in extra.items():
         setattr(data, key, value)
-    created, _ = create_need(session, matching, world.member, data, TODAY)
+    created, _ = create_need(session, matching, world.member, data, date.today())
     return created.id or 0
 
 
@@ -232,7 +230,7 @@ def test_residents_like_one_rejected_for_a_need_are_down_ranked(session: Session
     from models import Need
     from web.services.proposals import propose_for_need
 
-    propose_for_need(session, matching, session.get(Need, need_id), TODAY)  # type: ignore[arg-type]
+    propose_for_need(session, matching, session.get(Need, need_id), date.today())  # type: ignore[arg-type]
     after = {rid: m.explanation for rid, m in proposed(session, need_id).items()}
     assert after[b.id or 0]["rank"] < before[b.id or 0]  # Binta is like Aya: penalised
     assert any(r.startswith("close_to_rejected") for r in after[b.id or 0]["reasons"])

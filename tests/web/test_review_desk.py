@@ -19,7 +19,6 @@ from web.services.needs import NeedInput, create_need
 from web.services.proposals import Proposal, store_proposals
 from web.services.review import ReviewFilters, answer, approve, proposal_timeline, reject
 
-TODAY = date.today()
 DESK = "/accompagnement/propositions"
 
 
@@ -41,9 +40,9 @@ def desk(session: Session, world: World) -> Desk:
                        territory_id=world.bourg.id).resident
     other = add_resident(session, world, "Chloé", "Je couds.", recorded_by=world.worker_b).resident
     couture, _ = create_need(session, matching, world.member, NeedInput(
-        title="Atelier couture", description="Animer un atelier couture."), TODAY)
+        title="Atelier couture", description="Animer un atelier couture."), date.today())
     velo, _ = create_need(session, matching, world.worker_a, NeedInput(
-        title="Atelier vélo", description="Réparer les vélos des enfants."), TODAY)
+        title="Atelier vélo", description="Réparer les vélos des enfants."), date.today())
     for m in session.exec(select(Match)).all():  # start from known proposals, not the ranking
         session.delete(m)
     session.commit()
@@ -239,7 +238,7 @@ def test_timeline_of_proposals(client: FlaskClient, auth: Auth, desk: Desk, sess
     page = client.get(f"/accompagnement/residents/{desk.awa}").get_data(as_text=True)
     section = page[page.index('data-testid="timeline"'):]
     section = section[:section.index("</section>")]
-    day = TODAY.strftime("%d/%m/%Y")
+    day = date.today().strftime("%d/%m/%Y")
     assert section.count(day) == 5  # 3 steps for the couture workshop, 2 for the bike one
     for words in ("proposée par Relais", "validée par un·e travailleur·se social·e",
                   "la personne a dit oui", "« Le mercredi, oui. »", "écartée : Trop loin"):
@@ -282,7 +281,7 @@ def test_the_need_filter_names_each_needs_structure(client: FlaskClient, auth: A
     """Two structures may post needs of the same title: the filter lists the needs under their
     structure's name, structures and titles in alphabetical order."""
     twin, _ = create_need(session, matching, desk.world.member, NeedInput(
-        title="Atelier vélo", description="Apprendre à réparer son vélo."), TODAY)
+        title="Atelier vélo", description="Apprendre à réparer son vélo."), date.today())
     store_proposals(session, [Proposal(twin.id or 0, desk.awa, 0.5, {})], Direction.NEED_TO_RESIDENT)
     auth.login(desk.world.worker_a.email or "")
     page = client.get(DESK).get_data(as_text=True)
