@@ -135,16 +135,19 @@ _NEGATED_VERBS = (r"(?:sais|peux|veux|voudrais|aime|conduis|parle|connais|suppor
 _NEGATION = re.compile(
     r"\b(?:je\s+ne\s+|je\s+n'|j'|je\s+)" + _NEGATED_VERBS + r"\s+(?:pas|plus|jamais|point|rien)\b"
     r"|\b(?:je\s+ne\s+|je\s+n')" + _NEGATED_VERBS + r"\b[^,;.]*\b(?:pas|jamais|plus|aucun|aucune)\b"
-    r"|\bi\s*(?:can't|cannot|can not|don't|do not|am not|'m not|won't|will not|never)\b"
-    r"|\b(?:pas de|sans|no|without)\s+(?:permis|voiture|v[ée]hicule|car|driving licen[cs]e)\b",
+    r"|\bi\s*(?:can't|cannot|can not|don't|do not|am not|'m not|won't|will not|never)\b",
     re.IGNORECASE)
+# Without a licence or a vehicle: a refusal whatever the words around ("sans" is no negation word
+# for the analysis' rule, and "je suis sans voiture" has no first-person negation).
+_NO_VEHICLE = re.compile(r"\b(?:pas de|sans|no|without)\s+(?:permis|voiture|v[ée]hicule|car|"
+                         r"driving licen[cs]e)\b", re.IGNORECASE)
 
 
 def negated_clause(text: str) -> bool:
-    """A first-person refusal by the pattern above, unless the analysis' rule reads its negation
-    as a yes ("je fais pas mal de couture", "j'ai pas de souci pour conduire", "je n'ai jamais
-    arrêté de coudre")."""
-    return bool(_NEGATION.search(text)) and words_negated(text)
+    """No licence or vehicle, or a first-person refusal by the pattern above unless the analysis'
+    rule reads its negation as a yes ("je fais pas mal de couture", "j'ai pas de souci pour
+    conduire", "je n'ai jamais arrêté de coudre")."""
+    return bool(_NO_VEHICLE.search(text)) or (bool(_NEGATION.search(text)) and words_negated(text))
 
 # Function words telling a French query from an English one (general lists).
 _ENGLISH_FUNCTION_WORDS = word_set("""i i'm i'd i've me my we our you your the a an and or but to of in on at

@@ -70,6 +70,7 @@ def ids(index: HybridIndex, query: str, k: int = 6) -> list[object]:
     "jsais pas conduire, par contre je fais à manger pour 40 aux mariages",
     "I can't drive but I cook for big family parties",
     "pas de permis, mais je fais la cuisine tous les jours",
+    "je suis sans voiture, mais je fais la cuisine tous les jours",
 ])
 def test_a_driving_need_never_comes_first_for_someone_who_cannot_drive(index: HybridIndex,
                                                                       declaration: str) -> None:
@@ -83,6 +84,15 @@ def test_negated_statements_are_set_aside_but_kept_for_the_record() -> None:
     assert [s.negated for s in analysis.statements] == [True, False]
     assert "conduire" not in analysis.retrieval_text and "vélos" in analysis.retrieval_text
     assert analysis.ignored == ["je ne sais pas conduire"]
+
+
+@pytest.mark.parametrize("text", ["je suis sans permis", "sans voiture", "pas de véhicule",
+                                  "without car", "no driving licence"])
+def test_no_licence_or_vehicle_is_a_refusal_whatever_the_words(text: str) -> None:
+    """"sans" is no negation word for the analysis' rule, which the first-person pattern defers to:
+    the licence and the vehicle do not."""
+    analysis = analyse_query(f"{text}. je fais la cuisine")
+    assert [s.negated for s in analysis.statements] == [True, False]
 
 
 def test_a_positive_statement_about_others_is_not_a_negation() -> None:

@@ -438,3 +438,17 @@ def test_the_migration_brings_back_statements_wrongly_negated(session: Session, 
         segments = matching.hybrid[RESIDENTS].segments(awa.id or 0)
         assert all(any(words in s for s in segments) for words in kept), segments
         assert not any("conduire" in s for s in segments)
+
+
+def test_the_migration_leaves_alone_who_has_no_licence(session: Session, world: World,
+                                                       migrated: Database) -> None:
+    """"sans permis" stays a refusal for the ranker: migration 0014 has nothing to rebuild there."""
+    awa = add_resident(session, world, "Awa", "Je suis sans permis. Je fais la cuisine.").resident
+    assert not any("permis" in s for s in matching.hybrid[RESIDENTS].segments(awa.id or 0))
+    session.close()
+    config = migrated.alembic_config()
+    command.downgrade(config, "0013")
+    command.upgrade(config, "head")
+    with migrated.session() as again:
+        assert again.exec(select(HybridArtefact).where(HybridArtefact.collection == RESIDENTS,
+                                                       HybridArtefact.doc_id == awa.id)).first() is not None

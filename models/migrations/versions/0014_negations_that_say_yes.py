@@ -42,16 +42,17 @@ _STOP = ("arret", "cess")
 _DE = {"de", "d'"}
 _WORDS = re.compile(r"n't|\w+'|\w+")
 _ENGLISH_NEGATION = re.compile(r"\b(?:can't|cannot|won't|\w+n't|not|never)\b", re.IGNORECASE)
-# matcher.hybrid._NEGATION of the previous revision: the ranker's pattern, applied to the statements
-# as written.
+# matcher.hybrid._NEGATION of the previous revision, the ranker's first-person pattern, applied to
+# the statements as written; its no-licence-or-vehicle branch stays a refusal (`_NO_VEHICLE`).
 _VERBS = (r"(?:sais|peux|veux|voudrais|aime|conduis|parle|connais|supporte|suis|ai|fais|"
           r"souhaite|cuisine|nage|lis|[ée]cris|bricole)")
 _PATTERN = re.compile(
     r"\b(?:je\s+ne\s+|je\s+n'|j'|je\s+)" + _VERBS + r"\s+(?:pas|plus|jamais|point|rien)\b"
     r"|\b(?:je\s+ne\s+|je\s+n')" + _VERBS + r"\b[^,;.]*\b(?:pas|jamais|plus|aucun|aucune)\b"
-    r"|\bi\s*(?:can't|cannot|can not|don't|do not|am not|'m not|won't|will not|never)\b"
-    r"|\b(?:pas de|sans|no|without)\s+(?:permis|voiture|v[ée]hicule|car|driving licen[cs]e)\b",
+    r"|\bi\s*(?:can't|cannot|can not|don't|do not|am not|'m not|won't|will not|never)\b",
     re.IGNORECASE)
+_NO_VEHICLE = re.compile(r"\b(?:pas de|sans|no|without)\s+(?:permis|voiture|v[ée]hicule|car|"
+                         r"driving licen[cs]e)\b", re.IGNORECASE)
 
 
 def _fold(word: str) -> str:
@@ -132,8 +133,8 @@ def upgrade() -> None:
                if negated and not _negated(norm or "")]
     # Kept by the analysis, left out by the ranker's pattern, now kept by both.
     uncovered = {resident for _i, resident, text, _norm, negated in rows
-                 if not negated and _PATTERN.search(text or "") and not _negated(text or "")
-                 and not _ENGLISH_NEGATION.search(text or "")}
+                 if not negated and _PATTERN.search(text or "") and not _NO_VEHICLE.search(text or "")
+                 and not _negated(text or "") and not _ENGLISH_NEGATION.search(text or "")}
     if cleared:
         bind.execute(sa.text("UPDATE skillstatement SET negated = :no WHERE id = :id"),
                      [{"id": i, "no": False} for i, _ in cleared])
