@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import urllib.parse
+from datetime import date
 from html.parser import HTMLParser
 from typing import Any
 
@@ -24,7 +25,10 @@ from models import Direction, Match, MatchStatus, Need, Resident, SkillDeclarati
 from tests.conftest import Auth, World, add_resident, need_form, resident_form
 from tests.matcher.test_hostile_text import ANY_CHARACTER, FRAGMENTS
 from web.api.tokens import create_token
+from web.extensions import matching
+from web.services.needs import NeedInput, create_need
 from web.services.proposals import Proposal, store_proposals
+from web.services.queries import row_id
 
 NEW_RESIDENT = "/accompagnement/residents/nouveau"
 NEW_NEED = "/structure/besoins/nouveau"
@@ -280,3 +284,27 @@ def test_a_megabyte_through_the_api_is_refused(client: FlaskClient, world: World
     assert valid_json(response.get_data())["detail"]
     declarations = session.exec(select(SkillDeclaration)).all()
     assert [d.text for d in declarations] == ["Je couds des robes."]
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("12", 12), (" 7 ", 7), (str(2**31 - 1), 2**31 - 1), ("0", None), ("-3", None), ("abc", None),
+    ("", None), (None, None), ("²", None), ("١٢", None), ("1e3", None), (str(2**31), None),
+    (str(2**63), None), ("9" * 400, None)])
+def test_a_row_id_is_ascii_digits_within_the_keys_range(raw: str | None, expected: int | None) -> None:
+    assert row_id(raw) == expected  # "²" and "١٢" (Arabic-Indic) pass str.isdigit()
+
+
+@pytest.mark.parametrize("value", ["²", "١٢", str(2**63), "0"])
+def test_ids_in_addresses_and_forms_give_a_page_or_a_refusal(client: FlaskClient, auth: Auth, world: World,
+                                                            session: Session, value: str) -> None:
+    need, _ = create_need(session, matching, world.member, NeedInput(
+        title="Cours de couture", description="Animer un atelier de couture."), date.today())
+    quoted = urllib.parse.quote(value)
+    auth.login(world.admin.email or "")
+    for path in (f"/accompagnement/propositions?besoin={quoted}&quartier={quoted}",
+                 f"/impact/?quartier={quoted}", f"/admin/journal?object_id={quoted}&actor_id={quoted}"):
+        assert client.get(path).status_code == 200, path  # the filter ignored
+    for path, field in ((f"/accompagnement/besoins/{need.id}/proposer", "resident_id"),
+                        ("/accompagnement/propositions/valider-la-selection", "match_ids")):
+        response = auth.post(path, {field: value}, token_from=f"/accompagnement/besoins/{need.id}")
+        assert response.status_code == 400, path  # type: ignore[attr-defined]

@@ -4,6 +4,7 @@ PostgreSQL's parameters per statement)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -12,6 +13,18 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 T = TypeVar("T")
+
+_DIGITS = re.compile(r"[0-9]{1,10}")  # ASCII: "²".isdigit() is true, and int("²") fails
+
+
+def row_id(raw: str | None) -> int | None:
+    """A row id typed into a form or an address: 1 to 2**31 - 1 (both engines' integer keys),
+    else None."""
+    text = (raw or "").strip()
+    if not _DIGITS.fullmatch(text):
+        return None
+    value = int(text)
+    return value if 0 < value < 2**31 else None
 
 
 def count_rows(session: Session, query: Any) -> int:

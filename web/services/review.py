@@ -26,7 +26,7 @@ from web.services.audit import record
 from web.services.matching import MatchingService
 from web.services.notifications import opportunity_approved, resident_answered
 from web.services.proposals import forget_review_floor, worker_proposal
-from web.services.queries import count_rows, ids_subquery, numbered_page, rows_by_id
+from web.services.queries import count_rows, ids_subquery, numbered_page, row_id, rows_by_id
 
 MAX_REASON_CHARS = 1000
 
@@ -125,8 +125,7 @@ class ReviewFilters:
         """Filters from GET parameters; anything that is not a positive id is ignored."""
         values: dict[str, int | None] = {}
         for name, arg in FILTER_ARGS.items():
-            raw = (args.get(arg) or "").strip()
-            values[name] = int(raw) if raw.isdigit() and 0 < int(raw) < 2**31 else None
+            values[name] = row_id(args.get(arg))
         return cls(**values)
 
     def query_args(self) -> dict[str, Any]:

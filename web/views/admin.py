@@ -10,13 +10,13 @@ from models import Role
 from web.extensions import db_session
 from web.permissions import roles_required
 from web.services.audit import journal as read_journal
+from web.services.queries import row_id
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
 def _int_arg(name: str) -> int | None:
-    value = request.args.get(name, "").strip()
-    return int(value) if value.isdigit() else None
+    return row_id(request.args.get(name))
 
 
 @bp.get("/journal")

@@ -20,14 +20,14 @@ from web.services.impact import (
     territory_choices,
     to_csv,
 )
+from web.services.queries import row_id
 
 bp = Blueprint("impact", __name__, url_prefix="/impact")
 
 
 def _filters() -> tuple[int | None, Period]:
-    raw = request.args.get("quartier", "")
-    territory_id = int(raw) if raw.isdigit() else None
-    return territory_id, Period.parse(request.args.get("debut"), request.args.get("fin"), date.today())
+    period = Period.parse(request.args.get("debut"), request.args.get("fin"), date.today())
+    return row_id(request.args.get("quartier")), period
 
 
 def _table(name: str, territory_id: int | None, period: Period) -> tuple[Table, str]:

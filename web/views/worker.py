@@ -76,7 +76,7 @@ from web.services.profiles import (
     withdraw_consent,
 )
 from web.services.proposals import current_statements, nearest_residents
-from web.services.queries import rows_by_id
+from web.services.queries import row_id, rows_by_id
 from web.services.review import (
     ReviewFilters,
     approve,
@@ -307,11 +307,11 @@ def bulk_approve_matches() -> Any:
     session = db_session()
     if not ActionForm().validate_on_submit():
         abort(400)
-    raw = request.form.getlist("match_ids")
-    if not all(value.isdigit() and int(value) < 2**31 for value in raw):
+    ids = [row_id(value) for value in request.form.getlist("match_ids")]
+    if None in ids:
         abort(400)
     # Every id must be one the worker may review (404/403 otherwise): nothing is applied before.
-    matches = get_matches_to_review(session, user(), [int(value) for value in raw])
+    matches = get_matches_to_review(session, user(), [i for i in ids if i is not None])
     try:
         count = bulk_approve(session, user(), matches)
     except ServiceError as exc:
@@ -378,10 +378,10 @@ def propose(need_id: int) -> Any:
     item = get_need(session, user(), need_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    raw = request.form.get("resident_id", "")
-    if not (raw.isdigit() and int(raw) < 2**31):
+    resident_id = row_id(request.form.get("resident_id"))
+    if resident_id is None:
         abort(400)
-    person = get_resident(session, user(), int(raw))
+    person = get_resident(session, user(), resident_id)
     try:
         propose_and_approve(session, user(), matching, item, person, date.today())
     except ServiceError as exc:
