@@ -25,6 +25,7 @@ from models import (
     ResidentRequest,
     Role,
     User,
+    ValidationStatus,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -103,7 +104,9 @@ def get_job(session: Session, actor: User, job_id: int) -> BackgroundJob:
 
 
 def get_need(session: Session, actor: User, need_id: int, edit: bool = False) -> Need:
-    """A need: staff read every need; association members read and edit their own."""
+    """A need: staff read every validated need, and those their centre's habitants-relais recorded
+    (the centre validates them: nobody else reads their words before); association members read
+    and edit their own."""
     need = session.get(Need, need_id)
     if need is None:
         abort(404)
@@ -112,7 +115,7 @@ def get_need(session: Session, actor: User, need_id: int, edit: bool = False) ->
         and actor.role != Role.HABITANT_RELAIS
     if actor.role == Role.ADMIN or own:
         return need
-    if actor.role == Role.SOCIAL_WORKER and not edit:
+    if actor.role == Role.SOCIAL_WORKER and not edit and need.validation_status == ValidationStatus.VALIDATED:
         return need
     abort(403)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,9 +17,11 @@ from models import (
     Need,
     NeedStatement,
     SkillDeclaration,
+    ValidationStatus,
 )
 from tests.api.conftest import ApiEnv
-from web.extensions import db
+from web.extensions import db, matching
+from web.services.needs import NeedInput, create_need
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -113,6 +115,22 @@ def test_pages_are_ordered_by_id_and_cover_everything_once(api: ApiEnv) -> None:
         offset = body["next_offset"]
     assert seen == sorted(seen) == [n["id"] for n in everything["items"]]
 
+
+
+def test_a_need_waiting_for_validation_is_read_by_its_own_centre_only(api: ApiEnv) -> None:
+    """A habitant-relais' need waits for their centre's validation: another centre's worker neither
+    lists nor reads it (the page /accompagnement/besoins/<id> neither: tests/web/test_permissions)."""
+    with db.session() as session:
+        need, _ = create_need(session, matching, api.users["relais"], NeedInput(
+            title="Jardin partagé", description="Arroser le jardin de la résidence."), date.today())
+        assert need.validation_status == ValidationStatus.PENDING
+        waiting = need.id or 0
+    for role, reads in (("worker_a", True), ("admin", True), ("worker_b", False)):
+        listed = {n["id"] for n in api.call("GET", "/api/v1/needs?limit=200", role).get_json()["items"]}
+        assert (waiting in listed) is reads, role
+        assert api.call("GET", f"/api/v1/needs/{waiting}", role).status_code == (200 if reads else 403), role
+    assert api.ids["need"] in {n["id"] for n in api.call("GET", "/api/v1/needs?limit=200",
+                                                             "worker_b").get_json()["items"]}
 
 def test_lists_filter(api: ApiEnv) -> None:
     body = api.call("GET", f"/api/v1/needs?organisation_id={api.ids['association_b']}", "admin").get_json()

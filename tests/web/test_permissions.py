@@ -89,9 +89,11 @@ MATRIX = [
     ("POST", "/accompagnement/propositions/valider-la-selection",
      {"worker_a": 302, "worker_b": 403, "admin": 302}),  # match_ids = the proposed one
     ("GET", "/accompagnement/a-valider", {"worker_a": 200, "worker_b": 200, "admin": 200}),
-    # Staff read every need; a worker proposes only the people their centre follows (resident_id
-    # = Awa, already proposed: refused with a message, then back to the page).
+    # Staff read every validated need, and the needs waiting for their own centre's validation; a
+    # worker proposes only the people their centre follows (resident_id = Awa, already proposed:
+    # refused with a message, then back to the page).
     ("GET", "/accompagnement/besoins/{need}", {"worker_a": 200, "worker_b": 200, "admin": 200}),
+    ("GET", "/accompagnement/besoins/{pending_need}", {"worker_a": 200, "admin": 200}),
     ("GET", "/accompagnement/besoins/sans-candidat", {"worker_a": 200, "worker_b": 200, "admin": 200}),
     ("POST", "/accompagnement/besoins/{need}/proposer", {"worker_a": 302, "worker_b": 403, "admin": 302}),
     # CSV import/export and background jobs (per-job routes: tests/web/test_jobs.py).

@@ -1,4 +1,5 @@
-"""Needs: staff read every need, association members read (and post) their organisation's own;
+"""Needs: staff read every validated need (and their centre's waiting ones), association members
+read (and post) their organisation's own;
 web.permissions.get_need decides for one need, as on the web pages."""
 
 from __future__ import annotations
@@ -6,9 +7,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlmodel import col, select
+from sqlmodel import col, or_, select
 
-from models import Need, Role, User
+from models import Need, Role, User, ValidationStatus
 from web.api.core import access, actor, bp, errors, page
 from web.api.feed import import_missions
 from web.api.problems import abort_service_error
@@ -37,7 +38,10 @@ READERS = (*STAFF, Role.ASSOCIATION_MEMBER)
 def needs_query(user: User) -> Any:
     """The needs `user` may read (web.permissions.get_need, as a query)."""
     query = select(Need)
-    if user.role not in STAFF:
+    if user.role == Role.SOCIAL_WORKER:  # another centre's needs once that centre validated them
+        query = query.where(or_(Need.validation_status == ValidationStatus.VALIDATED,
+                                Need.organisation_id == user.organisation_id))
+    elif user.role not in STAFF:
         query = query.where(Need.organisation_id == user.organisation_id)
     return query
 
@@ -48,8 +52,9 @@ def needs_query(user: User) -> Any:
 @bp.arguments(NeedArgs, **QUERY)
 @bp.response(200, page_schema(NeedSchema, "NeedPage"))
 def needs(**args: Any) -> Any:
-    """Needs the caller may read, ordered by id: every need for staff, their organisation's own
-    for association members."""
+    """Needs the caller may read, ordered by id: every validated need for staff (and those of
+    their own centre waiting for its validation), their organisation's own for association
+    members."""
     query = needs_query(actor())
     for name in ("organisation_id", "territory_id", "status", "kind", "external_id"):
         if args[name] is not None:

@@ -95,8 +95,8 @@ def rows_by_id(table: Any, ids: Sequence[int]) -> dict[int, Any]:
 def search_needs(data: dict[str, Any]) -> Any:
     """Needs that fit a free text (what someone can do), best first, with why.
 
-    Searches the needs the caller may read: every need for staff, the organisation's own for
-    association members; open needs only unless `include_closed`."""
+    Searches the needs the caller may read (as `GET /needs` lists them); open needs only unless
+    `include_closed`."""
     statements, searched = analyse(data["text"])
     query = needs_query(actor())
     if not data["include_closed"]:
