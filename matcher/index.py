@@ -619,7 +619,10 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     out = np.empty((scores.shape[0], k), dtype=np.int64)
     for i, (row, least) in enumerate(zip(scores, cut, strict=True)):
         kept = np.flatnonzero(row >= least)  # k or more (ties), in column order
-        out[i] = kept[np.argsort(-row[kept], kind="stable")[:k]]
+        if len(kept) < k:  # a NaN in the row (partitioned as the highest, sorted last): sort it all
+            out[i] = np.argsort(-row, kind="stable")[:k]
+        else:
+            out[i] = kept[np.argsort(-row[kept], kind="stable")[:k]]
     return out
 
 
