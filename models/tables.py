@@ -325,6 +325,11 @@ class Need(SQLModel, table=True):
     validation_note: str | None = Field(default=None, max_length=500)
     people_wanted: int | None = None  # how many people (or units of a resource); None: not said
 
+    @property
+    def open_to_proposals(self) -> bool:
+        """Open and validated: people may be proposed for it."""
+        return self.status == NeedStatus.OPEN and self.validation_status == ValidationStatus.VALIDATED
+
 
 class NeedStatement(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)

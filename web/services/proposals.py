@@ -482,8 +482,7 @@ def worker_proposal(session: Session, matching: MatchingService, need: Need, res
     committed; the caller approves it: the worker who makes it is its review). Its explanation
     is the pairs of statements the matcher would show; it needs a valid consent, and no proposal
     of this pair may exist (a rejected one included)."""
-    if need.id is None or resident.id is None or need.status != NeedStatus.OPEN \
-            or need.validation_status != ValidationStatus.VALIDATED:
+    if need.id is None or resident.id is None or not need.open_to_proposals:
         raise ServiceError(_l("Ce besoin n'est pas ouvert : on ne peut plus y proposer quelqu'un."))
     if resident.id not in valid_consent_residents(session, today, [resident.id]):
         raise ServiceError(_l("Sans consentement valide, cette personne ne peut pas être proposée."))

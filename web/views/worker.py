@@ -15,7 +15,6 @@ from matcher.sensitive import Finding, find_sensitive
 from models import (
     Match,
     Need,
-    NeedStatus,
     Organisation,
     RequestKind,
     Resident,
@@ -360,10 +359,10 @@ def need(need_id: int) -> Any:
     session = db_session()
     item = get_need(session, user(), need_id)
     followed = _my_residents_query()
-    open_to_all = item.status == NeedStatus.OPEN and item.validation_status == ValidationStatus.VALIDATED
-    nearby = nearest_residents(session, matching, item, date.today(), followed) if open_to_all else []
+    nearby = (nearest_residents(session, matching, item, date.today(), followed)
+              if item.open_to_proposals else [])
     slots = [text for slot, text in AVAILABILITY_LABELS.items() if slot in item.availability]
-    return render_template("worker/need.html", need=item, open_to_all=open_to_all,
+    return render_template("worker/need.html", need=item,
                            organisation=session.get(Organisation, item.organisation_id),
                            territory=session.get(Territory, item.territory_id) if item.territory_id else None,
                            proposals=proposals_of_need(session, item, followed), nearby=nearby,
