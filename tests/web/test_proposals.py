@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import random
+import re
 from datetime import date
 
 import numpy as np
 import pytest
-from sqlmodel import Session, select
+from sqlalchemy import Engine, event
+from sqlmodel import Session, delete, select
 
 from matcher.embeddings import RecentVectors
 from matcher.normalise import normalise
 from matcher.policy import CALIBRATION_MINIMUM_REVIEWS, calibrate
-from models import Direction, Match, MatchStatus, Need, NeedStatus, Resident
+from models import Direction, Match, MatchStatus, Need, NeedStatus, Notification, Resident
 from tests.conftest import World, add_resident
 from web.extensions import matching
 from web.services import proposals
@@ -294,3 +296,45 @@ def test_a_need_searches_with_its_stored_vectors(session: Session, world: World,
     assert normalise(query) not in asked and "atelier couture" not in asked
     assert [d for d, _ in lending] == [d for d, _ in encoding]
     np.testing.assert_allclose([s for _, s in lending], [s for _, s in encoding], atol=1e-4)
+
+
+def test_a_round_that_loses_a_race_for_a_pair_keeps_its_other_proposals(session: Session,
+                                                                         world: World) -> None:
+    """A worker proposes a pair (committed from another connection) between the round's reading
+    of what exists and its insert: the round skips that pair and stores the rest, where a check
+    then an insert failed the whole round at its commit."""
+    awa = person(session, world, "Awa", "Je fais de la couture.")
+    binta = person(session, world, "Binta", "Je cuisine pour les fêtes.")
+    need_id = need(session, world, "Fête de quartier", "Préparer le repas de la fête de quartier.")
+    session.exec(delete(Match))
+    session.exec(delete(Notification))
+    session.commit()
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)
+    raced: list[str] = []
+
+    def worker_first(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        if raced or not re.match(r'\s*INSERT INTO "?match"? ', statement, re.IGNORECASE):
+            return
+        raced.append(statement)
+        with Session(engine) as other:  # another connection, committed before the round's insert
+            other.add(Match(need_id=need_id, resident_id=awa.id or 0, score=0.6,
+                            direction=Direction.WORKER, status=MatchStatus.PROPOSED))
+            other.commit()
+
+    event.listen(engine, "before_cursor_execute", worker_first)
+    try:
+        stored = store_proposals(session, [Proposal(need_id, awa.id or 0, 0.5, {}),
+                                           Proposal(need_id, binta.id or 0, 0.4, {})],
+                                 Direction.NEED_TO_RESIDENT)
+    finally:
+        event.remove(engine, "before_cursor_execute", worker_first)
+    assert raced and stored == 1
+    session.expire_all()
+    rows = proposed(session, need_id)
+    assert rows[awa.id or 0].direction == Direction.WORKER and rows[awa.id or 0].score == 0.6
+    assert rows[binta.id or 0].direction == Direction.NEED_TO_RESIDENT
+    assert rows[binta.id or 0].score == 0.4 and rows[binta.id or 0].status == MatchStatus.PROPOSED
+    # Only the stored proposal was announced: Binta's centre hears of one, not two.
+    texts = session.exec(select(Notification.text).where(Notification.kind == "to_review")).all()
+    assert texts and all(t == "Une nouvelle proposition à examiner." for t in texts)

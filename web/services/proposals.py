@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Text, and_, cast, exists, func, or_
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
@@ -52,6 +53,7 @@ from models import (
     SkillStatement,
     Territory,
     ValidationStatus,
+    utcnow,
 )
 from web.permissions import VISIBLE_TO_ASSOCIATION
 from web.services import ServiceError
@@ -546,19 +548,23 @@ def propose_for_resident(session: Session, matching: MatchingService, resident: 
 
 
 def store_proposals(session: Session, proposals: list[Proposal], direction: Direction) -> int:
-    """Add proposals for review; pairs already proposed or reviewed stay as they are."""
+    """Add proposals for review; pairs already proposed or reviewed stay as they are.
+
+    One INSERT that skips the pairs the table already holds (ON CONFLICT DO NOTHING on the pair's
+    unique constraint), not a check then an insert: a worker's proposal (or another round) for the
+    same pair committed in between made the whole round fail at its commit, losing its other
+    proposals. Only the rows inserted are counted and announced to the workers."""
     if proposals:
-        existing = {
-            (m.need_id, m.resident_id)
-            for m in session.exec(select(Match).where(
-                col(Match.need_id).in_({p.need_id for p in proposals}),
-                col(Match.resident_id).in_({p.resident_id for p in proposals}))).all()
-        }
-        proposals = [p for p in proposals if (p.need_id, p.resident_id) not in existing]
-        session.add_all(
-            Match(need_id=p.need_id, resident_id=p.resident_id, score=round(p.score, 4),
-                  direction=direction, explanation=p.explanation, status=MatchStatus.PROPOSED)
-            for p in proposals)
+        now = utcnow()
+        rows = [{"need_id": p.need_id, "resident_id": p.resident_id, "score": round(p.score, 4),
+                 "direction": direction, "explanation": p.explanation, "status": MatchStatus.PROPOSED,
+                 "created_at": now} for p in proposals]
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        added = set(session.exec(
+            dialect.insert(Match).values(rows)
+            .on_conflict_do_nothing(index_elements=["need_id", "resident_id"])
+            .returning(col(Match.need_id), col(Match.resident_id))).all())
+        proposals = [p for p in proposals if (p.need_id, p.resident_id) in added]
         notify_new_proposals(session, proposals)
     session.commit()
     return len(proposals)
