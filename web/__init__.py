@@ -22,6 +22,7 @@ from web.forms import (
     closeness_label,
     consent_method_label,
     reason_label,
+    slot_labels,
     status_label,
 )
 from web.views.language import chosen_language
@@ -83,6 +84,7 @@ def create_app(config: Config | None = None, test_config: dict[str, Any] | None 
     app.add_template_filter(closeness_label, "closeness_label")
     app.add_template_filter(reason_label, "reason_label")
     app.add_template_filter(consent_method_label, "consent_method_label")
+    app.add_template_filter(slot_labels, "slot_labels")
     app.context_processor(lambda: {"get_locale": get_locale, "sensitive_labels": SENSITIVE_LABELS,
                                    "need_status_labels": NEED_STATUS_LABELS})
     _register_health(app)

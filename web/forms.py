@@ -285,6 +285,12 @@ def status_label(status: str) -> str:
     return str(STATUS_LABELS.get(MatchStatus(status), status))
 
 
+def slot_labels(slots: list[str] | None) -> str:
+    """The time slots of a need or a person, in the labels' order ("weekend" → "le week-end";
+    a Jinja filter)."""
+    return ", ".join(str(text) for slot, text in AVAILABILITY_LABELS.items() if slot in (slots or []))
+
+
 def consent_method_label(method: str) -> str:
     return str(CONSENT_METHOD_LABELS.get(ConsentMethod(method), method))
 

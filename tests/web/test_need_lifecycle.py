@@ -68,3 +68,34 @@ def test_other_organisations_cannot_edit(client: FlaskClient, auth: Auth, sessio
     assert client.post(f"/structure/besoins/{need.id}/statut",
                        data={"status": "closed", "csrf_token": auth.token()}).status_code == 403
     assert client.get("/structure/besoins/424242/modifier").status_code == 403
+
+
+def test_a_need_reads_the_same_to_its_association_the_worker_and_the_resident(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    """What the association asked (time slots and languages included) is shown on its own page,
+    on the social worker's and to the resident who got it; the head count to staff only."""
+    awa = add_resident(session, world, "Awa", "Je fais de la couture et je parle arabe.")
+    auth.login(world.member.email or "")
+    auth.post(NEW, need_form("Atelier couture", "Animer un atelier de couture.", people_wanted=2,
+                             availability=["weekend", "weekday_morning"], languages=["ar"]),
+              token_from=NEW)
+    need = session.exec(select(Need)).one()
+    assert need.availability and need.languages == ["ar"]
+    slots = "Créneaux :</strong> en semaine, le matin, le week-end"
+    languages = "Langues :</strong> arabe"
+    page = client.get(f"/structure/besoins/{need.id}").get_data(as_text=True)
+    assert slots in page and languages in page and "Combien :</strong> 2" in page
+    auth.logout()
+    auth.login(world.worker_a.email or "")
+    page = client.get(f"/accompagnement/besoins/{need.id}").get_data(as_text=True)
+    assert slots in page and languages in page and "Combien :</strong> 2" in page
+    auth.logout()
+    match = session.exec(select(Match).where(Match.need_id == need.id,
+                                             Match.resident_id == awa.resident.id)).one()
+    match.status = MatchStatus.APPROVED
+    session.add(match)
+    session.commit()
+    auth.code_login(awa.access_code)
+    page = client.get("/moi/").get_data(as_text=True)
+    assert "Atelier couture" in page and slots in page and languages in page
+    assert "Combien" not in page and "Maison des projets" in page

@@ -25,7 +25,6 @@ from models import (
 )
 from web.extensions import db_session, matching
 from web.forms import (
-    AVAILABILITY_LABELS,
     REJECTION_LABELS,
     ActionForm,
     ConsentForm,
@@ -361,12 +360,10 @@ def need(need_id: int) -> Any:
     followed = _my_residents_query()
     nearby = (nearest_residents(session, matching, item, date.today(), followed)
               if item.open_to_proposals else [])
-    slots = [text for slot, text in AVAILABILITY_LABELS.items() if slot in item.availability]
     return render_template("worker/need.html", need=item,
                            organisation=session.get(Organisation, item.organisation_id),
                            territory=session.get(Territory, item.territory_id) if item.territory_id else None,
-                           proposals=proposals_of_need(session, item, followed), nearby=nearby,
-                           slots=slots)
+                           proposals=proposals_of_need(session, item, followed), nearby=nearby)
 
 
 @bp.post("/besoins/<int:need_id>/proposer")
