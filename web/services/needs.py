@@ -113,8 +113,8 @@ def add_need(session: Session, matching: MatchingService, author: User, data: Ne
 def update_need(session: Session, matching: MatchingService, author: User, need: Need,
                 values: dict[str, Any], today: date, source: str = "web") -> int:
     """Apply changed fields (validated like a new need). When the text, the languages or the
-    status changed, unreviewed proposals are dropped and matching runs again; return how many
-    new proposals were made."""
+    status changed, unreviewed proposals are dropped (and, when the text changed, the approved
+    ones not answered yet) and matching runs again; return how many new proposals were made."""
     merged = {name: getattr(need, name) for name in NEED_FIELDS} | values
     errors = _check(session, NeedInput(**{name: merged[name] for name in NEED_FIELDS}))
     if values.get("status", need.status) not in set(NeedStatus):
@@ -128,10 +128,11 @@ def update_need(session: Session, matching: MatchingService, author: User, need:
         setattr(need, name, values[name])
     need.updated_at = utcnow()
     session.add(need)
-    if {"title", "description"} & set(changed) and need.validation_status == ValidationStatus.VALIDATED:
+    text_changed = bool({"title", "description"} & set(changed))
+    if text_changed and need.validation_status == ValidationStatus.VALIDATED:
         matching.store_need(session, need)  # a need waiting for validation stays out of the index
     if {"title", "description", "languages", "status"} & set(changed):
-        withdraw_unreviewed(session, need_id=need.id)
+        withdraw_unreviewed(session, need_id=need.id, unanswered=text_changed)
     record(session, author, "need.update", "need", need.id, source=source, fields=changed)
     session.commit()
     return propose_for_need(session, matching, need, today)

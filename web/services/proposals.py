@@ -572,19 +572,27 @@ def store_proposals(session: Session, proposals: list[Proposal], direction: Dire
 
 def visible_candidates(session: Session, need: Need) -> list[tuple[Match, Resident]]:
     """The proposals an association may see for its need (approved and after), with the
-    resident behind each (shown by first name and initial only)."""
+    resident behind each (shown by first name and initial only). An approved one waiting for an
+    answer is shown while the resident's consent covers matching: after a withdrawal or an expiry
+    the association no longer sees the person (an answer given before stays)."""
     matches = session.exec(select(Match).where(
         Match.need_id == need.id, col(Match.status).in_(VISIBLE_TO_ASSOCIATION))
         .order_by(col(Match.id))).all()
+    waiting = {m.resident_id for m in matches if m.status == MatchStatus.APPROVED}
+    consenting = valid_consent_residents(session, date.today(), waiting) if waiting else set()
+    matches = [m for m in matches if m.status != MatchStatus.APPROVED or m.resident_id in consenting]
     residents = {r.id: r for r in session.exec(
         select(Resident).where(col(Resident.id).in_([m.resident_id for m in matches]))).all()}
     return [(m, residents[m.resident_id]) for m in matches]
 
 
 def withdraw_unreviewed(session: Session, *, need_id: int | None = None,
-                        resident_id: int | None = None) -> None:
-    """Drop proposals nobody reviewed yet: they were made from text that has changed."""
-    query = delete(Match).where(col(Match.status) == MatchStatus.PROPOSED)
+                        resident_id: int | None = None, unanswered: bool = False) -> None:
+    """Drop proposals nobody reviewed yet: they were made from text that has changed. With
+    `unanswered`, the approved ones the resident has not answered too: a need whose text changed
+    asks something else than what the worker approved and the resident would say yes to."""
+    statuses = [MatchStatus.PROPOSED, MatchStatus.APPROVED] if unanswered else [MatchStatus.PROPOSED]
+    query = delete(Match).where(col(Match.status).in_(statuses))
     if need_id is not None:
         query = query.where(col(Match.need_id) == need_id)
     if resident_id is not None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, select, update
 
 from models import (
     Match,
@@ -25,14 +26,23 @@ from web.services import ServiceError
 from web.services.audit import record
 from web.services.matching import MatchingService
 from web.services.notifications import opportunity_approved, resident_answered
-from web.services.proposals import forget_review_floor, worker_proposal
+from web.services.proposals import forget_review_floor, valid_consent_residents, worker_proposal
 from web.services.queries import count_rows, ids_subquery, numbered_page, row_id, rows_by_id
 
 MAX_REASON_CHARS = 1000
 
 
 def approve(session: Session, reviewer: User, match: Match) -> None:
-    """Make a proposal visible to the resident and the association."""
+    """Make a proposal visible to the resident and the association (while its need is open and
+    the resident's consent covers matching)."""
+    if match.status != MatchStatus.PROPOSED:
+        raise ServiceError(_l("Cette proposition a déjà été examinée."))
+    closed = closed_reasons(session, [match], date.today()).get(match.id or 0)
+    if closed == Closed.NEED:
+        raise ServiceError(_l("Ce besoin n'est plus ouvert : la proposition ne peut plus être validée."))
+    if closed == Closed.CONSENT:
+        raise ServiceError(_l("Le consentement de cette personne ne couvre plus la mise en relation : "
+                              "la proposition ne peut pas être validée."))
     _approve(session, reviewer, match)
     session.commit()
     forget_review_floor(session)
@@ -46,6 +56,9 @@ def bulk_approve(session: Session, reviewer: User, matches: Sequence[Match]) -> 
     if any(m.status != MatchStatus.PROPOSED for m in matches):
         raise ServiceError(_l("Une des propositions cochées a déjà été examinée : rien n'a été "
                               "validé. Rechargez la page."))
+    if closed_reasons(session, matches, date.today()):
+        raise ServiceError(_l("Une des propositions cochées ne peut plus être validée (besoin fermé ou "
+                              "consentement terminé) : rien n'a été validé. Rechargez la page."))
     for match in matches:
         _approve(session, reviewer, match)
     session.commit()
@@ -64,9 +77,34 @@ def propose_and_approve(session: Session, worker: User, matching: MatchingServic
     return match
 
 
+class Closed(StrEnum):
+    """Why a proposal can no longer be approved or answered."""
+
+    NEED = "need"  # the need is paused, closed or waits for validation
+    CONSENT = "consent"  # the resident's consent no longer covers matching
+
+
+def closed_reasons(session: Session, matches: Sequence[Match], today: date) -> dict[int, Closed]:
+    """The proposals among `matches` that can no longer be approved or answered, and why.
+
+    Pausing or closing a need and withdrawing consent withdraw the unreviewed proposals only, and
+    consent also ends by expiry, with no event: an approved one stays on the resident's page (and
+    the association's), so approving and answering check both again."""
+    needs = {n.id: n for n in session.exec(select(Need).where(
+        col(Need.id).in_({m.need_id for m in matches}))).all()}
+    consenting = valid_consent_residents(session, today, {m.resident_id for m in matches})
+    out = {}
+    for m in matches:
+        need = needs.get(m.need_id)
+        if need is None or not need.open_to_proposals:
+            out[m.id or 0] = Closed.NEED
+        elif m.resident_id not in consenting:
+            out[m.id or 0] = Closed.CONSENT
+    return out
+
+
 def _approve(session: Session, reviewer: User, match: Match) -> None:
-    if match.status != MatchStatus.PROPOSED:
-        raise ServiceError(_l("Cette proposition a déjà été examinée."))
+    """Approve a proposal the caller found unreviewed and still open."""
     match.status = MatchStatus.APPROVED
     match.reviewed_by_id, match.reviewed_at = reviewer.id, utcnow()
     session.add(match)
@@ -95,13 +133,26 @@ def reject(session: Session, reviewer: User, match: Match, code: str, note: str 
 
 def answer(session: Session, resident_user: User, match: Match, accept: bool,
            comment: str = "") -> None:
-    """The resident says yes or no to an approved opportunity."""
+    """The resident says yes or no to an approved opportunity, while its need is open and their
+    consent covers matching (a yes gives the association their contact). The answer is written
+    only if the proposal is still approved: of two answers sent at once (a double tap, yes on the
+    phone and no in the app), the first one counts and the second is told it came too late."""
     if match.status != MatchStatus.APPROVED:
         raise ServiceError(_l("Vous avez déjà répondu à cette proposition."))
-    match.status = MatchStatus.ACCEPTED if accept else MatchStatus.DECLINED
-    match.answered_at = utcnow()
-    match.resident_comment = comment.strip()[:MAX_REASON_CHARS] or None
-    session.add(match)
+    closed = closed_reasons(session, [match], date.today()).get(match.id or 0)
+    if closed == Closed.NEED:
+        raise ServiceError(_l("Cette proposition est close : la structure n'attend plus de réponse."))
+    if closed == Closed.CONSENT:
+        raise ServiceError(_l("Votre accord pour être mis·e en relation a pris fin : parlez-en à "
+                              "votre travailleur·se social·e."))
+    written = session.exec(update(Match).where(
+        col(Match.id) == match.id, col(Match.status) == MatchStatus.APPROVED).values(
+        status=MatchStatus.ACCEPTED if accept else MatchStatus.DECLINED, answered_at=utcnow(),
+        resident_comment=comment.strip()[:MAX_REASON_CHARS] or None))
+    if written.rowcount != 1:
+        session.rollback()
+        raise ServiceError(_l("Vous avez déjà répondu à cette proposition."))
+    session.refresh(match)
     record(session, resident_user, "match.accept" if accept else "match.decline", "match", match.id)
     resident_answered(session, match)
     session.commit()

@@ -32,7 +32,7 @@ from web.services import ServiceError
 from web.services.privacy import create_request, open_requests, record_export, resident_export
 from web.services.profiles import current_consent
 from web.services.proposals import current_statements
-from web.services.review import answer
+from web.services.review import answer, closed_reasons
 from web.views import json_download
 
 bp = Blueprint("resident", __name__, url_prefix="/moi")
@@ -49,12 +49,13 @@ def home() -> Any:
         select(Need).where(col(Need.id).in_([m.need_id for m in matches]))).all()}
     organisations = {o.id: o for o in session.exec(select(Organisation).where(
         col(Organisation.id).in_([n.organisation_id for n in needs.values()]))).all()}
+    closed = closed_reasons(session, [m for m in matches if m.status == MatchStatus.APPROVED], date.today())
     return render_template("resident/home.html", matches=matches, needs=needs,
-                           organisations=organisations, form=AnswerForm(),
+                           organisations=organisations, form=AnswerForm(), closed=closed,
                            approved=MatchStatus.APPROVED, accepted=MatchStatus.ACCEPTED)
 
 
-@bp.post("/propositions/<int:match_id>/<choice>")
+@bp.post("/propositions/<id:match_id>/<choice>")
 @roles_required(Role.RESIDENT)
 def respond(match_id: int, choice: str) -> Any:
     session = db_session()
@@ -72,6 +73,11 @@ def respond(match_id: int, choice: str) -> Any:
                   else _("C'est noté. Merci de votre réponse."), "success")
             if choice == "oui":  # then: how the association may reach them (shown after a yes only)
                 return redirect(url_for("followup.my_contact"))
+    elif form.comment.errors:  # the phone's field stops at 500 characters; an old page may not
+        flash(_("Votre mot est trop long (500 caractères au plus) : votre réponse n'est pas envoyée."),
+              "error")
+    else:
+        flash(_("Votre réponse n'est pas envoyée : rechargez la page et recommencez."), "error")
     return redirect(url_for("resident.home"))
 
 

@@ -1,0 +1,181 @@
+"""An approved opportunity stays answerable only while it still means what was approved: its
+need open, the resident's consent valid, its text unchanged; and it is answered once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import pytest
+from flask.testing import FlaskClient
+from sqlmodel import Session, select
+
+from models import AuditEvent, Consent, Direction, Match, MatchStatus, Need, NeedStatus, Resident, User
+from tests.conftest import Auth, World, add_resident, need_form
+from web.extensions import db, matching
+from web.services import ServiceError
+from web.services.needs import NeedInput, create_need
+from web.services.profiles import withdraw_consent
+from web.services.proposals import Proposal, store_proposals, visible_candidates
+from web.services.review import answer, approve
+
+
+@pytest.fixture(autouse=True)
+def _use_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The proposals are written by hand: the ranker's e5 is not needed."""
+    monkeypatch.setenv("RELAIS_ENCODERS", "use")
+
+
+@dataclass
+class Scene:
+    world: World
+    awa_id: int
+    code: str
+    need_id: int
+    match_id: int  # Awa's, approved
+    binta_match_id: int  # Binta's, waiting for review
+
+
+@pytest.fixture
+def scene(session: Session, world: World) -> Scene:
+    awa = add_resident(session, world, "Awa", "Je fais de la couture.", initial="K")
+    binta = add_resident(session, world, "Binta", "Je couds des boubous.", initial="D")
+    need, _ = create_need(session, matching, world.member, NeedInput(
+        title="Atelier couture", description="Animer un atelier de couture."), date.today())
+    for m in session.exec(select(Match)).all():
+        session.delete(m)
+    session.commit()  # the matcher's own proposals, replaced by ours
+    store_proposals(session, [Proposal(need.id or 0, r.resident.id or 0, 0.5, {}) for r in (awa, binta)],
+                    Direction.NEED_TO_RESIDENT)
+    mine = session.exec(select(Match).where(Match.resident_id == awa.resident.id)).one()
+    approve(session, world.worker_a, mine)
+    theirs = session.exec(select(Match).where(Match.resident_id == binta.resident.id)).one()
+    return Scene(world, awa.resident.id or 0, awa.access_code, need.id or 0, mine.id or 0, theirs.id or 0)
+
+
+def answer_page(client: FlaskClient, auth: Auth, scene: Scene, choice: str = "oui",
+                comment: str = "") -> str:
+    auth.code_login(scene.code)
+    auth.post(f"/moi/propositions/{scene.match_id}/{choice}", {"comment": comment}, token_from="/moi/")
+    return client.get("/moi/").get_data(as_text=True)
+
+
+def resident_user(session: Session, scene: Scene) -> User:
+    return session.exec(select(User).where(User.resident_id == scene.awa_id)).one()
+
+
+def status_of(session: Session, match_id: int) -> str:
+    session.expire_all()
+    match = session.get(Match, match_id)
+    assert match is not None
+    return match.status
+
+
+def test_a_closed_need_takes_no_more_answers(client: FlaskClient, auth: Auth, session: Session,
+                                            scene: Scene) -> None:
+    auth.login(scene.world.member.email or "")
+    auth.post(f"/structure/besoins/{scene.need_id}/statut", {"status": "closed"})
+    auth.logout()
+    page = answer_page(client, auth, scene)
+    assert status_of(session, scene.match_id) == MatchStatus.APPROVED
+    assert "Cette proposition est close : la structure n&#39;attend plus de réponse." in page
+    assert "Oui, ça m&#39;intéresse" not in page  # no buttons left to press
+    # Nor through the API, nor by a worker approving what waited for review.
+    match = session.get(Match, scene.match_id)
+    assert match is not None
+    with pytest.raises(ServiceError, match="close"):
+        answer(session, resident_user(session, scene), match, accept=True)
+    waiting = session.get(Match, scene.binta_match_id)
+    assert waiting is None  # closing the need dropped the unreviewed one
+
+
+def test_a_paused_need_refuses_the_approval_of_a_proposal_made_before(session: Session, scene: Scene) -> None:
+    waiting = session.get(Match, scene.binta_match_id)
+    need = session.get(Need, scene.need_id)
+    assert waiting is not None and need is not None
+    need.status = NeedStatus.PAUSED  # as a page opened before the pause would still offer it
+    session.add(need)
+    session.commit()
+    with pytest.raises(ServiceError, match="plus ouvert"):
+        approve(session, scene.world.worker_a, waiting)
+    assert status_of(session, scene.binta_match_id) == MatchStatus.PROPOSED
+
+
+def test_after_consent_ends_the_resident_cannot_say_yes_and_the_association_stops_seeing_them(
+        client: FlaskClient, auth: Auth, session: Session, scene: Scene) -> None:
+    need = session.get(Need, scene.need_id)
+    assert need is not None
+    assert [r.id for _, r in visible_candidates(session, need)] == [scene.awa_id]
+    awa = session.get(Resident, scene.awa_id)
+    assert awa is not None
+    withdraw_consent(session, scene.world.worker_a, awa)
+    assert visible_candidates(session, need) == []
+    page = answer_page(client, auth, scene)
+    assert status_of(session, scene.match_id) == MatchStatus.APPROVED
+    assert "Votre accord pour être mis·e en relation a pris fin" in page
+    auth.logout()
+    auth.login(scene.world.member.email or "")
+    assert "Awa K." not in client.get(f"/structure/besoins/{scene.need_id}").get_data(as_text=True)
+
+
+def test_an_expired_consent_refuses_the_approval(session: Session, scene: Scene) -> None:
+    for consent in session.exec(select(Consent).where(Consent.resident_id != scene.awa_id)).all():
+        consent.expires_on = date.today() - timedelta(days=1)  # expiry is no event: read at use
+        session.add(consent)
+    session.commit()
+    waiting = session.get(Match, scene.binta_match_id)
+    assert waiting is not None
+    with pytest.raises(ServiceError, match="consentement"):
+        approve(session, scene.world.worker_a, waiting)
+    assert status_of(session, scene.binta_match_id) == MatchStatus.PROPOSED
+
+
+def test_a_need_whose_text_changes_takes_back_the_approvals_not_answered(
+        client: FlaskClient, auth: Auth, session: Session, scene: Scene) -> None:
+    auth.login(scene.world.member.email or "")
+    edit = f"/structure/besoins/{scene.need_id}/modifier"
+    response = auth.post(edit, need_form("Garde d'enfants de nuit", "Garder des enfants la nuit."),
+                         token_from=edit)
+    assert response.status_code == 302  # type: ignore[attr-defined]
+    session.expire_all()
+    awa = session.exec(select(Match.status).where(Match.resident_id == scene.awa_id)).all()
+    assert MatchStatus.APPROVED not in awa  # gone, or proposed again for a worker's review
+    auth.logout()
+    auth.code_login(scene.code)
+    page = client.get("/moi/").get_data(as_text=True)
+    assert "Garde d&#39;enfants" not in page  # not under an approval given for sewing
+
+
+def test_an_answered_opportunity_survives_an_edit_of_the_text(client: FlaskClient, auth: Auth,
+                                                             session: Session, scene: Scene) -> None:
+    answer_page(client, auth, scene)
+    assert status_of(session, scene.match_id) == MatchStatus.ACCEPTED
+    auth.logout()
+    auth.login(scene.world.member.email or "")
+    edit = f"/structure/besoins/{scene.need_id}/modifier"
+    auth.post(edit, need_form("Atelier couture et broderie", "Animer un atelier de couture."),
+              token_from=edit)
+    assert status_of(session, scene.match_id) == MatchStatus.ACCEPTED
+
+
+def test_a_comment_too_long_is_said(client: FlaskClient, auth: Auth, session: Session, scene: Scene) -> None:
+    page = answer_page(client, auth, scene, comment="é" * 501)
+    assert "Votre mot est trop long (500 caractères au plus)" in page
+    assert status_of(session, scene.match_id) == MatchStatus.APPROVED
+
+
+def test_of_two_answers_sent_at_once_the_first_counts(session: Session, scene: Scene) -> None:
+    """The second answer was read before the first was written (a double tap; yes on the phone,
+    no in the app): it is refused, not written over the first."""
+    with db.session() as other:
+        late = other.get(Match, scene.match_id)
+        assert late is not None and late.status == MatchStatus.APPROVED
+        first = session.get(Match, scene.match_id)
+        assert first is not None
+        answer(session, resident_user(session, scene), first, accept=True)
+        with pytest.raises(ServiceError, match="déjà répondu"):
+            answer(other, resident_user(other, scene), late, accept=False)
+    assert status_of(session, scene.match_id) == MatchStatus.ACCEPTED
+    events = session.exec(select(AuditEvent.action).where(AuditEvent.object_id == scene.match_id,
+                                                          AuditEvent.object_type == "match")).all()
+    assert sorted(events) == ["match.accept", "match.approve"]
