@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask, Request, g, has_request_context, jsonify, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
@@ -53,6 +54,7 @@ def create_app(config: Config | None = None, test_config: dict[str, Any] | None 
         matching.load_or_rebuild(db_session())
 
     from web.api import init_api
+    from web.api.core import IdConverter
     from web.views import (
         admin,
         association,
@@ -67,6 +69,9 @@ def create_app(config: Config | None = None, test_config: dict[str, Any] | None 
         worker,
     )
 
+    # `<id:...>` in every address: a number out of the databases' integer range is "not found",
+    # where `<int:...>` handed 2**64 to the database (a 500).
+    app.url_map.converters["id"] = IdConverter
     app.register_blueprint(auth.bp)
     app.register_blueprint(language.bp)
     app.register_blueprint(worker.bp)
@@ -163,6 +168,16 @@ def _register_errors(app: Flask) -> None:
         if request.accept_mimetypes.best == "application/json":
             return jsonify(status=exc.code, detail=message), exc.code
         return render_template("error.html", code=exc.code, message=message), exc.code
+
+    @app.errorhandler(CSRFError)
+    def form_expired(_exc: CSRFError) -> Any:
+        """A form sent without its token, or after it expired (a page left open on a phone for
+        hours): a French page, not Flask-WTF's English description."""
+        message = _("Cette page était ouverte depuis trop longtemps : rien n'a été envoyé. "
+                    "Revenez en arrière, rechargez la page et recommencez.")
+        if request.accept_mimetypes.best == "application/json":
+            return jsonify(status=400, detail=message), 400
+        return render_template("error.html", code=400, message=message), 400
 
     @app.errorhandler(OperationalError)
     def database_down(_exc: OperationalError) -> Any:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlmodel import Session, select
+from werkzeug.routing import IntegerConverter
 
 from models import AuditEvent, Consent, IndexEvent, Need, Resident, SkillStatement, User
 from tests.conftest import Auth, World, add_resident, need_form, resident_form
@@ -126,3 +130,50 @@ def test_sensitive_words_need_a_second_look_before_saving(client: FlaskClient, a
                          token_from=NEW_RESIDENT)
     assert response.status_code == 302  # type: ignore[attr-defined]
     assert session.exec(select(Resident)).one().first_name == "Fatma"
+
+
+def test_a_field_in_error_is_tied_to_its_message(client: FlaskClient, auth: Auth, world: World,
+                                                 session: Session) -> None:
+    """A screen reader hears the error with the field (aria-describedby) and that it is invalid;
+    editing a need says the form is incomplete, as creating one does."""
+    auth.login(world.member.email or "")
+    auth.post(NEW_NEED, need_form("Atelier couture", "Animer un atelier de couture."), token_from=NEW_NEED)
+    need = session.exec(select(Need)).one()
+    edit = f"/structure/besoins/{need.id}/modifier"
+    page = auth.post(edit, need_form("", "Animer un atelier de couture."), token_from=edit)
+    html = page.get_data(as_text=True)  # type: ignore[attr-defined]
+    title = re.search(r'<input[^>]*\bid="title"[^>]*>', html)
+    assert title and 'aria-invalid="true"' in title.group(0)
+    assert 'aria-describedby="title-error"' in title.group(0)
+    assert re.search(r'id="title-error"[^>]*>\s*<p>Ce champ est requis.</p>', html)
+    assert "Le formulaire n&#39;est pas complet" in html
+    description = re.search(r'<textarea[^>]*\bid="description"[^>]*>', html)
+    assert description and "aria-invalid" not in description.group(0)
+
+
+def test_a_form_sent_without_its_token_gets_a_french_page(client: FlaskClient, auth: Auth,
+                                                          world: World) -> None:
+    auth.login(world.member.email or "")
+    response = client.post(NEW_NEED, data=need_form("Atelier couture", "Animer un atelier."))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "Cette page était ouverte depuis trop longtemps" in page and "CSRF" not in page
+    json = client.post(NEW_NEED, data={}, headers={"Accept": "application/json"})
+    assert json.status_code == 400 and json.json is not None and "CSRF" not in json.json["detail"]
+
+
+def test_ids_beyond_the_databases_integers_are_not_found(app: Flask, client: FlaskClient, auth: Auth,
+                                                         world: World) -> None:
+    """`<int:...>` handed 2**64 to the database (OverflowError, a 500): every address takes ids
+    with the `id` converter, out of range is a 404."""
+    assert not [rule.rule for rule in app.url_map.iter_rules()
+                if any(type(c) is IntegerConverter for c in rule._converters.values())]
+    huge = 2**64
+    auth.login(world.member.email or "")
+    for path in (f"/structure/besoins/{huge}", f"/structure/besoins/{huge}/modifier",
+                 f"/suivi/propositions/{huge}"):
+        assert client.get(path).status_code == 404, path
+    assert auth.post(f"/structure/besoins/{huge}/statut", {"status": "closed"}).status_code == 404  # type: ignore[attr-defined]
+    auth.logout()
+    auth.login(world.worker_a.email or "")
+    assert client.get(f"/accompagnement/residents/{huge}").status_code == 404

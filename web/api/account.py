@@ -63,7 +63,7 @@ def tokens() -> Any:
                            tokens=[(t, is_active(t, now)) for t in tokens_of(session, user())])
 
 
-@bp.post("/jetons/<int:token_id>/revoquer")
+@bp.post("/jetons/<id:token_id>/revoquer")
 @roles_required(*STAFF_ROLES)
 def revoke(token_id: int) -> Any:
     session = db_session()

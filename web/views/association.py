@@ -78,7 +78,7 @@ def _need_input(form: NeedForm) -> NeedInput:
                      people_wanted=form.people_wanted.data)
 
 
-@bp.route("/besoins/<int:need_id>/modifier", methods=["GET", "POST"])
+@bp.route("/besoins/<id:need_id>/modifier", methods=["GET", "POST"])
 @roles_required(*MEMBERS)
 def edit_need(need_id: int) -> Any:
     session = db_session()
@@ -96,10 +96,12 @@ def edit_need(need_id: int) -> Any:
         else:
             flash(_("Besoin modifié."), "success")
             return redirect(url_for("association.need", need_id=item.id))
+    elif form.is_submitted():
+        flash(_("Le formulaire n'est pas complet : voyez les messages sous les champs."), "error")
     return render_template("association/need_form.html", form=form, need=item)
 
 
-@bp.post("/besoins/<int:need_id>/statut")
+@bp.post("/besoins/<id:need_id>/statut")
 @roles_required(*MEMBERS)
 def set_status(need_id: int) -> Any:
     session = db_session()
@@ -115,7 +117,7 @@ def set_status(need_id: int) -> Any:
     return redirect(url_for("association.need", need_id=item.id))
 
 
-@bp.get("/besoins/<int:need_id>")
+@bp.get("/besoins/<id:need_id>")
 @roles_required(*MEMBERS)
 def need(need_id: int) -> Any:
     session = db_session()

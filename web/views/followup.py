@@ -18,7 +18,7 @@ bp = Blueprint("followup", __name__)
 bp.add_app_template_filter(outcome_label, "outcome_label")
 
 
-@bp.get("/suivi/propositions/<int:match_id>")
+@bp.get("/suivi/propositions/<id:match_id>")
 @roles_required(*FOLLOWUP_ROLES)
 def proposal(match_id: int) -> Any:
     session = db_session()
@@ -30,7 +30,7 @@ def proposal(match_id: int) -> Any:
                            channels=CHANNEL_LABELS, outcomes=OUTCOME_LABELS)
 
 
-@bp.post("/suivi/propositions/<int:match_id>/bilan")
+@bp.post("/suivi/propositions/<id:match_id>/bilan")
 @roles_required(*FOLLOWUP_ROLES)
 def outcome(match_id: int) -> Any:
     session = db_session()
@@ -72,7 +72,7 @@ def my_contact() -> Any:
     return _contact_page(resident, url_for("followup.my_contact"), url_for("resident.home"))
 
 
-@bp.route("/accompagnement/residents/<int:resident_id>/contact", methods=["GET", "POST"])
+@bp.route("/accompagnement/residents/<id:resident_id>/contact", methods=["GET", "POST"])
 @roles_required(*STAFF)
 def resident_contact(resident_id: int) -> Any:
     resident = get_resident(db_session(), user(), resident_id)

@@ -39,7 +39,7 @@ def upload() -> Any:
                            status_labels=STATUS_LABELS)
 
 
-@bp.get("/import/<int:job_id>")
+@bp.get("/import/<id:job_id>")
 @roles_required(*STAFF)
 def preview(job_id: int) -> Any:
     session = db_session()
@@ -51,7 +51,7 @@ def preview(job_id: int) -> Any:
                            headers=csv_io.HEADERS[parsed.entity], shown=parsed.rows[:csv_io.PREVIEW_ROWS])
 
 
-@bp.post("/import/<int:job_id>/valider")
+@bp.post("/import/<id:job_id>/valider")
 @roles_required(*STAFF)
 def confirm(job_id: int) -> Any:
     session = db_session()
@@ -66,7 +66,7 @@ def confirm(job_id: int) -> Any:
     return redirect(url_for("imports.job", job_id=job.id))
 
 
-@bp.post("/import/<int:job_id>/annuler")
+@bp.post("/import/<id:job_id>/annuler")
 @roles_required(*STAFF)
 def cancel(job_id: int) -> Any:
     session = db_session()
@@ -89,7 +89,7 @@ def export_needs() -> Any:
     return _download(text, f"relais-besoins-{date.today().isoformat()}.csv")
 
 
-@bp.get("/taches/<int:job_id>")
+@bp.get("/taches/<id:job_id>")
 @roles_required(*STAFF)
 def job(job_id: int) -> Any:
     found = get_job(db_session(), user(), job_id)
@@ -98,7 +98,7 @@ def job(job_id: int) -> Any:
     return render_template("worker/job.html", job=found, state=job_state(found))
 
 
-@bp.get("/taches/<int:job_id>.json")
+@bp.get("/taches/<id:job_id>.json")
 @roles_required(*STAFF)
 def job_json(job_id: int) -> Any:
     response = jsonify(job_state(get_job(db_session(), user(), job_id)))

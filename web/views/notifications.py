@@ -45,7 +45,7 @@ def read_all() -> Any:
     return redirect(url_for("notifications.index"))
 
 
-@bp.post("/<int:notification_id>/ouvrir")
+@bp.post("/<id:notification_id>/ouvrir")
 @login_required
 def open_one(notification_id: int) -> Any:
     """Mark one read and go where it points (only ever a path inside Relais)."""

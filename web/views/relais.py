@@ -88,7 +88,7 @@ def new_need() -> Any:
     return render_template("relais/need_form.html", form=form)
 
 
-@bp.route("/personnes/<int:resident_id>/corriger", methods=["GET", "POST"])
+@bp.route("/personnes/<id:resident_id>/corriger", methods=["GET", "POST"])
 @roles_required(Role.HABITANT_RELAIS)
 def fix_resident(resident_id: int) -> Any:
     """Correct a profile the social worker sent back (only that: validated ones are theirs)."""
@@ -111,7 +111,7 @@ def fix_resident(resident_id: int) -> Any:
     return render_template("relais/fix_resident.html", resident=person, form=form, findings=findings)
 
 
-@bp.route("/besoins/<int:need_id>/corriger", methods=["GET", "POST"])
+@bp.route("/besoins/<id:need_id>/corriger", methods=["GET", "POST"])
 @roles_required(Role.HABITANT_RELAIS)
 def fix_need(need_id: int) -> Any:
     """Correct a need the social worker sent back."""

@@ -155,7 +155,7 @@ def new_resident() -> Any:
     return render_template("worker/resident_form.html", form=form, findings=findings)
 
 
-@bp.get("/residents/<int:resident_id>")
+@bp.get("/residents/<id:resident_id>")
 @roles_required(*STAFF)
 def resident(resident_id: int) -> Any:
     session = db_session()
@@ -186,7 +186,7 @@ def _resident_page(person: Resident, form: DeclarationForm | None = None,
                            versions=declaration_versions(session, person), erase_form=EraseForm())
 
 
-@bp.post("/residents/<int:resident_id>/declaration")
+@bp.post("/residents/<id:resident_id>/declaration")
 @roles_required(*STAFF)
 def edit_declaration(resident_id: int) -> Any:
     session = db_session()
@@ -206,7 +206,7 @@ def edit_declaration(resident_id: int) -> Any:
     return redirect(url_for("worker.resident", resident_id=person.id))
 
 
-@bp.post("/residents/<int:resident_id>/consentement/retrait")
+@bp.post("/residents/<id:resident_id>/consentement/retrait")
 @roles_required(*STAFF)
 def withdraw(resident_id: int) -> Any:
     session = db_session()
@@ -217,7 +217,7 @@ def withdraw(resident_id: int) -> Any:
     return redirect(url_for("worker.resident", resident_id=person.id))
 
 
-@bp.post("/residents/<int:resident_id>/consentement")
+@bp.post("/residents/<id:resident_id>/consentement")
 @roles_required(*STAFF)
 def renew(resident_id: int) -> Any:
     session = db_session()
@@ -234,7 +234,7 @@ def renew(resident_id: int) -> Any:
     return redirect(url_for("worker.resident", resident_id=person.id))
 
 
-@bp.post("/residents/<int:resident_id>/code")
+@bp.post("/residents/<id:resident_id>/code")
 @roles_required(*STAFF)
 def new_code(resident_id: int) -> Any:
     session = db_session()
@@ -253,7 +253,7 @@ def _show_code_once(resident_id: int, code: str) -> Any:
     return redirect(url_for("worker.access_code", resident_id=resident_id))
 
 
-@bp.get("/residents/<int:resident_id>/code")
+@bp.get("/residents/<id:resident_id>/code")
 @roles_required(*STAFF)
 def access_code(resident_id: int) -> Any:
     person = get_resident(db_session(), user(), resident_id)
@@ -284,7 +284,7 @@ def _back_to_desk() -> Any:
     return redirect(url_for("worker.review_desk", **args))
 
 
-@bp.post("/propositions/<int:match_id>/valider")
+@bp.post("/propositions/<id:match_id>/valider")
 @roles_required(*STAFF)
 def approve_match(match_id: int) -> Any:
     session = db_session()
@@ -320,7 +320,7 @@ def bulk_approve_matches() -> Any:
     return _back_to_desk()
 
 
-@bp.post("/propositions/<int:match_id>/refuser")
+@bp.post("/propositions/<id:match_id>/refuser")
 @roles_required(*STAFF)
 def reject_match(match_id: int) -> Any:
     session = db_session()
@@ -350,7 +350,7 @@ def needs_without_candidate() -> Any:
         session, Organisation, {n.organisation_id for n in found.items}))
 
 
-@bp.get("/besoins/<int:need_id>")
+@bp.get("/besoins/<id:need_id>")
 @roles_required(*STAFF)
 def need(need_id: int) -> Any:
     """A need as a social worker sees it: what it asks, its proposals for the people they follow,
@@ -366,7 +366,7 @@ def need(need_id: int) -> Any:
                            proposals=proposals_of_need(session, item, followed), nearby=nearby)
 
 
-@bp.post("/besoins/<int:need_id>/proposer")
+@bp.post("/besoins/<id:need_id>/proposer")
 @roles_required(*STAFF)
 def propose(need_id: int) -> Any:
     """The worker proposes a person they follow for the need, approved at once."""
@@ -400,7 +400,7 @@ def submissions() -> Any:
                            authors=submission_authors(session, waiting), send_back_form=SendBackForm())
 
 
-@bp.post("/a-valider/personnes/<int:resident_id>/valider")
+@bp.post("/a-valider/personnes/<id:resident_id>/valider")
 @roles_required(*STAFF)
 def validate_resident_submission(resident_id: int) -> Any:
     session = db_session()
@@ -417,7 +417,7 @@ def validate_resident_submission(resident_id: int) -> Any:
     return redirect(url_for("worker.submissions"))
 
 
-@bp.post("/a-valider/besoins/<int:need_id>/valider")
+@bp.post("/a-valider/besoins/<id:need_id>/valider")
 @roles_required(*STAFF)
 def validate_need_submission(need_id: int) -> Any:
     session = db_session()
@@ -432,7 +432,7 @@ def validate_need_submission(need_id: int) -> Any:
     return redirect(url_for("worker.submissions"))
 
 
-@bp.post("/a-valider/<any(personnes, besoins):kind>/<int:row_id>/renvoyer")
+@bp.post("/a-valider/<any(personnes, besoins):kind>/<id:row_id>/renvoyer")
 @roles_required(*STAFF)
 def send_back_submission(kind: str, row_id: int) -> Any:
     session = db_session()
@@ -465,7 +465,7 @@ def _privacy_context(residents: Sequence[Resident]) -> dict[str, Any]:
             "names": {r.id: r.public_name for r in residents}}
 
 
-@bp.get("/residents/<int:resident_id>/export")
+@bp.get("/residents/<id:resident_id>/export")
 @roles_required(*STAFF)
 def export_page(resident_id: int) -> Any:
     """Everything held about the person, as a page to read or print (audited)."""
@@ -476,7 +476,7 @@ def export_page(resident_id: int) -> Any:
     return render_template("worker/export.html", resident=person, data=data)
 
 
-@bp.get("/residents/<int:resident_id>/export.json")
+@bp.get("/residents/<id:resident_id>/export.json")
 @roles_required(*STAFF)
 def export_json(resident_id: int) -> Any:
     """Everything held about the person, as a JSON file to download (audited)."""
@@ -487,7 +487,7 @@ def export_json(resident_id: int) -> Any:
     return json_download(data, f"relais-personne-{person.id}.json")
 
 
-@bp.post("/residents/<int:resident_id>/effacer")
+@bp.post("/residents/<id:resident_id>/effacer")
 @roles_required(*STAFF)
 def erase(resident_id: int) -> Any:
     """Erase the person (their request, or the worker's decision): no way back."""
@@ -503,7 +503,7 @@ def erase(resident_id: int) -> Any:
     return redirect(url_for("worker.dashboard"))
 
 
-@bp.post("/residents/<int:resident_id>/demandes/<int:request_id>/traitee")
+@bp.post("/residents/<id:resident_id>/demandes/<id:request_id>/traitee")
 @roles_required(*STAFF)
 def request_done(resident_id: int, request_id: int) -> Any:
     session = db_session()
