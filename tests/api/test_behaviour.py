@@ -320,3 +320,19 @@ def test_search_residents_only_in_the_callers_organisation(api: ApiEnv) -> None:
     theirs = api.call("POST", "/api/v1/search/residents", "worker_b", json=query).get_json()
     assert api.ids["rid"] not in {r["resident"]["id"] for r in theirs["results"]}
     assert all(r["pairs"] and r["pairs"][0]["matched_text"] for r in mine["results"])
+
+
+def test_reading_a_needs_candidates_is_journaled_as_a_profile_view(api: ApiEnv) -> None:
+    """As the need's page is: the resident's "who looked at my profile" counts the API too."""
+    proposal = api.fresh_match(MatchStatus.APPROVED)
+    with db.session() as session:
+        match = session.get(Match, proposal)
+        assert match is not None
+        need_id = match.need_id
+    response = api.call("GET", f"/api/v1/needs/{need_id}/candidates", "member")
+    assert response.status_code == 200 and response.json is not None
+    assert [c["proposal_id"] for c in response.json] == [proposal]
+    with db.session() as session:
+        views = session.exec(select(AuditEvent).where(AuditEvent.action == "profile.view")).all()
+        assert [(e.actor_id, e.object_id, e.details) for e in views] == [
+            (api.users["member"].id, api.ids["rid"], {"need_id": need_id})]

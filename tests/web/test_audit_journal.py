@@ -76,6 +76,14 @@ def test_association_views_reviews_and_answers_are_journaled(client: FlaskClient
     views = _events(session, "profile.view")
     assert [(e.actor_id, e.object_type, e.object_id, e.details) for e in views] == [
         (world.member.id, "resident", awa.id, {"need_id": need.id})]  # approved candidates only
+    # The follow-up page (the contact, after a yes) is a look at the profile too; the worker's is not.
+    assert client.get(f"/suivi/propositions/{m_awa.id}").status_code == 200
+    auth.logout()
+    auth.login(world.worker_a.email or "")
+    assert client.get(f"/suivi/propositions/{m_awa.id}").status_code == 200
+    views = _events(session, "profile.view")
+    assert [(e.actor_id, e.object_id, e.details) for e in views] == [
+        (world.member.id, awa.id, {"need_id": need.id})] * 2
 
 
 def test_audit_details_never_hold_free_text_about_the_person(session: Session, world: World) -> None:

@@ -28,6 +28,7 @@ from web.permissions import STAFF, get_need
 from web.services import ServiceError
 from web.services.needs import NeedInput as NeedData
 from web.services.needs import create_need
+from web.services.privacy import record_profile_views
 from web.services.proposals import visible_candidates
 from web.views.association import MEMBERS
 
@@ -97,9 +98,12 @@ def candidates(need_id: int) -> Any:
     """The approved candidates for one of the organisation's needs, by first name and initial."""
     session = db_session()
     item = get_need(session, actor(), need_id, edit=True)
+    candidates = visible_candidates(session, item)
+    # Journaled as the need's page does: the resident's "who looked at my profile" counts it.
+    record_profile_views(session, actor(), [r.id for _m, r in candidates if r.id is not None], need_id)
     return [{"proposal_id": m.id, "public_name": resident.public_name,
              "status": m.status, "reviewed_at": m.reviewed_at, "answered_at": m.answered_at}
-            for m, resident in visible_candidates(session, item)]
+            for m, resident in candidates]
 
 
 @bp.route("/needs/import", methods=["POST"], tags=["Needs"])

@@ -13,6 +13,7 @@ from web.forms import CHANNEL_LABELS, OUTCOME_LABELS, ContactForm, OutcomeForm, 
 from web.permissions import FOLLOWUP_ROLES, STAFF, get_match_for_followup, get_resident, roles_required, user
 from web.services import ServiceError
 from web.services.outcomes import contact_for, record_outcome, set_contact
+from web.services.privacy import record_profile_views
 
 bp = Blueprint("followup", __name__)
 bp.add_app_template_filter(outcome_label, "outcome_label")
@@ -25,6 +26,8 @@ def proposal(match_id: int) -> Any:
     match = get_match_for_followup(session, user(), match_id)
     need, resident = session.get(Need, match.need_id), session.get(Resident, match.resident_id)
     assert need is not None and resident is not None  # checked by get_match_for_followup
+    if user().role == Role.ASSOCIATION_MEMBER and resident.id is not None:  # the contact, after a yes
+        record_profile_views(session, user(), [resident.id], need.id or 0)
     return render_template("followup/proposal.html", match=match, need=need, resident=resident,
                            contact=contact_for(session, match, resident), form=OutcomeForm(),
                            channels=CHANNEL_LABELS, outcomes=OUTCOME_LABELS)
