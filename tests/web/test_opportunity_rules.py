@@ -116,6 +116,9 @@ def test_after_consent_ends_the_resident_cannot_say_yes_and_the_association_stop
     auth.logout()
     auth.login(scene.world.member.email or "")
     assert "Awa K." not in client.get(f"/structure/besoins/{scene.need_id}").get_data(as_text=True)
+    # Nor counted on the association's home, nor opened on the follow-up page.
+    assert "0 personne(s) proposée(s)" in client.get("/structure/").get_data(as_text=True)
+    assert client.get(f"/suivi/propositions/{scene.match_id}").status_code == 404
 
 
 def test_an_expired_consent_refuses_the_approval(session: Session, scene: Scene) -> None:
@@ -128,6 +131,23 @@ def test_an_expired_consent_refuses_the_approval(session: Session, scene: Scene)
     with pytest.raises(ServiceError, match="consentement"):
         approve(session, scene.world.worker_a, waiting)
     assert status_of(session, scene.binta_match_id) == MatchStatus.PROPOSED
+
+
+def test_the_review_desk_leaves_out_what_can_no_longer_be_approved(client: FlaskClient, auth: Auth,
+                                                                  session: Session, scene: Scene) -> None:
+    """A lapsed consent (no event) leaves its proposals waiting out of the desk and its count,
+    rather than offering buttons that refuse, or a bulk approval refused for one of them."""
+    auth.login(scene.world.worker_a.email or "")
+    desk = "/accompagnement/propositions"
+    assert f"proposal-{scene.binta_match_id}" in client.get(desk).get_data(as_text=True)
+    assert "1 proposition(s) à examiner" in client.get("/accompagnement/").get_data(as_text=True)
+    for consent in session.exec(select(Consent).where(Consent.resident_id != scene.awa_id)).all():
+        consent.expires_on = date.today() - timedelta(days=1)
+        session.add(consent)
+    session.commit()
+    assert f"proposal-{scene.binta_match_id}" not in client.get(desk).get_data(as_text=True)
+    assert "0 proposition(s) à examiner" in client.get("/accompagnement/").get_data(as_text=True)
+    assert status_of(session, scene.binta_match_id) == MatchStatus.PROPOSED  # back once renewed
 
 
 def test_a_need_whose_text_changes_takes_back_the_approvals_not_answered(
@@ -144,6 +164,25 @@ def test_a_need_whose_text_changes_takes_back_the_approvals_not_answered(
     auth.code_login(scene.code)
     page = client.get("/moi/").get_data(as_text=True)
     assert "Garde d&#39;enfants" not in page  # not under an approval given for sewing
+
+
+def test_an_edit_of_when_alone_keeps_the_approvals(client: FlaskClient, auth: Auth, session: Session,
+                                                   scene: Scene) -> None:
+    """A browser sends the description back with "\r\n" line ends: an edit of "Quand" alone is
+    not a new text (which would withdraw the approvals not answered yet)."""
+    need = session.get(Need, scene.need_id)
+    assert need is not None
+    need.description = "Animer un atelier de couture.\nLe mercredi."  # as an import or the API writes it
+    session.add(need)
+    session.commit()
+    auth.login(scene.world.member.email or "")
+    edit = f"/structure/besoins/{scene.need_id}/modifier"
+    auth.post(edit, need_form("Atelier couture", "Animer un atelier de couture.\r\nLe mercredi.  ",
+                              when_text="le jeudi"), token_from=edit)
+    assert status_of(session, scene.match_id) == MatchStatus.APPROVED
+    need = session.get(Need, scene.need_id)
+    assert need is not None and need.when_text == "le jeudi"
+    assert need.description == "Animer un atelier de couture.\nLe mercredi."
 
 
 def test_an_answered_opportunity_survives_an_edit_of_the_text(client: FlaskClient, auth: Auth,

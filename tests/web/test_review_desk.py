@@ -11,7 +11,17 @@ import pytest
 from flask.testing import FlaskClient
 from sqlmodel import Session, select
 
-from models import AuditEvent, Direction, Match, MatchStatus, RejectionReason, Resident, User
+from models import (
+    AuditEvent,
+    Consent,
+    ConsentScope,
+    Direction,
+    Match,
+    MatchStatus,
+    RejectionReason,
+    Resident,
+    User,
+)
 from tests.conftest import Auth, World, add_resident
 from web.extensions import matching
 from web.services import ServiceError
@@ -245,15 +255,25 @@ def test_timeline_of_proposals(client: FlaskClient, auth: Auth, desk: Desk, sess
         assert words in section.replace("&#39;", "'"), words
 
 
+def consenting_people(session: Session, world: World, n: int) -> list[Resident]:
+    """`n` residents of Le Bourg followed by worker A, each with a valid consent (the desk shows
+    only the proposals of people whose consent covers matching)."""
+    people = [Resident(first_name=f"P{i:02d}", territory_id=world.bourg.id or 0,
+                       organisation_id=world.centre_a.id or 0, created_by_id=world.worker_a.id or 0)
+              for i in range(n)]
+    session.add_all(people)
+    session.flush()
+    session.add_all(Consent(resident_id=p.id or 0, given_on=date.today(), scope=ConsentScope.MATCHING,
+                            method="paper_signed", recorded_by_id=world.worker_a.id or 0) for p in people)
+    session.commit()
+    return people
+
+
 def test_a_long_queue_comes_a_page_at_a_time(client: FlaskClient, auth: Auth, session: Session,
                                              desk: Desk) -> None:
     """Best first, 50 a page; the filters and their options come from the whole queue, and the
     page links keep the filters."""
-    people = [Resident(first_name=f"P{i:02d}", territory_id=desk.world.bourg.id or 0,
-                       organisation_id=desk.world.centre_a.id or 0,
-                       created_by_id=desk.world.worker_a.id or 0) for i in range(60)]
-    session.add_all(people)
-    session.commit()
+    people = consenting_people(session, desk.world, 60)
     store_proposals(session, [Proposal(desk.couture, p.id or 0, 0.9 - i / 1000, {})
                               for i, p in enumerate(people)], Direction.NEED_TO_RESIDENT)
     score = {m.id: m.score for m in session.exec(select(Match)).all()}
@@ -297,11 +317,7 @@ def test_the_need_filter_names_each_needs_structure(client: FlaskClient, auth: A
 
 def test_an_action_on_a_later_page_comes_back_to_that_page(client: FlaskClient, auth: Auth, session: Session,
                                                           desk: Desk) -> None:
-    people = [Resident(first_name=f"P{i:02d}", territory_id=desk.world.bourg.id or 0,
-                       organisation_id=desk.world.centre_a.id or 0,
-                       created_by_id=desk.world.worker_a.id or 0) for i in range(60)]
-    session.add_all(people)
-    session.commit()
+    people = consenting_people(session, desk.world, 60)
     store_proposals(session, [Proposal(desk.couture, p.id or 0, 0.9, {}) for p in people],
                     Direction.NEED_TO_RESIDENT)
     auth.login(desk.world.worker_a.email or "")

@@ -18,6 +18,7 @@ from sqlmodel import Session, col, exists, select
 from models import Consent, Match, MatchStatus, Need, NeedStatus, Resident, ValidationStatus
 from models.tables import fold
 from web.services.privacy import open_requests, retention_warnings
+from web.services.proposals import reviewable
 from web.services.queries import Page, count_rows, ids_subquery, numbered_page, rows_by_id
 from web.services.validation import Submissions
 
@@ -124,8 +125,8 @@ def worker_dashboard(session: Session, followed: Any, today: date,
     of Resident rows; profiles waiting for validation are only in `to_validate`: they cannot have
     an opportunity yet)."""
     ids = ids_subquery(followed, Resident)
-    pending = session.exec(select(func.count()).select_from(Match).where(
-        col(Match.resident_id).in_(ids), Match.status == MatchStatus.PROPOSED)).one()
+    pending = session.exec(select(func.count()).select_from(Match).where(  # as the review desk counts
+        col(Match.resident_id).in_(reviewable(followed, today)), Match.status == MatchStatus.PROPOSED)).one()
     without = (select(Resident).where(col(Resident.id).in_(ids), _without_opportunity())
                .order_by(col(Resident.first_name), col(Resident.id)))
     lonely = _needs_without_candidate()

@@ -67,6 +67,16 @@ def _check(session: Session, data: NeedInput) -> list[object]:
     return errors
 
 
+TEXT_FIELDS = ("title", "description", "when_text", "where_text")
+
+
+def tidy(text: str) -> str:
+    """A need's text as stored: lines end with "\n" (a browser's textarea sends "\r\n"), no
+    spaces around. An edit that only touched "Quand" must not read as a new description (that
+    withdraws the approvals not answered yet)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
 def create_need(session: Session, matching: MatchingService, author: User, data: NeedInput,
                 today: date) -> tuple[Need, int]:
     """Post a need for the author's organisation and propose residents for it."""
@@ -93,8 +103,8 @@ def add_need(session: Session, matching: MatchingService, author: User, data: Ne
     if errors:
         raise ServiceError(*errors)
     need = Need(organisation_id=author.organisation_id, territory_id=data.territory_id,
-                kind=data.kind, title=data.title.strip(), description=data.description.strip(),
-                when_text=data.when_text.strip(), where_text=data.where_text.strip(),
+                kind=data.kind, title=tidy(data.title), description=tidy(data.description),
+                when_text=tidy(data.when_text), where_text=tidy(data.where_text),
                 languages=list(dict.fromkeys(data.languages)),
                 availability=sorted(set(data.availability)), status=NeedStatus.OPEN,
                 people_wanted=data.people_wanted,
@@ -115,6 +125,8 @@ def update_need(session: Session, matching: MatchingService, author: User, need:
     """Apply changed fields (validated like a new need). When the text, the languages or the
     status changed, unreviewed proposals are dropped (and, when the text changed, the approved
     ones not answered yet) and matching runs again; return how many new proposals were made."""
+    values = {name: tidy(value) if name in TEXT_FIELDS and isinstance(value, str) else value
+              for name, value in values.items()}
     merged = {name: getattr(need, name) for name in NEED_FIELDS} | values
     errors = _check(session, NeedInput(**{name: merged[name] for name in NEED_FIELDS}))
     if values.get("status", need.status) not in set(NeedStatus):

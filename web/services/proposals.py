@@ -570,17 +570,27 @@ def store_proposals(session: Session, proposals: list[Proposal], direction: Dire
     return len(proposals)
 
 
+def shown_to_association(today: date) -> Any:
+    """The proposals an association sees, as a condition on Match: approved and after, and an
+    approved one waiting for an answer only while the resident's consent covers matching (after a
+    withdrawal or an expiry the person is no longer shown; an answer given before stays)."""
+    return and_(col(Match.status).in_(VISIBLE_TO_ASSOCIATION),
+                or_(col(Match.status) != MatchStatus.APPROVED,
+                    col(Match.resident_id).in_(consent_query(today))))
+
+
+def reviewable(followed: Any, today: date) -> Any:
+    """The ids (a subquery) of the residents among `followed` (a query of Resident rows) whose
+    proposals can be reviewed today: their consent covers matching. An expired consent is no
+    event: its proposals wait, out of the review desk, until it is renewed."""
+    return ids_subquery(followed.where(with_valid_consent(today)), Resident)
+
+
 def visible_candidates(session: Session, need: Need) -> list[tuple[Match, Resident]]:
     """The proposals an association may see for its need (approved and after), with the
-    resident behind each (shown by first name and initial only). An approved one waiting for an
-    answer is shown while the resident's consent covers matching: after a withdrawal or an expiry
-    the association no longer sees the person (an answer given before stays)."""
-    matches = session.exec(select(Match).where(
-        Match.need_id == need.id, col(Match.status).in_(VISIBLE_TO_ASSOCIATION))
-        .order_by(col(Match.id))).all()
-    waiting = {m.resident_id for m in matches if m.status == MatchStatus.APPROVED}
-    consenting = valid_consent_residents(session, date.today(), waiting) if waiting else set()
-    matches = [m for m in matches if m.status != MatchStatus.APPROVED or m.resident_id in consenting]
+    resident behind each (shown by first name and initial only; see shown_to_association)."""
+    matches = session.exec(select(Match).where(Match.need_id == need.id, shown_to_association(date.today()))
+                           .order_by(col(Match.id))).all()
     residents = {r.id: r for r in session.exec(
         select(Resident).where(col(Resident.id).in_([m.resident_id for m in matches]))).all()}
     return [(m, residents[m.resident_id]) for m in matches]

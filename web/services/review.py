@@ -26,7 +26,12 @@ from web.services import ServiceError
 from web.services.audit import record
 from web.services.matching import MatchingService
 from web.services.notifications import opportunity_approved, resident_answered
-from web.services.proposals import forget_review_floor, valid_consent_residents, worker_proposal
+from web.services.proposals import (
+    forget_review_floor,
+    reviewable,
+    valid_consent_residents,
+    worker_proposal,
+)
 from web.services.queries import count_rows, ids_subquery, numbered_page, row_id, rows_by_id
 
 MAX_REASON_CHARS = 1000
@@ -37,12 +42,7 @@ def approve(session: Session, reviewer: User, match: Match) -> None:
     the resident's consent covers matching)."""
     if match.status != MatchStatus.PROPOSED:
         raise ServiceError(_l("Cette proposition a déjà été examinée."))
-    closed = closed_reasons(session, [match], date.today()).get(match.id or 0)
-    if closed == Closed.NEED:
-        raise ServiceError(_l("Ce besoin n'est plus ouvert : la proposition ne peut plus être validée."))
-    if closed == Closed.CONSENT:
-        raise ServiceError(_l("Le consentement de cette personne ne couvre plus la mise en relation : "
-                              "la proposition ne peut pas être validée."))
+    _refuse_if_closed(session, match, CLOSED_FOR_REVIEWER)
     _approve(session, reviewer, match)
     session.commit()
     forget_review_floor(session)
@@ -103,6 +103,25 @@ def closed_reasons(session: Session, matches: Sequence[Match], today: date) -> d
     return out
 
 
+# What each side reads when a proposal closed under it.
+CLOSED_FOR_REVIEWER = {
+    Closed.NEED: _l("Ce besoin n'est plus ouvert : la proposition ne peut plus être validée."),
+    Closed.CONSENT: _l("Le consentement de cette personne ne couvre plus la mise en relation : "
+                       "la proposition ne peut pas être validée."),
+}
+CLOSED_FOR_RESIDENT = {
+    Closed.NEED: _l("Cette proposition est close : la structure n'attend plus de réponse."),
+    Closed.CONSENT: _l("Votre accord pour être mis·e en relation a pris fin : parlez-en à "
+                       "votre travailleur·se social·e."),
+}
+
+
+def _refuse_if_closed(session: Session, match: Match, messages: Mapping[Closed, Any]) -> None:
+    closed = closed_reasons(session, [match], date.today()).get(match.id or 0)
+    if closed is not None:
+        raise ServiceError(messages[closed])
+
+
 def _approve(session: Session, reviewer: User, match: Match) -> None:
     """Approve a proposal the caller found unreviewed and still open."""
     match.status = MatchStatus.APPROVED
@@ -139,12 +158,7 @@ def answer(session: Session, resident_user: User, match: Match, accept: bool,
     phone and no in the app), the first one counts and the second is told it came too late."""
     if match.status != MatchStatus.APPROVED:
         raise ServiceError(_l("Vous avez déjà répondu à cette proposition."))
-    closed = closed_reasons(session, [match], date.today()).get(match.id or 0)
-    if closed == Closed.NEED:
-        raise ServiceError(_l("Cette proposition est close : la structure n'attend plus de réponse."))
-    if closed == Closed.CONSENT:
-        raise ServiceError(_l("Votre accord pour être mis·e en relation a pris fin : parlez-en à "
-                              "votre travailleur·se social·e."))
+    _refuse_if_closed(session, match, CLOSED_FOR_RESIDENT)
     written = session.exec(update(Match).where(
         col(Match.id) == match.id, col(Match.status) == MatchStatus.APPROVED).values(
         status=MatchStatus.ACCEPTED if accept else MatchStatus.DECLINED, answered_at=utcnow(),
@@ -223,7 +237,7 @@ def review_queue(session: Session, followed: Any, filters: ReviewFilters, page: 
     query of Resident rows), a page at a time: the filters, counts and options are asked of the
     database, and only the page's proposals are read (an admin's whole queue, ~20,000 proposals with
     their explanations at 100k residents, took 4.4 s)."""
-    waiting: list[Any] = [col(Match.resident_id).in_(ids_subquery(followed, Resident)),
+    waiting: list[Any] = [col(Match.resident_id).in_(reviewable(followed, date.today())),
                           Match.status == MatchStatus.PROPOSED]
     waiting_residents = select(Match.resident_id).where(*waiting)
     waiting_needs = select(Match.need_id).where(*waiting)

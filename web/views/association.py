@@ -13,12 +13,12 @@ from sqlmodel import col, select
 from models import Match, Need, NeedStatus, Role
 from web.extensions import db_session, matching
 from web.forms import STATUS_MESSAGES, ActionForm, NeedForm, choices
-from web.permissions import VISIBLE_TO_ASSOCIATION, get_need, roles_required, user
+from web.permissions import get_need, roles_required, user
 from web.services import ServiceError
 from web.services.needs import NEED_FIELDS, NeedInput, create_need, update_need
 from web.services.privacy import record_profile_views
 from web.services.profiles import organisation_of, territories
-from web.services.proposals import visible_candidates
+from web.services.proposals import shown_to_association, visible_candidates
 
 bp = Blueprint("association", __name__, url_prefix="/structure")
 MEMBERS = (Role.ASSOCIATION_MEMBER, Role.ADMIN)
@@ -39,7 +39,7 @@ def _approved_counts(need_ids: list[int]) -> dict[int, int]:
     """Candidates the association may see, per need (counted in SQL: the matches' explanations
     are large, and a busy need has hundreds)."""
     return dict(db_session().exec(select(Match.need_id, func.count()).where(
-        col(Match.need_id).in_(need_ids), col(Match.status).in_(VISIBLE_TO_ASSOCIATION))
+        col(Match.need_id).in_(need_ids), shown_to_association(date.today()))
         .group_by(col(Match.need_id))).all())
 
 

@@ -2,31 +2,46 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
+from sqlmodel import select
 
-from models import Need, Resident, Role
+from models import Match, Need, Resident, Role
 from web.extensions import db_session
 from web.forms import CHANNEL_LABELS, OUTCOME_LABELS, ContactForm, OutcomeForm, outcome_label
 from web.permissions import FOLLOWUP_ROLES, STAFF, get_match_for_followup, get_resident, roles_required, user
 from web.services import ServiceError
 from web.services.outcomes import contact_for, record_outcome, set_contact
 from web.services.privacy import record_profile_views
+from web.services.proposals import shown_to_association
 
 bp = Blueprint("followup", __name__)
 bp.add_app_template_filter(outcome_label, "outcome_label")
+
+
+def _followed(match_id: int) -> Match:
+    """The proposal the user may follow up, while the association may see it (an approved one
+    waiting for an answer whose resident's consent ended is no longer shown: 404)."""
+    session = db_session()
+    match = get_match_for_followup(session, user(), match_id)
+    if session.exec(select(Match.id).where(Match.id == match.id,
+                                           shown_to_association(date.today()))).first() is None:
+        abort(404)
+    return match
 
 
 @bp.get("/suivi/propositions/<id:match_id>")
 @roles_required(*FOLLOWUP_ROLES)
 def proposal(match_id: int) -> Any:
     session = db_session()
-    match = get_match_for_followup(session, user(), match_id)
+    match = _followed(match_id)
     need, resident = session.get(Need, match.need_id), session.get(Resident, match.resident_id)
     assert need is not None and resident is not None  # checked by get_match_for_followup
-    if user().role == Role.ASSOCIATION_MEMBER and resident.id is not None:  # the contact, after a yes
+    # Journaled as the need's page is (association members and admins; not the resident's worker).
+    if user().role in {Role.ASSOCIATION_MEMBER, Role.ADMIN} and resident.id is not None:
         record_profile_views(session, user(), [resident.id], need.id or 0)
     return render_template("followup/proposal.html", match=match, need=need, resident=resident,
                            contact=contact_for(session, match, resident), form=OutcomeForm(),
@@ -37,7 +52,7 @@ def proposal(match_id: int) -> Any:
 @roles_required(*FOLLOWUP_ROLES)
 def outcome(match_id: int) -> Any:
     session = db_session()
-    match = get_match_for_followup(session, user(), match_id)
+    match = _followed(match_id)
     form = OutcomeForm()
     if form.validate_on_submit():
         try:

@@ -32,7 +32,7 @@ from web.services import ServiceError
 from web.services.privacy import create_request, open_requests, record_export, resident_export
 from web.services.profiles import current_consent
 from web.services.proposals import current_statements
-from web.services.review import answer, closed_reasons
+from web.services.review import CLOSED_FOR_RESIDENT, answer, closed_reasons
 from web.views import json_download
 
 bp = Blueprint("resident", __name__, url_prefix="/moi")
@@ -49,7 +49,8 @@ def home() -> Any:
         select(Need).where(col(Need.id).in_([m.need_id for m in matches]))).all()}
     organisations = {o.id: o for o in session.exec(select(Organisation).where(
         col(Organisation.id).in_([n.organisation_id for n in needs.values()]))).all()}
-    closed = closed_reasons(session, [m for m in matches if m.status == MatchStatus.APPROVED], date.today())
+    closed = {mid: CLOSED_FOR_RESIDENT[reason] for mid, reason in closed_reasons(
+        session, [m for m in matches if m.status == MatchStatus.APPROVED], date.today()).items()}
     return render_template("resident/home.html", matches=matches, needs=needs,
                            organisations=organisations, form=AnswerForm(), closed=closed,
                            approved=MatchStatus.APPROVED, accepted=MatchStatus.ACCEPTED)
