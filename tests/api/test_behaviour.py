@@ -16,6 +16,7 @@ from models import (
     MatchStatus,
     Need,
     NeedStatement,
+    NeedStatus,
     SkillDeclaration,
     ValidationStatus,
 )
@@ -336,3 +337,30 @@ def test_reading_a_needs_candidates_is_journaled_as_a_profile_view(api: ApiEnv) 
         views = session.exec(select(AuditEvent).where(AuditEvent.action == "profile.view")).all()
         assert [(e.actor_id, e.object_id, e.details) for e in views] == [
             (api.users["member"].id, api.ids["rid"], {"need_id": need_id})]
+
+
+def test_an_opportunity_says_when_it_can_no_longer_be_answered(api: ApiEnv) -> None:
+    """As the resident's page: a need closed since the approval is 'closed': 'need', and an answer
+    is refused (409) with why; the need's time slots and languages are given."""
+    approved = api.fresh_match(MatchStatus.APPROVED)
+    url = "/api/v1/opportunities?status=approved&limit=200"
+    listed = api.call("GET", url, "resident")
+    api.validate(listed)
+    mine = next(o for o in listed.get_json()["items"] if o["id"] == approved)
+    assert mine["closed"] is None
+    assert mine["need"]["availability"] == [] and mine["need"]["languages"] == []
+    with db.session() as session:
+        match = session.get(Match, approved)
+        assert match is not None
+        need = session.get(Need, match.need_id)
+        assert need is not None
+        need.status, need.availability, need.languages = NeedStatus.CLOSED, ["weekend"], ["ar"]
+        session.add(need)
+        session.commit()
+    listed = api.call("GET", url, "resident")
+    api.validate(listed)
+    mine = next(o for o in listed.get_json()["items"] if o["id"] == approved)
+    assert mine["closed"] == "need"
+    assert mine["need"]["availability"] == ["weekend"] and mine["need"]["languages"] == ["ar"]
+    refused = api.call("POST", f"/api/v1/opportunities/{approved}/answer", "resident", json={"accept": True})
+    assert refused.status_code == 409 and "close" in refused.get_json()["detail"]

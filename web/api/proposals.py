@@ -7,6 +7,7 @@ changes go through web.services.review.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 from sqlmodel import col, or_, select
@@ -27,7 +28,7 @@ from web.api.schemas import (
 from web.extensions import db_session
 from web.permissions import STAFF, VISIBLE_TO_RESIDENT, get_match_for_resident, get_match_to_review
 from web.services import ServiceError
-from web.services.review import answer, approve, reject
+from web.services.review import answer, approve, closed_reasons, reject
 
 MID = "<id:proposal_id>"
 
@@ -108,13 +109,14 @@ def present_opportunities(matches: Sequence[Match]) -> list[dict[str, Any]]:
         select(Need).where(col(Need.id).in_([m.need_id for m in matches]))).all()}
     organisations = {o.id: o for o in session.exec(select(Organisation).where(
         col(Organisation.id).in_([n.organisation_id for n in needs.values()]))).all()}
+    closed = closed_reasons(session, [m for m in matches if m.status == MatchStatus.APPROVED], date.today())
     out = []
     for m in matches:
         n = needs[m.need_id]
-        out.append({**m.model_dump(), "need": {
+        out.append({**m.model_dump(), "closed": closed.get(m.id or 0), "need": {
             "title": n.title, "description": n.description, "kind": n.kind,
-            "when_text": n.when_text, "where_text": n.where_text,
-            "organisation_name": organisations[n.organisation_id].name}})
+            "when_text": n.when_text, "where_text": n.where_text, "availability": n.availability,
+            "languages": n.languages, "organisation_name": organisations[n.organisation_id].name}})
     return out
 
 

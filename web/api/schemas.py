@@ -299,6 +299,10 @@ class OpportunityNeedSchema(Schema):
     kind = _out(fields.String)
     when_text = _out(fields.String)
     where_text = _out(fields.String)
+    availability = _out(fields.List, cls_or_instance=fields.String(), metadata={
+        "description": "Time slots: weekday_morning, weekday_afternoon, weekday_evening, weekend."})
+    languages = _out(fields.List, cls_or_instance=fields.String(), metadata={
+        "description": "Languages the need asks for (codes); empty: none in particular."})
     organisation_name = _out(fields.String)
 
 
@@ -308,6 +312,9 @@ class OpportunitySchema(Schema):
     id = _out(fields.Integer)
     status = _out(fields.String, validate=validate.OneOf(
         [MatchStatus.APPROVED, MatchStatus.ACCEPTED, MatchStatus.DECLINED]))
+    closed = _out(fields.String, allow_none=True, validate=validate.OneOf(["need", "consent"]), metadata={
+        "description": "Why an approved opportunity can no longer be answered (its need is no longer "
+                       "open, or the resident's consent ended; an answer then gets 409), else null."})
     need = _out(fields.Nested, nested=OpportunityNeedSchema)
     reviewed_at = _out(fields.DateTime, allow_none=True)
     answered_at = _out(fields.DateTime, allow_none=True)
