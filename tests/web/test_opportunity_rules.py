@@ -14,7 +14,7 @@ from models import AuditEvent, Consent, Direction, Match, MatchStatus, Need, Nee
 from tests.conftest import Auth, World, add_resident, need_form
 from web.extensions import db, matching
 from web.services import ServiceError
-from web.services.needs import NeedInput, create_need
+from web.services.needs import NeedInput, create_need, update_need
 from web.services.profiles import withdraw_consent
 from web.services.proposals import Proposal, store_proposals, visible_candidates
 from web.services.review import answer, approve
@@ -218,3 +218,19 @@ def test_of_two_answers_sent_at_once_the_first_counts(session: Session, scene: S
     events = session.exec(select(AuditEvent.action).where(AuditEvent.object_id == scene.match_id,
                                                           AuditEvent.object_type == "match")).all()
     assert sorted(events) == ["match.accept", "match.approve"]
+
+
+def test_an_answer_to_an_approval_withdrawn_meanwhile_says_so(session: Session, scene: Scene) -> None:
+    """The resident's page was read before the need's text changed (which withdrew the approval):
+    the answer is refused as closed, not as 'already answered'."""
+    with db.session() as other:
+        stale = other.get(Match, scene.match_id)
+        assert stale is not None and stale.status == MatchStatus.APPROVED
+        need = session.get(Need, scene.need_id)
+        assert need is not None
+        update_need(session, matching, scene.world.member, need,
+                    {"description": "Garder des enfants la nuit."}, date.today())
+        assert session.exec(select(Match).where(Match.resident_id == scene.awa_id,
+                                                Match.status == MatchStatus.APPROVED)).first() is None
+        with pytest.raises(ServiceError, match="close"):
+            answer(other, resident_user(other, scene), stale, accept=True)

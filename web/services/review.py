@@ -165,7 +165,12 @@ def answer(session: Session, resident_user: User, match: Match, accept: bool,
         resident_comment=comment.strip()[:MAX_REASON_CHARS] or None))
     if written.rowcount != 1:
         session.rollback()
-        raise ServiceError(_l("Vous avez déjà répondu à cette proposition."))
+        now = session.exec(select(Match.status).where(  # the pair too: SQLite may reuse a deleted id
+            Match.id == match.id, Match.need_id == match.need_id,
+            Match.resident_id == match.resident_id)).first()
+        if now in (MatchStatus.ACCEPTED, MatchStatus.DECLINED):
+            raise ServiceError(_l("Vous avez déjà répondu à cette proposition."))
+        raise ServiceError(CLOSED_FOR_RESIDENT[Closed.NEED])  # withdrawn meanwhile: the need's text changed
     session.refresh(match)
     record(session, resident_user, "match.accept" if accept else "match.decline", "match", match.id)
     resident_answered(session, match)
