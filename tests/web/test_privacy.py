@@ -28,8 +28,10 @@ from models import Resident as ResidentRow
 from tests.conftest import Auth, World, add_resident
 from web.config import Config
 from web.extensions import matching
+from web.services.audit import record
 from web.services.matching import RESIDENTS, MatchingService, from_blobs
 from web.services.needs import NeedInput, create_need
+from web.services.privacy import erase_resident, profile_history, resident_export
 from web.services.profiles import add_months, update_declaration
 from web.services.proposals import Proposal, propose_for_need, store_proposals, valid_consent_residents
 from web.services.review import answer, approve, reject
@@ -270,3 +272,34 @@ def test_a_resident_asks_a_change_of_their_text(client: FlaskClient, auth: Auth,
     session.expire_all()
     assert session.get(ResidentRequest, request.id).handled_by_id == world.worker_a.id  # type: ignore[union-attr]
     assert "crochet" not in client.get(f"/accompagnement/residents/{story.binta}").get_data(as_text=True)
+
+
+def test_a_new_profile_never_inherits_the_journal_of_an_erased_one(session: Session, world: World) -> None:
+    """SQLite gives a deleted row's id to the next row: erase the newest profile and the next one
+    gets its id, while the journal keeps the events about the erased person (who looked at them,
+    the erasure). The new person's export and history hold only what happened since they exist."""
+    gone = add_resident(session, world, "Zora", "Je fais des tresses.", initial="Q").resident
+    record(session, world.member, "profile.view", "resident", gone.id, need_id=1)
+    session.commit()
+    erase_resident(session, matching, world.worker_a, gone, "worker")
+    new = add_resident(session, world, "Awa", "Je fais de la couture.", initial="K").resident
+    login = session.exec(select(User).where(User.resident_id == new.id)).one()
+    # Whatever the engine's ids: events about the new person's id, their login, a proposal's id,
+    # and done with their login's id, from before each existed (as a previous holder left them).
+    before = new.created_at - timedelta(days=3)
+    need, _ = create_need(session, matching, world.member, NeedInput(
+        title="Atelier couture", description="Animer un atelier de couture."), date.today())
+    store_proposals(session, [Proposal(need.id or 0, new.id or 0, 0.5, {})], Direction.NEED_TO_RESIDENT)
+    match = session.exec(select(Match).where(Match.resident_id == new.id)).one()
+    inherited = (("resident", new.id, world.member), ("match", match.id, world.worker_a),
+                 ("user", login.id, world.worker_a), ("need", need.id, login))
+    for object_type, object_id, actor in inherited:
+        session.add(AuditEvent(at=before, actor_id=actor.id, action="old.event", object_type=object_type,
+                               object_id=object_id, details={}))
+    session.commit()
+    exported = resident_export(session, new)
+    assert exported["audit"] and "old.event" not in {e["action"] for e in exported["audit"]}
+    assert "resident.erase" not in {e["action"] for e in exported["audit"]}
+    assert "profile.view" not in {e["action"] for e in exported["audit"]}
+    history = profile_history(session, new)
+    assert history and {h.action for h in history}.isdisjoint({"old.event", "resident.erase", "profile.view"})

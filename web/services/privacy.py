@@ -101,16 +101,30 @@ def _other_rows(session: Session, targets: dict[str, list[int]]) -> dict[str, li
     return out
 
 
-def audit_events_about(session: Session, resident_id: int, user_id: int | None,
-                       match_ids: Sequence[int]) -> list[AuditEvent]:
-    """Events about the resident, their login, their proposals, or done with their login."""
-    about = (col(AuditEvent.object_type) == "resident") & (col(AuditEvent.object_id) == resident_id)
-    if match_ids:
-        about |= (col(AuditEvent.object_type) == "match") & col(AuditEvent.object_id).in_(match_ids)
-    if user_id is not None:
-        about |= ((col(AuditEvent.object_type) == "user") & (col(AuditEvent.object_id) == user_id)) \
-            | (col(AuditEvent.actor_id) == user_id)
-    return list(session.exec(select(AuditEvent).where(about).order_by(col(AuditEvent.id))).all())
+def audit_events_about(session: Session, resident: Resident, login: User | None,
+                       matches: Sequence[Match]) -> list[AuditEvent]:
+    """Events about the resident, their login, their proposals, or done with their login, since
+    each of them exists: SQLite gives a deleted row's id to the next row (an erased resident's, a
+    withdrawn proposal's, a removed login's), and the journal keeps the ids of the one before."""
+    born: dict[tuple[str, int | None], datetime] = {("resident", resident.id): resident.created_at}
+    born |= {("match", m.id): m.created_at for m in matches}
+    about = (col(AuditEvent.object_type) == "resident") & (col(AuditEvent.object_id) == resident.id)
+    if matches:
+        about |= (col(AuditEvent.object_type) == "match") & col(AuditEvent.object_id).in_(
+            [m.id for m in matches])
+    if login is not None:
+        born[("user", login.id)] = login.created_at
+        about |= ((col(AuditEvent.object_type) == "user") & (col(AuditEvent.object_id) == login.id)) \
+            | (col(AuditEvent.actor_id) == login.id)
+
+    def theirs(event: AuditEvent) -> bool:
+        since = born.get((event.object_type, event.object_id))
+        if since is not None and event.at >= since:
+            return True
+        return login is not None and event.actor_id == login.id and event.at >= login.created_at
+
+    return [e for e in session.exec(select(AuditEvent).where(about).order_by(col(AuditEvent.id))).all()
+            if theirs(e)]
 
 
 def resident_export(session: Session, resident: Resident) -> dict[str, Any]:
@@ -130,7 +144,7 @@ def resident_export(session: Session, resident: Resident) -> dict[str, Any]:
     needs = {n.id: n for n in session.exec(select(Need).where(
         col(Need.id).in_([m.need_id for m in matches]))).all()}
     organisations = {o.id: o.name for o in session.exec(select(Organisation)).all()}
-    events = audit_events_about(session, rid, login.id if login else None, [m.id or 0 for m in matches])
+    events = audit_events_about(session, resident, login, matches)
     users = {u.id: u for u in session.exec(select(User).where(
         col(User.id).in_({e.actor_id for e in events if e.actor_id is not None}))).all()}
     return {
@@ -421,9 +435,9 @@ class HistoryEntry:
 
 def profile_history(session: Session, resident: Resident) -> list[HistoryEntry]:
     """What happened to the profile, newest first (from the audit trail's before/after)."""
-    events = session.exec(select(AuditEvent).where(
-        AuditEvent.object_type == "resident", AuditEvent.object_id == resident.id)
-        .order_by(col(AuditEvent.id).desc())).all()
+    events = session.exec(select(AuditEvent).where(  # since it exists (see audit_events_about)
+        AuditEvent.object_type == "resident", AuditEvent.object_id == resident.id,
+        col(AuditEvent.at) >= resident.created_at).order_by(col(AuditEvent.id).desc())).all()
     actors = {u.id: u for u in session.exec(select(User).where(
         col(User.id).in_({e.actor_id for e in events if e.actor_id is not None}))).all()}
     return [HistoryEntry(e.at, e.action, actors.get(e.actor_id), dict(e.details.get("changes", {})),
