@@ -17,7 +17,7 @@ from web.services import ServiceError
 from web.services.needs import NeedInput, create_need, update_need
 from web.services.profiles import withdraw_consent
 from web.services.proposals import Proposal, store_proposals, visible_candidates
-from web.services.review import answer, approve
+from web.services.review import answer, approve, bulk_approve, reject
 
 
 @pytest.fixture(autouse=True)
@@ -234,3 +234,26 @@ def test_an_answer_to_an_approval_withdrawn_meanwhile_says_so(session: Session, 
                                                 Match.status == MatchStatus.APPROVED)).first() is None
         with pytest.raises(ServiceError, match="close"):
             answer(other, resident_user(other, scene), stale, accept=True)
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+def test_of_two_reviews_read_at_once_the_first_counts(session: Session, scene: Scene, bulk: bool) -> None:
+    """Two workers (or two tabs) read the same proposal; one sets it aside, then the other
+    approves from what they read: the approval is refused, not written over the rejection."""
+    with db.session() as other:
+        stale = other.get(Match, scene.binta_match_id)
+        assert stale is not None and stale.status == MatchStatus.PROPOSED
+        first = session.get(Match, scene.binta_match_id)
+        assert first is not None
+        reject(session, scene.world.worker_a, first, "busy")
+        with pytest.raises(ServiceError, match="déjà été examinée"):
+            if bulk:
+                bulk_approve(other, scene.world.worker_a, [stale])
+            else:
+                approve(other, scene.world.worker_a, stale)
+    session.expire_all()
+    match = session.get(Match, scene.binta_match_id)
+    assert match is not None and (match.status, match.rejection_code) == (MatchStatus.REJECTED, "busy")
+    events = session.exec(select(AuditEvent.action).where(AuditEvent.object_id == scene.binta_match_id,
+                                                          AuditEvent.object_type == "match")).all()
+    assert events == ["match.reject"]

@@ -59,8 +59,12 @@ def bulk_approve(session: Session, reviewer: User, matches: Sequence[Match]) -> 
     if closed_reasons(session, matches, date.today()):
         raise ServiceError(_l("Une des propositions cochées ne peut plus être validée (besoin fermé ou "
                               "consentement terminé) : rien n'a été validé. Rechargez la page."))
-    for match in matches:
-        _approve(session, reviewer, match)
+    try:
+        for match in matches:
+            _approve(session, reviewer, match)
+    except ServiceError:  # one reviewed by someone else meanwhile: _review rolled back them all
+        raise ServiceError(_l("Une des propositions cochées a déjà été examinée : rien n'a été "
+                              "validé. Rechargez la page.")) from None
     session.commit()
     forget_review_floor(session)
     return len(matches)
@@ -122,11 +126,22 @@ def _refuse_if_closed(session: Session, match: Match, messages: Mapping[Closed, 
         raise ServiceError(messages[closed])
 
 
+def _review(session: Session, reviewer: User, match: Match, **values: Any) -> None:
+    """Write a review only if the proposal is still unreviewed in the database: two workers (or two
+    tabs) may read it at once, and the second review must not overwrite the first (an approval
+    over a rejection told the resident of an opportunity their worker had set aside)."""
+    written = session.exec(update(Match).where(
+        col(Match.id) == match.id, col(Match.status) == MatchStatus.PROPOSED).values(
+        reviewed_by_id=reviewer.id, reviewed_at=utcnow(), **values))
+    if written.rowcount != 1:
+        session.rollback()
+        raise ServiceError(_l("Cette proposition a déjà été examinée."))
+    session.refresh(match)
+
+
 def _approve(session: Session, reviewer: User, match: Match) -> None:
     """Approve a proposal the caller found unreviewed and still open."""
-    match.status = MatchStatus.APPROVED
-    match.reviewed_by_id, match.reviewed_at = reviewer.id, utcnow()
-    session.add(match)
+    _review(session, reviewer, match, status=MatchStatus.APPROVED)
     record(session, reviewer, "match.approve", "match", match.id)
     opportunity_approved(session, match)
 
@@ -140,10 +155,8 @@ def reject(session: Session, reviewer: User, match: Match, code: str, note: str 
         raise ServiceError(_l("Indiquez la raison du refus."))
     if len(note) > MAX_REASON_CHARS:
         raise ServiceError(_l("La raison est trop longue (1 000 caractères au plus)."))
-    match.status = MatchStatus.REJECTED
-    match.rejection_code, match.rejection_note = code, note or None
-    match.reviewed_by_id, match.reviewed_at = reviewer.id, utcnow()
-    session.add(match)
+    _review(session, reviewer, match, status=MatchStatus.REJECTED, rejection_code=code,
+            rejection_note=note or None)
     # The note stays on the proposal (erased with it); the append-only audit never holds free text.
     record(session, reviewer, "match.reject", "match", match.id, code=code, has_note=bool(note))
     session.commit()
