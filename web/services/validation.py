@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, select, update
 
 from models import Need, Resident, Role, SkillDeclaration, User, ValidationStatus, utcnow
 from web.services import ServiceError
@@ -93,10 +94,27 @@ def _check_note(note: str) -> str:
     return note
 
 
-def _decide(row: Resident | Need, worker: User, status: ValidationStatus, note: str | None) -> None:
-    row.validation_status = status
-    row.validated_by_id, row.validated_at = worker.id, utcnow()
-    row.validation_note = note
+def _move(session: Session, row: Resident | Need, before: ValidationStatus, after: ValidationStatus,
+          **values: Any) -> None:
+    """Change a submission's state only if the database still holds it in `before`: two workers
+    may read it at once (validate here, send back there), and the second decision must not be
+    written over the first (a profile sent back after its validation had a login and indexed
+    statements and could be resubmitted)."""
+    table = type(row)
+    written = session.exec(update(table).where(
+        col(table.id) == row.id, col(table.validation_status) == before).values(
+        validation_status=after, **values))
+    if written.rowcount != 1:
+        session.rollback()
+        raise ServiceError(_l("Cette fiche a déjà été examinée.") if before == ValidationStatus.PENDING
+                           else _l("Cette fiche attend déjà la validation ou a été validée."))
+    session.refresh(row)
+
+
+def _decide(session: Session, row: Resident | Need, worker: User, status: ValidationStatus,
+            note: str | None) -> None:
+    _move(session, row, ValidationStatus.PENDING, status, validated_by_id=worker.id,
+          validated_at=utcnow(), validation_note=note)
 
 
 def validate_resident(session: Session, matching: MatchingService, worker: User,
@@ -108,11 +126,11 @@ def validate_resident(session: Session, matching: MatchingService, worker: User,
     analysis = matching.analyze(declaration.text) if declaration else None
     if declaration is None or analysis is None or not analysis.statements:
         raise ServiceError(_l("Écrivez ce que la personne sait faire, avec ses mots."))
+    _decide(session, resident, worker, ValidationStatus.VALIDATED, None)
     matching.store_declaration(session, declaration, analysis)
     resident.languages = list(dict.fromkeys([*resident.languages, *analysis.languages]))
     has_login = session.exec(select(User).where(User.resident_id == resident.id)).first()
     code = "" if has_login else add_resident_login(session, resident)
-    _decide(resident, worker, ValidationStatus.VALIDATED, None)
     resident.updated_at = utcnow()
     session.add(resident)
     record(session, worker, "resident.validate", "resident", resident.id)
@@ -124,8 +142,8 @@ def validate_need(session: Session, matching: MatchingService, worker: User, nee
                   today: date) -> int:
     """The need enters matching: statements, index entry, proposals (committed)."""
     _check_pending(need)
+    _decide(session, need, worker, ValidationStatus.VALIDATED, None)
     matching.store_need(session, need)
-    _decide(need, worker, ValidationStatus.VALIDATED, None)
     need.updated_at = utcnow()
     session.add(need)
     record(session, worker, "need.validate", "need", need.id)
@@ -137,8 +155,7 @@ def send_back(session: Session, worker: User, row: Resident | Need, note: str) -
     """Return a submission to its habitant-relais with a word saying what to change."""
     _check_pending(row)
     note = _check_note(note)
-    _decide(row, worker, ValidationStatus.RETURNED, note)
-    session.add(row)
+    _decide(session, row, worker, ValidationStatus.RETURNED, note)
     kind = "resident" if isinstance(row, Resident) else "need"
     record(session, worker, f"{kind}.send_back", kind, row.id)  # the note is free text: not here
     session.commit()
@@ -153,8 +170,8 @@ def resubmit_resident(session: Session, matching: MatchingService, relais: User,
                       resident: Resident, text: str) -> None:
     """The habitant-relais corrects a profile sent back to them; it waits for validation again."""
     _check_returned(resident)
-    resident.validation_status = ValidationStatus.PENDING
-    session.add(resident)
+    _move(session, resident, ValidationStatus.RETURNED, ValidationStatus.PENDING)
+    record(session, relais, "resident.resubmit", "resident", resident.id)
     try:
         update_declaration(session, matching, relais, resident, text)  # commits; out of the index
     except ServiceError:
@@ -166,8 +183,8 @@ def resubmit_need(session: Session, matching: MatchingService, relais: User, nee
                   title: str, description: str, today: date) -> None:
     """The habitant-relais corrects a need sent back to them; it waits for validation again."""
     _check_returned(need)
-    need.validation_status = ValidationStatus.PENDING
-    session.add(need)
+    _move(session, need, ValidationStatus.RETURNED, ValidationStatus.PENDING)
+    record(session, relais, "need.resubmit", "need", need.id)
     try:
         update_need(session, matching, relais, need, {"title": title, "description": description},
                     today, source="relais")
