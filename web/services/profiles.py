@@ -55,6 +55,11 @@ class CreatedResident:
     proposals: int
 
 
+def initial_of(text: str) -> str:
+    """One capital letter: "ß".upper() is "SS" and "ﬀ".upper() "FF" (two letters, in a column of
+    one: an error on PostgreSQL), so the first letter of the capitals is kept."""
+    return text.strip().upper()[:1]
+
 def _check(session: Session, data: ResidentInput, today: date) -> list[object]:
     errors: list[object] = []
     if not data.first_name.strip():
@@ -125,7 +130,7 @@ def add_resident(session: Session, matching: MatchingService, worker: User, data
     languages = list(dict.fromkeys([*data.languages, *analysis.languages]))
     resident = Resident(
         first_name=data.first_name.strip(),
-        last_initial=data.last_initial.strip()[:1].upper(),
+        last_initial=initial_of(data.last_initial),
         territory_id=data.territory_id or 0,
         organisation_id=worker.organisation_id,
         languages=languages,

@@ -70,8 +70,10 @@ def confirm(job_id: int) -> Any:
 @roles_required(*STAFF)
 def cancel(job_id: int) -> Any:
     session = db_session()
-    csv_io.cancel(session, get_job(session, user(), job_id))
-    flash(_("Import annulé : le fichier a été oublié."), "success")
+    if csv_io.cancel(session, get_job(session, user(), job_id)):
+        flash(_("Import annulé : le fichier a été oublié."), "success")
+    else:
+        flash(_("Cet import est déjà lancé : il ne peut plus être annulé."), "error")
     return redirect(url_for("imports.upload"))
 
 
