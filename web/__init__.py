@@ -25,6 +25,7 @@ from web.forms import (
     reason_label,
     slot_labels,
     status_label,
+    want_labels,
 )
 from web.views.language import chosen_language
 
@@ -90,6 +91,7 @@ def create_app(config: Config | None = None, test_config: dict[str, Any] | None 
     app.add_template_filter(reason_label, "reason_label")
     app.add_template_filter(consent_method_label, "consent_method_label")
     app.add_template_filter(slot_labels, "slot_labels")
+    app.add_template_filter(want_labels, "want_labels")
     app.context_processor(lambda: {"get_locale": get_locale, "sensitive_labels": SENSITIVE_LABELS,
                                    "need_status_labels": NEED_STATUS_LABELS})
     _register_health(app)

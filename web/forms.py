@@ -190,7 +190,7 @@ class NeedForm(FlaskForm):
 
 class RejectForm(FlaskForm):
     reason_code = SelectField(_l("Raison"), choices=choices(REJECTION_LABELS))
-    reason_text = StringField(_l("Précision"), validators=[Optional(), Length(max=900)])
+    reason_text = StringField(_l("Précision"), validators=[Optional(), Length(max=1000)])  # the service's
 
 
 class ActionForm(FlaskForm):
@@ -289,6 +289,11 @@ def slot_labels(slots: list[str] | None) -> str:
     """The time slots of a need or a person, in the labels' order ("weekend" → "le week-end";
     a Jinja filter)."""
     return ", ".join(str(text) for slot, text in AVAILABILITY_LABELS.items() if slot in (slots or []))
+
+
+def want_labels(wants: list[str] | None) -> str:
+    """What a person wants, in words ("job" → "trouver un emploi"; a Jinja filter)."""
+    return ", ".join(str(text) for want, text in WANT_LABELS.items() if want in (wants or []))
 
 
 def consent_method_label(method: str) -> str:

@@ -25,6 +25,7 @@ from models import (
 )
 from web.extensions import db_session, matching
 from web.forms import (
+    CHANNEL_LABELS,
     REJECTION_LABELS,
     ActionForm,
     ConsentForm,
@@ -203,6 +204,9 @@ def edit_declaration(resident_id: int) -> Any:
                 flash(message, "error")
         else:
             flash(_("Texte enregistré. %(n)d nouvelle(s) proposition(s).", n=added), "success")
+    else:  # a text over 10,000 characters: said, not dropped in silence
+        for message in form.declaration.errors or [_("Le texte n'a pas été enregistré : recommencez.")]:
+            flash(str(message), "error")
     return redirect(url_for("worker.resident", resident_id=person.id))
 
 
@@ -231,6 +235,8 @@ def renew(resident_id: int) -> Any:
             flash(str(exc), "error")
         else:
             flash(_("Consentement enregistré."), "success")
+    else:
+        flash(_("Indiquez comment le consentement a été recueilli."), "error")
     return redirect(url_for("worker.resident", resident_id=person.id))
 
 
@@ -333,6 +339,8 @@ def reject_match(match_id: int) -> Any:
             flash(str(exc), "error")
         else:
             flash(_("Proposition écartée."), "success")
+    elif form.reason_text.errors:  # the service's limit, said as the service says it
+        flash(_("La raison est trop longue (1 000 caractères au plus)."), "error")
     else:
         flash(_("Indiquez la raison du refus."), "error")
     return _back_to_desk()
@@ -473,7 +481,7 @@ def export_page(resident_id: int) -> Any:
     person = get_resident(session, user(), resident_id)
     data = resident_export(session, person)
     record_export(session, user(), person, "page")
-    return render_template("worker/export.html", resident=person, data=data)
+    return render_template("worker/export.html", resident=person, data=data, channels=CHANNEL_LABELS)
 
 
 @bp.get("/residents/<id:resident_id>/export.json")
