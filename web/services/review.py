@@ -172,15 +172,15 @@ def answer(session: Session, resident_user: User, match: Match, accept: bool,
     if match.status != MatchStatus.APPROVED:
         raise ServiceError(_l("Vous avez déjà répondu à cette proposition."))
     _refuse_if_closed(session, match, CLOSED_FOR_RESIDENT)
+    match_id, need_id, resident_id = match.id, match.need_id, match.resident_id  # kept past a rollback
     written = session.exec(update(Match).where(
-        col(Match.id) == match.id, col(Match.status) == MatchStatus.APPROVED).values(
+        col(Match.id) == match_id, col(Match.status) == MatchStatus.APPROVED).values(
         status=MatchStatus.ACCEPTED if accept else MatchStatus.DECLINED, answered_at=utcnow(),
         resident_comment=comment.strip()[:MAX_REASON_CHARS] or None))
     if written.rowcount != 1:
         session.rollback()
         now = session.exec(select(Match.status).where(  # the pair too: SQLite may reuse a deleted id
-            Match.id == match.id, Match.need_id == match.need_id,
-            Match.resident_id == match.resident_id)).first()
+            Match.id == match_id, Match.need_id == need_id, Match.resident_id == resident_id)).first()
         if now in (MatchStatus.ACCEPTED, MatchStatus.DECLINED):
             raise ServiceError(_l("Vous avez déjà répondu à cette proposition."))
         raise ServiceError(CLOSED_FOR_RESIDENT[Closed.NEED])  # withdrawn meanwhile: the need's text changed
