@@ -60,6 +60,7 @@ def initial_of(text: str) -> str:
     one: an error on PostgreSQL), so the first letter of the capitals is kept."""
     return text.strip().upper()[:1]
 
+
 def _check(session: Session, data: ResidentInput, today: date) -> list[object]:
     errors: list[object] = []
     if not data.first_name.strip():
