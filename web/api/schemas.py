@@ -13,8 +13,8 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validat
 
 from models import Availability, MatchStatus, NeedKind, NeedStatus, RejectionReason, Role
 from web.forms import LANGUAGE_LABELS
+from web.services.queries import MAX_ID
 
-MAX_ID = 2_147_483_647  # ids fit PostgreSQL's integer
 LANGUAGES = sorted(LANGUAGE_LABELS)
 
 

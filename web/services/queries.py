@@ -10,21 +10,35 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, select, update
 
 T = TypeVar("T")
 
+MAX_ID = 2**31 - 1  # both engines' integer keys (PostgreSQL's integer)
 _DIGITS = re.compile(r"[0-9]{1,10}")  # ASCII: "²".isdigit() is true, and int("²") fails
 
 
 def row_id(raw: str | None) -> int | None:
-    """A row id typed into a form or an address: 1 to 2**31 - 1 (both engines' integer keys),
-    else None."""
+    """A row id typed into a form or an address: 1 to MAX_ID, else None."""
     text = (raw or "").strip()
     if not _DIGITS.fullmatch(text):
         return None
     value = int(text)
-    return value if 0 < value < 2**31 else None
+    return value if 0 < value <= MAX_ID else None
+
+
+def update_if(session: Session, row: Any, state: Any, expected: Any, **values: Any) -> bool:
+    """Write `values` on `row` only if the database still holds `expected` in its `state` column:
+    one conditional UPDATE, for a decision two people may take at once from what they both read
+    (the second must not write over the first). Written: `row` is refreshed. Not: the session is
+    rolled back (its other pending changes with it) and False is returned."""
+    table = type(row)
+    written = session.exec(update(table).where(col(table.id) == row.id, state == expected).values(**values))
+    if written.rowcount != 1:
+        session.rollback()
+        return False
+    session.refresh(row)
+    return True
 
 
 def count_rows(session: Session, query: Any) -> int:

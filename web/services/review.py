@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlmodel import Session, col, select, update
+from sqlmodel import Session, col, select
 
 from models import (
     Match,
@@ -32,7 +32,7 @@ from web.services.proposals import (
     valid_consent_residents,
     worker_proposal,
 )
-from web.services.queries import count_rows, ids_subquery, numbered_page, row_id, rows_by_id
+from web.services.queries import count_rows, ids_subquery, numbered_page, row_id, rows_by_id, update_if
 
 MAX_REASON_CHARS = 1000
 
@@ -130,13 +130,9 @@ def _review(session: Session, reviewer: User, match: Match, **values: Any) -> No
     """Write a review only if the proposal is still unreviewed in the database: two workers (or two
     tabs) may read it at once, and the second review must not overwrite the first (an approval
     over a rejection told the resident of an opportunity their worker had set aside)."""
-    written = session.exec(update(Match).where(
-        col(Match.id) == match.id, col(Match.status) == MatchStatus.PROPOSED).values(
-        reviewed_by_id=reviewer.id, reviewed_at=utcnow(), **values))
-    if written.rowcount != 1:
-        session.rollback()
+    if not update_if(session, match, col(Match.status), MatchStatus.PROPOSED,
+                     reviewed_by_id=reviewer.id, reviewed_at=utcnow(), **values):
         raise ServiceError(_l("Cette proposition a déjà été examinée."))
-    session.refresh(match)
 
 
 def _approve(session: Session, reviewer: User, match: Match) -> None:
@@ -173,18 +169,14 @@ def answer(session: Session, resident_user: User, match: Match, accept: bool,
         raise ServiceError(_l("Vous avez déjà répondu à cette proposition."))
     _refuse_if_closed(session, match, CLOSED_FOR_RESIDENT)
     match_id, need_id, resident_id = match.id, match.need_id, match.resident_id  # kept past a rollback
-    written = session.exec(update(Match).where(
-        col(Match.id) == match_id, col(Match.status) == MatchStatus.APPROVED).values(
-        status=MatchStatus.ACCEPTED if accept else MatchStatus.DECLINED, answered_at=utcnow(),
-        resident_comment=comment.strip()[:MAX_REASON_CHARS] or None))
-    if written.rowcount != 1:
-        session.rollback()
+    if not update_if(session, match, col(Match.status), MatchStatus.APPROVED,
+                     status=MatchStatus.ACCEPTED if accept else MatchStatus.DECLINED, answered_at=utcnow(),
+                     resident_comment=comment.strip()[:MAX_REASON_CHARS] or None):
         now = session.exec(select(Match.status).where(  # the pair too: SQLite may reuse a deleted id
             Match.id == match_id, Match.need_id == need_id, Match.resident_id == resident_id)).first()
         if now in (MatchStatus.ACCEPTED, MatchStatus.DECLINED):
             raise ServiceError(_l("Vous avez déjà répondu à cette proposition."))
         raise ServiceError(CLOSED_FOR_RESIDENT[Closed.NEED])  # withdrawn meanwhile: the need's text changed
-    session.refresh(match)
     record(session, resident_user, "match.accept" if accept else "match.decline", "match", match.id)
     resident_answered(session, match)
     session.commit()

@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlmodel import Session, col, select, update
+from sqlmodel import Session, col, select
 
 from models import Need, Resident, Role, SkillDeclaration, User, ValidationStatus, utcnow
 from web.services import ServiceError
@@ -23,6 +23,7 @@ from web.services.matching import MatchingService
 from web.services.needs import update_need
 from web.services.profiles import add_resident_login, update_declaration
 from web.services.proposals import propose_for_need, propose_for_resident
+from web.services.queries import update_if
 
 MAX_NOTE_CHARS = 500
 
@@ -100,15 +101,10 @@ def _move(session: Session, row: Resident | Need, before: ValidationStatus, afte
     may read it at once (validate here, send back there), and the second decision must not be
     written over the first (a profile sent back after its validation had a login and indexed
     statements and could be resubmitted)."""
-    table = type(row)
-    written = session.exec(update(table).where(
-        col(table.id) == row.id, col(table.validation_status) == before).values(
-        validation_status=after, **values))
-    if written.rowcount != 1:
-        session.rollback()
+    if not update_if(session, row, col(type(row).validation_status), before,
+                     validation_status=after, **values):
         raise ServiceError(_l("Cette fiche a déjà été examinée.") if before == ValidationStatus.PENDING
                            else _l("Cette fiche attend déjà la validation ou a été validée."))
-    session.refresh(row)
 
 
 def _decide(session: Session, row: Resident | Need, worker: User, status: ValidationStatus,
