@@ -164,25 +164,30 @@ class ParsedFile:
 
 
 def decode(data: bytes) -> tuple[str, str]:
-    """The text of a spreadsheet export and the encoding it was in."""
-    # A NUL is never in a spreadsheet's text, and PostgreSQL refuses it in a string: dropped, as
-    # forms drop it. A byte-order mark before bytes that are not in its encoding (a Latin-1 file
-    # saved "with BOM") falls through to the guesses below rather than failing the preview.
+    """The text of a spreadsheet export and the encoding it was in. A NUL is never in a
+    spreadsheet's text, and PostgreSQL refuses it in a string: dropped, as forms drop it."""
+    text, encoding = _guess_encoding(data)
+    return text.replace("\x00", ""), encoding
+
+
+def _guess_encoding(data: bytes) -> tuple[str, str]:
+    # A byte-order mark before bytes that are not in its encoding (a Latin-1 file saved "with
+    # BOM") falls through to the guesses below rather than failing the preview.
     if data.startswith(codecs.BOM_UTF8):
         with contextlib.suppress(UnicodeDecodeError):
-            return data[len(codecs.BOM_UTF8):].decode("utf-8").replace("\x00", ""), "UTF-8 (BOM)"
+            return data[len(codecs.BOM_UTF8):].decode("utf-8"), "UTF-8 (BOM)"
         data = data[len(codecs.BOM_UTF8):]
     elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         with contextlib.suppress(UnicodeDecodeError):
-            return data.decode("utf-16").replace("\x00", ""), "UTF-16"
+            return data.decode("utf-16"), "UTF-16"
     try:
-        return data.decode("utf-8").replace("\x00", ""), "UTF-8"
+        return data.decode("utf-8"), "UTF-8"
     except UnicodeDecodeError:
         pass
     try:  # what Excel writes as "CSV" on a French Windows: Latin-1 plus œ, €, ’…
-        return data.decode("cp1252").replace("\x00", ""), "Windows-1252 (Latin-1)"
+        return data.decode("cp1252"), "Windows-1252 (Latin-1)"
     except UnicodeDecodeError:
-        return data.decode("latin-1").replace("\x00", ""), "Latin-1"
+        return data.decode("latin-1"), "Latin-1"
 
 
 def sniff_delimiter(text: str) -> str:
