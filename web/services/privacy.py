@@ -105,7 +105,8 @@ def audit_events_about(session: Session, resident: Resident, login: User | None,
                        matches: Sequence[Match]) -> list[AuditEvent]:
     """Events about the resident, their login, their proposals, or done with their login, since
     each of them exists: SQLite gives a deleted row's id to the next row (an erased resident's, a
-    withdrawn proposal's, a removed login's), and the journal keeps the ids of the one before."""
+    withdrawn proposal's), and the journal keeps the ids of the one before. Logins are anonymised,
+    never deleted, so their ids are not reused today; the same rule guards them anyway."""
     born: dict[tuple[str, int | None], datetime] = {("resident", resident.id): resident.created_at}
     born |= {("match", m.id): m.created_at for m in matches}
     about = (col(AuditEvent.object_type) == "resident") & (col(AuditEvent.object_id) == resident.id)
