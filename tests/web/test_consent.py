@@ -47,6 +47,25 @@ def test_withdrawn_consent_removes_the_resident_from_matching(client: FlaskClien
     assert session.get(Resident, awa.id) is not None
 
 
+def test_withdrawing_twice_is_said_and_journaled_once(client: FlaskClient, auth: Auth,
+                                                     session: Session, world: World) -> None:
+    """A second click (or a colleague's tab still open) finds nothing left to withdraw."""
+    awa = add_resident(session, world, "Awa", "Je fais de la couture et des retouches.").resident
+    auth.login(world.worker_a.email or "")
+    first = auth.post(f"/accompagnement/residents/{awa.id}/consentement/retrait", {}, follow_redirects=True)
+    assert "Consentement retiré" in first.get_data(as_text=True)  # type: ignore[attr-defined]
+    session.expire_all()
+    when = select(Consent.withdrawn_at).where(Consent.resident_id == awa.id)
+    withdrawn_at = session.exec(when).one()
+    second = auth.post(f"/accompagnement/residents/{awa.id}/consentement/retrait", {}, follow_redirects=True)
+    assert "Le consentement était déjà retiré." in second.get_data(as_text=True)  # type: ignore[attr-defined]
+    session.expire_all()
+    assert session.exec(when).one() == withdrawn_at
+    actions = [e.action for e in session.exec(select(AuditEvent).where(
+        AuditEvent.object_type == "resident", AuditEvent.object_id == awa.id)).all()]
+    assert actions.count("consent.withdraw") == 1
+
+
 def test_login_starts_a_fresh_expiring_session(client: FlaskClient, auth: Auth,
                                                world: World) -> None:
     with client.session_transaction() as before:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from flask_babel import lazy_gettext as _l
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, select, update
 
 from matcher.pipeline import PreparedDeclaration
 from models import (
@@ -221,16 +221,20 @@ def current_consent(session: Session, resident: Resident) -> Consent | None:
                         .order_by(col(Consent.given_on).desc(), col(Consent.id).desc())).first()
 
 
-def withdraw_consent(session: Session, worker: User, resident: Resident) -> None:
-    """The resident withdraws consent: out of matching at once, unreviewed proposals dropped."""
-    now = utcnow()
-    for consent in session.exec(select(Consent).where(
-            Consent.resident_id == resident.id, col(Consent.withdrawn_at).is_(None))).all():
-        consent.withdrawn_at = now
-        session.add(consent)
+def withdraw_consent(session: Session, worker: User, resident: Resident) -> bool:
+    """The resident withdraws consent: out of matching at once, unreviewed proposals dropped.
+    False when there was nothing left to withdraw (a second click, another tab, a colleague):
+    nothing is written then, and the journal does not say it happened twice."""
+    withdrawn = session.exec(update(Consent).where(col(Consent.resident_id) == resident.id,
+                                                   col(Consent.withdrawn_at).is_(None))
+                             .values(withdrawn_at=utcnow()))
+    if not withdrawn.rowcount:
+        session.rollback()
+        return False
     withdraw_unreviewed(session, resident_id=resident.id)
     record(session, worker, "consent.withdraw", "resident", resident.id)
     session.commit()
+    return True
 
 
 def renew_consent(session: Session, worker: User, resident: Resident, method: str, today: date,

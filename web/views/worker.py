@@ -216,8 +216,10 @@ def withdraw(resident_id: int) -> Any:
     session = db_session()
     person = get_resident(session, user(), resident_id)
     if ActionForm().validate_on_submit():
-        withdraw_consent(session, user(), person)
-        flash(_("Consentement retiré : la personne ne reçoit plus de proposition."), "success")
+        if withdraw_consent(session, user(), person):
+            flash(_("Consentement retiré : la personne ne reçoit plus de proposition."), "success")
+        else:
+            flash(_("Le consentement était déjà retiré."), "info")
     return redirect(url_for("worker.resident", resident_id=person.id))
 
 
