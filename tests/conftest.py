@@ -212,11 +212,12 @@ def auth(client: FlaskClient) -> Auth:
 def add_resident(session: Session, world: World, name: str, declaration: str, *,
                  initial: str = "", given_on: date | None = None, recorded_by: User | None = None,
                  **extra: object) -> CreatedResident:
-    """A resident of Les Tilleuls, followed by worker A, who consented on `given_on` (today);
-    `recorded_by` another account (e.g. world.relais: the profile then waits for validation)."""
-    today = date.today()
+    """A resident of Les Tilleuls, followed by worker A, recorded the day they consented:
+    `given_on` (default today; earlier, for a consent since expired); `recorded_by` another account
+    (e.g. world.relais: the profile then waits for validation)."""
+    today = given_on or date.today()
     data = ResidentInput(first_name=name, last_initial=initial, territory_id=world.tilleuls.id,
-                         consent_given_on=given_on or today, consent_method="paper_signed",
+                         consent_given_on=today, consent_method="paper_signed",
                          consent_matching=True, declaration=declaration)
     for key, value in extra.items():
         setattr(data, key, value)

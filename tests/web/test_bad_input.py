@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
 
 import pytest
 from flask import Flask
@@ -31,6 +32,8 @@ def nothing_written(session: Session) -> None:
     ({"consent_matching": ""}, "consentement de la personne est obligatoire"),
     ({"consent_method": ""}, "comment le consentement a été recueilli"),
     ({"consent_given_on": "2999-01-01"}, "date du consentement"),
+    ({"consent_given_on": (date.today() - timedelta(days=400)).isoformat()},
+     "Ce consentement date de plus de 12 mois : il n'est plus valable."),
     ({"first_name": ""}, "Ce champ est requis."),
     ({"territory_id": 999999}, "N'est pas un choix valide"),
     ({"declaration": "je cuisine " * 1200}, "plus de 10000 caractères"),

@@ -141,12 +141,14 @@ def test_separators_are_sniffed(app: Flask, session: Session, world: World, sep:
 def test_bad_rows_get_french_errors_with_line_numbers(client: FlaskClient, auth: Auth,
                                                       world: World) -> None:
     future = (date.today() + timedelta(days=3)).strftime("%d/%m/%Y")
+    long_ago = (date.today() - timedelta(days=800)).strftime("%d/%m/%Y")
     rows = [
         ROWS[0],
         f";X;Les Tilleuls;;;;Je fais le ménage.;{CONSENT_DAY};oral",  # line 3: no first name
         f"Ali;;Les Peupliers;klingon;la nuit;;Je conduis.;{CONSENT_DAY};oral",  # line 4
         "Léa;;Les Tilleuls;;;;Je garde des enfants.;31/02/2026;par pigeon",  # line 5
         f"Inès;;Les Tilleuls;;;;;{future};oral",  # line 6: no declaration, consent in the future
+        f"Rose;;Les Tilleuls;;;;Je tricote.;{long_ago};oral",  # line 7: consent expired since
     ]
     auth.login(world.worker_a.email or "")
     response = upload(auth, residents_csv(rows).encode())
@@ -159,6 +161,7 @@ def test_bad_rows_get_french_errors_with_line_numbers(client: FlaskClient, auth:
     assert "Ligne 5 : Méthode de consentement inconnue : « par pigeon »" in page
     assert "Ligne 6 : Écrivez ce que la personne sait faire, avec ses mots." in page
     assert "Ligne 6 : Indiquez la date du consentement (aujourd&#39;hui ou avant)." in page
+    assert "Ligne 7 : Ce consentement date de plus de 12 mois : il n&#39;est plus valable." in page
     assert "Ligne 2 :" not in page
     assert "/valider" not in page  # no way to import a file with errors
     job_id = draft_id(response)

@@ -417,7 +417,7 @@ def _resident_row(session: Session, row: Row, values: dict[str, str], territorie
         consent_matching=bool(consent_date and values["consent_method"]),
         declaration=values["declaration"],
     )
-    for message in check_resident(session, data, today):
+    for message in check_resident(session, data, today, current_app.config["RELAIS"].consent_months):
         if message not in errors:
             errors.append(message)
     row.data = data

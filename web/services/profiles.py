@@ -61,7 +61,7 @@ def initial_of(text: str) -> str:
     return text.strip().upper()[:1]
 
 
-def _check(session: Session, data: ResidentInput, today: date) -> list[object]:
+def _check(session: Session, data: ResidentInput, today: date, consent_months: int) -> list[object]:
     errors: list[object] = []
     if not data.first_name.strip():
         errors.append(_l("Indiquez un prénom (ou un pseudonyme)."))
@@ -80,15 +80,20 @@ def _check(session: Session, data: ResidentInput, today: date) -> list[object]:
                          "profil."))
     if data.consent_given_on is None or data.consent_given_on > today:
         errors.append(_l("Indiquez la date du consentement (aujourd'hui ou avant)."))
+    elif add_months(data.consent_given_on, consent_months) < today:
+        # Saved, the profile would be out of matching from the start, and a typed year wrong by
+        # one would go unseen: the person is asked again, and the consent recorded today.
+        errors.append(_l("Ce consentement date de plus de %(months)d mois : il n'est plus valable. "
+                         "Demandez-le à nouveau à la personne.", months=consent_months))
     if data.consent_method not in set(ConsentMethod):
         errors.append(_l("Indiquez comment le consentement a été recueilli."))
     errors.extend(_check_declaration(data.declaration))
     return errors
 
 
-def check_resident(session: Session, data: ResidentInput, today: date) -> list[str]:
+def check_resident(session: Session, data: ResidentInput, today: date, consent_months: int) -> list[str]:
     """What would stop `data` from being saved, in French, without writing (import previews)."""
-    return [str(message) for message in _check(session, data, today)]
+    return [str(message) for message in _check(session, data, today, consent_months)]
 
 
 def _check_declaration(text: str) -> list[object]:
@@ -122,7 +127,7 @@ def add_resident(session: Session, matching: MatchingService, worker: User, data
             or worker.organisation_id is None:
         raise ServiceError(_l("Seul·e un·e travailleur·se social·e peut créer un profil."))
     pending = worker.role == Role.HABITANT_RELAIS
-    errors = _check(session, data, today)
+    errors = _check(session, data, today, consent_months)
     if errors:
         raise ServiceError(*errors)
     analysis = prepared.analysis if prepared is not None else matching.analyze(data.declaration)
