@@ -19,7 +19,7 @@ from tests.conftest import World, add_resident
 from web.extensions import matching
 from web.services import proposals
 from web.services.matching import RESIDENTS, need_query
-from web.services.needs import NeedInput, create_need
+from web.services.needs import NeedInput, create_need, update_need
 from web.services.proposals import (
     FLOOR_SECONDS,
     REVIEWED,
@@ -212,6 +212,23 @@ def test_a_review_is_seen_by_the_next_round_of_its_process(session: Session, wor
     assert review_floor(session, 0.25) == 0.25  # one review short of calibrating
     reject(session, world.worker_a, rows[-1], "busy")
     assert review_floor(session, 0.25) == calibrated_min_score(session, 0.25) > 0.25
+
+
+def test_approvals_dropped_by_a_need_edit_are_seen_by_the_next_round(session: Session,
+                                                                      world: World) -> None:
+    """A need's new text withdraws the approvals nobody answered: they leave the history the
+    floor is learnt from, and this process reads it again at once (the edit's own round too)."""
+    rows = history(session, world, [(MatchStatus.APPROVED, 0.6 + i / 100)
+                                    for i in range(CALIBRATION_MINIMUM_REVIEWS)])
+    default = matching.min_similarity
+    proposals.forget_review_floor(session)  # the history above was written behind its back
+    assert review_floor(session, default) == calibrated_min_score(session, default) > default
+    edited = session.get(Need, rows[0].need_id)
+    assert edited is not None
+    update_need(session, matching, world.member, edited, {"description": "Un autre besoin."}, date.today())
+    assert session.exec(select(Match).where(Match.need_id == edited.id,
+                                            Match.status == MatchStatus.APPROVED)).all() == []
+    assert review_floor(session, default) == default  # one review short of calibrating, at once
 
 
 def test_residents_like_one_rejected_for_a_need_are_down_ranked(session: Session,

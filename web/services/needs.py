@@ -23,7 +23,7 @@ from models import (
 from web.services import ServiceError
 from web.services.audit import record
 from web.services.matching import MatchingService
-from web.services.proposals import propose_for_need, withdraw_unreviewed
+from web.services.proposals import forget_review_floor, propose_for_need, withdraw_unreviewed
 
 MAX_DESCRIPTION_CHARS = 10_000
 NEED_FIELDS = ("title", "description", "kind", "territory_id", "when_text", "where_text",
@@ -143,8 +143,11 @@ def update_need(session: Session, matching: MatchingService, author: User, need:
     text_changed = bool({"title", "description"} & set(changed))
     if text_changed and need.validation_status == ValidationStatus.VALIDATED:
         matching.store_need(session, need)  # a need waiting for validation stays out of the index
+    dropped = 0
     if {"title", "description", "languages", "status"} & set(changed):
-        withdraw_unreviewed(session, need_id=need.id, unanswered=text_changed)
+        dropped = withdraw_unreviewed(session, need_id=need.id, unanswered=text_changed)
     record(session, author, "need.update", "need", need.id, source=source, fields=changed)
     session.commit()
+    if dropped and text_changed:  # approvals went: the floor learnt from reviews is read again
+        forget_review_floor(session)
     return propose_for_need(session, matching, need, today)

@@ -597,14 +597,15 @@ def visible_candidates(session: Session, need: Need) -> list[tuple[Match, Reside
 
 
 def withdraw_unreviewed(session: Session, *, need_id: int | None = None,
-                        resident_id: int | None = None, unanswered: bool = False) -> None:
+                        resident_id: int | None = None, unanswered: bool = False) -> int:
     """Drop proposals nobody reviewed yet: they were made from text that has changed. With
     `unanswered`, the approved ones the resident has not answered too: a need whose text changed
-    asks something else than what the worker approved and the resident would say yes to."""
+    asks something else than what the worker approved and the resident would say yes to (the
+    review history changes then: once committed, `forget_review_floor`). Return how many went."""
     statuses = [MatchStatus.PROPOSED, MatchStatus.APPROVED] if unanswered else [MatchStatus.PROPOSED]
     query = delete(Match).where(col(Match.status).in_(statuses))
     if need_id is not None:
         query = query.where(col(Match.need_id) == need_id)
     if resident_id is not None:
         query = query.where(col(Match.resident_id) == resident_id)
-    session.exec(query)
+    return int(session.exec(query).rowcount or 0)
