@@ -164,6 +164,10 @@ def test_send_back_with_a_word_then_correct_and_resubmit(client: FlaskClient, au
     home = client.get("/relais/").get_data(as_text=True)
     assert "à corriger" in home and "avec ses mots ?" in home
     fix = f"/relais/personnes/{sira.id}/corriger"
+    too_long = auth.post(fix, {"declaration": "elle coud " * 1100}, token_from=fix)
+    page = too_long.get_data(as_text=True)  # type: ignore[attr-defined]
+    assert 'aria-describedby="declaration-error"' in page and 'aria-invalid="true"' in page
+    assert 'id="declaration-error"><p>Le champ ne peut pas contenir plus de 10000 caractères.' in page
     response = auth.post(fix, {"declaration": COUTURE}, token_from=fix)
     assert response.status_code == 302  # type: ignore[attr-defined]
     session.expire_all()

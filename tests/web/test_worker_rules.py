@@ -5,6 +5,7 @@ that became two letters, spreadsheets that broke the import preview, forms faili
 from __future__ import annotations
 
 import codecs
+import re
 from datetime import date
 
 import pytest
@@ -12,7 +13,16 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlmodel import Session, select
 
-from models import AuditEvent, Direction, Match, MatchStatus, Need, Resident, ValidationStatus
+from models import (
+    AuditEvent,
+    Direction,
+    Match,
+    MatchStatus,
+    Need,
+    Resident,
+    SkillDeclaration,
+    ValidationStatus,
+)
 from tests.conftest import Auth, World, add_resident, need_form
 from tests.web.test_habitant_relais import COUTURE, NEW_NEED, only_resident, submit_person
 from tests.web.test_imports import import_file, residents_csv
@@ -102,7 +112,16 @@ def test_forms_of_the_resident_page_say_why_they_did_nothing(client: FlaskClient
     auth.login(world.worker_a.email or "")
     long_text = auth.post(f"{page}/declaration", {"declaration": "je cuisine " * 1000},
                           token_from=page, follow_redirects=True)
-    assert "plus de 10000 caractères" in long_text.get_data(as_text=True)  # type: ignore[attr-defined]
+    shown = long_text.get_data(as_text=True)  # type: ignore[attr-defined]
+    # Said beside the field, which keeps what was typed, and read with it by a screen reader.
+    assert 'id="declaration-error"><p>Le champ ne peut pas contenir plus de 10000 caractères.' in shown
+    assert re.search(r'<textarea[^>]*aria-describedby="declaration-error"[^>]*aria-invalid="true"', shown)
+    assert "je cuisine je cuisine" in shown and "<details open>" in shown
+    assert session.exec(select(SkillDeclaration.text).where(
+        SkillDeclaration.resident_id == resident.id)).all() == [COUTURE]
+    nothing = auth.post(f"{page}/declaration", {"declaration": "?!…"}, token_from=page)
+    assert 'id="declaration-error"><p>Écrivez ce que la personne sait faire' in nothing.get_data(  # type: ignore[attr-defined]
+        as_text=True)
     no_method = auth.post(f"{page}/consentement", {}, token_from=page, follow_redirects=True)
     assert "Indiquez comment le consentement a été recueilli." in no_method.get_data(  # type: ignore[attr-defined]
         as_text=True)

@@ -200,14 +200,15 @@ def edit_declaration(resident_id: int) -> Any:
         try:
             added = update_declaration(session, matching, user(), person, form.declaration.data or "")
         except ServiceError as exc:
-            for message in exc.messages:
-                flash(message, "error")
+            form.declaration.errors = [str(message) for message in exc.messages]
         else:
             flash(_("Texte enregistré. %(n)d nouvelle(s) proposition(s).", n=added), "success")
-    else:  # a text over 10,000 characters: said, not dropped in silence
-        for message in form.declaration.errors or [_("Le texte n'a pas été enregistré : recommencez.")]:
-            flash(str(message), "error")
-    return redirect(url_for("worker.resident", resident_id=person.id))
+            return redirect(url_for("worker.resident", resident_id=person.id))
+    elif not form.declaration.errors:  # the form's token: a page left open too long
+        flash(_("Le texte n'a pas été enregistré : recommencez."), "error")
+    # The page again, the text as typed and what stopped it beside the field (a text over
+    # 10,000 characters, or nothing to read in it): a redirect lost the text.
+    return _resident_page(person, form, findings)
 
 
 @bp.post("/residents/<id:resident_id>/consentement/retrait")
