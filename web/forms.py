@@ -24,6 +24,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from matcher.analysis import LANGUAGE_NAMES
 from models import (
     Availability,
     ConsentMethod,
@@ -47,6 +48,16 @@ LANGUAGE_LABELS = {
     "vi": _l("vietnamien"), "zh": _l("chinois"), "so": _l("somali"), "ti": _l("tigrigna"),
     "fsl": _l("langue des signes"),
 }
+# Languages the text analysis also recognises (matcher.analysis.LANGUAGE_NAMES), named by their
+# first French name there: a profile keeps them, and pages name them, though no box offers them.
+OTHER_LANGUAGES = {code: name for name, code in reversed(LANGUAGE_NAMES.items())
+                   if code not in LANGUAGE_LABELS}
+KNOWN_LANGUAGES = frozenset(LANGUAGE_LABELS) | frozenset(OTHER_LANGUAGES)  # what a profile may hold
+
+
+def language_label(code: str) -> str:
+    """A language's name in the interface language when offered as a box, else in French."""
+    return str(LANGUAGE_LABELS.get(code) or OTHER_LANGUAGES.get(code, code))
 AVAILABILITY_LABELS = {
     Availability.WEEKDAY_MORNING: _l("en semaine, le matin"),
     Availability.WEEKDAY_AFTERNOON: _l("en semaine, l'après-midi"),
@@ -116,7 +127,9 @@ GUIDED_PROMPTS = {
 }
 
 
-class ResidentForm(FlaskForm):
+class ProfileForm(FlaskForm):
+    """Who the person is for matching (a new profile's first part, and its own form later)."""
+
     first_name = StringField(_l("Prénom ou pseudonyme"), validators=[DataRequired(), Length(max=60)])
     last_initial = StringField(_l("Initiale du nom"), validators=[Optional(), Length(max=1)])
     territory_id = SelectField(_l("Quartier"), coerce=int)
@@ -126,6 +139,16 @@ class ResidentForm(FlaskForm):
                                       choices=choices(AVAILABILITY_LABELS))
     wants = MultiCheckboxField(_l("Ce que la personne souhaite"),
                                choices=choices(WANT_LABELS))
+
+    def offer_languages(self, codes: list[str]) -> None:
+        """Add boxes for the languages a profile holds beyond the usual ones (found in its text),
+        so that saving the form keeps them."""
+        extra = [code for code in codes if code not in LANGUAGE_LABELS]
+        self.languages.choices = [*choices(LANGUAGE_LABELS),
+                                  *(SelectChoice(code, language_label(code)) for code in extra)]
+
+
+class ResidentForm(ProfileForm):
     declaration = TextAreaField(_l("Ce que la personne sait faire, avec ses mots"),
                                 validators=[Length(max=10_000)])
     guide_home = TextAreaField(GUIDED_PROMPTS["guide_home"], validators=[Optional(), Length(max=2000)])

@@ -165,6 +165,15 @@ def test_each_audience_main_flow_is_accessible(device: str, app: Flask, contexts
     expect(worker.get_by_role("heading", name=re.compile("Fatma Y"), level=1)).to_be_visible()
     visits(worker, "worker", "04-person")
     person_url = worker.url
+    # She speaks Arabic too, the worker learns later: the person's own form, then the page again.
+    worker.get_by_role("link", name=re.compile("Modifier le quartier, les langues")).click()
+    heading = worker.get_by_role("heading", name=re.compile("Modifier le profil de Fatma Y"), level=1)
+    expect(heading).to_be_visible()
+    visits(worker, "worker", "04a-person-profile-form")
+    worker.get_by_label("arabe", exact=True).check()
+    worker.get_by_role("button", name="Enregistrer").click()
+    expect(status_message(worker, "Profil modifié.")).to_be_visible()
+    expect(worker.get_by_text("turc, arabe").or_(worker.get_by_text("arabe, turc")).first).to_be_visible()
 
     # 1b. A habitant-relais records a neighbour on a phone; the social worker validates it.
     relay = habitant_relais(session, world)

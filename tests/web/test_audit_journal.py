@@ -49,7 +49,7 @@ def test_profile_changes_are_journaled_with_before_and_after_and_shown_as_histor
     auth.login(world.worker_a.email or "")
     page = client.get(f"/accompagnement/residents/{awa.id}").get_data(as_text=True)
     assert "Historique" in page and "Texte modifié" in page and "Profil créé" in page
-    assert "langues" in page and "fr, ar, tr" in page and "worker.a" in page
+    assert "langues" in page and "français → français, arabe, turc" in page and "worker.a" in page
     assert "Toutes les versions du texte (2)" in page
     assert "Je fais de la couture." in page and "quarante personnes" in page
 

@@ -81,6 +81,9 @@ MATRIX = [
     ("GET", "/accompagnement/residents/{rid}/code", {"worker_a": 302, "worker_b": 403, "admin": 302}),
     ("POST", "/accompagnement/residents/{rid}/declaration",
      {"worker_a": 302, "worker_b": 403, "admin": 302}),
+    ("GET", "/accompagnement/residents/{rid}/profil", {"worker_a": 200, "worker_b": 403, "admin": 200}),
+    ("POST", "/accompagnement/residents/{rid}/profil",  # no first name: the form again
+     {"worker_a": 200, "worker_b": 403, "admin": 200}),
     ("GET", "/accompagnement/propositions", {"worker_a": 200, "worker_b": 200, "admin": 200}),
     ("POST", "/accompagnement/propositions/{proposed}/valider",
      {"worker_a": 302, "worker_b": 403, "admin": 302}),

@@ -25,6 +25,7 @@ from models import (
     Want,
     utcnow,
 )
+from web.forms import KNOWN_LANGUAGES
 from web.services import ServiceError
 from web.services.accounts import code_digest, new_access_code
 from web.services.audit import changes, record
@@ -62,19 +63,7 @@ def initial_of(text: str) -> str:
 
 
 def _check(session: Session, data: ResidentInput, today: date, consent_months: int) -> list[object]:
-    errors: list[object] = []
-    if not data.first_name.strip():
-        errors.append(_l("Indiquez un prénom (ou un pseudonyme)."))
-    if len(data.first_name.strip()) > 60:
-        errors.append(_l("Le prénom est trop long (60 caractères au plus)."))
-    if data.last_initial.strip() and not data.last_initial.strip().isalpha():
-        errors.append(_l("L'initiale doit être une lettre."))
-    if data.territory_id is None or session.get(Territory, data.territory_id) is None:
-        errors.append(_l("Choisissez le quartier de la personne."))
-    if not set(data.availability) <= set(Availability):
-        errors.append(_l("Disponibilité inconnue."))
-    if not set(data.wants) <= set(Want):
-        errors.append(_l("Souhait inconnu."))
+    errors = _check_person(session, data)
     if not data.consent_matching:
         errors.append(_l("Le consentement de la personne est obligatoire avant d'enregistrer son "
                          "profil."))
@@ -88,6 +77,26 @@ def _check(session: Session, data: ResidentInput, today: date, consent_months: i
     if data.consent_method not in set(ConsentMethod):
         errors.append(_l("Indiquez comment le consentement a été recueilli."))
     errors.extend(_check_declaration(data.declaration))
+    return errors
+
+
+def _check_person(session: Session, data: ResidentInput) -> list[object]:
+    """The person's fields: name, neighbourhood, languages, availability, wishes."""
+    errors: list[object] = []
+    if not data.first_name.strip():
+        errors.append(_l("Indiquez un prénom (ou un pseudonyme)."))
+    if len(data.first_name.strip()) > 60:
+        errors.append(_l("Le prénom est trop long (60 caractères au plus)."))
+    if data.last_initial.strip() and not data.last_initial.strip().isalpha():
+        errors.append(_l("L'initiale doit être une lettre."))
+    if data.territory_id is None or session.get(Territory, data.territory_id) is None:
+        errors.append(_l("Choisissez le quartier de la personne."))
+    if not set(data.availability) <= set(Availability):
+        errors.append(_l("Disponibilité inconnue."))
+    if not set(data.wants) <= set(Want):
+        errors.append(_l("Souhait inconnu."))
+    if not set(data.languages) <= KNOWN_LANGUAGES:
+        errors.append(_l("Langue inconnue."))
     return errors
 
 
@@ -211,6 +220,44 @@ def profile_snapshot(resident: Resident, declaration_id: int | None) -> dict[str
     return {"declaration_id": declaration_id, "territory_id": resident.territory_id,
             "languages": list(resident.languages), "availability": list(resident.availability),
             "wants": list(resident.wants)}
+
+
+def update_profile(session: Session, matching: MatchingService, worker: User, resident: Resident,
+                   data: ResidentInput, today: date) -> int | None:
+    """Change the person's name, neighbourhood, languages, availability and wishes (not the text,
+    not the consent: their own forms). The matching filters read these fields, so the proposals
+    nobody reviewed yet were made on the old ones: they are dropped and matching runs again.
+    Return how many new proposals were made, or None when nothing changed."""
+    errors = _check_person(session, data)
+    if errors:
+        raise ServiceError(*errors)
+    declaration_id = session.exec(select(SkillDeclaration.id).where(
+        SkillDeclaration.resident_id == resident.id, col(SkillDeclaration.is_current).is_(True))).first()
+    before = profile_snapshot(resident, declaration_id)
+    name = (data.first_name.strip(), initial_of(data.last_initial))
+    renamed = name != (resident.first_name, resident.last_initial)
+    resident.first_name, resident.last_initial = name
+    resident.territory_id = data.territory_id or 0
+    resident.languages = list(dict.fromkeys(data.languages))
+    resident.availability = sorted(set(data.availability))
+    resident.wants = sorted(set(data.wants))
+    changed = changes(before, profile_snapshot(resident, declaration_id))
+    if not changed and not renamed:
+        session.rollback()
+        return None
+    resident.updated_at = utcnow()
+    session.add(resident)
+    if renamed:  # the resident's own account greets them by this name
+        for account in session.exec(select(User).where(User.resident_id == resident.id)).all():
+            account.display_name = resident.public_name
+            session.add(account)
+    in_matching = bool(changed) and resident.validation_status == ValidationStatus.VALIDATED
+    if in_matching:
+        withdraw_unreviewed(session, resident_id=resident.id)
+    # The journal never holds free text (web.services.audit): a new name is said, not written.
+    record(session, worker, "resident.update", "resident", resident.id, changes=changed, renamed=renamed)
+    session.commit()
+    return propose_for_resident(session, matching, resident, today) if in_matching else 0
 
 
 def add_months(day: date, months: int) -> date:

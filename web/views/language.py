@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, redirect, request, url_for
 from flask import session as flask_session
 
-from web.forms import LANGUAGE_LABELS
+from web.forms import language_label
 
 bp = Blueprint("language", __name__)
 
@@ -32,7 +32,7 @@ def language_switch() -> dict[str, Any]:
 @bp.app_template_filter("language_names")
 def language_names(codes: list[str] | None) -> str:
     """The languages a person speaks, by name in the interface language ("fr, tr" → "French, Turkish")."""
-    return ", ".join(str(LANGUAGE_LABELS.get(code, code)) for code in codes or [])
+    return ", ".join(language_label(code) for code in codes or [])
 
 
 @bp.post("/langue")

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask import session as flask_session
 from flask_babel import gettext as _
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from matcher.sensitive import Finding, find_sensitive
 from models import (
@@ -26,11 +26,13 @@ from models import (
 from web.extensions import db_session, matching
 from web.forms import (
     CHANNEL_LABELS,
+    NEED_KIND_LABELS,
     REJECTION_LABELS,
     ActionForm,
     ConsentForm,
     DeclarationForm,
     EraseForm,
+    ProfileForm,
     RejectForm,
     ResidentForm,
     SendBackForm,
@@ -72,6 +74,7 @@ from web.services.profiles import (
     reset_access_code,
     territories,
     update_declaration,
+    update_profile,
     withdraw_consent,
 )
 from web.services.proposals import current_statements, nearest_residents
@@ -124,7 +127,7 @@ def dashboard() -> Any:
 def new_resident() -> Any:
     session = db_session()
     form = ResidentForm()
-    form.territory_id.choices = choices({t.id: f"{t.name} ({t.commune})" for t in territories(session)})
+    form.territory_id.choices = _territory_choices(session)
     findings = find_sensitive(form.fold_guided()) if form.is_submitted() else []
     if findings and not form.sensitive_ok.data:
         form.validate()  # show the other messages too
@@ -156,6 +159,10 @@ def new_resident() -> Any:
     return render_template("worker/resident_form.html", form=form, findings=findings)
 
 
+def _territory_choices(session: Session) -> list[Any]:
+    return choices({t.id: f"{t.name} ({t.commune})" for t in territories(session)})
+
+
 @bp.get("/residents/<id:resident_id>")
 @roles_required(*STAFF)
 def resident(resident_id: int) -> Any:
@@ -177,6 +184,8 @@ def _resident_page(person: Resident, form: DeclarationForm | None = None,
     form = form or DeclarationForm(declaration=declaration.text if declaration else "")
     consent = current_consent(session, person)
     return render_template("worker/resident.html", resident=person, declaration=declaration,
+                           territory=session.get(Territory, person.territory_id),
+                           territory_names={t.id: t.name for t in territories(session)},
                            timeline=proposal_timeline(session, person), send_back_form=SendBackForm(),
                            rejection_labels=REJECTION_LABELS,
                            statements=statements, matches=matches, needs=needs, form=form,
@@ -185,6 +194,35 @@ def _resident_page(person: Resident, form: DeclarationForm | None = None,
                            consent_form=ConsentForm(), privacy=_privacy_context([person]),
                            history=profile_history(session, person),
                            versions=declaration_versions(session, person), erase_form=EraseForm())
+
+
+@bp.route("/residents/<id:resident_id>/profil", methods=["GET", "POST"])
+@roles_required(*STAFF)
+def edit_profile(resident_id: int) -> Any:
+    """The person's name, neighbourhood, languages, availability and wishes, as they change."""
+    session = db_session()
+    person = get_resident(session, user(), resident_id)
+    form = ProfileForm(obj=None if request.method == "POST" else person)
+    form.territory_id.choices = _territory_choices(session)
+    form.offer_languages(person.languages)
+    if form.validate_on_submit():
+        data = ResidentInput(first_name=form.first_name.data or "", last_initial=form.last_initial.data or "",
+                             territory_id=form.territory_id.data, languages=form.languages.data or [],
+                             availability=form.availability.data or [], wants=form.wants.data or [])
+        try:
+            added = update_profile(session, matching, user(), person, data, date.today())
+        except ServiceError as exc:
+            for message in exc.messages:
+                flash(message, "error")
+        else:
+            if added is None:
+                flash(_("Rien n'a changé."), "info")
+            else:
+                flash(_("Profil modifié. %(n)d nouvelle(s) proposition(s).", n=added), "success")
+            return redirect(url_for("worker.resident", resident_id=person.id))
+    elif form.is_submitted():
+        flash(_("Le formulaire n'est pas complet : voyez les messages sous les champs."), "error")
+    return render_template("worker/profile_form.html", form=form, resident=person)
 
 
 @bp.post("/residents/<id:resident_id>/declaration")
@@ -407,8 +445,11 @@ def submissions() -> Any:
     session = db_session()
     waiting = pending_for(session, user())
     declarations = {r.id: current_declaration(session, r) for r in waiting.residents}
+    places = {r.territory_id for r in waiting.residents} | {n.territory_id for n in waiting.needs}
     return render_template("worker/submissions.html", waiting=waiting, declarations=declarations,
-                           authors=submission_authors(session, waiting), send_back_form=SendBackForm())
+                           authors=submission_authors(session, waiting), send_back_form=SendBackForm(),
+                           territories=rows_by_id(session, Territory, [t for t in places if t]),
+                           kinds=NEED_KIND_LABELS)
 
 
 @bp.post("/a-valider/personnes/<id:resident_id>/valider")

@@ -1,0 +1,151 @@
+"""A social worker changes a person's neighbourhood, languages, availability and wishes as life
+changes them; matching follows, the journal says what changed, never a name."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from flask.testing import FlaskClient
+from sqlmodel import Session, select
+
+from models import AuditEvent, Match, MatchStatus, Resident, User
+from tests.conftest import Auth, World, add_resident
+from tests.web.test_habitant_relais import only_resident, submit_person
+from web.extensions import matching
+from web.services.needs import NeedInput, create_need
+
+SEWING = "Je couds des robes, je fais des retouches et je tricote."
+
+
+def edit_path(resident_id: int | None) -> str:
+    return f"/accompagnement/residents/{resident_id}/profil"
+
+
+def profile_form(world: World, **overrides: object) -> dict[str, object]:
+    form: dict[str, object] = {"first_name": "Awa", "last_initial": "D", "territory_id": world.tilleuls.id,
+                               "languages": ["fr"], "availability": ["weekend"], "wants": ["volunteering"]}
+    return {**form, **overrides}
+
+
+def test_a_new_language_brings_the_needs_that_ask_for_it(client: FlaskClient, auth: Auth,
+                                                          session: Session, world: World) -> None:
+    awa = add_resident(session, world, "Awa", SEWING, initial="D", languages=["fr"]).resident
+    need, proposed = create_need(session, matching, world.member, NeedInput(
+        title="Atelier couture en wolof", description="Animer un atelier de couture et de retouches.",
+        languages=["wo"]), date.today())
+    assert proposed == 0  # the need asks for Wolof: a hard filter
+
+    auth.login(world.worker_a.email or "")
+    page = client.get(f"/accompagnement/residents/{awa.id}").get_data(as_text=True)
+    assert "Les Tilleuls (Saint-Aubin)" in page and edit_path(awa.id) in page
+    form = client.get(edit_path(awa.id)).get_data(as_text=True)
+    assert 'value="Awa"' in form and re.search(r'<input checked[^>]* value="fr">', form)
+    moved = profile_form(world, languages=["fr", "wo"], territory_id=world.bourg.id)
+    done = auth.post(edit_path(awa.id), moved, token_from=edit_path(awa.id), follow_redirects=True)
+    shown = done.get_data(as_text=True)  # type: ignore[attr-defined]
+    assert "Profil modifié. 1 nouvelle(s) proposition(s)." in shown
+    assert "français, wolof" in shown and "Le Bourg (Vaux)" in shown and "le week-end" in shown
+    session.expire_all()
+    person = session.get(Resident, awa.id)
+    assert person is not None and person.languages == ["fr", "wo"] and person.territory_id == world.bourg.id
+    assert person.availability == ["weekend"] and person.wants == ["volunteering"]
+    match = session.exec(select(Match).where(Match.need_id == need.id)).one()
+    assert match.resident_id == awa.id and match.status == MatchStatus.PROPOSED
+
+    # Wolof ticked off again: the proposal nobody reviewed goes with it.
+    auth.post(edit_path(awa.id), profile_form(world, languages=["fr"]), token_from=edit_path(awa.id))
+    session.expire_all()
+    assert session.exec(select(Match).where(Match.need_id == need.id)).all() == []
+    events = session.exec(select(AuditEvent).where(AuditEvent.action == "resident.update")
+                          .order_by(AuditEvent.id)).all()  # type: ignore[arg-type]
+    assert [e.details["changes"]["languages"] for e in events] == [
+        {"before": ["fr"], "after": ["fr", "wo"]}, {"before": ["fr", "wo"], "after": ["fr"]}]
+    assert events[0].details["changes"]["territory_id"] == {"before": world.tilleuls.id,
+                                                            "after": world.bourg.id}
+    history = client.get(f"/accompagnement/residents/{awa.id}").get_data(as_text=True)
+    assert "Profil modifié" in history
+    assert re.search(r"langues :\s+français, wolof → français</li>", history)
+    assert re.search(r"quartier :\s+Le Bourg → Les Tilleuls</li>", history)
+
+
+def test_a_new_name_is_said_in_the_journal_not_written(client: FlaskClient, auth: Auth,
+                                                       session: Session, world: World) -> None:
+    awa = add_resident(session, world, "Awa", SEWING, initial="D", languages=["fr"],
+                       availability=["weekend"], wants=["volunteering"]).resident
+    auth.login(world.worker_a.email or "")
+    auth.post(edit_path(awa.id), profile_form(world, first_name="Aïcha", last_initial="k"),
+              token_from=edit_path(awa.id))
+    session.expire_all()
+    person = session.get(Resident, awa.id)
+    assert person is not None and person.public_name == "Aïcha K."
+    account = session.exec(select(User).where(User.resident_id == awa.id)).one()
+    assert account.display_name == "Aïcha K."  # the resident's own pages greet them so
+    event = session.exec(select(AuditEvent).where(AuditEvent.action == "resident.update")).one()
+    assert event.details == {"changes": {}, "renamed": True}
+    assert "Aïcha" not in str(event.details) and "Awa" not in str(event.details)
+    history = client.get(f"/accompagnement/residents/{awa.id}").get_data(as_text=True)
+    assert "Prénom ou initiale changés" in history
+
+
+def test_nothing_changed_writes_nothing(client: FlaskClient, auth: Auth, session: Session,
+                                        world: World) -> None:
+    awa = add_resident(session, world, "Awa", SEWING, initial="D", languages=["fr"],
+                       availability=["weekend"], wants=["volunteering"]).resident
+    auth.login(world.worker_a.email or "")
+    page = auth.post(edit_path(awa.id), profile_form(world), token_from=edit_path(awa.id),
+                     follow_redirects=True)
+    assert "Rien n&#39;a changé." in page.get_data(as_text=True)  # type: ignore[attr-defined]
+    assert session.exec(select(AuditEvent).where(AuditEvent.action == "resident.update")).all() == []
+
+
+def test_languages_found_in_the_text_stay_when_the_form_is_saved(client: FlaskClient, auth: Auth,
+                                                                 session: Session, world: World) -> None:
+    """The text analysis recognises more languages than the boxes offer (German here): the form
+    shows them ticked, by name, and saving it keeps them."""
+    awa = add_resident(session, world, "Awa", "Je parle allemand et je fais de la couture.",
+                       languages=["fr"]).resident
+    assert set(awa.languages) == {"fr", "de"}
+    auth.login(world.worker_a.email or "")
+    form = client.get(edit_path(awa.id)).get_data(as_text=True)
+    assert re.search(r'<input checked[^>]* value="de">', form) and "allemand" in form
+    assert "allemand" in client.get(f"/accompagnement/residents/{awa.id}").get_data(as_text=True)
+    auth.post(edit_path(awa.id), profile_form(world, languages=["fr", "de"], availability=[]),
+              token_from=edit_path(awa.id))
+    session.expire_all()
+    person = session.get(Resident, awa.id)
+    assert person is not None and set(person.languages) == {"fr", "de"} and person.availability == []
+
+
+def test_a_bad_form_is_refused_beside_its_fields(client: FlaskClient, auth: Auth, session: Session,
+                                                 world: World) -> None:
+    awa = add_resident(session, world, "Awa", SEWING, languages=["fr"]).resident
+    auth.login(world.worker_a.email or "")
+    for overrides, message in [({"first_name": ""}, "Ce champ est requis."),
+                               ({"territory_id": 999999}, "N&#39;est pas un choix valide"),
+                               ({"languages": ["xx"]}, "n&#39;est pas un choix valide pour ce champ"),
+                               ({"last_initial": "7"}, "L&#39;initiale doit être une lettre.")]:
+        response = auth.post(edit_path(awa.id), profile_form(world, **overrides),
+                             token_from=edit_path(awa.id), follow_redirects=True)
+        assert message in response.get_data(as_text=True), overrides  # type: ignore[attr-defined]
+    session.expire_all()
+    person = session.get(Resident, awa.id)
+    assert person is not None and person.first_name == "Awa" and person.languages == ["fr"]
+    assert session.exec(select(AuditEvent).where(AuditEvent.action == "resident.update")).all() == []
+
+
+def test_a_profile_waiting_for_validation_changes_out_of_matching(client: FlaskClient, auth: Auth,
+                                                                  session: Session, world: World) -> None:
+    create_need(session, matching, world.member, NeedInput(
+        title="Atelier couture", description="Animer un atelier de couture et de retouches."), date.today())
+    auth.login(world.relais.email or "")
+    submit_person(auth, world, text=SEWING)
+    sira = only_resident(session, "Sira")
+    auth.logout()
+    auth.login(world.worker_a.email or "")
+    waiting = client.get("/accompagnement/a-valider").get_data(as_text=True)
+    assert "Les Tilleuls (Saint-Aubin)" in waiting  # what the relais noted, beside the text
+    response = auth.post(edit_path(sira.id), profile_form(world, first_name="Sira", languages=["fr", "wo"]),
+                         token_from=edit_path(sira.id), follow_redirects=True)
+    assert "0 nouvelle(s) proposition(s)" in response.get_data(as_text=True)  # type: ignore[attr-defined]
+    assert session.exec(select(Match).where(Match.resident_id == sira.id)).all() == []
