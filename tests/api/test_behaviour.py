@@ -184,6 +184,36 @@ def test_etags_answer_304_until_something_changes(api: ApiEnv) -> None:
     assert "Authorization" in changed.headers["Vary"]
 
 
+def test_a_profile_changes_field_by_field(api: ApiEnv) -> None:
+    """PATCH changes the fields given, keeps the others, says how many proposals it made, and
+    refuses a stale ETag or an unknown value."""
+    path = f"/api/v1/residents/{api.ids['rid']}"
+    first = api.call("GET", path, "worker_a")
+    before = first.get_json()
+    changed = api.call("PATCH", path, "worker_a", json={"languages": ["fr", "wo"], "wants": ["job"]},
+                       headers={"If-Match": first.headers["ETag"]})
+    api.validate(changed)
+    body = changed.get_json()
+    assert changed.status_code == 200 and body["languages"] == ["fr", "wo"] and body["wants"] == ["job"]
+    assert {k: body[k] for k in ("first_name", "territory_id", "availability")} == \
+        {k: before[k] for k in ("first_name", "territory_id", "availability")}
+    assert body["new_proposals"] >= 0 and body["updated_at"] != before["updated_at"]
+    stale = api.call("PATCH", path, "worker_a", json={"wants": []},
+                     headers={"If-Match": first.headers["ETag"]})
+    assert stale.status_code == 412
+    for bad in ({"languages": ["klingon"]}, {"territory_id": 999_999}, {"first_name": "  "},
+                {"last_initial": "7"}, {"colour": "blue"}):
+        refused = api.call("PATCH", path, "worker_a", json=bad)
+        assert refused.status_code in (400, 422), bad
+        assert refused.mimetype == "application/problem+json"
+    same = api.call("PATCH", path, "worker_a", json={"wants": ["job"]})
+    assert same.status_code == 200 and same.get_json()["new_proposals"] == 0
+    with db.session() as session:
+        updates = session.exec(select(AuditEvent).where(AuditEvent.action == "resident.update",
+                                                        AuditEvent.object_id == api.ids["rid"])).all()
+    assert len(updates) == 1 and updates[0].details["changes"]["wants"]["after"] == ["job"]
+
+
 def test_replacing_a_declaration_keeps_the_old_one(api: ApiEnv) -> None:
     path = f"/api/v1/residents/{api.ids['rid']}/declaration"
     api.call("PUT", path, "admin", json={"text": "Je jardine. Je ne sais pas conduire."})

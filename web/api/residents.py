@@ -20,13 +20,15 @@ from web.api.schemas import (
     DeclarationSchema,
     DeclarationUpdateSchema,
     ResidentArgs,
+    ResidentPatch,
     ResidentSchema,
+    ResidentUpdateSchema,
     page_schema,
 )
 from web.extensions import db_session, matching
 from web.permissions import STAFF, get_resident
 from web.services import ServiceError
-from web.services.profiles import update_declaration
+from web.services.profiles import ResidentInput, update_declaration, update_profile
 
 RID = "<id:resident_id>"
 
@@ -86,6 +88,40 @@ def residents(**args: Any) -> Any:
 def resident(resident_id: int) -> Any:
     """One resident (403 when another organisation follows them)."""
     return present_residents([get_resident(db_session(), actor(), resident_id)])[0]
+
+
+@bp.route(f"/residents/{RID}", methods=["PATCH"], tags=["Residents"])
+@access(*STAFF, write=True)
+@bp.arguments(ResidentPatch)
+@bp.response(200, ResidentUpdateSchema)
+@bp.doc(parameters=[{"in": "header", "name": "If-Match", "required": False,
+                     "schema": {"type": "string"},
+                     "description": "The ETag of the resident you read: 412 if it has changed."}])
+@errors(400, 404, 412)
+def update_resident(data: dict[str, Any], resident_id: int) -> Any:
+    """Change the name, neighbourhood, languages, availability or wishes (not the declaration,
+    not the consent) and propose needs again.
+
+    Matching filters read these fields: proposals nobody reviewed yet are withdrawn, as they were
+    made on the old ones. `new_proposals` is 0 when nothing changed."""
+    session = db_session()
+    person = get_resident(session, actor(), resident_id)
+    if request.if_match:
+        etag = bp._generate_etag(ResidentSchema().dump(present_residents([person])[0]))
+        if etag not in request.if_match:
+            abort_problem(412)
+    wanted = ResidentInput(
+        first_name=data.get("first_name", person.first_name),
+        last_initial=data.get("last_initial", person.last_initial),
+        territory_id=data.get("territory_id", person.territory_id),
+        languages=data.get("languages", person.languages),
+        availability=data.get("availability", person.availability),
+        wants=data.get("wants", person.wants))
+    try:
+        added = update_profile(session, matching, actor(), person, wanted, date.today())
+    except ServiceError as exc:
+        abort_service_error(exc)
+    return {**present_residents([person])[0], "new_proposals": added or 0}
 
 
 def current_declaration(resident_id: int) -> dict[str, Any] | None:

@@ -11,11 +11,12 @@ from typing import Any
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
-from models import Availability, MatchStatus, NeedKind, NeedStatus, RejectionReason, Role
-from web.forms import LANGUAGE_LABELS
+from models import Availability, MatchStatus, NeedKind, NeedStatus, RejectionReason, Role, Want
+from web.forms import KNOWN_LANGUAGES, LANGUAGE_LABELS
 from web.services.queries import MAX_ID
 
 LANGUAGES = sorted(LANGUAGE_LABELS)
+RESIDENT_LANGUAGES = sorted(KNOWN_LANGUAGES)  # a profile also keeps the languages its text names
 
 
 # Texts never hold a NUL character (PostgreSQL refuses them), and some must not be blank (the
@@ -174,6 +175,26 @@ class ResidentSchema(Schema):
     consent = _out(fields.Nested, nested=ConsentSchema, allow_none=True)
     created_at = _out(fields.DateTime)
     updated_at = _out(fields.DateTime)
+
+
+class ResidentPatch(Schema):
+    """The fields to change (any of them; those left out keep their value)."""
+
+    first_name = fields.String(validate=[validate.Length(min=1, max=60), NOT_BLANK])
+    last_initial = fields.String(validate=[validate.Length(max=1), NO_NUL])
+    territory_id = Id()
+    languages = fields.List(fields.String(validate=validate.OneOf(RESIDENT_LANGUAGES)),
+                            validate=validate.Length(max=len(RESIDENT_LANGUAGES)),
+                            metadata={"description": "The whole list (it replaces the one held)."})
+    availability = fields.List(fields.String(validate=validate.OneOf(list(Availability))),
+                               validate=validate.Length(max=len(Availability)))
+    wants = fields.List(fields.String(validate=validate.OneOf(list(Want))),
+                        validate=validate.Length(max=len(Want)))
+
+
+class ResidentUpdateSchema(ResidentSchema):
+    new_proposals = _out(fields.Integer, metadata={
+        "description": "Proposals made for the changed profile (they wait for a social worker's review)."})
 
 
 class StatementSchema(Schema):
