@@ -28,6 +28,7 @@ from models import (
     SkillDeclaration,
     SkillStatement,
     User,
+    ValidationStatus,
 )
 from tests.conftest import Auth, World, add_resident
 from web.extensions import db, matching
@@ -314,6 +315,41 @@ def test_export_round_trip_to_another_centre(client: FlaskClient, auth: Auth, se
         methods = [s.exec(select(Consent.method).where(Consent.resident_id == r.id)).one() for r in copies]
         assert methods == ["paper_signed", "oral_in_person"]
         assert "residents.export" in [e.action for e in s.exec(select(AuditEvent)).all()]
+
+
+def test_a_profile_not_validated_yet_is_exported_so_and_imported_waiting(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    """A habitant-relais's profile waiting for validation keeps waiting through a file: imported
+    by another centre, it is out of matching until one of its social workers validates it."""
+    add_resident(session, world, "Sira", "Je fais des tresses et je garde des enfants.",
+                 recorded_by=world.relais)
+    add_resident(session, world, "Yusuf", "Je peins les appartements.")
+    auth.login(world.worker_a.email or "")
+    raw = client.get("/accompagnement/export/residents.csv").get_data()
+    lines = raw.decode("utf-8-sig").splitlines()
+    assert lines[0].endswith(";fiche")
+    assert [line.split(";")[-1] for line in lines[1:]] == ["à valider", "validée"]
+    auth.logout()
+    auth.login(world.worker_b.email or "")
+    preview = client.get(f"/accompagnement/import/{draft_id(upload(auth, raw))}").get_data(as_text=True)
+    assert "<td>à valider</td>" in preview and "<td>validée</td>" in preview
+    job = import_file(auth, raw)
+    assert job.status == JobStatus.FINISHED, job.error
+    with db.session() as s:
+        copies = {r.first_name: r for r in s.exec(select(Resident).where(
+            Resident.organisation_id == world.centre_b.id)).all()}
+        assert copies["Sira"].validation_status == ValidationStatus.PENDING
+        assert copies["Yusuf"].validation_status == ValidationStatus.VALIDATED
+        sira = copies["Sira"].id
+        assert s.exec(select(SkillStatement).where(SkillStatement.resident_id == sira)).all() == []
+        assert s.exec(select(User).where(User.resident_id == copies["Sira"].id)).all() == []  # no code yet
+    waiting = client.get("/accompagnement/a-valider").get_data(as_text=True)
+    assert "Je fais des tresses" in waiting and "Je peins" not in waiting
+    odd = residents_csv([ROWS[0]]).replace("consentement méthode", "consentement méthode;fiche")
+    odd = odd.replace("papier signé\r\n", "papier signé;peut-être\r\n")
+    refused = client.get(f"/accompagnement/import/{draft_id(upload(auth, odd.encode()))}").get_data(
+        as_text=True)
+    assert "Fiche : « peut-être » n&#39;est pas compris (validée, à valider ou à corriger)." in refused
 
 
 def test_withdrawn_consent_is_exported_and_never_imported_back(

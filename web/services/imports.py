@@ -46,6 +46,7 @@ from models import (
     SkillDeclaration,
     Territory,
     User,
+    ValidationStatus,
     Want,
 )
 from web.forms import LANGUAGE_LABELS, NEED_STATUS_LABELS
@@ -88,6 +89,7 @@ COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
         "consent_method": ("consentement methode", "methode du consentement", "methode consentement",
                            "consentement recueilli", "consentement comment"),
         "consent_withdrawn": ("consentement retire le", "consentement retire"),
+        "validation": ("fiche", "statut de la fiche", "validation"),  # written by exports
     },
     "needs": {
         "title": ("titre",),
@@ -107,7 +109,7 @@ HEADERS = {
                   "languages": "langues", "availability": "disponibilités", "wants": "souhaits",
                   "declaration": "ce que je sais faire", "consent_date": "consentement date",
                   "consent_method": "consentement méthode",
-                  "consent_withdrawn": "consentement retiré le"},
+                  "consent_withdrawn": "consentement retiré le", "validation": "fiche"},
     "needs": {"title": "titre", "description": "description", "kind": "type", "when_text": "quand",
               "where_text": "où", "territory": "quartier", "languages": "langues",
               "availability": "créneaux", "people_wanted": "nombre de personnes", "status": "statut"},
@@ -121,6 +123,12 @@ AVAILABILITY_WORDS = {Availability.WEEKDAY_MORNING: "matin", Availability.WEEKDA
 WANT_WORDS = {Want.VOLUNTEERING: "bénévolat", Want.TRAINING: "formation", Want.JOB: "emploi",
               Want.ACTIVITY: "activité"}
 METHOD_WORDS = {ConsentMethod.PAPER_SIGNED: "papier signé", ConsentMethod.ORAL_IN_PERSON: "oral"}
+# A profile recorded by a habitant-relais and not validated yet is exported so, and imported back
+# waiting for validation: a file never turns an unchecked profile into a validated one.
+VALIDATION_WORDS = {ValidationStatus.VALIDATED: "validée", ValidationStatus.PENDING: "à valider",
+                    ValidationStatus.RETURNED: "à corriger"}
+AWAITING = {"a valider", "a corriger", "en attente", "pending", "returned"}
+VALIDATED = {"validee", "valide", "validated", ""}
 KIND_WORDS = {NeedKind.SKILL: "savoir-faire", NeedKind.RESOURCE: "ressource"}
 DATE_FORMATS = ("%d/%m/%Y", "%d/%m/%y", "%Y-%m-%d", "%d-%m-%Y", "%d.%m.%Y")
 LIST_SPLIT = re.compile(r"\s*(?:[,;/+|]|\bet\b)\s*")
@@ -406,6 +414,10 @@ def _resident_row(session: Session, row: Row, values: dict[str, str], territorie
     if values.get("consent_withdrawn"):
         errors.append(_("Cette personne a retiré son consentement : elle ne peut pas être importée."))
     consent_date = _date(values["consent_date"], errors) if values["consent_date"] else None
+    validation = normalise(values.get("validation", ""))
+    if validation not in AWAITING | VALIDATED:
+        errors.append(_("Fiche : « %(value)s » n'est pas compris (validée, à valider ou à corriger).",
+                        value=values["validation"]))
     data = ResidentInput(
         first_name=values["first_name"], last_initial=values.get("last_initial", ""),
         territory_id=territory.id if territory else None,
@@ -416,6 +428,7 @@ def _resident_row(session: Session, row: Row, values: dict[str, str], territorie
         consent_method=_method(values["consent_method"], errors) if values["consent_method"] else "",
         consent_matching=bool(consent_date and values["consent_method"]),
         declaration=values["declaration"],
+        awaiting_validation=validation in AWAITING,
     )
     for message in check_resident(session, data, today, current_app.config["RELAIS"].consent_months):
         if message not in errors:
@@ -431,6 +444,8 @@ def _resident_row(session: Session, row: Row, values: dict[str, str], territorie
         "consent_date": consent_date.strftime("%d/%m/%Y") if consent_date else values["consent_date"],
         "consent_method": METHOD_WORDS.get(ConsentMethod(data.consent_method), "")
         if data.consent_method else values["consent_method"],
+        "validation": VALIDATION_WORDS[ValidationStatus.PENDING if data.awaiting_validation
+                                       else ValidationStatus.VALIDATED],
     }
 
 
@@ -674,6 +689,8 @@ def export_residents(session: Session, actor: User) -> tuple[str, int]:
             if consent and consent.method in set(ConsentMethod) else "",
             "consent_withdrawn": consent.withdrawn_at.strftime("%d/%m/%Y")
             if consent and consent.withdrawn_at else "",
+            "validation": VALIDATION_WORDS.get(ValidationStatus(resident.validation_status), "")
+            if resident.validation_status in set(ValidationStatus) else "",
         })
     record(session, actor, "residents.export", "organisation", actor.organisation_id, count=len(rows))
     session.commit()

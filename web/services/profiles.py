@@ -47,6 +47,7 @@ class ResidentInput:
     consent_method: str = ""
     consent_matching: bool = False
     declaration: str = ""
+    awaiting_validation: bool = False  # imported from a file that said so (web.services.imports)
 
 
 @dataclass
@@ -130,12 +131,13 @@ def add_resident(session: Session, matching: MatchingService, worker: User, data
     return the resident and their access code. A bulk import passes the declaration `prepared`
     (analysed and encoded before its transaction).
 
-    Recorded by a habitant-relais, the profile waits for a social worker (web.services.validation):
+    Recorded by a habitant-relais (or imported from a file that says it was not validated yet),
+    the profile waits for a social worker (web.services.validation):
     its text is kept but stays out of the index, and it has no login ("" as code) and no proposal."""
     if worker.role not in {Role.SOCIAL_WORKER, Role.ADMIN, Role.HABITANT_RELAIS} \
             or worker.organisation_id is None:
         raise ServiceError(_l("Seul·e un·e travailleur·se social·e peut créer un profil."))
-    pending = worker.role == Role.HABITANT_RELAIS
+    pending = worker.role == Role.HABITANT_RELAIS or data.awaiting_validation
     errors = _check(session, data, today, consent_months)
     if errors:
         raise ServiceError(*errors)
