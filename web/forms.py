@@ -12,6 +12,7 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
     DateField,
+    FloatField,
     IntegerField,
     PasswordField,
     RadioField,
@@ -32,8 +33,10 @@ from models import (
     MatchStatus,
     NeedKind,
     NeedStatus,
+    OrganisationKind,
     Outcome,
     RejectionReason,
+    Role,
     Want,
 )
 
@@ -273,6 +276,55 @@ class OutcomeForm(FlaskForm):
 def outcome_label(outcome: str | None) -> str:
     """French label of an outcome ('' when none was recorded; a Jinja filter)."""
     return str(OUTCOME_LABELS.get(Outcome(outcome), "")) if outcome in set(Outcome) else ""
+
+
+ORGANISATION_KIND_LABELS = {
+    OrganisationKind.CENTRE_SOCIAL: _l("centre social"),
+    OrganisationKind.ASSOCIATION: _l("association"),
+    OrganisationKind.TIERS_LIEU: _l("tiers-lieu"),
+    OrganisationKind.COOPERATIVE: _l("coopérative d'habitants"),
+    OrganisationKind.COLLECTIF_HABITANTS: _l("collectif d'habitants"),
+    OrganisationKind.COLLECTIVITE: _l("collectivité"),
+    OrganisationKind.BAILLEUR: _l("bailleur social"),
+}
+ROLE_LABELS = {
+    Role.SOCIAL_WORKER: _l("travailleur·se social·e"),
+    Role.ASSOCIATION_MEMBER: _l("membre d'une structure (publie des besoins)"),
+    Role.HABITANT_RELAIS: _l("habitant·e-relais (note des fiches, validées par le centre social)"),
+    Role.ADMIN: _l("administrateur·rice"),
+}
+
+
+class TerritoryForm(FlaskForm):
+    name = StringField(_l("Quartier"), validators=[DataRequired(), Length(max=120)])
+    commune = StringField(_l("Commune"), validators=[DataRequired(), Length(max=120)])
+    qpv_code = StringField(_l("Code QPV (quartier prioritaire), s'il y en a un"),
+                           validators=[Optional(), Length(max=16)])
+    latitude = FloatField(_l("Latitude du centre du quartier (facultatif)"), validators=[Optional()])
+    longitude = FloatField(_l("Longitude (facultatif)"), validators=[Optional()])
+
+
+class OrganisationForm(FlaskForm):
+    name = StringField(_l("Nom de la structure"), validators=[DataRequired(), Length(max=200)])
+    kind = SelectField(_l("Type"), choices=choices(ORGANISATION_KIND_LABELS))
+    territory_id = SelectField(_l("Quartier (facultatif)"), coerce=int, default=0)
+    description = TextAreaField(_l("Description (facultatif)"), validators=[Optional(), Length(max=4000)])
+
+
+class StaffForm(FlaskForm):
+    display_name = StringField(_l("Nom affiché"), validators=[DataRequired(), Length(max=120)])
+    email = StringField(_l("Adresse e-mail (l'identifiant de connexion)"),
+                        validators=[DataRequired(), Length(max=254)])
+    role = RadioField(_l("Rôle"), choices=choices(ROLE_LABELS))
+    organisation_id = SelectField(_l("Structure"), coerce=int, default=0)
+
+
+class PasswordForm(FlaskForm):
+    current = PasswordField(_l("Mot de passe actuel"), validators=[DataRequired(), Length(max=200)])
+    new = PasswordField(_l("Nouveau mot de passe (10 caractères au moins)"),
+                        validators=[DataRequired(), Length(max=200)])
+    repeated = PasswordField(_l("Le nouveau mot de passe, encore une fois"),
+                             validators=[DataRequired(), Length(max=200)])
 
 
 class EraseForm(FlaskForm):

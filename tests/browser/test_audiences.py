@@ -244,7 +244,8 @@ def test_each_audience_main_flow_is_accessible(device: str, app: Flask, contexts
     ids = {"resident_id": int(person_url.rstrip("/").rsplit("/", 1)[1]),
            "need_id": int(need_url.rstrip("/").rsplit("/", 1)[1]),
            "match_id": session.exec(select(Match.id).where(
-               Match.status == MatchStatus.ACCEPTED)).one() or 0}  # Fatma's yes
+               Match.status == MatchStatus.ACCEPTED)).one() or 0,  # Fatma's yes
+           "territory_id": world.tilleuls.id or 0, "organisation_id": world.centre_a.id or 0}
     pages = addresses(app, ids)
     checked = {"/", "/code", "/connexion"}
     for audience, page in {"worker": worker, "association": member, "resident": resident}.items():

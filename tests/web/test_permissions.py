@@ -159,6 +159,25 @@ MATRIX = [
     ("GET", "/moi/donnees/export.json", {"resident": 200, "other_resident": 200}),
     ("POST", "/moi/donnees/effacement", {"resident": 302, "other_resident": 302}),
     ("GET", "/admin/journal", {"admin": 200}),
+    ("GET", "/admin/", {"admin": 200}),
+    ("GET", "/admin/quartiers", {"admin": 200}),
+    ("POST", "/admin/quartiers", {"admin": 200}),  # no name: the form again
+    ("GET", "/admin/quartiers/999999", {"admin": 404}),
+    ("POST", "/admin/quartiers/999999", {"admin": 404}),
+    ("GET", "/admin/structures", {"admin": 200}),
+    ("POST", "/admin/structures", {"admin": 200}),
+    ("GET", "/admin/structures/999999", {"admin": 404}),
+    ("POST", "/admin/structures/999999", {"admin": 404}),
+    ("GET", "/admin/comptes/999999/mot-de-passe", {"admin": 404}),
+    ("GET", "/admin/comptes", {"admin": 200}),
+    ("POST", "/admin/comptes", {"admin": 200}),
+    ("POST", "/admin/comptes/999999/desactiver", {"admin": 404}),
+    ("POST", "/admin/comptes/999999/mot-de-passe", {"admin": 404}),
+    # A staff member's own password; residents have a code, not a password.
+    ("GET", "/compte/mot-de-passe", {"worker_a": 200, "worker_b": 200, "member": 200, "admin": 200,
+                                     "relais": 200}),
+    ("POST", "/compte/mot-de-passe", {"worker_a": 200, "worker_b": 200, "member": 200, "admin": 200,
+                                      "relais": 200}),
     # Forms posted with a dummy body (a new person, a need, a contact…), and rows that do not
     # exist (999999): the permission is decided before the row is looked up, for the roles refused.
     ("POST", "/accompagnement/residents/nouveau",

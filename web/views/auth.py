@@ -11,8 +11,11 @@ from flask_login import current_user, login_user, logout_user
 
 from models import Role, User
 from web.extensions import db_session
-from web.forms import CodeForm, LoginForm
+from web.forms import CodeForm, LoginForm, PasswordForm
+from web.permissions import roles_required, user
+from web.services import ServiceError
 from web.services.accounts import authenticate, authenticate_code
+from web.services.administration import change_password as replace_password
 from web.services.audit import record
 
 bp = Blueprint("auth", __name__)
@@ -82,3 +85,23 @@ def _start_session(account: User) -> None:
 def logout() -> Any:
     logout_user()
     return redirect(url_for("auth.index"))
+
+
+@bp.route("/compte/mot-de-passe", methods=["GET", "POST"])
+@roles_required(Role.SOCIAL_WORKER, Role.ASSOCIATION_MEMBER, Role.HABITANT_RELAIS, Role.ADMIN)
+def change_password() -> Any:
+    """A staff member replaces their password (the temporary one an administrator gave, say)."""
+    form = PasswordForm()
+    if form.validate_on_submit():
+        try:
+            replace_password(db_session(), user(), form.current.data or "", form.new.data or "",
+                             form.repeated.data or "")
+        except ServiceError as exc:
+            for message in exc.messages:
+                flash(message, "error")
+        else:
+            flash(_("Mot de passe changé."), "success")
+            return redirect(home_url())
+    elif form.is_submitted():
+        flash(_("Le formulaire n'est pas complet : voyez les messages sous les champs."), "error")
+    return render_template("auth/password.html", form=form)

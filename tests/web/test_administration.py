@@ -1,0 +1,164 @@
+"""A site without demo data: an administrator (made on the command line) adds neighbourhoods,
+organisations and staff accounts; a new account logs in with its temporary password and replaces
+it; a deactivated account stops at once, on the web and through the API."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from flask.testing import FlaskClient
+from sqlmodel import Session, select
+
+from models import AuditEvent, Database, Organisation, Role, Territory, User
+from tests.conftest import Auth, World
+from web.api.tokens import create_token
+from web.services.accounts import authenticate
+
+ROOT = Path(__file__).resolve().parents[2]
+ACCOUNTS = "/admin/comptes"
+
+
+def shown_password(page: str) -> str:
+    found = re.search(r'data-testid="temporary-password">([^<]+)<', page)
+    assert found, page[-2000:]
+    return found.group(1)
+
+
+def test_an_administrator_sets_up_a_site(client: FlaskClient, auth: Auth, session: Session,
+                                         world: World) -> None:
+    auth.login(world.admin.email or "")
+    assert "/admin/comptes" in client.get("/admin/").get_data(as_text=True)
+
+    done = auth.post("/admin/quartiers", {"name": "La Source", "commune": "Orléans", "qpv_code": "qn04501m",
+                                          "latitude": "47.8456", "longitude": "1.9389"},
+                     token_from="/admin/quartiers", follow_redirects=True)
+    assert "Quartier ajouté : La Source." in done.get_data(as_text=True)  # type: ignore[attr-defined]
+    source = session.exec(select(Territory).where(Territory.name == "La Source")).one()
+    assert source.qpv_code == "QN04501M" and source.coordinates == (47.8456, 1.9389)
+
+    auth.post("/admin/structures", {"name": "Centre social de la Source", "kind": "centre_social",
+                                    "territory_id": source.id, "description": "Accueil\r\nfamilles"},
+              token_from="/admin/structures")
+    centre = session.exec(select(Organisation).where(Organisation.name == "Centre social de la Source")).one()
+    assert centre.kind == "centre_social" and centre.territory_id == source.id
+    assert centre.description == "Accueil\nfamilles"
+
+    # Corrected afterwards: the page shows what is held, and the change is journaled.
+    edit = f"/admin/structures/{centre.id}"
+    assert "Centre social de la Source" in client.get(edit).get_data(as_text=True)
+    auth.post(edit, {"name": "Centre social Romain-Rolland", "kind": "centre_social", "territory_id": 0},
+              token_from=edit)
+    renamed = f"/admin/quartiers/{source.id}"
+    auth.post(renamed, {"name": "La Source", "commune": "Orléans", "qpv_code": ""}, token_from=renamed)
+    session.expire_all()
+    assert (centre.name, centre.territory_id) == ("Centre social Romain-Rolland", None)
+    assert centre.description == ""
+    assert (source.qpv_code, source.coordinates) == (None, None)
+
+    created = auth.post(ACCOUNTS, {"display_name": "Inès T. (Source)", "email": " Ines.T@Source.fr ",
+                                   "role": "social_worker", "organisation_id": centre.id},
+                        token_from=ACCOUNTS, follow_redirects=True)
+    page = created.get_data(as_text=True)  # type: ignore[attr-defined]
+    password = shown_password(page)
+    assert "ines.t@source.fr" in page and len(password) == 12
+    account = session.exec(select(User).where(User.email == "ines.t@source.fr")).one()
+    assert account.role == Role.SOCIAL_WORKER and account.organisation_id == centre.id
+    assert password not in (account.password_hash or "")
+    path = f"{ACCOUNTS}/{account.id}/mot-de-passe"
+    assert client.get(path).status_code == 302  # shown once: a reload goes back to the list
+
+    # The new social worker logs in with it and chooses her own.
+    auth.logout()
+    auth.login("ines.t@source.fr", password)
+    refused = auth.post("/compte/mot-de-passe", {"current": password, "new": "court", "repeated": "court"},
+                        token_from="/compte/mot-de-passe")
+    assert "au moins 10 caractères" in refused.get_data(as_text=True)  # type: ignore[attr-defined]
+    mine = "trois mots bleus la nuit"
+    changed = auth.post("/compte/mot-de-passe", {"current": password, "new": mine, "repeated": mine},
+                        token_from="/compte/mot-de-passe", follow_redirects=True)
+    assert "Mot de passe changé." in changed.get_data(as_text=True)  # type: ignore[attr-defined]
+    session.expire_all()
+    assert authenticate(session, "ines.t@source.fr", password) is None
+    assert authenticate(session, "ines.t@source.fr", mine) is not None
+    actions = [e.action for e in session.exec(select(AuditEvent)).all()]
+    for action in ("territory.create", "territory.update", "organisation.create", "organisation.update",
+                   "user.create", "user.password_change"):
+        assert action in actions
+    assert password not in str([e.details for e in session.exec(select(AuditEvent)).all()])
+
+
+def test_what_an_administrator_types_is_checked(client: FlaskClient, auth: Auth, session: Session,
+                                                world: World) -> None:
+    auth.login(world.admin.email or "")
+    cases = [
+        ("/admin/quartiers", {"name": "les tilleuls", "commune": "SAINT-AUBIN"},
+         "Ce quartier existe déjà"),
+        ("/admin/quartiers", {"name": "Neuf", "commune": "Vaux", "qpv_code": "75001"},
+         "Le code QPV ressemble"),
+        ("/admin/quartiers", {"name": "Neuf", "commune": "Vaux", "latitude": "47.1"},
+         "la latitude et la longitude"),
+        ("/admin/structures", {"name": world.centre_a.name.upper(), "kind": "association"},
+         "Une structure porte déjà ce nom."),
+        (ACCOUNTS, {"display_name": "X", "email": (world.worker_a.email or "").upper(), "role": "admin"},
+         "Un compte utilise déjà cette adresse."),
+        (ACCOUNTS, {"display_name": "X", "email": "x@example.fr", "role": "social_worker"},
+         "Choisissez la structure de la personne."),
+        (ACCOUNTS, {"display_name": "X", "email": "pas-une-adresse", "role": "admin"},
+         "Écrivez une adresse e-mail"),
+        (ACCOUNTS, {"display_name": "X", "email": "y@example.fr", "role": "resident"}, "pas un choix valide"),
+    ]
+    before = len(session.exec(select(AuditEvent)).all())
+    for path, data, message in cases:
+        page = auth.post(path, data, token_from=path).get_data(as_text=True)  # type: ignore[attr-defined]
+        assert message in page.replace("&#39;", "'"), (path, data)
+    assert len(session.exec(select(AuditEvent)).all()) == before  # nothing written
+
+
+def test_a_deactivated_account_stops_everywhere_at_once(client: FlaskClient, auth: Auth,
+                                                        session: Session, world: World) -> None:
+    token = create_token(session, world.worker_a, "crm", False, None).secret
+    api = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/me", headers=api).status_code == 200
+    other = client.application.test_client()  # worker A, logged in elsewhere
+    Auth(other).login(world.worker_a.email or "")
+    assert other.get("/accompagnement/").status_code == 200
+
+    auth.login(world.admin.email or "")
+    own = auth.post(f"{ACCOUNTS}/{world.admin.id}/desactiver", {}, token_from=ACCOUNTS, follow_redirects=True)
+    assert "votre propre compte" in own.get_data(as_text=True)  # type: ignore[attr-defined]
+    auth.post(f"{ACCOUNTS}/{world.worker_a.id}/desactiver", {}, token_from=ACCOUNTS)
+    assert other.get("/accompagnement/").status_code == 302  # to the login page
+    assert client.get("/api/v1/me", headers=api).status_code == 401
+    assert authenticate(session, world.worker_a.email or "", "irrelevant") is None
+
+    auth.post(f"{ACCOUNTS}/{world.worker_a.id}/activer", {}, token_from=ACCOUNTS)
+    reset = auth.post(f"{ACCOUNTS}/{world.worker_a.id}/mot-de-passe", {}, token_from=ACCOUNTS,
+                      follow_redirects=True)
+    password = shown_password(reset.get_data(as_text=True))  # type: ignore[attr-defined]
+    session.expire_all()
+    assert authenticate(session, world.worker_a.email or "", password) is not None
+    events = session.exec(select(AuditEvent).where(AuditEvent.object_id == world.worker_a.id,
+                                                   AuditEvent.object_type == "user")).all()
+    assert [e.action for e in events if e.action.startswith("user.")] == [
+        "user.deactivate", "user.activate", "user.password_reset"]
+
+
+def test_the_first_administrator_comes_from_the_command_line(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new-site.db'}"
+    env = {**os.environ, "DATABASE_URL": url, "RELAIS_INSTANCE_DIR": str(tmp_path)}
+    run = subprocess.run([sys.executable, "scripts/create_admin.py", "--email", "Claire@Ville.fr",
+                          "--name", "Claire M."], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=300, check=False)
+    assert run.returncode == 0, run.stderr
+    password = run.stdout.strip().rsplit(" ", 1)[-1]
+    again = subprocess.run([sys.executable, "scripts/create_admin.py", "--email", "claire@ville.fr",
+                            "--name", "Claire"], cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=300, check=False)
+    assert again.returncode == 1 and "déjà cette adresse" in again.stderr
+    with Database(url) as db, db.session() as session:
+        admin = authenticate(session, "claire@ville.fr", password)
+        assert admin is not None and admin.role == Role.ADMIN and admin.organisation_id is None
