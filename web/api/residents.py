@@ -33,6 +33,13 @@ from web.services.profiles import ResidentInput, update_declaration, update_prof
 RID = "<id:resident_id>"
 
 
+def if_match(what: str) -> dict[str, Any]:
+    """The optional If-Match header of a write, documented: the ETag of `what` the client read."""
+    return {"parameters": [{"in": "header", "name": "If-Match", "required": False,
+                            "schema": {"type": "string"},
+                            "description": f"The ETag of the {what} you read: 412 if it has changed."}]}
+
+
 def residents_query(user: User) -> Any:
     """The residents `user` may manage (web.permissions.can_manage_resident, as a query)."""
     query = select(Resident)
@@ -94,9 +101,7 @@ def resident(resident_id: int) -> Any:
 @access(*STAFF, write=True)
 @bp.arguments(ResidentPatch)
 @bp.response(200, ResidentUpdateSchema)
-@bp.doc(parameters=[{"in": "header", "name": "If-Match", "required": False,
-                     "schema": {"type": "string"},
-                     "description": "The ETag of the resident you read: 412 if it has changed."}])
+@bp.doc(**if_match("resident"))
 @errors(400, 404, 412)
 def update_resident(data: dict[str, Any], resident_id: int) -> Any:
     """Change the name, neighbourhood, languages, availability or wishes (not the declaration,
@@ -154,9 +159,7 @@ def declaration(resident_id: int) -> Any:
 @access(*STAFF, write=True)
 @bp.arguments(DeclarationInput)
 @bp.response(200, DeclarationUpdateSchema)
-@bp.doc(parameters=[{"in": "header", "name": "If-Match", "required": False,
-                     "schema": {"type": "string"},
-                     "description": "The ETag of the declaration you read: 412 if it has changed."}])
+@bp.doc(**if_match("declaration"))
 @errors(400, 404, 412)
 def replace_declaration(data: dict[str, Any], resident_id: int) -> Any:
     """Replace the declaration (the old version is kept) and propose needs again.

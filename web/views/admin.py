@@ -3,6 +3,7 @@ journal (who did what, when, before and after)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -66,6 +67,18 @@ def home() -> Any:
     return render_template("admin/home.html")
 
 
+def _saved(save: Callable[[], Any], said: Callable[[Any], str], back: str) -> Any | None:
+    """Run `save`: its errors flashed (None: the form again), or its success said and back to the list."""
+    try:
+        row = save()
+    except ServiceError as exc:
+        for message in exc.messages:
+            flash(message, "error")
+        return None
+    flash(said(row), "success")
+    return redirect(url_for(back))
+
+
 # ------------------------------------------------------------------------------- territories
 
 def _territories() -> list[Territory]:
@@ -84,15 +97,10 @@ def _territory_input(form: TerritoryForm) -> TerritoryInput:
 def territories() -> Any:
     """The neighbourhoods people live in and needs happen in; a new one."""
     form = TerritoryForm()
-    if form.validate_on_submit():
-        try:
-            added = save_territory(db_session(), user(), _territory_input(form))
-        except ServiceError as exc:
-            for message in exc.messages:
-                flash(message, "error")
-        else:
-            flash(_("Quartier ajouté : %(name)s.", name=added.name), "success")
-            return redirect(url_for("admin.territories"))
+    if form.validate_on_submit() and (done := _saved(
+            lambda: save_territory(db_session(), user(), _territory_input(form)),
+            lambda added: _("Quartier ajouté : %(name)s.", name=added.name), "admin.territories")):
+        return done
     return render_template("admin/territories.html", form=form, territories=_territories())
 
 
@@ -101,15 +109,10 @@ def territories() -> Any:
 def territory(territory_id: int) -> Any:
     row = db_session().get(Territory, territory_id) or abort(404)
     form = TerritoryForm(obj=None if request.method == "POST" else row)
-    if form.validate_on_submit():
-        try:
-            save_territory(db_session(), user(), _territory_input(form), row)
-        except ServiceError as exc:
-            for message in exc.messages:
-                flash(message, "error")
-        else:
-            flash(_("Quartier modifié."), "success")
-            return redirect(url_for("admin.territories"))
+    if form.validate_on_submit() and (done := _saved(
+            lambda: save_territory(db_session(), user(), _territory_input(form), row),
+            lambda _row: _("Quartier modifié."), "admin.territories")):
+        return done
     return render_template("admin/territory.html", form=form, territory=row)
 
 
@@ -133,15 +136,10 @@ def _organisation_input(form: OrganisationForm) -> OrganisationInput:
 def organisations() -> Any:
     """Centres sociaux, associations, tiers-lieux…: who follows residents and who posts needs."""
     form = _organisation_form()
-    if form.validate_on_submit():
-        try:
-            added = save_organisation(db_session(), user(), _organisation_input(form))
-        except ServiceError as exc:
-            for message in exc.messages:
-                flash(message, "error")
-        else:
-            flash(_("Structure ajoutée : %(name)s.", name=added.name), "success")
-            return redirect(url_for("admin.organisations"))
+    if form.validate_on_submit() and (done := _saved(
+            lambda: save_organisation(db_session(), user(), _organisation_input(form)),
+            lambda added: _("Structure ajoutée : %(name)s.", name=added.name), "admin.organisations")):
+        return done
     rows = db_session().exec(select(Organisation).order_by(col(Organisation.name))).all()
     places = {t.id: t for t in _territories()}
     return render_template("admin/organisations.html", form=form, organisations=rows, places=places,
@@ -153,15 +151,10 @@ def organisations() -> Any:
 def organisation(organisation_id: int) -> Any:
     row = db_session().get(Organisation, organisation_id) or abort(404)
     form = _organisation_form(row)
-    if form.validate_on_submit():
-        try:
-            save_organisation(db_session(), user(), _organisation_input(form), row)
-        except ServiceError as exc:
-            for message in exc.messages:
-                flash(message, "error")
-        else:
-            flash(_("Structure modifiée."), "success")
-            return redirect(url_for("admin.organisations"))
+    if form.validate_on_submit() and (done := _saved(
+            lambda: save_organisation(db_session(), user(), _organisation_input(form), row),
+            lambda _row: _("Structure modifiée."), "admin.organisations")):
+        return done
     return render_template("admin/organisation.html", form=form, organisation=row)
 
 
