@@ -40,6 +40,15 @@ def if_match(what: str) -> dict[str, Any]:
                             "description": f"The ETag of the {what} you read: 412 if it has changed."}]}
 
 
+def refuse_if_changed(schema: Any, current: Any | None) -> None:
+    """412 when the request's If-Match names none of `current`'s ETag (as `schema` dumps it, as
+    reads tag it); nothing without If-Match."""
+    if request.if_match:
+        etag = bp._generate_etag(schema.dump(current)) if current is not None else None
+        if etag is None or etag not in request.if_match:
+            abort_problem(412)
+
+
 def residents_query(user: User) -> Any:
     """The residents `user` may manage (web.permissions.can_manage_resident, as a query)."""
     query = select(Resident)
@@ -111,10 +120,7 @@ def update_resident(data: dict[str, Any], resident_id: int) -> Any:
     made on the old ones. `new_proposals` is 0 when nothing changed."""
     session = db_session()
     person = get_resident(session, actor(), resident_id)
-    if request.if_match:
-        etag = bp._generate_etag(ResidentSchema().dump(present_residents([person])[0]))
-        if etag not in request.if_match:
-            abort_problem(412)
+    refuse_if_changed(ResidentSchema(), present_residents([person])[0])
     wanted = ResidentInput(
         first_name=data.get("first_name", person.first_name),
         last_initial=data.get("last_initial", person.last_initial),
@@ -167,11 +173,7 @@ def replace_declaration(data: dict[str, Any], resident_id: int) -> Any:
     Proposals nobody reviewed yet are withdrawn: they were made from the old text."""
     session = db_session()
     person = get_resident(session, actor(), resident_id)
-    if request.if_match:
-        old = current_declaration(person.id or 0)
-        etag = bp._generate_etag(DeclarationSchema().dump(old)) if old else None
-        if etag is None or etag not in request.if_match:
-            abort_problem(412)
+    refuse_if_changed(DeclarationSchema(), current_declaration(person.id or 0))
     try:
         added = update_declaration(session, matching, actor(), person, data["text"])
     except ServiceError as exc:
