@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, String, UniqueConstraint, event
+from sqlalchemy import JSON, Column, Index, LargeBinary, String, UniqueConstraint, event, false
 from sqlmodel import Field, SQLModel
 
 
@@ -183,6 +183,11 @@ class User(SQLModel, table=True):
     # Password guessing: after LOCK_AFTER failures in a row the account waits LOCK_MINUTES.
     failed_logins: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     locked_until: datetime | None = None
+    # Sessions carry it (`get_id`): raised when a password or access code is replaced or the
+    # account deactivated, it ends every session opened before, everywhere.
+    session_epoch: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # A temporary password (from an administrator) is replaced before anything else is done.
+    must_change_password: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
     # The three members Flask-Login reads (is_active is the column above).
     @property
@@ -194,7 +199,7 @@ class User(SQLModel, table=True):
         return False
 
     def get_id(self) -> str:
-        return str(self.id)
+        return f"{self.id}:{self.session_epoch}"
 
 
 class Resident(SQLModel, table=True):

@@ -31,12 +31,17 @@ def db_session() -> Session:
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    """The logged-in user for this request (inactive accounts are logged out)."""
+    """The logged-in user for this request ("id:epoch", see User.get_id): inactive accounts, and
+    sessions opened before the account's password, code or activation last changed, are out."""
+    number, _sep, epoch = user_id.partition(":")
     try:
-        account = db_session().get(User, int(user_id))
+        account = db_session().get(User, int(number))
+        opened = int(epoch or 0)
     except ValueError:
         return None
-    return account if account is not None and account.is_active else None
+    if account is None or not account.is_active or opened != account.session_epoch:
+        return None
+    return account
 
 
 def close_db_session(_exc: BaseException | None = None) -> None:

@@ -23,7 +23,7 @@ from wtforms import (
     widgets,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
 from matcher.analysis import LANGUAGE_NAMES
 from models import (
@@ -134,7 +134,8 @@ class ProfileForm(FlaskForm):
     """Who the person is for matching (a new profile's first part, and its own form later)."""
 
     first_name = StringField(_l("Prénom ou pseudonyme"), validators=[DataRequired(), Length(max=60)])
-    last_initial = StringField(_l("Initiale du nom"), validators=[Optional(), Length(max=1)])
+    last_initial = StringField(_l("Initiale du nom"), validators=[
+        Optional(), Length(max=1), Regexp(r"^[^\W\d_]$", message=_l("L'initiale doit être une lettre."))])
     territory_id = SelectField(_l("Quartier"), coerce=int)
     languages = MultiCheckboxField(_l("Langues parlées"),
                                    choices=choices(LANGUAGE_LABELS))
@@ -295,13 +296,20 @@ ROLE_LABELS = {
 }
 
 
+class DecimalField(FloatField):
+    """A number typed the French way too ("47,8456": a phone's decimal keypad gives a comma)."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        super().process_formdata([str(v).strip().replace(",", ".") for v in valuelist])
+
+
 class TerritoryForm(FlaskForm):
     name = StringField(_l("Quartier"), validators=[DataRequired(), Length(max=120)])
     commune = StringField(_l("Commune"), validators=[DataRequired(), Length(max=120)])
     qpv_code = StringField(_l("Code QPV (quartier prioritaire), s'il y en a un"),
                            validators=[Optional(), Length(max=16)])
-    latitude = FloatField(_l("Latitude du centre du quartier (facultatif)"), validators=[Optional()])
-    longitude = FloatField(_l("Longitude (facultatif)"), validators=[Optional()])
+    latitude = DecimalField(_l("Latitude du centre du quartier (facultatif)"), validators=[Optional()])
+    longitude = DecimalField(_l("Longitude (facultatif)"), validators=[Optional()])
 
 
 class OrganisationForm(FlaskForm):

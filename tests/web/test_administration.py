@@ -12,6 +12,7 @@ from pathlib import Path
 
 from flask.testing import FlaskClient
 from sqlmodel import Session, select
+from werkzeug.security import check_password_hash
 
 from models import AuditEvent, Database, Organisation, Role, Territory, User
 from tests.conftest import Auth, World
@@ -34,7 +35,7 @@ def test_an_administrator_sets_up_a_site(client: FlaskClient, auth: Auth, sessio
     assert "/admin/comptes" in client.get("/admin/").get_data(as_text=True)
 
     done = auth.post("/admin/quartiers", {"name": "La Source", "commune": "Orléans", "qpv_code": "qn04501m",
-                                          "latitude": "47.8456", "longitude": "1.9389"},
+                                          "latitude": "47,8456", "longitude": " 1.9389"},  # a French comma
                      token_from="/admin/quartiers", follow_redirects=True)
     assert "Quartier ajouté : La Source." in done.get_data(as_text=True)  # type: ignore[attr-defined]
     source = session.exec(select(Territory).where(Territory.name == "La Source")).one()
@@ -67,13 +68,17 @@ def test_an_administrator_sets_up_a_site(client: FlaskClient, auth: Auth, sessio
     assert "ines.t@source.fr" in page and len(password) == 12
     account = session.exec(select(User).where(User.email == "ines.t@source.fr")).one()
     assert account.role == Role.SOCIAL_WORKER and account.organisation_id == centre.id
-    assert password not in (account.password_hash or "")
+    assert check_password_hash(account.password_hash or "", password) and account.must_change_password
     path = f"{ACCOUNTS}/{account.id}/mot-de-passe"
     assert client.get(path).status_code == 302  # shown once: a reload goes back to the list
 
-    # The new social worker logs in with it and chooses her own.
+    # The new social worker logs in with it and must choose her own before anything else.
     auth.logout()
     auth.login("ines.t@source.fr", password)
+    first = client.get("/accompagnement/")
+    assert first.status_code == 302 and first.headers["Location"].endswith("/compte/mot-de-passe")
+    elsewhere = client.application.test_client()  # her phone, logged in with the same password
+    Auth(elsewhere).login("ines.t@source.fr", password)
     refused = auth.post("/compte/mot-de-passe", {"current": password, "new": "court", "repeated": "court"},
                         token_from="/compte/mot-de-passe")
     assert "au moins 10 caractères" in refused.get_data(as_text=True)  # type: ignore[attr-defined]
@@ -81,6 +86,8 @@ def test_an_administrator_sets_up_a_site(client: FlaskClient, auth: Auth, sessio
     changed = auth.post("/compte/mot-de-passe", {"current": password, "new": mine, "repeated": mine},
                         token_from="/compte/mot-de-passe", follow_redirects=True)
     assert "Mot de passe changé." in changed.get_data(as_text=True)  # type: ignore[attr-defined]
+    assert client.get("/accompagnement/").status_code == 200  # this session goes on
+    assert "/connexion" in elsewhere.get("/accompagnement/").headers["Location"]  # not that one
     session.expire_all()
     assert authenticate(session, "ines.t@source.fr", password) is None
     assert authenticate(session, "ines.t@source.fr", mine) is not None
@@ -110,7 +117,14 @@ def test_what_an_administrator_types_is_checked(client: FlaskClient, auth: Auth,
         (ACCOUNTS, {"display_name": "X", "email": "pas-une-adresse", "role": "admin"},
          "Écrivez une adresse e-mail"),
         (ACCOUNTS, {"display_name": "X", "email": "y@example.fr", "role": "resident"}, "pas un choix valide"),
+        (ACCOUNTS, {"display_name": "X", "email": "z@example.fr", "role": "habitant_relais",
+                    "organisation_id": world.association.id},
+         "choisissez un centre social ou une collectivité"),
+        ("/admin/structures", {"name": "ÉCOLE DU QUARTIER", "kind": "association"},
+         "Une structure porte déjà ce nom."),
     ]
+    session.add(Organisation(name="École du quartier", kind="association"))
+    session.commit()
     before = len(session.exec(select(AuditEvent)).all())
     for path, data, message in cases:
         page = auth.post(path, data, token_from=path).get_data(as_text=True)  # type: ignore[attr-defined]
@@ -136,11 +150,25 @@ def test_a_deactivated_account_stops_everywhere_at_once(client: FlaskClient, aut
     assert authenticate(session, world.worker_a.email or "", "irrelevant") is None
 
     auth.post(f"{ACCOUNTS}/{world.worker_a.id}/activer", {}, token_from=ACCOUNTS)
+    # Reactivated, the account starts afresh: neither the old session nor the token comes back.
+    assert other.get("/accompagnement/").status_code == 302
+    assert client.get("/api/v1/me", headers=api).status_code == 401
+    Auth(other).login(world.worker_a.email or "")
+    assert other.get("/accompagnement/").status_code == 200
     reset = auth.post(f"{ACCOUNTS}/{world.worker_a.id}/mot-de-passe", {}, token_from=ACCOUNTS,
                       follow_redirects=True)
     password = shown_password(reset.get_data(as_text=True))  # type: ignore[attr-defined]
+    assert reset.headers.get("Cache-Control") == "no-store"  # type: ignore[attr-defined]
+    assert other.get("/accompagnement/").status_code == 302  # a reset ends her sessions too
     session.expire_all()
     assert authenticate(session, world.worker_a.email or "", password) is not None
+    # Another administrator's password is not the web page's to give.
+    second = User(display_name="Admin 2", email="admin2@example.fr", role=Role.ADMIN)
+    session.add(second)
+    session.commit()
+    refused = auth.post(f"{ACCOUNTS}/{second.id}/mot-de-passe", {}, token_from=ACCOUNTS,
+                        follow_redirects=True)
+    assert "create_admin.py --reset" in refused.get_data(as_text=True)  # type: ignore[attr-defined]
     events = session.exec(select(AuditEvent).where(AuditEvent.object_id == world.worker_a.id,
                                                    AuditEvent.object_type == "user")).all()
     assert [e.action for e in events if e.action.startswith("user.")] == [
@@ -162,3 +190,11 @@ def test_the_first_administrator_comes_from_the_command_line(tmp_path: Path) -> 
     with Database(url) as db, db.session() as session:
         admin = authenticate(session, "claire@ville.fr", password)
         assert admin is not None and admin.role == Role.ADMIN and admin.organisation_id is None
+        assert admin.must_change_password
+    forgotten = subprocess.run([sys.executable, "scripts/create_admin.py", "--email", "claire@ville.fr",
+                                "--reset"], cwd=ROOT, env=env, capture_output=True, text=True,
+                               timeout=300, check=False)
+    assert forgotten.returncode == 0, forgotten.stderr
+    with Database(url) as db, db.session() as session:
+        assert authenticate(session, "claire@ville.fr", password) is None
+        assert authenticate(session, "claire@ville.fr", forgotten.stdout.strip().rsplit(" ", 1)[-1])

@@ -6,10 +6,10 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from models import Role, User, utcnow
+from models import ApiToken, Role, User, utcnow
 from web.services.audit import record
 
 # No 0/O, 1/I/L: codes are read aloud and typed on phones by people who may not read French well.
@@ -47,9 +47,20 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
     if user is None or not user.password_hash or user.role == Role.RESIDENT:
         check_password_hash(_DUMMY_HASH, password)
         return None
+    if not password_matches(session, user, password) or not user.is_active:
+        return None
+    user.last_login_at = utcnow()
+    session.add(user)
+    session.commit()
+    return user
+
+
+def password_matches(session: Session, user: User, password: str) -> bool:
+    """Whether `password` is the account's, counted against guessing: five wrong ones in a row
+    lock the account for fifteen minutes, even against the right one (committed either way)."""
     now = utcnow()
     locked = user.locked_until is not None and user.locked_until > now
-    if locked or not user.is_active or not check_password_hash(user.password_hash, password):
+    if locked or not user.password_hash or not check_password_hash(user.password_hash, password):
         if not locked:
             user.failed_logins += 1
             if user.failed_logins >= LOCK_AFTER:
@@ -57,11 +68,21 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
                 record(session, None, "login.locked", "user", user.id)
         session.add(user)
         session.commit()
-        return None
-    user.last_login_at, user.failed_logins, user.locked_until = now, 0, None
+        return False
+    user.failed_logins, user.locked_until = 0, None
+    return True
+
+
+def end_sessions(session: Session, user: User, *, tokens: bool) -> None:
+    """Every session the account has open ends at its next request (web.extensions.load_user);
+    with `tokens`, its API tokens are revoked too. The caller commits."""
+    user.session_epoch += 1
     session.add(user)
-    session.commit()
-    return user
+    if tokens:
+        for token in session.exec(select(ApiToken).where(ApiToken.user_id == user.id,
+                                                         col(ApiToken.revoked_at).is_(None))).all():
+            token.revoked_at = utcnow()
+            session.add(token)
 
 
 def authenticate_code(session: Session, code: str) -> User | None:

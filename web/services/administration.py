@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
-from werkzeug.security import check_password_hash
 
 from models import Organisation, OrganisationKind, Role, Territory, User
 from web.services import ServiceError
-from web.services.accounts import hash_password
+from web.services.accounts import end_sessions, hash_password, password_matches
 from web.services.audit import record
 
 STAFF_ROLES = (Role.SOCIAL_WORKER, Role.ASSOCIATION_MEMBER, Role.HABITANT_RELAIS, Role.ADMIN)
+# Organisations whose social workers validate what a habitant-relais notes.
+FOLLOWING_KINDS = (OrganisationKind.CENTRE_SOCIAL, OrganisationKind.COLLECTIVITE)
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 QPV_CODE = re.compile(r"^Q[A-Z0-9]{2,15}$")
 MIN_PASSWORD = 10
@@ -56,6 +59,17 @@ class StaffInput:
     organisation_id: int | None = None
 
 
+def _same_name(session: Session, table: Any, key: tuple[str, ...],
+               key_of: Callable[[Any], tuple[str, ...]]) -> int | None:
+    """The row of `table` (a few hundred at most) whose name is `key` ignoring case, any
+    alphabet (SQLite's lower() folds ASCII letters only)."""
+    wanted = tuple(part.casefold() for part in key)
+    for row in session.exec(select(table)).all():
+        if tuple(part.casefold() for part in key_of(row)) == wanted:
+            return int(row.id)
+    return None
+
+
 def temporary_password() -> str:
     return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(12))
 
@@ -78,8 +92,7 @@ def save_territory(session: Session, admin: User, data: TerritoryInput,
     elif data.latitude is not None and data.longitude is not None and not (
             -90 <= data.latitude <= 90 and -180 <= data.longitude <= 180):
         errors.append(_l("Coordonnées impossibles."))
-    same = session.exec(select(Territory.id).where(func.lower(Territory.name) == name.lower(),
-                                                   func.lower(Territory.commune) == commune.lower())).first()
+    same = _same_name(session, Territory, (name, commune), lambda t: (t.name, t.commune))
     if same is not None and (territory is None or same != territory.id):
         errors.append(_l("Ce quartier existe déjà dans cette commune."))
     if errors:
@@ -109,7 +122,7 @@ def save_organisation(session: Session, admin: User, data: OrganisationInput,
         errors.append(_l("Quartier inconnu."))
     if len(description) > 4000:
         errors.append(_l("La description est trop longue (4 000 caractères au plus)."))
-    same = session.exec(select(Organisation.id).where(func.lower(Organisation.name) == name.lower())).first()
+    same = _same_name(session, Organisation, (name,), lambda o: (o.name,))
     if same is not None and (organisation is None or same != organisation.id):
         errors.append(_l("Une structure porte déjà ce nom."))
     if errors:
@@ -142,7 +155,7 @@ def create_staff(session: Session, admin: User | None, data: StaffInput) -> tupl
         errors.append(_l("Indiquez le nom de la personne (120 caractères au plus)."))
     if len(email) > 254 or not EMAIL.match(email):
         errors.append(_l("Écrivez une adresse e-mail, par exemple nom@exemple.fr."))
-    elif session.exec(select(User.id).where(func.lower(User.email) == email)).first() is not None:
+    elif session.exec(select(User.id).where(User.email == email)).first() is not None:  # kept lower case
         errors.append(_l("Un compte utilise déjà cette adresse."))
     if data.role not in STAFF_ROLES:
         errors.append(_l("Choisissez le rôle du compte."))
@@ -152,17 +165,35 @@ def create_staff(session: Session, admin: User | None, data: StaffInput) -> tupl
     elif organisation is None and data.role in (Role.SOCIAL_WORKER, Role.ASSOCIATION_MEMBER,
                                                 Role.HABITANT_RELAIS):
         errors.append(_l("Choisissez la structure de la personne."))
+    elif data.role == Role.HABITANT_RELAIS and organisation is not None \
+            and organisation.kind not in FOLLOWING_KINDS:
+        errors.append(_l("Un·e habitant·e-relais note des fiches que les travailleur·ses sociaux de sa "
+                         "structure valident : choisissez un centre social ou une collectivité."))
     if errors:
         raise ServiceError(*errors)
     password = temporary_password()
     user = User(display_name=name, email=email, role=data.role, password_hash=hash_password(password),
-                organisation_id=organisation.id if organisation else None)
+                organisation_id=organisation.id if organisation else None, must_change_password=True)
     session.add(user)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # the same address, created by someone else meanwhile
+        session.rollback()
+        raise ServiceError(_l("Un compte utilise déjà cette adresse.")) from None
     record(session, admin, "user.create", "user", user.id, role=user.role,
            organisation_id=user.organisation_id)
     session.commit()
     return user, password
+
+
+def reset_admin_password(session: Session, email: str) -> str:
+    """From the server's command line (scripts/create_admin.py --reset): an administrator's new
+    temporary password."""
+    query = select(User).where(User.email == email.strip().lower(), User.role == Role.ADMIN)
+    user = session.exec(query).first()
+    if user is None:
+        raise ServiceError(_l("Aucun compte administrateur avec cette adresse."))
+    return _new_temporary_password(session, None, user)
 
 
 def staff_account(session: Session, user_id: int) -> User | None:
@@ -179,25 +210,40 @@ def set_active(session: Session, admin: User, user: User, active: bool) -> None:
         return
     user.is_active = active
     session.add(user)
+    if not active:  # reactivated, it starts afresh: no old session or token comes back
+        end_sessions(session, user, tokens=True)
     record(session, admin, "user.activate" if active else "user.deactivate", "user", user.id)
     session.commit()
 
 
 def reset_password(session: Session, admin: User, user: User) -> str:
-    """A new temporary password (the old one stops working; a lock from wrong attempts is lifted)."""
+    """A new temporary password, to be replaced at the next login: the old one stops working,
+    the account's sessions end and its API tokens are revoked (a lock from wrong attempts is
+    lifted). Not for administrators: one could otherwise take another's account, and the journal
+    would name the wrong person; they change their own, or use scripts/create_admin.py --reset."""
+    if user.role == Role.ADMIN:
+        raise ServiceError(_l("Un·e administrateur·rice change son mot de passe lui-même ou elle-même "
+                              "(en cas d'oubli : scripts/create_admin.py --reset sur le serveur)."))
+    return _new_temporary_password(session, admin, user)
+
+
+def _new_temporary_password(session: Session, admin: User | None, user: User) -> str:
     password = temporary_password()
     user.password_hash, user.failed_logins, user.locked_until = hash_password(password), 0, None
-    session.add(user)
+    user.must_change_password = True
+    end_sessions(session, user, tokens=True)
     record(session, admin, "user.password_reset", "user", user.id)
     session.commit()
     return password
 
 
 def change_password(session: Session, user: User, current: str, new: str, repeated: str) -> None:
-    """The account's owner replaces their password (a temporary one, say)."""
+    """The account's owner replaces their password (a temporary one, say). Its other sessions
+    end (the caller opens this one again); a wrong current password counts as a failed login."""
     errors: list[object] = []
-    if not user.password_hash or not check_password_hash(user.password_hash, current):
-        errors.append(_l("Le mot de passe actuel n'est pas le bon."))
+    if not password_matches(session, user, current):
+        errors.append(_l("Le mot de passe actuel n'est pas le bon (cinq erreurs de suite bloquent le "
+                         "compte quinze minutes)."))
     if len(new) < MIN_PASSWORD or len(new) > 200:
         errors.append(_l("Le nouveau mot de passe doit avoir au moins %(n)d caractères.", n=MIN_PASSWORD))
     elif new != repeated:
@@ -206,7 +252,7 @@ def change_password(session: Session, user: User, current: str, new: str, repeat
         errors.append(_l("Choisissez un mot de passe différent de l'actuel."))
     if errors:
         raise ServiceError(*errors)
-    user.password_hash = hash_password(new)
-    session.add(user)
+    user.password_hash, user.must_change_password = hash_password(new), False
+    end_sessions(session, user, tokens=False)
     record(session, user, "user.password_change", "user", user.id)
     session.commit()

@@ -148,6 +148,6 @@ def update_need(session: Session, matching: MatchingService, author: User, need:
         dropped = withdraw_unreviewed(session, need_id=need.id, unanswered=text_changed)
     record(session, author, "need.update", "need", need.id, source=source, fields=changed)
     session.commit()
-    if dropped and text_changed:  # approvals went: the floor learnt from reviews is read again
+    if dropped and text_changed:  # approvals may have gone: the floor learnt from reviews is read again
         forget_review_floor(session)
     return propose_for_need(session, matching, need, today)

@@ -27,7 +27,7 @@ from models import (
 )
 from web.forms import KNOWN_LANGUAGES
 from web.services import ServiceError
-from web.services.accounts import code_digest, new_access_code
+from web.services.accounts import code_digest, end_sessions, new_access_code
 from web.services.audit import changes, record
 from web.services.matching import MatchingService
 from web.services.proposals import propose_for_resident, withdraw_unreviewed
@@ -240,7 +240,8 @@ def update_profile(session: Session, matching: MatchingService, worker: User, re
     renamed = name != (resident.first_name, resident.last_initial)
     resident.first_name, resident.last_initial = name
     resident.territory_id = data.territory_id or 0
-    resident.languages = list(dict.fromkeys(data.languages))
+    if set(data.languages) != set(resident.languages):  # boxes come in the screen's order
+        resident.languages = list(dict.fromkeys(data.languages))
     resident.availability = sorted(set(data.availability))
     resident.wants = sorted(set(data.wants))
     changed = changes(before, profile_snapshot(resident, declaration_id))
@@ -309,7 +310,7 @@ def reset_access_code(session: Session, worker: User, resident: Resident) -> str
     user = session.exec(select(User).where(User.resident_id == resident.id)).one()
     code = new_access_code()
     user.access_code_digest = code_digest(code)
-    session.add(user)
+    end_sessions(session, user, tokens=True)  # a lost phone stays logged in no more
     record(session, worker, "access_code.reset", "resident", resident.id)
     session.commit()
     return code

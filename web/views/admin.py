@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from flask import session as flask_session
 from flask_babel import gettext as _
 from sqlmodel import col, select
@@ -209,8 +209,12 @@ def new_password(user_id: int) -> Any:
     account = _account(user_id)
     if not ActionForm().validate_on_submit():
         return redirect(url_for("admin.accounts"))
-    return _show_password_once(account.id or 0, reset_password(db_session(), user(), account),
-                               _("Nouveau mot de passe provisoire."))
+    try:
+        password = reset_password(db_session(), user(), account)
+    except ServiceError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("admin.accounts"))
+    return _show_password_once(account.id or 0, password, _("Nouveau mot de passe provisoire."))
 
 
 def _show_password_once(user_id: int, password: str, message: str) -> Any:
@@ -227,4 +231,6 @@ def password(user_id: int) -> Any:
     shown = flask_session.pop("temporary_password", None)
     if not shown or shown.get("user_id") != account.id:
         return redirect(url_for("admin.accounts"))
-    return render_template("admin/password.html", account=account, password=shown["password"])
+    page = make_response(render_template("admin/password.html", account=account, password=shown["password"]))
+    page.headers["Cache-Control"] = "no-store"  # never from the browser's cache or history
+    return page

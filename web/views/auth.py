@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask import session as flask_session
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
@@ -100,8 +100,25 @@ def change_password() -> Any:
             for message in exc.messages:
                 flash(message, "error")
         else:
+            login_user(user())  # this session goes on (the others ended with the old password)
             flash(_("Mot de passe changé."), "success")
             return redirect(home_url())
     elif form.is_submitted():
         flash(_("Le formulaire n'est pas complet : voyez les messages sous les champs."), "error")
     return render_template("auth/password.html", form=form)
+
+
+# What a person with a temporary password may do before replacing it.
+BEFORE_NEW_PASSWORD = {"auth.change_password", "auth.logout", "language.choose", "static"}
+
+
+@bp.before_app_request
+def replace_temporary_password() -> Any:
+    """A temporary password (from an administrator) is replaced before anything else."""
+    if request.endpoint in BEFORE_NEW_PASSWORD or request.path.startswith(("/api/", "/healthz")):
+        return None  # the API has tokens, the health check no session
+    if current_user.is_authenticated and current_user.must_change_password:
+        flash(_("Choisissez d'abord votre mot de passe : celui qu'on vous a donné était provisoire."),
+              "error")
+        return redirect(url_for("auth.change_password"))
+    return None

@@ -6,7 +6,17 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask import session as flask_session
 from flask_babel import gettext as _
 from sqlmodel import Session, col, select
@@ -307,7 +317,9 @@ def access_code(resident_id: int) -> Any:
     shown = flask_session.pop("access_code", None)
     if not shown or shown.get("resident_id") != person.id:
         return redirect(url_for("worker.resident", resident_id=person.id))
-    return render_template("worker/access_code.html", resident=person, code=shown["code"])
+    page = make_response(render_template("worker/access_code.html", resident=person, code=shown["code"]))
+    page.headers["Cache-Control"] = "no-store"  # never from the browser's cache or history
+    return page
 
 
 @bp.get("/propositions")
