@@ -174,7 +174,7 @@ def test_etags_answer_304_until_something_changes(api: ApiEnv) -> None:
     # Replacing with a stale ETag is refused; with the current one it goes through.
     put = api.call("PUT", path, "worker_a", json={"text": "Je répare les vélos."},
                    headers={"If-Match": etag})
-    assert put.status_code == 200
+    assert put.status_code == 200 and put.headers["ETag"] == api.call("GET", path, "worker_a").headers["ETag"]
     stale = api.call("PUT", path, "worker_a", json={"text": "Je repasse."}, headers={"If-Match": etag})
     assert stale.status_code == 412 and stale.mimetype == "application/problem+json"
     changed = api.call("GET", path, "worker_a", headers={"If-None-Match": etag})
@@ -211,6 +211,9 @@ def test_a_profile_changes_field_by_field(api: ApiEnv) -> None:
         assert (refused.status_code, refused.mimetype) == (422, "application/problem+json"), bad
     same = api.call("PATCH", path, "worker_a", json={"wants": ["job"]})
     assert same.status_code == 200 and same.get_json()["new_proposals"] == 0
+    # The answer's ETag is the one a read gives: the next conditional write needs no read first.
+    read = api.call("GET", path, "worker_a")
+    assert same.headers["ETag"] == changed.headers["ETag"] == read.headers["ETag"]
     with db.session() as session:
         updates = session.exec(select(AuditEvent).where(AuditEvent.action == "resident.update",
                                                         AuditEvent.object_id == api.ids["rid"])).all()

@@ -349,7 +349,7 @@ def test_a_profile_not_validated_yet_is_exported_so_and_imported_waiting(
     odd = odd.replace("papier signé\r\n", "papier signé;peut-être\r\n")
     refused = client.get(f"/accompagnement/import/{draft_id(upload(auth, odd.encode()))}").get_data(
         as_text=True)
-    assert "Fiche : « peut-être » n&#39;est pas compris (validée, à valider ou à corriger)." in refused
+    assert "Fiche : « peut-être » n&#39;est pas reconnu (validée, à valider ou à corriger)." in refused
 
 
 def test_withdrawn_consent_is_exported_and_never_imported_back(

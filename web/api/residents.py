@@ -49,6 +49,12 @@ def refuse_if_changed(schema: Any, current: Any | None) -> None:
             abort_problem(412)
 
 
+def tagged(schema: Any, current: Any) -> dict[str, str]:
+    """The ETag a read of `current` would carry, for a write's response: the client's next
+    conditional write needs no read first."""
+    return {"ETag": f'"{bp._generate_etag(schema.dump(current))}"'}
+
+
 def residents_query(user: User) -> Any:
     """The residents `user` may manage (web.permissions.can_manage_resident, as a query)."""
     query = select(Resident)
@@ -132,7 +138,8 @@ def update_resident(data: dict[str, Any], resident_id: int) -> Any:
         added = update_profile(session, matching, actor(), person, wanted, date.today())
     except ServiceError as exc:
         abort_service_error(exc)
-    return {**present_residents([person])[0], "new_proposals": added or 0}
+    now = present_residents([person])[0]
+    return {**now, "new_proposals": added or 0}, 200, tagged(ResidentSchema(), now)
 
 
 def current_declaration(resident_id: int) -> dict[str, Any] | None:
@@ -178,4 +185,5 @@ def replace_declaration(data: dict[str, Any], resident_id: int) -> Any:
         added = update_declaration(session, matching, actor(), person, data["text"])
     except ServiceError as exc:
         abort_service_error(exc)
-    return {**(current_declaration(person.id or 0) or {}), "new_proposals": added}
+    now = current_declaration(person.id or 0) or {}
+    return {**now, "new_proposals": added}, 200, tagged(DeclarationSchema(), now)

@@ -416,7 +416,7 @@ def _resident_row(session: Session, row: Row, values: dict[str, str], territorie
     consent_date = _date(values["consent_date"], errors) if values["consent_date"] else None
     validation = normalise(values.get("validation", ""))
     if validation not in AWAITING | VALIDATED:
-        errors.append(_("Fiche : « %(value)s » n'est pas compris (validée, à valider ou à corriger).",
+        errors.append(_("Fiche : « %(value)s » n'est pas reconnu (validée, à valider ou à corriger).",
                         value=values["validation"]))
     data = ResidentInput(
         first_name=values["first_name"], last_initial=values.get("last_initial", ""),
