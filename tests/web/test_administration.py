@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from werkzeug.security import check_password_hash
 
 from models import AuditEvent, Database, Organisation, Role, Territory, User
-from tests.conftest import Auth, World
+from tests.conftest import Auth, World, add_resident
 from web.api.tokens import create_token
 from web.services.accounts import authenticate
 
@@ -173,6 +173,22 @@ def test_a_deactivated_account_stops_everywhere_at_once(client: FlaskClient, aut
                                                    AuditEvent.object_type == "user")).all()
     assert [e.action for e in events if e.action.startswith("user.")] == [
         "user.deactivate", "user.activate", "user.password_reset"]
+
+
+def test_a_new_access_code_ends_the_residents_sessions_and_tokens(client: FlaskClient, auth: Auth,
+                                                                 session: Session, world: World) -> None:
+    """A lost phone: the worker gives a new code; what was logged in with the old one is out."""
+    created = add_resident(session, world, "Awa", "Je fais de la couture.")
+    phone = client.application.test_client()
+    Auth(phone).code_login(created.access_code)
+    assert phone.get("/moi/").status_code == 200
+    account = session.exec(select(User).where(User.resident_id == created.resident.id)).one()
+    token = create_token(session, account, "appli", False, None).secret
+    auth.login(world.worker_a.email or "")
+    auth.post(f"/accompagnement/residents/{created.resident.id}/code", {},
+              token_from=f"/accompagnement/residents/{created.resident.id}")
+    assert phone.get("/moi/").status_code == 302
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
 
 
 def test_the_first_administrator_comes_from_the_command_line(tmp_path: Path) -> None:
