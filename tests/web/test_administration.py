@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from werkzeug.security import check_password_hash
 
 from models import AuditEvent, Database, Organisation, Role, Territory, User
-from tests.conftest import Auth, World, add_resident
+from tests.conftest import PASSWORD, Auth, World, add_resident
 from web.api.tokens import create_token
 from web.services.accounts import authenticate
 
@@ -85,7 +85,7 @@ def test_an_administrator_sets_up_a_site(client: FlaskClient, auth: Auth, sessio
     mine = "trois mots bleus la nuit"
     changed = auth.post("/compte/mot-de-passe", {"current": password, "new": mine, "repeated": mine},
                         token_from="/compte/mot-de-passe", follow_redirects=True)
-    assert "Mot de passe changé." in changed.get_data(as_text=True)  # type: ignore[attr-defined]
+    assert "Mot de passe changé" in changed.get_data(as_text=True)  # type: ignore[attr-defined]
     assert client.get("/accompagnement/").status_code == 200  # this session goes on
     assert "/connexion" in elsewhere.get("/accompagnement/").headers["Location"]  # not that one
     session.expire_all()
@@ -173,6 +173,22 @@ def test_a_deactivated_account_stops_everywhere_at_once(client: FlaskClient, aut
                                                    AuditEvent.object_type == "user")).all()
     assert [e.action for e in events if e.action.startswith("user.")] == [
         "user.deactivate", "user.activate", "user.password_reset"]
+
+
+def test_guessing_the_current_password_locks_as_a_login_would(client: FlaskClient, auth: Auth,
+                                                               world: World) -> None:
+    path = "/compte/mot-de-passe"
+    auth.login(world.member.email or "")
+    new = {"new": "une phrase assez longue", "repeated": "une phrase assez longue"}
+    short = auth.post(path, {"current": PASSWORD, "new": "court", "repeated": "court"}, token_from=path)
+    assert "au moins 10 caractères" in short.get_data(as_text=True)  # type: ignore[attr-defined]
+    for _ in range(5):
+        wrong = auth.post(path, {"current": "pas le bon", **new}, token_from=path)
+        assert "pas le bon" in wrong.get_data(as_text=True)  # type: ignore[attr-defined]
+    locked = auth.post(path, {"current": PASSWORD, **new}, token_from=path)
+    assert "Trop d&#39;erreurs de mot de passe : réessayez dans 15 minute(s)." in locked.get_data(  # type: ignore[attr-defined]
+        as_text=True)
+    assert client.get("/structure/").status_code == 200  # this session goes on
 
 
 def test_a_new_access_code_ends_the_residents_sessions_and_tokens(client: FlaskClient, auth: Auth,

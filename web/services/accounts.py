@@ -69,14 +69,24 @@ def password_matches(session: Session, user: User, password: str) -> bool:
         session.add(user)
         session.commit()
         return False
-    user.failed_logins, user.locked_until = 0, None
+    if user.failed_logins or user.locked_until:
+        user.failed_logins, user.locked_until = 0, None
+        session.add(user)
+        session.commit()
     return True
+
+
+def locked_minutes(user: User) -> int:
+    """Minutes left of the account's lock after wrong passwords (0: not locked)."""
+    if user.locked_until is None or user.locked_until <= utcnow():
+        return 0
+    return max(1, int((user.locked_until - utcnow()).total_seconds() // 60) + 1)
 
 
 def end_sessions(session: Session, user: User, *, tokens: bool) -> None:
     """Every session the account has open ends at its next request (web.extensions.load_user);
     with `tokens`, its API tokens are revoked too. The caller commits."""
-    user.session_epoch += 1
+    user.session_epoch = User.session_epoch + 1  # in SQL: two resets at once both count
     session.add(user)
     if tokens:
         for token in session.exec(select(ApiToken).where(ApiToken.user_id == user.id,

@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 
 from models import Organisation, OrganisationKind, Role, Territory, User
 from web.services import ServiceError
-from web.services.accounts import end_sessions, hash_password, password_matches
+from web.services.accounts import end_sessions, hash_password, locked_minutes, password_matches
 from web.services.audit import record
 
 STAFF_ROLES = (Role.SOCIAL_WORKER, Role.ASSOCIATION_MEMBER, Role.HABITANT_RELAIS, Role.ADMIN)
@@ -193,6 +193,9 @@ def reset_admin_password(session: Session, email: str) -> str:
     user = session.exec(query).first()
     if user is None:
         raise ServiceError(_l("Aucun compte administrateur avec cette adresse."))
+    if not user.is_active:
+        raise ServiceError(_l("Ce compte administrateur est désactivé : un·e autre administrateur·rice "
+                              "peut le réactiver."))
     return _new_temporary_password(session, None, user)
 
 
@@ -241,6 +244,8 @@ def change_password(session: Session, user: User, current: str, new: str, repeat
     """The account's owner replaces their password (a temporary one, say). Its other sessions
     end (the caller opens this one again); a wrong current password counts as a failed login."""
     errors: list[object] = []
+    if minutes := locked_minutes(user):
+        raise ServiceError(_l("Trop d'erreurs de mot de passe : réessayez dans %(n)d minute(s).", n=minutes))
     if not password_matches(session, user, current):
         errors.append(_l("Le mot de passe actuel n'est pas le bon (cinq erreurs de suite bloquent le "
                          "compte quinze minutes)."))

@@ -101,7 +101,8 @@ def change_password() -> Any:
                 flash(message, "error")
         else:
             login_user(user())  # this session goes on (the others ended with the old password)
-            flash(_("Mot de passe changé."), "success")
+            flash(_("Mot de passe changé : vos autres sessions sont fermées. Vos jetons d'accès API "
+                    "restent valables (révoquez-les sur « Accès API » si besoin)."), "success")
             return redirect(home_url())
     elif form.is_submitted():
         flash(_("Le formulaire n'est pas complet : voyez les messages sous les champs."), "error")
@@ -118,7 +119,8 @@ def replace_temporary_password() -> Any:
     if request.endpoint in BEFORE_NEW_PASSWORD or request.path.startswith(("/api/", "/healthz")):
         return None  # the API has tokens, the health check no session
     if current_user.is_authenticated and current_user.must_change_password:
-        flash(_("Choisissez d'abord votre mot de passe : celui qu'on vous a donné était provisoire."),
-              "error")
+        if request.method == "GET" and request.accept_mimetypes.accept_html:  # not a page's own fetches
+            flash(_("Choisissez d'abord votre mot de passe : celui qu'on vous a donné était provisoire."),
+                  "error")
         return redirect(url_for("auth.change_password"))
     return None

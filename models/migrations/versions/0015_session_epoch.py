@@ -26,6 +26,10 @@ def upgrade() -> None:
     op.add_column('app_user', sa.Column('session_epoch', sa.Integer(), server_default='0', nullable=False))
     op.add_column('app_user', sa.Column('must_change_password', sa.Boolean(), server_default=sa.false(),
                                         nullable=False))
+    # Deactivation now revokes an account's tokens: those deactivated before lose theirs too, so
+    # that a reactivation brings none back.
+    op.execute("UPDATE api_token SET revoked_at = CURRENT_TIMESTAMP WHERE revoked_at IS NULL "
+               "AND user_id IN (SELECT id FROM app_user WHERE NOT is_active)")
 
 
 def downgrade() -> None:
