@@ -58,13 +58,12 @@ def authenticate(session: Session, email: str, password: str) -> User | None:
 def password_matches(session: Session, user: User, password: str) -> bool:
     """Whether `password` is the account's, counted against guessing: five wrong ones in a row
     lock the account for fifteen minutes, even against the right one (committed either way)."""
-    now = utcnow()
-    locked = user.locked_until is not None and user.locked_until > now
+    locked = locked_minutes(user) > 0
     if locked or not user.password_hash or not check_password_hash(user.password_hash, password):
         if not locked:
             user.failed_logins += 1
             if user.failed_logins >= LOCK_AFTER:
-                user.locked_until, user.failed_logins = now + timedelta(minutes=LOCK_MINUTES), 0
+                user.locked_until, user.failed_logins = utcnow() + timedelta(minutes=LOCK_MINUTES), 0
                 record(session, None, "login.locked", "user", user.id)
         session.add(user)
         session.commit()
@@ -78,9 +77,8 @@ def password_matches(session: Session, user: User, password: str) -> bool:
 
 def locked_minutes(user: User) -> int:
     """Minutes left of the account's lock after wrong passwords (0: not locked)."""
-    if user.locked_until is None or user.locked_until <= utcnow():
-        return 0
-    return max(1, int((user.locked_until - utcnow()).total_seconds() // 60) + 1)
+    left = (user.locked_until - utcnow()).total_seconds() if user.locked_until is not None else 0
+    return int(left // 60) + 1 if left > 0 else 0
 
 
 def end_sessions(session: Session, user: User, *, tokens: bool) -> None:

@@ -23,11 +23,11 @@ from models import Organisation, OrganisationKind, Role, Territory, User
 from web.services import ServiceError
 from web.services.accounts import end_sessions, hash_password, locked_minutes, password_matches
 from web.services.audit import record
+from web.services.outcomes import EMAIL
 
 STAFF_ROLES = (Role.SOCIAL_WORKER, Role.ASSOCIATION_MEMBER, Role.HABITANT_RELAIS, Role.ADMIN)
 # Organisations whose social workers validate what a habitant-relais notes.
 FOLLOWING_KINDS = (OrganisationKind.CENTRE_SOCIAL, OrganisationKind.COLLECTIVITE)
-EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 QPV_CODE = re.compile(r"^Q[A-Z0-9]{2,15}$")
 MIN_PASSWORD = 10
 # Temporary passwords: 12 characters from an alphabet without look-alikes (read aloud, typed once).

@@ -13,5 +13,10 @@ def json_download(data: Any, filename: str) -> Response:
     response = current_app.response_class(json.dumps(data, ensure_ascii=False, indent=2),
                                           mimetype="application/json")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return never_stored(response)
+
+
+def never_stored(response: Response) -> Response:
+    """`response` kept in no cache nor the browser's history: personal data, one-time secrets."""
     response.headers["Cache-Control"] = "no-store"
     return response

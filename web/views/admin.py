@@ -38,6 +38,7 @@ from web.services.administration import (
 )
 from web.services.audit import journal as read_journal
 from web.services.queries import row_id
+from web.views import never_stored
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -231,6 +232,5 @@ def password(user_id: int) -> Any:
     shown = flask_session.pop("temporary_password", None)
     if not shown or shown.get("user_id") != account.id:
         return redirect(url_for("admin.accounts"))
-    page = make_response(render_template("admin/password.html", account=account, password=shown["password"]))
-    page.headers["Cache-Control"] = "no-store"  # never from the browser's cache or history
-    return page
+    return never_stored(make_response(render_template("admin/password.html", account=account,
+                                                      password=shown["password"])))

@@ -15,6 +15,7 @@ from web.forms import CodeForm, LoginForm, PasswordForm
 from web.permissions import roles_required, user
 from web.services import ServiceError
 from web.services.accounts import authenticate, authenticate_code
+from web.services.administration import STAFF_ROLES
 from web.services.administration import change_password as replace_password
 from web.services.audit import record
 
@@ -88,7 +89,7 @@ def logout() -> Any:
 
 
 @bp.route("/compte/mot-de-passe", methods=["GET", "POST"])
-@roles_required(Role.SOCIAL_WORKER, Role.ASSOCIATION_MEMBER, Role.HABITANT_RELAIS, Role.ADMIN)
+@roles_required(*STAFF_ROLES)
 def change_password() -> Any:
     """A staff member replaces their password (the temporary one an administrator gave, say)."""
     form = PasswordForm()

@@ -107,7 +107,7 @@ from web.services.validation import (
     validate_need,
     validate_resident,
 )
-from web.views import json_download
+from web.views import json_download, never_stored
 
 bp = Blueprint("worker", __name__, url_prefix="/accompagnement")
 
@@ -193,9 +193,10 @@ def _resident_page(person: Resident, form: DeclarationForm | None = None,
         select(Need).where(col(Need.id).in_([m.need_id for m in matches]))).all()}
     form = form or DeclarationForm(declaration=declaration.text if declaration else "")
     consent = current_consent(session, person)
+    places = {t.id: t for t in territories(session)}
     return render_template("worker/resident.html", resident=person, declaration=declaration,
-                           territory=session.get(Territory, person.territory_id),
-                           territory_names={t.id: t.name for t in territories(session)},
+                           territory=places.get(person.territory_id),
+                           territory_names={place: t.name for place, t in places.items()},
                            timeline=proposal_timeline(session, person), send_back_form=SendBackForm(),
                            rejection_labels=REJECTION_LABELS,
                            statements=statements, matches=matches, needs=needs, form=form,
@@ -317,9 +318,8 @@ def access_code(resident_id: int) -> Any:
     shown = flask_session.pop("access_code", None)
     if not shown or shown.get("resident_id") != person.id:
         return redirect(url_for("worker.resident", resident_id=person.id))
-    page = make_response(render_template("worker/access_code.html", resident=person, code=shown["code"]))
-    page.headers["Cache-Control"] = "no-store"  # never from the browser's cache or history
-    return page
+    return never_stored(make_response(render_template("worker/access_code.html", resident=person,
+                                                      code=shown["code"])))
 
 
 @bp.get("/propositions")
