@@ -319,6 +319,10 @@ class OrganisationForm(FlaskForm):
     description = TextAreaField(_l("Description (facultatif)"), validators=[Optional(), Length(max=4000)])
 
 
+class PresentationForm(FlaskForm):
+    description = TextAreaField(_l("Présentez votre structure"), validators=[Optional(), Length(max=4000)])
+
+
 class StaffForm(FlaskForm):
     display_name = StringField(_l("Nom affiché"), validators=[DataRequired(), Length(max=120)])
     email = StringField(_l("Adresse e-mail (l'identifiant de connexion)"),

@@ -32,6 +32,13 @@ MATRIX: list[tuple[str, str, Any, dict[str, int]]] = [
     ("GET", "/api/v1/organisations", None, EVERYONE),
     ("GET", "/api/v1/organisations/{centre_a}", None, EVERYONE),
     ("GET", f"/api/v1/organisations/{MISSING}", None, {r: 404 for r in EVERYONE}),
+    # An organisation's presentation: its own members (and admins) change it; every token reads it.
+    ("PATCH", "/api/v1/organisations/{association}", {"description": "Atelier ouvert le mardi."},
+     {"member": 200, "member_b": 403, "worker_a": 403, "worker_b": 403, "admin": 200}),
+    ("PATCH", "/api/v1/organisations/{centre_a}", {"description": "Accueil du lundi au vendredi."},
+     {"member": 403, "member_b": 403, "worker_a": 200, "worker_b": 403, "admin": 200}),
+    ("PATCH", f"/api/v1/organisations/{MISSING}", {"description": ""},
+     {"member": 404, "member_b": 404, "worker_a": 404, "worker_b": 404, "admin": 404}),
     ("GET", "/api/v1/territories", None, EVERYONE),
     ("GET", "/api/v1/territories/{tilleuls}", None, EVERYONE),
     ("GET", f"/api/v1/territories/{MISSING}", None, {r: 404 for r in EVERYONE}),
@@ -119,7 +126,7 @@ def test_every_operation_is_in_the_matrix(api: ApiEnv) -> None:
     tested = set()
     for method, path, _body, _rules in MATRIX:
         template = path
-        for name in ("rid", "need", "centre_a", "tilleuls", "fresh_proposed", "fresh_approved",
+        for name in ("rid", "need", "centre_a", "association", "tilleuls", "fresh_proposed", "fresh_approved",
                      str(MISSING)):
             template = template.replace("{" + name + "}" if not name.isdigit() else name, "{id}")
         tested.add((method, template))

@@ -116,7 +116,8 @@ def present_opportunities(matches: Sequence[Match]) -> list[dict[str, Any]]:
         out.append({**m.model_dump(), "closed": closed.get(m.id or 0), "need": {
             "title": n.title, "description": n.description, "kind": n.kind,
             "when_text": n.when_text, "where_text": n.where_text, "availability": n.availability,
-            "languages": n.languages, "organisation_name": organisations[n.organisation_id].name}})
+            "languages": n.languages, "organisation_name": organisations[n.organisation_id].name,
+            "organisation_description": organisations[n.organisation_id].description}})
     return out
 
 

@@ -137,6 +137,12 @@ class OrganisationSchema(Schema):
     created_at = _out(fields.DateTime)
 
 
+class OrganisationPatch(Schema):
+    description = fields.String(required=True, validate=[validate.Length(max=4000), NO_NUL], metadata={
+        "description": "Who the organisation is, where to find it, when to come: residents read it "
+                       "beside its needs (the whole text; empty removes it)."})
+
+
 class TokenInfoSchema(Schema):
     name = _out(fields.String)
     prefix = _out(fields.String)
@@ -325,6 +331,8 @@ class OpportunityNeedSchema(Schema):
     languages = _out(fields.List, cls_or_instance=fields.String(), metadata={
         "description": "Languages the need asks for (codes); empty: none in particular."})
     organisation_name = _out(fields.String)
+    organisation_description = _out(fields.String, metadata={
+        "description": "The organisation in its own words (who, where, when to come); may be empty."})
 
 
 class OpportunitySchema(Schema):

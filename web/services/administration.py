@@ -112,7 +112,7 @@ def save_territory(session: Session, admin: User, data: TerritoryInput,
 def save_organisation(session: Session, admin: User, data: OrganisationInput,
                       organisation: Organisation | None = None) -> Organisation:
     """Add an organisation (centre social, association, tiers-lieu…), or change `organisation`."""
-    name, description = data.name.strip(), data.description.strip().replace("\r\n", "\n")
+    name, description = data.name.strip(), _description(data.description)
     errors: list[object] = []
     if not name or len(name) > 200:
         errors.append(_l("Indiquez le nom de la structure (200 caractères au plus)."))
@@ -120,8 +120,7 @@ def save_organisation(session: Session, admin: User, data: OrganisationInput,
         errors.append(_l("Choisissez le type de structure."))
     if data.territory_id is not None and session.get(Territory, data.territory_id) is None:
         errors.append(_l("Quartier inconnu."))
-    if len(description) > 4000:
-        errors.append(_l("La description est trop longue (4 000 caractères au plus)."))
+    errors.extend(_description_errors(description))
     same = _same_name(session, Organisation, (name,), lambda o: (o.name,))
     if same is not None and (organisation is None or same != organisation.id):
         errors.append(_l("Une structure porte déjà ce nom."))
@@ -135,6 +134,32 @@ def save_organisation(session: Session, admin: User, data: OrganisationInput,
            "organisation", row.id, kind=row.kind)
     session.commit()
     return row
+
+
+def describe_organisation(session: Session, member: User, organisation: Organisation,
+                          description: str) -> bool:
+    """An organisation's own words about itself (who they are, where, when to come), written by
+    one of its members and shown to the residents its needs are proposed to. False: unchanged."""
+    text = _description(description)
+    if errors := _description_errors(text):
+        raise ServiceError(*errors)
+    if text == organisation.description:
+        return False
+    organisation.description = text
+    session.add(organisation)
+    record(session, member, "organisation.describe", "organisation", organisation.id, length=len(text))
+    session.commit()
+    return True
+
+
+def _description(text: str) -> str:
+    return text.strip().replace("\r\n", "\n")
+
+
+def _description_errors(description: str) -> list[object]:
+    if len(description) > 4000:
+        return [_l("La description est trop longue (4 000 caractères au plus).")]
+    return []
 
 
 # ---------------------------------------------------------------------------------- accounts

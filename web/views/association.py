@@ -5,16 +5,17 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import func
 from sqlmodel import col, select
 
 from models import Match, Need, NeedStatus, Role
 from web.extensions import db_session, matching
-from web.forms import STATUS_MESSAGES, ActionForm, NeedForm, choices
+from web.forms import STATUS_MESSAGES, ActionForm, NeedForm, PresentationForm, choices
 from web.permissions import get_need, roles_required, user
 from web.services import ServiceError
+from web.services.administration import describe_organisation
 from web.services.needs import NEED_FIELDS, NeedInput, create_need, update_need
 from web.services.privacy import record_profile_views
 from web.services.profiles import organisation_of, territories
@@ -33,6 +34,25 @@ def home() -> Any:
     approved = _approved_counts([n.id for n in needs if n.id is not None])
     return render_template("association/home.html", needs=needs, approved=approved,
                            organisation=organisation_of(session, user()))
+
+
+@bp.route("/presentation", methods=["GET", "POST"])
+@roles_required(*MEMBERS)
+def presentation() -> Any:
+    """The organisation in its own words, as residents read it beside its needs."""
+    session = db_session()
+    organisation = organisation_of(session, user()) or abort(404)
+    form = PresentationForm(obj=organisation if request.method == "GET" else None)
+    if form.validate_on_submit():
+        try:
+            changed = describe_organisation(session, user(), organisation, form.description.data or "")
+        except ServiceError as exc:
+            for message in exc.messages:
+                flash(message, "error")
+        else:
+            flash(_("Présentation enregistrée.") if changed else _("Rien n'a changé."), "success")
+            return redirect(url_for("association.home"))
+    return render_template("association/presentation.html", form=form, organisation=organisation)
 
 
 def _approved_counts(need_ids: list[int]) -> dict[int, int]:

@@ -1,0 +1,105 @@
+"""An organisation presents itself in its own words (who, where, when to come): its members write
+it, residents read it beside the needs proposed to them, social workers beside the need."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from flask.testing import FlaskClient
+from sqlmodel import Session, select
+
+from models import AuditEvent, Direction, Match
+from tests.conftest import Auth, World, add_resident
+from web.extensions import matching
+from web.services.needs import NeedInput, create_need
+from web.services.proposals import Proposal, store_proposals
+from web.services.review import approve
+
+PAGE = "/structure/presentation"
+
+
+@pytest.fixture(autouse=True)
+def _use_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The proposals are written by hand: the ranker's e5 is not needed."""
+    monkeypatch.setenv("RELAIS_ENCODERS", "use")
+
+
+def describe(auth: Auth, text: str) -> str:
+    done = auth.post(PAGE, {"description": text}, token_from=PAGE, follow_redirects=True)
+    return done.get_data(as_text=True)  # type: ignore[attr-defined]
+
+
+def events(session: Session) -> list[AuditEvent]:
+    return list(session.exec(select(AuditEvent).where(AuditEvent.action == "organisation.describe")).all())
+
+
+def test_a_member_writes_the_presentation_once_and_it_is_journaled(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    auth.login(world.member.email or "")
+    home = client.get("/structure/").get_data(as_text=True)
+    assert "ne savent pas encore qui vous êtes" in home and PAGE in home
+
+    text = "Atelier de couture au 3 rue des Lilas.\r\nOuvert le mardi de 14 h à 17 h."
+    assert "Présentation enregistrée." in describe(auth, text)
+    session.expire_all()
+    assert world.association.description == text.replace("\r\n", "\n")
+    assert "ne savent pas encore qui vous êtes" not in client.get("/structure/").get_data(as_text=True)
+    assert "3 rue des Lilas" in client.get(PAGE).get_data(as_text=True)  # the form shows what is held
+    assert "Rien n&#39;a changé." in describe(auth, text)  # the same text again: nothing journaled
+    [event] = events(session)
+    assert (event.actor_id, event.object_id) == (world.member.id, world.association.id)
+    # Another organisation's presentation is out of reach: the page is about the member's own.
+    assert world.centre_a.description == ""
+
+
+def test_a_presentation_too_long_is_refused_beside_the_field(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    auth.login(world.member.email or "")
+    page = describe(auth, "x" * 4001)
+    assert 'aria-invalid="true"' in page and "Présentation enregistrée." not in page
+    session.expire_all()
+    assert world.association.description == "" and events(session) == []
+
+
+def test_an_account_without_an_organisation_has_no_presentation(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    world.admin.organisation_id = None
+    session.add(world.admin)
+    session.commit()
+    auth.login(world.admin.email or "")
+    assert client.get(PAGE).status_code == 404
+    assert PAGE not in client.get("/structure/").get_data(as_text=True)
+
+
+def test_the_resident_and_the_worker_read_it_beside_the_need(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    world.association.description = "Nous sommes <b>trois</b> couturières.\nVenez le mardi."
+    session.add(world.association)
+    session.commit()
+    awa = add_resident(session, world, "Awa", "Je fais de la couture.", initial="K")
+    need, _ = create_need(session, matching, world.member, NeedInput(
+        title="Atelier couture", description="Animer un atelier de couture."), date.today())
+    for m in session.exec(select(Match)).all():
+        session.delete(m)
+    session.commit()
+    store_proposals(session, [Proposal(need.id or 0, awa.resident.id or 0, 0.5, {})],
+                    Direction.NEED_TO_RESIDENT)
+    approve(session, world.worker_a, session.exec(select(Match)).one())
+
+    auth.code_login(awa.access_code)
+    page = client.get("/moi/").get_data(as_text=True)
+    assert "Qui est Les Mains Agiles ?" in page
+    assert "Nous sommes &lt;b&gt;trois&lt;/b&gt; couturières.\nVenez le mardi." in page  # text, not markup
+    auth.logout()
+
+    auth.login(world.worker_a.email or "")
+    assert "Venez le mardi." in client.get(f"/accompagnement/besoins/{need.id}").get_data(as_text=True)
+
+
+def test_an_organisation_without_presentation_shows_no_empty_box(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    need, _ = create_need(session, matching, world.member, NeedInput(
+        title="Atelier couture", description="Animer un atelier de couture."), date.today())
+    auth.login(world.worker_a.email or "")
+    assert "Qui est" not in client.get(f"/accompagnement/besoins/{need.id}").get_data(as_text=True)
