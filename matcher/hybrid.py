@@ -1254,6 +1254,10 @@ class HybridIndex:
             dense, lexical = self._fuse(signals, [analysis])
             yield _Scored([analysis], block, signals, unit_sims, dense, lexical, None)
 
+    def query_units(self, text: str) -> list[str]:
+        """The texts a search for `text` encodes (its retrieval text, then its statements)."""
+        return analyse_query(text, self.analyzer).units
+
     def search_many(self, queries: Sequence[str], k: int = 10,
                     allowed: Iterable[DocId] | None = None) -> list[list[RankedDoc]]:
         """Rankings of several declarations, best first, at most `k` documents each.

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+
+from matcher.embeddings import RecentVectors
+from matcher.normalise import normalise
 from models import NeedStatus, Resident
 from tests.api.conftest import ApiEnv
 from web.extensions import db, matching
@@ -62,3 +66,21 @@ def test_search_needs_leaves_out_closed_needs_unless_asked(api: ApiEnv) -> None:
     # Another association reads neither the closed need nor the open one.
     other = api.call("POST", "/api/v1/search/needs", "member_b", json={**query, "include_closed": True})
     assert {r["need"]["id"] for r in other.get_json()["results"]} & {closed, api.ids["need"]} == set()
+
+
+def test_a_text_never_seen_is_encoded_in_one_model_call(api: ApiEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The statements quoted in the answer and the texts the ranker searches with go to the
+    sentence encoder together, and the ranking reuses them: one model call per new text."""
+    assert isinstance(matching.embedder, RecentVectors)
+    model = matching.embedder.inner
+    calls: list[list[str]] = []
+    encode = model.encode
+    monkeypatch.setattr(model, "encode", lambda texts: calls.append(list(texts)) or encode(texts))
+    searches = (("/api/v1/search/residents", "Une couturière pour l'atelier du mardi, qui parle tamoul."),
+                ("/api/v1/search/needs", "Je répare les vélos des voisins et je parle wolof."))
+    for path, text in searches:
+        calls.clear()
+        found = api.call("POST", path, "admin", json={"text": text, "limit": 5})
+        assert found.status_code == 200 and found.get_json()["results"]
+        assert len(calls) == 1, calls
+        assert normalise(text) in calls[0]  # the ranker's retrieval text, with the statements

@@ -44,7 +44,7 @@ from web.services.proposals import (
 )
 
 
-def analyse(text: str) -> tuple[list[Statement], list[Quotable]]:
+def analyse(collection: str, text: str) -> tuple[list[Statement], list[Quotable]]:
     """All statements of the text, and those searched (not negated) with their vectors."""
     statements = list(matching.analyze(text).statements)
     searched = [s for s in statements if not s.negated]
@@ -52,7 +52,7 @@ def analyse(text: str) -> tuple[list[Statement], list[Quotable]]:
         abort_problem(422, _("Ce texte ne contient rien à chercher : écrivez ce que la personne sait "
                              "faire, ou ce que la structure cherche."),
                       errors={"service": [_("Aucune phrase à chercher.")]})
-    vectors = matching.encode([s.norm for s in searched])
+    vectors = matching.encode_search(collection, text, [s.norm for s in searched])
     return statements, [Quoted(s.text, s.lemmas, to_blob(v)) for s, v in zip(searched, vectors, strict=True)]
 
 
@@ -97,7 +97,7 @@ def search_needs(data: dict[str, Any]) -> Any:
 
     Searches the needs the caller may read (as `GET /needs` lists them); open needs only unless
     `include_closed`."""
-    statements, searched = analyse(data["text"])
+    statements, searched = analyse(NEEDS, data["text"])
     query = needs_query(actor())
     if not data["include_closed"]:
         query = query.where(Need.status == NeedStatus.OPEN)
@@ -118,7 +118,7 @@ def search_residents(data: dict[str, Any]) -> Any:
     Only residents the caller may manage (their organisation's; every one for admins) and whose
     consent covers matching today."""
     session = db_session()
-    statements, searched = analyse(data["text"])
+    statements, searched = analyse(RESIDENTS, data["text"])
     today = date.today()
     allowed: set[int] | Eligibility
     if actor().role == Role.ADMIN:  # every resident: consent asked about the ones ranked first
