@@ -6,7 +6,8 @@
 
 One line per reviewed proposal: the need's text, the resident's matched statements (never a
 name), the score and explanation shown at review, the label (approved / rejected, then the
-resident's answer) and the rejection reason code and note.
+resident's answer) and the rejection reason code and note. Only residents whose consent to
+matching holds today: a withdrawn or lapsed consent takes their reviews out.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import date
 from typing import TextIO
 
 from models import Database
@@ -27,7 +29,7 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     parser.add_argument("--output", help="file to write (default: standard output)")
     args = parser.parse_args(argv)
     with Database(Config().database_url) as db, db.session() as session:
-        rows = reviewed_pairs(session)
+        rows = reviewed_pairs(session, date.today())
     target = open(args.output, "w", encoding="utf-8") if args.output else out  # noqa: SIM115
     try:
         for row in rows:

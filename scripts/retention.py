@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None, config: Config | None = None,
     verb = "would be" if args.dry_run else "were"
     print(f"{today.isoformat()}: {len(report.warned)} profile(s) {verb} warned, "
           f"{len(report.anonymised)} {verb} anonymised, {len(report.cleared)} warning(s) "
-          f"{verb} lifted (inactive after {args.months} months, grace {args.grace_days} days)")
+          f"{verb} lifted (inactive after {args.months} months, grace {args.grace_days} days)"
+          + (f"; {report.drafts} import file(s) never confirmed dropped" if report.drafts else ""))
     return 0
 
 

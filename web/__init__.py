@@ -9,10 +9,12 @@ from typing import Any
 from flask import Flask, Request, g, has_request_context, jsonify, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
+from werkzeug.utils import cached_property
 
 from matcher.requirements import check_requirements
 from web.config import Config
@@ -118,8 +120,17 @@ def _limit_logins(app: Flask) -> None:
 
 
 class FormRequest(Request):
-    """Form fields never carry a NUL character: nobody types one, PostgreSQL refuses them in text,
-    and SQLite would keep them. (Invalid UTF-8 already arrives as U+FFFD; the API refuses both.)"""
+    """Form fields and query strings never carry a NUL character: nobody types one, PostgreSQL
+    refuses them in text (a filter of the journal or of the residents' list was a 500), and SQLite
+    would keep them. (Invalid UTF-8 already arrives as U+FFFD; the API refuses both.)"""
+
+    @cached_property
+    def args(self) -> Any:
+        args = super().args
+        if any("\x00" in key + value for key, value in args.items(multi=True)):
+            return self.parameter_storage_class([(key.replace("\x00", ""), value.replace("\x00", ""))
+                                                 for key, value in args.items(multi=True)])
+        return args
 
     def _load_form_data(self) -> None:
         super()._load_form_data()
@@ -197,6 +208,10 @@ def _security_headers(response: Any) -> Any:
     # Which process answered: to follow a request across gunicorn workers (and to test that a
     # change written through one worker is served by the others).
     response.headers["X-Relais-Worker"] = str(os.getpid())
+    if response.mimetype == "text/html" and request.endpoint != "static" and current_user.is_authenticated:
+        # A logged-in page shows people's data: kept by no cache, nor by the browser's history
+        # on a phone or a centre's shared computer once its user has logged out.
+        response.headers.setdefault("Cache-Control", "no-store")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from models import (
     ApiToken,
@@ -400,3 +400,65 @@ def test_an_opportunity_says_when_it_can_no_longer_be_answered(api: ApiEnv) -> N
     assert mine["need"]["availability"] == ["weekend"] and mine["need"]["languages"] == ["ar"]
     refused = api.call("POST", f"/api/v1/opportunities/{approved}/answer", "resident", json={"accept": True})
     assert refused.status_code == 409 and "close" in refused.get_json()["detail"]
+
+
+def test_an_organisation_presents_itself_and_residents_read_it(api: ApiEnv) -> None:
+    """PATCH /organisations/{id}: the caller's own organisation, conditional on its ETag, journaled
+    once per change; the opportunities of its needs carry the text."""
+    path = f"/api/v1/organisations/{api.ids['association']}"
+
+    def journaled() -> list[tuple[int | None, int]]:
+        with db.session() as session:
+            return [(e.actor_id, e.details["length"]) for e in session.exec(select(AuditEvent).where(
+                AuditEvent.action == "organisation.describe",
+                AuditEvent.object_id == api.ids["association"]).order_by(col(AuditEvent.id))).all()]
+
+    before = journaled()
+    read = api.call("GET", path, "member")
+    text = "Association de couturières, 3 rue des Lilas. Venez le mardi."
+    changed = api.call("PATCH", path, "member", json={"description": text},
+                       headers={"If-Match": read.headers["ETag"]})
+    api.validate(changed)
+    assert changed.status_code == 200 and changed.get_json()["description"] == text
+    assert changed.headers["ETag"] == api.call("GET", path, "member").headers["ETag"] != read.headers["ETag"]
+    stale = api.call("PATCH", path, "member", json={"description": "Autre chose."},
+                     headers={"If-Match": read.headers["ETag"]})
+    assert stale.status_code == 412
+    for bad in ({"description": "x" * 4001}, {"description": "a\x00b"}, {}, {"name": "Autre nom"}):
+        refused = api.call("PATCH", path, "member", json=bad)
+        assert (refused.status_code, refused.mimetype) == (422, "application/problem+json"), bad
+    assert api.call("PATCH", path, "member", json={"description": text}).status_code == 200  # no change
+    assert journaled() == [*before, (api.users["member"].id, len(text))]
+
+    approved = api.fresh_match(MatchStatus.APPROVED)  # a need of this association
+    listed = api.call("GET", "/api/v1/opportunities?status=approved&limit=200", "resident")
+    api.validate(listed)
+    mine = next(o for o in listed.get_json()["items"] if o["id"] == approved)
+    assert mine["need"]["organisation_description"] == text
+
+
+def test_an_admin_reading_another_centres_resident_is_journaled(api: ApiEnv) -> None:
+    """Binta is followed by centre B; the admin (of centre A) reads her profile, her text and finds
+    her in a search: three profile.view events she sees in her history. Centre B's worker reading
+    her daily is not journaled, nor the admin reading Awa of their own centre."""
+    binta, awa = api.ids["other_rid"], api.ids["rid"]
+
+    def views() -> list[tuple[int | None, int | None, str]]:
+        with db.session() as session:
+            return [(e.actor_id, e.object_id, e.details.get("via", "")) for e in session.exec(
+                select(AuditEvent).where(AuditEvent.action == "profile.view",
+                                         col(AuditEvent.object_id).in_([binta, awa]))
+                .order_by(col(AuditEvent.id))).all()]
+
+    before = views()
+    admin = api.users["admin"].id
+    assert api.call("GET", f"/api/v1/residents/{binta}", "worker_b").status_code == 200
+    assert api.call("GET", f"/api/v1/residents/{binta}/declaration", "worker_b").status_code == 200
+    assert api.call("GET", f"/api/v1/residents/{awa}", "admin").status_code == 200
+    assert views() == before
+    assert api.call("GET", f"/api/v1/residents/{binta}", "admin").status_code == 200
+    assert api.call("GET", f"/api/v1/residents/{binta}/declaration", "admin").status_code == 200
+    found = api.call("POST", "/api/v1/search/residents", "admin",
+                     json={"text": "Coudre des boubous et faire des ourlets.", "limit": 20})
+    assert binta in [r["resident"]["id"] for r in found.get_json()["results"]]
+    assert views()[len(before):] == [(admin, binta, "api"), (admin, binta, "api"), (admin, binta, "search")]

@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 from models import Direction, Match, MatchStatus, Need
 from tests.conftest import World, add_resident
 from web.config import Config
+from web.services.profiles import withdraw_consent
 from web.services.proposals import Proposal, store_proposals
 from web.services.review import approve, reject
 
@@ -44,3 +45,9 @@ def test_export_reviews(session: Session, world: World, config: Config,
     assert rows[1]["need_title"] == "Cuisine" and rows[1]["resident_statements"] == ["Je couds"]
     assert "Awa" not in out.getvalue()
     assert session.exec(select(Match).where(Match.status == MatchStatus.PROPOSED)).one()
+
+    # Consent withdrawn: the person's reviews leave the next export.
+    assert withdraw_consent(session, world.worker_a, awa)
+    out = io.StringIO()
+    assert export_reviews.main([], out=out) == 0
+    assert out.getvalue() == ""

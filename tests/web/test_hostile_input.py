@@ -308,3 +308,15 @@ def test_ids_in_addresses_and_forms_give_a_page_or_a_refusal(client: FlaskClient
                         ("/accompagnement/propositions/valider-la-selection", "match_ids")):
         response = auth.post(path, {field: value}, token_from=f"/accompagnement/besoins/{need.id}")
         assert response.status_code == 400, path  # type: ignore[attr-defined]
+
+
+def test_a_nul_in_a_query_string_is_dropped_before_any_query(client: FlaskClient, auth: Auth,
+                                                             world: World) -> None:
+    """PostgreSQL refuses NUL in text: the filters of the journal and of the residents' list
+    were 500s there. The character is dropped as it is from forms."""
+    auth.login(world.admin.email or "")
+    for path in ("/admin/journal?action=need%00.create&object_type=%00", "/accompagnement/?nom=Aw%00a",
+                 "/accompagnement/propositions?besoin=%00"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert "\x00" not in response.get_data(as_text=True), path

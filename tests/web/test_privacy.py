@@ -303,3 +303,41 @@ def test_a_new_profile_never_inherits_the_journal_of_an_erased_one(session: Sess
     assert "profile.view" not in {e["action"] for e in exported["audit"]}
     history = profile_history(session, new)
     assert history and {h.action for h in history}.isdisjoint({"old.event", "resident.erase", "profile.view"})
+
+
+def test_pages_shown_to_someone_logged_in_are_kept_by_no_cache(client: FlaskClient, auth: Auth,
+                                                               session: Session, world: World) -> None:
+    """A profile, its printable export or a resident's own data stay out of caches and of the
+    browser's history of a shared phone or computer; public pages and static files may be kept."""
+    story = _story(session, world)
+    assert "Cache-Control" not in client.get("/connexion").headers
+    auth.login(world.worker_a.email or "")
+    for path in (f"/accompagnement/residents/{story.awa}", f"/accompagnement/residents/{story.awa}/export",
+                 "/accompagnement/"):
+        response = client.get(path)
+        assert (response.status_code, response.headers.get("Cache-Control")) == (200, "no-store"), path
+    style = client.get("/static/relais.css")
+    style.close()
+    assert style.status_code == 200 and "no-store" not in style.headers.get("Cache-Control", "")
+    auth.logout()
+    auth.code_login(story.awa_code)
+    mine = client.get("/moi/donnees")
+    assert (mine.status_code, mine.headers.get("Cache-Control")) == (200, "no-store")
+
+
+def test_an_admin_opening_another_centres_profile_is_in_the_persons_history(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    """An administrator reaches every profile: opening one another centre follows is journaled and
+    shown to the person; the centre's own workers open theirs without a trace each time."""
+    bob = add_resident(session, world, "Bob", "Je répare les vélos.", recorded_by=world.worker_b).resident
+    auth.login(world.worker_b.email or "")
+    assert client.get(f"/accompagnement/residents/{bob.id}").status_code == 200
+    auth.logout()
+    auth.login(world.admin.email or "")
+    assert client.get(f"/accompagnement/residents/{bob.id}").status_code == 200
+    views = session.exec(select(AuditEvent).where(AuditEvent.action == "profile.view",
+                                                  AuditEvent.object_id == bob.id)).all()
+    assert [(e.actor_id, e.details) for e in views] == [(world.admin.id, {"via": "page"})]
+    assert [e["action"] for e in resident_export(session, bob)["audit"]].count("profile.view") == 1
+    page = client.get(f"/accompagnement/residents/{bob.id}").get_data(as_text=True)
+    assert "Profil consulté hors du centre qui accompagne" in page

@@ -12,10 +12,11 @@ import pytest
 from flask.testing import FlaskClient
 from sqlmodel import Session, select
 
-from models import AnonymousCount, AuditEvent, Resident, SkillStatement, User
+from models import AnonymousCount, AuditEvent, BackgroundJob, JobStatus, Resident, SkillStatement, User
 from tests.conftest import Auth, World, add_resident
 from web.config import Config
 from web.extensions import matching
+from web.services.jobs import create_job, drop_stale_drafts
 from web.services.matching import RESIDENTS, MatchingService, from_blobs
 from web.services.privacy import run_retention
 from web.services.profiles import add_months
@@ -134,3 +135,26 @@ def test_the_cli_warns_then_anonymises_and_rebuilds_the_index(
     with pytest.raises(SystemExit) as bad:
         retention.main(["--today", "yesterday"], config, matching)
     assert bad.value.code == 2
+
+
+def test_files_uploaded_and_never_confirmed_are_dropped_whoever_uploaded_them(
+        session: Session, world: World) -> None:
+    """An import's draft holds names, declarations and consent dates: the retention run drops
+    those left unconfirmed for a day, as a later upload does, not only its uploader's."""
+    today = date.today()
+    old, recent = (create_job(session, world.worker_a, "import_residents", status=JobStatus.DRAFT,
+                              payload=b"Zoe;B;Les Tilleuls;couture") for _ in range(2))
+    old.created_at -= timedelta(days=3)
+    session.add(old)
+    session.commit()
+    assert run_retention(session, matching, today, 24, 30, dry_run=True).drafts == 0
+    assert session.get(BackgroundJob, old.id) is not None
+    assert run_retention(session, matching, today, 24, 30).drafts == 1
+    session.expire_all()
+    assert session.get(BackgroundJob, old.id) is None and session.get(BackgroundJob, recent.id) is not None
+    # Every upload runs the same drop, for everyone's drafts (it dropped only its uploader's).
+    stale = create_job(session, world.worker_a, "import_residents", status=JobStatus.DRAFT, payload=b"x")
+    stale.created_at -= timedelta(days=2)
+    session.add(stale)
+    session.commit()
+    assert drop_stale_drafts(session) == 1

@@ -28,6 +28,7 @@ from web.api.schemas import (
 from web.extensions import db_session, matching
 from web.permissions import STAFF, get_resident
 from web.services import ServiceError
+from web.services.privacy import record_reading_from_outside
 from web.services.profiles import ResidentInput, update_declaration, update_profile
 
 RID = "<id:resident_id>"
@@ -108,8 +109,12 @@ def residents(**args: Any) -> Any:
 @bp.response(200, ResidentSchema)
 @errors(404)
 def resident(resident_id: int) -> Any:
-    """One resident (403 when another organisation follows them)."""
-    return present_residents([get_resident(db_session(), actor(), resident_id)])[0]
+    """One resident (403 when another organisation follows them). An administrator's reading of
+    a resident of another organisation is journaled (`profile.view`), as on the pages."""
+    session = db_session()
+    person = get_resident(session, actor(), resident_id)
+    record_reading_from_outside(session, actor(), [person], "api")
+    return present_residents([person])[0]
 
 
 @bp.route(f"/residents/{RID}", methods=["PATCH"], tags=["Residents"])
@@ -160,8 +165,11 @@ def current_declaration(resident_id: int) -> dict[str, Any] | None:
 @bp.response(200, DeclarationSchema)
 @errors(404)
 def declaration(resident_id: int) -> Any:
-    """The resident's current declaration, in their own words, and its statements."""
-    person = get_resident(db_session(), actor(), resident_id)
+    """The resident's current declaration, in their own words, and its statements (journaled as
+    the resident's read)."""
+    session = db_session()
+    person = get_resident(session, actor(), resident_id)
+    record_reading_from_outside(session, actor(), [person], "api")
     found = current_declaration(person.id or 0)
     if found is None:
         abort_problem(404, _("Cette personne n'a pas encore de texte."))

@@ -31,6 +31,7 @@ from web.extensions import db_session, matching
 from web.permissions import STAFF
 from web.services import queries
 from web.services.matching import NEEDS, RESIDENTS, Eligibility, to_blob
+from web.services.privacy import record_reading_from_outside
 from web.services.proposals import (
     Pairs,
     Quotable,
@@ -129,5 +130,7 @@ def search_residents(data: dict[str, Any]) -> Any:
     residents = rows_by_id(Resident, order)
     why = explained(searched, order, statements_of_residents(session, order))
     people = {p["id"]: p for p in present_residents([residents[doc] for doc in order])}
-    return {"statements": statements, "results": [{"resident": people[doc], **why[doc]} for doc in order]}
+    found = {"statements": statements, "results": [{"resident": people[doc], **why[doc]} for doc in order]}
+    record_reading_from_outside(session, actor(), list(residents.values()), "search")
+    return found
 

@@ -506,7 +506,7 @@ def upload(session: Session, actor: User, entity: str, filename: str, data: byte
         raise ServiceError(_("Seul·e un·e travailleur·se social·e peut importer un fichier."))
     if not data.strip():
         raise ServiceError(_("Le fichier est vide."))
-    drop_stale_drafts(session, actor)
+    drop_stale_drafts(session)
     job = create_job(session, actor, ENTITIES[entity], status=JobStatus.DRAFT, payload=data,
                      params={"entity": entity, "filename": filename[:200]})
     session.commit()

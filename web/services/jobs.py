@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask, current_app, has_app_context
@@ -109,12 +109,14 @@ def create_job(session: Session, actor: User, kind: str, *, params: dict[str, An
     return job
 
 
-def drop_stale_drafts(session: Session, actor: User) -> None:
-    """Forget the files `actor` uploaded but never confirmed (they hold personal data)."""
-    cutoff = utcnow() - timedelta(hours=DRAFT_HOURS)
-    session.exec(delete(BackgroundJob).where(  # type: ignore[call-overload]
-        col(BackgroundJob.created_by_id) == actor.id, col(BackgroundJob.status) == JobStatus.DRAFT,
-        col(BackgroundJob.created_at) < cutoff))
+def drop_stale_drafts(session: Session, now: datetime | None = None) -> int:
+    """Forget the files uploaded but never confirmed for DRAFT_HOURS, whoever uploaded them (they
+    hold names, declarations and consent dates); run at each upload and by the retention run.
+    Return how many."""
+    cutoff = (now or utcnow()) - timedelta(hours=DRAFT_HOURS)
+    result = session.exec(delete(BackgroundJob).where(  # type: ignore[call-overload]
+        col(BackgroundJob.status) == JobStatus.DRAFT, col(BackgroundJob.created_at) < cutoff))
+    return int(result.rowcount or 0)
 
 
 def enqueue(job_id: int) -> str:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from models import Match, MatchStatus, Need
+from web.services.proposals import consent_query
 
 
-def reviewed_pairs(session: Session) -> list[dict[str, Any]]:
-    """Every reviewed proposal, pseudonymous (ids, texts, decisions; no names)."""
-    matches = session.exec(select(Match).where(col(Match.status) != MatchStatus.PROPOSED)
+def reviewed_pairs(session: Session, today: date) -> list[dict[str, Any]]:
+    """Every reviewed proposal of a resident whose consent to matching holds `today`,
+    pseudonymous (ids, texts, decisions; no names). Improving the matching is part of matching:
+    a withdrawn or lapsed consent takes the person's reviews out of what is exported next."""
+    matches = session.exec(select(Match).where(col(Match.status) != MatchStatus.PROPOSED,
+                                               col(Match.resident_id).in_(consent_query(today)))
                            .order_by(col(Match.id))).all()
     needs = {n.id: n for n in session.exec(
         select(Need).where(col(Need.id).in_({m.need_id for m in matches}))).all()}

@@ -73,6 +73,7 @@ from web.services.privacy import (
     open_requests,
     profile_history,
     record_export,
+    record_reading_from_outside,
     resident_export,
     retention_warnings,
 )
@@ -177,7 +178,9 @@ def _territory_choices(session: Session) -> list[Any]:
 @roles_required(*STAFF)
 def resident(resident_id: int) -> Any:
     session = db_session()
-    return _resident_page(get_resident(session, user(), resident_id))
+    person = get_resident(session, user(), resident_id)
+    record_reading_from_outside(session, user(), [person], "page")
+    return _resident_page(person)
 
 
 def _resident_page(person: Resident, form: DeclarationForm | None = None,
