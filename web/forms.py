@@ -130,6 +130,13 @@ GUIDED_PROMPTS = {
 }
 
 
+def offer_languages(field: Any, codes: list[str]) -> None:
+    """Add boxes to a languages field for the codes held beyond the usual ones (a profile's found
+    in its text, a need's from an import), so that saving the form keeps them."""
+    extra = [code for code in codes if code not in LANGUAGE_LABELS]
+    field.choices = [*choices(LANGUAGE_LABELS), *(SelectChoice(code, language_label(code)) for code in extra)]
+
+
 class ProfileForm(FlaskForm):
     """Who the person is for matching (a new profile's first part, and its own form later)."""
 
@@ -147,9 +154,7 @@ class ProfileForm(FlaskForm):
     def offer_languages(self, codes: list[str]) -> None:
         """Add boxes for the languages a profile holds beyond the usual ones (found in its text),
         so that saving the form keeps them."""
-        extra = [code for code in codes if code not in LANGUAGE_LABELS]
-        self.languages.choices = [*choices(LANGUAGE_LABELS),
-                                  *(SelectChoice(code, language_label(code)) for code in extra)]
+        offer_languages(self.languages, codes)
 
 
 class ResidentForm(ProfileForm):
@@ -213,6 +218,9 @@ class NeedForm(FlaskForm):
                                    choices=choices(LANGUAGE_LABELS))
     people_wanted = IntegerField(_l("Combien de personnes (ou d'objets) ? (facultatif)"),
                                  validators=[Optional(), NumberRange(min=1, max=999)])
+
+    def offer_languages(self, codes: list[str]) -> None:
+        offer_languages(self.languages, codes)
 
 
 class RejectForm(FlaskForm):

@@ -96,6 +96,15 @@ def test_an_administrator_sets_up_a_site(client: FlaskClient, auth: Auth, sessio
                    "user.create", "user.password_change"):
         assert action in actions
     assert password not in str([e.details for e in session.exec(select(AuditEvent)).all()])
+    # Renames are journaled with before and after (the admin module's journal, for whoever asks
+    # why a structure's name changed).
+    renamed = session.exec(select(AuditEvent).where(AuditEvent.action == "organisation.update")).one()
+    assert renamed.details["changes"]["name"] == {"before": "Centre social de la Source",
+                                                  "after": "Centre social Romain-Rolland"}
+    assert renamed.details["changes"]["description"] == {"before": "Accueil\nfamilles", "after": ""}
+    moved = session.exec(select(AuditEvent).where(AuditEvent.action == "territory.update")).one()
+    assert moved.details["changes"]["qpv_code"] == {"before": "QN04501M", "after": None}
+    assert "name" not in moved.details["changes"]  # unchanged fields are not listed
 
 
 def test_what_an_administrator_types_is_checked(client: FlaskClient, auth: Auth, session: Session,

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date
+
 from flask.testing import FlaskClient
 from sqlmodel import Session, select
 
 from models import AuditEvent, Match, MatchStatus, Need, NeedStatement
 from tests.conftest import Auth, World, add_resident, need_form
+from web.extensions import matching
+from web.services.needs import NeedInput, create_need
 
 NEW = "/structure/besoins/nouveau"
 
@@ -99,3 +104,23 @@ def test_a_need_reads_the_same_to_its_association_the_worker_and_the_resident(
     page = client.get("/moi/").get_data(as_text=True)
     assert "Atelier couture" in page and slots in page and languages in page
     assert "Combien" not in page and "Maison des projets" in page
+
+
+def test_editing_a_need_keeps_a_language_no_box_offers(client: FlaskClient, auth: Auth, session: Session,
+                                                       world: World) -> None:
+    """A need imported with « allemand » (no box on the form): its edit page offers that box,
+    ticked, so saving the page keeps the language; unticking it removes it."""
+    need, _ = create_need(session, matching, world.member, NeedInput(
+        title="Traduire un courrier", description="Traduire un courrier de l'allemand.",
+        languages=["de", "fr"]), date.today())
+    auth.login(world.member.email or "")
+    path = f"/structure/besoins/{need.id}/modifier"
+    page = client.get(path).get_data(as_text=True)
+    assert re.search(r'<input[^>]*checked[^>]*value="de"|<input[^>]*value="de"[^>]*checked', page)
+    auth.post(path, need_form("Traduire une lettre", need.description, languages=["de", "fr"]),
+              token_from=path)
+    session.expire_all()
+    assert (need.title, need.languages) == ("Traduire une lettre", ["de", "fr"])
+    auth.post(path, need_form("Traduire une lettre", need.description, languages=["fr"]), token_from=path)
+    session.expire_all()
+    assert need.languages == ["fr"]

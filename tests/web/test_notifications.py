@@ -9,7 +9,7 @@ from datetime import date
 from flask.testing import FlaskClient
 from sqlmodel import Session, select
 
-from models import Direction, Match, Need, Notification, Outcome, User
+from models import Direction, Match, Need, Notification, Outcome, Role, User
 from tests.conftest import Auth, World, add_resident
 from web.extensions import matching
 from web.services.notifications import forget_matches
@@ -153,3 +153,39 @@ def test_notifications_naming_a_resident_can_be_forgotten(session: Session, worl
     session.commit()
     assert not any("Awa" in n.text for n in session.exec(select(Notification)).all())
     assert [n.kind for n in inbox(session, world.worker_a)] == ["to_review"]
+
+
+def test_a_yes_reaches_a_colleague_when_the_needs_author_left(session: Session, world: World) -> None:
+    """The author's account deactivated: the association still hears of the answer and the
+    outcome, through its other active members (and only them: the author is not told)."""
+    colleague = User(email="colleague@example.org", display_name="Colleague", password_hash="x",
+                     role=Role.ASSOCIATION_MEMBER, organisation_id=world.association.id)
+    gone = User(email="gone@example.org", display_name="Gone", password_hash="x", is_active=False,
+                role=Role.ASSOCIATION_MEMBER, organisation_id=world.association.id)
+    session.add_all([colleague, gone])
+    world.member.is_active = False
+    session.add(world.member)
+    session.commit()
+    created, match = approved_for_awa(session, world, world.worker_a)
+    answer(session, resident_user(session, created.resident.id or 0), match, accept=True)
+    assert [n.text for n in inbox(session, colleague)] == ["Awa K. a dit oui pour « Atelier couture »."]
+    assert inbox(session, world.member) == [] and inbox(session, gone) == []
+    record_outcome(session, world.worker_a, match, Outcome.HAPPENED, "")
+    assert inbox(session, colleague)[-1].text == "Bilan noté pour Awa K. et « Atelier couture »."
+
+
+def test_a_habitant_relais_is_not_told_who_said_yes(session: Session, world: World) -> None:
+    """A need a habitant-relais noted for their centre: the answer names the resident and links to
+    the follow-up page a relais may not open; the centre's social workers hear instead."""
+    created = add_resident(session, world, "Awa", "Je couds.", initial="K")
+    need = Need(organisation_id=world.centre_a.id or 0, title="Repair café",
+                description="Réparer des objets.", created_by_id=world.relais.id or 0)
+    session.add(need)
+    session.commit()
+    store_proposals(session, [Proposal(need.id or 0, created.resident.id or 0, 0.5, {})],
+                    Direction.NEED_TO_RESIDENT)
+    match = session.exec(select(Match)).one()
+    approve(session, world.admin, match)
+    answer(session, resident_user(session, created.resident.id or 0), match, accept=True)
+    assert inbox(session, world.relais) == []
+    assert inbox(session, world.worker_a)[-1].text == "Awa K. a dit oui pour « Repair café »."

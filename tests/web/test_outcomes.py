@@ -3,6 +3,7 @@ resident's worker records the outcome, only on an accepted proposal."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 
@@ -215,3 +216,15 @@ def test_need_asks_for_a_number_of_people(client: FlaskClient, auth: Auth, sessi
     need = session.exec(select(Need).where(Need.title == "Déménagement")).one()
     assert (need.people_wanted, need.kind) == (3, "resource")
     assert "Combien :</strong> 3" in client.get(f"/structure/besoins/{need.id}").get_data(as_text=True)
+
+
+def test_correcting_an_outcome_starts_from_what_was_recorded(client: FlaskClient, auth: Auth,
+                                                             session: Session, followup: Followup) -> None:
+    """« Corriger le bilan » shows the outcome and note held: sending the form back unchanged but
+    for the outcome keeps the note (an empty form used to erase it)."""
+    _accept(session, followup)
+    auth.login(followup.world.member.email or "")
+    assert _post_outcome(auth, followup, note="Trois samedis, très bien") == 302
+    page = client.get(f"/suivi/propositions/{followup.match_id}").get_data(as_text=True)
+    assert re.search(r'<input[^>]*name="note"[^>]*value="Trois samedis, très bien"', page)
+    assert re.search(r'<input[^>]*checked[^>]*value="happened"|<input[^>]*value="happened"[^>]*checked', page)

@@ -22,12 +22,14 @@ from sqlmodel import Session, col, select
 from models import Organisation, OrganisationKind, Role, Territory, User
 from web.services import ServiceError
 from web.services.accounts import end_sessions, hash_password, locked_minutes, password_matches
-from web.services.audit import record
+from web.services.audit import changes, record
 from web.services.outcomes import EMAIL
 
 STAFF_ROLES = (Role.SOCIAL_WORKER, Role.ASSOCIATION_MEMBER, Role.HABITANT_RELAIS, Role.ADMIN)
 # Organisations whose social workers validate what a habitant-relais notes.
 FOLLOWING_KINDS = (OrganisationKind.CENTRE_SOCIAL, OrganisationKind.COLLECTIVITE)
+TERRITORY_FACTS = ("name", "commune", "qpv_code", "latitude", "longitude")
+ORGANISATION_FACTS = ("name", "kind", "territory_id", "description")
 QPV_CODE = re.compile(r"^Q[A-Z0-9]{2,15}$")
 MIN_PASSWORD = 10
 # Temporary passwords: 12 characters from an alphabet without look-alikes (read aloud, typed once).
@@ -70,6 +72,11 @@ def _same_name(session: Session, table: Any, key: tuple[str, ...],
     return None
 
 
+def _facts(row: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """The journaled fields of a territory or an organisation (no one's personal data)."""
+    return {name: getattr(row, name) for name in names}
+
+
 def temporary_password() -> str:
     return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(12))
 
@@ -98,11 +105,13 @@ def save_territory(session: Session, admin: User, data: TerritoryInput,
     if errors:
         raise ServiceError(*errors)
     row = territory or Territory(name=name, commune=commune)
+    before = _facts(row, TERRITORY_FACTS) if territory else {}
     row.name, row.commune, row.qpv_code = name, commune, qpv or None
     row.latitude, row.longitude = data.latitude, data.longitude
     session.add(row)
     session.flush()
-    record(session, admin, "territory.update" if territory else "territory.create", "territory", row.id)
+    record(session, admin, "territory.update" if territory else "territory.create", "territory", row.id,
+           changes=changes(before, _facts(row, TERRITORY_FACTS)))
     session.commit()
     return row
 
@@ -127,11 +136,12 @@ def save_organisation(session: Session, admin: User, data: OrganisationInput,
     if errors:
         raise ServiceError(*errors)
     row = organisation or Organisation(name=name, kind=data.kind)
+    before = _facts(row, ORGANISATION_FACTS) if organisation else {}
     row.name, row.kind, row.territory_id, row.description = name, data.kind, data.territory_id, description
     session.add(row)
     session.flush()
     record(session, admin, "organisation.update" if organisation else "organisation.create",
-           "organisation", row.id, kind=row.kind)
+           "organisation", row.id, kind=row.kind, changes=changes(before, _facts(row, ORGANISATION_FACTS)))
     session.commit()
     return row
 

@@ -15,9 +15,11 @@ from typing import Any, Protocol
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
+from sqlalchemy import or_
 from sqlmodel import Session, col, delete, func, select, update
 
 from models import Match, MatchStatus, Need, Notification, Resident, Role, User, utcnow
+from web.permissions import FOLLOWUP_ROLES
 
 MAX_TEXT = 300
 LIST_LIMIT = 100
@@ -108,6 +110,17 @@ def _active(session: Session, ids: Iterable[int | None]) -> list[int]:
         col(User.id).in_(wanted), col(User.is_active).is_(True))).all() if i is not None]
 
 
+def _need_side(session: Session, need: Need) -> list[int]:
+    """Who hears about a need's proposals for its side: its author while their account is active
+    and may open the follow-up page; else (they left, or a habitant-relais noted the need) the
+    active members of its organisation who may."""
+    allowed = [role.value for role in FOLLOWUP_ROLES if role != Role.ADMIN]
+    found = {int(i) for i in session.exec(select(User.id).where(
+        or_(col(User.id) == need.created_by_id, col(User.organisation_id) == need.organisation_id),
+        col(User.is_active).is_(True), col(User.role).in_(allowed))).all() if i is not None}
+    return [need.created_by_id] if need.created_by_id in found else sorted(found)
+
+
 def resident_answered(session: Session, match: Match) -> None:
     """Tell the need's author and the worker who approved that the resident answered."""
     need, resident = session.get(Need, match.need_id), session.get(Resident, match.resident_id)
@@ -119,8 +132,8 @@ def resident_answered(session: Session, match: Match) -> None:
     else:
         text = _french("%(name)s a dit non pour « %(title)s ».", name=resident.public_name,
                        title=need.title)
-    notify(session, _active(session, [need.created_by_id, match.reviewed_by_id]), Kind.ANSWERED,
-           text, followup_link(match.id))
+    told = set(_need_side(session, need)) | set(_active(session, [match.reviewed_by_id]))
+    notify(session, told, Kind.ANSWERED, text, followup_link(match.id))
 
 
 def outcome_recorded(session: Session, match: Match, actor: User) -> None:
@@ -129,7 +142,7 @@ def outcome_recorded(session: Session, match: Match, actor: User) -> None:
     if need is None or resident is None:
         return
     workers = _workers_of(session, [resident.organisation_id]).get(resident.organisation_id, [])
-    recipients = set(_active(session, [need.created_by_id])) | set(workers)
+    recipients = set(_need_side(session, need)) | set(workers)
     recipients.discard(actor.id or 0)
     text = _french("Bilan noté pour %(name)s et « %(title)s ».", name=resident.public_name,
                    title=need.title)

@@ -104,6 +104,7 @@ def edit_need(need_id: int) -> Any:
     session = db_session()
     item = get_need(session, user(), need_id, edit=True)
     form = _need_form(NeedForm(obj=item) if request.method == "GET" else NeedForm())
+    form.offer_languages(item.languages)  # languages an import gave, beyond the boxes
     if request.method == "GET":
         form.territory_id.data = item.territory_id or 0
     if form.validate_on_submit():

@@ -43,8 +43,9 @@ def proposal(match_id: int) -> Any:
     # Journaled as the need's page is (association members and admins; not the resident's worker).
     if user().role in {Role.ASSOCIATION_MEMBER, Role.ADMIN} and resident.id is not None:
         record_profile_views(session, user(), [resident.id], need.id or 0)
+    form = OutcomeForm(outcome=match.outcome, note=match.outcome_note)  # a correction starts from them
     return render_template("followup/proposal.html", match=match, need=need, resident=resident,
-                           contact=contact_for(session, match, resident), form=OutcomeForm(),
+                           contact=contact_for(session, match, resident), form=form,
                            channels=CHANNEL_LABELS, outcomes=OUTCOME_LABELS)
 
 
