@@ -93,4 +93,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # An erased declaration is overwritten on disk, not left in free pages that later backups
+    # (scripts/backup.py copies pages) would carry; some SQLite builds default to it, not all.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()

@@ -492,7 +492,7 @@ class Notification(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="app_user.id", index=True)
-    kind: str = Field(max_length=32)  # "to_review", "opportunity", "answered", "outcome"
+    kind: str = Field(max_length=32)  # "to_review", "opportunity", "answered", "outcome", "consent"
     text: str = Field(max_length=300)  # French, no free text typed by a resident
     link: str = Field(default="", max_length=300)  # a path inside Relais
     created_at: datetime = Field(default_factory=utcnow, index=True)

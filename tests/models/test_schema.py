@@ -84,3 +84,13 @@ def test_upgrade_keeps_existing_rows(config: object, database_url: str, tmp_path
         assert need.title == "Couture" and need.availability == []
         assert session.exec(select(Territory)).one().coordinates is None
     database.dispose()
+
+
+def test_sqlite_overwrites_what_is_deleted(migrated: Database) -> None:
+    """Erased text must not stay in the file's free pages (and in the backups copied from it).
+    Debian's SQLite defaults to it; the engine asks for it wherever it runs."""
+    if migrated.engine.dialect.name != "sqlite":
+        pytest.skip("a SQLite setting")
+    with migrated.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1

@@ -239,3 +239,33 @@ def test_the_first_administrator_comes_from_the_command_line(tmp_path: Path) -> 
     with Database(url) as db, db.session() as session:
         assert authenticate(session, "claire@ville.fr", password) is None
         assert authenticate(session, "claire@ville.fr", forgotten.stdout.strip().rsplit(" ", 1)[-1])
+
+
+def test_what_the_service_refuses_is_said_beside_the_field(client: FlaskClient, auth: Auth,
+                                                           world: World) -> None:
+    """A bad or taken address, passwords that differ: the message sits under its field, which a
+    screen reader hears as invalid, not only at the top of the page."""
+
+    def field_of(page: str, name: str) -> str:
+        found = re.search(rf'<input[^>]*id="{name}"[^>]*>', page)
+        assert found, name
+        return found.group(0)
+
+    auth.login(world.admin.email or "")
+    for email, said in (("pas-une-adresse", "Écrivez une adresse e-mail"),
+                        (world.member.email, "Un compte utilise déjà cette adresse.")):
+        page = auth.post(ACCOUNTS, {"display_name": "Nadia", "email": email, "role": "social_worker",
+                                    "organisation_id": world.centre_a.id},
+                         token_from=ACCOUNTS).get_data(as_text=True)  # type: ignore[attr-defined]
+        assert 'aria-invalid="true"' in field_of(page, "email")
+        assert re.search(r'id="email-error"[^>]*>\s*<p>' + re.escape(said), page), page[-3000:]
+        assert 'aria-invalid="true"' not in field_of(page, "display_name")
+    auth.logout()
+    auth.login(world.member.email or "")
+    path = "/compte/mot-de-passe"
+    page = auth.post(path, {"current": PASSWORD, "new": "une phrase assez longue",
+                            "repeated": "une autre phrase longue"},
+                     token_from=path).get_data(as_text=True)  # type: ignore[attr-defined]
+    assert 'aria-invalid="true"' in field_of(page, "repeated")
+    assert "Les deux nouveaux mots de passe ne sont pas les mêmes." in page
+    assert 'aria-invalid="true"' not in field_of(page, "current")

@@ -8,7 +8,18 @@ from typing import Any
 from flask.testing import FlaskClient
 from sqlmodel import Session, col, select
 
-from models import AuditEvent, Consent, ConsentScope, Match, MatchStatus, Need, Resident, ValidationStatus
+from models import (
+    AuditEvent,
+    Consent,
+    ConsentScope,
+    Match,
+    MatchStatus,
+    Need,
+    Notification,
+    Resident,
+    User,
+    ValidationStatus,
+)
 from tests.conftest import Auth, World, add_resident
 from web.extensions import matching
 from web.services.proposals import propose_for_need, valid_consent_residents, with_valid_consent
@@ -116,3 +127,40 @@ def test_the_sql_conditions_of_consent_agree_with_consent_is_valid(session: Sess
     assert valid_consent_residents(session, today, ids.values()) == expected
     assert set(session.exec(select(Resident.id).where(col(Resident.id).in_(ids.values()),
                                                       with_valid_consent(today))).all()) == expected
+
+
+def test_the_resident_withdraws_consent_from_their_own_page(client: FlaskClient, auth: Auth,
+                                                            session: Session, world: World) -> None:
+    """As easy to withdraw as to give: one button on « Mes données ». Out of matching at once,
+    the unreviewed proposals dropped, the worker told, the journal naming the person; the data
+    stay (erasure is another request)."""
+    today = date.today()
+    created = add_resident(session, world, "Awa", "Je fais de la couture et des retouches.", initial="K")
+    awa = created.resident
+    need = Need(organisation_id=world.association.id or 0, title="Atelier couture",
+                description="Animer un atelier de couture.", created_by_id=world.member.id or 0)
+    session.add(need)
+    session.flush()
+    matching.store_need(session, need)
+    session.commit()
+    assert propose_for_need(session, matching, need, today) == 1
+
+    auth.code_login(created.access_code)
+    page = client.get("/moi/donnees").get_data(as_text=True)
+    assert "Retirer mon accord" in page
+    done = auth.post("/moi/donnees/accord/retrait", {}, token_from="/moi/donnees", follow_redirects=True)
+    text = done.get_data(as_text=True)  # type: ignore[attr-defined]
+    assert "vous ne recevrez plus de proposition" in text and "Retirer mon accord" not in text
+    session.expire_all()
+    assert awa.id not in valid_consent_residents(session, today)
+    assert session.exec(select(Match).where(Match.status == MatchStatus.PROPOSED)).all() == []
+    assert propose_for_need(session, matching, need, today) == 0
+    me = session.exec(select(User).where(User.resident_id == awa.id)).one()
+    [event] = session.exec(select(AuditEvent).where(AuditEvent.action == "consent.withdraw")).all()
+    assert (event.actor_id, event.object_id) == (me.id, awa.id)
+    told = session.exec(select(Notification).where(Notification.user_id == world.worker_a.id,
+                                                   Notification.kind == "consent")).all()
+    assert [n.text for n in told] == ["Awa K. a retiré son accord : plus de proposition pour cette personne."]
+    again = auth.post("/moi/donnees/accord/retrait", {}, token_from="/moi/donnees", follow_redirects=True)
+    assert "Votre accord était déjà retiré." in again.get_data(as_text=True)  # type: ignore[attr-defined]
+    assert session.get(Resident, awa.id) is not None

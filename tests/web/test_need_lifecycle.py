@@ -124,3 +124,19 @@ def test_editing_a_need_keeps_a_language_no_box_offers(client: FlaskClient, auth
     auth.post(path, need_form("Traduire une lettre", need.description, languages=["fr"]), token_from=path)
     session.expire_all()
     assert need.languages == ["fr"]
+
+
+def test_a_need_sent_twice_is_published_once(client: FlaskClient, auth: Auth, session: Session,
+                                             world: World) -> None:
+    """A double click or a reload of the form's answer: one need, one round of proposals; another
+    text is another need."""
+    path = "/structure/besoins/nouveau"
+    auth.login(world.member.email or "")
+    form = {**need_form("Atelier couture", "Animer un atelier\r\nde couture."), "csrf_token": auth.token(path)}
+    first, second = client.post(path, data=form), client.post(path, data=form)
+    [need] = session.exec(select(Need)).all()
+    assert first.headers["Location"] == second.headers["Location"] == f"/structure/besoins/{need.id}"
+    assert "vient d&#39;être publié" in client.get(second.headers["Location"]).get_data(as_text=True)
+    assert len(session.exec(select(AuditEvent).where(AuditEvent.action == "need.create")).all()) == 1
+    client.post(path, data={**form, "description": "Animer un atelier de tricot."})
+    assert len(session.exec(select(Need)).all()) == 2

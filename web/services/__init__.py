@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 
 class ServiceError(Exception):
-    """A change that cannot be made; `messages` are French sentences for the person."""
+    """A change that cannot be made; `messages` are French sentences for the person. `fields`
+    names the form field each of some messages is about (a page shows them beside the field)."""
 
-    def __init__(self, *messages: object) -> None:
-        super().__init__(*messages)
-        self.messages = [str(m) for m in messages]
+    def __init__(self, *messages: object, fields: Mapping[str, Sequence[object]] | None = None) -> None:
+        every = [*messages, *(m for said in (fields or {}).values() for m in said)]
+        super().__init__(*every)
+        self.messages = [str(m) for m in every]
+        self.fields = {name: [str(m) for m in said] for name, said in (fields or {}).items() if said}
 
     def __str__(self) -> str:
         return " ".join(self.messages)

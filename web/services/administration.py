@@ -185,27 +185,28 @@ def create_staff(session: Session, admin: User | None, data: StaffInput) -> tupl
     """A staff account with a temporary password (returned once; only its hash is kept).
     `admin` None: the command line (scripts/create_admin.py), before any administrator exists."""
     name, email = data.display_name.strip(), data.email.strip().lower()
-    errors: list[object] = []
+    errors: dict[str, list[object]] = {"display_name": [], "email": [], "role": [], "organisation_id": []}
     if not name or len(name) > 120:
-        errors.append(_l("Indiquez le nom de la personne (120 caractères au plus)."))
+        errors["display_name"].append(_l("Indiquez le nom de la personne (120 caractères au plus)."))
     if len(email) > 254 or not EMAIL.match(email):
-        errors.append(_l("Écrivez une adresse e-mail, par exemple nom@exemple.fr."))
+        errors["email"].append(_l("Écrivez une adresse e-mail, par exemple nom@exemple.fr."))
     elif session.exec(select(User.id).where(User.email == email)).first() is not None:  # kept lower case
-        errors.append(_l("Un compte utilise déjà cette adresse."))
+        errors["email"].append(_l("Un compte utilise déjà cette adresse."))
     if data.role not in STAFF_ROLES:
-        errors.append(_l("Choisissez le rôle du compte."))
+        errors["role"].append(_l("Choisissez le rôle du compte."))
     organisation = session.get(Organisation, data.organisation_id) if data.organisation_id else None
     if data.organisation_id and organisation is None:
-        errors.append(_l("Structure inconnue."))
+        errors["organisation_id"].append(_l("Structure inconnue."))
     elif organisation is None and data.role in (Role.SOCIAL_WORKER, Role.ASSOCIATION_MEMBER,
                                                 Role.HABITANT_RELAIS):
-        errors.append(_l("Choisissez la structure de la personne."))
+        errors["organisation_id"].append(_l("Choisissez la structure de la personne."))
     elif data.role == Role.HABITANT_RELAIS and organisation is not None \
             and organisation.kind not in FOLLOWING_KINDS:
-        errors.append(_l("Un·e habitant·e-relais note des fiches que les travailleur·ses sociaux de sa "
-                         "structure valident : choisissez un centre social ou une collectivité."))
-    if errors:
-        raise ServiceError(*errors)
+        errors["organisation_id"].append(_l(
+            "Un·e habitant·e-relais note des fiches que les travailleur·ses sociaux de sa "
+            "structure valident : choisissez un centre social ou une collectivité."))
+    if any(errors.values()):
+        raise ServiceError(fields=errors)
     password = temporary_password()
     user = User(display_name=name, email=email, role=data.role, password_hash=hash_password(password),
                 organisation_id=organisation.id if organisation else None, must_change_password=True)
@@ -214,7 +215,7 @@ def create_staff(session: Session, admin: User | None, data: StaffInput) -> tupl
         session.flush()
     except IntegrityError:  # the same address, created by someone else meanwhile
         session.rollback()
-        raise ServiceError(_l("Un compte utilise déjà cette adresse.")) from None
+        raise ServiceError(fields={"email": [_l("Un compte utilise déjà cette adresse.")]}) from None
     record(session, admin, "user.create", "user", user.id, role=user.role,
            organisation_id=user.organisation_id)
     session.commit()
@@ -278,20 +279,21 @@ def _new_temporary_password(session: Session, admin: User | None, user: User) ->
 def change_password(session: Session, user: User, current: str, new: str, repeated: str) -> None:
     """The account's owner replaces their password (a temporary one, say). Its other sessions
     end (the caller opens this one again); a wrong current password counts as a failed login."""
-    errors: list[object] = []
+    errors: dict[str, list[object]] = {"current": [], "new": [], "repeated": []}
     if minutes := locked_minutes(user):
         raise ServiceError(_l("Trop d'erreurs de mot de passe : réessayez dans %(n)d minute(s).", n=minutes))
     if not password_matches(session, user, current):
-        errors.append(_l("Le mot de passe actuel n'est pas le bon (cinq erreurs de suite bloquent le "
-                         "compte quinze minutes)."))
+        errors["current"].append(_l("Le mot de passe actuel n'est pas le bon (cinq erreurs de suite "
+                                    "bloquent le compte quinze minutes)."))
     if len(new) < MIN_PASSWORD or len(new) > 200:
-        errors.append(_l("Le nouveau mot de passe doit avoir au moins %(n)d caractères.", n=MIN_PASSWORD))
+        errors["new"].append(_l("Le nouveau mot de passe doit avoir au moins %(n)d caractères.",
+                                n=MIN_PASSWORD))
     elif new != repeated:
-        errors.append(_l("Les deux nouveaux mots de passe ne sont pas les mêmes."))
+        errors["repeated"].append(_l("Les deux nouveaux mots de passe ne sont pas les mêmes."))
     elif new == current:
-        errors.append(_l("Choisissez un mot de passe différent de l'actuel."))
-    if errors:
-        raise ServiceError(*errors)
+        errors["new"].append(_l("Choisissez un mot de passe différent de l'actuel."))
+    if any(errors.values()):
+        raise ServiceError(fields=errors)
     user.password_hash, user.must_change_password = hash_password(new), False
     end_sessions(session, user, tokens=False)
     record(session, user, "user.password_change", "user", user.id)

@@ -34,6 +34,7 @@ class Kind:
     OPPORTUNITY = "opportunity"
     ANSWERED = "answered"
     OUTCOME = "outcome"
+    CONSENT = "consent"
 
 
 class _Proposed(Protocol):
@@ -86,6 +87,14 @@ def new_proposals(session: Session, proposals: Sequence[_Proposed]) -> None:
         text = (_french("Une nouvelle proposition à examiner.") if n == 1
                 else _french("%(n)d nouvelles propositions à examiner.", n=n))
         notify(session, workers, Kind.TO_REVIEW, text, REVIEW_DESK)
+
+
+def consent_withdrawn_by_resident(session: Session, resident: Resident) -> None:
+    """Tell the resident's social workers that the person withdrew consent themselves."""
+    workers = _workers_of(session, [resident.organisation_id]).get(resident.organisation_id, [])
+    notify(session, workers, Kind.CONSENT,
+           _french("%(name)s a retiré son accord : plus de proposition pour cette personne.",
+                   name=resident.public_name), f"/accompagnement/residents/{resident.id}")
 
 
 def _resident_user(session: Session, resident_id: int) -> int | None:

@@ -26,7 +26,7 @@ from models import (
     utcnow,
 )
 from web.forms import KNOWN_LANGUAGES
-from web.services import ServiceError
+from web.services import ServiceError, notifications
 from web.services.accounts import code_digest, end_sessions, new_access_code
 from web.services.audit import changes, record
 from web.services.matching import MatchingService
@@ -288,6 +288,8 @@ def withdraw_consent(session: Session, worker: User, resident: Resident) -> bool
         return False
     withdraw_unreviewed(session, resident_id=resident.id)
     record(session, worker, "consent.withdraw", "resident", resident.id)
+    if worker.role == Role.RESIDENT:  # from « Mes données »: the social workers are told
+        notifications.consent_withdrawn_by_resident(session, resident)
     session.commit()
     return True
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Response, current_app
+from flask import Response, current_app, flash
+from flask_babel import gettext as _
+from flask_wtf import FlaskForm
+
+from web.services import ServiceError
 
 
 def json_download(data: Any, filename: str) -> Response:
@@ -20,3 +24,18 @@ def never_stored(response: Response) -> Response:
     """`response` kept in no cache nor the browser's history: personal data, one-time secrets."""
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def show_refusal(form: FlaskForm, exc: ServiceError) -> None:
+    """A service's refusal on the form's page: each message about a field beside it (with the
+    field's aria attributes, see _field.html), the others flashed at the top."""
+    placed: set[str] = set()
+    for name, messages in exc.fields.items():
+        if name in form:
+            form[name].errors = [*form[name].errors, *messages]
+            placed.update(messages)
+    if placed:
+        flash(_("Le formulaire n'est pas complet : voyez les messages sous les champs."), "error")
+    for message in exc.messages:
+        if message not in placed:
+            flash(message, "error")

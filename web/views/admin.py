@@ -38,7 +38,7 @@ from web.services.administration import (
 )
 from web.services.audit import journal as read_journal
 from web.services.queries import row_id
-from web.views import never_stored
+from web.views import never_stored, show_refusal
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -175,8 +175,7 @@ def accounts() -> Any:
                 display_name=form.display_name.data or "", email=form.email.data or "",
                 role=form.role.data or "", organisation_id=form.organisation_id.data or None))
         except ServiceError as exc:
-            for message in exc.messages:
-                flash(message, "error")
+            show_refusal(form, exc)
         else:
             return _show_password_once(account.id or 0, password, _("Compte créé."))
     elif form.is_submitted():

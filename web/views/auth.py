@@ -18,6 +18,7 @@ from web.services.accounts import authenticate, authenticate_code
 from web.services.administration import STAFF_ROLES
 from web.services.administration import change_password as replace_password
 from web.services.audit import record
+from web.views import show_refusal
 
 bp = Blueprint("auth", __name__)
 
@@ -98,8 +99,7 @@ def change_password() -> Any:
             replace_password(db_session(), user(), form.current.data or "", form.new.data or "",
                              form.repeated.data or "")
         except ServiceError as exc:
-            for message in exc.messages:
-                flash(message, "error")
+            show_refusal(form, exc)
         else:
             login_user(user())  # this session goes on (the others ended with the old password)
             flash(_("Mot de passe changé : vos autres sessions sont fermées. Vos jetons d'accès API "

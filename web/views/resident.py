@@ -20,7 +20,7 @@ from models import (
     Territory,
 )
 from web.extensions import db_session
-from web.forms import AnswerForm, RequestForm
+from web.forms import ActionForm, AnswerForm, RequestForm
 from web.permissions import (
     VISIBLE_TO_RESIDENT,
     get_match_for_resident,
@@ -30,7 +30,7 @@ from web.permissions import (
 )
 from web.services import ServiceError
 from web.services.privacy import create_request, open_requests, record_export, resident_export
-from web.services.profiles import current_consent
+from web.services.profiles import current_consent, withdraw_consent
 from web.services.proposals import current_statements
 from web.services.review import CLOSED_FOR_RESIDENT, answer, closed_reasons
 from web.views import json_download
@@ -144,6 +144,21 @@ def my_data_json() -> Any:
     data = resident_export(session, me)
     record_export(session, user(), me, "json")
     return json_download(data, "mes-donnees-relais.json")
+
+
+@bp.post("/donnees/accord/retrait")
+@roles_required(Role.RESIDENT)
+def withdraw() -> Any:
+    """The person withdraws their consent themselves: as easy as it was to give (RGPD art. 7.3)."""
+    session = db_session()
+    me = get_own_resident(session, user())
+    if ActionForm().validate_on_submit():
+        if withdraw_consent(session, user(), me):
+            flash(_("C'est fait : vous ne recevrez plus de proposition. Votre travailleur·se social·e "
+                    "est prévenu·e. Pour recommencer, parlez-lui."), "success")
+        else:
+            flash(_("Votre accord était déjà retiré."), "success")
+    return redirect(url_for("resident.my_data"))
 
 
 @bp.post("/donnees/effacement")
