@@ -132,7 +132,8 @@ def test_a_need_sent_twice_is_published_once(client: FlaskClient, auth: Auth, se
     text is another need."""
     path = "/structure/besoins/nouveau"
     auth.login(world.member.email or "")
-    form = {**need_form("Atelier couture", "Animer un atelier\r\nde couture."), "csrf_token": auth.token(path)}
+    form = {**need_form("Atelier couture", "Animer un atelier\r\nde couture."),
+            "csrf_token": auth.token(path)}
     first, second = client.post(path, data=form), client.post(path, data=form)
     [need] = session.exec(select(Need)).all()
     assert first.headers["Location"] == second.headers["Location"] == f"/structure/besoins/{need.id}"

@@ -12,9 +12,9 @@ from sqlmodel import Session, select
 from models import Direction, Match, Need, Notification, Outcome, Role, User
 from tests.conftest import Auth, World, add_resident
 from web.extensions import matching
-from web.services.notifications import forget_matches
+from web.services.notifications import forget_resident
 from web.services.outcomes import record_outcome
-from web.services.profiles import CreatedResident, ResidentInput, create_resident
+from web.services.profiles import CreatedResident, ResidentInput, create_resident, withdraw_consent
 from web.services.proposals import Proposal, store_proposals
 from web.services.review import answer, approve
 
@@ -145,11 +145,15 @@ def test_a_resident_sees_their_opportunity_notification(client: FlaskClient, aut
 
 
 def test_notifications_naming_a_resident_can_be_forgotten(session: Session, world: World) -> None:
-    """For erasure: what names the person (their answer, an outcome) goes with their proposals."""
+    """For erasure: what names the person (their answer, an outcome, their own withdrawal of
+    consent) goes with them and their proposals."""
     created, match = approved_for_awa(session, world, world.worker_a)
-    answer(session, resident_user(session, created.resident.id or 0), match, accept=True)
+    me = resident_user(session, created.resident.id or 0)
+    answer(session, me, match, accept=True)
+    assert withdraw_consent(session, me, created.resident)
     assert any("Awa" in n.text for n in session.exec(select(Notification)).all())
-    assert forget_matches(session, [match.id or 0]) == 2  # the member's and the worker's
+    # the member's and the worker's answer, the worker's withdrawal
+    assert forget_resident(session, created.resident.id or 0, [match.id or 0]) == 3
     session.commit()
     assert not any("Awa" in n.text for n in session.exec(select(Notification)).all())
     assert [n.kind for n in inbox(session, world.worker_a)] == ["to_review"]

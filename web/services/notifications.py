@@ -94,7 +94,7 @@ def consent_withdrawn_by_resident(session: Session, resident: Resident) -> None:
     workers = _workers_of(session, [resident.organisation_id]).get(resident.organisation_id, [])
     notify(session, workers, Kind.CONSENT,
            _french("%(name)s a retiré son accord : plus de proposition pour cette personne.",
-                   name=resident.public_name), f"/accompagnement/residents/{resident.id}")
+                   name=resident.public_name), resident_link(resident.id))
 
 
 def _resident_user(session: Session, resident_id: int) -> int | None:
@@ -158,12 +158,14 @@ def outcome_recorded(session: Session, match: Match, actor: User) -> None:
     notify(session, recipients, Kind.OUTCOME, text, followup_link(match.id))
 
 
-def forget_matches(session: Session, match_ids: Iterable[int]) -> int:
-    """Delete the notifications about these proposals (they name the resident): for erasure.
-    Not committed: the caller erases the rest in the same transaction."""
-    links = [followup_link(i) for i in match_ids]
-    if not links:
-        return 0
+def resident_link(resident_id: int | None) -> str:
+    return f"/accompagnement/residents/{resident_id}"
+
+
+def forget_resident(session: Session, resident_id: int, match_ids: Iterable[int]) -> int:
+    """Delete the notifications about a resident and their proposals (they name the person):
+    for erasure. Not committed: the caller erases the rest in the same transaction."""
+    links = [resident_link(resident_id), *(followup_link(i) for i in match_ids)]
     result = session.exec(delete(Notification).where(  # type: ignore[call-overload]
         col(Notification.link).in_(links)))
     return int(result.rowcount or 0)

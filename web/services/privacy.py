@@ -243,8 +243,8 @@ def erase_resident(session: Session, matching: MatchingService, actor: User | No
     rid = resident.id or 0
     matches = session.exec(select(Match).where(Match.resident_id == rid)).all()
     _keep_counts(session, resident, matches, reason)
-    # Staff notifications about these proposals name the person ("Awa K. a dit oui").
-    forgotten = notifications.forget_matches(session, [m.id for m in matches if m.id is not None])
+    # Staff notifications about the person and their proposals name them ("Awa K. a dit oui").
+    forgotten = notifications.forget_resident(session, rid, [m.id for m in matches if m.id is not None])
     matching.mark(session, RESIDENTS, rid, op="delete")
     erasure = Erasure(rid)
     if forgotten:
