@@ -25,16 +25,22 @@ from web.extensions import matching
 from web.services.proposals import propose_for_need, valid_consent_residents, with_valid_consent
 
 
-def test_withdrawn_consent_removes_the_resident_from_matching(client: FlaskClient, auth: Auth,
-                                                             session: Session, world: World) -> None:
-    today = date.today()
-    awa = add_resident(session, world, "Awa", "Je fais de la couture et des retouches.").resident
+def sewing_need(session: Session, world: World) -> Need:
+    """The association's need, stored and indexed (no proposal yet)."""
     need = Need(organisation_id=world.association.id or 0, title="Atelier couture",
                 description="Animer un atelier de couture.", created_by_id=world.member.id or 0)
     session.add(need)
     session.flush()
     matching.store_need(session, need)
     session.commit()
+    return need
+
+
+def test_withdrawn_consent_removes_the_resident_from_matching(client: FlaskClient, auth: Auth,
+                                                             session: Session, world: World) -> None:
+    today = date.today()
+    awa = add_resident(session, world, "Awa", "Je fais de la couture et des retouches.").resident
+    need = sewing_need(session, world)
     assert propose_for_need(session, matching, need, today) == 1
 
     auth.login(world.worker_a.email or "")
@@ -137,12 +143,7 @@ def test_the_resident_withdraws_consent_from_their_own_page(client: FlaskClient,
     today = date.today()
     created = add_resident(session, world, "Awa", "Je fais de la couture et des retouches.", initial="K")
     awa = created.resident
-    need = Need(organisation_id=world.association.id or 0, title="Atelier couture",
-                description="Animer un atelier de couture.", created_by_id=world.member.id or 0)
-    session.add(need)
-    session.flush()
-    matching.store_need(session, need)
-    session.commit()
+    need = sewing_need(session, world)
     assert propose_for_need(session, matching, need, today) == 1
 
     auth.code_login(created.access_code)
