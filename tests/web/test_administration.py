@@ -269,3 +269,25 @@ def test_what_the_service_refuses_is_said_beside_the_field(client: FlaskClient, 
     assert 'aria-invalid="true"' in field_of(page, "repeated")
     assert "Les deux nouveaux mots de passe ne sont pas les mêmes." in page
     assert 'aria-invalid="true"' not in field_of(page, "current")
+
+
+def test_a_centre_with_habitants_relais_stays_a_kind_that_validates_them(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    """Centre A has an active habitant-relais: turned into an association, nobody there could
+    validate what they note (the account form refuses a relais in an association for that)."""
+    auth.login(world.admin.email or "")
+    path = f"/admin/structures/{world.centre_a.id}"
+    page = auth.post(path, {"name": "Centre social A", "kind": "association", "territory_id": 0},
+                     token_from=path).get_data(as_text=True)  # type: ignore[attr-defined]
+    assert "tant que leurs comptes sont actifs" in page
+    session.expire_all()
+    assert world.centre_a.kind == "centre_social"
+    auth.post(path, {"name": "Centre social A", "kind": "collectivite", "territory_id": 0}, token_from=path)
+    session.expire_all()
+    assert world.centre_a.kind == "collectivite"  # its workers still validate
+    world.relais.is_active = False
+    session.add(world.relais)
+    session.commit()
+    auth.post(path, {"name": "Centre social A", "kind": "association", "territory_id": 0}, token_from=path)
+    session.expire_all()
+    assert world.centre_a.kind == "association"

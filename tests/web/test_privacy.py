@@ -341,3 +341,21 @@ def test_an_admin_opening_another_centres_profile_is_in_the_persons_history(
     assert [e["action"] for e in resident_export(session, bob)["audit"]].count("profile.view") == 1
     page = client.get(f"/accompagnement/residents/{bob.id}").get_data(as_text=True)
     assert "Profil consulté hors du centre qui accompagne" in page
+
+
+def test_the_export_includes_what_staff_were_told_about_the_person(client: FlaskClient, auth: Auth,
+                                                                   session: Session, world: World) -> None:
+    """Notifications sent to staff name the person (« Awa K. a dit oui … »): they are data about
+    her, in her export (with whom they went to), and not in anyone else's."""
+    story = _story(session, world)
+    awa, binta = session.get(ResidentRow, story.awa), session.get(ResidentRow, story.binta)
+    assert awa is not None and binta is not None
+    about_awa = [n for n in session.exec(select(Notification)).all() if "Awa" in n.text]
+    assert about_awa, "the story notifies staff of Awa's answer"
+    exported = resident_export(session, awa)["notifications_to_staff"]
+    assert sorted(n["text"] for n in exported) == sorted(n.text for n in about_awa)
+    assert {n["to"]["role"] for n in exported} <= {"association_member", "social_worker", "admin"}
+    assert all("Awa" not in n["text"] for n in resident_export(session, binta)["notifications_to_staff"])
+    auth.login(world.worker_a.email or "")
+    page = client.get(f"/accompagnement/residents/{story.awa}/export").get_data(as_text=True)
+    assert "Messages envoyés à l'équipe à son sujet" in page and exported[0]["text"] in page

@@ -130,6 +130,12 @@ def save_organisation(session: Session, admin: User, data: OrganisationInput,
     if data.territory_id is not None and session.get(Territory, data.territory_id) is None:
         errors.append(_l("Quartier inconnu."))
     errors.extend(_description_errors(description))
+    if organisation is not None and data.kind not in FOLLOWING_KINDS and session.exec(select(User.id).where(
+            User.organisation_id == organisation.id, User.role == Role.HABITANT_RELAIS,
+            col(User.is_active).is_(True))).first() is not None:
+        errors.append(_l("Des habitant·es-relais notent des fiches pour cette structure, que ses "
+                         "travailleur·ses sociaux valident : elle reste un centre social ou une "
+                         "collectivité tant que leurs comptes sont actifs."))
     same = _same_name(session, Organisation, (name,), lambda o: (o.name,))
     if same is not None and (organisation is None or same != organisation.id):
         errors.append(_l("Une structure porte déjà ce nom."))

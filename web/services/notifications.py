@@ -162,10 +162,21 @@ def resident_link(resident_id: int | None) -> str:
     return f"/accompagnement/residents/{resident_id}"
 
 
+def _links_about(resident_id: int, match_ids: Iterable[int]) -> list[str]:
+    return [resident_link(resident_id), *(followup_link(i) for i in match_ids)]
+
+
+def about_resident(session: Session, resident_id: int, match_ids: Iterable[int]) -> list[Notification]:
+    """The notifications staff received about a resident and their proposals (for their export)."""
+    links = _links_about(resident_id, match_ids)
+    return list(session.exec(select(Notification).where(col(Notification.link).in_(links))
+                             .order_by(col(Notification.id))).all())
+
+
 def forget_resident(session: Session, resident_id: int, match_ids: Iterable[int]) -> int:
     """Delete the notifications about a resident and their proposals (they name the person):
     for erasure. Not committed: the caller erases the rest in the same transaction."""
-    links = [resident_link(resident_id), *(followup_link(i) for i in match_ids)]
+    links = _links_about(resident_id, match_ids)
     result = session.exec(delete(Notification).where(  # type: ignore[call-overload]
         col(Notification.link).in_(links)))
     return int(result.rowcount or 0)

@@ -31,6 +31,7 @@ from models import (
     Consent,
     Match,
     Need,
+    Notification,
     Organisation,
     RequestKind,
     Resident,
@@ -147,8 +148,11 @@ def resident_export(session: Session, resident: Resident) -> dict[str, Any]:
         col(Need.id).in_([m.need_id for m in matches]))).all()}
     organisations = {o.id: o.name for o in session.exec(select(Organisation)).all()}
     events = audit_events_about(session, resident, login, matches)
+    told = [n for n in notifications.about_resident(session, rid, [m.id for m in matches if m.id is not None])
+            if login is None or n.user_id != login.id]  # their own are under "other"
     users = {u.id: u for u in session.exec(select(User).where(
-        col(User.id).in_({e.actor_id for e in events if e.actor_id is not None}))).all()}
+        col(User.id).in_({e.actor_id for e in events if e.actor_id is not None}
+                         | {n.user_id for n in told}))).all()}
     return {
         "format": EXPORT_FORMAT,
         "exported_at": utcnow().isoformat(),
@@ -171,10 +175,18 @@ def resident_export(session: Session, resident: Resident) -> dict[str, Any]:
         "other": _other_rows(session, {"resident": [rid],
                                        "app_user": [login.id] if login and login.id else [],
                                        "match": [m.id for m in matches if m.id is not None]}),
+        "notifications_to_staff": [_notice(n, users.get(n.user_id)) for n in told],
         "audit": [_dump(e) | {"actor": {"role": users[e.actor_id].role,
                                         "name": users[e.actor_id].display_name}
                               if e.actor_id in users else None} for e in events],
     }
+
+
+def _notice(notification: Notification, to: User | None) -> dict[str, Any]:
+    """A notification a staff member received about the person, with whom it went to."""
+    return {"kind": notification.kind, "text": notification.text,
+            "created_at": _plain(notification.created_at), "read_at": _plain(notification.read_at),
+            "to": {"role": to.role, "name": to.display_name} if to else None}
 
 
 def record_export(session: Session, actor: User, resident: Resident, form: str) -> None:
