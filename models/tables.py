@@ -370,9 +370,12 @@ class Match(SQLModel, table=True):
 
     # The second index lets the impact dashboard count proposals per month without reading the
     # rows (and their explanations): by resident for one neighbourhood, whole for all.
+    # sqlite_autoincrement: a withdrawn (deleted) proposal's id is never given to another one, which a
+    # review page still open would act on (migration 0016; PostgreSQL never reuses ids).
     __table_args__ = (UniqueConstraint("need_id", "resident_id"),
                       Index("ix_match_resident_id_dates", "resident_id", "status", "created_at",
-                            "reviewed_at", "answered_at", "outcome", "outcome_at"))
+                            "reviewed_at", "answered_at", "outcome", "outcome_at"),
+                      {"sqlite_autoincrement": True})
 
     id: int | None = Field(default=None, primary_key=True)
     need_id: int = Field(foreign_key="need.id", index=True)

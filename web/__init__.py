@@ -6,10 +6,10 @@ import logging
 import os
 from typing import Any
 
-from flask import Flask, Request, g, has_request_context, jsonify, render_template, request
+from flask import Flask, Request, g, has_request_context, jsonify, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from flask_login import current_user
+from flask_login import current_user, login_url
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
@@ -50,6 +50,7 @@ def create_app(config: Config | None = None, test_config: dict[str, Any] | None 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
+    login_manager.unauthorized_handler(_to_login)
     app.teardown_appcontext(close_db_session)
 
     matching.configure_from(config)
@@ -103,7 +104,7 @@ def create_app(config: Config | None = None, test_config: dict[str, Any] | None 
 
 
 def _limit_logins(app: Flask) -> None:
-    """Throttle password and access-code attempts per address (RELAIS_LOGIN_RATE_LIMIT).
+    """Throttle failed password and access-code attempts per address (RELAIS_LOGIN_RATE_LIMIT).
 
     Residents' codes are short by design (read aloud, typed on phones): guessing them must be
     slow. Staff accounts are also locked after five wrong passwords (services/accounts.py).
@@ -116,7 +117,18 @@ def _limit_logins(app: Flask) -> None:
         app.view_functions[endpoint] = limiter.limit(
             lambda: str(app.config["RELAIS_LOGIN_RATE_LIMIT"]), methods=["POST"],
             key_func=lambda: "login:" + (request.remote_addr or "unknown"),
+            # Only failures count: a workshop of residents logging in on the centre's wifi (one
+            # address) must not lock itself out; a login that works answers with a redirect.
+            deduct_when=lambda response: response.status_code != 302,
         )(app.view_functions[endpoint])
+
+
+def _to_login() -> Any:
+    """A page asked without a session (it ended, or a bookmark): residents' pages (/moi/…) lead
+    to the access-code page, the others to the staff login, which comes back to them."""
+    if request.path == "/moi" or request.path.startswith("/moi/"):
+        return redirect(url_for("auth.code_login"))
+    return redirect(login_url("auth.login", next_url=request.full_path.rstrip("?")))
 
 
 class FormRequest(Request):

@@ -355,7 +355,10 @@ class EraseForm(FlaskForm):
 class RequestForm(FlaskForm):
     """A resident's message to their social worker."""
 
-    message = TextAreaField(_l("Votre message"), validators=[Optional(), Length(max=1000)])
+    # A browser counts a line break as one character for maxlength and sends two (CRLF).
+    message = TextAreaField(_l("Votre message"), validators=[Optional(), Length(max=1000)],
+                            filters=[lambda text: text.replace("\r\n", "\n") if text else text])
+
 
 NEED_STATUS_LABELS = {
     NeedStatus.OPEN: _l("ouvert"), NeedStatus.PAUSED: _l("en pause"), NeedStatus.CLOSED: _l("clôturé"),

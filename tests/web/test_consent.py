@@ -57,7 +57,10 @@ def test_withdrawn_consent_removes_the_resident_from_matching(client: FlaskClien
     auth.post(f"/accompagnement/residents/{awa.id}/consentement", {"method": "oral_in_person"})
     session.expire_all()
     assert awa.id in valid_consent_residents(session, today)
-    assert propose_for_need(session, matching, need, today) == 1
+    # The renewal proposed the open need again at once: nothing left for the need's round.
+    again = session.exec(select(Match).where(Match.resident_id == awa.id)).all()
+    assert [m.need_id for m in again] == [need.id]
+    assert propose_for_need(session, matching, need, today) == 0
     actions = [e.action for e in session.exec(select(AuditEvent).where(
         AuditEvent.object_type == "resident", AuditEvent.object_id == awa.id)).all()]
     assert actions.count("consent.record") == 2 and "consent.withdraw" in actions
@@ -165,3 +168,43 @@ def test_the_resident_withdraws_consent_from_their_own_page(client: FlaskClient,
     again = auth.post("/moi/donnees/accord/retrait", {}, token_from="/moi/donnees", follow_redirects=True)
     assert "Votre accord était déjà retiré." in again.get_data(as_text=True)  # type: ignore[attr-defined]
     assert session.get(Resident, awa.id) is not None
+
+
+def test_a_renewed_consent_proposes_the_open_needs_again(client: FlaskClient, auth: Auth,
+                                                         session: Session, world: World) -> None:
+    """Withdrawal dropped the proposals nobody reviewed; a renewal puts the person back in
+    matching, and the open needs are proposed again at once (not at the next edit of their text)."""
+    awa = add_resident(session, world, "Awa", "Je fais de la couture et des retouches.").resident
+    need = sewing_need(session, world)
+    assert propose_for_need(session, matching, need, date.today()) == 1
+    auth.login(world.worker_a.email or "")
+    auth.post(f"/accompagnement/residents/{awa.id}/consentement/retrait", {})
+    session.expire_all()
+    assert session.exec(select(Match).where(Match.resident_id == awa.id)).all() == []
+    renewed = auth.post(f"/accompagnement/residents/{awa.id}/consentement", {"method": "oral_in_person"},
+                        follow_redirects=True)
+    assert "1 nouvelle(s) proposition(s) à examiner" in renewed.get_data(as_text=True)  # type: ignore[attr-defined]
+    session.expire_all()
+    again = session.exec(select(Match).where(Match.resident_id == awa.id)).all()
+    assert [m.need_id for m in again] == [need.id]
+
+
+def test_a_consent_ending_soon_can_be_renewed_before_it_lapses(client: FlaskClient, auth: Auth,
+                                                               session: Session, world: World) -> None:
+    """The dashboard lists consents ending within a month: the person's page offers the renewal
+    then (open), and any time in a closed box, not only once the consent has lapsed."""
+    ending = add_resident(session, world, "Awa", "Je fais de la couture.",
+                          given_on=date.today() - timedelta(days=365 - 10)).resident
+    recent = add_resident(session, world, "Binta", "Je couds des boubous.").resident
+    auth.login(world.worker_a.email or "")
+    page = client.get(f"/accompagnement/residents/{ending.id}").get_data(as_text=True)
+    assert f'action="/accompagnement/residents/{ending.id}/consentement"' in page
+    assert "<details open>" in page and "Il expire bientôt" in page
+    page = client.get(f"/accompagnement/residents/{recent.id}").get_data(as_text=True)
+    assert f'action="/accompagnement/residents/{recent.id}/consentement"' in page
+    assert "<details open>" not in page
+    auth.post(f"/accompagnement/residents/{ending.id}/consentement", {"method": "paper_signed"})
+    session.expire_all()
+    latest = session.exec(select(Consent).where(Consent.resident_id == ending.id)
+                          .order_by(col(Consent.id).desc())).first()
+    assert latest is not None and latest.given_on == date.today()

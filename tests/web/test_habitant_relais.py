@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from flask.testing import FlaskClient
 from sqlmodel import Session, col, select
 
@@ -278,3 +279,17 @@ def test_the_sensitive_data_warning_reads_the_guided_answers(client: FlaskClient
     assert session.exec(select(Resident)).first() is None
     form = resident_form("Elle s'occupe de sa mère.", world.tilleuls)
     assert auth.post(path, form, token_from=path).status_code == 302  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("who", ["relais", "worker"])
+def test_a_text_held_back_for_sensitive_words_says_so_at_the_top(client: FlaskClient, auth: Auth,
+                                                                  world: World, who: str) -> None:
+    """On a phone the form comes back at its top and the warning is screens below: a message at
+    the top says nothing was saved and why, before the relais gives up."""
+    account, path = ((world.relais, "/relais/personnes/nouvelle") if who == "relais"
+                     else (world.worker_a, "/accompagnement/residents/nouveau"))
+    auth.login(account.email or "")
+    page = auth.post(path, resident_form("Elle cuisine pour le ramadan.", world.tilleuls),
+                     token_from=path).get_data(as_text=True)  # type: ignore[attr-defined]
+    said = "Rien n&#39;est enregistré : le texte semble contenir des informations sensibles."
+    assert said in page and page.index(said) < page.index("Ce texte contient des informations sensibles")

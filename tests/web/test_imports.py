@@ -418,3 +418,25 @@ def test_a_bad_row_in_a_later_batch_writes_nothing(client: FlaskClient, auth: Au
     with db.session() as s:
         for table in (Resident, Consent, SkillDeclaration, SkillStatement):
             assert count(s, table) == 0, table
+
+
+def test_the_same_people_are_never_imported_twice(client: FlaskClient, auth: Auth, session: Session,
+                                                  world: World) -> None:
+    """A file imported twice (or an export brought back into the same centre) would give every
+    person a second profile, login and proposals: the preview names the rows already held, and
+    the file is refused until they are removed; two identical rows in one file too. Another centre
+    may import the same people (their own profiles)."""
+    auth.login(world.worker_a.email or "")
+    data = residents_csv().encode("utf-8")
+    assert import_file(auth, data).status == JobStatus.FINISHED
+    assert count(session, Resident) == 3
+    page = client.get(f"/accompagnement/import/{draft_id(upload(auth, data))}").get_data(as_text=True)
+    assert "a déjà une fiche dans votre structure" in page
+    twice = residents_csv([ROWS[0].replace("Zoé", "Inès"), ROWS[0].replace("Zoé", "Inès ")]).encode("utf-8")
+    with client.application.app_context():
+        again = parse(session, data, "residents", date.today(), world.centre_a.id)
+        assert not again.ok and all("a déjà une fiche" in row.errors[0] for row in again.rows)
+        parsed = parse(session, twice, "residents", date.today(), world.centre_a.id)
+        assert parsed.rows[0].errors == []
+        assert "répète une ligne plus haut" in parsed.rows[1].errors[0]
+        assert parse(session, data, "residents", date.today(), world.centre_b.id).ok

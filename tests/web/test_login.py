@@ -1,14 +1,17 @@
-"""Password guessing: five wrong passwords lock a staff account for fifteen minutes."""
+"""Logging in: five wrong passwords lock a staff account for fifteen minutes; failed attempts are
+throttled per address; a page asked without a session leads to the right login and back."""
 
 from __future__ import annotations
 
+import urllib.parse
 from datetime import timedelta
 
+import pytest
 from flask.testing import FlaskClient
 from sqlmodel import Session, select
 
 from models import AuditEvent, User, utcnow
-from tests.conftest import PASSWORD, Auth, World
+from tests.conftest import PASSWORD, Auth, World, add_resident
 
 
 def attempt(client: FlaskClient, auth: Auth, email: str, password: str) -> int:
@@ -55,3 +58,44 @@ def test_code_and_password_attempts_are_throttled_per_address(app: object, clien
     page = client.post("/code", data={"code": "AAAA-AAAA", "csrf_token": token})
     assert page.status_code == 429 and "Trop d&#39;essais" in page.get_data(as_text=True)
     assert client.get("/code").status_code == 200  # reading the page is never throttled
+
+
+def test_a_group_logging_in_from_one_address_is_not_throttled(
+        app: object, client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    """A workshop on the centre's wifi: every resident's good code counts for nothing; only
+    failures do."""
+    app.config["RELAIS_LOGIN_RATE_LIMIT"] = "3 per minute"  # type: ignore[attr-defined]
+    code = add_resident(session, world, "Awa", "Je fais de la couture.").access_code
+
+    def send(typed: str) -> int:
+        return client.post("/code", data={"code": typed, "csrf_token": auth.token("/code")}).status_code
+
+    statuses = []
+    for _ in range(6):
+        statuses.append(send(code))
+        auth.logout()
+    assert statuses == [302] * 6
+    assert [send(f"AAAA-AAA{i}") for i in range(2, 6)] == [200, 200, 200, 429]
+
+
+def test_a_page_asked_without_a_session_leads_to_the_right_login(client: FlaskClient, world: World) -> None:
+    """A resident whose session ended (or who opens a bookmark) meets the access-code page, not
+    the staff e-mail and password; staff come back to their page after logging in."""
+    for path in ("/moi/", "/moi/donnees", "/moi/contact"):
+        response = client.get(path)
+        assert response.status_code == 302 and response.headers["Location"] == "/code", path
+    response = client.get("/accompagnement/propositions?quartier=1")
+    assert response.headers["Location"] == "/connexion?next=%2Faccompagnement%2Fpropositions%3Fquartier%3D1"
+
+
+@pytest.mark.parametrize(("asked", "lands"), [
+    ("/accompagnement/propositions?quartier=1", "/accompagnement/propositions?quartier=1"),
+    ("//evil.example/x", "/accompagnement/"), ("https://evil.example/", "/accompagnement/"),
+    ("/\\\\evil.example", "/accompagnement/"),
+])
+def test_staff_come_back_to_the_page_they_asked_and_never_elsewhere(
+        client: FlaskClient, auth: Auth, world: World, asked: str, lands: str) -> None:
+    path = "/connexion?" + urllib.parse.urlencode({"next": asked})
+    response = client.post(path, data={"email": world.worker_a.email, "password": PASSWORD,
+                                       "csrf_token": auth.token("/connexion")})
+    assert (response.status_code, response.headers["Location"]) == (302, lands)

@@ -263,8 +263,10 @@ def test_route_permissions(client: FlaskClient, auth: Auth, scene: Scene, role: 
                                            "reason_code": "busy", "declaration": "Je cuisine.",
                                            "match_ids": scene.proposed_id,
                                            "resident_id": scene.resident_id})
-    if expected == "login":
-        assert response.status_code == 302 and "/connexion" in response.headers["Location"]
+    if expected == "login":  # residents' pages lead to the access-code page, the others to the staff login
+        assert response.status_code == 302
+        assert response.headers["Location"] == "/code" if path.startswith("/moi/") else \
+            "/connexion" in response.headers["Location"]
     else:
         assert response.status_code == expected
 
@@ -277,13 +279,17 @@ def test_missing_ids_are_404(client: FlaskClient, auth: Auth, scene: Scene, path
     assert client.get(path).status_code == 404
 
 
-@pytest.mark.parametrize("path", [
-    "/accompagnement/propositions/999999/valider", "/moi/propositions/999999/oui",
-])
-def test_missing_proposals_are_404(client: FlaskClient, auth: Auth, scene: Scene,
-                                   path: str) -> None:
-    login_as(auth, scene, "resident" if path.startswith("/moi") else "admin")
-    assert client.post(path, data={"csrf_token": auth.token()}).status_code == 404
+def test_missing_proposals_are_404_to_residents_and_said_on_the_desk(client: FlaskClient, auth: Auth,
+                                                                    scene: Scene) -> None:
+    login_as(auth, scene, "resident")
+    assert client.post("/moi/propositions/999999/oui", data={"csrf_token": auth.token()}).status_code == 404
+    auth.logout()
+    login_as(auth, scene, "admin")
+    for action in ("valider", "refuser"):
+        response = client.post(f"/accompagnement/propositions/999999/{action}",
+                               data={"csrf_token": auth.token(), "reason_code": "busy"})
+        assert response.status_code == 302 and "/accompagnement/propositions" in response.headers["Location"]
+        assert "retirée entre-temps" in client.get(response.headers["Location"]).get_data(as_text=True)
 
 
 def test_association_never_sees_unapproved_candidates(client: FlaskClient, auth: Auth,

@@ -359,3 +359,33 @@ def test_the_export_includes_what_staff_were_told_about_the_person(client: Flask
     auth.login(world.worker_a.email or "")
     page = client.get(f"/accompagnement/residents/{story.awa}/export").get_data(as_text=True)
     assert "Messages envoyés à l'équipe à son sujet" in page and exported[0]["text"] in page
+
+
+def test_the_printed_export_says_decisions_in_words(client: FlaskClient, auth: Auth, session: Session,
+                                                    world: World) -> None:
+    """The page printed for the person: reasons, outcomes, requests and the consent's purpose in
+    French words, never the codes the database keeps."""
+    story = _story(session, world)
+    auth.login(world.worker_a.email or "")
+    page = client.get(f"/accompagnement/residents/{story.awa}/export").get_data(as_text=True)
+    printed = page[page.index("Consentements"):page.index("Journal : qui a fait quoi")]
+    for code in ("not_now", "busy", "schedule", "did_not_happen", "happened", "· erasure", "· change :",
+                 ">matching<"):
+        assert code not in printed, code
+    assert "recevoir des propositions" in printed
+
+
+def test_a_message_as_long_as_the_phone_allows_is_sent_with_its_line_breaks(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    """maxlength=1000 counts a line break as one character; the browser sends two (CRLF): a
+    message at the limit, written in lines, used to be refused as too long, and lost."""
+    story = _story(session, world)
+    typed = "\n".join(["Merci de tout effacer, je déménage chez ma fille à Lyon."] * 17)
+    typed += "\n" + "x" * (1000 - len(typed) - 1)
+    assert len(typed) == 1000
+    auth.code_login(story.binta_code)
+    page = auth.post("/moi/donnees/effacement", {"message": typed.replace("\n", "\r\n")},
+                     token_from="/moi/donnees", follow_redirects=True).get_data(as_text=True)  # type: ignore[attr-defined]
+    assert "trop long" not in page
+    sent = session.exec(select(ResidentRequest).where(ResidentRequest.resident_id == story.binta)).one()
+    assert sent.message == typed

@@ -9,7 +9,7 @@ from datetime import date
 
 import pytest
 from flask.testing import FlaskClient
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models import (
     AuditEvent,
@@ -140,7 +140,7 @@ def test_bulk_approve_one_audit_event_per_proposal(client: FlaskClient, auth: Au
     assert {e.actor_id for e in events} == {desk.world.worker_a.id}
 
 
-@pytest.mark.parametrize(("intruder", "code"), [("other_centre", 403), ("missing", 404),
+@pytest.mark.parametrize(("intruder", "code"), [("other_centre", 403), ("missing", 302),
                                                 ("reviewed", 302), ("not_a_number", 400)])
 def test_bulk_approve_is_all_or_nothing(client: FlaskClient, auth: Auth, desk: Desk,
                                         session: Session, intruder: str, code: int) -> None:
@@ -160,6 +160,8 @@ def test_bulk_approve_is_all_or_nothing(client: FlaskClient, auth: Auth, desk: D
     assert len(session.exec(select(AuditEvent)).all()) == before  # nothing at all
     if intruder == "reviewed":
         assert "rien n&#39;a été validé" in client.get(DESK).get_data(as_text=True)
+    if intruder == "missing":  # withdrawn since the page was shown: said, not a bare 404
+        assert "retirée entre-temps" in client.get(DESK).get_data(as_text=True)
 
 
 def test_bulk_approve_needs_a_selection(client: FlaskClient, auth: Auth, desk: Desk) -> None:
@@ -330,3 +332,31 @@ def test_an_action_on_a_later_page_comes_back_to_that_page(client: FlaskClient, 
     back = done.headers["Location"]  # type: ignore[attr-defined]
     assert "page=2" in back and f"quartier={desk.world.bourg.id}" in back
     assert status(session, target) == MatchStatus.APPROVED
+
+
+def test_a_stale_valider_never_approves_another_proposal(client: FlaskClient, auth: Auth,
+                                                         session: Session, world: World) -> None:
+    """The desk showed a proposal; a colleague changed the person's text (the proposal is
+    withdrawn) and a new need got a new proposal. SQLite gave the newest deleted id to the next
+    row: the « Valider » still on screen approved that other pair. Ids are never given again now,
+    and the click says the proposal was withdrawn."""
+    add_resident(session, world, "Awa", "Je fais de la couture et des retouches.")
+    add_resident(session, world, "Ben", "Je répare les vélos et les mobylettes.")
+    create_need(session, matching, world.member, NeedInput(
+        title="Atelier couture", description="Animer un atelier de couture et de retouches."),
+        date.today())
+    shown = session.exec(select(Match).order_by(col(Match.id).desc())).first()  # the newest
+    assert shown is not None
+    shown_id, who = shown.id, shown.resident_id
+    auth.login(world.worker_a.email or "")
+    token = auth.token(DESK)
+    assert f'data-testid="proposal-{shown_id}"' in client.get(DESK).get_data(as_text=True)
+    page = f"/accompagnement/residents/{who}"
+    auth.post(f"{page}/declaration", {"declaration": "Je garde des enfants le mercredi."}, token_from=page)
+    create_need(session, matching, world.member, NeedInput(
+        title="Atelier vélo", description="Réparer les vélos des enfants du quartier."), date.today())
+    session.expire_all()
+    assert session.get(Match, shown_id) is None  # withdrawn, its id not given again
+    response = client.post(f"{DESK}/{shown_id}/valider", data={"csrf_token": token})
+    assert "retirée entre-temps" in client.get(response.headers["Location"]).get_data(as_text=True)
+    assert session.exec(select(Match).where(Match.status == MatchStatus.APPROVED)).all() == []

@@ -216,8 +216,10 @@ def _count_outside_quotes(line: str, sep: str) -> int:
     return count
 
 
-def parse(session: Session, data: bytes, entity: str, today: date) -> ParsedFile:
-    """Read and check a whole file (nothing is written)."""
+def parse(session: Session, data: bytes, entity: str, today: date,
+          organisation_id: int | None = None) -> ParsedFile:
+    """Read and check a whole file (nothing is written); `organisation_id`, the importer's, whose
+    profiles a row must not repeat."""
     parsed = ParsedFile(entity)
     if not data.strip():
         parsed.errors.append(_("Le fichier est vide."))
@@ -234,6 +236,7 @@ def parse(session: Session, data: bytes, entity: str, today: date) -> ParsedFile
     if parsed.errors:
         return parsed
     territories = _TerritoryNames(session)
+    known = _KnownProfiles(session, organisation_id if entity == "residents" else None)
     check = _resident_row if entity == "residents" else _need_row
     start = reader.line_num + 1
     try:
@@ -248,7 +251,7 @@ def parse(session: Session, data: bytes, entity: str, today: date) -> ParsedFile
                 if any(cell.strip() for cell in cells[len(header):]):
                     row.errors.append(_("Cette ligne a plus de colonnes que l'en-tête (un séparateur "
                                         "en trop, ou un texte à mettre entre guillemets ?)."))
-                check(session, row, values, territories, today)
+                check(session, row, values, territories, today, known)
                 parsed.rows.append(row)
             start = reader.line_num + 1
     except csv.Error as exc:
@@ -284,6 +287,40 @@ def _cell(cells: list[str], index: int) -> str:
     if len(value) > 1 and value[0] == "'" and value[1] in FORMULA_START:
         value = value[1:]  # the quote our exports put before a formula-like cell
     return value
+
+
+class _KnownProfiles:
+    """The organisation's profiles as a file would repeat them (first name, initial, neighbourhood,
+    current text, ignoring case and spacing), and the file's own rows: importing a file twice, or an
+    export back into the same centre, would give every person a second profile and login."""
+
+    def __init__(self, session: Session, organisation_id: int | None) -> None:
+        self.held: set[tuple[str, str, int | None, str]] = set()
+        self.in_file: set[tuple[str, str, int | None, str]] = set()
+        if organisation_id is not None:
+            self.held = {self.key(*row) for row in session.exec(
+                select(Resident.first_name, Resident.last_initial, Resident.territory_id,
+                       SkillDeclaration.text)
+                .join(SkillDeclaration, col(SkillDeclaration.resident_id) == Resident.id)
+                .where(Resident.organisation_id == organisation_id,
+                       col(SkillDeclaration.is_current).is_(True))).all()}
+
+    @staticmethod
+    def key(first_name: str, initial: str, territory_id: int | None, text: str
+            ) -> tuple[str, str, int | None, str]:
+        return (first_name.strip().casefold(), initial.strip().casefold(), territory_id,
+                " ".join(text.split()).casefold())
+
+    def repeated(self, data: ResidentInput) -> str | None:
+        """Why the row repeats a profile or an earlier row, if it does."""
+        key = self.key(data.first_name, data.last_initial, data.territory_id, data.declaration)
+        if key in self.held:
+            return _("Cette personne a déjà une fiche dans votre structure (même prénom, initiale, quartier "
+                     "et texte) : retirez la ligne. Ce fichier a peut-être déjà été importé.")
+        if key in self.in_file:
+            return _("Cette ligne répète une ligne plus haut (même prénom, initiale, quartier et texte).")
+        self.in_file.add(key)
+        return None
 
 
 class _TerritoryNames:
@@ -406,7 +443,7 @@ def _method(value: str, errors: list[str]) -> str:
 
 
 def _resident_row(session: Session, row: Row, values: dict[str, str], territories: _TerritoryNames,
-                  today: date) -> None:
+                  today: date, known: _KnownProfiles) -> None:
     errors = row.errors
     territory, problem = territories.find(values["territory"]) if values["territory"] else (None, None)
     if problem:
@@ -433,6 +470,8 @@ def _resident_row(session: Session, row: Row, values: dict[str, str], territorie
     for message in check_resident(session, data, today, current_app.config["RELAIS"].consent_months):
         if message not in errors:
             errors.append(message)
+    if data.declaration.strip() and (repeated := known.repeated(data)):
+        errors.append(repeated)
     row.data = data
     row.shown = {
         "first_name": data.first_name, "last_initial": data.last_initial,
@@ -450,7 +489,7 @@ def _resident_row(session: Session, row: Row, values: dict[str, str], territorie
 
 
 def _need_row(session: Session, row: Row, values: dict[str, str], territories: _TerritoryNames,
-              _today: date) -> None:
+              _today: date, _known: _KnownProfiles) -> None:
     errors = row.errors
     territory = None
     if values.get("territory"):
@@ -514,7 +553,8 @@ def upload(session: Session, actor: User, entity: str, filename: str, data: byte
 
 
 def preview(session: Session, job: BackgroundJob) -> ParsedFile:
-    return parse(session, job.payload or b"", job.params.get("entity", "residents"), date.today())
+    return parse(session, job.payload or b"", job.params.get("entity", "residents"), date.today(),
+                 job.organisation_id)
 
 
 def confirm(session: Session, actor: User, job: BackgroundJob) -> BackgroundJob:
@@ -552,7 +592,7 @@ def run_import(job: BackgroundJob, progress: Progress) -> dict[str, Any]:
     today = date.today()
     progress.stage("read")
     with db.session() as session:
-        parsed = parse(session, job.payload or b"", entity, today)
+        parsed = parse(session, job.payload or b"", entity, today, job.organisation_id)
     if not parsed.ok:  # e.g. a neighbourhood deleted since the preview
         raise JobFailed(*(parsed.errors + parsed.row_errors))
     rows = parsed.rows

@@ -294,9 +294,11 @@ def withdraw_consent(session: Session, worker: User, resident: Resident) -> bool
     return True
 
 
-def renew_consent(session: Session, worker: User, resident: Resident, method: str, today: date,
-                  consent_months: int) -> None:
-    """Record a new consent from today (after expiry or withdrawal)."""
+def renew_consent(session: Session, matching: MatchingService, worker: User, resident: Resident,
+                  method: str, today: date, consent_months: int) -> int:
+    """Record a new consent from today (after expiry or withdrawal, or before an expiry), and
+    propose the open needs again (withdrawal dropped the proposals nobody reviewed; needs posted
+    meanwhile never met the person). Return how many proposals are new."""
     if method not in set(ConsentMethod):
         raise ServiceError(_l("Indiquez comment le consentement a été recueilli."))
     session.add(Consent(resident_id=resident.id or 0, given_on=today,
@@ -305,6 +307,7 @@ def renew_consent(session: Session, worker: User, resident: Resident, method: st
     record(session, worker, "consent.record", "resident", resident.id, method=method,
            given_on=today.isoformat())
     session.commit()
+    return propose_for_resident(session, matching, resident, today)
 
 
 def reset_access_code(session: Session, worker: User, resident: Resident) -> str:

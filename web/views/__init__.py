@@ -39,3 +39,10 @@ def show_refusal(form: FlaskForm, exc: ServiceError) -> None:
     for message in exc.messages:
         if message not in placed:
             flash(message, "error")
+
+
+def say_sensitive() -> None:
+    """A text held back for sensitive words: said at the top of the page, where a phone shows the
+    form again (the warning itself sits under the text, screens further down)."""
+    flash(_("Rien n'est enregistré : le texte semble contenir des informations sensibles. Lisez "
+            "l'avertissement sous le texte, puis reformulez ou confirmez."), "error")

@@ -52,10 +52,18 @@ def login() -> Any:
             _start_session(account)
             record(session, account, "login", "user", account.id)
             session.commit()
-            return redirect(home_url())
+            return redirect(_local(request.args.get("next")) or home_url())
         flash(_("Adresse e-mail ou mot de passe incorrect. Après cinq erreurs, le compte est "
                 "bloqué quinze minutes."), "error")
     return render_template("auth/login.html", form=form)
+
+
+def _local(target: str | None) -> str | None:
+    """`target` when it is a path of this site (the page asked before logging in), else None:
+    never another host (no open redirect through the login page)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return None
 
 
 @bp.route("/code", methods=["GET", "POST"])

@@ -19,6 +19,7 @@ from web.services import ServiceError
 from web.services.needs import NeedInput, create_need
 from web.services.profiles import ResidentInput, create_resident, territories
 from web.services.validation import current_declaration, resubmit_need, resubmit_resident, submitted_by
+from web.views import say_sensitive
 
 bp = Blueprint("relais", __name__, url_prefix="/relais")
 
@@ -43,6 +44,7 @@ def new_resident() -> Any:
     _territory_choices(form)
     findings = find_sensitive(form.fold_guided()) if form.is_submitted() else []
     if findings and not form.sensitive_ok.data:
+        say_sensitive()
         form.validate()  # show the other messages too
     elif form.validate_on_submit():
         data = ResidentInput(
@@ -99,6 +101,8 @@ def fix_resident(resident_id: int) -> Any:
     declaration = current_declaration(session, person)
     form = DeclarationForm(declaration=declaration.text if declaration else "")  # the POST wins
     findings = find_sensitive(form.declaration.data or "") if form.is_submitted() else []
+    if findings and not form.sensitive_ok.data:
+        say_sensitive()
     if form.validate_on_submit() and not (findings and not form.sensitive_ok.data):
         try:
             resubmit_resident(session, matching, user(), person, form.declaration.data or "")

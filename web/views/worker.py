@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from flask import (
@@ -61,6 +61,7 @@ from web.permissions import (
 )
 from web.services import ServiceError
 from web.services.dashboard import (
+    EXPIRY_NOTICE_DAYS,
     needs_without_candidate_page,
     privacy_panel,
     resident_page,
@@ -108,7 +109,7 @@ from web.services.validation import (
     validate_need,
     validate_resident,
 )
-from web.views import json_download, never_stored
+from web.views import json_download, never_stored, say_sensitive
 
 bp = Blueprint("worker", __name__, url_prefix="/accompagnement")
 
@@ -141,6 +142,7 @@ def new_resident() -> Any:
     form.territory_id.choices = _territory_choices(session)
     findings = find_sensitive(form.fold_guided()) if form.is_submitted() else []
     if findings and not form.sensitive_ok.data:
+        say_sensitive()
         form.validate()  # show the other messages too
     elif form.validate_on_submit():
         data = ResidentInput(
@@ -205,6 +207,8 @@ def _resident_page(person: Resident, form: DeclarationForm | None = None,
                            statements=statements, matches=matches, needs=needs, form=form,
                            action=ActionForm(), findings=findings or [], consent=consent,
                            consent_valid=bool(consent and consent.is_valid(date.today())),
+                           consent_ending=bool(consent and consent.expires_on and consent.expires_on
+                                               <= date.today() + timedelta(days=EXPIRY_NOTICE_DAYS)),
                            consent_form=ConsentForm(), privacy=_privacy_context([person]),
                            history=profile_history(session, person),
                            versions=declaration_versions(session, person), erase_form=EraseForm())
@@ -247,6 +251,7 @@ def edit_declaration(resident_id: int) -> Any:
     form = DeclarationForm()
     findings = find_sensitive(form.declaration.data or "")
     if findings and not form.sensitive_ok.data:
+        say_sensitive()
         return _resident_page(person, form, findings)
     if form.validate_on_submit():
         try:
@@ -284,12 +289,13 @@ def renew(resident_id: int) -> Any:
     form = ConsentForm()
     if form.validate_on_submit():
         try:
-            renew_consent(session, user(), person, form.method.data or "", date.today(),
-                          _config().consent_months)
+            added = renew_consent(session, matching, user(), person, form.method.data or "", date.today(),
+                                  _config().consent_months)
         except ServiceError as exc:
             flash(str(exc), "error")
         else:
-            flash(_("Consentement enregistré."), "success")
+            flash(_("Consentement enregistré : %(n)d nouvelle(s) proposition(s) à examiner.", n=added),
+                  "success")
     else:
         flash(_("Indiquez comment le consentement a été recueilli."), "error")
     return redirect(url_for("worker.resident", resident_id=person.id))
@@ -346,10 +352,23 @@ def _back_to_desk() -> Any:
     return redirect(url_for("worker.review_desk", **args))
 
 
+def _withdrawn_meanwhile(match_ids: list[int]) -> bool:
+    """Whether a proposal the page showed was withdrawn since (the person's or the need's text
+    changed): said, and nothing is done (ids are never given again, migration 0016)."""
+    found = set(db_session().exec(select(Match.id).where(col(Match.id).in_(match_ids))).all())
+    if len(found) == len(set(match_ids)):
+        return False
+    flash(_("Une proposition de cette page a été retirée entre-temps (le texte de la personne ou du "
+            "besoin a changé) : rien n'a été fait. Voici les propositions à jour."), "error")
+    return True
+
+
 @bp.post("/propositions/<id:match_id>/valider")
 @roles_required(*STAFF)
 def approve_match(match_id: int) -> Any:
     session = db_session()
+    if _withdrawn_meanwhile([match_id]):
+        return _back_to_desk()
     match = get_match_to_review(session, user(), match_id)
     if ActionForm().validate_on_submit():
         try:
@@ -370,6 +389,8 @@ def bulk_approve_matches() -> Any:
     ids = [row_id(value) for value in request.form.getlist("match_ids")]
     if None in ids:
         abort(400)
+    if _withdrawn_meanwhile([i for i in ids if i is not None]):
+        return _back_to_desk()
     # Every id must be one the worker may review (404/403 otherwise): nothing is applied before.
     matches = get_matches_to_review(session, user(), [i for i in ids if i is not None])
     try:
@@ -386,6 +407,8 @@ def bulk_approve_matches() -> Any:
 @roles_required(*STAFF)
 def reject_match(match_id: int) -> Any:
     session = db_session()
+    if _withdrawn_meanwhile([match_id]):
+        return _back_to_desk()
     match = get_match_to_review(session, user(), match_id)
     form = RejectForm()
     if form.validate_on_submit():
@@ -540,7 +563,8 @@ def export_page(resident_id: int) -> Any:
     person = get_resident(session, user(), resident_id)
     data = resident_export(session, person)
     record_export(session, user(), person, "page")
-    return render_template("worker/export.html", resident=person, data=data, channels=CHANNEL_LABELS)
+    return render_template("worker/export.html", resident=person, data=data, channels=CHANNEL_LABELS,
+                           rejection_labels=REJECTION_LABELS)
 
 
 @bp.get("/residents/<id:resident_id>/export.json")
