@@ -18,9 +18,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
-from sqlmodel import Session
+from sqlmodel import Session, select
 
-from models import Database, Organisation, Role, Territory, User
+from models import Database, Direction, Match, Organisation, Role, Territory, User
 from web import create_app
 from web.config import Config
 from web.extensions import db, matching
@@ -222,6 +222,25 @@ def add_resident(session: Session, world: World, name: str, declaration: str, *,
     for key, value in extra.items():
         setattr(data, key, value)
     return create_resident(session, matching, recorded_by or world.worker_a, data, 12, today)
+
+
+def approved_opportunity(session: Session, world: World, description: str) -> CreatedResident:
+    """Awa K. (centre A) with one opportunity approved by worker A: the association's need
+    « Atelier couture » (`description`), written by hand in place of the matcher's proposals."""
+    from web.services.needs import NeedInput, create_need
+    from web.services.proposals import Proposal, store_proposals
+    from web.services.review import approve
+
+    awa = add_resident(session, world, "Awa", "Je fais de la couture.", initial="K")
+    need, _ = create_need(session, matching, world.member, NeedInput(
+        title="Atelier couture", description=description), date.today())
+    for m in session.exec(select(Match)).all():
+        session.delete(m)
+    session.commit()
+    store_proposals(session, [Proposal(need.id or 0, awa.resident.id or 0, 0.5, {})],
+                    Direction.NEED_TO_RESIDENT)
+    approve(session, world.worker_a, session.exec(select(Match)).one())
+    return awa
 
 
 def resident_form(declaration: str, territory: Territory, **overrides: object) -> dict[str, object]:

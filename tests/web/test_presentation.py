@@ -9,12 +9,10 @@ import pytest
 from flask.testing import FlaskClient
 from sqlmodel import Session, select
 
-from models import AuditEvent, Direction, Match
-from tests.conftest import Auth, World, add_resident
+from models import AuditEvent, Match
+from tests.conftest import Auth, World, approved_opportunity
 from web.extensions import matching
 from web.services.needs import NeedInput, create_need
-from web.services.proposals import Proposal, store_proposals
-from web.services.review import approve
 
 PAGE = "/structure/presentation"
 
@@ -77,15 +75,8 @@ def test_the_resident_and_the_worker_read_it_beside_the_need(
     world.association.description = "Nous sommes <b>trois</b> couturières.\nVenez le mardi."
     session.add(world.association)
     session.commit()
-    awa = add_resident(session, world, "Awa", "Je fais de la couture.", initial="K")
-    need, _ = create_need(session, matching, world.member, NeedInput(
-        title="Atelier couture", description="Animer un atelier de couture."), date.today())
-    for m in session.exec(select(Match)).all():
-        session.delete(m)
-    session.commit()
-    store_proposals(session, [Proposal(need.id or 0, awa.resident.id or 0, 0.5, {})],
-                    Direction.NEED_TO_RESIDENT)
-    approve(session, world.worker_a, session.exec(select(Match)).one())
+    awa = approved_opportunity(session, world, "Animer un atelier de couture.")
+    need = session.exec(select(Match)).one().need_id
 
     auth.code_login(awa.access_code)
     page = client.get("/moi/").get_data(as_text=True)
@@ -94,7 +85,7 @@ def test_the_resident_and_the_worker_read_it_beside_the_need(
     auth.logout()
 
     auth.login(world.worker_a.email or "")
-    assert "Venez le mardi." in client.get(f"/accompagnement/besoins/{need.id}").get_data(as_text=True)
+    assert "Venez le mardi." in client.get(f"/accompagnement/besoins/{need}").get_data(as_text=True)
 
 
 def test_an_organisation_without_presentation_shows_no_empty_box(
