@@ -3,6 +3,7 @@ throttled per address; a page asked without a session leads to the right login a
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from datetime import timedelta
 
@@ -99,3 +100,15 @@ def test_staff_come_back_to_the_page_they_asked_and_never_elsewhere(
     response = client.post(path, data={"email": world.worker_a.email, "password": PASSWORD,
                                        "csrf_token": auth.token("/connexion")})
     assert (response.status_code, response.headers["Location"]) == (302, lands)
+
+
+def test_a_wrong_code_is_said_beside_the_field_which_gets_the_focus(client: FlaskClient, auth: Auth) -> None:
+    """A screen reader on the code field hears why it was refused; the cursor is back in it."""
+    sent = {"code": "AAAA-AAAA", "csrf_token": auth.token("/code")}
+    page = client.post("/code", data=sent).get_data(as_text=True)
+    field = re.search(r'<input[^>]*id="code"[^>]*>', page)
+    assert field, page[-2000:]
+    assert 'aria-invalid="true"' in field.group(0) and "autofocus" in field.group(0)
+    assert 'aria-describedby="code-error"' in field.group(0)
+    assert re.search(r'id="code-error"[^>]*>\s*<p>Ce code ne marche pas', page)
+    assert "autofocus" not in client.get("/code").get_data(as_text=True)

@@ -77,7 +77,9 @@ def code_login() -> Any:
             record(session, account, "login.code", "user", account.id)
             session.commit()
             return redirect(url_for("resident.home"))
-        flash(_("Ce code ne marche pas. Vérifiez-le avec la personne qui vous l'a donné."), "error")
+        # Beside the field (a screen reader hears it there, see _field.html), which gets the focus.
+        form.code.errors = [*form.code.errors,
+                            _("Ce code ne marche pas. Vérifiez-le avec la personne qui vous l'a donné.")]
     return render_template("auth/code.html", form=form)
 
 
