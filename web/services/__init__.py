@@ -17,3 +17,10 @@ class ServiceError(Exception):
 
     def __str__(self) -> str:
         return " ".join(self.messages)
+
+
+def tidy(text: str) -> str:
+    """A typed text as stored: lines end with "\n" (a browser's textarea sends "\r\n"), no spaces
+    around. An edit of a need that only touched "Quand" must not read as a new description (that
+    withdraws the approvals not answered yet)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").strip()

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from models import Organisation, OrganisationKind, Role, Territory, User
-from web.services import ServiceError
+from web.services import ServiceError, tidy
 from web.services.accounts import end_sessions, hash_password, locked_minutes, password_matches
 from web.services.audit import changes, record
 from web.services.outcomes import EMAIL
@@ -121,7 +121,7 @@ def save_territory(session: Session, admin: User, data: TerritoryInput,
 def save_organisation(session: Session, admin: User, data: OrganisationInput,
                       organisation: Organisation | None = None) -> Organisation:
     """Add an organisation (centre social, association, tiers-lieu…), or change `organisation`."""
-    name, description = data.name.strip(), _description(data.description)
+    name, description = data.name.strip(), tidy(data.description)
     errors: list[object] = []
     if not name or len(name) > 200:
         errors.append(_l("Indiquez le nom de la structure (200 caractères au plus)."))
@@ -156,7 +156,7 @@ def describe_organisation(session: Session, member: User, organisation: Organisa
                           description: str) -> bool:
     """An organisation's own words about itself (who they are, where, when to come), written by
     one of its members and shown to the residents its needs are proposed to. False: unchanged."""
-    text = _description(description)
+    text = tidy(description)
     if errors := _description_errors(text):
         raise ServiceError(*errors)
     if text == organisation.description:
@@ -166,10 +166,6 @@ def describe_organisation(session: Session, member: User, organisation: Organisa
     record(session, member, "organisation.describe", "organisation", organisation.id, length=len(text))
     session.commit()
     return True
-
-
-def _description(text: str) -> str:
-    return text.strip().replace("\r\n", "\n")
 
 
 def _description_errors(description: str) -> list[object]:

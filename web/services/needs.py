@@ -20,7 +20,7 @@ from models import (
     ValidationStatus,
     utcnow,
 )
-from web.services import ServiceError
+from web.services import ServiceError, tidy
 from web.services.audit import record
 from web.services.matching import MatchingService
 from web.services.proposals import forget_review_floor, propose_for_need, withdraw_unreviewed
@@ -68,13 +68,6 @@ def _check(session: Session, data: NeedInput) -> list[object]:
 
 
 TEXT_FIELDS = ("title", "description", "when_text", "where_text")
-
-
-def tidy(text: str) -> str:
-    """A need's text as stored: lines end with "\n" (a browser's textarea sends "\r\n"), no
-    spaces around. An edit that only touched "Quand" must not read as a new description (that
-    withdraws the approvals not answered yet)."""
-    return text.replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
 def create_need(session: Session, matching: MatchingService, author: User, data: NeedInput,

@@ -14,9 +14,9 @@ from models import Match, Need, NeedStatus, Role, utcnow
 from web.extensions import db_session, matching
 from web.forms import STATUS_MESSAGES, ActionForm, NeedForm, PresentationForm, choices
 from web.permissions import get_need, roles_required, user
-from web.services import ServiceError
+from web.services import ServiceError, tidy
 from web.services.administration import describe_organisation
-from web.services.needs import NEED_FIELDS, NeedInput, create_need, tidy, update_need
+from web.services.needs import NEED_FIELDS, NeedInput, create_need, update_need
 from web.services.privacy import record_profile_views
 from web.services.profiles import organisation_of, territories
 from web.services.proposals import shown_to_association, visible_candidates
