@@ -19,12 +19,13 @@ from flask.testing import FlaskClient
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from models import BackgroundJob, JobStatus, Resident, User
+from models import AuditEvent, BackgroundJob, JobStatus, Resident, User
 from tests.conftest import Auth, World, add_resident
 from tests.web.test_imports import draft_id, residents_csv, upload, wait_for
 from web import create_app
 from web.config import Config
 from web.extensions import db
+from web.services import ServiceError, imports
 from web.services.jobs import Progress, create_job, run_job
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -137,6 +138,38 @@ def test_a_job_runs_once(app: Flask, session: Session, world: World) -> None:
         assert run_job(job.id or 0) == JobStatus.FINISHED
         assert run_job(job.id or 0) == JobStatus.FINISHED  # a second delivery does nothing
         assert run_job(999_999) == "missing"
+
+
+def test_a_double_tap_on_confirm_imports_once_and_cannot_cancel_the_import(
+        client: FlaskClient, auth: Auth, session: Session, world: World,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two taps on "Importer" (or a tap and "Annuler") are two requests that both read the draft
+    and check the file before either writes: each step is taken only from the state it leaves.
+    Here the second request's reads are the test's own, made before the first confirmed."""
+    auth.login(world.worker_a.email or "")
+    job_id = draft_id(upload(auth, residents_csv().encode()))
+    read_before = session.get(BackgroundJob, job_id)
+    assert read_before is not None and read_before.status == JobStatus.DRAFT
+    with client.application.test_request_context():
+        checked_before = imports.preview(session, read_before)
+    assert checked_before.ok
+    monkeypatch.setattr(imports, "preview", lambda _session, _job: checked_before)
+    confirm(auth, job_id)
+    assert wait_for(job_id).status == JobStatus.FINISHED
+    assert read_before.status == JobStatus.DRAFT  # the second request's view of the row
+    with client.application.test_request_context():
+        with pytest.raises(ServiceError, match="déjà lancé"):
+            imports.confirm(session, world.worker_a, read_before)
+        assert not imports.cancel(session, read_before)
+    with db.session() as other:
+        job = other.get(BackgroundJob, job_id)
+        assert job is not None and job.status == JobStatus.FINISHED  # neither queued again nor deleted
+        events = other.exec(select(func.count()).select_from(AuditEvent)
+                            .where(AuditEvent.action == "import.confirm")).one()
+    assert events == 1 and count_residents() == 3
+    with client.application.app_context():
+        assert run_job(job_id) == JobStatus.FINISHED  # a late delivery of the same job does nothing
+    assert count_residents() == 3
 
 
 def test_admin_reindex_job(client: FlaskClient, auth: Auth, session: Session, world: World) -> None:

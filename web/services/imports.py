@@ -27,7 +27,7 @@ from typing import Any
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, delete, select
 
 from matcher.analysis import LANGUAGE_NAMES
 from matcher.hybrid import Document
@@ -52,7 +52,7 @@ from models import (
 from web.forms import LANGUAGE_LABELS, NEED_STATUS_LABELS
 from web.services import ServiceError
 from web.services.audit import record
-from web.services.jobs import JobFailed, Progress, create_job, drop_stale_drafts
+from web.services.jobs import JobFailed, Progress, create_job, drop_stale_drafts, move
 from web.services.matching import MatchingService
 from web.services.needs import NeedInput, add_need, check_need
 from web.services.profiles import ResidentInput, add_resident, check_resident
@@ -564,8 +564,10 @@ def confirm(session: Session, actor: User, job: BackgroundJob) -> BackgroundJob:
     parsed = preview(session, job)
     if not parsed.ok:
         raise ServiceError(_("Le fichier a des erreurs : corrigez-les puis envoyez-le à nouveau."))
-    job.status, job.total, job.progress = JobStatus.QUEUED, 3 * len(parsed.rows), 0
-    session.add(job)
+    if not move(session, job, JobStatus.DRAFT, status=JobStatus.QUEUED, total=3 * len(parsed.rows),
+                progress=0):  # confirmed meanwhile (a double tap), or cancelled
+        session.rollback()
+        raise ServiceError(_("Cet import est déjà lancé."))
     record(session, actor, "import.confirm", "background_job", job.id, entity=job.params["entity"],
            rows=len(parsed.rows))
     session.commit()
@@ -574,11 +576,10 @@ def confirm(session: Session, actor: User, job: BackgroundJob) -> BackgroundJob:
 
 def cancel(session: Session, job: BackgroundJob) -> bool:
     """Forget a draft (the uploaded file goes with it); False for a job already started."""
-    if job.status != JobStatus.DRAFT:
-        return False
-    session.delete(job)
+    gone = session.exec(delete(BackgroundJob).where(  # type: ignore[call-overload]
+        col(BackgroundJob.id) == job.id, col(BackgroundJob.status) == JobStatus.DRAFT))
     session.commit()
-    return True
+    return bool(gone.rowcount)
 
 
 # ---------------------------------------------------------------------- the import job

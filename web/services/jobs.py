@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import Flask, current_app, has_app_context
 from flask_babel import lazy_gettext as _l
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, col, delete, select, update
 
 from models import BackgroundJob, JobStatus, User, utcnow
 from web.services import ServiceError
@@ -109,6 +109,18 @@ def create_job(session: Session, actor: User, kind: str, *, params: dict[str, An
     return job
 
 
+def move(session: Session, job: BackgroundJob, leaving: str, **values: Any) -> bool:
+    """Move `job` out of the state `leaving` (status and `values` written) if it is still there:
+    one conditional UPDATE, so two requests (a double tap on "Importer", two work horses given
+    the same job) cannot both take the same step. False, with nothing written, when another did.
+    Not committed; `job` is refreshed."""
+    moved = session.exec(update(BackgroundJob)  # type: ignore[call-overload]
+                         .where(col(BackgroundJob.id) == job.id, col(BackgroundJob.status) == leaving)
+                         .values(updated_at=utcnow(), **values))
+    session.refresh(job)
+    return bool(moved.rowcount)
+
+
 def drop_stale_drafts(session: Session, now: datetime | None = None) -> int:
     """Forget the files uploaded but never confirmed for DRAFT_HOURS, whoever uploaded them (they
     hold names, declarations and consent dates); run at each upload and by the retention run.
@@ -197,12 +209,11 @@ def run_job(job_id: int) -> str:
 
     with db.session() as session:
         job = session.get(BackgroundJob, job_id)
-        if job is None or job.status != JobStatus.QUEUED:
+        if job is None or not move(session, job, JobStatus.QUEUED, status=JobStatus.RUNNING,
+                                   started_at=utcnow()):
             log.warning("job %s is not waiting to run (%s): skipped", job_id,
                         job.status if job else "missing")
             return job.status if job else "missing"
-        job.status, job.started_at, job.updated_at = JobStatus.RUNNING, utcnow(), utcnow()
-        session.add(job)
         session.commit()
     handler = _handlers().get(job.kind)
     progress = Progress(job_id)
