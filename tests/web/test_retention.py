@@ -5,14 +5,23 @@ period; any activity in between voids the warning. The day is always injected (`
 from __future__ import annotations
 
 import sys
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
 from sqlmodel import Session, select
 
-from models import AnonymousCount, AuditEvent, BackgroundJob, JobStatus, Resident, SkillStatement, User
+from models import (
+    AnonymousCount,
+    AuditEvent,
+    BackgroundJob,
+    Consent,
+    JobStatus,
+    Resident,
+    SkillStatement,
+    User,
+)
 from tests.conftest import Auth, World, add_resident
 from web.config import Config
 from web.extensions import matching
@@ -102,6 +111,25 @@ def test_activity_after_the_warning_voids_it(session: Session, world: World) -> 
     # Inactive again for the whole period: a new warning, not an immediate erasure.
     later = add_months(warn_day, MONTHS + 1)
     assert run_retention(session, matching, later, MONTHS, GRACE).warned == [awa.id]
+
+
+def test_withdrawing_consent_does_not_keep_the_profile_longer(session: Session, world: World) -> None:
+    """A withdrawal is the person leaving, not a sign of life: the profile is warned, then erased,
+    on the inactivity before it, as if it had not been withdrawn (a renewal counts)."""
+    created = date.today()
+    awa = add_resident(session, world, "Awa", "Je fais de la couture.").resident
+    consent = session.exec(select(Consent).where(Consent.resident_id == awa.id)).one()
+    consent.withdrawn_at = datetime.combine(add_months(created, 23), time(), UTC)
+    session.add(consent)
+    session.commit()
+    assert run_retention(session, matching, add_months(created, 25), MONTHS, GRACE).warned == [awa.id]
+    renewed = add_months(created, 25) + timedelta(days=2)
+    session.add(Consent(resident_id=awa.id or 0, given_on=renewed, scope="matching", method="oral",
+                        recorded_by_id=world.worker_a.id or 0,
+                        created_at=datetime.combine(renewed, time(), UTC)))
+    session.commit()
+    report = run_retention(session, matching, add_months(created, 25) + timedelta(days=GRACE), MONTHS, GRACE)
+    assert (report.cleared, report.anonymised) == ([awa.id], [])
 
 
 def test_the_cli_warns_then_anonymises_and_rebuilds_the_index(

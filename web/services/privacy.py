@@ -304,8 +304,9 @@ def erase_and_forget(session: Session, matching: MatchingService, actor: User | 
 # -------------------------------------------------------------------------------------- retention
 
 def last_activity(session: Session, residents: Sequence[Resident]) -> dict[int, datetime]:
-    """The latest sign of life per resident: profile changes, declarations, consents, logins,
-    answers, requests."""
+    """The latest sign of life per resident: profile changes, declarations, consents given,
+    logins, answers, requests. A withdrawal is none: it is the person leaving, and it must not
+    keep their data longer."""
     ids = [r.id for r in residents if r.id is not None]
     latest: dict[int, datetime] = {}
 
@@ -319,7 +320,6 @@ def last_activity(session: Session, residents: Sequence[Resident]) -> dict[int, 
         return latest
     signs: list[tuple[Any, Any]] = [
         (User.resident_id, User.last_login_at), (Consent.resident_id, Consent.created_at),
-        (Consent.resident_id, Consent.withdrawn_at),
         (SkillDeclaration.resident_id, SkillDeclaration.created_at),
         (Match.resident_id, Match.answered_at), (ResidentRequest.resident_id, ResidentRequest.created_at),
     ]
