@@ -93,6 +93,13 @@ def _ending_soon(today: date) -> tuple[Any, ...]:
     return _latest_end() >= today, _latest_end() <= today + timedelta(days=EXPIRY_NOTICE_DAYS)
 
 
+def consent_ends_soon(consent: Consent | None, today: date) -> bool:
+    """`_ending_soon` for one consent (the profile page's offer to renew): in force, and its end
+    within the notice period."""
+    return bool(consent and consent.withdrawn_at is None and consent.expires_on is not None
+                and today <= consent.expires_on <= today + timedelta(days=EXPIRY_NOTICE_DAYS))
+
+
 def list_condition(name: str, today: date) -> Any:
     """The condition on Resident of one of the panels' lists (WITHOUT_OPPORTUNITY, CONSENT_ENDING,
     RETENTION_WARNED), or None for any other name (every resident)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from flask import (
@@ -61,7 +61,7 @@ from web.permissions import (
 )
 from web.services import ServiceError
 from web.services.dashboard import (
-    EXPIRY_NOTICE_DAYS,
+    consent_ends_soon,
     needs_without_candidate_page,
     privacy_panel,
     resident_page,
@@ -207,8 +207,7 @@ def _resident_page(person: Resident, form: DeclarationForm | None = None,
                            statements=statements, matches=matches, needs=needs, form=form,
                            action=ActionForm(), findings=findings or [], consent=consent,
                            consent_valid=bool(consent and consent.is_valid(date.today())),
-                           consent_ending=bool(consent and consent.expires_on and consent.expires_on
-                                               <= date.today() + timedelta(days=EXPIRY_NOTICE_DAYS)),
+                           consent_ending=consent_ends_soon(consent, date.today()),
                            consent_form=ConsentForm(), privacy=_privacy_context([person]),
                            history=profile_history(session, person),
                            versions=declaration_versions(session, person), erase_form=EraseForm())
