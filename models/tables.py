@@ -204,9 +204,11 @@ class User(SQLModel, table=True):
 
 class Resident(SQLModel, table=True):
     # A centre's residents by name (its lists), what waits for validation (migration 0010).
+    # sqlite_autoincrement: an erased person's id is never given to another (migration 0017).
     __table_args__ = (Index("ix_resident_organisation_id_first_name", "organisation_id", "first_name"),
                       Index("ix_resident_validation_status_organisation_id", "validation_status",
-                            "organisation_id"))
+                            "organisation_id"),
+                      {"sqlite_autoincrement": True})
 
     id: int | None = Field(default=None, primary_key=True)
     first_name: str = Field(max_length=60)  # pseudonymous: a first name and an initial, no more

@@ -274,6 +274,16 @@ def test_a_resident_asks_a_change_of_their_text(client: FlaskClient, auth: Auth,
     assert "crochet" not in client.get(f"/accompagnement/residents/{story.binta}").get_data(as_text=True)
 
 
+def test_an_erased_persons_id_is_never_given_to_another(session: Session, world: World) -> None:
+    """A link kept from the erased person's page, or the journal's entries about them, must not
+    lead to the next person recorded (SQLite gave the newest deleted id to the next row)."""
+    gone = add_resident(session, world, "Zora", "Je fais des tresses.", initial="Q").resident
+    gone_id = gone.id
+    erase_resident(session, matching, world.worker_a, gone, "worker")
+    new = add_resident(session, world, "Awa", "Je fais de la couture.", initial="K").resident
+    assert new.id is not None and gone_id is not None and new.id > gone_id
+
+
 def test_a_new_profile_never_inherits_the_journal_of_an_erased_one(session: Session, world: World) -> None:
     """SQLite gives a deleted row's id to the next row: erase the newest profile and the next one
     gets its id, while the journal keeps the events about the erased person (who looked at them,
