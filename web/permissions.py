@@ -105,17 +105,18 @@ def get_job(session: Session, actor: User, job_id: int) -> BackgroundJob:
 
 def get_need(session: Session, actor: User, need_id: int, edit: bool = False) -> Need:
     """A need: staff read every validated need, and those their centre's habitants-relais recorded
-    (the centre validates them: nobody else reads their words before); association members read
-    and edit their own."""
+    (the centre's social workers validate them: nobody else reads their words before, not even an
+    association member's account in the centre); association members read and edit their own."""
     need = session.get(Need, need_id)
     if need is None:
         abort(404)
     # A habitant-relais records needs for their centre but never manages the centre's needs.
+    validated = need.validation_status == ValidationStatus.VALIDATED
     own = actor.organisation_id is not None and actor.organisation_id == need.organisation_id \
-        and actor.role != Role.HABITANT_RELAIS
+        and (actor.role == Role.SOCIAL_WORKER or actor.role == Role.ASSOCIATION_MEMBER and validated)
     if actor.role == Role.ADMIN or own:
         return need
-    if actor.role == Role.SOCIAL_WORKER and not edit and need.validation_status == ValidationStatus.VALIDATED:
+    if actor.role == Role.SOCIAL_WORKER and not edit and validated:
         return need
     abort(403)
 

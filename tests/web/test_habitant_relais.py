@@ -15,6 +15,7 @@ from models import (
     Match,
     Need,
     NeedStatement,
+    NeedStatus,
     Resident,
     Role,
     SkillDeclaration,
@@ -23,6 +24,7 @@ from models import (
     ValidationStatus,
 )
 from tests.conftest import Auth, World, add_resident, need_form, password_hash, resident_form
+from web.api.tokens import create_token
 from web.extensions import matching
 from web.services.matching import NEEDS, RESIDENTS
 from web.services.needs import NeedInput, create_need
@@ -135,6 +137,41 @@ def test_a_need_seen_in_the_neighbourhood_waits_too(client: FlaskClient, auth: A
     assert in_index(session, NEEDS, need.id or 0)
     assert [m.resident_id for m in session.exec(select(Match).where(Match.need_id == need.id))] \
         == [awa.id]
+
+
+def test_a_need_waiting_for_validation_is_not_read_by_the_centres_member_accounts(
+        client: FlaskClient, auth: Auth, world: World, session: Session) -> None:
+    """An administrator may give a centre an association member's account (its own needs); a need
+    its habitant-relais noted ("Mme D., 3e étage…") is read by the centre's social workers first,
+    as by nobody else: not listed, not opened, not closed, not in the API."""
+    member = User(email="accueil@centre-a.example", display_name="Accueil", role=Role.ASSOCIATION_MEMBER,
+                  organisation_id=world.centre_a.id, password_hash=password_hash())
+    session.add(member)
+    session.commit()
+    need, _ = create_need(session, matching, world.relais, NeedInput(
+        title="Courses de Mme D.",
+        description="Une voisine âgée du 3e étage a besoin d'aide pour ses courses."), date.today())
+    assert need.validation_status == ValidationStatus.PENDING
+    auth.login(member.email or "")
+    assert "Courses de Mme D." not in client.get("/structure/").get_data(as_text=True)
+    page = f"/structure/besoins/{need.id}"
+    assert client.get(page).status_code == 403
+    closing = client.post(f"{page}/statut",
+                          data={"status": "closed", "csrf_token": auth.token("/structure/")})
+    assert closing.status_code == 403
+    token = create_token(session, member, "outil", False, 1).secret
+    listed = client.get("/api/v1/needs", headers={"Authorization": f"Bearer {token}"}).get_json()
+    assert need.id not in [n["id"] for n in listed["items"]]
+    session.expire_all()
+    assert session.get(Need, need.id).status == NeedStatus.OPEN  # type: ignore[union-attr]
+    # Once a social worker validated it, it is the centre's need like any other.
+    auth.logout()
+    auth.login(world.worker_a.email or "")
+    auth.post(f"/accompagnement/a-valider/besoins/{need.id}/valider", {},
+              token_from="/accompagnement/a-valider")
+    auth.logout()
+    auth.login(member.email or "")
+    assert client.get(page).status_code == 200
 
 
 def test_send_back_with_a_word_then_correct_and_resubmit(client: FlaskClient, auth: Auth,

@@ -42,8 +42,9 @@ def needs_query(user: User) -> Any:
     if user.role == Role.SOCIAL_WORKER:  # another centre's needs once that centre validated them
         query = query.where(or_(Need.validation_status == ValidationStatus.VALIDATED,
                                 Need.organisation_id == user.organisation_id))
-    elif user.role not in STAFF:
-        query = query.where(Need.organisation_id == user.organisation_id)
+    elif user.role not in STAFF:  # a centre's needs waiting for its social workers: not yet
+        query = query.where(Need.organisation_id == user.organisation_id,
+                            Need.validation_status == ValidationStatus.VALIDATED)
     return query
 
 

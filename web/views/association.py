@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from models import Match, Need, NeedStatus, Role, utcnow
+from models import Match, Need, NeedStatus, Role, ValidationStatus, utcnow
 from web.extensions import db_session, matching
 from web.forms import STATUS_MESSAGES, ActionForm, NeedForm, PresentationForm, choices
 from web.permissions import get_need, roles_required, user
@@ -30,7 +30,9 @@ REPOST_MINUTES = 10  # the same need sent again by its author within this is the
 @roles_required(*MEMBERS)
 def home() -> Any:
     session = db_session()
-    needs = session.exec(select(Need).where(Need.organisation_id == user().organisation_id)
+    # A centre's needs its habitants-relais noted wait for its social workers, unread by others.
+    needs = session.exec(select(Need).where(Need.organisation_id == user().organisation_id,
+                                            Need.validation_status == ValidationStatus.VALIDATED)
                          .order_by(col(Need.created_at).desc())).all()
     approved = _approved_counts([n.id for n in needs if n.id is not None])
     return render_template("association/home.html", needs=needs, approved=approved,
