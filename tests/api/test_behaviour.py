@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlmodel import col, select
@@ -22,6 +24,7 @@ from models import (
 )
 from tests.api.conftest import ApiEnv
 from web.extensions import db, matching
+from web.services import profiles
 from web.services.needs import NeedInput, create_need
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -230,6 +233,43 @@ def test_replacing_a_declaration_keeps_the_old_one(api: ApiEnv) -> None:
         versions = session.exec(select(SkillDeclaration).where(
             SkillDeclaration.resident_id == api.ids["rid"])).all()
     assert len(versions) >= 2 and sum(v.is_current for v in versions) == 1
+
+
+def test_two_replacements_sent_at_once_leave_one_current_text(api: ApiEnv,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two PUTs with the same If-Match (a retried call, two tools) both pass the ETag check and
+    both read the same current version before either writes: the first wins, the second is
+    refused (412) instead of adding a second current text beside it. The barrier holds each
+    request between its read and its write until both have read."""
+    path = f"/api/v1/residents/{api.ids['rid']}/declaration"
+    etag = api.call("GET", path, "worker_a").headers["ETag"]
+    both_read = threading.Barrier(2)
+    real_update = profiles.update
+
+    def update_after_both_read(table: Any) -> Any:
+        if table is SkillDeclaration:
+            both_read.wait(timeout=30)
+        return real_update(table)
+
+    monkeypatch.setattr(profiles, "update", update_after_both_read)
+    statuses: list[int] = []
+
+    def replace(text: str) -> None:
+        client = api.app.test_client()
+        statuses.append(client.put(path, json={"text": text}, headers={
+            "Authorization": f"Bearer {api.tokens['worker_a']}", "If-Match": etag}).status_code)
+
+    threads = [threading.Thread(target=replace, args=(text,))
+               for text in ("Je fais du jardinage.", "Je répare des vélos.")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert sorted(statuses) == [200, 412]
+    with db.session() as session:
+        current = session.exec(select(SkillDeclaration).where(
+            SkillDeclaration.resident_id == api.ids["rid"], col(SkillDeclaration.is_current).is_(True))).all()
+    assert len(current) == 1
 
 
 # ---------------------------------------------------------------- review through the API

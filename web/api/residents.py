@@ -27,7 +27,7 @@ from web.api.schemas import (
 )
 from web.extensions import db_session, matching
 from web.permissions import STAFF, get_resident
-from web.services import ServiceError
+from web.services import ChangedMeanwhile, ServiceError
 from web.services.privacy import record_reading_from_outside
 from web.services.profiles import ResidentInput, update_declaration, update_profile
 
@@ -181,7 +181,7 @@ def declaration(resident_id: int) -> Any:
 @bp.arguments(DeclarationInput)
 @bp.response(200, DeclarationUpdateSchema)
 @bp.doc(**if_match("declaration"))
-@errors(400, 404, 412)
+@errors(400, 404, 409, 412)
 def replace_declaration(data: dict[str, Any], resident_id: int) -> Any:
     """Replace the declaration (the old version is kept) and propose needs again.
 
@@ -191,6 +191,8 @@ def replace_declaration(data: dict[str, Any], resident_id: int) -> Any:
     refuse_if_changed(DeclarationSchema(), current_declaration(person.id or 0))
     try:
         added = update_declaration(session, matching, actor(), person, data["text"])
+    except ChangedMeanwhile as exc:  # between the If-Match check and the write
+        abort_service_error(exc, 412 if request.if_match else 409)
     except ServiceError as exc:
         abort_service_error(exc)
     now = current_declaration(person.id or 0) or {}

@@ -19,6 +19,11 @@ class ServiceError(Exception):
         return " ".join(self.messages)
 
 
+class ChangedMeanwhile(ServiceError):
+    """Someone else changed the same thing between the caller's read and its write (another tab,
+    a colleague, a retried request): nothing was written."""
+
+
 def tidy(text: str) -> str:
     """A typed text as stored: lines end with "\n" (a browser's textarea sends "\r\n"), no spaces
     around. An edit of a need that only touched "Quand" must not read as a new description (that

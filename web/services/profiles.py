@@ -26,7 +26,7 @@ from models import (
     utcnow,
 )
 from web.forms import KNOWN_LANGUAGES
-from web.services import ServiceError, notifications
+from web.services import ChangedMeanwhile, ServiceError, notifications
 from web.services.accounts import code_digest, end_sessions, new_access_code
 from web.services.audit import changes, record
 from web.services.matching import MatchingService
@@ -192,13 +192,18 @@ def update_declaration(session: Session, matching: MatchingService, worker: User
     analysis = matching.analyze(text) if not errors else None
     if errors or analysis is None or not analysis.statements:
         raise ServiceError(*(errors or [_l("Écrivez ce que la personne sait faire, avec ses mots.")]))
-    previous: int | None = None
-    for old in session.exec(select(SkillDeclaration).where(
-            SkillDeclaration.resident_id == resident.id,
-            col(SkillDeclaration.is_current).is_(True))).all():
-        old.is_current = False
-        previous = old.id
-        session.add(old)
+    current = list(session.exec(select(SkillDeclaration.id).where(
+        SkillDeclaration.resident_id == resident.id, col(SkillDeclaration.is_current).is_(True))).all())
+    # Retired only if still current: two edits sent at once (a double tap, a retried API call) both
+    # read the same version; the second must not add a second current text beside the first's.
+    retired = session.exec(update(SkillDeclaration).where(
+        col(SkillDeclaration.id).in_(current), col(SkillDeclaration.is_current).is_(True))
+        .values(is_current=False)) if current else None
+    if retired is not None and retired.rowcount != len(current):
+        session.rollback()
+        raise ChangedMeanwhile(_l("Le texte vient d'être changé par quelqu'un d'autre : rien n'est "
+                                  "enregistré. Rechargez la page pour lire la nouvelle version."))
+    previous = max((i for i in current if i is not None), default=None)
     before = profile_snapshot(resident, previous)
     declaration = SkillDeclaration(resident_id=resident.id or 0, text=text.strip(),
                                    created_by_id=worker.id or 0)
