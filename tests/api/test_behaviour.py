@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlmodel import col, select
+from sqlmodel import col, delete, select
 
 from models import (
     ApiToken,
@@ -23,6 +23,7 @@ from models import (
     ValidationStatus,
 )
 from tests.api.conftest import ApiEnv
+from web.api import proposals as proposals_api
 from web.extensions import db, matching
 from web.services import profiles
 from web.services.needs import NeedInput, create_need
@@ -273,6 +274,28 @@ def test_two_replacements_sent_at_once_leave_one_current_text(api: ApiEnv,
 
 
 # ---------------------------------------------------------------- review through the API
+
+
+def test_a_proposal_withdrawn_while_it_is_reviewed_answers_409(api: ApiEnv,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The person's consent or text changed between the review's read and its write (the proposal
+    row is deleted): a rejection says so (409) as an approval does, rather than failing on the
+    row that is gone."""
+    real = proposals_api.get_match_to_review
+
+    def withdrawn_once_read(session: Any, actor: Any, match_id: int) -> Any:
+        match = real(session, actor, match_id)
+        with db.session() as other:
+            other.exec(delete(Match).where(col(Match.id) == match_id))
+            other.commit()
+        return match
+
+    monkeypatch.setattr(proposals_api, "get_match_to_review", withdrawn_once_read)
+    for action, body in (("reject", {"reason_code": "busy"}), ("approve", None)):
+        proposal = api.fresh_match(MatchStatus.PROPOSED)
+        refused = api.call("POST", f"/api/v1/proposals/{proposal}/{action}", "worker_a", json=body)
+        assert (refused.status_code, refused.mimetype) == (409, "application/problem+json"), action
+        assert "déjà été examinée" in refused.get_json()["detail"]
 
 
 def test_review_and_answer_go_through_the_services(api: ApiEnv) -> None:

@@ -141,3 +141,23 @@ def test_a_mission_without_id_refuses_the_whole_feed(api: ApiEnv) -> None:
                      json={"data": [{"_id": "x", "title": "Dates", "description": "D.",
                                      "startAt": "demain"}]})
     assert wrong.status_code == 422 and "startAt" in wrong.get_json()["errors"]["json"]["data"]["0"]
+
+
+def test_dates_no_calendar_holds_are_refused_with_the_feed(api: ApiEnv) -> None:
+    """9999-12-31 at 23:30 UTC is already year 10,000 in Paris (the need's « Quand »), and year 1
+    at +14:00 is before the first instant UTC holds: refused (422) with the whole feed, not a
+    server error after the missions before it were written."""
+    for moment in ("9999-12-31T23:30:00Z", "0001-01-01T00:00:00+14:00"):
+        feed = {"data": [{"_id": "fine-2", "title": "Chorale", "description": "Chanter ensemble."},
+                         {"_id": "far-1", "title": "Loin", "description": "Un jour.", "startAt": moment}]}
+        response = api.call("POST", "/api/v1/needs/import", "member", json=feed)
+        assert response.status_code == 422, moment
+        assert "startAt" in response.get_json()["errors"]["json"]["data"]["1"]
+        assert needs_with("fine-2") == []
+    for path in ("/api/v1/residents?updated_since=", "/api/v1/needs?updated_since=",
+                 "/api/v1/proposals?changed_since="):
+        for moment in ("9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00%2B14:00"):
+            refused = api.call("GET", path + moment, "admin")
+            assert (refused.status_code, refused.mimetype) == (422, "application/problem+json"), path + moment
+    fine = api.call("GET", "/api/v1/residents?updated_since=2026-01-01T00:00:00%2B14:00", "admin")
+    assert fine.status_code == 200

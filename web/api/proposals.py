@@ -27,7 +27,7 @@ from web.api.schemas import (
 )
 from web.extensions import db_session
 from web.permissions import STAFF, VISIBLE_TO_RESIDENT, get_match_for_resident, get_match_to_review
-from web.services import ServiceError
+from web.services import ChangedMeanwhile, ServiceError
 from web.services.review import answer, approve, closed_reasons, reject
 
 MID = "<id:proposal_id>"
@@ -98,8 +98,10 @@ def reject_proposal(data: dict[str, Any], proposal_id: int) -> Any:
     match = get_match_to_review(session, actor(), proposal_id)
     try:
         reject(session, actor(), match, data["reason_code"], data["note"])
+    except ChangedMeanwhile as exc:  # reviewed, or withdrawn (the row is gone), since it was read
+        abort_service_error(exc, 409)
     except ServiceError as exc:
-        abort_service_error(exc, 409 if match.status != MatchStatus.PROPOSED else 422)
+        abort_service_error(exc)
     return match
 
 

@@ -37,6 +37,25 @@ NOT_BLANK = TextPattern(r"^[^\x00]*[^\x00 \t\n\r\f\v][^\x00]*$",
                         error="Le texte est vide ou contient un caractère nul (U+0000).")
 
 
+class Instant(fields.AwareDateTime):
+    """An ISO 8601 instant (UTC when no offset is given) that the database and the French dates
+    shown can hold: year 1 at +14:00 lies before the first instant a datetime holds in UTC, and
+    9999-12-31 in UTC after the last one in Paris."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(default_timezone=UTC, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            year = moment.astimezone(UTC).year
+        except OverflowError:
+            year = 0
+        if not 2 <= year <= 9998:
+            raise ValidationError("Date hors des limites (entre l'an 2 et l'an 9998).")
+        return moment
+
+
 def _out(field: type[fields.Field], **kwargs: Any) -> Any:
     """An output field: always present (nullable only when said)."""
     return field(required=True, **kwargs)
@@ -70,8 +89,8 @@ class PageArgs(Schema):
 
 
 class SinceArgs(PageArgs):
-    updated_since = fields.AwareDateTime(
-        load_default=None, default_timezone=UTC,
+    updated_since = Instant(
+        load_default=None,
         metadata={"description": "Only items changed at or after this instant (ISO 8601; UTC when "
                                  "no offset is given): for incremental sync."})
 
@@ -93,8 +112,8 @@ class ProposalArgs(PageArgs):
     status = fields.String(load_default=None, validate=validate.OneOf(list(MatchStatus)))
     need_id = Id(load_default=None)
     resident_id = Id(load_default=None)
-    changed_since = fields.AwareDateTime(
-        load_default=None, default_timezone=UTC,
+    changed_since = Instant(
+        load_default=None,
         metadata={"description": "Only proposals made, reviewed or answered at or after this instant."})
 
 
@@ -420,10 +439,8 @@ class MissionSchema(Schema):
     description = fields.String(required=True, validate=[validate.Length(min=1, max=10_000), NOT_BLANK])
     organization_name = fields.String(data_key="organizationName", load_default=None, allow_none=True,
                                       validate=[validate.Length(max=200), NO_NUL])
-    start_at = fields.AwareDateTime(data_key="startAt", load_default=None, allow_none=True,
-                                    default_timezone=UTC)
-    end_at = fields.AwareDateTime(data_key="endAt", load_default=None, allow_none=True,
-                                  default_timezone=UTC)
+    start_at = Instant(data_key="startAt", load_default=None, allow_none=True)
+    end_at = Instant(data_key="endAt", load_default=None, allow_none=True)
     address = fields.String(load_default=None, allow_none=True,
                             validate=[validate.Length(max=200), NO_NUL])
     postal_code = fields.String(data_key="postalCode", load_default=None, allow_none=True,

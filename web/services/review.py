@@ -22,7 +22,7 @@ from models import (
     User,
     utcnow,
 )
-from web.services import ServiceError
+from web.services import ChangedMeanwhile, ServiceError
 from web.services.audit import record
 from web.services.matching import MatchingService
 from web.services.notifications import opportunity_approved, resident_answered
@@ -132,7 +132,7 @@ def _review(session: Session, reviewer: User, match: Match, **values: Any) -> No
     over a rejection told the resident of an opportunity their worker had set aside)."""
     if not update_if(session, match, col(Match.status), MatchStatus.PROPOSED,
                      reviewed_by_id=reviewer.id, reviewed_at=utcnow(), **values):
-        raise ServiceError(_l("Cette proposition a déjà été examinée."))
+        raise ChangedMeanwhile(_l("Cette proposition a déjà été examinée."))
 
 
 def _approve(session: Session, reviewer: User, match: Match) -> None:
@@ -145,7 +145,7 @@ def _approve(session: Session, reviewer: User, match: Match) -> None:
 def reject(session: Session, reviewer: User, match: Match, code: str, note: str = "") -> None:
     """Set a proposal aside with a reason code (and a note), kept as a labelled pair."""
     if match.status != MatchStatus.PROPOSED:
-        raise ServiceError(_l("Cette proposition a déjà été examinée."))
+        raise ChangedMeanwhile(_l("Cette proposition a déjà été examinée."))
     note = note.strip()
     if code not in set(RejectionReason) or (code == RejectionReason.OTHER and not note):
         raise ServiceError(_l("Indiquez la raison du refus."))
