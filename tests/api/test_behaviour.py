@@ -19,7 +19,10 @@ from models import (
     Need,
     NeedStatement,
     NeedStatus,
+    Resident,
+    Role,
     SkillDeclaration,
+    User,
     ValidationStatus,
 )
 from tests.api.conftest import ApiEnv
@@ -27,6 +30,7 @@ from web.api import proposals as proposals_api
 from web.extensions import db, matching
 from web.services import profiles
 from web.services.needs import NeedInput, create_need
+from web.services.profiles import renew_consent, withdraw_consent
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -148,6 +152,27 @@ def test_lists_filter(api: ApiEnv) -> None:
     proposed = api.call("GET", "/api/v1/proposals?status=proposed&limit=200", "worker_b").get_json()
     assert {p["resident_id"] for p in proposed["items"]} == {api.ids["other_rid"]}
     assert all(p["status"] == "proposed" for p in proposed["items"])
+
+
+def test_a_consent_withdrawn_or_given_is_a_change_for_incremental_sync(api: ApiEnv) -> None:
+    """A tool kept in step with `updated_since` must learn that a person withdrew (consent.valid
+    becomes false), then that consent was given again."""
+    rid = api.ids["rid"]
+    since = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    with db.session() as session:
+        person = session.get(Resident, rid)
+        assert person is not None
+        worker = session.exec(select(User).where(User.role == Role.SOCIAL_WORKER,
+                                                 User.organisation_id == person.organisation_id)).first()
+        assert worker is not None and withdraw_consent(session, worker, person)
+    changed = api.call("GET", f"/api/v1/residents?updated_since={since}", "admin").get_json()
+    assert [(r["id"], r["consent"]["valid"]) for r in changed["items"]] == [(rid, False)]
+    since = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    with db.session() as session:
+        person = session.get(Resident, rid)
+        renew_consent(session, matching, worker, person, "oral_in_person", date.today(), 12)  # type: ignore[arg-type]
+    changed = api.call("GET", f"/api/v1/residents?updated_since={since}", "admin").get_json()
+    assert [(r["id"], r["consent"]["valid"]) for r in changed["items"]] == [(rid, True)]
 
 
 def test_updated_since_gives_what_changed(api: ApiEnv) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import request
 from flask_babel import gettext as _
+from sqlalchemy import exists, or_
 from sqlmodel import col, select
 
 from models import Consent, Resident, Role, SkillDeclaration, SkillStatement, User
@@ -96,8 +97,11 @@ def residents(**args: Any) -> Any:
         query = query.where(Resident.territory_id == args["territory_id"])
     if args["organisation_id"] is not None:
         query = query.where(Resident.organisation_id == args["organisation_id"])
-    if args["updated_since"] is not None:
-        query = query.where(col(Resident.updated_at) >= args["updated_since"])
+    if args["updated_since"] is not None:  # a consent given or withdrawn changes `consent` too
+        since = args["updated_since"]
+        query = query.where(or_(col(Resident.updated_at) >= since, exists().where(
+            col(Consent.resident_id) == Resident.id,
+            or_(col(Consent.created_at) >= since, col(Consent.withdrawn_at) >= since))))
     result = page(db_session(), query, Resident, args)
     result["items"] = present_residents(result["items"])
     return result
