@@ -11,7 +11,18 @@ import pytest
 from flask.testing import FlaskClient
 from sqlmodel import Session, select
 
-from models import Direction, Match, MatchStatus, Need, Organisation, Outcome, Resident, Role, User
+from models import (
+    AuditEvent,
+    Direction,
+    Match,
+    MatchStatus,
+    Need,
+    Organisation,
+    Outcome,
+    Resident,
+    Role,
+    User,
+)
 from tests.conftest import Auth, World, add_resident, need_form, password_hash
 from web.services import ServiceError
 from web.services.impact import Period, proposals_per_month
@@ -149,6 +160,46 @@ def test_contact_is_hidden_until_the_resident_accepts(client: FlaskClient, auth:
     detail = client.get(f"/suivi/propositions/{followup.match_id}").get_data(as_text=True)
     assert "Contact et bilan" in need_page
     assert "06 12 34 56 78" in detail and 'name="outcome"' in detail
+
+
+def test_a_withdrawal_after_the_yes_hides_the_persons_own_contact(
+        client: FlaskClient, auth: Auth, session: Session, followup: Followup) -> None:
+    """The person said yes and gave a number, then withdrew consent on « Mes données »: the
+    association keeps the yes (and may record what became of it) but reaches the person through
+    their centre; Relais stops handing out the number, and whatever it is changed to."""
+    auth.code_login(followup.code)
+    auth.post("/moi/contact", {"channel": "phone", "value": "06 12 34 56 78"}, token_from="/moi/contact")
+    _accept(session, followup)
+    auth.post("/moi/donnees/accord/retrait", {}, token_from="/moi/donnees")
+    auth.logout()
+    auth.login(followup.world.member.email or "")
+    detail = client.get(f"/suivi/propositions/{followup.match_id}").get_data(as_text=True)
+    assert "06 12 34 56 78" not in detail
+    assert "Relais ne montre plus son contact" in detail and "Centre social A" in detail
+    assert 'name="outcome"' in detail
+
+
+def test_a_worker_of_the_needs_centre_reading_anothers_resident_is_journaled(
+        client: FlaskClient, auth: Auth, session: Session, followup: Followup) -> None:
+    """A centre's own need (its habitant-relais noted it, its worker validated it) met a resident
+    another centre follows: that worker reading the person's contact is in the person's history,
+    as an association's reading is; the person's own worker's is not."""
+    need = session.get(Need, followup.need_id)
+    assert need is not None
+    need.organisation_id = followup.world.centre_b.id or 0  # the need is centre B's
+    session.add(need)
+    session.commit()
+    _accept(session, followup)
+
+    def views() -> int:
+        return len(session.exec(select(AuditEvent).where(AuditEvent.action == "profile.view",
+                                                         AuditEvent.object_id == followup.resident_id)).all())
+
+    for email, journaled in ((followup.world.worker_a.email, 0), (followup.world.worker_b.email, 1)):
+        auth.login(email or "")
+        assert client.get(f"/suivi/propositions/{followup.match_id}").status_code == 200
+        assert views() == journaled, email
+        auth.logout()
 
 
 def test_default_contact_is_the_social_worker(client: FlaskClient, auth: Auth, session: Session,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 
 from flask_babel import lazy_gettext as _l
 from sqlmodel import Session
@@ -18,6 +19,7 @@ from models import ContactChannel, Match, MatchStatus, Organisation, Outcome, Re
 from web.services import ServiceError
 from web.services.audit import record
 from web.services.notifications import outcome_recorded
+from web.services.proposals import valid_consent_residents
 
 MAX_OUTCOME_NOTE = 200
 PHONE = re.compile(r"^\+?[0-9][0-9 .\-]{5,22}[0-9]$")
@@ -29,16 +31,22 @@ class Contact:
 
     channel: str
     value: str  # the phone number or address, or the name of the resident's centre
+    # The person said yes, then withdrew consent (or it lapsed): their own contact is no longer
+    # shown, their centre's is (the association may still need to reach them about the yes).
+    withheld: bool = False
 
 
-def contact_for(session: Session, match: Match, resident: Resident) -> Contact | None:
-    """The resident's chosen channel, or None while they have not accepted."""
+def contact_for(session: Session, match: Match, resident: Resident, today: date) -> Contact | None:
+    """The resident's chosen channel, or None while they have not accepted; their centre's only
+    once their consent ended (withdrawn or lapsed: Relais stops handing out their phone number or
+    address, and whatever they change it to)."""
     if match.status != MatchStatus.ACCEPTED:
         return None
-    if resident.contact_channel != ContactChannel.WORKER and resident.contact_value:
+    consenting = bool(valid_consent_residents(session, today, [resident.id or 0]))
+    if consenting and resident.contact_channel != ContactChannel.WORKER and resident.contact_value:
         return Contact(resident.contact_channel, resident.contact_value)
     centre = session.get(Organisation, resident.organisation_id)
-    return Contact(ContactChannel.WORKER, centre.name if centre else "")
+    return Contact(ContactChannel.WORKER, centre.name if centre else "", withheld=not consenting)
 
 
 def may_set_contact(actor: User, resident: Resident) -> bool:

@@ -40,12 +40,14 @@ def proposal(match_id: int) -> Any:
     match = _followed(match_id)
     need, resident = session.get(Need, match.need_id), session.get(Resident, match.resident_id)
     assert need is not None and resident is not None  # checked by get_match_for_followup
-    # Journaled as the need's page is (association members and admins; not the resident's worker).
-    if user().role in {Role.ASSOCIATION_MEMBER, Role.ADMIN} and resident.id is not None:
+    # Journaled as the need's page is, for everyone but the person's own social workers (a worker
+    # of the centre that posted the need reads another centre's resident's contact here).
+    own_worker = user().role == Role.SOCIAL_WORKER and user().organisation_id == resident.organisation_id
+    if not own_worker and resident.id is not None:
         record_profile_views(session, user(), [resident.id], need.id or 0)
     form = OutcomeForm(outcome=match.outcome, note=match.outcome_note)  # a correction starts from them
     return render_template("followup/proposal.html", match=match, need=need, resident=resident,
-                           contact=contact_for(session, match, resident), form=form,
+                           contact=contact_for(session, match, resident, date.today()), form=form,
                            channels=CHANNEL_LABELS, outcomes=OUTCOME_LABELS)
 
 
