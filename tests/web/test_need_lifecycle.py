@@ -141,3 +141,30 @@ def test_a_need_sent_twice_is_published_once(client: FlaskClient, auth: Auth, se
     assert len(session.exec(select(AuditEvent).where(AuditEvent.action == "need.create")).all()) == 1
     client.post(path, data={**form, "description": "Animer un atelier de tricot."})
     assert len(session.exec(select(Need)).all()) == 2
+
+
+def test_what_the_proposals_were_made_on_decides_if_they_are_made_again(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    """Changing « Combien » only keeps the proposal waiting for review (same id, no new notice to
+    workers), even when the form lists the languages asked in another order than the one stored;
+    moving the need to another neighbourhood (distance filters) makes them again."""
+    add_resident(session, world, "Awa", "Je parle arabe et je couds des robes.", initial="K")
+    need, _ = create_need(session, matching, world.member, NeedInput(
+        title="Atelier couture", description="Animer un atelier couture en arabe.", languages=["ar", "fr"],
+        availability=["weekday_morning", "weekday_afternoon"], territory_id=world.tilleuls.id), date.today())
+    waiting = session.exec(select(Match.id).where(Match.need_id == need.id)).all()
+    assert waiting
+    auth.login(world.member.email or "")
+    path = f"/structure/besoins/{need.id}/modifier"
+    form = {"languages": ["fr", "ar"], "availability": ["weekday_afternoon", "weekday_morning"],
+            "people_wanted": 3, "when_text": "", "where_text": ""}
+    auth.post(path, need_form("Atelier couture", "Animer un atelier couture en arabe.", **form,
+                              territory_id=world.tilleuls.id), token_from=path)
+    session.expire_all()
+    assert session.exec(select(Match.id).where(Match.need_id == need.id)).all() == waiting
+    update = session.exec(select(AuditEvent).where(AuditEvent.action == "need.update")).one()
+    assert update.details["fields"] == ["people_wanted"]
+    auth.post(path, need_form("Atelier couture", "Animer un atelier couture en arabe.", **form,
+                              territory_id=world.bourg.id), token_from=path)
+    session.expire_all()
+    assert not set(session.exec(select(Match.id).where(Match.need_id == need.id)).all()) & set(waiting)

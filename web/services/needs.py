@@ -113,20 +113,32 @@ def add_need(session: Session, matching: MatchingService, author: User, data: Ne
 
 
 
+def _same(name: str, stored: Any, value: Any) -> bool:
+    """Languages asked are a set (a form lists them in its own order, an API client in another)."""
+    if name == "languages":
+        return set(stored or []) == set(value or [])
+    return bool(stored == value)
+
+
 def update_need(session: Session, matching: MatchingService, author: User, need: Need,
                 values: dict[str, Any], today: date, source: str = "web") -> int:
-    """Apply changed fields (validated like a new need). When the text, the languages or the
-    status changed, unreviewed proposals are dropped (and, when the text changed, the approved
-    ones not answered yet) and matching runs again; return how many new proposals were made."""
+    """Apply changed fields (validated like a new need). When the text, the languages, the
+    neighbourhood or the status changed, unreviewed proposals are dropped (and, when the text
+    changed, the approved ones not answered yet) and matching runs again; return how many new
+    proposals were made."""
     values = {name: tidy(value) if name in TEXT_FIELDS and isinstance(value, str) else value
               for name, value in values.items()}
+    if isinstance(values.get("languages"), list):  # stored as add_need stores them
+        values["languages"] = list(dict.fromkeys(values["languages"]))
+    if isinstance(values.get("availability"), list):
+        values["availability"] = sorted(set(values["availability"]))
     merged = {name: getattr(need, name) for name in NEED_FIELDS} | values
     errors = _check(session, NeedInput(**{name: merged[name] for name in NEED_FIELDS}))
     if values.get("status", need.status) not in set(NeedStatus):
         errors.append(_l("Statut inconnu."))
     if errors:
         raise ServiceError(*errors)
-    changed = [name for name, value in values.items() if getattr(need, name) != value]
+    changed = [name for name, value in values.items() if not _same(name, getattr(need, name), value)]
     if not changed:
         return 0
     for name in changed:
@@ -137,7 +149,9 @@ def update_need(session: Session, matching: MatchingService, author: User, need:
     if text_changed and need.validation_status == ValidationStatus.VALIDATED:
         matching.store_need(session, need)  # a need waiting for validation stays out of the index
     dropped = 0
-    if {"title", "description", "languages", "status"} & set(changed):
+    # What the proposals were made on: the text, the languages asked, the place (distance
+    # filters), the status.
+    if {"title", "description", "languages", "territory_id", "status"} & set(changed):
         dropped = withdraw_unreviewed(session, need_id=need.id, unanswered=text_changed)
     record(session, author, "need.update", "need", need.id, source=source, fields=changed)
     session.commit()
