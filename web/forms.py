@@ -19,8 +19,10 @@ from wtforms import (
     SelectField,
     SelectMultipleField,
     StringField,
-    TextAreaField,
     widgets,
+)
+from wtforms import (
+    TextAreaField as _BrowserTextArea,
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
@@ -103,6 +105,18 @@ SENSITIVE_LABELS = {
 def choices(mapping: Mapping[Any, Any]) -> list[SelectChoice]:
     """Options for a select, radio or tick-box field, in the mapping's order."""
     return [SelectChoice(str(value), label) for value, label in mapping.items()]  # type: ignore[arg-type]
+
+
+class TextAreaField(_BrowserTextArea):
+    """A text area whose lengths are the browser's: it counts a line break as one character for
+    `maxlength` (and its counter) but sends two (CRLF), so a text the page accepted came back
+    « trop long » by as many characters as it had lines."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        super().process_formdata(valuelist)
+        data: Any = getattr(self, "data", None)
+        if isinstance(data, str):
+            self.data = data.replace("\r\n", "\n")
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -355,9 +369,7 @@ class EraseForm(FlaskForm):
 class RequestForm(FlaskForm):
     """A resident's message to their social worker."""
 
-    # A browser counts a line break as one character for maxlength and sends two (CRLF).
-    message = TextAreaField(_l("Votre message"), validators=[Optional(), Length(max=1000)],
-                            filters=[lambda text: text.replace("\r\n", "\n") if text else text])
+    message = TextAreaField(_l("Votre message"), validators=[Optional(), Length(max=1000)])
 
 
 NEED_STATUS_LABELS = {

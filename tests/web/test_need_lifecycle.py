@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
+import pytest
 from flask.testing import FlaskClient
 from sqlmodel import Session, select
 
@@ -168,3 +169,26 @@ def test_what_the_proposals_were_made_on_decides_if_they_are_made_again(
                               territory_id=world.bourg.id), token_from=path)
     session.expire_all()
     assert not set(session.exec(select(Match.id).where(Match.need_id == need.id)).all()) & set(waiting)
+
+
+@pytest.mark.parametrize(("page", "field", "limit"), [
+    (NEW, "description", 10_000), ("/structure/presentation", "description", 4_000)])
+def test_a_text_at_the_limit_written_in_lines_is_kept(client: FlaskClient, auth: Auth, session: Session,
+                                                     world: World, page: str, field: str, limit: int) -> None:
+    """The page's counter and maxlength count a line break as one character; the browser sends
+    two (CRLF): a need or a presentation at the limit, written in lines, used to come back
+    « trop long » and was not saved."""
+    line = "Nous cherchons une personne pour animer un atelier de couture le mercredi."
+    typed = "\n".join([line] * (limit // (len(line) + 1)))
+    typed += "\n" + "x" * (limit - len(typed) - 1)
+    assert len(typed) == limit
+    auth.login(world.member.email or "")
+    form = need_form("Atelier couture", typed) if page == NEW else {field: typed}
+    form[field] = typed.replace("\n", "\r\n")
+    done = auth.post(page, form, token_from=page, follow_redirects=True).get_data(as_text=True)  # type: ignore[attr-defined]
+    assert "10000 caractères" not in done and "4000 caractères" not in done
+    session.expire_all()
+    if page == NEW:
+        assert session.exec(select(Need).where(Need.title == "Atelier couture")).one().description == typed
+    else:
+        assert world.association.description == typed
