@@ -371,6 +371,35 @@ def test_posting_a_need_runs_matching(api: ApiEnv) -> None:
                                                      IndexEvent.doc_id == need["id"])).first()
 
 
+def test_a_need_posted_again_is_not_published_twice(api: ApiEnv) -> None:
+    """A client that retries after a timeout, or sends twice at once, gets the first need back
+    (200, as documented) rather than a second copy with its own round of proposals."""
+    body = {"title": "Repas solidaire", "description": "Cuisiner pour le repas du quartier.",
+            "territory_id": api.ids["tilleuls"]}
+    first = api.call("POST", "/api/v1/needs", "member", json=body)
+    again = api.call("POST", "/api/v1/needs", "member", json=body)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.get_json()["id"] == first.get_json()["id"]
+    api.validate(again)
+    statuses: list[int] = []
+    start = threading.Barrier(2)
+
+    def post() -> None:
+        client = api.app.test_client()
+        start.wait(timeout=30)
+        statuses.append(client.post("/api/v1/needs", json={**body, "title": "Repas de la fête"}, headers={
+            "Authorization": f"Bearer {api.tokens['member']}"}).status_code)
+
+    posts = [threading.Thread(target=post) for _ in range(2)]
+    for t in posts:
+        t.start()
+    for t in posts:
+        t.join(timeout=120)
+    assert sorted(statuses) == [200, 201]
+    with db.session() as session:
+        assert len(session.exec(select(Need).where(Need.title == "Repas de la fête")).all()) == 1
+
+
 # ---------------------------------------------------------------- errors
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import threading
 from typing import Any
 
 from sqlmodel import col, select
@@ -161,3 +162,25 @@ def test_dates_no_calendar_holds_are_refused_with_the_feed(api: ApiEnv) -> None:
             assert (refused.status_code, refused.mimetype) == (422, "application/problem+json"), path + moment
     fine = api.call("GET", "/api/v1/residents?updated_since=2026-01-01T00:00:00%2B14:00", "admin")
     assert fine.status_code == 200
+
+
+def test_the_same_feed_imported_twice_at_once_gives_each_mission_one_need(api: ApiEnv) -> None:
+    """Two imports of the same feed at the same moment (a cron and a person): each mission is
+    the organisation's one need, not two with a round of proposals each."""
+    start = threading.Barrier(2)
+    statuses: list[int] = []
+
+    def send() -> None:
+        client = api.app.test_client()
+        start.wait(timeout=30)
+        statuses.append(client.post("/api/v1/needs/import", json=FEED, headers={
+            "Authorization": f"Bearer {api.tokens['member']}"}).status_code)
+
+    sending = [threading.Thread(target=send) for _ in range(2)]
+    for t in sending:
+        t.start()
+    for t in sending:
+        t.join(timeout=120)
+    assert statuses == [200, 200]
+    assert len(needs_with("6613f0c2a1b2c3d4e5f60001")) == 1
+    assert len(needs_with("mission-43")) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from datetime import date
 
 import pytest
@@ -142,6 +143,38 @@ def test_a_need_sent_twice_is_published_once(client: FlaskClient, auth: Auth, se
     assert len(session.exec(select(AuditEvent).where(AuditEvent.action == "need.create")).all()) == 1
     client.post(path, data={**form, "description": "Animer un atelier de tricot."})
     assert len(session.exec(select(Need)).all()) == 2
+    # The same words for another neighbourhood are another need, not the first one again.
+    other = client.post(path, data={**form, "territory_id": world.bourg.id, "where_text": "Salle du Bourg"})
+    assert other.headers["Location"] != first.headers["Location"]
+    assert len(session.exec(select(Need)).all()) == 3
+
+
+def test_a_need_sent_twice_at_the_same_instant_is_published_once(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    """Two taps in a row on a slow connection: both requests pass the first look for a twin
+    before either is written (the text's encoding takes a while); the second sees the first
+    after its own insert and gives way."""
+    path = "/structure/besoins/nouveau"
+    auth.login(world.member.email or "")
+    form = {**need_form("Atelier couture", "Animer un atelier de couture."), "csrf_token": auth.token(path)}
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    start = threading.Barrier(2)
+    answers: list[str] = []
+
+    def tap() -> None:
+        other = client.application.test_client()
+        other.set_cookie("session", cookie.value)
+        start.wait(timeout=30)
+        answers.append(other.post(path, data=form).headers["Location"])
+
+    taps = [threading.Thread(target=tap) for _ in range(2)]
+    for t in taps:
+        t.start()
+    for t in taps:
+        t.join(timeout=120)
+    [need] = session.exec(select(Need)).all()
+    assert answers == [f"/structure/besoins/{need.id}"] * 2
 
 
 def test_what_the_proposals_were_made_on_decides_if_they_are_made_again(

@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 from models import Need, NeedStatus, Organisation, User, utcnow
 from web.services import ServiceError
 from web.services.matching import MatchingService
-from web.services.needs import NeedInput, create_need, update_need
+from web.services.needs import AlreadyPublished, NeedInput, create_need, update_need
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -90,13 +90,15 @@ def import_missions(session: Session, matching: MatchingService, user: User,
         if existing is None and wanted["status"] == NeedStatus.CLOSED:
             outcome, need_id = "ignored", None  # a finished mission never imported: nothing to do
         elif existing is None:
-            need, _added = create_need(session, matching, user, NeedInput(
-                title=wanted["title"], description=wanted["description"],
-                when_text=wanted["when_text"], where_text=wanted["where_text"]), today)
-            need.external_id = key
-            session.add(need)
-            session.commit()
-            outcome, need_id = "created", need.id
+            try:
+                need, _added = create_need(session, matching, user, NeedInput(
+                    title=wanted["title"], description=wanted["description"],
+                    when_text=wanted["when_text"], where_text=wanted["where_text"]), today,
+                    external_id=key)
+            except AlreadyPublished as twin:  # the same feed imported at the same moment
+                outcome, need_id = "unchanged", twin.need_id
+            else:
+                outcome, need_id = "created", need.id
         elif all(getattr(existing, name) == value for name, value in wanted.items()):
             outcome, need_id = "unchanged", existing.id
         else:

@@ -26,8 +26,8 @@ from web.api.schemas import (
 from web.extensions import db_session, matching
 from web.permissions import STAFF, get_need
 from web.services import ServiceError
+from web.services.needs import AlreadyPublished, create_need
 from web.services.needs import NeedInput as NeedData
-from web.services.needs import create_need
 from web.services.privacy import record_profile_views
 from web.services.proposals import visible_candidates
 from web.views.association import MEMBERS
@@ -70,11 +70,18 @@ def needs(**args: Any) -> Any:
 @access(*MEMBERS, write=True)
 @bp.arguments(NeedInput)
 @bp.response(201, NeedSchema)
+@bp.alt_response(200, schema=NeedSchema, description="The same need, posted by the caller moments "
+                 "ago (a retried call): nothing new is published.")
 @errors(400, 422)
 def post_need(data: dict[str, Any]) -> Any:
-    """Post a need for the caller's organisation; Relais proposes residents for review."""
+    """Post a need for the caller's organisation; Relais proposes residents for review.
+
+    The same need (every field) posted again by the same person within ten minutes is not
+    published twice: the answer is the first one, with 200."""
     try:
         need, _added = create_need(db_session(), matching, actor(), NeedData(**data), date.today())
+    except AlreadyPublished as twin:
+        return get_need(db_session(), actor(), twin.need_id), 200
     except ServiceError as exc:
         abort_service_error(exc)
     return need

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from models import (
     Availability,
@@ -29,6 +29,7 @@ MAX_DESCRIPTION_CHARS = 10_000
 NEED_FIELDS = ("title", "description", "kind", "territory_id", "when_text", "where_text",
                "languages", "availability", "people_wanted")
 MAX_PEOPLE_WANTED = 999
+REPOST_MINUTES = 10  # the same need sent again by its author within this is the same need
 
 
 @dataclass
@@ -70,12 +71,59 @@ def _check(session: Session, data: NeedInput) -> list[object]:
 TEXT_FIELDS = ("title", "description", "when_text", "where_text")
 
 
+class AlreadyPublished(Exception):  # noqa: N818 - not an error: the need is there
+    """The same need was published by the same person moments ago (`need_id`)."""
+
+    def __init__(self, need_id: int) -> None:
+        super().__init__(need_id)
+        self.need_id = need_id
+
+
 def create_need(session: Session, matching: MatchingService, author: User, data: NeedInput,
-                today: date) -> tuple[Need, int]:
-    """Post a need for the author's organisation and propose residents for it."""
+                today: date, external_id: str | None = None) -> tuple[Need, int]:
+    """Post a need for the author's organisation and propose residents for it.
+
+    The same need sent again by its author within REPOST_MINUTES (a double click, a reload, an API
+    call retried after a timeout; two sent at the same instant too) is published once: the copy
+    raises AlreadyPublished with the first one's id, and nothing is written. A need imported from
+    a feed (`external_id`, the mission's id) is the same need as the organisation's need with
+    that id, whenever and whoever imported it."""
+    if (twin := _twin(session, author, data, external_id)) is not None:
+        raise AlreadyPublished(twin)
+    # Two copies sent at once both passed the check above. PostgreSQL: the author's row, locked
+    # until the commit, lines them up; SQLite: the insert waits for the other's commit. Either
+    # way the check below, after the insert, sees the first copy.
+    session.exec(select(User.id).where(User.id == author.id).with_for_update())
     need = add_need(session, matching, author, data)
+    need.external_id = external_id
+    session.add(need)
+    if (twin := _twin(session, author, data, external_id, besides=need.id)) is not None:
+        session.rollback()
+        raise AlreadyPublished(twin)
     session.commit()
     return need, propose_for_need(session, matching, need, today)
+
+
+def _twin(session: Session, author: User, data: NeedInput, external_id: str | None,
+          besides: int | None = None) -> int | None:
+    """The need `author` published in the last REPOST_MINUTES with every field of `data`, if any
+    (the same text for another neighbourhood, time or language is another need); with an
+    `external_id`, the organisation's need imported with it."""
+    if external_id is not None:
+        return session.exec(select(Need.id).where(
+            Need.organisation_id == author.organisation_id, Need.external_id == external_id,
+            col(Need.id) != (besides or 0)).order_by(col(Need.id))).first()
+    since = utcnow() - timedelta(minutes=REPOST_MINUTES)
+    for need in session.exec(select(Need).where(
+            Need.created_by_id == author.id, Need.organisation_id == author.organisation_id,
+            Need.title == tidy(data.title), Need.description == tidy(data.description),
+            col(Need.created_at) >= since, col(Need.id) != (besides or 0))).all():
+        if (need.kind, need.territory_id, need.when_text, need.where_text, set(need.languages),
+                sorted(set(need.availability)), need.people_wanted) == (
+                data.kind, data.territory_id, tidy(data.when_text), tidy(data.where_text),
+                set(data.languages), sorted(set(data.availability)), data.people_wanted):
+            return need.id
+    return None
 
 
 def check_need(session: Session, data: NeedInput) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -10,20 +10,19 @@ from flask_babel import gettext as _
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from models import Match, Need, NeedStatus, Role, ValidationStatus, utcnow
+from models import Match, Need, NeedStatus, Role, ValidationStatus
 from web.extensions import db_session, matching
 from web.forms import STATUS_MESSAGES, ActionForm, NeedForm, PresentationForm, choices
 from web.permissions import get_need, roles_required, user
-from web.services import ServiceError, tidy
+from web.services import ServiceError
 from web.services.administration import describe_organisation
-from web.services.needs import NEED_FIELDS, NeedInput, create_need, update_need
+from web.services.needs import NEED_FIELDS, AlreadyPublished, NeedInput, create_need, update_need
 from web.services.privacy import record_profile_views
 from web.services.profiles import organisation_of, territories
 from web.services.proposals import shown_to_association, visible_candidates
 
 bp = Blueprint("association", __name__, url_prefix="/structure")
 MEMBERS = (Role.ASSOCIATION_MEMBER, Role.ADMIN)
-REPOST_MINUTES = 10  # the same need sent again by its author within this is the same need
 
 
 @bp.get("/")
@@ -72,11 +71,11 @@ def new_need() -> Any:
     session = db_session()
     form = _need_form(NeedForm())
     if form.validate_on_submit():
-        if (twin := _just_published(_need_input(form))) is not None:  # a double click, a reload
-            flash(_("Ce besoin vient d'être publié : le voici."), "success")
-            return redirect(url_for("association.need", need_id=twin))
         try:
             need, _added = create_need(session, matching, user(), _need_input(form), date.today())
+        except AlreadyPublished as twin:  # a double click, a reload
+            flash(_("Ce besoin vient d'être publié : le voici."), "success")
+            return redirect(url_for("association.need", need_id=twin.need_id))
         except ServiceError as exc:
             for message in exc.messages:
                 flash(message, "error")
@@ -87,16 +86,6 @@ def new_need() -> Any:
     elif form.is_submitted():
         flash(_("Le formulaire n'est pas complet : voyez les messages sous les champs."), "error")
     return render_template("association/need_form.html", form=form, need=None)
-
-
-def _just_published(data: NeedInput) -> int | None:
-    """The need this member published in the last minutes with the same title and text, if any:
-    the form sent twice would otherwise publish it twice, each with its round of proposals."""
-    since = utcnow() - timedelta(minutes=REPOST_MINUTES)
-    return db_session().exec(select(Need.id).where(
-        Need.created_by_id == user().id, Need.organisation_id == user().organisation_id,
-        Need.title == tidy(data.title), Need.description == tidy(data.description),
-        col(Need.created_at) >= since)).first()
 
 
 def _need_form(form: NeedForm) -> NeedForm:
