@@ -261,6 +261,23 @@ def test_replacing_a_declaration_keeps_the_old_one(api: ApiEnv) -> None:
     assert len(versions) >= 2 and sum(v.is_current for v in versions) == 1
 
 
+def test_a_text_with_sensitive_words_is_held_back_as_on_the_web(api: ApiEnv) -> None:
+    """The CNIL's rule for free text: health, religion, origin… The web page holds such a text
+    back until the worker confirms it is needed; the API did not ask."""
+    path = f"/api/v1/residents/{api.ids['rid']}/declaration"
+    before = api.call("GET", path, "worker_a").get_json()["text"]
+    text = "Je suis diabétique et je cuisine pour la mosquée pendant le ramadan."
+    held = api.call("PUT", path, "worker_a", json={"text": text})
+    assert (held.status_code, held.mimetype) == (422, "application/problem+json")
+    api.validate(held)
+    found = held.get_json()["errors"]["sensitive"]
+    assert any("diabétique" in words for words in found.values())
+    assert any("mosquée" in words for words in found.values())
+    assert api.call("GET", path, "worker_a").get_json()["text"] == before
+    confirmed = api.call("PUT", path, "worker_a", json={"text": text, "sensitive_ok": True})
+    assert confirmed.status_code == 200 and confirmed.get_json()["text"] == text
+
+
 def test_two_replacements_sent_at_once_leave_one_current_text(api: ApiEnv,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """Two PUTs with the same If-Match (a retried call, two tools) both pass the ETag check and

@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from sqlalchemy import exists, or_
 from sqlmodel import col, select
 
+from matcher.sensitive import find_sensitive
 from models import Consent, Resident, Role, SkillDeclaration, SkillStatement, User
 from web.api.core import access, actor, bp, errors, page
 from web.api.problems import abort_problem, abort_service_error
@@ -27,6 +28,7 @@ from web.api.schemas import (
     page_schema,
 )
 from web.extensions import db_session, matching
+from web.forms import SENSITIVE_LABELS
 from web.permissions import STAFF, get_resident
 from web.services import ChangedMeanwhile, ServiceError
 from web.services.privacy import record_reading_from_outside
@@ -193,6 +195,13 @@ def replace_declaration(data: dict[str, Any], resident_id: int) -> Any:
     session = db_session()
     person = get_resident(session, actor(), resident_id)
     refuse_if_changed(DeclarationSchema(), current_declaration(person.id or 0))
+    findings = find_sensitive(data["text"])
+    if findings and not data["sensitive_ok"]:  # as the web page holds the text back
+        abort_problem(422, _("Rien n'est enregistré : le texte semble contenir des informations "
+                             "sensibles. Reformulez, ou confirmez avec sensitive_ok si elles sont "
+                             "nécessaires."),
+                      errors={"sensitive": {str(SENSITIVE_LABELS[f.category]): list(f.words)
+                                            for f in findings}})
     try:
         added = update_declaration(session, matching, actor(), person, data["text"])
     except ChangedMeanwhile as exc:  # between the If-Match check and the write

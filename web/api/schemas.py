@@ -245,6 +245,11 @@ class DeclarationUpdateSchema(DeclarationSchema):
 class DeclarationInput(Schema):
     text = fields.String(required=True, validate=[validate.Length(min=1, max=10_000), NOT_BLANK],
                          metadata={"example": "Je cuisine pour quarante personnes aux mariages."})
+    sensitive_ok = fields.Boolean(load_default=False, metadata={
+        "description": "A text that seems to hold sensitive data (health, religion, origin, justice, "
+                       "sexuality, union or political views: the CNIL's rule for free text) is refused "
+                       "(422, the words in `errors.sensitive`) unless the person confirmed it is needed, "
+                       "as the web page asks."})
 
 
 # ---------------------------------------------------------------- needs
