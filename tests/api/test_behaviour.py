@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -461,6 +462,20 @@ def test_rate_limit_per_token_answers_429(api: ApiEnv) -> None:
         assert "Trop de requêtes" in limited.get_json()["title"]
         api.validate(limited)
         assert api.call("GET", "/api/v1/me", token=other).status_code == 200  # each token its own
+    finally:
+        api.app.config["RELAIS_API_RATE_LIMIT"] = "100000 per minute"
+
+
+def test_made_up_tokens_count_for_their_address(api: ApiEnv) -> None:
+    """A token that is not one (guessed, revoked, expired) counts for the address that sent it:
+    a new made-up token per request used to get a limit of its own, so none, and each one a
+    database lookup."""
+    api.app.config["RELAIS_API_RATE_LIMIT"] = "3 per minute"
+    try:
+        statuses = [api.call("GET", "/api/v1/me", token=f"relais_{uuid.uuid4().hex}").status_code
+                    for _ in range(5)]
+        assert statuses == [401, 401, 401, 429, 429]
+        assert api.call("GET", "/api/v1/me", token=api.token("member")).status_code == 200
     finally:
         api.app.config["RELAIS_API_RATE_LIMIT"] = "100000 per minute"
 

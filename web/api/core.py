@@ -25,7 +25,7 @@ from werkzeug.routing import IntegerConverter
 from models import ApiToken, Role, User
 from web.api.problems import PROBLEM_MIMETYPE, abort_problem, http_error, problem
 from web.api.schemas import MAX_ID, ProblemSchema
-from web.api.tokens import WRITE, authenticate_token, token_digest
+from web.api.tokens import WRITE, authenticate_token
 from web.extensions import db_session
 from web.services.queries import count_rows
 
@@ -102,18 +102,27 @@ def bearer_secret() -> str | None:
 
 
 def rate_limit_key() -> str:
-    """Who a request counts for: its token (hashed), or its address when it has none."""
-    secret = bearer_secret()
-    return "token:" + token_digest(secret) if secret else "addr:" + (request.remote_addr or "unknown")
+    """Who a request counts for: its token (hashed), or its address when it has none or one that
+    is not valid (each made-up token would otherwise get a limit of its own: none at all)."""
+    found = _token_holder()
+    return "token:" + found[1].token_digest if found else "addr:" + (request.remote_addr or "unknown")
+
+
+def _token_holder() -> tuple[User, ApiToken] | None:
+    """The user and token of the request's bearer secret, looked up once per request (the rate
+    limiter asks before `authenticate`)."""
+    if "api_token_holder" not in g:
+        secret = bearer_secret()
+        g.api_token_holder = authenticate_token(db_session(), secret) if secret else None
+    return cast("tuple[User, ApiToken] | None", g.api_token_holder)
 
 
 @bp.before_request
 def authenticate() -> None:
     """Every API request carries a valid token, or stops here with 401."""
-    secret = bearer_secret()
-    if secret is None:
+    if bearer_secret() is None:
         abort_problem(401)
-    found = authenticate_token(db_session(), secret)
+    found = _token_holder()
     if found is None:
         abort_problem(401, _("Ce jeton d'API est inconnu, expiré ou révoqué."),
                       headers={"WWW-Authenticate": 'Bearer realm="relais", error="invalid_token"'})
