@@ -184,3 +184,24 @@ def test_the_same_feed_imported_twice_at_once_gives_each_mission_one_need(api: A
     assert statuses == [200, 200]
     assert len(needs_with("6613f0c2a1b2c3d4e5f60001")) == 1
     assert len(needs_with("mission-43")) == 1
+
+
+def test_a_mission_written_with_windows_line_ends_reads_unchanged_the_next_time(api: ApiEnv) -> None:
+    """Needs are stored with "\\n" line ends: the feed compared its "\\r\\n" text with them and
+    reported the mission "updated" at every import, forever."""
+    feed = {"data": [{"_id": "crlf-1", "title": "Couture", "clientId": "crlf-1",
+                      "description": "Apprendre à coudre.\r\nRetoucher des vêtements avec les habitants."}]}
+    first = api.call("POST", "/api/v1/needs/import", "member", json=feed).get_json()
+    again = api.call("POST", "/api/v1/needs/import", "member", json=feed).get_json()
+    assert (first["created"], again["unchanged"], again["updated"]) == (1, 1, 0)
+
+
+def test_whole_numbers_refuse_fractions(api: ApiEnv) -> None:
+    """marshmallow's Integer turned 1.5 into 1: a profile moved to territory 1, a need asked one."""
+    moved = api.call("PATCH", f"/api/v1/residents/{api.ids['rid']}", "worker_a", json={"territory_id": 1.5})
+    asked = api.call("POST", "/api/v1/needs", "member",
+                     json={"title": "Chorale", "description": "Chanter ensemble.", "people_wanted": 1.5})
+    assert (moved.status_code, asked.status_code) == (422, 422)
+    whole = api.call("POST", "/api/v1/needs", "member",
+                     json={"title": "Chorale", "description": "Chanter ensemble.", "people_wanted": 2.0})
+    assert whole.status_code == 201 and whole.get_json()["people_wanted"] == 2

@@ -18,7 +18,7 @@ from flask_babel import lazy_gettext as _l
 from sqlmodel import Session, select
 
 from models import Need, NeedStatus, Organisation, User, utcnow
-from web.services import ServiceError
+from web.services import ServiceError, tidy
 from web.services.matching import MatchingService
 from web.services.needs import AlreadyPublished, NeedInput, create_need, update_need
 
@@ -51,14 +51,15 @@ def mission_key(mission: dict[str, Any]) -> str:
 
 
 def need_fields(mission: dict[str, Any], organisation: Organisation, now: datetime) -> dict[str, Any]:
-    """What a mission says, as the columns of a need."""
-    description = mission["description"].strip()
+    """What a mission says, as the columns of a need (its texts as stored: `tidy`, so that the
+    same feed again reads as unchanged)."""
+    description = tidy(mission["description"])
     runner = (mission.get("organization_name") or "").strip()
     if runner and runner.casefold() != organisation.name.casefold():
         description = f"{description}\n\nMission proposée par {runner}."
     end = mission.get("end_at")
     finished = mission.get("deleted") or (end is not None and end < now)
-    return {"title": mission["title"].strip()[:200], "description": description[:10_000],
+    return {"title": tidy(mission["title"])[:200], "description": tidy(description[:10_000]),
             "when_text": when_text(mission.get("start_at"), end)[:200],
             "where_text": where_text(mission),
             "status": NeedStatus.CLOSED if finished else NeedStatus.OPEN}

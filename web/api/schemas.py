@@ -37,6 +37,16 @@ NOT_BLANK = TextPattern(r"^[^\x00]*[^\x00 \t\n\r\f\v][^\x00]*$",
                         error="Le texte est vide ou contient un caractère nul (U+0000).")
 
 
+class Whole(fields.Integer):
+    """An integer that refuses 1.5 (marshmallow's own truncates it to 1: "people_wanted": 1.5 saved
+    1, "territory_id": 1.5 moved a profile)."""
+
+    def _validated(self, value: Any) -> Any:
+        if isinstance(value, float) and not value.is_integer():
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
 class Instant(fields.AwareDateTime):
     """An ISO 8601 instant (UTC when no offset is given) that the database and the French dates
     shown can hold: year 1 at +14:00 lies before the first instant a datetime holds in UTC, and
@@ -62,7 +72,7 @@ def _out(field: type[fields.Field], **kwargs: Any) -> Any:
 
 
 def Id(**kwargs: Any) -> Any:  # noqa: N802 - reads like a field class
-    return fields.Integer(validate=validate.Range(min=1, max=MAX_ID), **kwargs)
+    return Whole(validate=validate.Range(min=1, max=MAX_ID), **kwargs)
 
 
 class ProblemSchema(Schema):
@@ -82,9 +92,9 @@ class ProblemSchema(Schema):
 QUERY = {"location": "query", "as_kwargs": True, "unknown": RAISE}
 
 class PageArgs(Schema):
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200),
+    limit = Whole(load_default=50, validate=validate.Range(min=1, max=200),
                            metadata={"description": "Items per page (1 to 200)."})
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_ID),
+    offset = Whole(load_default=0, validate=validate.Range(min=0, max=MAX_ID),
                             metadata={"description": "Items to skip (ordering is by id, ascending)."})
 
 
@@ -287,7 +297,7 @@ class NeedInput(Schema):
                             validate=validate.Length(max=len(LANGUAGES)))
     availability = fields.List(fields.String(validate=validate.OneOf(list(Availability))),
                                load_default=list, validate=validate.Length(max=len(Availability)))
-    people_wanted = fields.Integer(load_default=None, allow_none=True,
+    people_wanted = Whole(load_default=None, allow_none=True,
                                    validate=validate.Range(min=1, max=999))
 
 
@@ -384,7 +394,7 @@ class AnswerInput(Schema):
 class SearchInput(Schema):
     text = fields.String(required=True, validate=[validate.Length(min=1, max=10_000), NOT_BLANK],
                          metadata={"example": "Je sais coudre et je parle arabe."})
-    limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=50))
+    limit = Whole(load_default=10, validate=validate.Range(min=1, max=50))
 
 
 class NeedSearchInput(SearchInput):
