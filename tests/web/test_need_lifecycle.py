@@ -58,6 +58,8 @@ def test_edit_pause_close_reopen(client: FlaskClient, auth: Auth, session: Sessi
     assert session.exec(select(Match)).all()
     auth.post(status, {"status": "closed"})
     auth.post(status, {"status": "nonsense"})
+    again = auth.post(status, {"status": "closed"}, follow_redirects=True).get_data(as_text=True)  # type: ignore[attr-defined]
+    assert "Rien n&#39;a changé" in again and "Besoin clôturé" not in again  # a second tap did nothing
     session.expire_all()
     assert session.get(Need, need.id).status == "closed"  # type: ignore[union-attr]
     updates = session.exec(select(AuditEvent).where(AuditEvent.action == "need.update")).all()

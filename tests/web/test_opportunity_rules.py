@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
@@ -13,7 +14,7 @@ from sqlmodel import Session, select
 from models import AuditEvent, Consent, Direction, Match, MatchStatus, Need, NeedStatus, Resident, User
 from tests.conftest import Auth, World, add_resident, need_form
 from web.extensions import db, matching
-from web.services import ServiceError
+from web.services import ServiceError, review
 from web.services.needs import NeedInput, create_need, update_need
 from web.services.profiles import withdraw_consent
 from web.services.proposals import Proposal, store_proposals, visible_candidates
@@ -234,6 +235,28 @@ def test_an_answer_to_an_approval_withdrawn_meanwhile_says_so(session: Session, 
                                                 Match.status == MatchStatus.APPROVED)).first() is None
         with pytest.raises(ServiceError, match="close"):
             answer(other, resident_user(other, scene), stale, accept=True)
+
+
+def test_a_yes_sent_as_the_need_is_closed_is_not_written(session: Session, scene: Scene,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The association closes the need between the answer's check and its write: the yes is not
+    written on a closed need (the association has just closed the door on it)."""
+    real = review._refuse_if_closed
+
+    def closed_right_after(session_: Session, match: Match, messages: Any) -> None:
+        real(session_, match, messages)
+        with db.session() as other:
+            need = other.get(Need, scene.need_id)
+            assert need is not None
+            update_need(other, matching, scene.world.member, need, {"status": NeedStatus.CLOSED},
+                        date.today())
+
+    monkeypatch.setattr(review, "_refuse_if_closed", closed_right_after)
+    mine = session.get(Match, scene.match_id)
+    assert mine is not None
+    with pytest.raises(ServiceError, match="close"):
+        answer(session, resident_user(session, scene), mine, accept=True)
+    assert status_of(session, scene.match_id) == MatchStatus.APPROVED
 
 
 @pytest.mark.parametrize("bulk", [False, True])

@@ -27,13 +27,15 @@ def row_id(raw: str | None) -> int | None:
     return value if 0 < value <= MAX_ID else None
 
 
-def update_if(session: Session, row: Any, state: Any, expected: Any, **values: Any) -> bool:
-    """Write `values` on `row` only if the database still holds `expected` in its `state` column:
-    one conditional UPDATE, for a decision two people may take at once from what they both read
-    (the second must not write over the first). Written: `row` is refreshed. Not: the session is
-    rolled back (its other pending changes with it) and False is returned."""
+def update_if(session: Session, row: Any, state: Any, expected: Any, *also: Any, **values: Any) -> bool:
+    """Write `values` on `row` only if the database still holds `expected` in its `state` column
+    (and the conditions `also` hold): one conditional UPDATE, for a decision two people may take
+    at once from what they both read (the second must not write over the first). Written: `row`
+    is refreshed. Not: the session is rolled back (its other pending changes with it) and False
+    is returned."""
     table = type(row)
-    written = session.exec(update(table).where(col(table.id) == row.id, state == expected).values(**values))
+    written = session.exec(update(table).where(col(table.id) == row.id, state == expected, *also)
+                           .values(**values))
     if written.rowcount != 1:
         session.rollback()
         return False

@@ -15,6 +15,7 @@ from models import (
     Match,
     MatchStatus,
     Need,
+    NeedStatus,
     Organisation,
     RejectionReason,
     Resident,
@@ -169,14 +170,17 @@ def answer(session: Session, resident_user: User, match: Match, accept: bool,
         raise ServiceError(_l("Vous avez déjà répondu à cette proposition."))
     _refuse_if_closed(session, match, CLOSED_FOR_RESIDENT)
     match_id, need_id, resident_id = match.id, match.need_id, match.resident_id  # kept past a rollback
-    if not update_if(session, match, col(Match.status), MatchStatus.APPROVED,
+    # The need still open when the answer is written, not only when it was checked: an association
+    # closing it meanwhile must not receive a yes it has just closed the door on.
+    need_open = col(Match.need_id).in_(select(Need.id).where(Need.status == NeedStatus.OPEN))
+    if not update_if(session, match, col(Match.status), MatchStatus.APPROVED, need_open,
                      status=MatchStatus.ACCEPTED if accept else MatchStatus.DECLINED, answered_at=utcnow(),
                      resident_comment=comment.strip()[:MAX_REASON_CHARS] or None):
         now = session.exec(select(Match.status).where(  # the pair too: SQLite may reuse a deleted id
             Match.id == match_id, Match.need_id == need_id, Match.resident_id == resident_id)).first()
         if now in (MatchStatus.ACCEPTED, MatchStatus.DECLINED):
             raise ServiceError(_l("Vous avez déjà répondu à cette proposition."))
-        raise ServiceError(CLOSED_FOR_RESIDENT[Closed.NEED])  # withdrawn meanwhile: the need's text changed
+        raise ServiceError(CLOSED_FOR_RESIDENT[Closed.NEED])  # withdrawn meanwhile, or the need closed
     record(session, resident_user, "match.accept" if accept else "match.decline", "match", match.id)
     resident_answered(session, match)
     session.commit()

@@ -134,12 +134,14 @@ def set_status(need_id: int) -> Any:
     item = get_need(session, user(), need_id, edit=True)
     status = request.form.get("status", "")
     if ActionForm().validate_on_submit():
+        was = item.status
         try:
             update_need(session, matching, user(), item, {"status": status}, date.today())
         except ServiceError as exc:
             flash(str(exc), "error")
-        else:
-            flash(str(STATUS_MESSAGES[NeedStatus(status)]), "success")
+        else:  # a page left open, or a second tap: nothing ran, and the page does not say it did
+            flash(str(STATUS_MESSAGES[NeedStatus(status)]) if status != was
+                  else _("Rien n'a changé : le besoin était déjà dans cet état."), "success")
     return redirect(url_for("association.need", need_id=item.id))
 
 
