@@ -6,13 +6,15 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar, cast
 
 import pytest
 from flask import Flask
@@ -28,6 +30,7 @@ from web.services.accounts import hash_password
 from web.services.jobs import join_inline_jobs
 from web.services.profiles import CreatedResident, ResidentInput, create_resident
 
+T = TypeVar("T")
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
@@ -222,6 +225,25 @@ def add_resident(session: Session, world: World, name: str, declaration: str, *,
     for key, value in extra.items():
         setattr(data, key, value)
     return create_resident(session, matching, recorded_by or world.worker_a, data, 12, today)
+
+
+def at_once(*calls: Callable[[], T]) -> list[T]:
+    """Run `calls` in threads released together (two taps, two tools, a cron and a person), and
+    return their results in order: the requests race as they do in production."""
+    start = threading.Barrier(len(calls))
+    results: list[T | None] = [None] * len(calls)
+
+    def run(i: int) -> None:
+        start.wait(timeout=30)
+        results[i] = calls[i]()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads) and all(r is not None for r in results)
+    return cast("list[T]", results)
 
 
 def approved_opportunity(session: Session, world: World, description: str) -> CreatedResident:

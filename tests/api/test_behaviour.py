@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from models import (
     ValidationStatus,
 )
 from tests.api.conftest import ApiEnv
+from tests.conftest import at_once
 from web.api import proposals as proposals_api
 from web.extensions import db, matching
 from web.services import profiles
@@ -296,19 +298,12 @@ def test_two_replacements_sent_at_once_leave_one_current_text(api: ApiEnv,
         return real_update(table)
 
     monkeypatch.setattr(profiles, "update", update_after_both_read)
-    statuses: list[int] = []
 
-    def replace(text: str) -> None:
-        client = api.app.test_client()
-        statuses.append(client.put(path, json={"text": text}, headers={
-            "Authorization": f"Bearer {api.tokens['worker_a']}", "If-Match": etag}).status_code)
+    def replace(text: str) -> Callable[[], int]:
+        return lambda: api.app.test_client().put(path, json={"text": text}, headers={
+            "Authorization": f"Bearer {api.tokens['worker_a']}", "If-Match": etag}).status_code
 
-    threads = [threading.Thread(target=replace, args=(text,))
-               for text in ("Je fais du jardinage.", "Je répare des vélos.")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    statuses = at_once(replace("Je fais du jardinage."), replace("Je répare des vélos."))
     assert sorted(statuses) == [200, 412]
     with db.session() as session:
         current = session.exec(select(SkillDeclaration).where(
@@ -399,21 +394,12 @@ def test_a_need_posted_again_is_not_published_twice(api: ApiEnv) -> None:
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.get_json()["id"] == first.get_json()["id"]
     api.validate(again)
-    statuses: list[int] = []
-    start = threading.Barrier(2)
+    def post() -> int:
+        sent = api.app.test_client().post("/api/v1/needs", json={**body, "title": "Repas de la fête"},
+                                          headers={"Authorization": f"Bearer {api.tokens['member']}"})
+        return sent.status_code
 
-    def post() -> None:
-        client = api.app.test_client()
-        start.wait(timeout=30)
-        statuses.append(client.post("/api/v1/needs", json={**body, "title": "Repas de la fête"}, headers={
-            "Authorization": f"Bearer {api.tokens['member']}"}).status_code)
-
-    posts = [threading.Thread(target=post) for _ in range(2)]
-    for t in posts:
-        t.start()
-    for t in posts:
-        t.join(timeout=120)
-    assert sorted(statuses) == [200, 201]
+    assert sorted(at_once(post, post)) == [200, 201]
     with db.session() as session:
         assert len(session.exec(select(Need).where(Need.title == "Repas de la fête")).all()) == 1
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import copy
-import threading
 from typing import Any
 
 from sqlmodel import col, select
 
 from models import Match, MatchStatus, Need, NeedStatement
 from tests.api.conftest import ApiEnv
+from tests.conftest import at_once
 from web.extensions import db
 
 FEED: dict[str, Any] = {
@@ -167,21 +167,11 @@ def test_dates_no_calendar_holds_are_refused_with_the_feed(api: ApiEnv) -> None:
 def test_the_same_feed_imported_twice_at_once_gives_each_mission_one_need(api: ApiEnv) -> None:
     """Two imports of the same feed at the same moment (a cron and a person): each mission is
     the organisation's one need, not two with a round of proposals each."""
-    start = threading.Barrier(2)
-    statuses: list[int] = []
+    def send() -> int:
+        return api.app.test_client().post("/api/v1/needs/import", json=FEED, headers={
+            "Authorization": f"Bearer {api.tokens['member']}"}).status_code
 
-    def send() -> None:
-        client = api.app.test_client()
-        start.wait(timeout=30)
-        statuses.append(client.post("/api/v1/needs/import", json=FEED, headers={
-            "Authorization": f"Bearer {api.tokens['member']}"}).status_code)
-
-    sending = [threading.Thread(target=send) for _ in range(2)]
-    for t in sending:
-        t.start()
-    for t in sending:
-        t.join(timeout=120)
-    assert statuses == [200, 200]
+    assert at_once(send, send) == [200, 200]
     assert len(needs_with("6613f0c2a1b2c3d4e5f60001")) == 1
     assert len(needs_with("mission-43")) == 1
 

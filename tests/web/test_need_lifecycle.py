@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import threading
 from datetime import date
 
 import pytest
@@ -11,7 +10,7 @@ from flask.testing import FlaskClient
 from sqlmodel import Session, select
 
 from models import AuditEvent, Match, MatchStatus, Need, NeedStatement
-from tests.conftest import Auth, World, add_resident, need_form
+from tests.conftest import Auth, World, add_resident, at_once, need_form
 from web.extensions import matching
 from web.services.needs import NeedInput, create_need
 
@@ -161,20 +160,12 @@ def test_a_need_sent_twice_at_the_same_instant_is_published_once(
     form = {**need_form("Atelier couture", "Animer un atelier de couture."), "csrf_token": auth.token(path)}
     cookie = client.get_cookie("session")
     assert cookie is not None
-    start = threading.Barrier(2)
-    answers: list[str] = []
-
-    def tap() -> None:
+    def tap() -> str:
         other = client.application.test_client()
         other.set_cookie("session", cookie.value)
-        start.wait(timeout=30)
-        answers.append(other.post(path, data=form).headers["Location"])
+        return str(other.post(path, data=form).headers["Location"])
 
-    taps = [threading.Thread(target=tap) for _ in range(2)]
-    for t in taps:
-        t.start()
-    for t in taps:
-        t.join(timeout=120)
+    answers = at_once(tap, tap)
     [need] = session.exec(select(Need)).all()
     assert answers == [f"/structure/besoins/{need.id}"] * 2
 
