@@ -182,7 +182,7 @@ def test_the_choice_survives_logging_in(client: FlaskClient, auth: Auth, world: 
 
 
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil.example",
-                                    "javascript:alert(1)"])
+                                    "javascript:alert(1)", "/\t/evil.example", "/\n/x"])
 def test_the_switch_never_sends_people_to_another_site(client: FlaskClient, auth: Auth,
                                                        target: str) -> None:
     response = client.post("/langue", data={"lang": "en", "next": target,

@@ -93,6 +93,10 @@ def test_a_page_asked_without_a_session_leads_to_the_right_login(client: FlaskCl
     ("/accompagnement/propositions?quartier=1", "/accompagnement/propositions?quartier=1"),
     ("//evil.example/x", "/accompagnement/"), ("https://evil.example/", "/accompagnement/"),
     ("/\\\\evil.example", "/accompagnement/"),
+    # Browsers drop tabs and line breaks from an address: "/<tab>/evil.example" is "//evil.example"
+    # to them; a line break in a header was a server error after the password was accepted.
+    ("/\t/evil.example", "/accompagnement/"), ("/\n/evil.example", "/accompagnement/"),
+    ("/\r\n/x", "/accompagnement/"), ("/ /evil.example", "/accompagnement/"),
 ])
 def test_staff_come_back_to_the_page_they_asked_and_never_elsewhere(
         client: FlaskClient, auth: Auth, world: World, asked: str, lands: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Response, current_app, flash
 from flask_babel import gettext as _
@@ -18,6 +19,21 @@ def json_download(data: Any, filename: str) -> Response:
                                           mimetype="application/json")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return never_stored(response)
+
+
+def local_path(target: str | None) -> str | None:
+    """`target` when it is a path of this site (the page asked before logging in, the page a
+    language was chosen on), else None: never another host (no open redirect). Browsers drop
+    tabs and line breaks from an address, so "/\t/evil.example" reaches them as
+    "//evil.example": any control character or space refuses the target, as a backslash does."""
+    if not target or not target.startswith("/") or "\\" in target:
+        return None
+    if any(ch <= " " or ch == "\x7f" for ch in target):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or target.startswith("//"):
+        return None
+    return target
 
 
 def never_stored(response: Response) -> Response:

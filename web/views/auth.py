@@ -18,7 +18,7 @@ from web.services.accounts import authenticate, authenticate_code
 from web.services.administration import STAFF_ROLES
 from web.services.administration import change_password as replace_password
 from web.services.audit import record
-from web.views import show_refusal
+from web.views import local_path, show_refusal
 
 bp = Blueprint("auth", __name__)
 
@@ -52,18 +52,10 @@ def login() -> Any:
             _start_session(account)
             record(session, account, "login", "user", account.id)
             session.commit()
-            return redirect(_local(request.args.get("next")) or home_url())
+            return redirect(local_path(request.args.get("next")) or home_url())
         flash(_("Adresse e-mail ou mot de passe incorrect. Après cinq erreurs, le compte est "
                 "bloqué quinze minutes."), "error")
     return render_template("auth/login.html", form=form)
-
-
-def _local(target: str | None) -> str | None:
-    """`target` when it is a path of this site (the page asked before logging in), else None:
-    never another host (no open redirect through the login page)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
 
 
 @bp.route("/code", methods=["GET", "POST"])

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Blueprint, redirect, request, url_for
 from flask import session as flask_session
 
 from web.forms import language_label
+from web.views import local_path
 
 bp = Blueprint("language", __name__)
 
@@ -41,14 +41,4 @@ def choose() -> Any:
     lang = request.form.get("lang", "")
     if lang in LANGUAGES:
         flask_session[SESSION_KEY] = lang
-    return redirect(_local(request.form.get("next", "")) or url_for("auth.index"))
-
-
-def _local(target: str) -> str | None:
-    """`target` if it is a path on this site (never another host: no open redirect)."""
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return None
-    if "\\" in target:
-        return None
-    return target
+    return redirect(local_path(request.form.get("next", "")) or url_for("auth.index"))
