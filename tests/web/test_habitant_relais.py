@@ -174,6 +174,35 @@ def test_a_need_waiting_for_validation_is_not_read_by_the_centres_member_account
     assert client.get(page).status_code == 200
 
 
+def test_a_profile_nobody_can_correct_is_not_sent_back_and_a_returned_one_can_be_validated(
+        client: FlaskClient, auth: Auth, world: World, session: Session) -> None:
+    """A profile imported « à valider » has no habitant-relais to correct it: sent back, it waited
+    for nobody, out of Relais for good (not validated, not resubmitted). It is refused now; and a
+    profile sent back (its habitant-relais gone since) can be validated by the worker."""
+    imported = add_resident(session, world, "Sira", "Je fais des tresses.", initial="B",
+                            awaiting_validation=True).resident
+    assert imported.validation_status == ValidationStatus.PENDING
+    auth.login(world.worker_a.email or "")
+    refused = auth.post(f"/accompagnement/a-valider/personnes/{imported.id}/renvoyer", {"note": "À revoir"},
+                        token_from="/accompagnement/a-valider", follow_redirects=True)
+    assert "Aucun·e habitant·e-relais ne peut corriger cette fiche" in refused.get_data(as_text=True)  # type: ignore[attr-defined]
+    session.expire_all()
+    assert session.get(Resident, imported.id).validation_status == ValidationStatus.PENDING  # type: ignore[union-attr]
+
+    returned = add_resident(session, world, "Awa", "Je couds des robes.", initial="K",
+                            recorded_by=world.relais).resident
+    auth.post(f"/accompagnement/a-valider/personnes/{returned.id}/renvoyer", {"note": "Précisez."},
+              token_from="/accompagnement/a-valider")
+    session.expire_all()
+    assert session.get(Resident, returned.id).validation_status == ValidationStatus.RETURNED  # type: ignore[union-attr]
+    page = f"/accompagnement/residents/{returned.id}"
+    assert "La valider sans attendre sa correction" in client.get(page).get_data(as_text=True)
+    auth.post(f"/accompagnement/a-valider/personnes/{returned.id}/valider", {}, token_from=page)
+    session.expire_all()
+    assert session.get(Resident, returned.id).validation_status == ValidationStatus.VALIDATED  # type: ignore[union-attr]
+    assert session.exec(select(User).where(User.resident_id == returned.id)).first() is not None
+
+
 def test_send_back_with_a_word_then_correct_and_resubmit(client: FlaskClient, auth: Auth,
                                                          world: World, session: Session) -> None:
     auth.login(world.relais.email or "")
@@ -192,9 +221,9 @@ def test_send_back_with_a_word_then_correct_and_resubmit(client: FlaskClient, au
     session.expire_all()
     sira = only_resident(session, "Sira")
     assert sira.validation_status == ValidationStatus.RETURNED
-    # Sent back twice? It is not waiting any more.
-    again = auth.post(f"/accompagnement/a-valider/personnes/{sira.id}/valider", {},
-                      token_from="/accompagnement/a-valider", follow_redirects=True)
+    # Sent back twice? It is not waiting any more (validating it is the worker's choice: below).
+    again = auth.post(back, {"note": "Encore ?"}, token_from="/accompagnement/a-valider",
+                      follow_redirects=True)
     assert "déjà été examinée" in again.get_data(as_text=True)  # type: ignore[attr-defined]
 
     auth.logout()

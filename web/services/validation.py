@@ -109,15 +109,22 @@ def _move(session: Session, row: Resident | Need, before: ValidationStatus, afte
 
 def _decide(session: Session, row: Resident | Need, worker: User, status: ValidationStatus,
             note: str | None) -> None:
-    _move(session, row, ValidationStatus.PENDING, status, validated_by_id=worker.id,
+    _move(session, row, ValidationStatus(row.validation_status), status, validated_by_id=worker.id,
           validated_at=utcnow(), validation_note=note)
+
+
+def _check_to_validate(row: Resident | Need) -> None:
+    """A submission waits for validation, or was sent back: the worker may validate it then too
+    (they corrected it themselves, or the habitant-relais who would have left)."""
+    if row.validation_status not in (ValidationStatus.PENDING, ValidationStatus.RETURNED):
+        raise ServiceError(_l("Cette fiche a déjà été validée."))
 
 
 def validate_resident(session: Session, matching: MatchingService, worker: User,
                       resident: Resident, today: date) -> Validated:
     """The profile enters matching: its text is analysed and indexed, the resident gets a login
     code, and needs are proposed (committed)."""
-    _check_pending(resident)
+    _check_to_validate(resident)
     declaration = current_declaration(session, resident)
     analysis = matching.analyze(declaration.text) if declaration else None
     if declaration is None or analysis is None or not analysis.statements:
@@ -137,7 +144,7 @@ def validate_resident(session: Session, matching: MatchingService, worker: User,
 def validate_need(session: Session, matching: MatchingService, worker: User, need: Need,
                   today: date) -> int:
     """The need enters matching: statements, index entry, proposals (committed)."""
-    _check_pending(need)
+    _check_to_validate(need)
     _decide(session, need, worker, ValidationStatus.VALIDATED, None)
     matching.store_need(session, need)
     need.updated_at = utcnow()
@@ -148,8 +155,14 @@ def validate_need(session: Session, matching: MatchingService, worker: User, nee
 
 
 def send_back(session: Session, worker: User, row: Resident | Need, note: str) -> None:
-    """Return a submission to its habitant-relais with a word saying what to change."""
+    """Return a submission to its habitant-relais with a word saying what to change: only one a
+    habitant-relais wrote and can still correct (a profile imported « à valider » has none, and
+    sent back it waited for nobody)."""
     _check_pending(row)
+    author = session.get(User, row.created_by_id)
+    if author is None or author.role != Role.HABITANT_RELAIS or not author.is_active:
+        raise ServiceError(_l("Aucun·e habitant·e-relais ne peut corriger cette fiche : corrigez-la "
+                              "vous-même, puis validez-la."))
     note = _check_note(note)
     _decide(session, row, worker, ValidationStatus.RETURNED, note)
     kind = "resident" if isinstance(row, Resident) else "need"
