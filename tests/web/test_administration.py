@@ -4,10 +4,12 @@ it; a deactivated account stops at once, on the web and through the API."""
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 from flask.testing import FlaskClient
@@ -214,6 +216,29 @@ def test_a_new_access_code_ends_the_residents_sessions_and_tokens(client: FlaskC
               token_from=f"/accompagnement/residents/{created.resident.id}")
     assert phone.get("/moi/").status_code == 302
     assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_the_new_code_crosses_the_redirect_sealed_and_shows_once(client: FlaskClient, auth: Auth,
+                                                                   session: Session, world: World) -> None:
+    """The session cookie is signed, not encrypted: the code (a resident's login) went through it
+    in clear, kept in the worker's browser until the code page was read. It goes sealed now."""
+    created = add_resident(session, world, "Awa", "Je fais de la couture.")
+    auth.login(world.worker_a.email or "")
+    profile = f"/accompagnement/residents/{created.resident.id}"
+    reset = auth.post(f"{profile}/code", {}, token_from=profile)
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    payload = cookie.value.lstrip(".").split(".")[0]  # Flask's: [.]payload.time.signature
+    raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    if cookie.value.startswith("."):
+        raw = zlib.decompress(raw)
+    shown = client.get(reset.headers["Location"]).get_data(as_text=True)  # type: ignore[attr-defined]
+    code = re.search(r'data-testid="access-code">([^<]+)<', shown)
+    assert code is not None and code.group(1).encode() not in raw and b"access_code" in raw
+    phone = client.application.test_client()
+    Auth(phone).code_login(code.group(1))  # the code shown is the one that works
+    assert phone.get("/moi/").status_code == 200
+    assert client.get(reset.headers["Location"]).status_code == 302  # once  # type: ignore[attr-defined]
 
 
 def test_the_first_administrator_comes_from_the_command_line(tmp_path: Path) -> None:
