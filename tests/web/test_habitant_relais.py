@@ -23,7 +23,7 @@ from models import (
     User,
     ValidationStatus,
 )
-from tests.conftest import Auth, World, add_resident, need_form, password_hash, resident_form
+from tests.conftest import Auth, World, add_resident, at_once, need_form, password_hash, resident_form
 from web.api.tokens import create_token
 from web.extensions import matching
 from web.services.matching import NEEDS, RESIDENTS
@@ -201,6 +201,33 @@ def test_a_profile_nobody_can_correct_is_not_sent_back_and_a_returned_one_can_be
     session.expire_all()
     assert session.get(Resident, returned.id).validation_status == ValidationStatus.VALIDATED  # type: ignore[union-attr]
     assert session.exec(select(User).where(User.resident_id == returned.id)).first() is not None
+
+
+def test_a_person_sent_twice_is_recorded_once(client: FlaskClient, auth: Auth, world: World,
+                                             session: Session) -> None:
+    """A reload while the text is analysed, or two taps at once: one profile (a second would be
+    a second login and the person proposed twice), by the habitant-relais as by the worker."""
+    auth.login(world.relais.email or "")
+    form = {**resident_form(COUTURE, world.tilleuls, first_name="Sira"), "csrf_token": auth.token(NEW_PERSON)}
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+
+    def tap() -> str:
+        phone = client.application.test_client()
+        phone.set_cookie("session", cookie.value)
+        return str(phone.post(NEW_PERSON, data=form).headers["Location"])
+
+    assert at_once(tap, tap) == ["/relais/"] * 2
+    assert len(session.exec(select(Resident).where(Resident.first_name == "Sira")).all()) == 1
+    auth.logout()
+    auth.login(world.worker_a.email or "")
+    path = "/accompagnement/residents/nouveau"
+    sent = {**resident_form(COUTURE, world.tilleuls, first_name="Awa"), "csrf_token": auth.token(path)}
+    first, second = client.post(path, data=sent), client.post(path, data=sent)
+    awa = only_resident(session, "Awa")
+    assert first.headers["Location"].endswith(f"/residents/{awa.id}/code")
+    assert second.headers["Location"].endswith(f"/residents/{awa.id}")
+    assert "vient d&#39;être enregistrée" in client.get(second.headers["Location"]).get_data(as_text=True)
 
 
 def test_send_back_with_a_word_then_correct_and_resubmit(client: FlaskClient, auth: Auth,

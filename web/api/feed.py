@@ -18,9 +18,9 @@ from flask_babel import lazy_gettext as _l
 from sqlmodel import Session, select
 
 from models import Need, NeedStatus, Organisation, User, utcnow
-from web.services import ServiceError, tidy
+from web.services import AlreadyDone, ServiceError, tidy
 from web.services.matching import MatchingService
-from web.services.needs import AlreadyPublished, NeedInput, create_need, update_need
+from web.services.needs import NeedInput, create_need, update_need
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -96,8 +96,8 @@ def import_missions(session: Session, matching: MatchingService, user: User,
                     title=wanted["title"], description=wanted["description"],
                     when_text=wanted["when_text"], where_text=wanted["where_text"]), today,
                     external_id=key)
-            except AlreadyPublished as twin:  # the same feed imported at the same moment
-                outcome, need_id = "unchanged", twin.need_id
+            except AlreadyDone as twin:  # the same feed imported at the same moment
+                outcome, need_id = "unchanged", twin.row_id
             else:
                 outcome, need_id = "created", need.id
         elif all(getattr(existing, name) == value for name, value in wanted.items()):

@@ -25,9 +25,9 @@ from web.api.schemas import (
 )
 from web.extensions import db_session, matching
 from web.permissions import STAFF, get_need
-from web.services import ServiceError
-from web.services.needs import AlreadyPublished, create_need
+from web.services import AlreadyDone, ServiceError
 from web.services.needs import NeedInput as NeedData
+from web.services.needs import create_need
 from web.services.privacy import record_profile_views
 from web.services.proposals import visible_candidates
 from web.views.association import MEMBERS
@@ -80,8 +80,8 @@ def post_need(data: dict[str, Any]) -> Any:
     published twice: the answer is the first one, with 200."""
     try:
         need, _added = create_need(db_session(), matching, actor(), NeedData(**data), date.today())
-    except AlreadyPublished as twin:
-        return get_need(db_session(), actor(), twin.need_id), 200
+    except AlreadyDone as twin:
+        return get_need(db_session(), actor(), twin.row_id), 200
     except ServiceError as exc:
         abort_service_error(exc)
     return need

@@ -24,6 +24,15 @@ class ChangedMeanwhile(ServiceError):
     a colleague, a retried request): nothing was written."""
 
 
+class AlreadyDone(Exception):  # noqa: N818 - not an error: what was asked exists
+    """The same thing was written by the same person moments ago (`row_id`): a double tap, a
+    reload, a retried call. Nothing new was written."""
+
+    def __init__(self, row_id: int) -> None:
+        super().__init__(row_id)
+        self.row_id = row_id
+
+
 def tidy(text: str) -> str:
     """A typed text as stored: lines end with "\n" (a browser's textarea sends "\r\n"), no spaces
     around. An edit of a need that only touched "Quand" must not read as a new description (that

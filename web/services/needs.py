@@ -24,12 +24,12 @@ from web.services import ServiceError, tidy
 from web.services.audit import record
 from web.services.matching import MatchingService
 from web.services.proposals import forget_review_floor, propose_for_need, withdraw_unreviewed
+from web.services.queries import REPOST_MINUTES, written_once
 
 MAX_DESCRIPTION_CHARS = 10_000
 NEED_FIELDS = ("title", "description", "kind", "territory_id", "when_text", "where_text",
                "languages", "availability", "people_wanted")
 MAX_PEOPLE_WANTED = 999
-REPOST_MINUTES = 10  # the same need sent again by its author within this is the same need
 
 
 @dataclass
@@ -71,35 +71,24 @@ def _check(session: Session, data: NeedInput) -> list[object]:
 TEXT_FIELDS = ("title", "description", "when_text", "where_text")
 
 
-class AlreadyPublished(Exception):  # noqa: N818 - not an error: the need is there
-    """The same need was published by the same person moments ago (`need_id`)."""
-
-    def __init__(self, need_id: int) -> None:
-        super().__init__(need_id)
-        self.need_id = need_id
-
-
 def create_need(session: Session, matching: MatchingService, author: User, data: NeedInput,
                 today: date, external_id: str | None = None) -> tuple[Need, int]:
     """Post a need for the author's organisation and propose residents for it.
 
     The same need sent again by its author within REPOST_MINUTES (a double click, a reload, an API
     call retried after a timeout; two sent at the same instant too) is published once: the copy
-    raises AlreadyPublished with the first one's id, and nothing is written. A need imported from
-    a feed (`external_id`, the mission's id) is the same need as the organisation's need with
-    that id, whenever and whoever imported it."""
-    if (twin := _twin(session, author, data, external_id)) is not None:
-        raise AlreadyPublished(twin)
-    # Two copies sent at once both passed the check above. PostgreSQL: the author's row, locked
-    # until the commit, lines them up; SQLite: the insert waits for the other's commit. Either
-    # way the check below, after the insert, sees the first copy.
-    session.exec(select(User.id).where(User.id == author.id).with_for_update())
-    need = add_need(session, matching, author, data)
-    need.external_id = external_id
-    session.add(need)
-    if (twin := _twin(session, author, data, external_id, besides=need.id)) is not None:
-        session.rollback()
-        raise AlreadyPublished(twin)
+    raises AlreadyDone with the first one's id, and nothing is written. A need imported from a
+    feed (`external_id`, the mission's id) is the same need as the organisation's need with that
+    id, whenever and whoever imported it."""
+
+    def add() -> Need:
+        need = add_need(session, matching, author, data)
+        need.external_id = external_id
+        session.add(need)
+        return need
+
+    need: Need = written_once(session, author, lambda besides: _twin(session, author, data, external_id,
+                                                                     besides), add)
     session.commit()
     return need, propose_for_need(session, matching, need, today)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from flask_babel import lazy_gettext as _l
 from sqlmodel import Session, col, select, update
@@ -31,6 +31,7 @@ from web.services.accounts import code_digest, end_sessions, new_access_code
 from web.services.audit import changes, record
 from web.services.matching import MatchingService
 from web.services.proposals import propose_for_resident, withdraw_unreviewed
+from web.services.queries import REPOST_MINUTES, written_once
 
 MAX_DECLARATION_CHARS = 10_000
 
@@ -116,11 +117,45 @@ def _check_declaration(text: str) -> list[object]:
 
 def create_resident(session: Session, matching: MatchingService, worker: User,
                     data: ResidentInput, consent_months: int, today: date) -> CreatedResident:
-    """Create the profile, its consent, its declaration and a resident login; propose needs."""
-    resident, code = add_resident(session, matching, worker, data, consent_months, today)
+    """Create the profile, its consent, its declaration and a resident login; propose needs.
+
+    The same person sent again by the same account within REPOST_MINUTES (a double tap, a reload
+    while the text is analysed; two sent at once too) is recorded once: AlreadyDone names the
+    profile, and nothing is written (a second profile would be a second login, and the person
+    proposed twice)."""
+    codes: list[str] = []
+
+    def add() -> Resident:
+        resident, code = add_resident(session, matching, worker, data, consent_months, today)
+        codes.append(code)
+        return resident
+
+    resident: Resident = written_once(session, worker, lambda besides: _twin(session, worker, data, besides),
+                                      add)
+    code = codes[0]
     session.commit()
     proposals = propose_for_resident(session, matching, resident, today)
     return CreatedResident(resident, code, proposals)
+
+
+def _twin(session: Session, worker: User, data: ResidentInput, besides: int | None) -> int | None:
+    """The profile `worker` recorded in the last REPOST_MINUTES for the same person: same first
+    name, initial, neighbourhood and text (the import's own rule: imports._KnownProfiles)."""
+    since = utcnow() - timedelta(minutes=REPOST_MINUTES)
+
+    def person(first_name: str, initial: str, territory_id: int | None, text: str) -> tuple[object, ...]:
+        return (first_name.strip().casefold(), initial.casefold(), territory_id or 0,
+                " ".join(text.split()).casefold())
+
+    sent = person(data.first_name, initial_of(data.last_initial), data.territory_id, data.declaration)
+    for resident, declared in session.exec(
+            select(Resident, SkillDeclaration.text)
+            .join(SkillDeclaration, col(SkillDeclaration.resident_id) == Resident.id)
+            .where(Resident.created_by_id == worker.id, col(Resident.created_at) >= since,
+                   col(Resident.id) != (besides or 0), col(SkillDeclaration.is_current).is_(True))).all():
+        if person(resident.first_name, resident.last_initial, resident.territory_id, declared) == sent:
+            return resident.id
+    return None
 
 
 def add_resident(session: Session, matching: MatchingService, worker: User, data: ResidentInput,

@@ -5,12 +5,15 @@ PostgreSQL's parameters per statement)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select, update
+
+from models import User
+from web.services import AlreadyDone
 
 T = TypeVar("T")
 
@@ -73,3 +76,23 @@ def ids_subquery(query: Any, table: Any) -> Any:
 def rows_by_id(session: Session, table: Any, ids: Collection[int] | Any) -> dict[int, Any]:
     """Rows of `table` by id, for ids given as a collection or a subquery."""
     return {row.id or 0: row for row in session.exec(select(table).where(col(table.id).in_(ids))).all()}
+
+
+REPOST_MINUTES = 10  # the same thing sent again by the same person within this is the same thing
+
+
+def written_once(session: Session, author: Any, twin: Callable[[int | None], int | None],
+                 add: Callable[[], Any]) -> Any:
+    """`add()` (rows added, not committed), unless `twin` finds the same thing written moments ago
+    by `author`: then AlreadyDone, nothing written. `twin(besides)` looks for it (`besides`: the
+    id `add` just gave, to leave out). Two copies sent at once both pass the first look: on
+    PostgreSQL the author's row, locked until the commit, lines them up; on SQLite the insert waits
+    for the other's commit. Either way the second look, after the insert, sees the first copy."""
+    if (found := twin(None)) is not None:
+        raise AlreadyDone(found)
+    session.exec(select(User.id).where(col(User.id) == author.id).with_for_update())
+    row = add()
+    if (found := twin(row.id)) is not None:
+        session.rollback()
+        raise AlreadyDone(found)
+    return row

@@ -14,9 +14,9 @@ from models import Match, Need, NeedStatus, Role, ValidationStatus
 from web.extensions import db_session, matching
 from web.forms import STATUS_MESSAGES, ActionForm, NeedForm, PresentationForm, choices
 from web.permissions import get_need, roles_required, user
-from web.services import ServiceError
+from web.services import AlreadyDone, ServiceError
 from web.services.administration import describe_organisation
-from web.services.needs import NEED_FIELDS, AlreadyPublished, NeedInput, create_need, update_need
+from web.services.needs import NEED_FIELDS, NeedInput, create_need, update_need
 from web.services.privacy import record_profile_views
 from web.services.profiles import organisation_of, territories
 from web.services.proposals import shown_to_association, visible_candidates
@@ -73,9 +73,9 @@ def new_need() -> Any:
     if form.validate_on_submit():
         try:
             need, _added = create_need(session, matching, user(), _need_input(form), date.today())
-        except AlreadyPublished as twin:  # a double click, a reload
+        except AlreadyDone as twin:  # a double click, a reload
             flash(_("Ce besoin vient d'être publié : le voici."), "success")
-            return redirect(url_for("association.need", need_id=twin.need_id))
+            return redirect(url_for("association.need", need_id=twin.row_id))
         except ServiceError as exc:
             for message in exc.messages:
                 flash(message, "error")

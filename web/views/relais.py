@@ -15,8 +15,8 @@ from models import Need, Resident, Role, ValidationStatus
 from web.extensions import db_session, matching
 from web.forms import DeclarationForm, RelaisNeedForm, ResidentForm, choices
 from web.permissions import get_own_submission, roles_required, user
-from web.services import ServiceError
-from web.services.needs import AlreadyPublished, NeedInput, create_need
+from web.services import AlreadyDone, ServiceError
+from web.services.needs import NeedInput, create_need
 from web.services.profiles import ResidentInput, create_resident, territories
 from web.services.validation import current_declaration, resubmit_need, resubmit_resident, submitted_by
 from web.views import say_sensitive
@@ -60,6 +60,8 @@ def new_resident() -> Any:
         except ServiceError as exc:
             for message in exc.messages:
                 flash(message, "error")
+        except AlreadyDone:  # sent twice (a double tap, a reload): it went once, as said
+            return redirect(url_for("relais.home"))
         else:
             flash(_("Merci ! La fiche est envoyée au centre social, qui la validera."), "success")
             return redirect(url_for("relais.home"))
@@ -82,7 +84,7 @@ def new_need() -> Any:
         except ServiceError as exc:
             for message in exc.messages:
                 flash(message, "error")
-        except AlreadyPublished:  # sent twice (a double tap, a reload): it went once, as said
+        except AlreadyDone:  # sent twice (a double tap, a reload): it went once, as said
             return redirect(url_for("relais.home"))
         else:
             flash(_("Merci ! Le besoin est envoyé au centre social, qui le validera."), "success")

@@ -61,7 +61,7 @@ from web.permissions import (
     roles_required,
     user,
 )
-from web.services import ServiceError
+from web.services import AlreadyDone, ServiceError
 from web.services.dashboard import (
     consent_ends_soon,
     needs_without_candidate_page,
@@ -162,6 +162,10 @@ def new_resident() -> Any:
         try:
             created = create_resident(session, matching, user(), data,
                                       _config().consent_months, date.today())
+        except AlreadyDone as twin:  # a double click, a reload while the text was analysed
+            flash(_("Cette personne vient d'être enregistrée : voici sa fiche. Si vous n'avez pas noté "
+                    "son code, donnez-lui-en un nouveau ici."), "success")
+            return redirect(url_for("worker.resident", resident_id=twin.row_id))
         except ServiceError as exc:
             for message in exc.messages:
                 flash(message, "error")
