@@ -25,7 +25,7 @@ from models import (
     User,
 )
 from models import Resident as ResidentRow
-from tests.conftest import Auth, World, add_resident
+from tests.conftest import Auth, World, add_resident, at_once
 from web.config import Config
 from web.extensions import matching
 from web.services.audit import record
@@ -223,6 +223,26 @@ def test_erasure_removes_rows_vectors_index_entries_and_stays_erased_after_rebui
     auth.logout()
     response = client.post("/code", data={"code": story.awa_code, "csrf_token": auth.token("/code")})
     assert response.status_code == 200 and "ne marche pas" in response.get_data(as_text=True)
+
+
+def test_taps_sent_at_once_ask_for_erasure_once(client: FlaskClient, auth: Auth, session: Session,
+                                                world: World) -> None:
+    """Three taps on « Demander l'effacement » on a slow phone reach the server together: one
+    request open, one journal entry, one notice to the worker."""
+    story = _story(session, world)
+    auth.code_login(story.awa_code)
+    sent = {"message": "Je déménage.", "csrf_token": auth.token("/moi/donnees")}
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+
+    def tap() -> int:
+        phone = client.application.test_client()
+        phone.set_cookie("session", cookie.value)
+        return phone.post("/moi/donnees/effacement", data=sent).status_code
+
+    assert at_once(tap, tap, tap) == [302, 302, 302]
+    assert len(session.exec(select(ResidentRequest).where(ResidentRequest.kind == "erasure")).all()) == 1
+    assert len(session.exec(select(AuditEvent).where(AuditEvent.action == "request.create")).all()) == 1
 
 
 def test_a_resident_asks_for_erasure_and_the_worker_carries_it_out(

@@ -42,11 +42,12 @@ from models import (
     User,
     utcnow,
 )
-from web.services import ServiceError, notifications
+from web.services import AlreadyDone, ServiceError, notifications
 from web.services.audit import record
 from web.services.jobs import drop_stale_drafts
 from web.services.matching import RESIDENTS, MatchingService
 from web.services.profiles import add_months
+from web.services.queries import written_once
 
 EXPORT_FORMAT = "relais-export/1"
 MAX_REQUEST_CHARS = 1000
@@ -397,15 +398,28 @@ def create_request(session: Session, resident_user: User, resident: Resident, ki
         raise ServiceError(_l("Écrivez ce qu'il faut changer."))
     if len(message) > MAX_REQUEST_CHARS:
         raise ServiceError(_l("Le message est trop long (1 000 caractères au plus)."))
-    if kind == RequestKind.ERASURE:
-        pending = session.exec(select(ResidentRequest).where(
+
+    def open_erasure(besides: int | None) -> int | None:
+        """One erasure request open at a time: a second tap is the same request."""
+        if kind != RequestKind.ERASURE:
+            return None
+        return session.exec(select(ResidentRequest.id).where(
             ResidentRequest.resident_id == resident.id, ResidentRequest.kind == kind,
-            col(ResidentRequest.handled_at).is_(None))).first()
-        if pending is not None:
-            return pending
-    request = ResidentRequest(resident_id=resident.id or 0, kind=kind, message=message)
-    session.add(request)
-    session.flush()
+            col(ResidentRequest.handled_at).is_(None), col(ResidentRequest.id) != (besides or 0))
+            .order_by(col(ResidentRequest.id))).first()
+
+    def add() -> ResidentRequest:
+        request = ResidentRequest(resident_id=resident.id or 0, kind=kind, message=message)
+        session.add(request)
+        session.flush()
+        return request
+
+    try:  # taps sent at once on a slow phone too (written_once: a lock, and a look after the insert)
+        request: ResidentRequest = written_once(session, resident_user, open_erasure, add)
+    except AlreadyDone as already:
+        pending = session.get(ResidentRequest, already.row_id)
+        assert pending is not None
+        return pending
     record(session, resident_user, "request.create", "resident", resident.id, kind=kind,
            request_id=request.id)
     session.commit()
