@@ -316,3 +316,10 @@ def test_a_centre_with_habitants_relais_stays_a_kind_that_validates_them(
     auth.post(path, {"name": "Centre social A", "kind": "association", "territory_id": 0}, token_from=path)
     session.expire_all()
     assert world.centre_a.kind == "association"
+    # Reactivating the relais there would undo the rule from the other side: refused.
+    accounts = "/admin/comptes"
+    page = auth.post(f"{accounts}/{world.relais.id}/activer", {}, token_from=accounts,
+                     follow_redirects=True).get_data(as_text=True)  # type: ignore[attr-defined]
+    assert "Changez d&#39;abord sa structure" in page or "Changez d'abord sa structure" in page
+    session.expire_all()
+    assert not world.relais.is_active

@@ -249,6 +249,12 @@ def set_active(session: Session, admin: User, user: User, active: bool) -> None:
         raise ServiceError(_l("Vous ne pouvez pas désactiver votre propre compte."))
     if user.is_active == active:
         return
+    if active and user.role == Role.HABITANT_RELAIS:  # save_organisation's rule, seen from here
+        organisation = session.get(Organisation, user.organisation_id) if user.organisation_id else None
+        if organisation is None or organisation.kind not in FOLLOWING_KINDS:
+            raise ServiceError(_l("Un·e habitant·e-relais note des fiches que les travailleur·ses sociaux "
+                                  "de sa structure valident : sa structure n'est plus un centre social "
+                                  "ni une collectivité. Changez d'abord sa structure."))
     user.is_active = active
     session.add(user)
     if not active:  # reactivated, it starts afresh: no old session or token comes back
