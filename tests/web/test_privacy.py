@@ -18,6 +18,7 @@ from models import (
     Direction,
     Match,
     MatchStatus,
+    Need,
     Notification,
     ResidentRequest,
     SkillDeclaration,
@@ -371,6 +372,26 @@ def test_an_admin_opening_another_centres_profile_is_in_the_persons_history(
     assert [e["action"] for e in resident_export(session, bob)["audit"]].count("profile.view") == 1
     page = client.get(f"/accompagnement/residents/{bob.id}").get_data(as_text=True)
     assert "Profil consulté hors du centre qui accompagne" in page
+
+
+def test_an_admin_reading_the_closest_people_to_a_need_is_journaled(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    """The need page's « Les plus proches » is a search over every centre for an administrator:
+    reading another centre's people there (their own words) is journaled, as the API's search is."""
+    bob = add_resident(session, world, "Bob", "Je répare les vélos et les mobylettes.",
+                       recorded_by=world.worker_b).resident
+    need = Need(organisation_id=world.association.id or 0, title="Atelier vélo",
+                created_by_id=world.member.id or 0, description="Réparer les vélos des enfants du quartier.")
+    session.add(need)
+    session.commit()
+    matching.store_need(session, need)
+    session.commit()
+    auth.login(world.admin.email or "")
+    page = client.get(f"/accompagnement/besoins/{need.id}").get_data(as_text=True)
+    assert "Bob" in page
+    views = session.exec(select(AuditEvent).where(AuditEvent.action == "profile.view",
+                                                  AuditEvent.object_id == bob.id)).all()
+    assert [(e.actor_id, e.details) for e in views] == [(world.admin.id, {"via": "need"})]
 
 
 def test_the_export_includes_what_staff_were_told_about_the_person(client: FlaskClient, auth: Auth,

@@ -467,10 +467,15 @@ def need(need_id: int) -> Any:
     followed = _my_residents_query()
     nearby = (nearest_residents(session, matching, item, date.today(), followed)
               if item.open_to_proposals else [])
+    proposals = proposals_of_need(session, item, followed)
+    # An administrator follows everyone: reading another centre's people here (their words, the
+    # closest ones) is journaled, as the API's search and the profile page journal it.
+    record_reading_from_outside(session, user(), [near.resident for near in nearby]
+                                + [resident for _m, resident in proposals], "need")
     return render_template("worker/need.html", need=item,
                            organisation=session.get(Organisation, item.organisation_id),
                            territory=session.get(Territory, item.territory_id) if item.territory_id else None,
-                           proposals=proposals_of_need(session, item, followed), nearby=nearby)
+                           proposals=proposals, nearby=nearby)
 
 
 @bp.post("/besoins/<id:need_id>/proposer")
