@@ -4,9 +4,21 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any
 
-from flask import Flask, Request, g, has_request_context, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Flask,
+    Request,
+    current_app,
+    g,
+    has_request_context,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_url
@@ -179,6 +191,15 @@ def _register_health(app: Flask) -> None:
                        needs_indexed=len(matching.collections.get("needs", [])))
 
 
+def _minutes_to_wait() -> int:
+    """Minutes until the limit this request broke lets the next one through (1 if unknown)."""
+    limiter = current_app.extensions.get("relais_limiter")
+    broken = limiter.current_limit if limiter is not None else None
+    if broken is None:
+        return 1
+    return max(1, round((broken.reset_at - time.time()) / 60))
+
+
 def _register_errors(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
@@ -190,6 +211,8 @@ def _register_errors(app: Flask) -> None:
             429: _("Trop d'essais en peu de temps. Attendez une minute avant de réessayer."),
         }
         message = messages.get(exc.code or 500, exc.description)
+        if exc.code == 429 and (wait := _minutes_to_wait()) > 1:  # the hour's limit, not the minute's
+            message = _("Trop d'essais en peu de temps. Attendez %(n)d minutes avant de réessayer.", n=wait)
         if request.accept_mimetypes.best == "application/json":
             return jsonify(status=exc.code, detail=message), exc.code
         return render_template("error.html", code=exc.code, message=message), exc.code

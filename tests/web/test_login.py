@@ -59,6 +59,20 @@ def test_code_and_password_attempts_are_throttled_per_address(app: object, clien
     page = client.post("/code", data={"code": "AAAA-AAAA", "csrf_token": token})
     assert page.status_code == 429 and "Trop d&#39;essais" in page.get_data(as_text=True)
     assert client.get("/code").status_code == 200  # reading the page is never throttled
+    assert "Attendez une minute" in page.get_data(as_text=True)
+
+
+def test_a_person_stopped_for_the_hour_is_told_how_long_to_wait(app: object, client: FlaskClient,
+                                                                  auth: Auth) -> None:
+    """Past the hour's limit, « Attendez une minute » sent a resident back to be refused again,
+    for up to an hour, with no word why."""
+    app.config["RELAIS_LOGIN_RATE_LIMIT"] = "2 per hour"  # type: ignore[attr-defined]
+    token = auth.token("/code")
+    for i in range(2):
+        client.post("/code", data={"code": f"AAAA-AAA{i}", "csrf_token": token})
+    page = client.post("/code", data={"code": "AAAA-AAAA", "csrf_token": token})
+    assert page.status_code == 429
+    assert re.search(r"Attendez 6[01] minutes", page.get_data(as_text=True))
 
 
 def test_a_group_logging_in_from_one_address_is_not_throttled(
