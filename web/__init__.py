@@ -26,6 +26,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.utils import cached_property
 
 from matcher.requirements import check_requirements
@@ -56,6 +57,9 @@ def create_app(config: Config | None = None, test_config: dict[str, Any] | None 
         app.config.update(test_config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+    if config.proxy_hops > 0:  # behind them, every visitor would otherwise share the proxy's address
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.proxy_hops,  # type: ignore[method-assign]
+                                x_proto=config.proxy_hops)
     db.configure(config.database_url)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)

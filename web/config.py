@@ -47,6 +47,10 @@ class Config:
     monthly_cap: int = field(default_factory=lambda: int(_env("RELAIS_MONTHLY_CAP", "2")))
     session_cookie_secure: bool = field(
         default_factory=lambda: _env("RELAIS_SECURE_COOKIES", "0") == "1")
+    # Reverse proxies in front (nginx, a load balancer): their X-Forwarded-For / -Proto name the
+    # client, whose address the login limits count. 0 (default): none, and the headers, which
+    # anyone can send, are ignored.
+    proxy_hops: int = field(default_factory=lambda: int(_env("RELAIS_PROXY_HOPS", "0")))
     # Background jobs (imports, reindex) go to RQ on this Redis; empty: they run inline, in a
     # thread of the web process.
     redis_url: str = field(default_factory=lambda: _env("REDIS_URL", ""))

@@ -3,6 +3,7 @@ throttled per address; a page asked without a session leads to the right login a
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import urllib.parse
 from datetime import timedelta
@@ -13,6 +14,10 @@ from sqlmodel import Session, select
 
 from models import AuditEvent, User, utcnow
 from tests.conftest import PASSWORD, Auth, World, add_resident
+from web import create_app
+from web.config import Config
+from web.extensions import db
+from web.services.jobs import join_inline_jobs
 
 
 def attempt(client: FlaskClient, auth: Auth, email: str, password: str) -> int:
@@ -73,6 +78,27 @@ def test_a_person_stopped_for_the_hour_is_told_how_long_to_wait(app: object, cli
     page = client.post("/code", data={"code": "AAAA-AAAA", "csrf_token": token})
     assert page.status_code == 429
     assert re.search(r"Attendez 6[01] minutes", page.get_data(as_text=True))
+
+
+@pytest.mark.parametrize("hops", [0, 1])
+def test_behind_a_proxy_each_visitor_counts_for_their_own_address(config: Config, migrated: object,
+                                                                   hops: int) -> None:
+    """Behind nginx every request comes from the proxy's address: the login limit stopped every
+    resident of the site after one person's mistakes. With RELAIS_PROXY_HOPS the proxy's
+    X-Forwarded-For names the client; without it, the header (anyone can send it) is ignored."""
+    app = create_app(dataclasses.replace(config, proxy_hops=hops))
+    app.config["RELAIS_LOGIN_RATE_LIMIT"] = "2 per minute"
+    client = app.test_client()
+    token = Auth(client).token("/code")
+
+    def attempt(address: str) -> int:
+        return client.post("/code", data={"code": "AAAA-AAAA", "csrf_token": token},
+                           headers={"X-Forwarded-For": address}).status_code
+
+    assert [attempt("203.0.113.7") for _ in range(3)] == [200, 200, 429]
+    assert attempt("198.51.100.9") == (200 if hops else 429)  # another visitor through the proxy
+    db.dispose()
+    join_inline_jobs()
 
 
 def test_a_group_logging_in_from_one_address_is_not_throttled(
