@@ -9,7 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlmodel import Session, col, delete, select
 
-from models import AuditEvent, Database, Direction, Match, MatchStatus, Need, NeedStatus, Resident
+from models import AuditEvent, Consent, Database, Direction, Match, MatchStatus, Need, NeedStatus, Resident
 from tests.conftest import Auth, World, add_resident
 from web.extensions import matching
 from web.services import ServiceError, proposals
@@ -198,3 +198,22 @@ def test_two_workers_proposing_the_same_pair_at_once(session: Session, world: Wo
     with pytest.raises(ServiceError, match="déjà une proposition"):
         proposals.worker_proposal(session, matching, need, awa, date.today())
     assert len(session.exec(select(Match).where(Match.need_id == need.id)).all()) == 1
+
+
+def test_a_proposal_whose_consent_lapsed_is_not_sent_to_an_empty_desk(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    """The review desk leaves out a proposal whose person's consent ended (it waits for the
+    renewal); the need page offered « Examiner » for it, which opened an empty desk."""
+    need = sewing_need(session, world)
+    awa = add_resident(session, world, "Awa", "Je fais de la couture et je retouche les robes.")
+    store_proposals(session, [Proposal(need.id or 0, awa.resident.id or 0, 0.5, {})],
+                    Direction.NEED_TO_RESIDENT)
+    auth.login(world.worker_a.email or "")
+    page = f"/accompagnement/besoins/{need.id}"
+    assert "Examiner" in client.get(page).get_data(as_text=True)
+    consent = session.exec(select(Consent).where(Consent.resident_id == awa.resident.id)).one()
+    consent.expires_on = date.today() - timedelta(days=1)
+    session.add(consent)
+    session.commit()
+    shown = client.get(page).get_data(as_text=True)
+    assert "Examiner" not in shown and "consentement terminé" in shown
