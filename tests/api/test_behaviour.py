@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from models import (
 from tests.api.conftest import ApiEnv
 from tests.conftest import at_once
 from web.api import proposals as proposals_api
+from web.api import residents as residents_api
 from web.extensions import db, matching
 from web.services import profiles
 from web.services.needs import NeedInput, create_need
@@ -264,6 +266,26 @@ def test_replacing_a_declaration_keeps_the_old_one(api: ApiEnv) -> None:
     assert len(versions) >= 2 and sum(v.is_current for v in versions) == 1
 
 
+def test_a_replacement_written_after_the_etag_check_is_not_overwritten(
+        api: ApiEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    """If-Match names the version the client read: another text written between the check and
+    the write is not replaced by this one (412), whatever the database's order of the two."""
+    path = f"/api/v1/residents/{api.ids['rid']}/declaration"
+    etag = api.call("GET", path, "worker_a").headers["ETag"]
+    real = residents_api.refuse_if_changed
+
+    def other_writes_after_the_check(schema: Any, current: Any) -> None:
+        real(schema, current)
+        monkeypatch.setattr(residents_api, "refuse_if_changed", real)
+        assert api.call("PUT", path, "admin", json={"text": "Je jardine."}).status_code == 200
+
+    monkeypatch.setattr(residents_api, "refuse_if_changed", other_writes_after_the_check)
+    late = api.call("PUT", path, "worker_a", json={"text": "Je répare des vélos."},
+                    headers={"If-Match": etag})
+    assert late.status_code == 412
+    assert api.call("GET", path, "worker_a").get_json()["text"] == "Je jardine."
+
+
 def test_a_text_with_sensitive_words_is_held_back_as_on_the_web(api: ApiEnv) -> None:
     """The CNIL's rule for free text: health, religion, origin… The web page holds such a text
     back until the worker confirms it is needed; the API did not ask."""
@@ -285,8 +307,9 @@ def test_two_replacements_sent_at_once_leave_one_current_text(api: ApiEnv,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """Two PUTs with the same If-Match (a retried call, two tools) both pass the ETag check and
     both read the same current version before either writes: the first wins, the second is
-    refused (412) instead of adding a second current text beside it. The barrier holds each
-    request between its read and its write until both have read."""
+    refused (412) instead of adding a second current text beside it, or replacing the first's
+    text it never read. The barrier holds each request between its read and its write until both
+    have read (on SQLite; PostgreSQL's lock on the profile lines them up before it)."""
     path = f"/api/v1/residents/{api.ids['rid']}/declaration"
     etag = api.call("GET", path, "worker_a").headers["ETag"]
     both_read = threading.Barrier(2)
@@ -294,7 +317,9 @@ def test_two_replacements_sent_at_once_leave_one_current_text(api: ApiEnv,
 
     def update_after_both_read(table: Any) -> Any:
         if table is SkillDeclaration:
-            both_read.wait(timeout=30)
+            # PostgreSQL locks the profile first: the second request waits there instead.
+            with contextlib.suppress(threading.BrokenBarrierError):
+                both_read.wait(timeout=5)
         return real_update(table)
 
     monkeypatch.setattr(profiles, "update", update_after_both_read)

@@ -4,8 +4,10 @@ worker of the same centre validates it; a habitant-relais only ever sees their o
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlmodel import Session, col, select
 
@@ -25,11 +27,13 @@ from models import (
 )
 from tests.conftest import Auth, World, add_resident, at_once, need_form, password_hash, resident_form
 from web.api.tokens import create_token
-from web.extensions import matching
+from web.extensions import db, matching
+from web.services import ChangedMeanwhile
 from web.services.matching import NEEDS, RESIDENTS
 from web.services.needs import NeedInput, create_need
+from web.services.profiles import update_declaration
 from web.services.proposals import propose_for_need, propose_for_resident, valid_consent_residents
-from web.services.validation import pending_for, submitted_by
+from web.services.validation import pending_for, submitted_by, validate_resident
 
 COUTURE = "Je fais de la couture et des retouches pour les voisines, à la machine et à la main."
 NEW_PERSON = "/relais/personnes/nouvelle"
@@ -228,6 +232,46 @@ def test_a_person_sent_twice_is_recorded_once(client: FlaskClient, auth: Auth, w
     assert first.headers["Location"].endswith(f"/residents/{awa.id}/code")
     assert second.headers["Location"].endswith(f"/residents/{awa.id}")
     assert "vient d&#39;être enregistrée" in client.get(second.headers["Location"]).get_data(as_text=True)
+
+
+def test_a_text_edited_while_the_profile_is_validated_is_the_one_in_the_index(
+        app: Flask, world: World, session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A colleague changes a pending profile's text while a worker validates it: either way round,
+    the profile ends validated with its current text indexed, never the old one. Here the edit
+    lands while the validation analyses the text (refused, nothing written); then the edit comes
+    from a page read before the validation (the text is indexed, as the profile now is)."""
+    rid = add_resident(session, world, "Sira", COUTURE, recorded_by=world.relais).resident.id
+    real_analyze = matching.analyze
+    edited: list[bool] = []
+
+    def analyze_while_edited(text: str) -> Any:
+        if not edited:
+            edited.append(True)
+            with db.session() as other:
+                person, worker = other.get(Resident, rid), other.get(User, world.worker_b.id)
+                assert person is not None and worker is not None
+                update_declaration(other, matching, worker, person, "Je répare les vélos du quartier.")
+        return real_analyze(text)
+
+    with app.test_request_context():
+        monkeypatch.setattr(matching, "analyze", analyze_while_edited)
+        with pytest.raises(ChangedMeanwhile):
+            validate_resident(session, matching, world.worker_a, session.get(Resident, rid), date.today())  # type: ignore[arg-type]
+        monkeypatch.setattr(matching, "analyze", real_analyze)
+        session.expire_all()
+        assert session.get(Resident, rid).validation_status == ValidationStatus.PENDING  # type: ignore[union-attr]
+        with db.session() as other:
+            read_before = other.get(Resident, rid)  # a colleague's page, still « à valider »
+            validate_resident(session, matching, world.worker_a, session.get(Resident, rid), date.today())  # type: ignore[arg-type]
+            assert read_before is not None and read_before.validation_status == ValidationStatus.PENDING
+            update_declaration(other, matching, other.get(User, world.worker_a.id), read_before,  # type: ignore[arg-type]
+                               "Je garde des enfants le mercredi.")
+    session.expire_all()
+    [current] = session.exec(select(SkillDeclaration).where(SkillDeclaration.resident_id == rid,
+                                                            col(SkillDeclaration.is_current).is_(True))).all()
+    assert current.text == "Je garde des enfants le mercredi."
+    assert session.exec(select(SkillStatement).where(SkillStatement.declaration_id == current.id)).first()
+    assert in_index(session, RESIDENTS, rid or 0)
 
 
 def test_send_back_with_a_word_then_correct_and_resubmit(client: FlaskClient, auth: Auth,

@@ -194,7 +194,8 @@ def replace_declaration(data: dict[str, Any], resident_id: int) -> Any:
     Proposals nobody reviewed yet are withdrawn: they were made from the old text."""
     session = db_session()
     person = get_resident(session, actor(), resident_id)
-    refuse_if_changed(DeclarationSchema(), current_declaration(person.id or 0))
+    checked = current_declaration(person.id or 0)
+    refuse_if_changed(DeclarationSchema(), checked)
     findings = find_sensitive(data["text"])
     if findings and not data["sensitive_ok"]:  # as the web page holds the text back
         abort_problem(422, _("Rien n'est enregistré : le texte semble contenir des informations "
@@ -203,7 +204,9 @@ def replace_declaration(data: dict[str, Any], resident_id: int) -> Any:
                       errors={"sensitive": {str(SENSITIVE_LABELS[f.category]): list(f.words)
                                             for f in findings}})
     try:
-        added = update_declaration(session, matching, actor(), person, data["text"])
+        # With If-Match, the version checked is the one replaced (not one written since the check).
+        added = update_declaration(session, matching, actor(), person, data["text"],
+                                   replacing=checked["id"] if request.if_match and checked else None)
     except ChangedMeanwhile as exc:  # between the If-Match check and the write
         abort_service_error(exc, 412 if request.if_match else 409)
     except ServiceError as exc:

@@ -221,12 +221,17 @@ def add_resident_login(session: Session, resident: Resident) -> str:
 
 
 def update_declaration(session: Session, matching: MatchingService, worker: User,
-                       resident: Resident, text: str) -> int:
-    """Keep the old version, store the new one, and re-run matching for the resident."""
+                       resident: Resident, text: str, replacing: int | None = None) -> int:
+    """Keep the old version, store the new one, and re-run matching for the resident. With
+    `replacing` (the version the caller read, e.g. an API client's If-Match), only while that
+    version is still the current one: ChangedMeanwhile otherwise."""
     errors = _check_declaration(text)
     analysis = matching.analyze(text) if not errors else None
     if errors or analysis is None or not analysis.statements:
         raise ServiceError(*(errors or [_l("Écrivez ce que la personne sait faire, avec ses mots.")]))
+    # A validation of the profile going on meanwhile (validation.validate_resident) waits for this
+    # edit, or this edit for it (PostgreSQL: the resident's row; SQLite: the database's one writer).
+    session.exec(select(Resident.id).where(Resident.id == resident.id).with_for_update())
     current = list(session.exec(select(SkillDeclaration.id).where(
         SkillDeclaration.resident_id == resident.id, col(SkillDeclaration.is_current).is_(True))).all())
     # Retired only if still current: two edits sent at once (a double tap, a retried API call) both
@@ -234,7 +239,8 @@ def update_declaration(session: Session, matching: MatchingService, worker: User
     retired = session.exec(update(SkillDeclaration).where(
         col(SkillDeclaration.id).in_(current), col(SkillDeclaration.is_current).is_(True))
         .values(is_current=False)) if current else None
-    if retired is not None and retired.rowcount != len(current):
+    if (retired is not None and retired.rowcount != len(current)) \
+            or (replacing is not None and current != [replacing]):
         session.rollback()
         raise ChangedMeanwhile(_l("Le texte vient d'être changé par quelqu'un d'autre : rien n'est "
                                   "enregistré. Rechargez la page pour lire la nouvelle version."))
@@ -244,6 +250,7 @@ def update_declaration(session: Session, matching: MatchingService, worker: User
                                    created_by_id=worker.id or 0)
     session.add(declaration)
     session.flush()
+    session.refresh(resident, ["validation_status"])  # as it is now, not as the page read it
     in_matching = resident.validation_status == ValidationStatus.VALIDATED
     if in_matching:  # a profile waiting for validation stays out of the index
         matching.store_declaration(session, declaration, analysis)

@@ -17,7 +17,7 @@ from flask_babel import lazy_gettext as _l
 from sqlmodel import Session, col, select
 
 from models import Need, Resident, Role, SkillDeclaration, User, ValidationStatus, utcnow
-from web.services import ServiceError
+from web.services import ChangedMeanwhile, ServiceError
 from web.services.audit import record
 from web.services.matching import MatchingService
 from web.services.needs import update_need
@@ -130,6 +130,13 @@ def validate_resident(session: Session, matching: MatchingService, worker: User,
     if declaration is None or analysis is None or not analysis.statements:
         raise ServiceError(_l("Écrivez ce que la personne sait faire, avec ses mots."))
     _decide(session, resident, worker, ValidationStatus.VALIDATED, None)
+    # The text analysed is still the current one? A colleague's edit while it was analysed would
+    # otherwise leave the new text out of the index and the old one in it.
+    still = session.exec(select(SkillDeclaration.is_current).where(SkillDeclaration.id == declaration.id))
+    if not still.first():
+        session.rollback()
+        raise ChangedMeanwhile(_l("Le texte vient d'être changé pendant la validation : relisez-le, puis "
+                                  "validez à nouveau."))
     matching.store_declaration(session, declaration, analysis)
     resident.languages = list(dict.fromkeys([*resident.languages, *analysis.languages]))
     has_login = session.exec(select(User).where(User.resident_id == resident.id)).first()
