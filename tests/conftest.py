@@ -21,6 +21,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlmodel import Session, select
+from werkzeug.test import TestResponse
 
 from models import Database, Direction, Match, Organisation, Role, Territory, User
 from web import create_app
@@ -244,6 +245,20 @@ def at_once(*calls: Callable[[], T]) -> list[T]:
         t.join(timeout=120)
     assert not any(t.is_alive() for t in threads) and all(r is not None for r in results)
     return cast("list[T]", results)
+
+
+def taps(client: FlaskClient, path: str, data: dict[str, object], count: int = 2) -> list[TestResponse]:
+    """The same form sent `count` times at once by the person logged in on `client` (taps on a
+    slow phone, a double click): each from its own tab, with the same session."""
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+
+    def tap() -> TestResponse:
+        tab = client.application.test_client()
+        tab.set_cookie("session", cookie.value)
+        return tab.post(path, data=data)
+
+    return at_once(*[tap] * count)
 
 
 def approved_opportunity(session: Session, world: World, description: str) -> CreatedResident:

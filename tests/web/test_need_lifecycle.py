@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from sqlmodel import Session, select
 
 from models import AuditEvent, Match, MatchStatus, Need, NeedStatement
-from tests.conftest import Auth, World, add_resident, at_once, need_form
+from tests.conftest import Auth, World, add_resident, need_form, taps
 from web.extensions import matching
 from web.services.needs import NeedInput, create_need
 
@@ -158,14 +158,7 @@ def test_a_need_sent_twice_at_the_same_instant_is_published_once(
     path = "/structure/besoins/nouveau"
     auth.login(world.member.email or "")
     form = {**need_form("Atelier couture", "Animer un atelier de couture."), "csrf_token": auth.token(path)}
-    cookie = client.get_cookie("session")
-    assert cookie is not None
-    def tap() -> str:
-        other = client.application.test_client()
-        other.set_cookie("session", cookie.value)
-        return str(other.post(path, data=form).headers["Location"])
-
-    answers = at_once(tap, tap)
+    answers = [sent.headers["Location"] for sent in taps(client, path, form)]
     [need] = session.exec(select(Need)).all()
     assert answers == [f"/structure/besoins/{need.id}"] * 2
 

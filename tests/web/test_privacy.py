@@ -26,7 +26,7 @@ from models import (
     User,
 )
 from models import Resident as ResidentRow
-from tests.conftest import Auth, World, add_resident, at_once
+from tests.conftest import Auth, World, add_resident, taps
 from web.config import Config
 from web.extensions import matching
 from web.services.audit import record
@@ -233,15 +233,7 @@ def test_taps_sent_at_once_ask_for_erasure_once(client: FlaskClient, auth: Auth,
     story = _story(session, world)
     auth.code_login(story.awa_code)
     sent = {"message": "Je déménage.", "csrf_token": auth.token("/moi/donnees")}
-    cookie = client.get_cookie("session")
-    assert cookie is not None
-
-    def tap() -> int:
-        phone = client.application.test_client()
-        phone.set_cookie("session", cookie.value)
-        return phone.post("/moi/donnees/effacement", data=sent).status_code
-
-    assert at_once(tap, tap, tap) == [302, 302, 302]
+    assert [tap.status_code for tap in taps(client, "/moi/donnees/effacement", sent, 3)] == [302] * 3
     assert len(session.exec(select(ResidentRequest).where(ResidentRequest.kind == "erasure")).all()) == 1
     assert len(session.exec(select(AuditEvent).where(AuditEvent.action == "request.create")).all()) == 1
 
