@@ -187,6 +187,9 @@ def test_a_profile_nobody_can_correct_is_not_sent_back_and_a_returned_one_can_be
                             awaiting_validation=True).resident
     assert imported.validation_status == ValidationStatus.PENDING
     auth.login(world.worker_a.email or "")
+    page = client.get(f"/accompagnement/residents/{imported.id}").get_data(as_text=True)
+    assert "Fiche importée « à valider »" in page and "Renvoyer avec ce mot" not in page
+    assert "Renvoyer avec ce mot" not in client.get("/accompagnement/a-valider").get_data(as_text=True)
     refused = auth.post(f"/accompagnement/a-valider/personnes/{imported.id}/renvoyer", {"note": "À revoir"},
                         token_from="/accompagnement/a-valider", follow_redirects=True)
     assert "Aucun·e habitant·e-relais ne peut corriger cette fiche" in refused.get_data(as_text=True)  # type: ignore[attr-defined]
@@ -195,6 +198,10 @@ def test_a_profile_nobody_can_correct_is_not_sent_back_and_a_returned_one_can_be
 
     returned = add_resident(session, world, "Awa", "Je couds des robes.", initial="K",
                             recorded_by=world.relais).resident
+    assert "Renvoyer avec ce mot" in client.get("/accompagnement/a-valider").get_data(as_text=True)
+    long = auth.post(f"/accompagnement/a-valider/personnes/{returned.id}/renvoyer", {"note": "x" * 501},
+                     token_from="/accompagnement/a-valider", follow_redirects=True)
+    assert "Le mot est trop long" in long.get_data(as_text=True)  # type: ignore[attr-defined]
     auth.post(f"/accompagnement/a-valider/personnes/{returned.id}/renvoyer", {"note": "Précisez."},
               token_from="/accompagnement/a-valider")
     session.expire_all()

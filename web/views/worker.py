@@ -33,6 +33,7 @@ from models import (
     Role,
     SkillDeclaration,
     Territory,
+    User,
     ValidationStatus,
 )
 from web.extensions import db_session, matching
@@ -104,6 +105,7 @@ from web.services.review import (
     review_queue,
 )
 from web.services.validation import (
+    MAX_NOTE_CHARS,
     current_declaration,
     pending_for,
     send_back,
@@ -209,6 +211,7 @@ def _resident_page(person: Resident, form: DeclarationForm | None = None,
                            territory=places.get(person.territory_id),
                            territory_names={place: t.name for place, t in places.items()},
                            timeline=proposal_timeline(session, person), send_back_form=SendBackForm(),
+                           author=session.get(User, person.created_by_id),
                            rejection_labels=REJECTION_LABELS,
                            statements=statements, matches=matches, needs=needs, form=form,
                            action=ActionForm(), findings=findings or [], consent=consent,
@@ -565,6 +568,8 @@ def send_back_submission(kind: str, row_id: int) -> Any:
             flash(str(exc), "error")
         else:
             flash(_("Fiche renvoyée avec votre mot."), "success")
+    elif len(form.note.data or "") > MAX_NOTE_CHARS:
+        flash(_("Le mot est trop long (500 caractères au plus) : la fiche n'est pas renvoyée."), "error")
     else:
         flash(_("Écrivez un mot pour la personne qui a fait la fiche : que faut-il revoir ?"), "error")
     return redirect(url_for("worker.submissions"))
