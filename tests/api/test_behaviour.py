@@ -16,6 +16,7 @@ from sqlmodel import col, delete, select
 from models import (
     ApiToken,
     AuditEvent,
+    Consent,
     IndexEvent,
     Match,
     MatchStatus,
@@ -359,6 +360,38 @@ def test_a_proposal_withdrawn_while_it_is_reviewed_answers_409(api: ApiEnv,
         refused = api.call("POST", f"/api/v1/proposals/{proposal}/{action}", "worker_a", json=body)
         assert (refused.status_code, refused.mimetype) == (409, "application/problem+json"), action
         assert "déjà été examinée" in refused.get_json()["detail"]
+
+
+def test_proposals_say_why_one_waiting_can_no_longer_go_on(api: ApiEnv) -> None:
+    """The review desk leaves out a proposal whose person's consent ended (it waits for the
+    renewal): the API listed it as any other; `closed` now says why it cannot be approved."""
+    proposal = api.fresh_match(MatchStatus.PROPOSED)
+    fine = api.call("GET", f"/api/v1/proposals/{proposal}", "worker_a")
+    api.validate(fine)
+    assert fine.get_json()["closed"] is None
+
+    def consents_end(on: date | None) -> dict[int, date | None]:
+        with db.session() as session:
+            rows = session.exec(select(Consent).where(Consent.resident_id == api.ids["rid"])).all()
+            before = {c.id or 0: c.expires_on for c in rows}
+            for consent in rows:
+                consent.expires_on = on
+                session.add(consent)
+            session.commit()
+            return before
+
+    before = consents_end(date.today() - timedelta(days=1))
+    try:
+        listed = api.call("GET", "/api/v1/proposals?status=proposed&limit=200", "worker_a")
+        api.validate(listed)
+        assert {p["id"]: p["closed"] for p in listed.get_json()["items"]}[proposal] == "consent"
+        assert api.call("POST", f"/api/v1/proposals/{proposal}/approve", "worker_a").status_code == 409
+    finally:  # the module's other tests share this person
+        with db.session() as session:
+            for consent in session.exec(select(Consent).where(Consent.resident_id == api.ids["rid"])).all():
+                consent.expires_on = before[consent.id or 0]
+                session.add(consent)
+            session.commit()
 
 
 def test_review_and_answer_go_through_the_services(api: ApiEnv) -> None:

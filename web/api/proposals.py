@@ -59,7 +59,15 @@ def proposals(**args: Any) -> Any:
     if since is not None:
         query = query.where(or_(col(Match.created_at) >= since, col(Match.reviewed_at) >= since,
                                 col(Match.answered_at) >= since))
-    return page(db_session(), query, Match, args)
+    found = page(db_session(), query, Match, args)
+    return {**found, "items": present_proposals(found["items"])}
+
+
+def present_proposals(matches: Sequence[Match]) -> list[dict[str, Any]]:
+    """Proposals with `closed`: why one still waiting can no longer go on (as the desk knows)."""
+    waiting = [m for m in matches if m.status in (MatchStatus.PROPOSED, MatchStatus.APPROVED)]
+    closed = closed_reasons(db_session(), waiting, date.today()) if waiting else {}
+    return [{**m.model_dump(), "closed": closed.get(m.id or 0)} for m in matches]
 
 
 @bp.route(f"/proposals/{MID}", tags=["Proposals"])
@@ -69,7 +77,7 @@ def proposals(**args: Any) -> Any:
 @errors(404)
 def proposal(proposal_id: int) -> Any:
     """One proposal, with the explanation shown at review."""
-    return get_match_to_review(db_session(), actor(), proposal_id)
+    return present_proposals([get_match_to_review(db_session(), actor(), proposal_id)])[0]
 
 
 @bp.route(f"/proposals/{MID}/approve", methods=["POST"], tags=["Proposals"])
@@ -84,7 +92,7 @@ def approve_proposal(proposal_id: int) -> Any:
         approve(session, actor(), match)
     except ServiceError as exc:
         abort_service_error(exc, 409)
-    return match
+    return present_proposals([match])[0]
 
 
 @bp.route(f"/proposals/{MID}/reject", methods=["POST"], tags=["Proposals"])
@@ -102,7 +110,7 @@ def reject_proposal(data: dict[str, Any], proposal_id: int) -> Any:
         abort_service_error(exc, 409)
     except ServiceError as exc:
         abort_service_error(exc)
-    return match
+    return present_proposals([match])[0]
 
 
 def present_opportunities(matches: Sequence[Match]) -> list[dict[str, Any]]:

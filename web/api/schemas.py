@@ -343,6 +343,11 @@ class ProposalSchema(Schema):
     rejection_note = _out(fields.String, allow_none=True)
     answered_at = _out(fields.DateTime, allow_none=True)
     resident_comment = _out(fields.String, allow_none=True)
+    closed = _out(fields.String, allow_none=True, validate=validate.OneOf(["need", "consent"]), metadata={
+        "description": "Why a proposal waiting for review, or approved and waiting for an answer, can no "
+                       "longer be approved or answered: its need is paused or closed, or the person's "
+                       "consent ended (the review desk leaves it out until the consent is renewed); null "
+                       "otherwise."})
 
 
 class RejectInput(Schema):
