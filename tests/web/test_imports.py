@@ -440,3 +440,16 @@ def test_the_same_people_are_never_imported_twice(client: FlaskClient, auth: Aut
         assert parsed.rows[0].errors == []
         assert "répète une ligne plus haut" in parsed.rows[1].errors[0]
         assert parse(session, data, "residents", date.today(), world.centre_b.id).ok
+
+
+def test_a_surname_in_the_initial_column_is_known_again(client: FlaskClient, auth: Auth, session: Session,
+                                                        world: World) -> None:
+    """The initial column may hold the whole surname ("Benali"): the profile keeps "B", and the
+    same file imported again is still recognised (it compared "benali" with "b")."""
+    auth.login(world.worker_a.email or "")
+    data = residents_csv([ROWS[0].replace("Zoé;B;", "Zoé; benali ;")]).encode("utf-8")
+    assert import_file(auth, data).status == JobStatus.FINISHED
+    assert session.exec(select(Resident.last_initial)).all() == ["B"]
+    with client.application.app_context():
+        again = parse(session, data, "residents", date.today(), world.centre_a.id)
+    assert not again.ok and "a déjà une fiche" in again.rows[0].errors[0]

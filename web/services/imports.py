@@ -55,7 +55,7 @@ from web.services.audit import record
 from web.services.jobs import JobFailed, Progress, create_job, drop_stale_drafts, move
 from web.services.matching import MatchingService
 from web.services.needs import NeedInput, add_need, check_need
-from web.services.profiles import ResidentInput, add_resident, check_resident
+from web.services.profiles import ResidentInput, add_resident, check_resident, profile_key
 from web.services.queries import ids_subquery
 
 RESIDENTS_KIND = "import_residents"
@@ -295,25 +295,19 @@ class _KnownProfiles:
     export back into the same centre, would give every person a second profile and login."""
 
     def __init__(self, session: Session, organisation_id: int | None) -> None:
-        self.held: set[tuple[str, str, int | None, str]] = set()
-        self.in_file: set[tuple[str, str, int | None, str]] = set()
+        self.held: set[tuple[object, ...]] = set()
+        self.in_file: set[tuple[object, ...]] = set()
         if organisation_id is not None:
-            self.held = {self.key(*row) for row in session.exec(
+            self.held = {profile_key(*row) for row in session.exec(
                 select(Resident.first_name, Resident.last_initial, Resident.territory_id,
                        SkillDeclaration.text)
                 .join(SkillDeclaration, col(SkillDeclaration.resident_id) == Resident.id)
                 .where(Resident.organisation_id == organisation_id,
                        col(SkillDeclaration.is_current).is_(True))).all()}
 
-    @staticmethod
-    def key(first_name: str, initial: str, territory_id: int | None, text: str
-            ) -> tuple[str, str, int | None, str]:
-        return (first_name.strip().casefold(), initial.strip().casefold(), territory_id,
-                " ".join(text.split()).casefold())
-
     def repeated(self, data: ResidentInput) -> str | None:
         """Why the row repeats a profile or an earlier row, if it does."""
-        key = self.key(data.first_name, data.last_initial, data.territory_id, data.declaration)
+        key = profile_key(data.first_name, data.last_initial, data.territory_id, data.declaration)
         if key in self.held:
             return _("Cette personne a déjà une fiche dans votre structure (même prénom, initiale, quartier "
                      "et texte) : retirez la ligne. Ce fichier a peut-être déjà été importé.")

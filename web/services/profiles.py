@@ -64,6 +64,13 @@ def initial_of(text: str) -> str:
     return text.strip().upper()[:1]
 
 
+def profile_key(first_name: str, initial: str, territory_id: int | None, text: str) -> tuple[object, ...]:
+    """A person as a repeated form or file row repeats them: first name, initial (as stored),
+    neighbourhood and text, ignoring case and spacing."""
+    return (first_name.strip().casefold(), initial_of(initial).casefold(), territory_id,
+            " ".join(text.split()).casefold())
+
+
 def _check(session: Session, data: ResidentInput, today: date, consent_months: int) -> list[object]:
     errors = _check_person(session, data)
     if not data.consent_matching:
@@ -140,20 +147,15 @@ def create_resident(session: Session, matching: MatchingService, worker: User,
 
 def _twin(session: Session, worker: User, data: ResidentInput, besides: int | None) -> int | None:
     """The profile `worker` recorded in the last REPOST_MINUTES for the same person: same first
-    name, initial, neighbourhood and text (the import's own rule: imports._KnownProfiles)."""
+    name, initial, neighbourhood and text (`profile_key`, the import's rule too)."""
     since = utcnow() - timedelta(minutes=REPOST_MINUTES)
-
-    def person(first_name: str, initial: str, territory_id: int | None, text: str) -> tuple[object, ...]:
-        return (first_name.strip().casefold(), initial.casefold(), territory_id or 0,
-                " ".join(text.split()).casefold())
-
-    sent = person(data.first_name, initial_of(data.last_initial), data.territory_id, data.declaration)
+    sent = profile_key(data.first_name, data.last_initial, data.territory_id, data.declaration)
     for resident, declared in session.exec(
             select(Resident, SkillDeclaration.text)
             .join(SkillDeclaration, col(SkillDeclaration.resident_id) == Resident.id)
             .where(Resident.created_by_id == worker.id, col(Resident.created_at) >= since,
                    col(Resident.id) != (besides or 0), col(SkillDeclaration.is_current).is_(True))).all():
-        if person(resident.first_name, resident.last_initial, resident.territory_id, declared) == sent:
+        if profile_key(resident.first_name, resident.last_initial, resident.territory_id, declared) == sent:
             return resident.id
     return None
 
