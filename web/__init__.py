@@ -42,6 +42,7 @@ from web.forms import (
     status_label,
     want_labels,
 )
+from web.services.validation import can_correct
 from web.views.language import chosen_language
 
 
@@ -111,6 +112,7 @@ def create_app(config: Config | None = None, test_config: dict[str, Any] | None 
     app.add_template_filter(consent_method_label, "consent_method_label")
     app.add_template_filter(slot_labels, "slot_labels")
     app.add_template_filter(want_labels, "want_labels")
+    app.add_template_global(can_correct, "can_correct")
     app.context_processor(lambda: {"get_locale": get_locale, "sensitive_labels": SENSITIVE_LABELS,
                                    "need_status_labels": NEED_STATUS_LABELS})
     _register_health(app)

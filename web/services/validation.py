@@ -161,13 +161,18 @@ def validate_need(session: Session, matching: MatchingService, worker: User, nee
     return propose_for_need(session, matching, need, today)
 
 
+def can_correct(author: User | None) -> bool:
+    """Whether the author of a submission can correct it once sent back: an active habitant-relais
+    (a profile imported « à valider » has none, and sent back it would wait for nobody)."""
+    return author is not None and author.role == Role.HABITANT_RELAIS and author.is_active
+
+
 def send_back(session: Session, worker: User, row: Resident | Need, note: str) -> None:
     """Return a submission to its habitant-relais with a word saying what to change: only one a
     habitant-relais wrote and can still correct (a profile imported « à valider » has none, and
     sent back it waited for nobody)."""
     _check_pending(row)
-    author = session.get(User, row.created_by_id)
-    if author is None or author.role != Role.HABITANT_RELAIS or not author.is_active:
+    if not can_correct(session.get(User, row.created_by_id)):
         raise ServiceError(_l("Aucun·e habitant·e-relais ne peut corriger cette fiche : corrigez-la "
                               "vous-même, puis validez-la."))
     note = _check_note(note)
