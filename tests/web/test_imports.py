@@ -453,3 +453,20 @@ def test_a_surname_in_the_initial_column_is_known_again(client: FlaskClient, aut
     with client.application.app_context():
         again = parse(session, data, "residents", date.today(), world.centre_a.id)
     assert not again.ok and "a déjà une fiche" in again.rows[0].errors[0]
+
+
+def test_sensitive_words_in_a_file_are_refused_as_on_the_form(client: FlaskClient, auth: Auth,
+                                                               session: Session, world: World) -> None:
+    """The form holds back a text naming health or religion until the worker confirms it with the
+    person; a file cannot confirm, so the row is refused with the words found."""
+    auth.login(world.worker_a.email or "")
+    text = "Je suis séropositive, je fais la cuisine pour la mosquée."
+    data = residents_csv([ROWS[0].replace("Je cuisine pour quarante personnes aux mariages.", text)])
+    with client.application.app_context():
+        parsed = parse(session, data.encode("utf-8"), "residents", date.today(), world.centre_a.id)
+    assert not parsed.ok
+    assert any("informations sensibles (santé : séropositive ; religion ou convictions : mosquée)" in error
+               for error in parsed.rows[0].errors), parsed.rows[0].errors
+    page = client.get(f"/accompagnement/import/{draft_id(upload(auth, data.encode('utf-8')))}")
+    assert "informations sensibles" in page.get_data(as_text=True)
+    assert count(session, Resident) == 0

@@ -32,6 +32,7 @@ from sqlmodel import Session, col, delete, select
 from matcher.analysis import LANGUAGE_NAMES
 from matcher.hybrid import Document
 from matcher.pipeline import PreparedDeclaration, ingest_processes, prepare_ahead
+from matcher.sensitive import find_sensitive
 from models import (
     Availability,
     BackgroundJob,
@@ -49,7 +50,7 @@ from models import (
     ValidationStatus,
     Want,
 )
-from web.forms import LANGUAGE_LABELS, NEED_STATUS_LABELS
+from web.forms import LANGUAGE_LABELS, NEED_STATUS_LABELS, SENSITIVE_LABELS
 from web.services import ServiceError
 from web.services.audit import record
 from web.services.jobs import JobFailed, Progress, create_job, drop_stale_drafts, move
@@ -464,6 +465,12 @@ def _resident_row(session: Session, row: Row, values: dict[str, str], territorie
     for message in check_resident(session, data, today, current_app.config["RELAIS"].consent_months):
         if message not in errors:
             errors.append(message)
+    if findings := find_sensitive(data.declaration):  # the form's check, which a file cannot confirm
+        errors.append(_("Ce texte contient des informations sensibles (%(found)s) : la CNIL demande de "
+                        "ne pas les noter, sauf si c'est vraiment nécessaire. Reformulez-le dans le "
+                        "fichier, ou enregistrez cette personne par le formulaire, où vous confirmez "
+                        "avec elle.", found=" ; ".join(f"{SENSITIVE_LABELS[f.category]} : "
+                                                         f"{', '.join(f.words)}" for f in findings)))
     if data.declaration.strip() and (repeated := known.repeated(data)):
         errors.append(repeated)
     row.data = data
