@@ -1,6 +1,6 @@
 """Relais's system of record: tables, the database engine and sessions, migrations."""
 
-from models.db import Database
+from models.db import Database, empty_write_ahead_log
 from models.tables import (
     AnonymousCount,
     ApiToken,
@@ -47,5 +47,5 @@ __all__ = [
     "NeedStatement", "NeedStatus", "Organisation", "OrganisationKind", "RejectionReason", "Resident", "Role",
     "ContactChannel", "Notification", "Outcome", "ValidationStatus",
     "SkillDeclaration", "SkillStatement", "Territory", "User", "Want", "utcnow",
-    "AnonymousCount", "RequestKind", "ResidentRequest",
+    "AnonymousCount", "RequestKind", "ResidentRequest", "empty_write_ahead_log",
 ]

@@ -86,6 +86,15 @@ class Database:
         self.dispose()
 
 
+def empty_write_ahead_log(session: Session) -> None:
+    """SQLite: copy the write-ahead log into the database file and cut it to zero bytes. An
+    erasure's page images are overwritten in the database (secure_delete), but the log keeps the
+    pages as they were before, person and all, until later writes happen to wrap over them, and
+    any copy of the instance folder carries it. Nothing to do on PostgreSQL."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.connection().exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets gunicorn workers read while one writes; foreign keys are off by default in SQLite.

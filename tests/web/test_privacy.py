@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
+import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func
 from sqlmodel import Session, select
@@ -32,7 +35,7 @@ from web.extensions import matching
 from web.services.audit import record
 from web.services.matching import RESIDENTS, MatchingService, from_blobs
 from web.services.needs import NeedInput, create_need
-from web.services.privacy import erase_resident, profile_history, resident_export
+from web.services.privacy import erase_and_forget, erase_resident, profile_history, resident_export
 from web.services.profiles import add_months, update_declaration
 from web.services.proposals import Proposal, propose_for_need, store_proposals, valid_consent_residents
 from web.services.review import answer, approve, reject
@@ -224,6 +227,21 @@ def test_erasure_removes_rows_vectors_index_entries_and_stays_erased_after_rebui
     auth.logout()
     response = client.post("/code", data={"code": story.awa_code, "csrf_token": auth.token("/code")})
     assert response.status_code == 200 and "ne marche pas" in response.get_data(as_text=True)
+
+
+@pytest.mark.skipif(os.environ.get("RELAIS_TEST_DB") == "postgres", reason="SQLite's files")
+def test_an_erased_persons_words_leave_the_write_ahead_log(session: Session, world: World,
+                                                           config: Config) -> None:
+    """secure_delete overwrites her cells in the database file, but the write-ahead log beside it
+    kept the pages as they were before, her text in them, for any copy of the folder to carry."""
+    story = _story(session, world)
+    files = [Path(config.database_url.removeprefix("sqlite:///"))]
+    files.append(files[0].with_name(files[0].name + "-wal"))
+    assert any(b"rideaux" in f.read_bytes() for f in files if f.exists())
+    erase_and_forget(session, matching, world.worker_a, session.get(ResidentRow, story.awa), "worker")
+    for needle in (b"rideaux", b"couture et des retouches", b"petits-enfants", b"samedi matin", b"tricot"):
+        assert not any(needle in f.read_bytes() for f in files if f.exists()), needle
+    assert session.get(ResidentRow, story.binta) is not None
 
 
 def test_taps_sent_at_once_ask_for_erasure_once(client: FlaskClient, auth: Auth, session: Session,

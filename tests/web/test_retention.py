@@ -83,6 +83,10 @@ def test_inactive_profiles_are_warned_then_anonymised(client: FlaskClient, auth:
         SkillStatement.resident_id == rid)).all()], matching.dim)
     after = run_retention(session, matching, warn_day + timedelta(days=GRACE), MONTHS, GRACE)
     assert after.anonymised == [rid]
+    if session.get_bind().dialect.name == "sqlite":  # nor in the write-ahead log beside the file
+        path = Path(session.get_bind().url.database or "")
+        assert not any(b"couture" in f.read_bytes() for f in (path, path.with_name(path.name + "-wal"))
+                       if f.exists())
     session.expire_all()
     assert session.get(Resident, rid) is None and session.get(Resident, binta.id) is not None
     erase = session.exec(select(AuditEvent).where(AuditEvent.action == "resident.erase")).one()

@@ -40,6 +40,7 @@ from models import (
     SkillStatement,
     Territory,
     User,
+    empty_write_ahead_log,
     utcnow,
 )
 from web.services import AlreadyDone, ServiceError, notifications
@@ -299,6 +300,7 @@ def erase_and_forget(session: Session, matching: MatchingService, actor: User | 
     erasure = erase_resident(session, matching, actor, resident, reason)
     matching.sync(session)
     matching.save()
+    empty_write_ahead_log(session)
     return erasure
 
 
@@ -377,6 +379,8 @@ def run_retention(session: Session, matching: MatchingService, today: date, mont
     if not dry_run:
         report.drafts = drop_stale_drafts(session, _midnight(today))
     session.commit()
+    if report.anonymised and not dry_run:
+        empty_write_ahead_log(session)
     return report
 
 
