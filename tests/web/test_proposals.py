@@ -83,6 +83,26 @@ def test_a_resident_with_two_pending_proposals_this_month_gets_no_third(session:
     assert awa.id in proposed(session, fourth)
 
 
+def test_a_new_profile_gets_no_more_proposals_than_the_monthly_cap(session: Session, world: World) -> None:
+    """Saved after four sewing needs, a profile drew proposals_per_resident (3) at once, one more
+    than the cap of pending proposals a month (2), because the picks of a round were not counted;
+    and a need already proposed to her does not take one of her places."""
+    titles = ("Atelier couture", "Retouches", "Couturière", "Couture solidaire")
+    needs = [need(session, world, title, "Coudre et faire des retouches de vêtements.") for title in titles]
+    awa = person(session, world, "Awa", "Je fais de la couture et je retouche les vêtements.")
+    assert matching.proposals_per_resident > matching.policy.monthly_cap == 2
+    mine = session.exec(select(Match).where(Match.resident_id == awa.id)).all()
+    assert len(mine) == 2 and {m.need_id for m in mine} < set(needs)
+    rejected = mine[0]
+    rejected.status = MatchStatus.REJECTED
+    session.add(rejected)
+    session.commit()
+    assert proposals.propose_for_resident(session, matching, awa, date.today()) == 1
+    pending = session.exec(select(Match).where(Match.resident_id == awa.id,
+                                               Match.status == MatchStatus.PROPOSED)).all()
+    assert len(pending) == 2 and rejected.need_id not in {m.need_id for m in pending}
+
+
 def test_required_languages_filter_residents(session: Session, world: World) -> None:
     malika = person(session, world, "Malika",
                     "J'accompagne les familles chez le médecin, je parle arabe et tamazight.")

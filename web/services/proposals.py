@@ -517,15 +517,23 @@ def propose_for_resident(session: Session, matching: MatchingService, resident: 
         .order_by(col(SkillDeclaration.id).desc())).first()
     if not rows or declaration is None:
         return 0
-    ranked = matching.rank(session, NEEDS, declaration.text, CANDIDATE_DEPTH,
-                           open_needs_for(session, resident.languages))
+    pending, _ = fairness(session, [resident.id], today)
+    # The cap counts this round's picks too: every one goes to the same person.
+    room = min(k or matching.proposals_per_resident,
+               matching.policy.monthly_cap - pending.get(resident.id, 0))
+    if room <= 0:
+        return 0
+    # A need already proposed (or reviewed) for this person would take a place and add nothing.
+    paired = set(session.exec(select(Match.need_id).where(Match.resident_id == resident.id)).all())
+    ranked = [r for r in matching.rank(session, NEEDS, declaration.text, CANDIDATE_DEPTH,
+                                       open_needs_for(session, resident.languages))
+              if int(r.doc_id) not in paired]
     ids = [int(r.doc_id) for r in ranked]
     needs = {n.id: n for n in session.exec(select(Need).where(col(Need.id).in_(ids))).all()}
     statements = statements_of_needs(session, ids)
     pairs = best_pairs_of(rows, {nid: statements.get(nid, []) for nid in ids}, matching.dim)
     territories = _territories(session, [resident.territory_id,
                                          *(needs[i].territory_id for i in ids if i in needs)])
-    pending, _ = fairness(session, [resident.id], today)
     weight = matching.hybrid[NEEDS].weight_total
     candidates = [
         Candidate(nid, h.score / weight, _side(territories, n.territory_id, n.availability, n.languages),
@@ -538,7 +546,7 @@ def propose_for_resident(session: Session, matching: MatchingService, resident: 
     policy = replace(matching.policy, require_languages=False, diversity=0.0,
                      min_score=review_floor(session, matching.min_similarity))
     me = _side(territories, resident.territory_id, resident.availability, resident.languages)
-    decisions = decide(me, candidates, policy, k or matching.proposals_per_resident)
+    decisions = decide(me, candidates, policy, room)
     proposals = [
         Proposal(d.candidate.doc_id, resident.id, d.candidate.similarity or 0.0,
                  _explanation(pairs[d.candidate.doc_id], need_is_query=False, decision=d))
