@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import pytest
 from alembic import command
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from matcher.hybrid import Document, DocumentArtefact
-from models import Database, HybridArtefact, IndexEvent, Need, Resident, SkillStatement
+from models import (
+    Database,
+    HybridArtefact,
+    IndexEvent,
+    Need,
+    Resident,
+    SkillDeclaration,
+    SkillStatement,
+    User,
+)
 from tests.conftest import World, add_resident
 from web.config import Config
-from web.extensions import matching
+from web.extensions import db, matching
+from web.services import profiles
 from web.services.matching import NEEDS, RESIDENTS, MatchingService, from_blobs
 from web.services.needs import NeedInput, add_need, create_need
 from web.services.profiles import update_declaration
@@ -72,6 +85,54 @@ def test_a_change_through_one_process_is_seen_by_another(app: object, session: S
                        "Je répare les vélos des enfants, je change les chambres à air.")
     with second_db.session() as s2:
         assert set(ranking(second, s2, need)[:2]) == {people["Jorge"].id, people["Awa"].id}
+
+
+@pytest.mark.skipif(os.environ.get("RELAIS_TEST_DB") != "postgres",
+                    reason="SQLite has one writer at a time: ids follow commits there")
+def test_an_edit_committed_after_a_later_change_is_still_followed(
+        app: object, session: Session, world: World, config: Config, second_db: Database,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An edit's transaction drew its event id, then another writer committed a later id and a
+    second process synced past it: on PostgreSQL the edit's event, committed afterwards, was never
+    read there, and that process kept ranking the person on their old words."""
+    people = add_people(session, world)
+    second = other_process(config)
+    with second_db.session() as s2:
+        second.load_or_rebuild(s2)
+    need, _ = create_need(session, matching, world.member, NeedInput(
+        title="Accordéons", description="Réparer les accordéons de la fanfare."), date.today())
+    inside, release = threading.Event(), threading.Event()
+    journal = profiles.record
+
+    def paused(s: Session, *args: object, **kwargs: object) -> None:  # the edit, flushed, not committed
+        journal(s, *args, **kwargs)  # type: ignore[arg-type]
+        s.flush()
+        inside.set()
+        assert release.wait(30)
+
+    def edit() -> None:
+        with db.session() as s:
+            profiles.update_declaration(s, matching, s.get(User, world.worker_a.id), s.get(Resident, awa),
+                                        "Je répare des accordéons et des harmoniums depuis vingt ans.")
+
+    awa = people["Awa"].id
+    monkeypatch.setattr(profiles, "record", paused)
+    with ThreadPoolExecutor(1) as pool:
+        done = pool.submit(edit)
+        assert inside.wait(30)
+        monkeypatch.setattr(profiles, "record", journal)
+        # (by another centre's worker: worker A's row is held by the edit's foreign keys)
+        add_resident(session, world, "Bea", "Je cuisine pour quarante personnes aux mariages.",
+                     recorded_by=world.worker_b)
+        with second_db.session() as s2:
+            second.sync(s2)  # past the later change
+        release.set()
+        done.result(timeout=60)
+    with second_db.session() as s2:
+        second.sync(s2)
+        current = s2.exec(select(SkillStatement.id).join(SkillDeclaration).where(
+            SkillStatement.resident_id == awa, col(SkillDeclaration.is_current).is_(True))).all()
+        assert sorted(second.collections[RESIDENTS].statements(awa)) == sorted(current)
 
 
 @pytest.mark.parametrize("damage", ["deleted", "truncated", "stale"])

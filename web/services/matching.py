@@ -27,7 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func
+from sqlalchemy import event, func
+from sqlalchemy import text as sql_text
+from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col, delete, select
 
 from matcher.analysis import Analysis, Analyzer, get_analyzer
@@ -616,11 +619,13 @@ class MatchingService:
 
     def mark(self, session: Session, collection: str, doc_id: int, op: str = "upsert") -> None:
         """Record that `doc_id` changed, so every process's index follows (a deleted document's
-        hybrid artefact goes with it)."""
+        hybrid artefact goes with it). The event row is written when the transaction commits
+        (`_events_in_commit_order`)."""
         if op == "delete":
             session.exec(delete(HybridArtefact).where(col(HybridArtefact.collection) == collection,
                                                       col(HybridArtefact.doc_id) == doc_id))
-        session.add(IndexEvent(collection=collection, doc_id=doc_id, op=op))
+        session.info.setdefault(_PENDING_EVENTS, []).append(IndexEvent(collection=collection, doc_id=doc_id,
+                                                                       op=op))
 
     # ------------------------------------------------------------------ relevance
 
@@ -678,6 +683,36 @@ def _release_freed_memory() -> None:
     forked after a preload would carry them in its resident memory."""
     with suppress(OSError, AttributeError):  # not glibc: nothing to do
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+_PENDING_EVENTS = "relais_index_events"
+# Any constant: the pg_advisory_xact_lock that orders index events (below).
+_EVENT_LOCK = 0x52454C414953
+
+
+@event.listens_for(OrmSession, "before_commit")
+def _events_in_commit_order(session: OrmSession) -> None:
+    """Write the transaction's index events last, in commit order. Every process reads the events
+    above the last id it applied; on PostgreSQL an id is drawn at the insert, not at the commit, so
+    an edit that inserted its event (id 3) before another transaction committed id 4 became
+    visible after a process had moved past 4, and was never applied there: the person ranked on
+    their old words until a restart. The rest of the transaction is flushed first (its row locks
+    taken), then a transaction-scoped advisory lock lets one transaction at a time draw ids and
+    commit. SQLite has one writer at a time already."""
+    events = session.info.pop(_PENDING_EVENTS, None)
+    if not events:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.flush()
+        session.execute(sql_text("SELECT pg_advisory_xact_lock(:key)"), {"key": _EVENT_LOCK})
+    session.add_all(events)
+
+
+@event.listens_for(OrmSession, "after_transaction_end")
+def _drop_pending_events(session: OrmSession, transaction: SessionTransaction) -> None:
+    """A transaction rolled back (or a session closed) takes its events with it."""
+    if transaction.parent is None:
+        session.info.pop(_PENDING_EVENTS, None)
 
 
 def _last_event(session: Session) -> int:
