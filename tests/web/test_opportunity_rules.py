@@ -280,3 +280,24 @@ def test_of_two_reviews_read_at_once_the_first_counts(session: Session, scene: S
     events = session.exec(select(AuditEvent.action).where(AuditEvent.object_id == scene.binta_match_id,
                                                           AuditEvent.object_type == "match")).all()
     assert events == ["match.reject"]
+
+
+def test_a_second_tap_on_yes_still_leads_to_the_contact_choice(client: FlaskClient, auth: Auth,
+                                                               session: Session, scene: Scene) -> None:
+    """Two taps on « Oui » (or a reload of the answer): the first one answered; the second was
+    told « Vous avez déjà répondu » and never reached the page where the resident chooses how the
+    association may reach them. It now thanks them and goes on as the first; a different answer
+    is still refused."""
+    auth.code_login(scene.code)
+    token = auth.token("/moi/")
+    yes = f"/moi/propositions/{scene.match_id}/oui"
+    for _ in range(2):
+        response = client.post(yes, data={"comment": "", "csrf_token": token})
+        assert response.headers["Location"] == "/moi/contact"
+        page = client.get("/moi/contact").get_data(as_text=True)
+        assert "Merci ! Votre réponse est envoyée." in page and "déjà répondu" not in page
+    assert status_of(session, scene.match_id) == MatchStatus.ACCEPTED
+    assert len(session.exec(select(AuditEvent).where(AuditEvent.action == "match.accept")).all()) == 1
+    client.post(f"/moi/propositions/{scene.match_id}/non", data={"comment": "", "csrf_token": token})
+    assert "déjà répondu" in client.get("/moi/").get_data(as_text=True)
+    assert status_of(session, scene.match_id) == MatchStatus.ACCEPTED

@@ -360,3 +360,31 @@ def test_a_stale_valider_never_approves_another_proposal(client: FlaskClient, au
     response = client.post(f"{DESK}/{shown_id}/valider", data={"csrf_token": token})
     assert "retirée entre-temps" in client.get(response.headers["Location"]).get_data(as_text=True)
     assert session.exec(select(Match).where(Match.status == MatchStatus.APPROVED)).all() == []
+
+
+def test_a_second_tap_on_approve_says_it_is_done(client: FlaskClient, auth: Auth, desk: Desk,
+                                                 session: Session) -> None:
+    """A double tap on « Valider » (or a reload): the first request approved; the second said
+    « rien n'a été validé », which was false. A proposal another worker reviewed is still said."""
+    auth.login(desk.world.worker_a.email or "")
+    token = auth.token(DESK)
+    chosen = [desk.ids[(desk.awa, desk.couture)], desk.ids[(desk.ben, desk.velo)]]
+    for _ in range(2):
+        page = client.post(f"{DESK}/valider-la-selection", data={"match_ids": chosen, "csrf_token": token},
+                           follow_redirects=True).get_data(as_text=True)
+        assert "2 proposition(s) validée(s)" in page and "rien n&#39;a été validé" not in page
+    single = desk.ids[(desk.awa, desk.velo)]
+    for _ in range(2):
+        page = client.post(f"{DESK}/{single}/valider", data={"csrf_token": token},
+                           follow_redirects=True).get_data(as_text=True)
+        assert "Proposition validée" in page and "déjà été examinée" not in page
+    assert len(session.exec(select(AuditEvent).where(AuditEvent.action == "match.approve")).all()) == 3
+    theirs = session.get(Match, desk.ids[(desk.ben, desk.couture)])
+    assert theirs is not None
+    approve(session, desk.world.admin, theirs)
+    for path, data in ((f"{DESK}/{theirs.id}/valider", {}), (f"{DESK}/valider-la-selection",
+                                                             {"match_ids": [theirs.id]})):
+        page = client.post(path, data={**data, "csrf_token": token},
+                           follow_redirects=True).get_data(as_text=True)
+        assert "déjà été examinée" in page
+        assert "Proposition validée" not in page and "proposition(s) validée(s)" not in page

@@ -127,6 +127,17 @@ def _refuse_if_closed(session: Session, match: Match, messages: Mapping[Closed, 
         raise ServiceError(messages[closed])
 
 
+def done_as_asked(session: Session, match_ids: Sequence[int], status: MatchStatus,
+                  reviewer: User | None = None) -> bool:
+    """Whether every proposal is now in `status` (reviewed by `reviewer`, when given): a review or
+    an answer refused because a double tap's first request, or a reload, did just that. The page
+    then says it is done rather than "already reviewed: nothing was done"."""
+    rows = session.exec(select(Match.status, Match.reviewed_by_id)
+                        .where(col(Match.id).in_(match_ids))).all()
+    return len(rows) == len(set(match_ids)) > 0 and all(
+        now == status and (reviewer is None or by == reviewer.id) for now, by in rows)
+
+
 def _review(session: Session, reviewer: User, match: Match, **values: Any) -> None:
     """Write a review only if the proposal is still unreviewed in the database: two workers (or two
     tabs) may read it at once, and the second review must not overwrite the first (an approval

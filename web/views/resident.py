@@ -32,7 +32,7 @@ from web.services import ServiceError
 from web.services.privacy import create_request, open_requests, record_export, resident_export
 from web.services.profiles import current_consent, withdraw_consent
 from web.services.proposals import current_statements
-from web.services.review import CLOSED_FOR_RESIDENT, answer, closed_reasons
+from web.services.review import CLOSED_FOR_RESIDENT, answer, closed_reasons, done_as_asked
 from web.views import json_download
 
 bp = Blueprint("resident", __name__, url_prefix="/moi")
@@ -68,12 +68,14 @@ def respond(match_id: int, choice: str) -> Any:
         try:
             answer(session, user(), match, accept=choice == "oui", comment=form.comment.data or "")
         except ServiceError as exc:
-            flash(str(exc), "error")
-        else:
-            flash(_("Merci ! Votre réponse est envoyée.") if choice == "oui"
-                  else _("C'est noté. Merci de votre réponse."), "success")
-            if choice == "oui":  # then: how the association may reach them (shown after a yes only)
-                return redirect(url_for("followup.my_contact"))
+            said = MatchStatus.ACCEPTED if choice == "oui" else MatchStatus.DECLINED
+            if not done_as_asked(session, [match_id], said):  # else a double tap: the first one went
+                flash(str(exc), "error")
+                return redirect(url_for("resident.home"))
+        flash(_("Merci ! Votre réponse est envoyée.") if choice == "oui"
+              else _("C'est noté. Merci de votre réponse."), "success")
+        if choice == "oui":  # then: how the association may reach them (shown after a yes only)
+            return redirect(url_for("followup.my_contact"))
     elif form.comment.errors:  # the phone's field stops at 500 characters; an old page may not
         flash(_("Votre mot est trop long (500 caractères au plus) : votre réponse n'est pas envoyée."),
               "error")

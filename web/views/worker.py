@@ -26,6 +26,7 @@ from sqlmodel import Session, col, select
 from matcher.sensitive import Finding, find_sensitive
 from models import (
     Match,
+    MatchStatus,
     Need,
     Organisation,
     RequestKind,
@@ -98,6 +99,7 @@ from web.services.review import (
     ReviewFilters,
     approve,
     bulk_approve,
+    done_as_asked,
     proposal_timeline,
     proposals_of_need,
     propose_and_approve,
@@ -398,9 +400,10 @@ def approve_match(match_id: int) -> Any:
         try:
             approve(session, user(), match)
         except ServiceError as exc:
-            flash(str(exc), "error")
-        else:
-            flash(_("Proposition validée : la personne la verra dans son espace."), "success")
+            if not done_as_asked(session, [match_id], MatchStatus.APPROVED, user()):  # else a double tap
+                flash(str(exc), "error")
+                return _back_to_desk()
+        flash(_("Proposition validée : la personne la verra dans son espace."), "success")
     return _back_to_desk()
 
 
@@ -416,14 +419,17 @@ def bulk_approve_matches() -> Any:
     if _withdrawn_meanwhile([i for i in ids if i is not None]):
         return _back_to_desk()
     # Every id must be one the worker may review (404/403 otherwise): nothing is applied before.
-    matches = get_matches_to_review(session, user(), [i for i in ids if i is not None])
+    wanted = [i for i in ids if i is not None]
+    matches = get_matches_to_review(session, user(), wanted)
     try:
         count = bulk_approve(session, user(), matches)
     except ServiceError as exc:
-        flash(str(exc), "error")
-    else:
-        flash(_("%(n)d proposition(s) validée(s) : les personnes les verront dans leur espace.",
-                n=count), "success")
+        if not done_as_asked(session, wanted, MatchStatus.APPROVED, user()):  # else a double tap
+            flash(str(exc), "error")
+            return _back_to_desk()
+        count = len(set(wanted))
+    flash(_("%(n)d proposition(s) validée(s) : les personnes les verront dans leur espace.", n=count),
+          "success")
     return _back_to_desk()
 
 
