@@ -3,11 +3,16 @@ when a need's text holds a word with no place to break (an e-mail address)."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from sqlmodel import Session
 
 from tests.browser.conftest import Contexts
-from tests.conftest import World, approved_opportunity
+from tests.browser.test_story_browser import log_in
+from tests.conftest import World, add_resident, approved_opportunity
+from web.extensions import matching
+from web.services.needs import NeedInput, create_need
 
 pytestmark = pytest.mark.browser
 SMALL = {"viewport": {"width": 320, "height": 640}, "device_scale_factor": 2, "is_mobile": True,
@@ -34,3 +39,24 @@ def test_an_email_address_in_a_need_does_not_widen_the_residents_page(
     page.get_by_text("Qui est Les Mains Agiles ?").click()  # the presentation, opened
     assert page.get_by_text("Inscription : maisondesprojets").is_visible()
     assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") == 0
+
+WIDER = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+
+
+@pytest.mark.parametrize("zoom", ["100%", "200%"])
+def test_staff_pages_fit_a_phone_even_with_large_text(contexts: Contexts, world: World, session: Session,
+                                                      zoom: str) -> None:
+    """A social worker reviews on a phone: at 320 px the desk's rejection form (16rem wide) and,
+    with the text at 200 % (WCAG 1.4.4) on a 360 px phone, the header's « Se déconnecter », the
+    filters, the dashboard's panels and the tick boxes widened every page."""
+    add_resident(session, world, "Awa", "Je fais de la couture et je répare les vélos.", initial="K")
+    create_need(session, matching, world.member, NeedInput(
+        title="Atelier couture", description="Animer un atelier couture."), date.today())
+    width = 320 if zoom == "100%" else 360
+    page = contexts.new(**{**SMALL, "viewport": {"width": width, "height": 640}}).new_page()
+    log_in(page, world.worker_a.email or "")
+    for path in ("/accompagnement/", "/accompagnement/propositions", "/accompagnement/a-valider",
+                 "/accompagnement/residents/nouveau", "/impact/"):
+        page.goto(path)
+        page.evaluate(f"document.documentElement.style.fontSize = '{zoom}'")
+        assert page.evaluate(WIDER) == 0, (path, zoom)
