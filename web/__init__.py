@@ -215,8 +215,12 @@ def _register_errors(app: Flask) -> None:
             405: _("Cette action n'est pas possible ici."),
             413: _("Le texte envoyé est trop long."),
             429: _("Trop d'essais en peu de temps. Attendez une minute avant de réessayer."),
+            500: _("Une erreur est survenue de notre côté. Réessayez dans un moment ; si cela "
+                   "recommence, prévenez votre centre social."),
         }
-        message = messages.get(exc.code or 500, exc.description)
+        # Any other code (400 above all): werkzeug's description is English.
+        message = messages.get(exc.code or 500, _("Cette demande n'a pas pu être traitée. Revenez en "
+                                                  "arrière, rechargez la page et recommencez."))
         if exc.code == 429 and (wait := _minutes_to_wait()) > 1:  # the hour's limit, not the minute's
             message = _("Trop d'essais en peu de temps. Attendez %(n)d minutes avant de réessayer.", n=wait)
         if request.accept_mimetypes.best == "application/json":

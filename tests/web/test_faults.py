@@ -28,6 +28,7 @@ from web.config import Config
 from web.extensions import db, matching
 from web.services.matching import NEEDS, RESIDENTS
 from web.services.needs import NeedInput, create_need
+from web.views import worker as worker_views
 
 ROOT = Path(__file__).resolve().parents[2]
 # Installed first on sys.meta_path by sitecustomize: the modules named in RELAIS_TEST_HIDE do not
@@ -182,3 +183,25 @@ def test_database_down_gives_503_page_and_problem_and_writes_nothing(
     declaration = client.get("/api/v1/residents/1/declaration",
                              headers={"Authorization": f"Bearer {token}"}).get_json()
     assert declaration["text"] == "Je couds des robes."
+
+
+def test_an_unexpected_error_and_a_bad_request_are_said_in_french(app: Flask, client: FlaskClient,
+                                                                  auth: Auth, world: World,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug (500) or a malformed form (400) showed werkzeug's English description."""
+    monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)  # as in production
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(worker_views, "worker_dashboard", broken)
+    auth.login(world.worker_a.email or "")
+    response = client.get("/accompagnement/")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 500 and "Une erreur est survenue de notre côté" in page
+    assert "The server" not in page and "a bug" not in page
+    response = auth.post("/accompagnement/propositions/valider-la-selection", {"match_ids": ["x"]},
+                         token_from="/accompagnement/propositions")
+    page = response.get_data(as_text=True)  # type: ignore[attr-defined]
+    assert response.status_code == 400  # type: ignore[attr-defined]
+    assert "Cette demande n&#39;a pas pu être traitée" in page and "The browser" not in page
