@@ -55,7 +55,8 @@ SMS_FORMS = {
     "ts": "tous", "tts": "tous", "ttes": "toutes", "k": "que", "ke": "que", "ki": "qui", "koi": "quoi",
     "kan": "quand", "qd": "quand", "kom": "comme", "cmt": "comment", "pk": "pourquoi", "pq": "pourquoi",
     "pcq": "parce que", "pck": "parce que", "psk": "parce que", "paske": "parce que", "mm": "même",
-    "mem": "même", "tjrs": "toujours", "tjs": "toujours", "jms": "jamais", "bcp": "beaucoup",
+    "mem": "même", "tjrs": "toujours", "tjs": "toujours", "jms": "jamais", "jamé": "jamais",
+    "jamè": "jamais", "jamai": "jamais", "pa": "pas", "bcp": "beaucoup",
     "bcq": "beaucoup", "qq": "quelques", "qqs": "quelques", "qqn": "quelqu'un", "qqun": "quelqu'un",
     "qqch": "quelque chose", "mtn": "maintenant", "mnt": "maintenant", "auj": "aujourd'hui",
     "ajd": "aujourd'hui", "dc": "donc", "bi1": "bien", "b1": "bien", "slt": "salut", "bjr": "bonjour",
@@ -87,7 +88,7 @@ _CLAUSE_WORDS = re.compile(r"n't|\w+'|\w+")
 _ENGLISH_NEGATION = re.compile(r"\b(?:can't|cannot|won't|\w+n't|not|never)\b", re.IGNORECASE)
 
 # Negation cues. "pas mal (de)" means "quite a lot", and "ne ... que" means "only": neither negates.
-_NEGATORS = {"pas", "jamais", "aucun", "aucune", "rien", "personne", "guère", "not", "never", "n't",
+_NEGATORS = {"pas", "jamais", "aucun", "aucune", "rien", "personne", "guère", "ni", "not", "never", "n't",
              "cannot", "can't", "don't", "no"}
 _NE = {"ne", "n'", "n’"}
 # After a negator, a reassurance: "pas de souci", "aucun problème", "no problem".
@@ -289,7 +290,8 @@ def _clause_starts(sent: Any) -> list[int]:
             starts.add(tok.i)  # "… et je couds": a new subject, a new statement
         elif tok.dep_ == "conj" and tok.pos_ in {"VERB", "AUX"} and tok.head.pos_ in {"VERB", "AUX"}:
             left = [c for c in tok.children if c.i < tok.i and c.dep_ in {"cc", "punct"}]
-            if left:
+            # "je sais ni coudre ni tricoter": one refusal, not "coudre" and "tricoter" alone.
+            if left and not any(c.lower_ == "ni" for c in left):
                 starts.add(min(c.i for c in left))
     return sorted(i for i in starts if i > sent.start)
 

@@ -60,6 +60,11 @@ def test_statements_keep_the_persons_spelling_but_models_get_standard_french(
     "ça ne me plaît pas de conduire",  # plaire is not a verb of bother: déplaire is
     "je ne me déplace pas le soir",
     "j'aime pas faire le ménage",
+    "g pa le permis",  # SMS spellings of the negators
+    "jsai pa conduire",
+    "jamé fait de ménage",
+    "je sais ni coudre ni tricoter",  # "ni … ni" without "ne", kept whole
+    "ni permis ni voiture",
 ])
 def test_negation_is_detected(analyzer: Analyzer, text: str) -> None:
     assert [st.negated for st in analyzer.analyze(text).statements] == [True]
@@ -85,6 +90,13 @@ def test_negation_is_detected(analyzer: Analyzer, text: str) -> None:
 ])
 def test_affirmations_are_not_negated(analyzer: Analyzer, text: str) -> None:
     assert [st.negated for st in analyzer.analyze(text).statements] == [False]
+
+
+def test_a_refusal_by_ni_is_one_statement_beside_the_skill(analyzer: Analyzer) -> None:
+    """Cut at each "ni", it gave "coudre" and "tricoter" as skills of someone who can do neither."""
+    statements = analyzer.analyze("je sais ni coudre ni tricoter, mais je cuisine").statements
+    assert [(st.text, st.negated) for st in statements] == [("je sais ni coudre ni tricoter", True),
+                                                            ("je cuisine", False)]
 
 
 def test_languages_spoken_are_extracted(analyzer: Analyzer) -> None:
