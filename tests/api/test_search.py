@@ -38,6 +38,25 @@ def test_search_residents_leaves_out_who_withdrew_consent(api: ApiEnv) -> None:
     assert chloe not in resident_ids(api, "admin", text)
 
 
+def test_search_residents_leaves_out_who_said_they_cannot_do_it(api: ApiEnv) -> None:
+    """« Je ne sais pas conduire » is not indexed, so the person came up for a driving text on
+    their cooking; they still come up for cooking. (Consent withdrawn after: the module's data.)"""
+    with db.session() as session:
+        created = create_resident(session, matching, api.users["worker_a"], ResidentInput(
+            first_name="Dara", last_initial="T", territory_id=api.ids["tilleuls"], languages=["fr"],
+            consent_given_on=date.today(), consent_method="paper_signed", consent_matching=True,
+            declaration="Je ne sais pas conduire. Je fais la cuisine pour les fêtes."), 12, date.today())
+        dara = created.resident.id or 0
+    try:
+        assert dara not in resident_ids(api, "worker_a", "Conduire des personnes âgées en voiture.")
+        assert dara in resident_ids(api, "worker_a", "Cuisiner pour la fête du quartier.")
+    finally:
+        with db.session() as session:
+            person = session.get(Resident, dara)
+            assert person is not None
+            withdraw_consent(session, api.users["worker_a"], person)
+
+
 def test_search_residents_returns_whole_profiles_with_their_consent(api: ApiEnv) -> None:
     response = api.call("POST", "/api/v1/search/residents", "admin",
                         json={"text": "Je cherche une couturière.", "limit": 20})

@@ -103,6 +103,33 @@ def test_a_new_profile_gets_no_more_proposals_than_the_monthly_cap(session: Sess
     assert len(pending) == 2 and rejected.need_id not in {m.need_id for m in pending}
 
 
+def test_a_person_is_never_proposed_for_what_they_said_they_cannot_do(session: Session, world: World) -> None:
+    """A refusal is not indexed, so « Je ne sais pas conduire » stopped nothing: the person was
+    proposed for a driving need on their other statements, and the worker saw « proche » and
+    never the refusal. Both ways (the need first, the person first), and in the worker's list of
+    the closest people; the same person still goes to the cooking need."""
+    driving = need(session, world, "Chauffeur bénévole",
+                   "Conduire des personnes âgées à leurs rendez-vous en voiture.")
+    awa = person(session, world, "Awa", "Je ne sais pas conduire. Je fais la cuisine pour les fêtes.")
+    ben = person(session, world, "Ben", "J'ai le permis et je conduis le minibus du club.")
+    assert awa.id not in proposed(session, driving) and ben.id in proposed(session, driving)
+    again = need(session, world, "Transport solidaire", "Conduire la voiture de l'association le samedi.")
+    assert awa.id not in proposed(session, again)
+    need_row = session.get(Need, again)
+    assert need_row is not None
+    closest = proposals.nearest_residents(session, matching, need_row, date.today(), select(Resident))
+    assert awa.id not in {n.resident.id for n in closest}
+    cooking = need(session, world, "Repas solidaire", "Cuisiner le repas de la fête du quartier.")
+    assert awa.id in proposed(session, cooking)
+
+
+def test_without_a_licence_or_a_vehicle_is_a_refusal_everywhere(session: Session, world: World) -> None:
+    """The ranker read « je suis sans voiture » as a refusal, the stored statement as a skill: it
+    was quoted as the reason to propose the person for driving."""
+    cleo = person(session, world, "Cléo", "Je suis sans voiture. Je fais du repassage.")
+    assert [st.text for st in proposals.current_statements(session, cleo.id or 0)] == ["Je fais du repassage"]
+
+
 def test_required_languages_filter_residents(session: Session, world: World) -> None:
     malika = person(session, world, "Malika",
                     "J'accompagne les familles chez le médecin, je parle arabe et tamazight.")

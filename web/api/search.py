@@ -38,9 +38,10 @@ from web.services.proposals import (
     Quoted,
     best_pairs_of,
     consenting,
+    drop_refused,
     shared_terms,
+    skills_and_refusals,
     statements_of_needs,
-    statements_of_residents,
     with_valid_consent,
 )
 
@@ -63,11 +64,14 @@ def ranked(collection: str, text: str, limit: int, allowed: set[int] | Eligibili
 
 
 def explained(searched: Sequence[Quotable], order: Sequence[int],
-              statements: Mapping[int, Sequence[Quotable]]) -> dict[int, dict[str, Any]]:
+              statements: Mapping[int, Sequence[Quotable]],
+              refusals: Mapping[int, Sequence[Quotable]] | None = None) -> dict[int, dict[str, Any]]:
     """For each document, each statement of the text with the document's closest one, best first
-    (three at most)."""
+    (three at most); without the residents who said they cannot or will not do what the text
+    asks (`refusals`, proposals.drop_refused)."""
     found = best_pairs_of(searched, {doc: statements.get(doc, []) for doc in order}, matching.dim)
-    return {doc: _explanation(pairs[:3]) for doc, pairs in found.items()}
+    dropped = drop_refused(found, refusals, searched, matching.dim) if refusals else set()
+    return {doc: _explanation(pairs[:3]) for doc, pairs in found.items() if doc not in dropped}
 
 
 def _explanation(pairs: Pairs) -> dict[str, Any]:
@@ -128,7 +132,8 @@ def search_residents(data: dict[str, Any]) -> Any:
         allowed = ids_of(residents_query(actor()).where(with_valid_consent(today)), Resident)
     order = ranked(RESIDENTS, data["text"], data["limit"], allowed)
     residents = rows_by_id(Resident, order)
-    why = explained(searched, order, statements_of_residents(session, order))
+    why = explained(searched, order, *skills_and_refusals(session, order))
+    order = [doc for doc in order if doc in why]
     people = {p["id"]: p for p in present_residents([residents[doc] for doc in order])}
     found = {"statements": statements, "results": [{"resident": people[doc], **why[doc]} for doc in order]}
     record_reading_from_outside(session, actor(), list(residents.values()), "search")

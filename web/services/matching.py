@@ -47,6 +47,7 @@ from matcher.hybrid import (
     encoder_spec,
     get_encoders,
     make_artefacts,
+    negated_clause,
     use_vectors_of,
 )
 from matcher.index import IndexFileError
@@ -578,7 +579,8 @@ class MatchingService:
                     position=i,
                     text=st.text,
                     norm=st.norm,
-                    negated=st.negated,
+                    # One decision, the ranker's too: "je suis sans voiture" is no skill to quote.
+                    negated=st.negated or negated_clause(st.text),
                     languages=list(st.languages),
                     lemmas=list(st.lemmas),
                     vector=to_blob(vec),

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Text, and_, cast, exists, func, or_
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
@@ -371,19 +372,49 @@ def _explanation(pairs: list[tuple[Quotable, Quotable, float]], need_is_query: b
 def statements_of_residents(session: Session, ids: Sequence[int]) -> dict[int, list[Quotable]]:
     """The matchable statements of these residents' current declarations, as plain rows (columns,
     not ORM objects: ~300 of them per proposal round, whose construction was 20 ms at 100k)."""
+    return skills_and_refusals(session, ids)[0]
+
+
+def skills_and_refusals(session: Session, ids: Sequence[int]
+                        ) -> tuple[dict[int, list[Quotable]], dict[int, list[Quotable]]]:
+    """The statements of these residents' current declarations: what they can do, and what they
+    said they cannot or will not do ("je ne sais pas conduire", `drop_refused`)."""
     if not ids:
-        return {}
-    rows = session.exec(
-        select(SkillStatement.resident_id, SkillStatement.text, cast(SkillStatement.lemmas, Text),
-               SkillStatement.vector)
+        return {}, {}
+    rows = session.execute(  # five columns: sqlmodel's select() types four at most
+        sa_select(col(SkillStatement.resident_id), col(SkillStatement.text),
+                  cast(SkillStatement.lemmas, Text), col(SkillStatement.vector), col(SkillStatement.negated))
         .join(SkillDeclaration, col(SkillDeclaration.id) == SkillStatement.declaration_id)
-        .where(col(SkillStatement.resident_id).in_(list(ids)), col(SkillDeclaration.is_current).is_(True),
-               col(SkillStatement.negated).is_(False))
+        .where(col(SkillStatement.resident_id).in_(list(ids)), col(SkillDeclaration.is_current).is_(True))
         .order_by(col(SkillStatement.position))).all()
-    out: dict[int, list[Quotable]] = {}
-    for rid, text, lemmas, vector in rows:
-        out.setdefault(rid, []).append(StoredQuote(text, lemmas, vector))
-    return out
+    skills: dict[int, list[Quotable]] = {}
+    refusals: dict[int, list[Quotable]] = {}
+    for rid, text, lemmas, vector, negated in rows:
+        (refusals if negated else skills).setdefault(rid, []).append(StoredQuote(text, lemmas, vector))
+    return skills, refusals
+
+
+def drop_refused(pairs: dict[int, Pairs], refusals: Mapping[int, Sequence[Quotable]],
+                 need_rows: Sequence[Quotable], dim: int) -> set[int]:
+    """Empty the pairs of each resident one of whose refusals is at least as close to the need's
+    sentences as their closest statement: "Je ne sais pas conduire. Je fais la cuisine." was
+    proposed for a driving need on its cooking (a refusal is never indexed, so nothing stopped
+    the other statements), and the worker saw « proche » and never the refusal."""
+    refusing = [doc for doc, found in pairs.items() if found and refusals.get(doc)]
+    if not refusing or not need_rows:
+        return set()
+    need = from_blobs([r.vector for r in need_rows], dim)
+    dropped = {doc for doc in refusing
+               if refused(from_blobs([r.vector for r in refusals[doc]], dim), need, pairs[doc][0][2])}
+    for doc in dropped:
+        pairs[doc] = []
+    return dropped
+
+
+def refused(refusals: np.ndarray, need: np.ndarray, closest: float) -> bool:
+    """Whether a refusal (rows of `refusals`) is at least as close to a sentence of the need as the
+    person's closest statement (`closest`, its cosine)."""
+    return bool(len(refusals) and len(need) and float((refusals @ need.T).max()) >= closest)
 
 
 def statements_of_needs(session: Session, ids: Sequence[int]) -> dict[int, list[NeedStatement]]:
@@ -410,8 +441,9 @@ def propose_for_need(session: Session, matching: MatchingService, need: Need, to
                  session.exec(  # columns, not objects: what the policy reads of each
                      select(Resident.id, Resident.territory_id, Resident.availability, Resident.languages)
                      .where(col(Resident.id).in_(ids))).all()}
-    statements = statements_of_residents(session, ids)
+    statements, refusals = skills_and_refusals(session, ids)
     pairs = best_pairs_of(rows, {rid: statements.get(rid, []) for rid in ids}, matching.dim)
+    drop_refused(pairs, refusals, rows, matching.dim)
     territories = _territories(session, [need.territory_id, *(r[0] for r in residents.values())])
     vectors = _mean_vectors(statements, matching.dim)
     pending, matched = fairness(session, ids, today)
@@ -471,8 +503,9 @@ def nearest_residents(session: Session, matching: MatchingService, need: Need, t
     matching.lend_need_vectors(session, need)
     # A few more than shown: a resident whose statements are all negations has no pair to show.
     ids = [int(h.doc_id) for h in matching.rank(session, RESIDENTS, need_query(need), 2 * k, eligible)]
-    statements = statements_of_residents(session, ids)
+    statements, refusals = skills_and_refusals(session, ids)
     pairs = best_pairs_of(rows, {rid: statements.get(rid, []) for rid in ids}, matching.dim)
+    drop_refused(pairs, refusals, rows, matching.dim)
     residents = rows_by_id(session, Resident, ids)
     return [Nearby(residents[rid], _explanation(pairs[rid], need_is_query=True))
             for rid in ids if pairs[rid] and rid in residents][:k]
@@ -511,7 +544,8 @@ def propose_for_resident(session: Session, matching: MatchingService, resident: 
     """Propose open needs to a resident with valid consent (committed); return how many are new."""
     if resident.id is None or resident.id not in valid_consent_residents(session, today, [resident.id]):
         return 0
-    rows = current_statements(session, resident.id)
+    every = current_statements(session, resident.id, with_negated=True)
+    rows = [st for st in every if not st.negated]
     declaration = session.exec(select(SkillDeclaration).where(
         SkillDeclaration.resident_id == resident.id, col(SkillDeclaration.is_current).is_(True))
         .order_by(col(SkillDeclaration.id).desc())).first()
@@ -532,6 +566,12 @@ def propose_for_resident(session: Session, matching: MatchingService, resident: 
     needs = {n.id: n for n in session.exec(select(Need).where(col(Need.id).in_(ids))).all()}
     statements = statements_of_needs(session, ids)
     pairs = best_pairs_of(rows, {nid: statements.get(nid, []) for nid in ids}, matching.dim)
+    refusals = from_blobs([st.vector for st in every if st.negated], matching.dim)
+    if len(refusals):
+        for nid in ids:  # a need asking what the person said they cannot do (see drop_refused)
+            if pairs[nid] and refused(refusals, from_blobs([st.vector for st in statements.get(nid, [])],
+                                                           matching.dim), pairs[nid][0][2]):
+                pairs[nid] = []
     territories = _territories(session, [resident.territory_id,
                                          *(needs[i].territory_id for i in ids if i in needs)])
     weight = matching.hybrid[NEEDS].weight_total
