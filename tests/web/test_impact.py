@@ -132,6 +132,18 @@ def test_skills_by_category_and_neighbourhood(client: FlaskClient, auth: Auth, s
     assert only_bourg.get_data(as_text=True) == "\ufeffSavoir-faire;Le Bourg\r\nJardinage, nature;5\r\n"
 
 
+def test_a_neighbourhood_name_never_runs_as_a_formula_in_the_csv(
+        client: FlaskClient, auth: Auth, skills_world: World, session: Session) -> None:
+    """Neighbourhood names, typed by admins, are the CSV's column headers: « =HYPERLINK(…) » ran
+    in the spreadsheet of whoever opened the export."""
+    skills_world.bourg.name = '=HYPERLINK("http://evil.example","Le Bourg")'
+    session.add(skills_world.bourg)
+    session.commit()
+    auth.login(skills_world.member.email or "")
+    header = client.get("/impact/competences.csv").get_data(as_text=True).splitlines()[0]
+    assert header.startswith("\ufeffSavoir-faire;\"'=HYPERLINK(")
+
+
 def _at(day: str) -> datetime:
     return datetime.fromisoformat(day).replace(hour=10, tzinfo=UTC)
 

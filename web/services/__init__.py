@@ -33,6 +33,14 @@ class AlreadyDone(Exception):  # noqa: N818 - not an error: what was asked exist
         self.row_id = row_id
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would run such a cell as a formula
+
+
+def spreadsheet_cell(value: str) -> str:
+    """A CSV cell a spreadsheet will not run as a formula (a quote before it; the import drops it)."""
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
 def tidy(text: str) -> str:
     """A typed text as stored: lines end with "\n" (a browser's textarea sends "\r\n"), no spaces
     around. An edit of a need that only touched "Quand" must not read as a new description (that

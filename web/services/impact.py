@@ -35,6 +35,7 @@ from models import (
     SkillStatement,
     Territory,
 )
+from web.services import spreadsheet_cell
 from web.services.categories import category_labels
 from web.services.proposals import with_valid_consent
 
@@ -197,9 +198,10 @@ def to_csv(table: Table, row_header: str) -> str:
     out = io.StringIO()
     out.write("\ufeff")
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    writer.writerow([row_header, *table.columns])
+    # Neighbourhood names are typed by admins: none may run as a formula.
+    writer.writerow([spreadsheet_cell(row_header), *map(spreadsheet_cell, table.columns)])
     for label, values in zip(table.rows, table.published(), strict=True):
-        writer.writerow([label, *("< 5" if v is None else v for v in values)])
+        writer.writerow([spreadsheet_cell(label), *("< 5" if v is None else v for v in values)])
     return out.getvalue()
 
 

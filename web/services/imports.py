@@ -51,7 +51,7 @@ from models import (
     Want,
 )
 from web.forms import LANGUAGE_LABELS, NEED_STATUS_LABELS, SENSITIVE_LABELS
-from web.services import ServiceError
+from web.services import FORMULA_START, ServiceError, spreadsheet_cell
 from web.services.audit import record
 from web.services.jobs import JobFailed, Progress, create_job, drop_stale_drafts, move
 from web.services.matching import MatchingService
@@ -71,7 +71,6 @@ ANALYSE_BATCH = 64
 # From this many rows, declarations are prepared in worker processes (RELAIS_INGEST_PROCESSES):
 # each loads its own models (~5 s), worth it for a file of thousands, not for a few dozen rows.
 PARALLEL_ROWS = 1_000
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would run such a cell as a formula
 
 # Canonical field → accepted headers (normalised: lower case, no accents, words only). The first
 # one is what exports write (with its accents, see HEADERS).
@@ -679,18 +678,13 @@ def _declaration(row: Row) -> str:
 
 # ---------------------------------------------------------------------- export
 
-def _safe(value: str) -> str:
-    """A cell a spreadsheet will not run as a formula."""
-    return "'" + value if value.startswith(FORMULA_START) else value
-
-
 def _csv(entity: str, rows: Iterable[dict[str, str]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
     names = list(HEADERS[entity])
     writer.writerow([HEADERS[entity][name] for name in names])
     for row in rows:
-        writer.writerow([_safe(row.get(name, "")) for name in names])
+        writer.writerow([spreadsheet_cell(row.get(name, "")) for name in names])
     return "\ufeff" + buffer.getvalue()  # the BOM makes Excel read UTF-8
 
 
