@@ -7,7 +7,8 @@
 One line per reviewed proposal: the need's text, the resident's matched statements (never a
 name), the score and explanation shown at review, the label (approved / rejected, then the
 resident's answer) and the rejection reason code and note. Only residents whose consent to
-matching holds today: a withdrawn or lapsed consent takes their reviews out.
+matching holds today: a withdrawn or lapsed consent takes their reviews out. Each export is
+journaled (`reviews.export`, with the counts).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import TextIO
 
 from models import Database
 from web.config import Config
+from web.services.audit import record
 from web.services.reviews import reviewed_pairs
 
 
@@ -30,6 +32,10 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     args = parser.parse_args(argv)
     with Database(Config().database_url) as db, db.session() as session:
         rows = reviewed_pairs(session, date.today())
+        # Every export is journaled (by the server, no account): how many, of how many people.
+        record(session, None, "reviews.export", "review", None, pairs=len(rows),
+               residents=len({row["resident_id"] for row in rows}), file=bool(args.output))
+        session.commit()
     target = open(args.output, "w", encoding="utf-8") if args.output else out  # noqa: SIM115
     try:
         for row in rows:

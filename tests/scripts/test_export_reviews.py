@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from models import Direction, Match, MatchStatus, Need
+from models import AuditEvent, Direction, Match, MatchStatus, Need
 from tests.conftest import World, add_resident
 from web.config import Config
 from web.services.profiles import withdraw_consent
@@ -44,6 +44,8 @@ def test_export_reviews(session: Session, world: World, config: Config,
     assert rows[1]["rejection_code"] == "distance" and rows[1]["rejection_note"] == "trop loin en bus"
     assert rows[1]["need_title"] == "Cuisine" and rows[1]["resident_statements"] == ["Je couds"]
     assert "Awa" not in out.getvalue()
+    journaled = session.exec(select(AuditEvent).where(AuditEvent.action == "reviews.export")).one()
+    assert journaled.actor_id is None and journaled.details == {"pairs": 2, "residents": 1, "file": False}
     assert session.exec(select(Match).where(Match.status == MatchStatus.PROPOSED)).one()
 
     # Consent withdrawn: the person's reviews leave the next export.
