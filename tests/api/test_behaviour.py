@@ -655,3 +655,11 @@ def test_an_admin_reading_another_centres_resident_is_journaled(api: ApiEnv) -> 
                      json={"text": "Coudre des boubous et faire des ourlets.", "limit": 20})
     assert binta in [r["resident"]["id"] for r in found.get_json()["results"]]
     assert views()[len(before):] == [(admin, binta, "api"), (admin, binta, "api"), (admin, binta, "search")]
+    # Her proposals too (her own words in the explanation, her comment after an answer).
+    before = views()
+    assert api.call("GET", f"/api/v1/proposals/{api.ids['proposed_b']}", "worker_b").status_code == 200
+    assert views() == before
+    assert api.call("GET", f"/api/v1/proposals/{api.ids['proposed_b']}", "admin").status_code == 200
+    listed = api.call("GET", f"/api/v1/proposals?resident_id={binta}", "admin").get_json()["items"]
+    assert api.ids["proposed_b"] in [p["id"] for p in listed]
+    assert views()[len(before):] == [(admin, binta, "api"), (admin, binta, "api")]

@@ -388,3 +388,25 @@ def test_a_second_tap_on_approve_says_it_is_done(client: FlaskClient, auth: Auth
                            follow_redirects=True).get_data(as_text=True)
         assert "déjà été examinée" in page
         assert "Proposition validée" not in page and "proposition(s) validée(s)" not in page
+
+
+def test_an_admin_reading_the_desk_or_exporting_is_journaled_in_each_persons_history(
+        client: FlaskClient, auth: Auth, desk: Desk, session: Session) -> None:
+    """The admin's desk and residents' export show every centre's people (names, their words):
+    neither wrote a profile.view, though the need page and the API search did. Worker A reading
+    their own people is not journaled."""
+    def views() -> list[tuple[int | None, str]]:
+        return [(e.object_id, e.details.get("via", "")) for e in session.exec(
+            select(AuditEvent).where(AuditEvent.action == "profile.view").order_by(col(AuditEvent.id))).all()]
+
+    auth.login(desk.world.worker_a.email or "")
+    client.get(DESK)
+    client.get("/accompagnement/export/residents.csv")
+    assert views() == []
+    auth.logout()
+    auth.login(desk.world.admin.email or "")
+    assert "Chloé" in client.get(DESK).get_data(as_text=True)  # centre B's, and the admin is centre A's
+    assert (desk.other, "review") in views()
+    client.get("/accompagnement/export/residents.csv")
+    assert (desk.other, "export") in views()
+    assert (desk.awa, "export") not in views()  # the admin's own centre

@@ -28,6 +28,8 @@ from web.api.schemas import (
 from web.extensions import db_session
 from web.permissions import STAFF, VISIBLE_TO_RESIDENT, get_match_for_resident, get_match_to_review
 from web.services import ChangedMeanwhile, ServiceError
+from web.services.privacy import record_reading_from_outside
+from web.services.queries import rows_by_id
 from web.services.review import answer, approve, closed_reasons, reject
 
 MID = "<id:proposal_id>"
@@ -60,13 +62,18 @@ def proposals(**args: Any) -> Any:
         query = query.where(or_(col(Match.created_at) >= since, col(Match.reviewed_at) >= since,
                                 col(Match.answered_at) >= since))
     found = page(db_session(), query, Match, args)
-    return {**found, "items": present_proposals(found["items"])}
+    return {**found, "items": present_proposals(found["items"], read=True)}
 
 
-def present_proposals(matches: Sequence[Match]) -> list[dict[str, Any]]:
-    """Proposals with `closed`: why one still waiting can no longer go on (as the desk knows)."""
+def present_proposals(matches: Sequence[Match], read: bool = False) -> list[dict[str, Any]]:
+    """Proposals with `closed`: why one still waiting can no longer go on (as the desk knows).
+    `read`: the caller reads them (an admin's reading of other centres' people is journaled)."""
+    session = db_session()
     waiting = [m for m in matches if m.status in (MatchStatus.PROPOSED, MatchStatus.APPROVED)]
-    closed = closed_reasons(db_session(), waiting, date.today()) if waiting else {}
+    closed = closed_reasons(session, waiting, date.today()) if waiting else {}
+    if read and matches:
+        residents = rows_by_id(session, Resident, sorted({m.resident_id for m in matches}))
+        record_reading_from_outside(session, actor(), list(residents.values()), "api")
     return [{**m.model_dump(), "closed": closed.get(m.id or 0)} for m in matches]
 
 
@@ -77,7 +84,7 @@ def present_proposals(matches: Sequence[Match]) -> list[dict[str, Any]]:
 @errors(404)
 def proposal(proposal_id: int) -> Any:
     """One proposal, with the explanation shown at review."""
-    return present_proposals([get_match_to_review(db_session(), actor(), proposal_id)])[0]
+    return present_proposals([get_match_to_review(db_session(), actor(), proposal_id)], read=True)[0]
 
 
 @bp.route(f"/proposals/{MID}/approve", methods=["POST"], tags=["Proposals"])

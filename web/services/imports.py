@@ -56,6 +56,7 @@ from web.services.audit import record
 from web.services.jobs import JobFailed, Progress, create_job, drop_stale_drafts, move
 from web.services.matching import MatchingService
 from web.services.needs import NeedInput, add_need, check_need
+from web.services.privacy import record_reading_from_outside
 from web.services.profiles import ResidentInput, add_resident, check_resident, profile_key
 from web.services.queries import ids_subquery
 
@@ -730,6 +731,8 @@ def export_residents(session: Session, actor: User) -> tuple[str, int]:
         })
     record(session, actor, "residents.export", "organisation", actor.organisation_id, count=len(rows))
     session.commit()
+    # An admin's file holds every centre's people: each one's history says so.
+    record_reading_from_outside(session, actor, residents, "export")
     return _csv("residents", rows), len(rows)
 
 

@@ -363,6 +363,8 @@ def review_desk() -> Any:
     filters = ReviewFilters.parse(request.args)
     queue = review_queue(session, _my_residents_query(), filters,
                          request.args.get("page", 1, type=int) or 1)
+    # An admin's desk shows every centre's people (their words, their names): journaled.
+    record_reading_from_outside(session, user(), list(queue.residents.values()), "review")
     return render_template("worker/review.html", queue=queue, filters=filters, action=ActionForm(),
                            reject_form=RejectForm(), reasons=REJECTION_LABELS)
 
