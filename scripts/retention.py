@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None, config: Config | None = None,
     print(f"{today.isoformat()}: {len(report.warned)} profile(s) {verb} warned, "
           f"{len(report.anonymised)} {verb} anonymised, {len(report.cleared)} warning(s) "
           f"{verb} lifted (inactive after {args.months} months, grace {args.grace_days} days)"
-          + (f"; {report.drafts} import file(s) never confirmed dropped" if report.drafts else ""))
+          + (f"; {report.drafts} import file(s) never confirmed dropped" if report.drafts else "")
+          + (f"; {report.abandoned} job(s) whose runner stopped failed" if report.abandoned else ""))
     return 0
 
 

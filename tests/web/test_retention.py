@@ -25,7 +25,7 @@ from models import (
 from tests.conftest import Auth, World, add_resident
 from web.config import Config
 from web.extensions import matching
-from web.services.jobs import create_job, drop_stale_drafts
+from web.services.jobs import JOB_TIMEOUT_S, create_job, drop_stale_drafts
 from web.services.matching import RESIDENTS, MatchingService, from_blobs
 from web.services.privacy import run_retention
 from web.services.profiles import add_months
@@ -190,3 +190,29 @@ def test_files_uploaded_and_never_confirmed_are_dropped_whoever_uploaded_them(
     session.add(stale)
     session.commit()
     assert drop_stale_drafts(session) == 1
+
+
+def test_a_job_whose_runner_died_is_failed_and_its_file_forgotten(client: FlaskClient, auth: Auth,
+                                                                 session: Session, world: World) -> None:
+    """A killed RQ work horse (or a recycled web process with a job in a thread) left the job
+    « en cours » for ever, and its uploaded file (names, declarations) with it. One that still
+    moves, or moved within the jobs' time limit, is left alone."""
+    stale, alive = (create_job(session, world.worker_a, "import_residents", status=status,
+                               payload=b"Zoe;B;Les Tilleuls;couture")
+                    for status in (JobStatus.RUNNING, JobStatus.QUEUED))
+    stale.updated_at -= timedelta(seconds=JOB_TIMEOUT_S + 60)
+    alive.updated_at -= timedelta(seconds=JOB_TIMEOUT_S - 600)
+    session.add_all([stale, alive])
+    session.commit()
+    assert run_retention(session, matching, date.today(), 24, 30, dry_run=True).abandoned == 0
+    assert run_retention(session, matching, date.today(), 24, 30).abandoned == 1
+    session.expire_all()
+    failed = session.get(BackgroundJob, stale.id)
+    assert failed is not None and failed.status == JobStatus.FAILED and failed.payload is None
+    assert "Interrompue" in (failed.error or "")
+    waiting = session.get(BackgroundJob, alive.id)
+    assert waiting is not None and waiting.status == JobStatus.QUEUED and waiting.payload
+    # Its page says so, instead of « En cours ».
+    auth.login(world.worker_a.email or "")
+    page = client.get(f"/accompagnement/taches/{stale.id}").get_data(as_text=True)
+    assert "Interrompue" in page and "En cours" not in page

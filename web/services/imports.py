@@ -53,7 +53,7 @@ from models import (
 from web.forms import LANGUAGE_LABELS, NEED_STATUS_LABELS, SENSITIVE_LABELS
 from web.services import FORMULA_START, ServiceError, spreadsheet_cell
 from web.services.audit import record
-from web.services.jobs import JobFailed, Progress, create_job, drop_stale_drafts, move
+from web.services.jobs import JobFailed, Progress, create_job, drop_stale_drafts, fail_abandoned, move
 from web.services.matching import MatchingService
 from web.services.needs import NeedInput, add_need, check_need
 from web.services.privacy import record_reading_from_outside
@@ -547,6 +547,7 @@ def upload(session: Session, actor: User, entity: str, filename: str, data: byte
     if not data.strip():
         raise ServiceError(_("Le fichier est vide."))
     drop_stale_drafts(session)
+    fail_abandoned(session)
     job = create_job(session, actor, ENTITIES[entity], status=JobStatus.DRAFT, payload=data,
                      params={"entity": entity, "filename": filename[:200]})
     session.commit()

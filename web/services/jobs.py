@@ -131,6 +131,24 @@ def drop_stale_drafts(session: Session, now: datetime | None = None) -> int:
     return int(result.rowcount or 0)
 
 
+ABANDONED = _l("Interrompue (le programme qui la faisait s'est arrêté) : rien n'a été enregistré. "
+                "Relancez-la.")
+
+
+def fail_abandoned(session: Session, now: datetime | None = None) -> int:
+    """Mark failed the jobs queued or running whose row has not moved for JOB_TIMEOUT_S (RQ kills
+    a job at that age; a worker killed, or a web process recycled with a job in a thread, leaves it
+    "en cours" for ever), and forget their uploaded file: names and declarations kept for a job
+    that will never end. Run at each upload and by the retention run; return how many."""
+    moment = now or utcnow()
+    result = session.exec(update(BackgroundJob)  # type: ignore[call-overload]
+                          .where(col(BackgroundJob.status).in_([JobStatus.QUEUED, JobStatus.RUNNING]),
+                                 col(BackgroundJob.updated_at) < moment - timedelta(seconds=JOB_TIMEOUT_S))
+                          .values(status=JobStatus.FAILED, payload=None, error=str(ABANDONED),
+                                  finished_at=moment, updated_at=moment))
+    return int(result.rowcount or 0)
+
+
 def enqueue(job_id: int) -> str:
     """Start the job: on RQ when the app has a Redis URL, else in a thread of this process.
     Return "rq", "inline", or "failed" (Redis unreachable: the job is marked failed, nothing

@@ -45,7 +45,7 @@ from models import (
 )
 from web.services import AlreadyDone, ServiceError, notifications
 from web.services.audit import record
-from web.services.jobs import drop_stale_drafts
+from web.services.jobs import drop_stale_drafts, fail_abandoned
 from web.services.matching import RESIDENTS, MatchingService
 from web.services.profiles import add_months
 from web.services.queries import written_once
@@ -337,6 +337,7 @@ class Retention:
     anonymised: list[int] = field(default_factory=list)
     cleared: list[int] = field(default_factory=list)  # warnings voided by a new activity
     drafts: int = 0  # uploaded files never confirmed, dropped (jobs.DRAFT_HOURS)
+    abandoned: int = 0  # jobs whose runner died, failed and their files forgotten (jobs.fail_abandoned)
 
 
 def _midnight(day: date) -> datetime:
@@ -378,6 +379,7 @@ def run_retention(session: Session, matching: MatchingService, today: date, mont
                 erase_resident(session, matching, None, resident, "retention")
     if not dry_run:
         report.drafts = drop_stale_drafts(session, _midnight(today))
+        report.abandoned = fail_abandoned(session)  # by the clock: a job runs now, not on `today`
     session.commit()
     if report.anonymised and not dry_run:
         empty_write_ahead_log(session)
