@@ -222,6 +222,9 @@ def test_a_person_sent_twice_is_recorded_once(client: FlaskClient, auth: Auth, w
     form = {**resident_form(COUTURE, world.tilleuls, first_name="Sira"), "csrf_token": auth.token(NEW_PERSON)}
     assert [sent.headers["Location"] for sent in taps(client, NEW_PERSON, form)] == ["/relais/"] * 2
     assert len(session.exec(select(Resident).where(Resident.first_name == "Sira")).all()) == 1
+    again = client.post(NEW_PERSON, data=form, follow_redirects=True)  # a reload: thanked as the first
+    assert "Merci ! La fiche est envoyée au centre social" in again.get_data(as_text=True)
+    assert len(session.exec(select(Resident).where(Resident.first_name == "Sira")).all()) == 1
     auth.logout()
     auth.login(world.worker_a.email or "")
     path = "/accompagnement/residents/nouveau"

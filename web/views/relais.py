@@ -54,15 +54,17 @@ def new_resident() -> Any:
             consent_given_on=form.consent_given_on.data,
             consent_method=form.consent_method.data or "",
             consent_matching=bool(form.consent_matching.data), declaration=form.declaration.data or "")
+        sent = False
         try:
             create_resident(session, matching, user(), data, current_app.config["RELAIS"].consent_months,
                             date.today())
+            sent = True
         except ServiceError as exc:
             for message in exc.messages:
                 flash(message, "error")
-        except AlreadyDone:  # sent twice (a double tap, a reload): it went once, as said
-            return redirect(url_for("relais.home"))
-        else:
+        except AlreadyDone:  # sent twice (a double tap, a reload): it went once, as this one says
+            sent = True
+        if sent:
             flash(_("Merci ! La fiche est envoyée au centre social, qui la validera."), "success")
             return redirect(url_for("relais.home"))
     elif form.is_submitted():
@@ -79,14 +81,16 @@ def new_need() -> Any:
     if form.validate_on_submit():
         data = NeedInput(title=form.title.data or "", description=form.description.data or "",
                          territory_id=form.territory_id.data, where_text=form.where_text.data or "")
+        sent = False
         try:
             create_need(session, matching, user(), data, date.today())
+            sent = True
         except ServiceError as exc:
             for message in exc.messages:
                 flash(message, "error")
-        except AlreadyDone:  # sent twice (a double tap, a reload): it went once, as said
-            return redirect(url_for("relais.home"))
-        else:
+        except AlreadyDone:  # sent twice (a double tap, a reload): it went once, as this one says
+            sent = True
+        if sent:
             flash(_("Merci ! Le besoin est envoyé au centre social, qui le validera."), "success")
             return redirect(url_for("relais.home"))
     elif form.is_submitted():
