@@ -256,6 +256,21 @@ def test_taps_sent_at_once_ask_for_erasure_once(client: FlaskClient, auth: Auth,
     assert len(session.exec(select(AuditEvent).where(AuditEvent.action == "request.create")).all()) == 1
 
 
+def test_a_message_sent_twice_asks_once(client: FlaskClient, auth: Auth, session: Session,
+                                        world: World) -> None:
+    """Two taps on « Envoyer mon message » (« Ce que je sais faire ») stored two requests, shown
+    twice to the resident and sent twice to the worker. Another message is another request."""
+    story = _story(session, world)
+    auth.code_login(story.awa_code)
+    sent = {"message": "Ajouter que je fais du crochet.", "csrf_token": auth.token("/moi/savoir-faire")}
+    assert [tap.status_code for tap in taps(client, "/moi/savoir-faire", sent, 2)] == [302] * 2
+    client.post("/moi/savoir-faire", data=sent)  # and a reload
+    client.post("/moi/savoir-faire", data={**sent, "message": "Et du tricot aussi."})
+    asked = session.exec(select(ResidentRequest.message).where(
+        ResidentRequest.resident_id == story.awa, ResidentRequest.kind == "change")).all()
+    assert sorted(asked) == ["Ajouter le tricot.", "Ajouter que je fais du crochet.", "Et du tricot aussi."]
+
+
 def test_a_resident_asks_for_erasure_and_the_worker_carries_it_out(
         client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
     story = _story(session, world)

@@ -48,7 +48,7 @@ from web.services.audit import record
 from web.services.jobs import drop_stale_drafts, fail_abandoned
 from web.services.matching import RESIDENTS, MatchingService
 from web.services.profiles import add_months
-from web.services.queries import written_once
+from web.services.queries import REPOST_MINUTES, written_once
 
 EXPORT_FORMAT = "relais-export/1"
 MAX_REQUEST_CHARS = 1000
@@ -405,14 +405,16 @@ def create_request(session: Session, resident_user: User, resident: Resident, ki
     if len(message) > MAX_REQUEST_CHARS:
         raise ServiceError(_l("Le message est trop long (1 000 caractères au plus)."))
 
-    def open_erasure(besides: int | None) -> int | None:
-        """One erasure request open at a time: a second tap is the same request."""
-        if kind != RequestKind.ERASURE:
-            return None
-        return session.exec(select(ResidentRequest.id).where(
+    def twin(besides: int | None) -> int | None:
+        """One erasure request open at a time, and a message sent again moments ago (a second tap
+        on « Envoyer ») is the same request: the worker read it twice."""
+        query = select(ResidentRequest.id).where(
             ResidentRequest.resident_id == resident.id, ResidentRequest.kind == kind,
             col(ResidentRequest.handled_at).is_(None), col(ResidentRequest.id) != (besides or 0))
-            .order_by(col(ResidentRequest.id))).first()
+        if kind != RequestKind.ERASURE:
+            since = utcnow() - timedelta(minutes=REPOST_MINUTES)
+            query = query.where(ResidentRequest.message == message, col(ResidentRequest.created_at) >= since)
+        return session.exec(query.order_by(col(ResidentRequest.id))).first()
 
     def add() -> ResidentRequest:
         request = ResidentRequest(resident_id=resident.id or 0, kind=kind, message=message)
@@ -421,7 +423,7 @@ def create_request(session: Session, resident_user: User, resident: Resident, ki
         return request
 
     try:  # taps sent at once on a slow phone too (written_once: a lock, and a look after the insert)
-        request: ResidentRequest = written_once(session, resident_user, open_erasure, add)
+        request: ResidentRequest = written_once(session, resident_user, twin, add)
     except AlreadyDone as already:
         pending = session.get(ResidentRequest, already.row_id)
         assert pending is not None
