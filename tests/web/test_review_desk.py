@@ -410,3 +410,19 @@ def test_an_admin_reading_the_desk_or_exporting_is_journaled_in_each_persons_his
     client.get("/accompagnement/export/residents.csv")
     assert (desk.other, "export") in views()
     assert (desk.awa, "export") not in views()  # the admin's own centre
+
+
+def test_no_rejection_reason_is_chosen_for_the_worker(client: FlaskClient, auth: Auth, desk: Desk,
+                                                      session: Session) -> None:
+    """The reason list opened on « déjà occupée »: one tap on « Écarter » recorded a reason the
+    worker never chose, which the resident may read in their data. It opens empty and required;
+    sent empty (a page without the browser's check), nothing is recorded."""
+    auth.login(desk.world.worker_a.email or "")
+    page = client.get(DESK).get_data(as_text=True)
+    target = desk.ids[(desk.awa, desk.couture)]
+    select = re.search(rf'<select id="reason-{target}"[^>]*>\s*<option value="">', page)
+    assert select is not None and "required" in select.group(0)
+    answer_page = auth.post(f"{DESK}/{target}/refuser", {"reason_code": ""}, token_from=DESK,
+                            follow_redirects=True).get_data(as_text=True)  # type: ignore[attr-defined]
+    assert "Indiquez la raison du refus." in answer_page
+    assert status(session, target) == MatchStatus.PROPOSED
