@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from datetime import datetime
 from typing import Any
 
 from flask import (
@@ -19,7 +20,7 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import get_locale
+from flask_babel import get_locale, to_user_timezone
 from flask_babel import gettext as _
 from flask_login import current_user, login_url
 from flask_wtf.csrf import CSRFError
@@ -112,6 +113,7 @@ def create_app(config: Config | None = None, test_config: dict[str, Any] | None 
     app.add_template_filter(consent_method_label, "consent_method_label")
     app.add_template_filter(slot_labels, "slot_labels")
     app.add_template_filter(want_labels, "want_labels")
+    app.add_template_filter(local_time, "local_time")
     app.add_template_global(can_correct, "can_correct")
     app.context_processor(lambda: {"get_locale": get_locale, "sensitive_labels": SENSITIVE_LABELS,
                                    "need_status_labels": NEED_STATUS_LABELS})
@@ -119,6 +121,12 @@ def create_app(config: Config | None = None, test_config: dict[str, Any] | None 
     _register_errors(app)
     app.after_request(_security_headers)
     return app
+
+
+def local_time(moment: datetime, pattern: str = "%d/%m/%Y") -> str:
+    """A stored instant (UTC) as the site's clock shows it (BABEL_DEFAULT_TIMEZONE, Paris): a
+    notification written at 17:54 in Paris said 16:54, and after 23:00 the day before."""
+    return to_user_timezone(moment).strftime(pattern)
 
 
 def _limit_logins(app: Flask) -> None:

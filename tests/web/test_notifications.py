@@ -4,7 +4,7 @@ listed, marked read."""
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 
 from flask.testing import FlaskClient
 from sqlmodel import Session, select
@@ -193,3 +193,15 @@ def test_a_habitant_relais_is_not_told_who_said_yes(session: Session, world: Wor
     answer(session, resident_user(session, created.resident.id or 0), match, accept=True)
     assert inbox(session, world.relais) == []
     assert inbox(session, world.worker_a)[-1].text == "Awa K. a dit oui pour « Repair café »."
+
+
+def test_times_are_shown_on_the_sites_clock(client: FlaskClient, auth: Auth, session: Session,
+                                            world: World) -> None:
+    """Instants are stored in UTC and were printed as such: a notice of 00:30 in Paris (summer
+    time) said 22:30 the day before."""
+    session.add(Notification(user_id=world.worker_a.id or 0, kind="to_review", text="Une proposition.",
+                             created_at=datetime(2026, 7, 1, 22, 30, tzinfo=UTC)))
+    session.commit()
+    auth.login(world.worker_a.email or "")
+    page = client.get("/notifications/").get_data(as_text=True)
+    assert "02/07/2026 00:30" in page and "01/07/2026 22:30" not in page

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask.testing import FlaskClient
@@ -250,7 +251,7 @@ def test_timeline_of_proposals(client: FlaskClient, auth: Auth, desk: Desk, sess
     page = client.get(f"/accompagnement/residents/{desk.awa}").get_data(as_text=True)
     section = page[page.index('data-testid="timeline"'):]
     section = section[:section.index("</section>")]
-    day = date.today().strftime("%d/%m/%Y")
+    day = datetime.now(ZoneInfo("Europe/Paris")).strftime("%d/%m/%Y")  # the site's clock
     assert section.count(day) == 5  # 3 steps for the couture workshop, 2 for the bike one
     for words in ("proposée par Relais", "validée par un·e travailleur·se social·e",
                   "la personne a dit oui", "« Le mercredi, oui. »", "écartée : Trop loin"):
