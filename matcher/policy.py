@@ -23,7 +23,7 @@ Diversity:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,6 +78,19 @@ class Decision:
     satisfied: list[str] = field(default_factory=list)  # filters met and boosts earned
 
 
+# A variety counts for its macrolanguage (ISO 639): a need asking « tamazight / berbère » wants a
+# Kabyle, Tachelhit or Tarifit speaker too, and one asking « persan / dari », a Dari speaker. Not
+# the other way: a need asking Kabyle means Kabyle.
+LANGUAGE_PARENTS = {"kab": "ber", "shi": "ber", "rif": "ber", "tzm": "ber", "zgh": "ber",
+                    "prs": "fa", "yue": "zh"}
+
+
+def with_parents(languages: Iterable[str]) -> frozenset[str]:
+    """The languages someone speaks, with the macrolanguages their varieties belong to."""
+    spoken = set(languages)
+    return frozenset(spoken | {LANGUAGE_PARENTS[code] for code in spoken if code in LANGUAGE_PARENTS})
+
+
 def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
     """Great-circle distance (haversine)."""
     lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
@@ -95,7 +108,7 @@ def decide(need: Side, candidates: Sequence[Candidate], policy: Policy, k: int,
         reasons: list[str] = []
         score = c.relevance
         if policy.require_languages and need.languages:
-            spoken = need.languages & c.side.languages
+            spoken = need.languages & with_parents(c.side.languages)
             if not spoken:
                 continue
             reasons.append("languages:" + ",".join(sorted(spoken)))

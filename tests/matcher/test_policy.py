@@ -19,6 +19,14 @@ def ids(decisions: list) -> list[int]:  # type: ignore[type-arg]
     return [d.candidate.doc_id for d in decisions]
 
 
+def test_a_variety_answers_for_its_macrolanguage_not_the_reverse() -> None:
+    asks_berber, asks_kabyle = Side(languages=frozenset({"ber"})), Side(languages=frozenset({"kab"}))
+    kabyle, berber = (Candidate(i, 0.5, Side(languages=frozenset({code})))
+                      for i, code in ((1, "kab"), (2, "ber")))
+    assert ids(decide(asks_berber, [kabyle, berber], Policy(), k=5)) == [1, 2]
+    assert ids(decide(asks_kabyle, [kabyle, berber], Policy(), k=5)) == [1]
+
+
 def test_required_languages_are_a_hard_filter() -> None:
     need = Side(languages=frozenset({"ar", "ber"}))
     candidates = [Candidate(1, 0.9, Side(languages=frozenset({"fr"}))),

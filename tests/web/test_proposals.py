@@ -142,6 +142,25 @@ def test_required_languages_filter_residents(session: Session, world: World) -> 
     assert "languages:ber" in found[malika.id or 0].explanation["reasons"]
 
 
+def test_a_variety_of_a_language_counts_for_it(session: Session, world: World) -> None:
+    """A Kabyle speaker was left out of a need asking « tamazight / berbère », a Dari speaker of
+    one asking « persan / dari » (the analysis writes kab and prs, the form's boxes ber and fa);
+    both ways. A need asking Kabyle itself still wants Kabyle."""
+    idir = person(session, world, "Idir", "J'accompagne les familles chez le médecin, je parle kabyle.")
+    assert idir.languages == ["kab"]
+    berber = need(session, world, "Interprète", "Accompagner des familles chez le médecin.",
+                  languages=["ber"])
+    assert idir.id in proposed(session, berber)
+    persian = need(session, world, "Interprète persan", "Accompagner des familles afghanes chez le médecin.",
+                   languages=["fa"])
+    zahra = person(session, world, "Zahra", "J'accompagne les familles chez le médecin, je parle dari.")
+    assert zahra.languages == ["prs"] and zahra.id in proposed(session, persian)
+    amina = person(session, world, "Amina", "J'accompagne les familles chez le médecin, je parle tamazight.")
+    kabyle = need(session, world, "Interprète kabyle", "Accompagner des familles chez le médecin.",
+                  languages=["kab"])
+    assert amina.id not in proposed(session, kabyle)
+
+
 def test_a_resident_is_offered_open_needs_in_a_language_they_speak(session: Session, world: World) -> None:
     """Resident -> needs: closed needs and needs asking for a language the resident does not speak
     are left out, needs asking for none or for one they speak are offered."""

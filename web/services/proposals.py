@@ -39,6 +39,7 @@ from matcher.policy import (
     Side,
     calibration_index,
     decide,
+    with_parents,
 )
 from models import (
     Consent,
@@ -129,7 +130,7 @@ def consenting(session: Session, today: date) -> Eligibility:
 def open_needs_for(session: Session, languages: Sequence[str]) -> Eligibility:
     """Open needs that ask for no language, or for one of these, as a ranking's filter (asked of
     the ranked-first needs: with 5,000 open needs, reading them all was ~180 ms a round)."""
-    spoken = set(languages)
+    spoken = with_parents(languages)
 
     def speaking(query: Any) -> set[int]:
         rows = session.exec(query.where(Need.status == NeedStatus.OPEN)).all()
