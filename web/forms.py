@@ -269,7 +269,7 @@ class AnswerForm(FlaskForm):
 
 # How an association reaches a resident after a yes: as the resident chooses it, and as shown.
 CONTACT_CHOICES = {
-    ContactChannel.WORKER: _l("Par mon ou ma travailleur·se social·e"),
+    ContactChannel.WORKER: _l("Par la personne qui m'accompagne au centre social"),
     ContactChannel.PHONE: _l("Par téléphone"),
     ContactChannel.EMAIL: _l("Par e-mail"),
 }

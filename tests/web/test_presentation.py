@@ -3,6 +3,7 @@ it, residents read it beside the needs proposed to them, social workers beside t
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
@@ -94,3 +95,18 @@ def test_an_organisation_without_presentation_shows_no_empty_box(
         title="Atelier couture", description="Animer un atelier de couture."), date.today())
     auth.login(world.worker_a.email or "")
     assert "Qui est" not in client.get(f"/accompagnement/besoins/{need.id}").get_data(as_text=True)
+
+
+def test_residents_pages_speak_without_gender_dots(client: FlaskClient, auth: Auth, session: Session,
+                                                   world: World) -> None:
+    """« votre travailleur·se social·e », « mis·e en relation »: a screen reader reads « point se »,
+    and a reader learning French stumbles on it. The residents' pages name « la personne qui vous
+    accompagne » or « le centre social »."""
+    awa = approved_opportunity(session, world, "Animer un atelier couture.")
+    pages = {"/code": client.get("/code").get_data(as_text=True)}
+    auth.code_login(awa.access_code)
+    for path in ("/moi/", "/moi/donnees", "/moi/savoir-faire", "/moi/contact"):
+        pages[path] = client.get(path).get_data(as_text=True)
+    for path, page in pages.items():
+        text = re.sub(r"<[^>]+>", " ", page)
+        assert not re.search(r"\w·\w", text), (path, re.findall(r"\S*\w·\w\S*", text))

@@ -116,8 +116,8 @@ CLOSED_FOR_REVIEWER = {
 }
 CLOSED_FOR_RESIDENT = {
     Closed.NEED: _l("Cette proposition est close : la structure n'attend plus de réponse."),
-    Closed.CONSENT: _l("Votre accord pour être mis·e en relation a pris fin : parlez-en à "
-                       "votre travailleur·se social·e."),
+    Closed.CONSENT: _l("Votre accord pour recevoir des propositions a pris fin : parlez-en à "
+                       "la personne qui vous accompagne."),
 }
 
 

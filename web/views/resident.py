@@ -103,7 +103,7 @@ def skills() -> Any:
 @roles_required(Role.RESIDENT)
 def ask_change() -> Any:
     return _send_request(RequestKind.CHANGE, "resident.skills",
-                         _("Merci ! Votre message est envoyé à votre travailleur·se social·e."))
+                         _("Merci ! Votre message est envoyé à la personne qui vous accompagne."))
 
 
 def _send_request(kind: RequestKind, back_to: str, thanks: str) -> Any:
@@ -156,8 +156,8 @@ def withdraw() -> Any:
     me = get_own_resident(session, user())
     if ActionForm().validate_on_submit():
         if withdraw_consent(session, user(), me):
-            flash(_("C'est fait : vous ne recevrez plus de proposition. Votre travailleur·se social·e "
-                    "est prévenu·e. Pour recommencer, parlez-lui."), "success")
+            flash(_("C'est fait : vous ne recevrez plus de proposition. La personne qui vous accompagne "
+                    "est prévenue. Pour recommencer, parlez-lui."), "success")
         else:
             flash(_("Votre accord était déjà retiré."), "success")
     return redirect(url_for("resident.my_data"))
@@ -167,4 +167,4 @@ def withdraw() -> Any:
 @roles_required(Role.RESIDENT)
 def ask_erasure() -> Any:
     return _send_request(RequestKind.ERASURE, "resident.my_data", _(
-        "Votre demande est envoyée. Votre travailleur·se social·e va effacer vos données."))
+        "Votre demande est envoyée. La personne qui vous accompagne va effacer vos données."))
