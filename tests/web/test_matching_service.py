@@ -175,6 +175,25 @@ def test_index_files_ahead_of_the_database_are_rebuilt(app: object, session: Ses
         assert restarted.load_or_rebuild(s2) == "rebuilt"
 
 
+def test_index_files_of_another_database_are_rebuilt(app: object, session: Session, world: World,
+                                                     config: Config, second_db: Database) -> None:
+    """Index files copied from another site (or another database of this one) whose generation
+    this database has also reached were loaded and served: the other site's statements quoted for
+    this site's residents. The files now carry the event their generation stands for; here the
+    database's event of that number is another one (as another database's would be)."""
+    add_people(session, world)
+    matching.save()
+    with second_db.session() as s2:
+        assert other_process(config).load_or_rebuild(s2) == "loaded"  # the same database: kept
+    last = session.exec(select(IndexEvent).order_by(col(IndexEvent.id).desc())).first()
+    assert last is not None
+    last.doc_id += 1000  # another database's event number `last.id`
+    session.add(last)
+    session.commit()
+    with second_db.session() as s2:
+        assert other_process(config).load_or_rebuild(s2) == "rebuilt"
+
+
 def test_rebuild_equals_incremental(app: object, session: Session, world: World,
                                     config: Config) -> None:
     people = add_people(session, world)

@@ -147,6 +147,7 @@ class MatchingService:
         self.policy = Policy()
         self._lock = threading.RLock()
         self._saved_generation = 0
+        self._mark = "0"  # which database the collections follow (`_event_mark`), saved beside them
         self._saved_at = 0.0
         self._save_seconds = 0.0  # how long the last save took
         # Artefacts encoded ahead of a write (see `prebuilt`), by document content.
@@ -189,6 +190,15 @@ class MatchingService:
         model = re.sub(r"[^A-Za-z0-9._-]+", "_", self.embedder.name)
         return self.index_dir / model / f"{name}.faiss"
 
+    def _mark_path(self) -> Path:
+        return self.index_path(RESIDENTS).with_name("database.txt")
+
+    def _saved_mark(self) -> str | None:
+        try:
+            return self._mark_path().read_text(encoding="utf-8").strip()
+        except OSError:
+            return None
+
     def load_or_rebuild(self, session: Session) -> str:
         """Open the index files, or rebuild them from the database; say which happened."""
         with self._lock:
@@ -200,13 +210,16 @@ class MatchingService:
                 loaded = {name: Collection.load(self.index_path(name), self.dim)
                           for name in (RESIDENTS, NEEDS)}
                 generations = {c.generation for c in loaded.values()}
-                if len(generations) != 1 or generations.pop() > _last_event(session):
+                if len(generations) != 1 or (generation := generations.pop()) > _last_event(session):
                     raise IndexFileError("index files are ahead of, or out of step with, the database")
+                if self._saved_mark() != (mark := _event_mark(session, generation)):
+                    raise IndexFileError("index files made from another database (or an older Relais)")
             except IndexFileError as exc:
                 log.warning("rebuilding the index from the database: %s", exc)
                 self.rebuild(session)
                 return "rebuilt"
             self.collections = loaded
+            self._mark = mark
             self._saved_generation = self.generation
             self._saved_at = time.monotonic()
             self.sync(session)
@@ -247,6 +260,7 @@ class MatchingService:
             for nid, ids, vectors in self._need_vectors(session, None):
                 needs.upsert(nid, ids, vectors)
             self.collections = {RESIDENTS: residents, NEEDS: needs}
+            self._mark = _event_mark(session, generation)
             self._rebuild_hybrid(session, generation)
             self.save()
 
@@ -256,6 +270,8 @@ class MatchingService:
             started = time.monotonic()
             for name, collection in self.collections.items():
                 collection.save(self.index_path(name))
+            if self.collections:
+                self._mark_path().write_text(self._mark + "\n", encoding="utf-8")
             self._saved_generation = self.generation
             self._saved_at = time.monotonic()
             self._save_seconds = self._saved_at - started
@@ -303,6 +319,7 @@ class MatchingService:
             for doc in touched[name] - fresh:
                 self.collections[name].delete(doc)
             self.collections[name].generation = last
+        self._mark = _event_mark(session, last)
         if self._save_due():
             self.save()
         return sum(len(docs) for docs in touched.values())
@@ -715,6 +732,18 @@ def _drop_pending_events(session: OrmSession, transaction: SessionTransaction) -
     """A transaction rolled back (or a session closed) takes its events with it."""
     if transaction.parent is None:
         session.info.pop(_PENDING_EVENTS, None)
+
+
+def _event_mark(session: Session, generation: int) -> str:
+    """The index event a generation stands for, as a database holds it (id, document, instant):
+    index files copied from another site, or from another database of the same site, carry a
+    generation this database may also have reached, and were served as its own (another site's
+    statements quoted for this site's residents)."""
+    if not generation:
+        return "0"
+    row = session.exec(select(IndexEvent.collection, IndexEvent.doc_id, IndexEvent.at)
+                       .where(IndexEvent.id == generation)).first()
+    return f"{generation}:{row[0]}:{row[1]}:{row[2].isoformat()}" if row else f"{generation}:missing"
 
 
 def _last_event(session: Session) -> int:
