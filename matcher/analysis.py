@@ -91,9 +91,10 @@ _ENGLISH_NEGATION = re.compile(r"\b(?:can't|cannot|won't|\w+n't|not|never)\b", r
 _NEGATORS = {"pas", "jamais", "aucun", "aucune", "rien", "personne", "guère", "ni", "not", "never", "n't",
              "cannot", "can't", "don't", "no"}
 _NE = {"ne", "n'", "n’"}
-# After a negator, a reassurance: "pas de souci", "aucun problème", "no problem".
+# After a negator, a reassurance: "pas de souci", "aucun problème", "no problem", and "pas besoin
+# de" ("pas besoin d'être un chef : il faut aimer cuisiner", "je n'ai pas besoin d'aide pour").
 _TROUBLES = {"problème", "problèmes", "probleme", "problemes", "problem", "problems", "souci", "soucis",
-             "stress"}
+             "stress", "besoin"}
 # "ça ne me dérange pas de ...", "rien ne me fait peur", "rien ne m'arrête": a verb of bother (its
 # accent-free stem) after "ne me" says yes. "Je n'ai jamais arrêté de coudre", "je n'arrête pas de
 # cuisiner": stopping, denied, is going on.

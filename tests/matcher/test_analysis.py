@@ -87,6 +87,8 @@ def test_negation_is_detected(analyzer: Analyzer, text: str) -> None:
     "je n'ai jamais arrêté de coudre",  # a stop denied
     "je n'arrête pas de bricoler chez moi",
     "j'ai jamais cessé de jardiner",
+    "Pas besoin d'être un chef : il faut juste aimer cuisiner pour 30 personnes",  # a need's reassurance
+    "je n'ai pas besoin d'aide pour porter des cartons",
 ])
 def test_affirmations_are_not_negated(analyzer: Analyzer, text: str) -> None:
     assert [st.negated for st in analyzer.analyze(text).statements] == [False]
