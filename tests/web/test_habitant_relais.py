@@ -432,3 +432,16 @@ def test_a_text_held_back_for_sensitive_words_says_so_at_the_top(client: FlaskCl
                      token_from=path).get_data(as_text=True)  # type: ignore[attr-defined]
     said = "Rien n&#39;est enregistré : le texte semble contenir des informations sensibles."
     assert said in page and page.index(said) < page.index("Ce texte contient des informations sensibles")
+
+
+def test_the_forms_open_on_the_centres_own_neighbourhood(client: FlaskClient, auth: Auth,
+                                                        world: World) -> None:
+    """They opened on the list's first neighbourhood (another village's, « Le Bourg », for a
+    centre of « Les Tilleuls »), and on a phone one rarely looks."""
+    selected = f'<option selected value="{world.tilleuls.id}">'
+    auth.login(world.relais.email or "")
+    for path in (NEW_PERSON, "/relais/besoins/nouveau"):
+        assert selected in client.get(path).get_data(as_text=True), path
+    auth.logout()
+    auth.login(world.worker_a.email or "")
+    assert selected in client.get("/accompagnement/residents/nouveau").get_data(as_text=True)
