@@ -188,6 +188,12 @@ def test_admin_reindex_job(client: FlaskClient, auth: Auth, session: Session, wo
     job = wait_for(job_id)
     assert job.status == JobStatus.FINISHED, job.error
     assert job.result["residents"] == 2 and job.result["needs"] == 0
+    # While one waits or runs, a second press follows it rather than queueing another rebuild.
+    waiting = create_job(session, world.admin, "reindex")
+    session.commit()
+    again = client.post("/accompagnement/taches/reindexation", data={"csrf_token": auth.token()})
+    assert again.headers["Location"].endswith(f"/accompagnement/taches/{waiting.id}")
+    assert len(session.exec(select(BackgroundJob).where(BackgroundJob.kind == "reindex")).all()) == 2
     auth.logout()
     auth.login(world.worker_a.email or "")  # a reindex is the admins' business
     assert client.get(f"/accompagnement/taches/{job_id}").status_code == 403

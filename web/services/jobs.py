@@ -21,6 +21,7 @@ from sqlmodel import Session, col, delete, select, update
 from models import BackgroundJob, JobStatus, User, utcnow
 from web.services import ServiceError
 from web.services.audit import record
+from web.services.queries import written_once
 
 log = logging.getLogger(__name__)
 
@@ -199,8 +200,16 @@ def queue(redis_url: str) -> Any:
 
 
 def start_reindex(session: Session, admin: User) -> BackgroundJob:
-    """Queue a full rebuild of the index from the stored vectors (what scripts/reindex.py does)."""
-    job = create_job(session, admin, REINDEX)
+    """Queue a full rebuild of the index from the stored vectors (what scripts/reindex.py does);
+    AlreadyDone(its id) while one is queued or running (a second press queued a second rebuild)."""
+
+    def waiting(besides: int | None) -> int | None:
+        return session.exec(select(BackgroundJob.id).where(
+            BackgroundJob.kind == REINDEX, col(BackgroundJob.id) != (besides or 0),
+            col(BackgroundJob.status).in_([JobStatus.QUEUED, JobStatus.RUNNING]))
+            .order_by(col(BackgroundJob.id))).first()
+
+    job: BackgroundJob = written_once(session, admin, waiting, lambda: create_job(session, admin, REINDEX))
     record(session, admin, "index.rebuild_requested", "background_job", job.id)
     session.commit()
     return job

@@ -13,7 +13,7 @@ from models import JobStatus, Role
 from web.extensions import db_session
 from web.forms import ImportForm
 from web.permissions import STAFF, get_job, roles_required, user
-from web.services import ServiceError
+from web.services import AlreadyDone, ServiceError
 from web.services import imports as csv_io
 from web.services.jobs import STATUS_LABELS, enqueue, job_state, recent_jobs, start_reindex
 
@@ -111,7 +111,10 @@ def job_json(job_id: int) -> Any:
 @bp.post("/taches/reindexation")
 @roles_required(Role.ADMIN)
 def reindex() -> Any:
-    job = start_reindex(db_session(), user())
+    try:
+        job = start_reindex(db_session(), user())
+    except AlreadyDone as running:  # one is queued or running: follow it
+        return redirect(url_for("imports.job", job_id=running.row_id))
     _start(job.id or 0)
     return redirect(url_for("imports.job", job_id=job.id))
 
