@@ -65,11 +65,25 @@ def test_review_desk_shortcuts(page: Page, session: Session, world: World,
     page.keyboard.press("?")
     expect(page.locator("#shortcuts")).to_have_attribute("open", "")
     screenshot(page, "review-desk-keyboard")
+    page.locator(f"#{first} a").first.focus()  # on the card's link, « a » is a slip: nothing
+    page.keyboard.press("a")
+    page.locator(f"#{first}").focus()
     page.keyboard.press("a")
     expect(status_message(page, "Proposition validée")).to_be_visible()
     session.expire_all()
     statuses = {m.resident_id: m.status for m in session.exec(select(Match)).all()}
     assert statuses == {awa.id: MatchStatus.APPROVED, ben.id: MatchStatus.PROPOSED}
+    # The one-letter shortcuts can be turned off (WCAG 2.1.4), and stay off on this device.
+    page.locator("#shortcuts summary").click()
+    page.get_by_label("Raccourcis d'une lettre actifs", exact=False).uncheck()
+    page.reload()
+    expect(page.get_by_label("Raccourcis d'une lettre actifs", exact=False)).not_to_be_checked()
+    page.locator(".proposal").first.focus()
+    page.keyboard.press("a")
+    page.wait_for_timeout(300)
+    session.expire_all()
+    still = {m.resident_id: m.status for m in session.exec(select(Match)).all()}
+    assert still[ben.id] == MatchStatus.PROPOSED
 
 
 def test_guided_prompts_add_to_the_text(contexts: Contexts, session: Session, world: World,

@@ -1,7 +1,7 @@
 // Review desk keyboard shortcuts, a progressive enhancement (the page works with Tab, Enter and
 // Space alone): j / k move between proposals, a approves the current one, x ticks it for bulk
 // approval, r goes to the reason of a rejection, ? opens the help. Keys typed in a text field or a
-// list are left alone. "Autre raison" makes the note required before the form is sent (the
+// list are left alone; a tick box in the help turns the shortcuts off. "Autre raison" makes the note required before the form is sent (the
 // server checks it again).
 (function () {
   "use strict";
@@ -29,6 +29,20 @@
     return active && active.closest ? active.closest(".proposal") : null;
   }
 
+  // Single-letter shortcuts can be turned off (WCAG 2.1.4: speech input types letters too); the
+  // choice is kept in this browser.
+  var toggle = document.getElementById("shortcuts-on");
+  var KEY = "relais.review.shortcuts";
+  var enabled = true;
+  try { enabled = window.localStorage.getItem(KEY) !== "off"; } catch (e) { enabled = true; }
+  if (toggle) {
+    toggle.checked = enabled;
+    toggle.addEventListener("change", function () {
+      enabled = toggle.checked;
+      try { window.localStorage.setItem(KEY, enabled ? "on" : "off"); } catch (e) { /* private mode */ }
+    });
+  }
+
   function move(step) {
     if (!cards.length) { return; }
     var index = cards.indexOf(current());
@@ -39,15 +53,15 @@
   }
 
   document.addEventListener("keydown", function (event) {
-    if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) { return; }
+    if (!enabled || event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) { return; }
     if (typing(event.target)) { return; }
     var card = current();
     var help = document.getElementById("shortcuts");
     switch (event.key) {
       case "j": move(1); break;
       case "k": move(-1); break;
-      case "a":
-        if (!card) { return; }
+      case "a":  // the card itself chosen: not a key slipping while on its name's link
+        if (!card || document.activeElement !== card) { return; }
         card.querySelector("[data-approve]").click();
         break;
       case "x":
