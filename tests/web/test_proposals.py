@@ -66,6 +66,17 @@ def test_explanation_names_statements_shared_terms_and_reasons(session: Session,
     assert isinstance(why["rank"], float)
 
 
+def test_shared_words_ignore_accents_and_say_something_of_the_skill() -> None:
+    """« savoir » and « an » (« je sais coudre depuis 10 ans » / « enfants de 10 ans ») were shown
+    as shared words, and « velo » typed without its accent shared nothing with « vélo »."""
+    def quote(*lemmas: str) -> Quoted:
+        return Quoted(" ".join(lemmas), lemmas, b"")
+
+    pairs = [(quote("savoir", "coudre", "an"), quote("savoir", "coudre", "enfant", "an"), 0.5),
+             (quote("réparer", "vélo"), quote("repare", "velo"), 0.4)]
+    assert proposals.shared_terms(pairs) == ["coudre", "vélo"]
+
+
 def test_a_resident_with_two_pending_proposals_this_month_gets_no_third(session: Session,
                                                                          world: World) -> None:
     awa = person(session, world, "Awa", "Je fais de la couture et je retouche les vêtements.")

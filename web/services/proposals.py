@@ -32,6 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
+from matcher.analysis import fold_accents
 from matcher.policy import (
     CALIBRATION_MINIMUM_REVIEWS,
     Candidate,
@@ -345,11 +346,24 @@ class _Stacked:
         return zip(self.ids, self.starts.tolist(), self.ends.tolist(), strict=True)
 
 
+# Words that say nothing of a skill, shown as "shared" beside the quotes: the light verbs of "je
+# sais coudre" / "savoir coudre", "je fais" / "faire", and the time words of "10 ans" (general
+# French, not drawn from any text).
+_NOT_TELLING = frozenset({"être", "etre", "avoir", "faire", "savoir", "pouvoir", "vouloir", "aller",
+                          "devoir", "an", "année", "annee", "mois", "semaine", "jour", "fois", "chose",
+                          "bien", "très", "tres", "tout", "aussi", "beaucoup", "petit"})
+
+
 def shared_terms(pairs: Sequence[tuple[Quotable, Quotable, float]]) -> list[str]:
-    """The lemmas both sides of these pairs use, pair by pair (six at most)."""
+    """The lemmas both sides of these pairs use, pair by pair (six at most), compared without
+    accents ("je repare les velos" and "Réparer les vélos" share « réparer » and « vélo »), as the
+    first side writes them, without the words that tell nothing of a skill."""
     shared: dict[str, None] = {}
     for query, doc, _similarity in pairs:
-        shared.update(dict.fromkeys(sorted(set(query.lemmas) & set(doc.lemmas))))
+        theirs = {fold_accents(lemma) for lemma in doc.lemmas}
+        shared.update(dict.fromkeys(sorted(lemma for lemma in set(query.lemmas)
+                                           if fold_accents(lemma) in theirs
+                                           and fold_accents(lemma) not in _NOT_TELLING)))
     return list(shared)[:6]
 
 
