@@ -11,6 +11,8 @@ must match the server's major version:
     pg_dump --format=custom --no-owner --file=relais.dump "$DATABASE_URL"
     pg_restore --clean --if-exists --no-owner --single-transaction --dbname="$DATABASE_URL" relais.dump
 
+A restore erases again the people erased since the backup was taken (read from the database's
+journal before it is replaced): a backup must not bring back someone who asked to be forgotten.
 `--print` prints those commands instead of running them. After a restore the FAISS index files are
 rebuilt from the vectors stored in the database (no text is re-encoded); running processes notice
 the older database and rebuild too, but restart them anyway so no session outlives the restore.
@@ -25,13 +27,17 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import select
 
-from models import Database
+from models import AuditEvent, Database, Resident
 from web.config import Config
 from web.services.matching import MatchingService
+from web.services.privacy import erase_resident
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -60,6 +66,45 @@ def sqlite_copy(source: Path, target: Path) -> None:
     dst.close()
 
 
+def erasures(config: Config) -> list[tuple[int, datetime]]:
+    """The erasures the database holds (its journal's resident.erase: id and instant), read before
+    a restore: a backup taken before them would bring the people back, with their words and a
+    working access code. None read from a database that cannot be opened (the reason to restore)."""
+    try:
+        with Database(config.database_url) as database, database.session() as session:
+            rows = session.exec(select(AuditEvent.object_id, AuditEvent.at)
+                                .where(AuditEvent.action == "resident.erase")).all()
+    except SQLAlchemyError as exc:
+        print(f"effacements illisibles / erasures unreadable ({exc.__class__.__name__}): après la "
+              "restauration, effacez de nouveau les personnes effacées depuis la sauvegarde.",
+              file=sys.stderr)
+        return []
+    return [(int(rid), at) for rid, at in rows if rid is not None]
+
+
+def erase_again(config: Config, erased: list[tuple[int, datetime]]) -> int:
+    """Erase again, in the restored database, the people erased since the backup was taken: the
+    same id, and a profile made before the erasure (an id given again after an older restore is
+    someone else, made after it). Journaled as erasures (reason "restore")."""
+    if not erased:
+        return 0
+    matching = MatchingService()
+    matching.configure_from(config)
+    count = 0
+    with Database(config.database_url) as database, database.session() as session:
+        for rid, at in erased:
+            resident = session.get(Resident, rid)
+            if resident is not None and _naive(resident.created_at) <= _naive(at):
+                erase_resident(session, matching, None, resident, "restore")
+                count += 1
+    return count
+
+
+def _naive(moment: datetime) -> datetime:
+    """An instant in UTC without its zone (SQLite gives them naive, PostgreSQL aware)."""
+    return moment if moment.tzinfo is None else moment.astimezone(UTC).replace(tzinfo=None)
+
+
 def rebuild_index(config: Config) -> str:
     matching = MatchingService()
     matching.configure_from(config)
@@ -81,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     path: Path = args.path.resolve()
     started = time.monotonic()
     database = sqlite_path(config.database_url)
+    erased = erasures(config) if args.action == "restore" and not args.print_only else []
     if database is None:
         command = pg_commands(config.database_url, path)[args.action]
         if args.print_only:
@@ -102,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         sqlite_copy(path, database)
     done = f"{args.action} {'to' if args.action == 'backup' else 'from'} {path}"
     if args.action == "restore":
+        done += f"; {erase_again(config, erased)} person(s) erased since the backup erased again"
         done += "; " + rebuild_index(config)
     print(f"{done} ({time.monotonic() - started:.1f} s)")
     return 0

@@ -10,11 +10,12 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
-from models import Database, Resident, SkillDeclaration
+from models import AuditEvent, Database, Resident, SkillDeclaration, User
 from tests.conftest import World, add_resident
 from web.config import Config
 from web.extensions import db, matching
 from web.services.matching import RESIDENTS, MatchingService
+from web.services.privacy import erase_and_forget
 from web.services.profiles import update_declaration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,6 +70,29 @@ def test_backup_then_restore_gives_back_the_old_state(app: object, session: Sess
         assert ranking(fresh, s2, query) == before
         # The running service sees an older database and rebuilds on its next search.
         assert ranking(matching, s2, query) == before
+
+
+def test_a_restore_never_brings_back_someone_erased_since_the_backup(
+        app: object, session: Session, world: World, config: Config, tmp_path: Path) -> None:
+    """Restored from a backup taken before her erasure, Awa was back: her words, her proposals and
+    an access code that opened her space. The restore erases her again (journaled); Li stays."""
+    created = add_resident(session, world, "Awa", "Je couds des robes et je fais des retouches.")
+    add_resident(session, world, "Li", "Je cuisine pour quarante personnes.")
+    backup = tmp_path / "relais.backup"
+    run(config, "backup", str(backup))
+    erase_and_forget(session, matching, world.worker_a, created.resident, "request")
+    session.close()
+    db.dispose()
+    printed = run(config, "restore", str(backup))
+    assert "1 person(s) erased since the backup erased again" in printed
+    with Database(config.database_url) as restored, restored.session() as s2:
+        assert [r.first_name for r in s2.exec(select(Resident)).all()] == ["Li"]
+        assert not s2.exec(select(SkillDeclaration).where(
+            SkillDeclaration.text.contains("robes"))).all()  # type: ignore[attr-defined]
+        again = s2.exec(select(AuditEvent).where(AuditEvent.action == "resident.erase")).one()
+        assert again.object_id == created.resident.id and again.details["reason"] == "restore"
+        login = s2.exec(select(User).where(User.role == "resident", User.is_active == True)).all()  # noqa: E712
+        assert [u.resident_id for u in login] != [created.resident.id] and len(login) == 1
 
 
 def test_postgres_commands_are_printed(config: Config, tmp_path: Path) -> None:
