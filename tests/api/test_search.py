@@ -20,19 +20,28 @@ def resident_ids(api: ApiEnv, role: str, text: str) -> list[int]:
     return [r["resident"]["id"] for r in body["results"]]
 
 
-def test_search_residents_leaves_out_who_withdrew_consent(api: ApiEnv) -> None:
+def worker_a_records(api: ApiEnv, first_name: str, declaration: str) -> int:
+    """A consenting resident of centre A (the module's data: withdraw the consent when done)."""
     with db.session() as session:
         created = create_resident(session, matching, api.users["worker_a"], ResidentInput(
-            first_name="Chloé", last_initial="M", territory_id=api.ids["tilleuls"], languages=["fr"],
+            first_name=first_name, last_initial="M", territory_id=api.ids["tilleuls"], languages=["fr"],
             consent_given_on=date.today(), consent_method="paper_signed", consent_matching=True,
-            declaration="Je couds des rideaux et je fais des retouches."), 12, date.today())
-        chloe = created.resident.id or 0
-    text = "Quelqu'un qui fait de la couture et des retouches."
-    assert {chloe, api.ids["rid"]} <= set(resident_ids(api, "worker_a", text))
+            declaration=declaration), 12, date.today())
+        return created.resident.id or 0
+
+
+def withdraw(api: ApiEnv, resident_id: int) -> None:
     with db.session() as session:
-        person = session.get(Resident, chloe)
+        person = session.get(Resident, resident_id)
         assert person is not None
         withdraw_consent(session, api.users["worker_a"], person)
+
+
+def test_search_residents_leaves_out_who_withdrew_consent(api: ApiEnv) -> None:
+    chloe = worker_a_records(api, "Chloé", "Je couds des rideaux et je fais des retouches.")
+    text = "Quelqu'un qui fait de la couture et des retouches."
+    assert {chloe, api.ids["rid"]} <= set(resident_ids(api, "worker_a", text))
+    withdraw(api, chloe)
     found = resident_ids(api, "worker_a", text)
     assert api.ids["rid"] in found and chloe not in found
     assert chloe not in resident_ids(api, "admin", text)
@@ -41,20 +50,12 @@ def test_search_residents_leaves_out_who_withdrew_consent(api: ApiEnv) -> None:
 def test_search_residents_leaves_out_who_said_they_cannot_do_it(api: ApiEnv) -> None:
     """« Je ne sais pas conduire » is not indexed, so the person came up for a driving text on
     their cooking; they still come up for cooking. (Consent withdrawn after: the module's data.)"""
-    with db.session() as session:
-        created = create_resident(session, matching, api.users["worker_a"], ResidentInput(
-            first_name="Dara", last_initial="T", territory_id=api.ids["tilleuls"], languages=["fr"],
-            consent_given_on=date.today(), consent_method="paper_signed", consent_matching=True,
-            declaration="Je ne sais pas conduire. Je fais la cuisine pour les fêtes."), 12, date.today())
-        dara = created.resident.id or 0
+    dara = worker_a_records(api, "Dara", "Je ne sais pas conduire. Je fais la cuisine pour les fêtes.")
     try:
         assert dara not in resident_ids(api, "worker_a", "Conduire des personnes âgées en voiture.")
         assert dara in resident_ids(api, "worker_a", "Cuisiner pour la fête du quartier.")
     finally:
-        with db.session() as session:
-            person = session.get(Resident, dara)
-            assert person is not None
-            withdraw_consent(session, api.users["worker_a"], person)
+        withdraw(api, dara)
 
 
 def test_search_residents_returns_whole_profiles_with_their_consent(api: ApiEnv) -> None:
