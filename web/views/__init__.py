@@ -10,6 +10,9 @@ from flask import Response, current_app, flash
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 
+from models import Organisation
+from web.extensions import db_session
+from web.permissions import user
 from web.services import ServiceError
 
 
@@ -62,3 +65,12 @@ def say_sensitive() -> None:
     form again (the warning itself sits under the text, screens further down)."""
     flash(_("Rien n'est enregistré : le texte semble contenir des informations sensibles. Lisez "
             "l'avertissement sous le texte, puis reformulez ou confirmez."), "error")
+
+
+def open_on_own_territory(form: Any) -> None:
+    """A new profile or need form opens on the user's centre's neighbourhood, not the list's first
+    (another village's: on a phone one rarely looks). A form sent keeps what was chosen."""
+    organisation = user().organisation_id
+    centre = db_session().get(Organisation, organisation) if organisation else None
+    if not form.is_submitted() and centre is not None and centre.territory_id:
+        form.territory_id.data = centre.territory_id

@@ -11,7 +11,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, url_
 from flask_babel import gettext as _
 
 from matcher.sensitive import find_sensitive
-from models import Need, Organisation, Resident, Role, ValidationStatus
+from models import Need, Resident, Role, ValidationStatus
 from web.extensions import db_session, matching
 from web.forms import DeclarationForm, RelaisNeedForm, ResidentForm, choices
 from web.permissions import get_own_submission, roles_required, user
@@ -19,7 +19,7 @@ from web.services import AlreadyDone, ServiceError
 from web.services.needs import NeedInput, create_need
 from web.services.profiles import ResidentInput, create_resident, territories
 from web.services.validation import current_declaration, resubmit_need, resubmit_resident, submitted_by
-from web.views import say_sensitive
+from web.views import open_on_own_territory, say_sensitive
 
 bp = Blueprint("relais", __name__, url_prefix="/relais")
 
@@ -34,11 +34,8 @@ def home() -> Any:
 def _territory_choices(form: ResidentForm | RelaisNeedForm) -> None:
     """The neighbourhoods, the centre's own first chosen (the list's first one was, another
     village's, and a habitant-relais on a phone rarely looks)."""
-    session = db_session()
-    form.territory_id.choices = choices({t.id: f"{t.name} ({t.commune})" for t in territories(session)})
-    centre = session.get(Organisation, user().organisation_id) if user().organisation_id else None
-    if not form.is_submitted() and centre is not None and centre.territory_id:
-        form.territory_id.data = centre.territory_id
+    form.territory_id.choices = choices({t.id: f"{t.name} ({t.commune})" for t in territories(db_session())})
+    open_on_own_territory(form)
 
 
 @bp.route("/personnes/nouvelle", methods=["GET", "POST"])

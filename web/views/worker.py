@@ -115,7 +115,7 @@ from web.services.validation import (
     validate_need,
     validate_resident,
 )
-from web.views import json_download, never_stored, say_sensitive
+from web.views import json_download, never_stored, open_on_own_territory, say_sensitive
 
 bp = Blueprint("worker", __name__, url_prefix="/accompagnement")
 
@@ -146,9 +146,7 @@ def new_resident() -> Any:
     session = db_session()
     form = ResidentForm()
     form.territory_id.choices = _territory_choices(session)
-    centre = session.get(Organisation, user().organisation_id) if user().organisation_id else None
-    if not form.is_submitted() and centre is not None and centre.territory_id:
-        form.territory_id.data = centre.territory_id  # the centre's own, not the list's first
+    open_on_own_territory(form)
     findings = find_sensitive(form.fold_guided()) if form.is_submitted() else []
     if findings and not form.sensitive_ok.data:
         say_sensitive()
