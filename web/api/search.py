@@ -136,6 +136,6 @@ def search_residents(data: dict[str, Any]) -> Any:
     order = [doc for doc in order if doc in why]
     people = {p["id"]: p for p in present_residents([residents[doc] for doc in order])}
     found = {"statements": statements, "results": [{"resident": people[doc], **why[doc]} for doc in order]}
-    record_reading_from_outside(session, actor(), list(residents.values()), "search")
+    record_reading_from_outside(session, actor(), [residents[doc] for doc in order], "search")
     return found
 
