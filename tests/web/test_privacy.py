@@ -29,6 +29,7 @@ from models import (
     User,
 )
 from models import Resident as ResidentRow
+from models.tables import AppendOnlyError
 from tests.conftest import Auth, World, add_resident, taps
 from web.config import Config
 from web.extensions import matching
@@ -318,6 +319,44 @@ def test_a_resident_asks_a_change_of_their_text(client: FlaskClient, auth: Auth,
     session.expire_all()
     assert session.get(ResidentRequest, request.id).handled_by_id == world.worker_a.id  # type: ignore[union-attr]
     assert "crochet" not in client.get(f"/accompagnement/residents/{story.binta}").get_data(as_text=True)
+
+
+def test_an_erasure_scrubs_the_persons_languages_and_wishes_from_the_journal(
+        session: Session, world: World) -> None:
+    """The journal keeps who changed which field of the profile and when; the values (languages
+    tell an origin) leave with the person. Other people's events keep theirs."""
+    story = _story(session, world)
+    binta = session.get(ResidentRow, story.binta)
+    assert binta is not None
+    update_declaration(session, matching, world.worker_a, binta, "Je couds et je parle wolof.")
+
+    def about(rid: int) -> list[AuditEvent]:
+        return list(session.exec(select(AuditEvent).where(
+            AuditEvent.object_type == "resident", AuditEvent.object_id == rid)).all())
+
+    edit = next(e for e in about(story.awa) if e.action == "declaration.update")
+    assert edit.details["changes"]["languages"]["after"] == ["ar"]
+    awa = session.get(ResidentRow, story.awa)
+    assert awa is not None
+    erasure = erase_resident(session, matching, world.worker_a, awa, "request")
+    session.expire_all()
+
+    events = about(story.awa)
+    assert '"ar"' not in json.dumps([e.details for e in events])
+    edit = next(e for e in events if e.action == "declaration.update")
+    assert "changes" not in edit.details and "languages" in edit.details["changed"]
+    created = next(e for e in events if e.action == "resident.create")
+    assert {"languages", "availability", "wants"} & set(created.details["changed"])
+    assert erasure.scrubbed == 2
+    erase = next(e for e in events if e.action == "resident.erase")
+    assert erase.details["scrubbed"] == 2
+    kept = next(e for e in about(story.binta) if e.action == "declaration.update")
+    assert kept.details["changes"]["languages"]["after"] == ["wo"]
+    with pytest.raises(AppendOnlyError):  # the ORM still refuses to change an event
+        kept.details = {}
+        session.add(kept)
+        session.commit()
+    session.rollback()
 
 
 def test_an_erased_persons_id_is_never_given_to_another(session: Session, world: World) -> None:

@@ -3,9 +3,11 @@
 Events are append-only (models/tables.py refuses updates and deletes), so they outlive an erasure.
 That is why **details never hold free text about a person** (declarations, notes, comments,
 messages, names): only ids, codes, enumerations, field names, dates, and the before/after of
-structured fields (languages, availability, wants, the id of the declaration version). After an
-erasure, the events that name the erased resident's id point at nothing: the id is not personal
-data once the rows behind it are gone.
+structured fields (languages, availability, wants, the id of the declaration version). An erasure
+replaces those before/after values, in the events about the person, by the names of the fields
+that changed (privacy.erase_resident: the one writer allowed, through SQL): a person's languages
+can tell their origin. After it, the events that name the erased resident's id point at nothing:
+the id is not personal data once the rows behind it are gone.
 """
 
 from __future__ import annotations

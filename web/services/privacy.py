@@ -6,7 +6,10 @@
 - **Erasure** deletes the person's rows, writes an index delete event (every process drops the
   vectors before its next search; the rebuild reads only stored vectors, which are gone) and keeps
   only anonymous counts (``AnonymousCount``) for statistics. The resident's login becomes an
-  inactive, nameless tombstone: audit events are append-only and point at it.
+  inactive, nameless tombstone: audit events are append-only and point at it. The one change
+  made to them: the before/after values of the person's structured fields (languages, which can
+  tell an origin, availability, wishes) are scrubbed from the events about them, leaving which
+  field changed, when and by whom.
 - **Retention** warns, then erases ("anonymises") profiles nobody touched for a configurable time.
 
 Rows are found through the foreign keys of the metadata, so a table another part of Relais adds
@@ -203,6 +206,7 @@ def record_export(session: Session, actor: User, resident: Resident, form: str) 
 class Erasure:
     resident_id: int
     removed: dict[str, int] = field(default_factory=dict)  # rows deleted per table
+    scrubbed: int = 0  # journal events about the person whose before/after values were removed
 
 
 def _month(moment: datetime | None) -> str:
@@ -256,6 +260,8 @@ def erase_resident(session: Session, matching: MatchingService, actor: User | No
     """
     rid = resident.id or 0
     matches = session.exec(select(Match).where(Match.resident_id == rid)).all()
+    logins = session.exec(select(User).where(User.resident_id == rid)).all()
+    about = audit_events_about(session, resident, logins[0] if logins else None, matches)
     _keep_counts(session, resident, matches, reason)
     # Staff notifications about the person and their proposals name them ("Awa K. a dit oui").
     forgotten = notifications.forget_resident(session, rid, [m.id for m in matches if m.id is not None])
@@ -263,7 +269,7 @@ def erase_resident(session: Session, matching: MatchingService, actor: User | No
     erasure = Erasure(rid)
     if forgotten:
         erasure.removed["notification"] = forgotten
-    logins = session.exec(select(User).where(User.resident_id == rid)).all()
+    erasure.scrubbed = _scrub_changes(session, about)
     for login in logins:
         login.resident_id, login.access_code_digest, login.is_active = None, None, False
         login.display_name, login.email, login.password_hash, login.last_login_at = \
@@ -288,9 +294,27 @@ def erase_resident(session: Session, matching: MatchingService, actor: User | No
     conn.execute(delete(SQLModel.metadata.tables["resident"]).where(
         SQLModel.metadata.tables["resident"].c.id == rid))
     erasure.removed["resident"] = 1
-    record(session, actor, "resident.erase", "resident", rid, reason=reason, removed=erasure.removed)
+    record(session, actor, "resident.erase", "resident", rid, reason=reason, removed=erasure.removed,
+           scrubbed=erasure.scrubbed)
     session.commit()
     return erasure
+
+
+def _scrub_changes(session: Session, events: Sequence[AuditEvent]) -> int:
+    """Replace the before/after values of the events' `changes` by the names of the fields that
+    changed (`changed`), under SQL rather than the ORM, which refuses any change to an audit event:
+    an erasure is the one writer allowed. Returns how many events were scrubbed."""
+    table = SQLModel.metadata.tables["auditevent"]
+    count = 0
+    for event in events:
+        details = dict(event.details or {})
+        if not details.get("changes"):
+            continue
+        details["changed"] = sorted(details.pop("changes"))
+        session.connection().execute(update(table).where(table.c.id == event.id).values(details=details))
+        session.expunge(event)  # its loaded copy holds the old values
+        count += 1
+    return count
 
 
 def erase_and_forget(session: Session, matching: MatchingService, actor: User | None,
