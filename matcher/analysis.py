@@ -129,11 +129,16 @@ LANGUAGE_NAMES: dict[str, str] = {
     "signes": "fsl", "hébreu": "he", "grec": "el", "néerlandais": "nl", "hongrois": "hu",
     "bulgare": "bg", "tchèque": "cs",
 }
-# Verbs and nouns that make a language name mean "I speak it" rather than e.g. "arabic cuisine".
-_LANGUAGE_CUES = {"parler", "comprendre", "lire", "écrire", "traduire", "interpréter", "langue",
-                  "speak", "speaks", "understand", "read", "write", "translate", "bilingue",
-                  "couramment", "natal", "maternel", "maternelle", "native", "traducteur",
-                  "traductrice", "interprète"}
+# Words that make a language name mean "I speak it" rather than e.g. "arabic cuisine", matched
+# on their accent-folded form, whole or by their start: spaCy's small model gives "parle" after
+# "elle" the lemma "parl" and "langues" stays plural, so lemmas alone missed "Elle parle arabe".
+_LANGUAGE_CUE_WORDS = {"lis", "lit", "lire", "lisent", "lu", "read", "reads", "write", "writes", "natal",
+                       "native", "couramment", "fluent", "fluently"}
+_LANGUAGE_CUE_STARTS = ("parl", "compren", "compri", "tradu", "interpr", "ecri", "ecriv", "langue",
+                        "bilingue", "trilingue", "maternel", "speak", "spoke", "understand", "translat")
+# "Mon fils parle anglais": a possessive before the speaker names someone else (but "sa langue
+# maternelle" is theirs).
+_POSSESSIVES = {"mon", "ma", "mes", "son", "sa", "ses", "notre", "nos", "leur", "leurs", "my", "his", "her"}
 
 
 @dataclass(frozen=True)
@@ -153,11 +158,10 @@ class Analysis:
 
     @property
     def languages(self) -> list[str]:
-        """Languages the text says are spoken (never from a negated statement)."""
+        """Languages the text says are spoken (never from a negated part: see _languages_of)."""
         seen: dict[str, None] = {}
         for st in self.statements:
-            if not st.negated:
-                seen.update(dict.fromkeys(st.languages))
+            seen.update(dict.fromkeys(st.languages))
         return list(seen)
 
     @property
@@ -289,12 +293,21 @@ def _clause_starts(sent: Any) -> list[int]:
         following = tok.nbor(1) if tok.i + 1 < sent.end else None
         if tok.lower_ in _COORDINATORS and following is not None and following.lower_ in _SUBJECTS:
             starts.add(tok.i)  # "… et je couds": a new subject, a new statement
+        elif tok.lower_ in {"mais", "but"} and _turns_positive(sent, tok.i):
+            starts.add(tok.i)  # "je ne conduis pas mais parle espagnol": a no, then a yes
         elif tok.dep_ == "conj" and tok.pos_ in {"VERB", "AUX"} and tok.head.pos_ in {"VERB", "AUX"}:
             left = [c for c in tok.children if c.i < tok.i and c.dep_ in {"cc", "punct"}]
             # "je sais ni coudre ni tricoter": one refusal, not "coudre" and "tricoter" alone.
             if left and not any(c.lower_ == "ni" for c in left):
                 starts.add(min(c.i for c in left))
     return sorted(i for i in starts if i > sent.start)
+
+
+def _turns_positive(sent: Any, at: int) -> bool:
+    """Whether the "mais" at `at` follows a negation and opens words that are not negated."""
+    before = [t.lower_ for t in sent.doc[sent.start:at]]
+    after = [t.lower_ for t in sent.doc[at + 1:sent.end] if not t.is_punct]
+    return len(after) >= 2 and _negated_words(before) and not _negated_words(after)
 
 
 def _without_reassurances(words: list[str]) -> list[str]:
@@ -383,16 +396,49 @@ def _negated_words(words: list[str]) -> bool:
     return has_ne and "que" not in words and "qu'" not in words
 
 
+def _language_cue(tokens: list[Any], i: int) -> bool:
+    word = fold_accents(tokens[i].lower_)
+    if word == "compris" and i and tokens[i - 1].lower_ == "y":
+        return False  # "y compris la pâtisserie arabe"
+    return word in _LANGUAGE_CUE_WORDS or word.startswith(_LANGUAGE_CUE_STARTS)
+
+
+def _someone_else(tokens: list[Any], cue: int) -> bool:
+    """Whether the words before the cue make a relative the speaker ("mon fils parle anglais")."""
+    for k in range(cue - 1, max(cue - 4, -1), -1):
+        word = tokens[k].lower_
+        if word in _SUBJECTS or tokens[k].is_punct:
+            return False
+        if word in _POSSESSIVES:
+            return not fold_accents(tokens[k + 1].lower_).startswith("langue")
+    return False
+
+
 def _languages_of(tokens: list[Any]) -> tuple[str, ...]:
-    lemmas = {t.lemma_.lower() for t in tokens} | {t.lower_ for t in tokens}
-    if not lemmas & _LANGUAGE_CUES:
-        return ()
+    """The languages a statement says are spoken: a language name after a cue ("parle",
+    "comprend", "langue"…), in a part of the statement that is not negated: "je ne parle pas
+    anglais mais je parle espagnol" speaks Spanish."""
     found: dict[str, None] = {}
-    for t in tokens:
-        code = LANGUAGE_NAMES.get(t.lower_)
-        if code:
-            found[code] = None
+    for piece in _pieces(tokens):
+        cues = [i for i in range(len(piece)) if _language_cue(piece, i)]
+        if not cues or all(_someone_else(piece, i) for i in cues) or _is_negated(piece):
+            continue
+        for t in piece:
+            code = LANGUAGE_NAMES.get(t.lower_)
+            if code:
+                found[code] = None
     return tuple(found)
+
+
+def _pieces(tokens: list[Any]) -> list[list[Any]]:
+    """The statement's parts on either side of each "mais" or ";"."""
+    out: list[list[Any]] = [[]]
+    for t in tokens:
+        if t.lower_ in {"mais", "but", ";"}:
+            out.append([])
+        else:
+            out[-1].append(t)
+    return [p for p in out if p]
 
 
 def _sentences(text: str) -> list[str]:

@@ -114,6 +114,33 @@ def test_negated_languages_are_not_spoken(analyzer: Analyzer) -> None:
     assert analyzer.analyze("Je ne parle pas anglais. Je parle wolof.").languages == ["wo"]
 
 
+@pytest.mark.parametrize(("text", "codes"), [
+    ("Elle parle arabe et wolof.", ["ar", "wo"]),  # a worker writing about her: "parle" lemma "parl"
+    ("Il cuisine pour 40 personnes et parle portugais.", ["pt"]),
+    ("Langues : arabe, anglais.", ["ar", "en"]),
+    ("Parle arabe, kabyle.", ["ar", "kab"]),
+    ("Sa langue maternelle est le lingala.", ["ln"]),
+    ("Mon fils parle anglais.", []),  # someone else
+    ("Je cuisine tout, y compris la pâtisserie arabe.", []),
+])
+def test_languages_are_found_whoever_writes_the_profile(analyzer: Analyzer, text: str,
+                                                       codes: list[str]) -> None:
+    assert analyzer.analyze(text).languages == codes
+
+
+def test_a_no_then_a_yes_after_mais_are_two_statements(analyzer: Analyzer) -> None:
+    """The whole sentence was negated: the Spanish and the embroidery were lost with the no."""
+    spanish = analyzer.analyze("Elle ne parle pas anglais mais parle espagnol.")
+    assert [(st.text, st.negated) for st in spanish.statements] == [
+        ("Elle ne parle pas anglais", True), ("parle espagnol", False)]
+    assert spanish.languages == ["es"]
+    embroidery = analyzer.analyze("Je ne fais pas de couture mais de la broderie.").statements
+    assert [(st.text, st.negated) for st in embroidery] == [
+        ("Je ne fais pas de couture", True), ("de la broderie", False)]
+    both_no = analyzer.analyze("Je n'ai pas le permis mais pas de voiture non plus.").statements
+    assert [st.negated for st in both_no] == [True]
+
+
 @pytest.mark.parametrize("text", ["", "   ", "\n\n", "…", "!!!"])
 def test_empty_or_punctuation_only_text_has_no_statement(analyzer: Analyzer, text: str) -> None:
     assert analyzer.analyze(text).statements == []
