@@ -105,7 +105,7 @@ def test_residents_pages_speak_without_gender_dots(client: FlaskClient, auth: Au
     awa = approved_opportunity(session, world, "Animer un atelier couture.")
     pages = {"/code": client.get("/code").get_data(as_text=True)}
     auth.code_login(awa.access_code)
-    for path in ("/moi/", "/moi/donnees", "/moi/savoir-faire", "/moi/contact"):
+    for path in ("/moi/", "/moi/donnees", "/moi/donnees/copie", "/moi/savoir-faire", "/moi/contact"):
         pages[path] = client.get(path).get_data(as_text=True)
     for path, page in pages.items():
         text = re.sub(r"<[^>]+>", " ", page)

@@ -139,17 +139,32 @@ def test_the_worker_exports_everything_held_about_a_resident(client: FlaskClient
         (story.awa, world.worker_a.id, "json"), (story.awa, world.worker_a.id, "page")]
 
 
-def test_a_resident_downloads_their_own_data_only(client: FlaskClient, auth: Auth,
-                                                  session: Session, world: World) -> None:
+def test_a_resident_reads_and_downloads_their_own_data_only(client: FlaskClient, auth: Auth,
+                                                            session: Session, world: World) -> None:
+    """A page to read or print (a JSON file is no answer to someone who reads little), and the
+    file for another service."""
     story = _story(session, world)
-    auth.code_login(story.binta_code)
+    auth.code_login(story.awa_code)
     page = client.get("/moi/donnees").get_data(as_text=True)
-    assert "Binta D." in page and "Télécharger mes données" in page
+    assert 'href="/moi/donnees/copie"' in page and 'href="/moi/donnees/export.json"' in page
+    copy = client.get("/moi/donnees/copie")
+    html = copy.get_data(as_text=True)
+    assert copy.status_code == 200 and copy.headers["Cache-Control"] == "no-store"
+    assert "Tout ce que Relais garde sur vous" in html and "Ce que vous savez faire" in html
+    assert AWA_TEXT in html and AWA_NEW_TEXT in html and "Ajouter le tricot." in html
+    assert "Je peux le samedi matin." in html and "data-print" in html
+    assert "Binta" not in html and "/accompagnement/" not in html  # no staff page linked
+    auth.logout()
+    auth.code_login(story.binta_code)
+    assert "Binta D." in client.get("/moi/donnees").get_data(as_text=True)
     data = json.loads(client.get("/moi/donnees/export.json").get_data(as_text=True))
     assert data["resident"]["id"] == story.binta and "Awa" not in json.dumps(data)
-    binta_user = session.exec(select(User).where(User.resident_id == story.binta)).one()
-    event = session.exec(select(AuditEvent).where(AuditEvent.action == "resident.export")).one()
-    assert (event.object_id, event.actor_id) == (story.binta, binta_user.id)
+    logins = {u.resident_id: u.id for u in session.exec(select(User).where(User.resident_id.in_(  # type: ignore[union-attr]
+        [story.awa, story.binta]))).all()}
+    events = session.exec(select(AuditEvent).where(AuditEvent.action == "resident.export")
+                          .order_by(AuditEvent.id)).all()  # type: ignore[arg-type]
+    assert [(e.object_id, e.actor_id, e.details["format"]) for e in events] == [
+        (story.awa, logins[story.awa], "page"), (story.binta, logins[story.binta], "json")]
 
 
 # ------------------------------------------------------------------------------------ erasure

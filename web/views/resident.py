@@ -20,7 +20,7 @@ from models import (
     Territory,
 )
 from web.extensions import db_session
-from web.forms import ActionForm, AnswerForm, RequestForm
+from web.forms import CONTACT_CHOICES, REJECTION_LABELS, ActionForm, AnswerForm, RequestForm
 from web.permissions import (
     VISIBLE_TO_RESIDENT,
     get_match_for_resident,
@@ -136,6 +136,19 @@ def my_data() -> Any:
                            erasure=next((r for r in open_requests(session, [me.id])
                                          if r.kind == RequestKind.ERASURE), None),
                            retention_months=config.retention_months, form=RequestForm())
+
+
+@bp.get("/donnees/copie")
+@roles_required(Role.RESIDENT)
+def my_data_page() -> Any:
+    """Everything held about the person, as a page to read or print: the JSON file is for
+    another service, not for reading (RGPD art. 15: in an intelligible form)."""
+    session = db_session()
+    me = get_own_resident(session, user())
+    data = resident_export(session, me)
+    record_export(session, user(), me, "page")
+    return render_template("worker/export.html", resident=me, data=data, channels=CONTACT_CHOICES,
+                           rejection_labels=REJECTION_LABELS, own=True)
 
 
 @bp.get("/donnees/export.json")
