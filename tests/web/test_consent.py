@@ -151,8 +151,16 @@ def test_the_resident_withdraws_consent_from_their_own_page(client: FlaskClient,
 
     auth.code_login(created.access_code)
     page = client.get("/moi/donnees").get_data(as_text=True)
-    assert "Retirer mon accord" in page
-    done = auth.post("/moi/donnees/accord/retrait", {}, token_from="/moi/donnees", follow_redirects=True)
+    assert 'href="/moi/donnees/accord/retrait"' in page and "Retirer mon accord" in page
+    # One tap by mistake only asks: nothing is withdrawn without the « Oui » of the question.
+    asked = auth.post("/moi/donnees/accord/retrait", {}, token_from="/moi/donnees")
+    assert asked.status_code == 302 and asked.headers["Location"].endswith("/moi/donnees/accord/retrait")
+    question = client.get("/moi/donnees/accord/retrait").get_data(as_text=True)
+    assert "Oui, retirer mon accord" in question and 'href="/moi/donnees"' in question
+    session.expire_all()
+    assert awa.id in valid_consent_residents(session, today)
+    done = auth.post("/moi/donnees/accord/retrait", {"confirm": "y"},
+                     token_from="/moi/donnees/accord/retrait", follow_redirects=True)
     text = done.get_data(as_text=True)  # type: ignore[attr-defined]
     assert "vous ne recevrez plus de proposition" in text and "Retirer mon accord" not in text
     session.expire_all()
@@ -165,7 +173,9 @@ def test_the_resident_withdraws_consent_from_their_own_page(client: FlaskClient,
     told = session.exec(select(Notification).where(Notification.user_id == world.worker_a.id,
                                                    Notification.kind == "consent")).all()
     assert [n.text for n in told] == ["Awa K. a retiré son accord : plus de proposition pour cette personne."]
-    again = auth.post("/moi/donnees/accord/retrait", {}, token_from="/moi/donnees", follow_redirects=True)
+    assert client.get("/moi/donnees/accord/retrait").headers["Location"].endswith("/moi/donnees")
+    again = auth.post("/moi/donnees/accord/retrait", {"confirm": "y"}, token_from="/moi/donnees",
+                      follow_redirects=True)
     assert "Votre accord était déjà retiré." in again.get_data(as_text=True)  # type: ignore[attr-defined]
     assert session.get(Resident, awa.id) is not None
 

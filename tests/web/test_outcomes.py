@@ -170,7 +170,7 @@ def test_a_withdrawal_after_the_yes_hides_the_persons_own_contact(
     auth.code_login(followup.code)
     auth.post("/moi/contact", {"channel": "phone", "value": "06 12 34 56 78"}, token_from="/moi/contact")
     _accept(session, followup)
-    auth.post("/moi/donnees/accord/retrait", {}, token_from="/moi/donnees")
+    auth.post("/moi/donnees/accord/retrait", {"confirm": "y"}, token_from="/moi/donnees")
     auth.logout()
     auth.login(followup.world.member.email or "")
     detail = client.get(f"/suivi/propositions/{followup.match_id}").get_data(as_text=True)

@@ -160,6 +160,7 @@ MATRIX = [
     ("GET", "/moi/donnees/export.json", {"resident": 200, "other_resident": 200}),
     ("GET", "/moi/donnees/copie", {"resident": 200, "other_resident": 200}),
     ("POST", "/moi/donnees/effacement", {"resident": 302, "other_resident": 302}),
+    ("GET", "/moi/donnees/accord/retrait", {"resident": 200, "other_resident": 200}),
     ("POST", "/moi/donnees/accord/retrait", {"resident": 302, "other_resident": 302}),
     ("GET", "/admin/journal", {"admin": 200}),
     ("GET", "/admin/", {"admin": 200}),

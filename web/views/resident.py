@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlmodel import col, select
 
@@ -161,13 +161,30 @@ def my_data_json() -> Any:
     return json_download(data, "mes-donnees-relais.json")
 
 
+@bp.get("/donnees/accord/retrait")
+@roles_required(Role.RESIDENT)
+def withdraw_confirm() -> Any:
+    """"Are you sure?": one tap by mistake would stop every proposal until the person finds their
+    worker again."""
+    session = db_session()
+    me = get_own_resident(session, user())
+    consent = current_consent(session, me)
+    if not (consent and consent.is_valid(date.today())):
+        return redirect(url_for("resident.my_data"))
+    return render_template("resident/withdraw.html")
+
+
 @bp.post("/donnees/accord/retrait")
 @roles_required(Role.RESIDENT)
 def withdraw() -> Any:
-    """The person withdraws their consent themselves: as easy as it was to give (RGPD art. 7.3)."""
+    """The person withdraws their consent themselves: as easy as it was to give (RGPD art. 7.3),
+    two taps (the button, then « Oui » on the question)."""
     session = db_session()
     me = get_own_resident(session, user())
-    if ActionForm().validate_on_submit():
+    form = ActionForm()
+    if form.validate_on_submit() and request.form.get("confirm") != "y":
+        return redirect(url_for("resident.withdraw_confirm"))
+    if form.validate_on_submit():
         if withdraw_consent(session, user(), me):
             flash(_("C'est fait : vous ne recevrez plus de proposition. La personne qui vous accompagne "
                     "est prévenue. Pour recommencer, parlez-lui."), "success")
