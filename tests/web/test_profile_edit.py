@@ -168,3 +168,27 @@ def test_a_profile_waiting_for_validation_changes_out_of_matching(client: FlaskC
                          token_from=edit_path(sira.id), follow_redirects=True)
     assert "0 nouvelle(s) proposition(s)" in response.get_data(as_text=True)  # type: ignore[attr-defined]
     assert session.exec(select(Match).where(Match.resident_id == sira.id)).all() == []
+
+
+def test_a_language_the_new_text_no_longer_says_leaves_with_the_old_text(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    """« je parle arabe » corrected to « je parle tamazight »: she stayed an Arabic speaker for the
+    languages filter (interpreting needs) for good. The boxes ticked for another reason stay, and
+    the screen says which language left."""
+    awa = add_resident(session, world, "Awa", "Je parle arabe et je fais de la couture.",
+                       languages=["fr"]).resident
+    assert set(awa.languages) == {"fr", "ar"}
+    auth.login(world.worker_a.email or "")
+    path = f"/accompagnement/residents/{awa.id}/declaration"
+    done = auth.post(path, {"declaration": "Je parle tamazight et je fais de la couture."},
+                     token_from=f"/accompagnement/residents/{awa.id}", follow_redirects=True)
+    page = done.get_data(as_text=True)  # type: ignore[attr-defined]
+    assert "Langues retirées avec l&#39;ancien texte : arabe" in page
+    session.expire_all()
+    person = session.get(Resident, awa.id)
+    assert person is not None and person.languages == ["fr", "ber"]
+    auth.post(path, {"declaration": "Je parle tamazight et je couds des robes."},
+              token_from=f"/accompagnement/residents/{awa.id}")
+    session.expire_all()
+    person = session.get(Resident, awa.id)
+    assert person is not None and person.languages == ["fr", "ber"]

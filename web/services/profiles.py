@@ -256,7 +256,13 @@ def update_declaration(session: Session, matching: MatchingService, worker: User
     in_matching = resident.validation_status == ValidationStatus.VALIDATED
     if in_matching:  # a profile waiting for validation stays out of the index
         matching.store_declaration(session, declaration, analysis)
-    resident.languages = list(dict.fromkeys([*resident.languages, *analysis.languages]))
+    # The languages the old text gave and the new one no longer says leave with it ("je parle
+    # arabe" corrected to "je parle tamazight"); the screen says which (a box ticked as well goes
+    # too: the worker ticks it again).
+    old = session.get(SkillDeclaration, previous) if previous is not None else None
+    gone = set(matching.analyze(old.text).languages) - set(analysis.languages) if old else set()
+    resident.languages = list(dict.fromkeys([*(code for code in resident.languages if code not in gone),
+                                             *analysis.languages]))
     resident.updated_at = utcnow()
     session.add(resident)
     withdraw_unreviewed(session, resident_id=resident.id)
