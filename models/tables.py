@@ -499,6 +499,10 @@ class Notification(SQLModel, table=True):
     user_id: int = Field(foreign_key="app_user.id", index=True)
     kind: str = Field(max_length=32)  # "to_review", "opportunity", "answered", "outcome", "consent"
     text: str = Field(max_length=300)  # French, no free text typed by a resident
+    # The French msgid and its values: the list shows the text in the reader's language (the
+    # English pages). Empty on notifications written before (the text is shown as it is).
+    message: str = Field(default="", max_length=300)
+    message_values: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     link: str = Field(default="", max_length=300)  # a path inside Relais
     created_at: datetime = Field(default_factory=utcnow, index=True)
     read_at: datetime | None = None

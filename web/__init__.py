@@ -43,6 +43,7 @@ from web.forms import (
     status_label,
     want_labels,
 )
+from web.services.notifications import shown_text
 from web.services.validation import can_correct
 from web.views.language import chosen_language
 
@@ -114,6 +115,7 @@ def create_app(config: Config | None = None, test_config: dict[str, Any] | None 
     app.add_template_filter(slot_labels, "slot_labels")
     app.add_template_filter(want_labels, "want_labels")
     app.add_template_filter(local_time, "local_time")
+    app.add_template_filter(shown_text, "notification_text")
     app.add_template_global(can_correct, "can_correct")
     app.context_processor(lambda: {"get_locale": get_locale, "sensitive_labels": SENSITIVE_LABELS,
                                    "need_status_labels": NEED_STATUS_LABELS})

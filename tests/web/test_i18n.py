@@ -48,7 +48,8 @@ def extracted_msgids() -> set[str]:
         found = re.fullmatch(r"\[(\w+): (.+)\]", line.strip())
         if found:
             method_map.append((found.group(2), found.group(1)))
-    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None}
+    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None,
+                "N_": None}
     return {message if isinstance(message, str) else message[0]
             for _file, _line, message, _comments, _context
             in extract_from_dir(str(ROOT), method_map, keywords=keywords)}

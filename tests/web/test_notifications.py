@@ -144,6 +144,24 @@ def test_a_resident_sees_their_opportunity_notification(client: FlaskClient, aut
     assert "Nouvelle proposition pour vous" in client.get("/notifications/").get_data(as_text=True)
 
 
+def test_a_resident_reading_in_english_reads_their_notification_in_english(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    """The text was stored in French only: a resident who reads Relais in English (French is not
+    everyone's first language) got « Nouvelle proposition pour vous » all the same."""
+    created, _match = approved_for_awa(session, world, world.worker_a)
+    [notification] = inbox(session, resident_user(session, created.resident.id or 0))
+    assert notification.text == "Nouvelle proposition pour vous : « Atelier couture »."  # the digest's
+    auth.code_login(created.access_code)
+    client.post("/langue", data={"lang": "en", "csrf_token": auth.token("/moi/")})
+    page = client.get("/notifications/").get_data(as_text=True)
+    assert "A new opportunity for you: “Atelier couture”." in page and "Nouvelle proposition" not in page
+    # One written before the msgid was kept shows its French text.
+    session.add(Notification(user_id=notification.user_id, kind="opportunity", text="Ancien message.",
+                             link="/moi/"))
+    session.commit()
+    assert "Ancien message." in client.get("/notifications/").get_data(as_text=True)
+
+
 def test_notifications_naming_a_resident_can_be_forgotten(session: Session, world: World) -> None:
     """For erasure: what names the person (their answer, an outcome, their own withdrawal of
     consent) goes with them and their proposals."""

@@ -4,12 +4,14 @@ Each event that asks someone to act adds rows in the same transaction as the cha
 new proposals → the social workers of the resident's centre; an approved opportunity → the
 resident; a resident's answer → the need's author and the worker who approved; an outcome → the
 other side. Texts are French sentences built here, holding no free text typed by a resident (a
-first name and an initial at most), so that they can go into an email as they are.
+first name and an initial at most), so that they can go into an email as they are; each keeps its
+msgid and values too, so the list shows it in the reader's language (`shown_text`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -46,16 +48,41 @@ def followup_link(match_id: int | None) -> str:
     return f"/suivi/propositions/{match_id}"
 
 
-def _french(message: str, **values: Any) -> str:
-    """Notifications are kept as French text (the recipients' language), whatever the actor's."""
+def N_(message: str) -> str:  # noqa: N802 (gettext_noop's usual name: pybabel extracts it)
+    """A msgid marked for translation, translated when shown."""
+    return message
+
+
+@dataclass(frozen=True)
+class Said:
+    text: str  # in French
+    message: str = ""  # its msgid
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+def _french(message: str, **values: Any) -> Said:
+    """Notifications are kept as French text (the recipients' language, and the digest's),
+    whatever the actor's; with the msgid and values, for a reader of another language."""
     with force_locale("fr"):
-        return _(message, **values)[:MAX_TEXT]
+        return Said(_(message, **values)[:MAX_TEXT], message, values)
 
 
-def notify(session: Session, user_ids: Iterable[int | None], kind: str, text: str, link: str) -> int:
+def shown_text(notification: Notification) -> str:
+    """The notification in the reader's language (the current locale): its French text when it
+    has no msgid (written before they were kept) or the catalogue's sentence does not fit."""
+    if not notification.message:
+        return notification.text
+    try:
+        return _(notification.message, **notification.message_values)[:MAX_TEXT]
+    except (KeyError, ValueError, TypeError):
+        return notification.text
+
+
+def notify(session: Session, user_ids: Iterable[int | None], kind: str, said: Said, link: str) -> int:
     """Add one notification per distinct user (committed with the caller's change)."""
     ids = sorted({i for i in user_ids if i is not None})
-    session.add_all(Notification(user_id=i, kind=kind, text=text, link=link) for i in ids)
+    session.add_all(Notification(user_id=i, kind=kind, text=said.text, message=said.message,
+                                 message_values=said.values, link=link) for i in ids)
     return len(ids)
 
 
@@ -84,16 +111,16 @@ def new_proposals(session: Session, proposals: Sequence[_Proposed]) -> None:
             per_org[org] = per_org.get(org, 0) + 1
     for org, workers in _workers_of(session, per_org).items():
         n = per_org[org]
-        text = (_french("Une nouvelle proposition à examiner.") if n == 1
-                else _french("%(n)d nouvelles propositions à examiner.", n=n))
-        notify(session, workers, Kind.TO_REVIEW, text, REVIEW_DESK)
+        said = (_french(N_("Une nouvelle proposition à examiner.")) if n == 1
+                else _french(N_("%(n)d nouvelles propositions à examiner."), n=n))
+        notify(session, workers, Kind.TO_REVIEW, said, REVIEW_DESK)
 
 
 def consent_withdrawn_by_resident(session: Session, resident: Resident) -> None:
     """Tell the resident's social workers that the person withdrew consent themselves."""
     workers = _workers_of(session, [resident.organisation_id]).get(resident.organisation_id, [])
     notify(session, workers, Kind.CONSENT,
-           _french("%(name)s a retiré son accord : plus de proposition pour cette personne.",
+           _french(N_("%(name)s a retiré son accord : plus de proposition pour cette personne."),
                    name=resident.public_name), resident_link(resident.id))
 
 
@@ -108,7 +135,7 @@ def opportunity_approved(session: Session, match: Match) -> None:
     if need is None:
         return
     notify(session, [_resident_user(session, match.resident_id)], Kind.OPPORTUNITY,
-           _french("Nouvelle proposition pour vous : « %(title)s ».", title=need.title), RESIDENT_HOME)
+           _french(N_("Nouvelle proposition pour vous : « %(title)s »."), title=need.title), RESIDENT_HOME)
 
 
 def _active(session: Session, ids: Iterable[int | None]) -> list[int]:
@@ -136,13 +163,13 @@ def resident_answered(session: Session, match: Match) -> None:
     if need is None or resident is None:
         return
     if match.status == MatchStatus.ACCEPTED:
-        text = _french("%(name)s a dit oui pour « %(title)s ».", name=resident.public_name,
+        said = _french(N_("%(name)s a dit oui pour « %(title)s »."), name=resident.public_name,
                        title=need.title)
     else:
-        text = _french("%(name)s a dit non pour « %(title)s ».", name=resident.public_name,
+        said = _french(N_("%(name)s a dit non pour « %(title)s »."), name=resident.public_name,
                        title=need.title)
     told = set(_need_side(session, need)) | set(_active(session, [match.reviewed_by_id]))
-    notify(session, told, Kind.ANSWERED, text, followup_link(match.id))
+    notify(session, told, Kind.ANSWERED, said, followup_link(match.id))
 
 
 def outcome_recorded(session: Session, match: Match, actor: User) -> None:
@@ -153,9 +180,9 @@ def outcome_recorded(session: Session, match: Match, actor: User) -> None:
     workers = _workers_of(session, [resident.organisation_id]).get(resident.organisation_id, [])
     recipients = set(_need_side(session, need)) | set(workers)
     recipients.discard(actor.id or 0)
-    text = _french("Bilan noté pour %(name)s et « %(title)s ».", name=resident.public_name,
+    said = _french(N_("Bilan noté pour %(name)s et « %(title)s »."), name=resident.public_name,
                    title=need.title)
-    notify(session, recipients, Kind.OUTCOME, text, followup_link(match.id))
+    notify(session, recipients, Kind.OUTCOME, said, followup_link(match.id))
 
 
 def resident_link(resident_id: int | None) -> str:
