@@ -62,6 +62,7 @@ SMS_FORMS = {
     "ajd": "aujourd'hui", "dc": "donc", "bi1": "bien", "b1": "bien", "slt": "salut", "bjr": "bonjour",
     "stp": "s'il te plaît", "svp": "s'il vous plaît", "dacc": "d'accord", "dac": "d'accord",
     "jsp": "je ne sais pas", "chépa": "je ne sais pas", "chepa": "je ne sais pas",
+    "jcp": "je ne sais pas", "jcpas": "je ne sais pas",
     "tkt": "ne t'inquiète pas", "pb": "problème", "pbs": "problèmes", "rdv": "rendez-vous",
     "dispo": "disponible", "dispos": "disponibles", "ac": "avec", "avc": "avec", "ptit": "petit",
     "ptite": "petite", "ptits": "petits", "ptites": "petites", "pti": "petit", "p'tit": "petit",
@@ -89,12 +90,30 @@ _ENGLISH_NEGATION = re.compile(r"\b(?:can't|cannot|won't|\w+n't|not|never)\b", r
 
 # Negation cues. "pas mal (de)" means "quite a lot", and "ne ... que" means "only": neither negates.
 _NEGATORS = {"pas", "jamais", "aucun", "aucune", "rien", "personne", "guère", "ni", "not", "never", "n't",
-             "cannot", "can't", "don't", "no"}
+             "cannot", "can't", "don't", "no", "sauf", "excepté", "hormis"}
+# "Conduite : non", "non véhiculée", "moi non plus"; not "non seulement", "non loin", "non-stop".
+_NON = "non"
+_NON_YES = {"seulement", "loin", "stop"}
+# Words that refuse or say one cannot, without a negation word ("impossible pour moi de porter",
+# "j'ai horreur du ménage", "hors de question de"), by their accent-free start; denied, they say
+# yes ("je ne refuse jamais", "ce n'est pas impossible", "je n'hésite pas à aider").
+_REFUSALS = ("impossib", "incapab", "inapte", "interdi", "detest", "horreur", "refus", "contre-indiq")
+_RELUCTANT = ("hesit", "rechign")
+# "Plus" without "ne" after a subject and its verb ("je sais plus conduire", "jconduis plus depuis
+# mon accident") says "no longer" when an infinitive, the clause's end or one of these follows;
+# "je cuisine plus de 40 plats", "plus vite" compare.
+_NO_LONGER_NEXT = {"maintenant", "depuis", "jamais", "rien", "trop", "aujourd'hui"}
+# Right after a negator, "que", "seulement", "juste" mean "not only" ("je ne fais pas que du
+# ménage"), "contre" means "willing" ("je ne suis pas contre"); "pourquoi pas" is a yes.
+_NOT_ONLY = {"que", "qu'", "seulement", "uniquement", "juste", "contre"}
 _NE = {"ne", "n'", "n’"}
 # After a negator, a reassurance: "pas de souci", "aucun problème", "no problem", and "pas besoin
 # de" ("pas besoin d'être un chef : il faut aimer cuisiner", "je n'ai pas besoin d'aide pour").
 _TROUBLES = {"problème", "problèmes", "probleme", "problemes", "problem", "problems", "souci", "soucis",
-             "stress", "besoin"}
+             "stress", "besoin", "difficulté", "difficultés", "difficulte", "difficultes", "mal", "peur",
+             "crainte", "appréhension", "inconvénient", "contre-indication", "secret", "secrets"}
+# One article may stand between the negator and the trouble ("ce n'est pas un souci").
+_ARTICLES = {"de", "d'", "un", "une", "le", "la", "du"}
 # "ça ne me dérange pas de ...", "rien ne me fait peur", "rien ne m'arrête": a verb of bother (its
 # accent-free stem) after "ne me" says yes. "Je n'ai jamais arrêté de coudre", "je n'arrête pas de
 # cuisiner": stopping, denied, is going on.
@@ -127,7 +146,8 @@ LANGUAGE_NAMES: dict[str, str] = {
     "laotien": "lo", "tigrigna": "ti", "tigrinya": "ti", "amharique": "am", "somali": "so",
     "haoussa": "ha", "hausa": "ha", "dioula": "dyu", "mandingue": "man", "lsf": "fsl",
     "signes": "fsl", "hébreu": "he", "grec": "el", "néerlandais": "nl", "hongrois": "hu",
-    "bulgare": "bg", "tchèque": "cs",
+    "bulgare": "bg", "tchèque": "cs", "kikongo": "kg", "kongo": "kg", "malinké": "man", "malinke": "man",
+    "pendjabi": "pa", "panjabi": "pa", "punjabi": "pa", "tagalog": "tl", "filipino": "tl",
 }
 # Words that make a language name mean "I speak it" rather than e.g. "arabic cuisine", matched
 # on their accent-folded form, whole or by their start: spaCy's small model gives "parle" after
@@ -135,7 +155,20 @@ LANGUAGE_NAMES: dict[str, str] = {
 _LANGUAGE_CUE_WORDS = {"lis", "lit", "lire", "lisent", "lu", "read", "reads", "write", "writes", "natal",
                        "native", "couramment", "fluent", "fluently"}
 _LANGUAGE_CUE_STARTS = ("parl", "compren", "compri", "tradu", "interpr", "ecri", "ecriv", "langue",
-                        "bilingue", "trilingue", "maternel", "speak", "spoke", "understand", "translat")
+                        "bilingue", "trilingue", "maternel", "speak", "spoke", "understand", "translat",
+                        "maitris", "debrouill", "notion", "niveau")
+# "Arabophone", "anglophone": a language and its cue in one word.
+_PHONE_PREFIXES = {"arabo": "ar", "anglo": "en", "franco": "fr", "luso": "pt", "hispano": "es",
+                   "turco": "tr", "russo": "ru", "berbero": "ber", "italo": "it", "germano": "de",
+                   "sinophone": "zh"}
+# A part of a sentence made only of language names and these words takes the cue of the part
+# before it: "je ne parle pas français, seulement le tigrigna", "je ne parle pas français mais
+# arabe".
+_NAME_FILLERS = {"le", "la", "l'", "les", "et", "ou", "un", "une", "peu", "aussi", "en", "du", "de", "d'",
+                 "bien", "très", "couramment", "seulement", "uniquement", "juste", "que", "qu'", "only",
+                 "and", "a", "little", "moi", "lui", "elle", "mais", "but"}
+# Where a sentence's parts are cut for languages (each part negated or not on its own).
+_LANGUAGE_BREAKS = {"mais", "but", ";", ",", "seulement", "uniquement", "juste", "only", "sauf"}
 # "Mon fils parle anglais": a possessive before the speaker names someone else (but "sa langue
 # maternelle" is theirs).
 _POSSESSIVES = {"mon", "ma", "mes", "son", "sa", "ses", "notre", "nos", "leur", "leurs", "my", "his", "her"}
@@ -287,33 +320,67 @@ _COORDINATORS = {"et", "mais", "puis", "ou", "and", "but"}
 
 
 def _clause_starts(sent: Any) -> list[int]:
-    """Token indexes where a coordinated clause starts ("et je couds", "mais je répare")."""
+    """Token indexes where a coordinated clause starts ("et je couds", "mais je répare"), or where
+    the text turns from a no to a yes or back ("je ne conduis pas, par contre je marche", "je
+    cuisine mais pas le week-end", "je sais tout faire sauf conduire")."""
     starts = set()
     for tok in sent:
         following = tok.nbor(1) if tok.i + 1 < sent.end else None
         if tok.lower_ in _COORDINATORS and following is not None and following.lower_ in _SUBJECTS:
             starts.add(tok.i)  # "… et je couds": a new subject, a new statement
-        elif tok.lower_ in {"mais", "but"} and _turns_positive(sent, tok.i):
-            starts.add(tok.i)  # "je ne conduis pas mais parle espagnol": a no, then a yes
+        elif _is_turn(tok, following) and _turns(sent, tok.i):
+            starts.add(tok.i)
         elif tok.dep_ == "conj" and tok.pos_ in {"VERB", "AUX"} and tok.head.pos_ in {"VERB", "AUX"}:
             left = [c for c in tok.children if c.i < tok.i and c.dep_ in {"cc", "punct"}]
             # "je sais ni coudre ni tricoter": one refusal, not "coudre" and "tricoter" alone.
             if left and not any(c.lower_ == "ni" for c in left):
-                starts.add(min(c.i for c in left))
+                at = min(c.i for c in left)
+                # "je sais monter et démonter des meubles" (one complement for both verbs) and "je
+                # ne peux pas porter des cartons et monter sur une échelle" (one subject, one
+                # negation for both) stay whole.
+                own_subject = any(c.dep_.startswith("nsubj") for c in tok.children)
+                shared = not own_subject and at > sent.start and sent.doc[at - 1].i == tok.head.i
+                negated_before = _negated_words([t.lower_ for t in sent.doc[sent.start:at]])
+                if not shared and (own_subject or not negated_before):
+                    starts.add(at)
     return sorted(i for i in starts if i > sent.start)
 
 
-def _turns_positive(sent: Any, at: int) -> bool:
-    """Whether the "mais" at `at` follows a negation and opens words that are not negated."""
-    before = [t.lower_ for t in sent.doc[sent.start:at]]
-    after = [t.lower_ for t in sent.doc[at + 1:sent.end] if not t.is_punct]
-    return len(after) >= 2 and _negated_words(before) and not _negated_words(after)
+# Where a no may turn into a yes, or a yes into a no ("par contre", "en revanche": their first word).
+_TURN_WORDS = {"mais", "but", ",", "sauf", "excepté", "hormis", "cependant", "pourtant"}
+_TURN_PAIRS = {("par", "contre"), ("en", "revanche")}
+_CLAUSE_BREAKS = {",", "mais", "but", "et", "and", ";"}
+
+
+def _is_turn(tok: Any, following: Any) -> bool:
+    return tok.lower_ in _TURN_WORDS or (following is not None
+                                         and (tok.lower_, following.lower_) in _TURN_PAIRS)
+
+
+def _turns(sent: Any, at: int) -> bool:
+    """Whether the words before `at` (since the last comma or coordinator) and the words from it
+    (to the next) disagree on negation: "je ne conduis pas, par contre je marche"."""
+    doc = sent.doc
+    begin = at
+    while begin > sent.start and doc[begin - 1].lower_ not in _CLAUSE_BREAKS:
+        begin -= 1
+    end = at + 1
+    while end < sent.end and doc[end].lower_ not in _CLAUSE_BREAKS:
+        end += 1
+    before = [t.lower_ for t in doc[begin:at]]
+    after = [t.lower_ for t in doc[at:end]]
+    said = [w for w in after[2 if tuple(after[:2]) in _TURN_PAIRS else 1:] if w.isalpha()]
+    if not any(w.isalpha() for w in before) or not said:  # "…, pas de voiture par contre"
+        return False
+    return _negated_words(before) != _negated_words(after)
 
 
 def _without_reassurances(words: list[str]) -> list[str]:
     """The words without the negations that say yes: a reassurance ("pas de souci", "aucun
-    problème", "no problem"), a bother denied ("ça ne me dérange pas", "rien ne me fait peur") or
-    a stop denied ("je n'ai jamais arrêté de"), with the "ne" that goes with each."""
+    problème", "ce n'est pas un souci", "no problem"), a bother denied ("ça ne me dérange pas",
+    "ça me gêne pas", "rien ne me fait peur"), a stop, a refusal or a reluctance denied ("je n'ai
+    jamais arrêté de", "je ne refuse jamais", "je n'hésite pas à"), "not only" ("je ne fais pas que
+    du ménage") and "pourquoi pas", with the "ne" that goes with each."""
     dropped: set[int] = set()
     folded = [fold_accents(w) for w in words]
 
@@ -331,14 +398,32 @@ def _without_reassurances(words: list[str]) -> list[str]:
                 dropped.update(k for k in range(i + 2, min(verb + 2, len(words))) if words[k] in _DENIERS)
                 if i and words[i - 1] == "rien":
                     dropped.add(i - 1)
+        elif w in _ME and (not i or words[i - 1] not in _NE):  # "ça me dérange pas de"
+            verb = _bother_after(folded, i + 1)
+            if verb is not None:
+                dropped.update(k for k in range(i + 1, min(verb + 2, len(words))) if words[k] in _DENIERS)
         elif w in _NEGATORS:
-            j = i + 2 if words[i + 1:i + 2] in (["de"], ["d'"]) else i + 1
+            j = i + 1
+            if words[j:j + 1] and words[j] in _ARTICLES and words[j + 1:j + 2] and words[j + 1] in _TROUBLES:
+                j += 1
             if j < len(words) and words[j] in _TROUBLES:
                 dropped.update(range(i, j + 1))
                 drop_ne_before(i)
+            elif w != "ni" and words[i + 1:i + 2] and words[i + 1] in _NOT_ONLY:
+                dropped.update((i, i + 1) if words[i + 1] == "contre" else (i,))
+                drop_ne_before(i)
+            elif w == "pas" and i and words[i - 1] == "pourquoi":
+                dropped.add(i)
         if w in _DENIERS and _stop_denied(folded, words, i):
             dropped.add(i)
             drop_ne_before(i - 1 if i and folded[i - 1].startswith(_STOP) else i)
+        if w in _DENIERS:  # "je ne refuse jamais", "pas impossible", "je n'ai jamais hésité"
+            for k in (i - 1, i + 1, i + 2):
+                if 0 <= k < len(words) and folded[k].startswith((*_REFUSALS, *_RELUCTANT)) \
+                        and (k != i + 2 or words[i + 1] in _BETWEEN or folded[i + 1] in {"ete", "etre"}):
+                    dropped.update((i, k))
+                    drop_ne_before(min(i, k))
+                    break
     return [w for k, w in enumerate(words) if k not in dropped]
 
 
@@ -390,10 +475,24 @@ def _negated_words(words: list[str]) -> bool:
             continue  # "une personne du quartier" is someone; "je ne connais personne", no one
         if w in _NEGATORS:
             return True
-        if w == "plus" and has_ne:
+        if w == "plus" and (has_ne or nxt == "maintenant" or _no_longer(words, i)):
+            return True
+        if w == _NON and nxt not in _NON_YES:
+            return True
+        if fold_accents(w).startswith(_REFUSALS) or (w == "hors"
+                                                     and words[i + 1:i + 3] == ["de", "question"]):
             return True
     # "je ne ... que" (only) is not a negation; a bare "ne" (formal French) is.
     return has_ne and "que" not in words and "qu'" not in words
+
+
+def _no_longer(words: list[str], i: int) -> bool:
+    """Whether the "plus" at `i`, without "ne", follows a subject and its verb and ends the
+    clause or comes before an infinitive or a word of time ("je sais plus conduire")."""
+    if i < 2 or words[i - 2] not in _SUBJECTS:
+        return False
+    nxt = words[i + 1] if i + 1 < len(words) else ""
+    return not nxt or nxt in _NO_LONGER_NEXT or (len(nxt) > 3 and nxt.endswith(("er", "ir", "re", "oir")))
 
 
 def _language_cue(tokens: list[Any], i: int) -> bool:
@@ -414,30 +513,47 @@ def _someone_else(tokens: list[Any], cue: int) -> bool:
     return False
 
 
-def _languages_of(tokens: list[Any]) -> tuple[str, ...]:
-    """The languages a statement says are spoken: a language name after a cue ("parle",
-    "comprend", "langue"…), in a part of the statement that is not negated: "je ne parle pas
-    anglais mais je parle espagnol" speaks Spanish."""
-    found: dict[str, None] = {}
-    for piece in _pieces(tokens):
-        cues = [i for i in range(len(piece)) if _language_cue(piece, i)]
-        if not cues or all(_someone_else(piece, i) for i in cues) or _is_negated(piece):
-            continue
-        for t in piece:
-            code = LANGUAGE_NAMES.get(t.lower_)
-            if code:
-                found[code] = None
-    return tuple(found)
+def _language_of(token: Any) -> str | None:
+    word = token.lower_
+    code = LANGUAGE_NAMES.get(word)
+    if code is None and word.endswith("phone"):
+        folded = fold_accents(word)
+        code = next((c for prefix, c in _PHONE_PREFIXES.items() if folded.startswith(prefix)), None)
+    return code
 
 
-def _pieces(tokens: list[Any]) -> list[list[Any]]:
-    """The statement's parts on either side of each "mais" or ";"."""
+def _languages_of(tokens: list[Any], starts: set[int]) -> dict[int, str]:
+    """The languages a sentence says are spoken, by the index of the token naming each: language
+    names in a part of the sentence (cut at "mais", commas, "seulement"…) that holds a cue of the
+    speaker's ("parle", "comprend", "langue", "arabophone"…), or is only names after a part that
+    does, and is not negated: "je ne parle pas anglais mais je parle espagnol" speaks Spanish;
+    "mon mari parle anglais, moi je parle seulement arabe", Arabic. Parts are also cut where a
+    statement starts (token indexes `starts`)."""
+    found: dict[int, str] = {}
+    cue_before = False  # the part before had a cue of the speaker's
+    for piece in _pieces(tokens, starts):
+        cues = [i for i in range(len(piece)) if _language_cue(piece, i)
+                or (_language_of(piece[i]) and piece[i].lower_.endswith("phone"))]
+        own = [i for i in cues if not _someone_else(piece, i)]
+        only_names = all(t.is_punct or _language_of(t) or t.lower_ in _NAME_FILLERS for t in piece)
+        spoken = bool(own) or (not cues and only_names and cue_before)
+        text = piece[0].doc.text[piece[0].idx:piece[-1].idx + len(piece[-1].text)]  # "don't" whole
+        if spoken and not (_is_negated(piece) or _ENGLISH_NEGATION.search(text)):
+            found.update((t.i, code) for t in piece if (code := _language_of(t)))
+        cue_before = bool(own) or (cue_before and only_names)
+    return found
+
+
+def _pieces(tokens: list[Any], starts: set[int]) -> list[list[Any]]:
+    """The parts between the words of _LANGUAGE_BREAKS and the statements' starts."""
     out: list[list[Any]] = [[]]
     for t in tokens:
-        if t.lower_ in {"mais", "but", ";"}:
+        if t.lower_ in _LANGUAGE_BREAKS:
             out.append([])
-        else:
-            out[-1].append(t)
+            continue
+        if t.i in starts:
+            out.append([])
+        out[-1].append(t)
     return [p for p in out if p]
 
 
@@ -481,6 +597,7 @@ def _statements_of(original: str, offsets: list[tuple[int, int, int, int]], doc:
                 ranges[-1] = (ranges[-1][0], end)
             else:
                 ranges.append((start, end))
+    spoken = _languages_of(list(doc[:]), {start for start, _end in ranges})
     out = []
     for start, end in ranges:
         while start < end - 1 and (doc[start].is_punct or doc[start].dep_ == "cc"):
@@ -495,7 +612,8 @@ def _statements_of(original: str, offsets: list[tuple[int, int, int, int]], doc:
                 lemmas=tuple(t.lemma_.lower() for t in tokens
                              if t.is_alpha and not t.is_stop and len(t) > 1),
                 negated=_is_negated(tokens) or bool(_ENGLISH_NEGATION.search(shown)),
-                languages=_languages_of(tokens),
+                languages=tuple(dict.fromkeys(code for i, code in sorted(spoken.items())
+                                              if start <= i < end)),
             )
         )
     return out

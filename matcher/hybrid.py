@@ -139,8 +139,10 @@ _NEGATION = re.compile(
     re.IGNORECASE)
 # Without a licence or a vehicle: a refusal whatever the words around ("sans" is no negation word
 # for the analysis' rule, and "je suis sans voiture" has no first-person negation).
-_NO_VEHICLE = re.compile(r"\b(?:pas de|sans|no|without)\s+(?:permis|voiture|v[ée]hicule|car|"
-                         r"driving licen[cs]e)\b", re.IGNORECASE)
+# "Permis de travail", "de séjour", "de construire" are no driving licence.
+_NO_VEHICLE = re.compile(r"\b(?:pas de|plus de|sans|no|without)\s+(?:permis|voiture|v[ée]hicule|car|"
+                         r"driving licen[cs]e)\b(?!\s+(?:de|d')\s*(?:travail|s[ée]jour|construire))"
+                         r"|\bnon[- ]v[ée]hicul", re.IGNORECASE)
 
 
 def negated_clause(text: str) -> bool:

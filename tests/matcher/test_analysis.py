@@ -56,7 +56,6 @@ def test_statements_keep_the_persons_spelling_but_models_get_standard_french(
     "Je ne fais plus de couture",
     "I can't drive",
     "je ne connais personne qui coud",
-    "je ne sais pas conduire, pas de souci pour le reste",
     "ça ne me plaît pas de conduire",  # plaire is not a verb of bother: déplaire is
     "je ne me déplace pas le soir",
     "j'aime pas faire le ménage",
@@ -65,9 +64,54 @@ def test_statements_keep_the_persons_spelling_but_models_get_standard_french(
     "jamé fait de ménage",
     "je sais ni coudre ni tricoter",  # "ni … ni" without "ne", kept whole
     "ni permis ni voiture",
+    "jcp conduire",
+    "je sais plus conduire",  # "plus" without "ne": no longer
+    "jconduis plus depuis mon accident",
+    "Impossible pour moi de porter des charges lourdes",  # refusals without a negation word
+    "Hors de question de faire du ménage",
+    "J'ai horreur du ménage",
+    "Conduite : non",
+    "Madame est non véhiculée",
+    "Je ne veux pas garder des enfants et faire le ménage",  # one subject, one negation
 ])
 def test_negation_is_detected(analyzer: Analyzer, text: str) -> None:
     assert [st.negated for st in analyzer.analyze(text).statements] == [True]
+
+
+@pytest.mark.parametrize("text", [
+    "ça me dérange pas de garder des enfants",  # a bother denied without "ne"
+    "Ce n'est pas un souci pour moi de garder des enfants",
+    "Je n'ai pas peur de monter sur une échelle",
+    "Aucune difficulté pour parler en public",
+    "Je n'hésite pas à aider les voisins",
+    "Je ne refuse jamais d'aider",
+    "Je ne fais pas que du ménage",
+    "Je ne suis pas contre faire du jardinage",
+    "Le jardinage pourquoi pas",
+    "je cuisine plus de 40 plats",  # "plus" comparing
+    "Je sais monter et démonter des meubles",
+])
+def test_negations_that_say_yes_and_shared_verbs_stay_one_positive_statement(
+        analyzer: Analyzer, text: str) -> None:
+    assert [st.negated for st in analyzer.analyze(text).statements] == [False]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Je cuisine mais pas le week-end.", [("Je cuisine", False), ("pas le week-end", True)]),
+    ("Je sais tout faire sauf conduire.", [("Je sais tout faire", False), ("sauf conduire", True)]),
+    ("Je ne conduis pas, par contre je peux accompagner à pied.",
+     [("Je ne conduis pas", True), ("par contre je peux accompagner à pied", False)]),
+    ("Je cuisine très bien, pas de voiture par contre.",
+     [("Je cuisine très bien", False), ("pas de voiture par contre", True)]),
+    ("je ne sais pas conduire, pas de souci pour le reste",
+     [("je ne sais pas conduire", True), ("pas de souci pour le reste", False)]),
+    ("Permis B : oui, véhicule : non", [("Permis B : oui", False), ("véhicule : non", True)]),
+])
+def test_a_yes_and_a_no_in_one_sentence_are_two_statements(analyzer: Analyzer, text: str,
+                                                           expected: list[tuple[str, bool]]) -> None:
+    """A restriction negated the skill before it (« je cuisine mais pas le week-end » lost the
+    cooking), and a refusal the skill after it."""
+    assert [(st.text, st.negated) for st in analyzer.analyze(text).statements] == expected
 
 
 @pytest.mark.parametrize("text", [
@@ -121,6 +165,13 @@ def test_negated_languages_are_not_spoken(analyzer: Analyzer) -> None:
     ("Parle arabe, kabyle.", ["ar", "kab"]),
     ("Sa langue maternelle est le lingala.", ["ln"]),
     ("Mon fils parle anglais.", []),  # someone else
+    ("Mon mari parle anglais, moi je parle seulement arabe.", ["ar"]),
+    ("Elle ne parle pas français, seulement le tigrigna.", ["ti"]),
+    ("Je ne parle pas français mais arabe.", ["ar"]),
+    ("I don't speak French, only English and Dari.", ["en", "prs"]),
+    ("Je suis arabophone et francophone.", ["ar", "fr"]),
+    ("Il maîtrise l'anglais et l'espagnol.", ["en", "es"]),
+    ("J'écris des lettres pour les voisins, je fais aussi des plats portugais.", []),
     ("Je cuisine tout, y compris la pâtisserie arabe.", []),
 ])
 def test_languages_are_found_whoever_writes_the_profile(analyzer: Analyzer, text: str,
