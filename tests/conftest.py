@@ -3,11 +3,13 @@ the real model and index, the app, a client and a `world` of organisations and p
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shutil
 import threading
 import uuid
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -245,6 +247,15 @@ def at_once(*calls: Callable[[], T]) -> list[T]:
         t.join(timeout=120)
     assert not any(t.is_alive() for t in threads) and all(r is not None for r in results)
     return cast("list[T]", results)
+
+
+def session_cookie(client: FlaskClient) -> bytes:
+    """The session cookie's payload as the browser holds it (signed, not encrypted: readable)."""
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    payload = cookie.value.lstrip(".").split(".")[0]  # Flask's: [.]payload.time.signature
+    raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    return zlib.decompress(raw) if cookie.value.startswith(".") else raw
 
 
 def taps(client: FlaskClient, path: str, data: dict[str, object], count: int = 2) -> list[TestResponse]:

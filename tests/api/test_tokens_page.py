@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from sqlmodel import Session, select
 
 from models import ApiToken, AuditEvent
-from tests.conftest import Auth, World
+from tests.conftest import Auth, World, session_cookie
 from web.extensions import matching
 from web.services.profiles import ResidentInput, create_resident
 
@@ -46,6 +46,18 @@ def test_create_use_and_revoke_a_token(client: FlaskClient, auth: Auth, world: W
     assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
     actions = [e.action for e in session.exec(select(AuditEvent)).all()]
     assert "api_token.create" in actions and "api_token.revoke" in actions
+
+
+def test_a_new_token_crosses_the_redirect_sealed(client: FlaskClient, auth: Auth, world: World) -> None:
+    """A write token with no end went in clear through the session cookie, and stayed there when
+    the page that shows it did not load."""
+    auth.login(world.worker_a.email or "")
+    auth.post("/compte/jetons", {"name": "Tableur", "access": "write", "validity": "0"},
+              token_from="/compte/jetons")
+    raw = session_cookie(client)
+    found = SECRET.search(client.get("/compte/jetons").get_data(as_text=True))
+    assert found is not None and found.group(1).encode() not in raw and b"api_token" in raw
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {found.group(1)}"}).status_code == 200
 
 
 def test_read_only_tokens_from_the_page(client: FlaskClient, auth: Auth, world: World) -> None:

@@ -4,12 +4,10 @@ it; a deactivated account stops at once, on the web and through the API."""
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
 from flask.testing import FlaskClient
@@ -17,7 +15,7 @@ from sqlmodel import Session, select
 from werkzeug.security import check_password_hash
 
 from models import AuditEvent, Database, Organisation, Role, Territory, User
-from tests.conftest import PASSWORD, Auth, World, add_resident
+from tests.conftest import PASSWORD, Auth, World, add_resident, session_cookie
 from web.api.tokens import create_token
 from web.services.accounts import authenticate
 
@@ -226,12 +224,7 @@ def test_the_new_code_crosses_the_redirect_sealed_and_shows_once(client: FlaskCl
     auth.login(world.worker_a.email or "")
     profile = f"/accompagnement/residents/{created.resident.id}"
     reset = auth.post(f"{profile}/code", {}, token_from=profile)
-    cookie = client.get_cookie("session")
-    assert cookie is not None
-    payload = cookie.value.lstrip(".").split(".")[0]  # Flask's: [.]payload.time.signature
-    raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-    if cookie.value.startswith("."):
-        raw = zlib.decompress(raw)
+    raw = session_cookie(client)
     shown = client.get(reset.headers["Location"]).get_data(as_text=True)  # type: ignore[attr-defined]
     code = re.search(r'data-testid="access-code">([^<]+)<', shown)
     assert code is not None and code.group(1).encode() not in raw and b"access_code" in raw
@@ -239,6 +232,17 @@ def test_the_new_code_crosses_the_redirect_sealed_and_shows_once(client: FlaskCl
     Auth(phone).code_login(code.group(1))  # the code shown is the one that works
     assert phone.get("/moi/").status_code == 200
     assert client.get(reset.headers["Location"]).status_code == 302  # once  # type: ignore[attr-defined]
+
+
+def test_a_temporary_password_crosses_the_redirect_sealed(client: FlaskClient, auth: Auth,
+                                                          world: World) -> None:
+    """It went in clear through the session cookie, and stayed there when the page that shows it
+    did not load."""
+    auth.login(world.admin.email or "")
+    reset = auth.post(f"{ACCOUNTS}/{world.worker_a.id}/mot-de-passe", {}, token_from=ACCOUNTS)
+    raw = session_cookie(client)
+    password = shown_password(client.get(reset.headers["Location"]).get_data(as_text=True))  # type: ignore[attr-defined]
+    assert password.encode() not in raw and b"temporary_password" in raw
 
 
 def test_the_first_administrator_comes_from_the_command_line(tmp_path: Path) -> None:

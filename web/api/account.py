@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
-from flask import session as flask_session
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -21,6 +20,7 @@ from web.extensions import db_session
 from web.forms import choices
 from web.permissions import roles_required, user
 from web.services import ServiceError
+from web.views import stash_secret, take_secret
 
 bp = Blueprint("api_tokens", __name__, url_prefix="/compte")
 STAFF_ROLES = (Role.ADMIN, Role.SOCIAL_WORKER, Role.ASSOCIATION_MEMBER)
@@ -53,11 +53,12 @@ def tokens() -> Any:
                 flash(message, "error")
         else:
             # Post/redirect/get: the secret is shown once, on the next page only.
-            flask_session["api_token"] = {"id": created.token.id, "secret": created.secret}
+            stash_secret("api_token", created.secret, id=created.token.id)
             return redirect(url_for("api_tokens.tokens"))
     elif form.is_submitted():
         flash(_("Le formulaire n'est pas complet : voyez les messages sous les champs."), "error")
-    shown = flask_session.pop("api_token", None)
+    kept = take_secret("api_token")
+    shown = {**kept[0], "secret": kept[1]} if kept else None
     now = utcnow()
     return render_template("api/tokens.html", form=form, shown=shown,
                            tokens=[(t, is_active(t, now)) for t in tokens_of(session, user())])

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
 import json
+import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Response, current_app, flash
+from flask import session as flask_session
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 
@@ -22,6 +25,33 @@ def json_download(data: Any, filename: str) -> Response:
                                           mimetype="application/json")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return never_stored(response)
+
+
+def stash_secret(key: str, secret: str, **about: Any) -> None:
+    """Keep a secret shown once (a resident's access code, a temporary password, an API token)
+    across a post/redirect/get in the session cookie, which is signed, not encrypted: it goes
+    sealed (`_seal`), so the browser never holds it in clear, even if the page that shows it never
+    loads. `about` (ids) goes as it is."""
+    nonce = secrets.token_hex(16)
+    flask_session[key] = {**about, "nonce": nonce, "sealed": _seal(key, nonce, secret.encode()).hex()}
+
+
+def take_secret(key: str) -> tuple[dict[str, Any], str] | None:
+    """The secret `stash_secret` kept under `key`, with what was said about it, once."""
+    kept = flask_session.pop(key, None)
+    if not isinstance(kept, dict) or "sealed" not in kept or "nonce" not in kept:
+        return None
+    secret = _seal(key, str(kept["nonce"]), bytes.fromhex(str(kept["sealed"]))).decode()
+    return {k: v for k, v in kept.items() if k not in ("nonce", "sealed")}, secret
+
+
+def _seal(purpose: str, nonce: str, data: bytes) -> bytes:
+    """`data` XOR a key stream drawn from the app's secret and a fresh nonce (HMAC-SHA256 as the
+    pseudo-random function, as in a stream cipher's counter mode): the same call opens it."""
+    key = str(current_app.secret_key).encode()
+    stream = b"".join(hmac.digest(key, f"{purpose}:{nonce}:{block}".encode(), "sha256")
+                      for block in range(len(data) // 32 + 1))
+    return bytes(a ^ b for a, b in zip(data, stream, strict=False))
 
 
 def local_path(target: str | None) -> str | None:

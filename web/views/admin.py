@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
-from flask import session as flask_session
 from flask_babel import gettext as _
 from sqlmodel import col, select
 
@@ -38,7 +37,7 @@ from web.services.administration import (
 )
 from web.services.audit import journal as read_journal
 from web.services.queries import row_id
-from web.views import never_stored, show_refusal
+from web.views import never_stored, show_refusal, stash_secret, take_secret
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -219,7 +218,7 @@ def new_password(user_id: int) -> Any:
 
 def _show_password_once(user_id: int, password: str, message: str) -> Any:
     """Post/redirect/get, as for residents' access codes: a reload shows it no more."""
-    flask_session["temporary_password"] = {"user_id": user_id, "password": password}
+    stash_secret("temporary_password", password, user_id=user_id)
     flash(message, "success")
     return redirect(url_for("admin.password", user_id=user_id))
 
@@ -228,8 +227,8 @@ def _show_password_once(user_id: int, password: str, message: str) -> Any:
 @roles_required(Role.ADMIN)
 def password(user_id: int) -> Any:
     account = _account(user_id)
-    shown = flask_session.pop("temporary_password", None)
-    if not shown or shown.get("user_id") != account.id:
+    kept = take_secret("temporary_password")
+    if kept is None or kept[0].get("user_id") != account.id:
         return redirect(url_for("admin.accounts"))
     return never_stored(make_response(render_template("admin/password.html", account=account,
-                                                      password=shown["password"])))
+                                                      password=kept[1])))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
-import secrets
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -19,7 +17,6 @@ from flask import (
     request,
     url_for,
 )
-from flask import session as flask_session
 from flask_babel import gettext as _
 from sqlmodel import Session, col, select
 
@@ -115,7 +112,14 @@ from web.services.validation import (
     validate_need,
     validate_resident,
 )
-from web.views import json_download, never_stored, open_on_own_territory, say_sensitive
+from web.views import (
+    json_download,
+    never_stored,
+    open_on_own_territory,
+    say_sensitive,
+    stash_secret,
+    take_secret,
+)
 from web.views.language import language_names
 
 bp = Blueprint("worker", __name__, url_prefix="/accompagnement")
@@ -334,33 +338,20 @@ def new_code(resident_id: int) -> Any:
 
 def _show_code_once(resident_id: int, code: str) -> Any:
     """Post/redirect/get: reloading the page must not create the person (or a code) again. The
-    code crosses the redirect in the session cookie, which is signed, not encrypted: it goes
-    sealed (`_seal`), so the worker's browser never holds a resident's login in clear."""
-    nonce = secrets.token_hex(16)
-    flask_session["access_code"] = {"resident_id": resident_id, "nonce": nonce,
-                                    "sealed": _seal(nonce, code.encode()).hex()}
+    code crosses the redirect sealed in the session cookie (`stash_secret`)."""
+    stash_secret("access_code", code, resident_id=resident_id)
     return redirect(url_for("worker.access_code", resident_id=resident_id))
-
-
-def _seal(nonce: str, data: bytes) -> bytes:
-    """`data` XOR a key stream drawn from the app's secret and a fresh nonce (HMAC-SHA256 as the
-    pseudo-random function, as in a stream cipher's counter mode): the same call opens it."""
-    secret = str(current_app.secret_key).encode()
-    stream = b"".join(hmac.digest(secret, f"access-code:{nonce}:{block}".encode(), "sha256")
-                      for block in range(len(data) // 32 + 1))
-    return bytes(a ^ b for a, b in zip(data, stream, strict=False))
 
 
 @bp.get("/residents/<id:resident_id>/code")
 @roles_required(*STAFF)
 def access_code(resident_id: int) -> Any:
     person = get_resident(db_session(), user(), resident_id)
-    shown = flask_session.pop("access_code", None)
-    if not shown or shown.get("resident_id") != person.id or "sealed" not in shown:
+    kept = take_secret("access_code")
+    if kept is None or kept[0].get("resident_id") != person.id:
         return redirect(url_for("worker.resident", resident_id=person.id))
-    code = _seal(shown["nonce"], bytes.fromhex(shown["sealed"])).decode()
     return never_stored(make_response(render_template("worker/access_code.html", resident=person,
-                                                      code=code)))
+                                                      code=kept[1])))
 
 
 @bp.get("/propositions")
