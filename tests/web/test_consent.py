@@ -20,7 +20,7 @@ from models import (
     User,
     ValidationStatus,
 )
-from tests.conftest import Auth, World, add_resident
+from tests.conftest import Auth, World, add_resident, taps
 from web.extensions import matching
 from web.services.proposals import propose_for_need, valid_consent_residents, with_valid_consent
 
@@ -197,6 +197,25 @@ def test_a_renewed_consent_proposes_the_open_needs_again(client: FlaskClient, au
     session.expire_all()
     again = session.exec(select(Match).where(Match.resident_id == awa.id)).all()
     assert [m.need_id for m in again] == [need.id]
+
+
+def test_a_renewal_sent_twice_is_one_consent(client: FlaskClient, auth: Auth, session: Session,
+                                            world: World) -> None:
+    """A double tap wrote two consents in the register (a legal record) and the journal, and ran
+    matching twice."""
+    awa = add_resident(session, world, "Awa", "Je fais de la couture et des retouches.").resident
+    auth.login(world.worker_a.email or "")
+    auth.post(f"/accompagnement/residents/{awa.id}/consentement/retrait", {})
+    path = f"/accompagnement/residents/{awa.id}/consentement"
+    token = auth.token(f"/accompagnement/residents/{awa.id}")
+    sent = taps(client, path, {"method": "paper_signed", "csrf_token": token}, count=3)
+    assert [r.status_code for r in sent] == [302] * 3
+    session.expire_all()
+    consents = session.exec(select(Consent).where(Consent.resident_id == awa.id)).all()
+    assert sorted(c.withdrawn_at is None for c in consents) == [False, True]
+    journal = session.exec(select(AuditEvent).where(AuditEvent.action == "consent.record",
+                                                    AuditEvent.object_id == awa.id)).all()
+    assert len(journal) == 2  # the first consent and the renewal
 
 
 def test_a_consent_ending_soon_can_be_renewed_before_it_lapses(client: FlaskClient, auth: Auth,

@@ -353,12 +353,28 @@ def renew_consent(session: Session, matching: MatchingService, worker: User, res
                   method: str, today: date, consent_months: int) -> int:
     """Record a new consent from today (after expiry or withdrawal, or before an expiry), and
     propose the open needs again (withdrawal dropped the proposals nobody reviewed; needs posted
-    meanwhile never met the person). Return how many proposals are new."""
+    meanwhile never met the person). Return how many proposals are new. The same renewal sent
+    again within REPOST_MINUTES raises AlreadyDone, nothing written."""
     if method not in set(ConsentMethod):
         raise ServiceError(_l("Indiquez comment le consentement a été recueilli."))
-    session.add(Consent(resident_id=resident.id or 0, given_on=today,
-                        expires_on=add_months(today, consent_months), scope=ConsentScope.MATCHING,
-                        method=method, recorded_by_id=worker.id or 0))
+    since = utcnow() - timedelta(minutes=REPOST_MINUTES)
+
+    def twin(besides: int | None) -> int | None:
+        """The same renewal recorded moments ago (a double tap): one consent in the register."""
+        return session.exec(select(Consent.id).where(
+            Consent.resident_id == resident.id, Consent.given_on == today,
+            col(Consent.withdrawn_at).is_(None), col(Consent.created_at) >= since,
+            col(Consent.id) != (besides or 0))).first()
+
+    def add() -> Consent:
+        consent = Consent(resident_id=resident.id or 0, given_on=today,
+                          expires_on=add_months(today, consent_months), scope=ConsentScope.MATCHING,
+                          method=method, recorded_by_id=worker.id or 0)
+        session.add(consent)
+        session.flush()
+        return consent
+
+    written_once(session, worker, twin, add)  # AlreadyDone for a double tap
     record(session, worker, "consent.record", "resident", resident.id, method=method,
            given_on=today.isoformat())
     session.commit()

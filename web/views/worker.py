@@ -313,6 +313,8 @@ def renew(resident_id: int) -> Any:
         try:
             added = renew_consent(session, matching, user(), person, form.method.data or "", date.today(),
                                   _config().consent_months)
+        except AlreadyDone:  # a double tap: the first one recorded it
+            flash(_("Consentement enregistré."), "success")
         except ServiceError as exc:
             flash(str(exc), "error")
         else:
