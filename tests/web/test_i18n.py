@@ -317,3 +317,19 @@ def test_a_json_error_follows_the_locale(client: FlaskClient) -> None:
     assert response.status_code == 404
     assert response.get_json()["detail"] == "This page does not exist, or no longer exists."
 
+
+
+def test_choosing_a_language_on_a_form_shown_again_comes_back_to_its_page(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    """A text held back (sensitive words) is shown again at the address it was sent to, which
+    only takes forms: the switch led there and the browser got « Method not allowed »."""
+    awa = add_resident(session, world, "Awa", "Je fais de la couture.", initial="K")
+    auth.login(world.worker_a.email or "")
+    page = f"/accompagnement/residents/{awa.resident.id}"
+    held = client.post(f"{page}/declaration", headers={"Referer": f"http://localhost{page}"}, data={
+        "declaration": "Je suis musulmane et je fais la cuisine.", "csrf_token": auth.token(page)})
+    found = re.search(r'name="next" value="([^"]+)"', held.get_data(as_text=True))
+    assert held.status_code == 200 and found is not None and found.group(1) == page
+    chosen = client.post("/langue", data={"lang": "en", "next": found.group(1),
+                                          "csrf_token": auth.token(page)})
+    assert chosen.headers["Location"] == page and client.get(page).status_code == 200

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Blueprint, redirect, request, url_for
+from flask import Blueprint, current_app, redirect, request, url_for
 from flask import session as flask_session
+from werkzeug.exceptions import HTTPException
 
 from web.forms import language_label
 from web.views import local_path
@@ -25,8 +27,20 @@ def chosen_language() -> str | None:
 @bp.app_context_processor
 def language_switch() -> dict[str, Any]:
     """What the footer's switch needs: the languages, and where to come back after choosing."""
-    here = request.full_path.rstrip("?") if request.method == "GET" else request.path
-    return {"languages": LANGUAGES, "language_next": here}
+    return {"languages": LANGUAGES, "language_next": _here()}
+
+
+def _here() -> str:
+    """The page to show again in the chosen language: this one, or, when it answered a form sent
+    to an address that only takes forms (a text refused, shown again), the page the form was on."""
+    if request.method == "GET":
+        return request.full_path.rstrip("?")
+    try:
+        current_app.url_map.bind("relais").match(request.path, method="GET")
+        return request.path
+    except HTTPException:
+        referrer = urlsplit(request.referrer or "")
+        return local_path(referrer.path + (f"?{referrer.query}" if referrer.query else "")) or "/"
 
 
 @bp.app_template_filter("language_names")
