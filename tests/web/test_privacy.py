@@ -374,6 +374,24 @@ def test_an_erasure_scrubs_the_persons_languages_and_wishes_from_the_journal(
     session.rollback()
 
 
+def test_erasing_twice_says_it_is_done_rather_than_not_found(client: FlaskClient, auth: Auth,
+                                                             session: Session, world: World) -> None:
+    """A double click on « Effacer » showed « page introuvable » after the erasure: the worker
+    could not tell whether the irreversible thing had happened. Someone else is still refused."""
+    gone = add_resident(session, world, "Zora", "Je fais des tresses.", initial="Q").resident
+    auth.login(world.worker_a.email or "")
+    path = f"/accompagnement/residents/{gone.id}/effacer"
+    token = auth.token(f"/accompagnement/residents/{gone.id}")
+    first = client.post(path, data={"csrf_token": token, "confirm": "y"})
+    again = client.post(path, data={"csrf_token": token, "confirm": "y"}, follow_redirects=True)
+    assert first.status_code == 302 and again.status_code == 200
+    assert "Les données de la personne sont effacées" in again.get_data(as_text=True)
+    auth.logout()
+    auth.login(world.worker_b.email or "")
+    refused = client.post(path, data={"csrf_token": auth.token("/accompagnement/"), "confirm": "y"})
+    assert refused.status_code == 404
+
+
 def test_an_erased_persons_id_is_never_given_to_another(session: Session, world: World) -> None:
     """A link kept from the erased person's page, or the journal's entries about them, must not
     lead to the next person recorded (SQLite gave the newest deleted id to the next row)."""

@@ -71,6 +71,7 @@ from web.services.dashboard import (
 from web.services.privacy import (
     declaration_versions,
     erase_and_forget,
+    erased_just_now,
     handle_request,
     open_requests,
     profile_history,
@@ -625,6 +626,11 @@ def export_json(resident_id: int) -> Any:
 def erase(resident_id: int) -> Any:
     """Erase the person (their request, or the worker's decision): no way back."""
     session = db_session()
+    if session.get(Resident, resident_id) is None and erased_just_now(session, user(), resident_id):
+        # A double click: the first erased the person; say so rather than "page not found".
+        flash(_("Les données de la personne sont effacées. Seuls des chiffres anonymes restent."),
+              "success")
+        return redirect(url_for("worker.dashboard"))
     person = get_resident(session, user(), resident_id)
     if not EraseForm().validate_on_submit():
         flash(_("Cochez la case de confirmation pour effacer les données."), "error")
