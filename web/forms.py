@@ -292,7 +292,8 @@ class ContactForm(FlaskForm):
 
 
 class OutcomeForm(FlaskForm):
-    outcome = RadioField(_l("Est-ce que ça s'est fait ?"), choices=choices(OUTCOME_LABELS))
+    outcome = RadioField(_l("Est-ce que ça s'est fait ?"), choices=choices(OUTCOME_LABELS),
+                         validators=[DataRequired(_l("Dites si ça s'est fait ou non."))])
     note = StringField(_l("Un mot (facultatif)"), validators=[Optional(), Length(max=200)])
 
 

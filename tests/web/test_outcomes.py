@@ -279,3 +279,20 @@ def test_correcting_an_outcome_starts_from_what_was_recorded(client: FlaskClient
     page = client.get(f"/suivi/propositions/{followup.match_id}").get_data(as_text=True)
     assert re.search(r'<input[^>]*name="note"[^>]*value="Trois samedis, très bien"', page)
     assert re.search(r'<input[^>]*checked[^>]*value="happened"|<input[^>]*value="happened"[^>]*checked', page)
+
+
+def test_an_outcome_without_its_answer_keeps_the_note_typed(client: FlaskClient, auth: Auth,
+                                                            session: Session, followup: Followup) -> None:
+    """« Ça s'est fait ? » left unanswered: the page came back empty, the note typed was lost."""
+    _accept(session, followup)
+    auth.login(followup.world.member.email or "")
+    page = auth.post(f"/suivi/propositions/{followup.match_id}/bilan",
+                     {"note": "Trois ateliers, les enfants ont adoré"},
+                     token_from=f"/suivi/propositions/{followup.match_id}")
+    html = page.get_data(as_text=True)  # type: ignore[attr-defined]
+    assert page.status_code == 200  # type: ignore[attr-defined]
+    assert 'value="Trois ateliers, les enfants ont adoré"' in html
+    assert "Dites si ça s'est fait ou non." in html and 'aria-invalid="true"' in html
+    session.expire_all()
+    match = session.get(Match, followup.match_id)
+    assert match is not None and match.outcome is None

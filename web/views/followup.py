@@ -46,8 +46,12 @@ def proposal(match_id: int) -> Any:
     if not own_worker and resident.id is not None:
         record_profile_views(session, user(), [resident.id], need.id or 0)
     form = OutcomeForm(outcome=match.outcome, note=match.outcome_note)  # a correction starts from them
+    return _page(match, need, resident, form)
+
+
+def _page(match: Match, need: Need, resident: Resident, form: OutcomeForm) -> Any:
     return render_template("followup/proposal.html", match=match, need=need, resident=resident,
-                           contact=contact_for(session, match, resident, date.today()), form=form,
+                           contact=contact_for(db_session(), match, resident, date.today()), form=form,
                            channels=CHANNEL_LABELS, outcomes=OUTCOME_LABELS)
 
 
@@ -64,9 +68,13 @@ def outcome(match_id: int) -> Any:
             flash(str(exc), "error")
         else:
             flash(_("Bilan enregistré. Merci !"), "success")
+            return redirect(url_for("followup.proposal", match_id=match.id))
     else:
-        flash(_("Dites si ça s'est fait ou non."), "error")
-    return redirect(url_for("followup.proposal", match_id=match.id))
+        flash(_("Le formulaire n'est pas complet : voyez les messages sous les champs."), "error")
+    # The page again with what was typed, the message beside the field (a redirect lost the note).
+    need, resident = session.get(Need, match.need_id), session.get(Resident, match.resident_id)
+    assert need is not None and resident is not None
+    return _page(match, need, resident, form)
 
 
 def _contact_page(resident: Resident, action: str, back: str) -> Any:
