@@ -179,6 +179,26 @@ def test_a_withdrawal_after_the_yes_hides_the_persons_own_contact(
     assert 'name="outcome"' in detail
 
 
+def test_a_no_before_a_withdrawal_no_longer_names_the_person_to_the_association(
+        client: FlaskClient, auth: Auth, session: Session, followup: Followup) -> None:
+    """The person said no, then withdrew consent: the association kept seeing « Awa K. » under its
+    need, though nothing ties them (a yes stays: they work together)."""
+    match = session.get(Match, followup.match_id)
+    assert match is not None
+    answer(session, session.exec(select(User).where(User.resident_id == followup.resident_id)).one(), match,
+           accept=False)
+    auth.login(followup.world.member.email or "")
+    need_page = f"/structure/besoins/{followup.need_id}"
+    assert "Awa K." in client.get(need_page).get_data(as_text=True)
+    auth.logout()
+    auth.code_login(followup.code)
+    auth.post("/moi/donnees/accord/retrait", {"confirm": "y"}, token_from="/moi/donnees")
+    auth.logout()
+    auth.login(followup.world.member.email or "")
+    assert "Awa K." not in client.get(need_page).get_data(as_text=True)
+    assert client.get(f"/suivi/propositions/{followup.match_id}").status_code == 404
+
+
 def test_a_worker_of_the_needs_centre_reading_anothers_resident_is_journaled(
         client: FlaskClient, auth: Auth, session: Session, followup: Followup) -> None:
     """A centre's own need (its habitant-relais noted it, its worker validated it) met a resident

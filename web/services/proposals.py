@@ -634,11 +634,12 @@ def store_proposals(session: Session, proposals: list[Proposal], direction: Dire
 
 
 def shown_to_association(today: date) -> Any:
-    """The proposals an association sees, as a condition on Match: approved and after, and an
-    approved one waiting for an answer only while the resident's consent covers matching (after a
-    withdrawal or an expiry the person is no longer shown; an answer given before stays)."""
+    """The proposals an association sees, as a condition on Match: approved and after, while the
+    resident's consent covers matching; after a withdrawal or an expiry, only a yes given before
+    stays (the association and the person work together: the follow-up page gives the centre to
+    reach them). A no, or a proposal still waiting, no longer shows the person's name."""
     return and_(col(Match.status).in_(VISIBLE_TO_ASSOCIATION),
-                or_(col(Match.status) != MatchStatus.APPROVED,
+                or_(col(Match.status) == MatchStatus.ACCEPTED,
                     col(Match.resident_id).in_(consent_query(today))))
 
 
