@@ -57,6 +57,35 @@ def only_resident(session: Session, name: str) -> Resident:
     return session.exec(select(Resident).where(Resident.first_name == name)).one()
 
 
+def test_validating_twice_leads_to_the_profile_not_to_an_error(client: FlaskClient, auth: Auth,
+                                                                world: World, session: Session) -> None:
+    """A double click on « Valider »: the first showed the code, the second answered « déjà
+    validée » on the list, and the code was lost. The second leads to the profile, whose page
+    gives a new code; another worker is still told it was validated."""
+    auth.login(world.relais.email or "")
+    submit_person(auth, world)
+    sira = only_resident(session, "Sira")
+    auth.logout()
+    auth.login(world.worker_a.email or "")
+    path = f"/accompagnement/a-valider/personnes/{sira.id}/valider"
+    token = auth.token("/accompagnement/a-valider")
+    first = client.post(path, data={"csrf_token": token})
+    second = client.post(path, data={"csrf_token": token})
+    assert first.headers["Location"].endswith(f"/residents/{sira.id}/code")
+    assert second.headers["Location"].endswith(f"/accompagnement/residents/{sira.id}")
+    page = client.get(second.headers["Location"]).get_data(as_text=True)
+    assert "vient d&#39;être validé" in page or "vient d'être validé" in page
+    assert len(session.exec(select(AuditEvent).where(AuditEvent.action == "resident.validate")).all()) == 1
+    auth.logout()
+    other = User(email="colleague@example.org", display_name="Colleague", role=Role.SOCIAL_WORKER,
+                 organisation_id=world.worker_a.organisation_id, password_hash=password_hash())
+    session.add(other)
+    session.commit()
+    auth.login("colleague@example.org")
+    late = auth.post(path, {}, token_from="/accompagnement/a-valider", follow_redirects=True)
+    assert "Cette fiche a déjà été validée." in late.get_data(as_text=True)  # type: ignore[attr-defined]
+
+
 def test_a_submitted_profile_waits_out_of_matching_until_validated(
         client: FlaskClient, auth: Auth, world: World, session: Session) -> None:
     need, proposed = create_need(session, matching, world.member, NeedInput(

@@ -10,20 +10,20 @@ who took the last decision and when (validated, or sent back).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlmodel import Session, col, select
 
 from models import Need, Resident, Role, SkillDeclaration, User, ValidationStatus, utcnow
-from web.services import ChangedMeanwhile, ServiceError
+from web.services import AlreadyDone, ChangedMeanwhile, ServiceError
 from web.services.audit import record
 from web.services.matching import MatchingService
 from web.services.needs import update_need
 from web.services.profiles import add_resident_login, update_declaration
 from web.services.proposals import propose_for_need, propose_for_resident
-from web.services.queries import update_if
+from web.services.queries import REPOST_MINUTES, update_if
 
 MAX_NOTE_CHARS = 500
 
@@ -113,18 +113,26 @@ def _decide(session: Session, row: Resident | Need, worker: User, status: Valida
           validated_at=utcnow(), validation_note=note)
 
 
-def _check_to_validate(row: Resident | Need) -> None:
+def _check_to_validate(session: Session, row: Resident | Need, worker: User) -> None:
     """A submission waits for validation, or was sent back: the worker may validate it then too
-    (they corrected it themselves, or the habitant-relais who would have left)."""
-    if row.validation_status not in (ValidationStatus.PENDING, ValidationStatus.RETURNED):
-        raise ServiceError(_l("Cette fiche a déjà été validée."))
+    (they corrected it themselves, or the habitant-relais who would have left). Validated by the
+    same worker moments ago (a double click): AlreadyDone."""
+    if row.validation_status in (ValidationStatus.PENDING, ValidationStatus.RETURNED):
+        return
+    model = type(row)
+    since = utcnow() - timedelta(minutes=REPOST_MINUTES)
+    if session.exec(select(model.id).where(
+            model.id == row.id, model.validation_status == ValidationStatus.VALIDATED,
+            model.validated_by_id == worker.id, col(model.validated_at) >= since)).first() is not None:
+        raise AlreadyDone(row.id or 0)
+    raise ServiceError(_l("Cette fiche a déjà été validée."))
 
 
 def validate_resident(session: Session, matching: MatchingService, worker: User,
                       resident: Resident, today: date) -> Validated:
     """The profile enters matching: its text is analysed and indexed, the resident gets a login
     code, and needs are proposed (committed)."""
-    _check_to_validate(resident)
+    _check_to_validate(session, resident, worker)
     declaration = current_declaration(session, resident)
     analysis = matching.analyze(declaration.text) if declaration else None
     if declaration is None or analysis is None or not analysis.statements:
@@ -151,7 +159,7 @@ def validate_resident(session: Session, matching: MatchingService, worker: User,
 def validate_need(session: Session, matching: MatchingService, worker: User, need: Need,
                   today: date) -> int:
     """The need enters matching: statements, index entry, proposals (committed)."""
-    _check_to_validate(need)
+    _check_to_validate(session, need, worker)
     _decide(session, need, worker, ValidationStatus.VALIDATED, None)
     matching.store_need(session, need)
     need.updated_at = utcnow()

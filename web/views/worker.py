@@ -539,6 +539,10 @@ def validate_resident_submission(resident_id: int) -> Any:
     if ActionForm().validate_on_submit():
         try:
             done = validate_resident(session, matching, user(), person, date.today())
+        except AlreadyDone:  # a double click: the first showed the code, which the second lost
+            flash(_("Ce profil vient d'être validé : voici sa fiche. Si vous n'avez pas noté son code, "
+                    "donnez-lui-en un nouveau ici."), "success")
+            return redirect(url_for("worker.resident", resident_id=person.id))
         except ServiceError as exc:
             flash(str(exc), "error")
         else:
@@ -556,6 +560,8 @@ def validate_need_submission(need_id: int) -> Any:
     if ActionForm().validate_on_submit():
         try:
             count = validate_need(session, matching, user(), need, date.today())
+        except AlreadyDone:  # a double click
+            flash(_("Besoin validé."), "success")
         except ServiceError as exc:
             flash(str(exc), "error")
         else:
