@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from werkzeug.security import check_password_hash
 
 from models import AuditEvent, Database, Organisation, Role, Territory, User
-from tests.conftest import PASSWORD, Auth, World, add_resident, session_cookie
+from tests.conftest import PASSWORD, Auth, World, add_resident, session_cookie, taps
 from web.api.tokens import create_token
 from web.services.accounts import authenticate
 
@@ -232,6 +232,22 @@ def test_the_new_code_crosses_the_redirect_sealed_and_shows_once(client: FlaskCl
     Auth(phone).code_login(code.group(1))  # the code shown is the one that works
     assert phone.get("/moi/").status_code == 200
     assert client.get(reset.headers["Location"]).status_code == 302  # once  # type: ignore[attr-defined]
+
+
+def test_taps_at_once_add_one_neighbourhood_and_one_organisation(client: FlaskClient, auth: Auth,
+                                                                  session: Session, world: World) -> None:
+    """Three taps on « Ajouter » all passed the name check and made two identical neighbourhoods
+    (the lists, then every form, offered both)."""
+    auth.login(world.admin.email or "")
+    token = auth.token("/admin/quartiers")
+    sent = taps(client, "/admin/quartiers", {"name": "La Source", "commune": "Orléans", "csrf_token": token},
+                count=3)
+    assert 302 in {r.status_code for r in sent} <= {302, 200}  # added, or « existe déjà »
+    assert len(session.exec(select(Territory).where(Territory.name == "La Source")).all()) == 1
+    sent = taps(client, "/admin/structures", {"name": "Les Amis du Jardin", "kind": "association",
+                                              "territory_id": 0, "csrf_token": token}, count=3)
+    assert 302 in {r.status_code for r in sent} <= {302, 200}
+    assert len(session.exec(select(Organisation).where(Organisation.name == "Les Amis du Jardin")).all()) == 1
 
 
 def test_a_temporary_password_crosses_the_redirect_sealed(client: FlaskClient, auth: Auth,

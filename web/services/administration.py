@@ -20,10 +20,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from models import Organisation, OrganisationKind, Role, Territory, User
-from web.services import ServiceError, tidy
+from web.services import AlreadyDone, ServiceError, tidy
 from web.services.accounts import end_sessions, hash_password, locked_minutes, password_matches
 from web.services.audit import changes, record
 from web.services.outcomes import EMAIL
+from web.services.queries import written_once
 
 STAFF_ROLES = (Role.SOCIAL_WORKER, Role.ASSOCIATION_MEMBER, Role.HABITANT_RELAIS, Role.ADMIN)
 # Organisations whose social workers validate what a habitant-relais notes.
@@ -62,14 +63,39 @@ class StaffInput:
 
 
 def _same_name(session: Session, table: Any, key: tuple[str, ...],
-               key_of: Callable[[Any], tuple[str, ...]]) -> int | None:
-    """The row of `table` (a few hundred at most) whose name is `key` ignoring case, any
-    alphabet (SQLite's lower() folds ASCII letters only)."""
+               key_of: Callable[[Any], tuple[str, ...]], besides: int | None = None) -> int | None:
+    """The row of `table` (a few hundred at most; not `besides`) whose name is `key` ignoring
+    case, any alphabet (SQLite's lower() folds ASCII letters only)."""
     wanted = tuple(part.casefold() for part in key)
-    for row in session.exec(select(table)).all():
+    for row in session.exec(select(table).where(col(table.id) != (besides or 0))).all():
         if tuple(part.casefold() for part in key_of(row)) == wanted:
             return int(row.id)
     return None
+
+
+def _territory_key(row: Territory) -> tuple[str, ...]:
+    return (row.name, row.commune)
+
+
+def _organisation_key(row: Organisation) -> tuple[str, ...]:
+    return (row.name,)
+
+
+def _added_once(session: Session, admin: User, row: Any, key_of: Callable[[Any], tuple[str, ...]]) -> Any:
+    """Add the new `row` unless a row of the same name was added meanwhile (taps sent at once
+    all passed the name check): then that row, nothing written."""
+    def add() -> Any:
+        session.add(row)
+        session.flush()
+        return row
+
+    def twin(besides: int | None) -> int | None:
+        return _same_name(session, type(row), key_of(row), key_of, besides)
+
+    try:
+        return written_once(session, admin, twin, add)
+    except AlreadyDone as done:
+        return session.get(type(row), done.row_id)
 
 
 def _facts(row: Any, names: tuple[str, ...]) -> dict[str, Any]:
@@ -99,7 +125,7 @@ def save_territory(session: Session, admin: User, data: TerritoryInput,
     elif data.latitude is not None and data.longitude is not None and not (
             -90 <= data.latitude <= 90 and -180 <= data.longitude <= 180):
         errors.append(_l("Coordonnées impossibles."))
-    same = _same_name(session, Territory, (name, commune), lambda t: (t.name, t.commune))
+    same = _same_name(session, Territory, (name, commune), _territory_key)
     if same is not None and (territory is None or same != territory.id):
         errors.append(_l("Ce quartier existe déjà dans cette commune."))
     if errors:
@@ -108,6 +134,10 @@ def save_territory(session: Session, admin: User, data: TerritoryInput,
     before = _facts(row, TERRITORY_FACTS) if territory else {}
     row.name, row.commune, row.qpv_code = name, commune, qpv or None
     row.latitude, row.longitude = data.latitude, data.longitude
+    if territory is None:
+        added = _added_once(session, admin, row, _territory_key)
+        if added is not row:  # taps sent at once: the first one's neighbourhood
+            return added
     session.add(row)
     session.flush()
     record(session, admin, "territory.update" if territory else "territory.create", "territory", row.id,
@@ -136,7 +166,7 @@ def save_organisation(session: Session, admin: User, data: OrganisationInput,
         errors.append(_l("Des habitant·es-relais notent des fiches pour cette structure, que ses "
                          "travailleur·ses sociaux valident : elle reste un centre social ou une "
                          "collectivité tant que leurs comptes sont actifs."))
-    same = _same_name(session, Organisation, (name,), lambda o: (o.name,))
+    same = _same_name(session, Organisation, (name,), _organisation_key)
     if same is not None and (organisation is None or same != organisation.id):
         errors.append(_l("Une structure porte déjà ce nom."))
     if errors:
@@ -144,6 +174,10 @@ def save_organisation(session: Session, admin: User, data: OrganisationInput,
     row = organisation or Organisation(name=name, kind=data.kind)
     before = _facts(row, ORGANISATION_FACTS) if organisation else {}
     row.name, row.kind, row.territory_id, row.description = name, data.kind, data.territory_id, description
+    if organisation is None:
+        added = _added_once(session, admin, row, _organisation_key)
+        if added is not row:  # taps sent at once: the first one's organisation
+            return added
     session.add(row)
     session.flush()
     record(session, admin, "organisation.update" if organisation else "organisation.create",
