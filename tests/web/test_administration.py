@@ -250,6 +250,20 @@ def test_taps_at_once_add_one_neighbourhood_and_one_organisation(client: FlaskCl
     assert len(session.exec(select(Organisation).where(Organisation.name == "Les Amis du Jardin")).all()) == 1
 
 
+def test_creating_an_account_twice_leads_to_the_list_not_to_an_error(client: FlaskClient, auth: Auth,
+                                                                      session: Session, world: World) -> None:
+    """A double click on « Créer le compte »: the first answer showed the temporary password, the
+    second « Un compte utilise déjà cette adresse », and the browser showed the second."""
+    auth.login(world.admin.email or "")
+    form = {"display_name": "Inès T.", "email": "ines@source.fr", "role": "social_worker",
+            "organisation_id": world.centre_a.id, "csrf_token": auth.token(ACCOUNTS)}
+    first, second = client.post(ACCOUNTS, data=form), client.post(ACCOUNTS, data=form)
+    assert first.status_code == 302 and "/mot-de-passe" in first.headers["Location"]
+    assert second.status_code == 302 and second.headers["Location"].endswith(ACCOUNTS)
+    assert "Ce compte vient d&#39;être créé" in client.get(ACCOUNTS).get_data(as_text=True)
+    assert len(session.exec(select(User).where(User.email == "ines@source.fr")).all()) == 1
+
+
 def test_a_temporary_password_crosses_the_redirect_sealed(client: FlaskClient, auth: Auth,
                                                           world: World) -> None:
     """It went in clear through the session cookie, and stayed there when the page that shows it

@@ -22,7 +22,7 @@ from web.forms import (
     choices,
 )
 from web.permissions import roles_required, user
-from web.services import ServiceError
+from web.services import AlreadyDone, ServiceError
 from web.services.administration import (
     OrganisationInput,
     StaffInput,
@@ -173,6 +173,10 @@ def accounts() -> Any:
             account, password = create_staff(session, user(), StaffInput(
                 display_name=form.display_name.data or "", email=form.email.data or "",
                 role=form.role.data or "", organisation_id=form.organisation_id.data or None))
+        except AlreadyDone:  # a double click: the first answer showed the password, lost now
+            flash(_("Ce compte vient d'être créé. Si vous n'avez pas noté son mot de passe provisoire, "
+                    "donnez-en un nouveau dans la liste."), "success")
+            return redirect(url_for("admin.accounts"))
         except ServiceError as exc:
             show_refusal(form, exc)
         else:
