@@ -296,6 +296,10 @@ def test_a_resident_asks_for_erasure_and_the_worker_carries_it_out(
     page = client.get("/moi/donnees").get_data(as_text=True)
     assert "Vous avez demandé l'effacement" in page
     assert len(session.exec(select(ResidentRequest).where(ResidentRequest.kind == "erasure")).all()) == 1
+    # Out of matching at once, before the worker carries it out: the consent is withdrawn.
+    session.expire_all()
+    assert story.awa not in valid_consent_residents(session, date.today())
+    assert len(session.exec(select(AuditEvent).where(AuditEvent.action == "consent.withdraw")).all()) == 1
     auth.logout()
 
     auth.login(world.worker_a.email or "")

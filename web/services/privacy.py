@@ -50,7 +50,7 @@ from web.services import AlreadyDone, ServiceError, notifications
 from web.services.audit import record
 from web.services.jobs import drop_stale_drafts, fail_abandoned
 from web.services.matching import RESIDENTS, MatchingService
-from web.services.profiles import add_months
+from web.services.profiles import add_months, withdraw_consent
 from web.services.queries import REPOST_MINUTES, written_once
 
 EXPORT_FORMAT = "relais-export/1"
@@ -429,7 +429,9 @@ def retention_warnings(residents: Sequence[Resident], grace_days: int) -> dict[i
 
 def create_request(session: Session, resident_user: User, resident: Resident, kind: str,
                    message: str) -> ResidentRequest:
-    """A resident asks their social worker for a change of their text, or for erasure."""
+    """A resident asks their social worker for a change of their text, or for erasure. Asking
+    for erasure withdraws the consent at once (RGPD art. 17.1.b): nothing is proposed, and no
+    association sees the person, while the worker has yet to carry it out."""
     message = message.strip()
     if kind not in set(RequestKind):
         raise ServiceError(_l("Demande inconnue."))
@@ -464,6 +466,8 @@ def create_request(session: Session, resident_user: User, resident: Resident, ki
     record(session, resident_user, "request.create", "resident", resident.id, kind=kind,
            request_id=request.id)
     session.commit()
+    if kind == RequestKind.ERASURE:
+        withdraw_consent(session, resident_user, resident)  # commits; nothing if already withdrawn
     return request
 
 
