@@ -10,6 +10,11 @@ Hard filters (a candidate failing one is never proposed):
   - monthly cap: a resident with `monthly_cap` proposals still pending this month gets no new one.
 Soft boosts (added to the relevance score, each documented below and configurable):
   - same territory, availability overlap, and residents never matched yet (the dormant ones).
+Refusals (a hard filter, applied by the caller with the person's negated statements):
+  - a refusal at least as close to the need as the person's closest statement (the caller's
+    cosines), or, whatever the closeness, no licence or no driving for a need that drives, and no
+    vehicle for a need that asks for one's own (`refuses`): « chauffeur poids lourd pendant 20
+    ans, mais il n'a plus son permis » is closer to a driving need by its first half.
 Feedback:
   - candidates close to residents already rejected *for the same need* lose `rejected_penalty`
     times that closeness (cosine of profile vectors),
@@ -23,6 +28,7 @@ Diversity:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -178,3 +184,28 @@ def calibrate(approved: Sequence[float], rejected: Sequence[float], keep: float 
 def calibration_index(approved: int, keep: float = CALIBRATION_KEEP) -> int:
     """Where the cut lies among `approved` (> 0) scores sorted ascending."""
     return min(int(math.floor((1 - keep) * approved)), approved - 1)
+
+
+# Driving: what a refusal says about it, and what a need asks of it (general French and English
+# words; "permis de séjour / de travail / de construire" is no driving licence).
+_NOT_DRIVING_LICENCE = r"(?!\s+(?:de|d')\s*(?:s[ée]jour|travail|construire))"
+_NO_DRIVING = re.compile(r"\b(?:permis" + _NOT_DRIVING_LICENCE + r"|condui\w*|driv\w*|licen[cs]e)",
+                         re.IGNORECASE)
+_NO_VEHICLE = re.compile(r"\b(?:voiture|v[ée]hicul\w*|car)\b", re.IGNORECASE)
+_DRIVING_NEED = re.compile(r"\b(?:condui\w*|chauffeur\w*|permis" + _NOT_DRIVING_LICENCE
+                           + r"|camion\w*|minibus|fourgon\w*|utilitaire|v[ée]hicul\w*|voiture|driv\w*)",
+                           re.IGNORECASE)
+_OWN_VEHICLE_NEED = re.compile(r"\b(?:v[ée]hicul[ée]e?s?\b|(?:sa|votre|ta|son|your|own)\s+(?:propre\s+)?"
+                               r"(?:voiture|v[ée]hicule|car)\b|voiture personnelle)", re.IGNORECASE)
+
+
+def refuses(refusals: Sequence[str], need: Sequence[str]) -> bool:
+    """Whether the person's refusals (their negated statements) rule the need (its sentences) out
+    whatever their closeness: no licence or no driving for a need that drives; no vehicle for a
+    need that asks for one's own."""
+    if not refusals or not need:
+        return False
+    asked = " ".join(need)
+    if any(_NO_DRIVING.search(r) for r in refusals) and _DRIVING_NEED.search(asked):
+        return True
+    return any(_NO_VEHICLE.search(r) for r in refusals) and bool(_OWN_VEHICLE_NEED.search(asked))

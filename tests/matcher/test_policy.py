@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from matcher.policy import Candidate, Policy, Side, calibrate, decide, distance_km
+from matcher.policy import Candidate, Policy, Side, calibrate, decide, distance_km, refuses
 
 NEED = Side(territory_id=1, availability=frozenset({"weekend"}))
 
@@ -102,3 +102,19 @@ def test_calibrated_threshold_keeps_most_approvals() -> None:
     assert sum(a >= threshold for a in approved) >= 0.95 * len(approved)
     assert calibrate(approved[:5], rejected[:5], default=0.2) == 0.2  # too few reviews
     assert calibrate([0.1] * 30, [0.05] * 30, default=0.2) == 0.2  # never below the default
+
+
+@pytest.mark.parametrize(("refusals", "need", "expected"), [
+    (["il n'a plus son permis"], ["Conduire la camionnette"], True),
+    (["je ne sais pas conduire"], ["Chauffeur bénévole pour le minibus"], True),
+    (["I can't drive"], ["Driver for the food bank van"], True),
+    (["je n'ai plus de voiture"], ["Conduire la camionnette de l'association"], False),  # not his own
+    (["je n'ai plus de voiture"], ["Accompagnement véhiculé"], True),
+    (["pas de voiture"], ["Emmener des voisins avec votre voiture"], True),
+    (["pas de permis de séjour pour l'instant"], ["Conduire la camionnette"], False),
+    (["je ne sais pas conduire"], ["Cuisiner pour la fête du quartier"], False),
+    ([], ["Conduire la camionnette"], False),
+])
+def test_no_licence_or_no_vehicle_rules_out_a_need_that_asks_for_it(refusals: list[str], need: list[str],
+                                                                    expected: bool) -> None:
+    assert refuses(refusals, need) is expected

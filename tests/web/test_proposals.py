@@ -134,6 +134,26 @@ def test_a_person_is_never_proposed_for_what_they_said_they_cannot_do(session: S
     assert awa.id in proposed(session, cooking)
 
 
+def test_a_former_driver_without_a_licence_is_not_proposed_for_driving(session: Session,
+                                                                       world: World) -> None:
+    """« Chauffeur poids lourd pendant 20 ans, mais il n'a plus son permis »: the first half is
+    closer to a driving need than the refusal, which let him through. No licence rules out a need
+    that drives, both ways; no car of one's own does not (the association's van), unless the need
+    asks for one's own."""
+    moussa = person(session, world, "Moussa", "Monsieur a été chauffeur poids lourd pendant 20 ans mais il "
+                                              "n'a plus son permis.")
+    ali = person(session, world, "Ali", "J'ai été chauffeur livreur pendant 10 ans. Je n'ai plus de voiture.")
+    van = need(session, world, "Chauffeur bénévole",
+               "Conduire la camionnette pour livrer les colis alimentaires.")
+    assert moussa.id not in proposed(session, van) and ali.id in proposed(session, van)
+    own_car = need(session, world, "Accompagnement véhiculé",
+                   "Emmener des voisins à l'hôpital avec votre voiture.")
+    assert ali.id not in proposed(session, own_car) and moussa.id not in proposed(session, own_car)
+    session.exec(delete(Match))
+    session.commit()
+    assert proposals.propose_for_resident(session, matching, moussa, date.today()) == 0
+
+
 def test_without_a_licence_or_a_vehicle_is_a_refusal_everywhere(session: Session, world: World) -> None:
     """The ranker read « je suis sans voiture » as a refusal, the stored statement as a skill: it
     was quoted as the reason to propose the person for driving."""

@@ -40,6 +40,7 @@ from matcher.policy import (
     Side,
     calibration_index,
     decide,
+    refuses,
     with_parents,
 )
 from models import (
@@ -419,8 +420,10 @@ def drop_refused(pairs: dict[int, Pairs], refusals: Mapping[int, Sequence[Quotab
     if not refusing or not need_rows:
         return set()
     need = from_blobs([r.vector for r in need_rows], dim)
+    asked = [r.text for r in need_rows]
     dropped = {doc for doc in refusing
-               if refused(from_blobs([r.vector for r in refusals[doc]], dim), need, pairs[doc][0][2])}
+               if refuses([r.text for r in refusals[doc]], asked)
+               or refused(from_blobs([r.vector for r in refusals[doc]], dim), need, pairs[doc][0][2])}
     for doc in dropped:
         pairs[doc] = []
     return dropped
@@ -582,10 +585,12 @@ def propose_for_resident(session: Session, matching: MatchingService, resident: 
     statements = statements_of_needs(session, ids)
     pairs = best_pairs_of(rows, {nid: statements.get(nid, []) for nid in ids}, matching.dim)
     refusals = from_blobs([st.vector for st in every if st.negated], matching.dim)
+    refused_texts = [st.text for st in every if st.negated]
     if len(refusals):
         for nid in ids:  # a need asking what the person said they cannot do (see drop_refused)
-            if pairs[nid] and refused(refusals, from_blobs([st.vector for st in statements.get(nid, [])],
-                                                           matching.dim), pairs[nid][0][2]):
+            asked = statements.get(nid, [])
+            if pairs[nid] and (refuses(refused_texts, [st.text for st in asked]) or refused(
+                    refusals, from_blobs([st.vector for st in asked], matching.dim), pairs[nid][0][2])):
                 pairs[nid] = []
     territories = _territories(session, [resident.territory_id,
                                          *(needs[i].territory_id for i in ids if i in needs)])
