@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
+from pathlib import Path
 
 import pytest
 from alembic import command
@@ -31,6 +34,8 @@ from web.services.matching import NEEDS, RESIDENTS, MatchingService, from_blobs
 from web.services.needs import NeedInput, add_need, create_need
 from web.services.profiles import update_declaration
 from web.services.proposals import need_statements, valid_consent_residents
+
+ROOT = Path(__file__).resolve().parents[2]
 
 DECLARATIONS = {
     "Awa": "Je fais de la couture depuis toute petite. Je retouche les robes des voisines.",
@@ -288,6 +293,39 @@ def test_negated_statements_are_never_indexed_for_the_hybrid_ranker(app: object,
     events = len(session.exec(select(IndexEvent)).all())
     assert matching.build_missing_artefacts(session) == 0
     assert len(session.exec(select(IndexEvent)).all()) == events
+
+
+def test_statements_are_analysed_again_from_the_stored_texts(app: object, session: Session, world: World,
+                                                              config: Config) -> None:
+    """Statements are derived from the texts: after a change of the analysis, the statements an
+    older one stored (here, the whole text one negated statement, no language found) are
+    written again by `scripts/reindex.py --statements`, and matching follows."""
+    awa = add_resident(session, world, "Awa", "Elle parle arabe et wolof. Je cuisine mais pas le week-end.",
+                       languages=["fr"]).resident
+    declaration = session.exec(select(SkillDeclaration).where(SkillDeclaration.resident_id == awa.id)).one()
+    old = session.exec(select(SkillStatement).where(SkillStatement.declaration_id == declaration.id)).all()
+    for row in old:
+        row.negated, row.languages = True, []
+        session.add(row)
+    awa.languages = ["fr"]
+    session.add(awa)
+    session.commit()
+    env = {**os.environ, "RELAIS_INSTANCE_DIR": str(config.instance_dir), "DATABASE_URL": config.database_url}
+    done = subprocess.run([sys.executable, "scripts/reindex.py", "--statements"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Analysed again: 1 texts of residents" in done.stdout
+    session.expire_all()
+    rows = session.exec(select(SkillStatement).where(SkillStatement.declaration_id == declaration.id)
+                        .order_by(col(SkillStatement.position))).all()
+    assert [(r.text, r.negated) for r in rows] == [
+        ("Elle parle arabe et wolof", False), ("Je cuisine", False), ("pas le week-end", True)]
+    person = session.get(Resident, awa.id)
+    assert person is not None and person.languages == ["fr", "ar", "wo"]
+    need, _ = create_need(session, matching, world.member, NeedInput(
+        title="Repas solidaire", description="Cuisiner le repas de la fête du quartier."), date.today())
+    matching.sync(session)
+    assert awa.id in hybrid_ranking(matching, session, need)
 
 
 def test_missing_artefacts_are_built_from_the_stored_texts(app: object, session: Session, world: World,

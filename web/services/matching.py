@@ -64,11 +64,13 @@ from models import (
     IndexEvent,
     Need,
     NeedStatement,
+    Resident,
     SkillDeclaration,
     SkillStatement,
     utcnow,
 )
 from web.config import Config
+from web.services.audit import changes, record
 from web.services.categories import categorise
 
 log = logging.getLogger(__name__)
@@ -537,6 +539,43 @@ class MatchingService:
             yield doc, ids, from_blobs(blobs, self.dim)
 
     # ------------------------------------------------------------------ writes
+
+    def restate(self, session: Session, batch: int = INGEST_BATCH) -> tuple[int, int]:
+        """Analyse again every current declaration in matching and every need in it, and rewrite
+        their statements (negation, languages, categories, vectors), artefacts and index events:
+        after a change of the analysis (`scripts/reindex.py --statements`), since statements are
+        derived from the texts, which the database keeps. Languages the new analysis finds are
+        added to the profile (none removed: a worker may have ticked them). Returns how many
+        declarations and needs were analysed again."""
+        assert self.analyzer is not None, "MatchingService.configure() was not called"
+        declarations = sorted(set(session.exec(
+            select(SkillStatement.declaration_id)
+            .join(SkillDeclaration, col(SkillDeclaration.id) == SkillStatement.declaration_id)
+            .where(col(SkillDeclaration.is_current).is_(True))).all()))
+        for start in range(0, len(declarations), batch):
+            chunk = declarations[start:start + batch]
+            rows = session.exec(select(SkillDeclaration).where(col(SkillDeclaration.id).in_(chunk))
+                                .order_by(col(SkillDeclaration.id))).all()
+            analyses = self.analyzer.analyze_many([d.text for d in rows])
+            session.exec(delete(SkillStatement).where(col(SkillStatement.declaration_id).in_(chunk)))
+            self.store_declarations(session, list(zip(rows, analyses, strict=True)))
+            people = {r.id: r for r in session.exec(select(Resident).where(
+                col(Resident.id).in_([d.resident_id for d in rows]))).all()}
+            for declaration, analysis in zip(rows, analyses, strict=True):
+                person = people.get(declaration.resident_id)
+                if person is not None and not set(analysis.languages) <= set(person.languages):
+                    before = list(person.languages)
+                    person.languages = list(dict.fromkeys([*person.languages, *analysis.languages]))
+                    session.add(person)
+                    record(session, None, "resident.restate", "resident", person.id,
+                           changes=changes({"languages": before}, {"languages": person.languages}))
+            session.commit()
+        needs = sorted(set(session.exec(select(NeedStatement.need_id)).all()))
+        for start in range(0, len(needs), batch):
+            for need in session.exec(select(Need).where(col(Need.id).in_(needs[start:start + batch]))).all():
+                self.store_need(session, need)
+            session.commit()
+        return len(declarations), len(needs)
 
     def analyze(self, text: str) -> Analysis:
         assert self.analyzer is not None, "MatchingService.configure() was not called"
