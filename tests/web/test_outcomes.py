@@ -17,13 +17,14 @@ from models import (
     Match,
     MatchStatus,
     Need,
+    Notification,
     Organisation,
     Outcome,
     Resident,
     Role,
     User,
 )
-from tests.conftest import Auth, World, add_resident, need_form, password_hash
+from tests.conftest import Auth, World, add_resident, need_form, password_hash, taps
 from web.services import ServiceError
 from web.services.impact import Period, proposals_per_month
 from web.services.outcomes import record_outcome, set_contact
@@ -316,3 +317,21 @@ def test_an_outcome_without_its_answer_keeps_the_note_typed(client: FlaskClient,
     session.expire_all()
     match = session.get(Match, followup.match_id)
     assert match is not None and match.outcome is None
+
+
+def test_an_outcome_sent_twice_is_journaled_and_told_once(client: FlaskClient, auth: Auth,
+                                                          session: Session, followup: Followup) -> None:
+    """Taps on « Enregistrer le bilan »: the journal said it three times and the resident's
+    workers were told three times. A real correction is still journaled and told."""
+    _accept(session, followup)
+    auth.login(followup.world.member.email or "")
+    path = f"/suivi/propositions/{followup.match_id}/bilan"
+    sent = {"outcome": "happened", "note": "Super atelier",
+            "csrf_token": auth.token(f"/suivi/propositions/{followup.match_id}")}
+    assert [r.status_code for r in taps(client, path, sent, 3)] == [302] * 3
+    client.post(path, data=sent)  # and a reload
+    events = session.exec(select(AuditEvent).where(AuditEvent.action == "match.outcome")).all()
+    told = session.exec(select(Notification).where(Notification.kind == "outcome")).all()
+    assert len(events) == 1 and len(told) == len({n.user_id for n in told}) >= 1
+    client.post(path, data={**sent, "outcome": "did_not_happen"})
+    assert len(session.exec(select(AuditEvent).where(AuditEvent.action == "match.outcome")).all()) == 2

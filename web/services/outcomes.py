@@ -13,13 +13,15 @@ from dataclasses import dataclass
 from datetime import date
 
 from flask_babel import lazy_gettext as _l
-from sqlmodel import Session
+from sqlalchemy import and_, func, not_
+from sqlmodel import Session, col
 
 from models import ContactChannel, Match, MatchStatus, Organisation, Outcome, Resident, Role, User, utcnow
 from web.services import ServiceError
 from web.services.audit import record
 from web.services.notifications import outcome_recorded
 from web.services.proposals import valid_consent_residents
+from web.services.queries import update_if
 
 MAX_OUTCOME_NOTE = 200
 PHONE = re.compile(r"^\+?[0-9][0-9 .\-]{5,22}[0-9]$")
@@ -87,9 +89,13 @@ def record_outcome(session: Session, actor: User, match: Match, outcome: str, no
     note = " ".join(note.split())
     if len(note) > MAX_OUTCOME_NOTE:
         raise ServiceError(_l("Le mot est trop long (200 caractères au plus)."))
-    match.outcome, match.outcome_note = outcome, note or None
-    match.outcome_at, match.outcome_by_id = utcnow(), actor.id
-    session.add(match)
+    # Written only if it changes what the database holds: a second tap (or taps sent at once)
+    # must not journal it and tell the other side twice.
+    unchanged = and_(col(Match.outcome).is_not(None), col(Match.outcome) == outcome,
+                     func.coalesce(col(Match.outcome_note), "") == note)
+    if not update_if(session, match, Match.status, MatchStatus.ACCEPTED, not_(unchanged), outcome=outcome,
+                     outcome_note=note or None, outcome_at=utcnow(), outcome_by_id=actor.id):
+        return
     record(session, actor, "match.outcome", "match", match.id, outcome=outcome)
     outcome_recorded(session, match, actor)
     session.commit()
