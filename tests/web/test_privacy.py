@@ -334,7 +334,11 @@ def test_a_resident_asks_a_change_of_their_text(client: FlaskClient, auth: Auth,
     assert "demande un changement de son texte" in client.get("/accompagnement/").get_data(as_text=True)
     profile = client.get(f"/accompagnement/residents/{story.binta}").get_data(as_text=True)
     assert "Je sais aussi faire du crochet." in profile
-    auth.post(f"/accompagnement/residents/{story.binta}/demandes/{request.id}/traitee", {})
+    done = f"/accompagnement/residents/{story.binta}/demandes/{request.id}/traitee"
+    sent = {"csrf_token": auth.token(f"/accompagnement/residents/{story.binta}")}
+    assert [r.status_code for r in taps(client, done, sent, 3)] == [302] * 3  # taps: one entry
+    handled = session.exec(select(AuditEvent).where(AuditEvent.action == "request.handle")).all()
+    assert len(handled) == 1
     session.expire_all()
     assert session.get(ResidentRequest, request.id).handled_by_id == world.worker_a.id  # type: ignore[union-attr]
     assert "crochet" not in client.get(f"/accompagnement/residents/{story.binta}").get_data(as_text=True)

@@ -51,7 +51,7 @@ from web.services.audit import record
 from web.services.jobs import drop_stale_drafts, fail_abandoned
 from web.services.matching import RESIDENTS, MatchingService
 from web.services.profiles import add_months, withdraw_consent
-from web.services.queries import REPOST_MINUTES, written_once
+from web.services.queries import REPOST_MINUTES, update_if, written_once
 
 EXPORT_FORMAT = "relais-export/1"
 MAX_REQUEST_CHARS = 1000
@@ -472,11 +472,12 @@ def create_request(session: Session, resident_user: User, resident: Resident, ki
 
 
 def handle_request(session: Session, worker: User, request: ResidentRequest) -> None:
-    """The social worker marks a request as dealt with."""
-    if request.handled_at is not None:
+    """The social worker marks a request as dealt with (once: a second tap, or a colleague at the
+    same time, writes nothing)."""
+    if request.handled_at is not None or not update_if(
+            session, request, col(ResidentRequest.handled_at), None, handled_at=utcnow(),
+            handled_by_id=worker.id):
         return
-    request.handled_at, request.handled_by_id = utcnow(), worker.id
-    session.add(request)
     record(session, worker, "request.handle", "resident", request.resident_id, kind=request.kind,
            request_id=request.id)
     session.commit()
