@@ -143,8 +143,8 @@ MATRIX = [
      {"worker_a": 200, "worker_b": 403, "member": 200, "admin": 200}),
     ("GET", "/suivi/propositions/{proposed}",
      {"worker_a": 404, "worker_b": 404, "member": 404, "admin": 404}),
-    ("POST", "/suivi/propositions/{approved}/bilan",
-     {"worker_a": 302, "worker_b": 403, "member": 302, "admin": 302}),
+    ("POST", "/suivi/propositions/{approved}/bilan",  # an empty form: the page again, with why
+     {"worker_a": 200, "worker_b": 403, "member": 200, "admin": 200}),
     ("GET", "/moi/contact", {"resident": 200, "other_resident": 200}),
     ("GET", "/accompagnement/residents/{rid}/contact", {"worker_a": 200, "worker_b": 403, "admin": 200}),
     # Personal data: export and erasure by the resident's centre and admins (erasure needs a

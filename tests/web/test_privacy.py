@@ -27,6 +27,7 @@ from models import (
     SkillDeclaration,
     SkillStatement,
     User,
+    ValidationStatus,
 )
 from models import Resident as ResidentRow
 from models.tables import AppendOnlyError
@@ -459,6 +460,29 @@ def test_pages_shown_to_someone_logged_in_are_kept_by_no_cache(client: FlaskClie
     auth.code_login(story.awa_code)
     mine = client.get("/moi/donnees")
     assert (mine.status_code, mine.headers.get("Cache-Control")) == (200, "no-store")
+
+
+def test_an_admins_other_readings_of_another_centres_person_are_journaled_too(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    """The profile's edit form, the person's contact page and the list of profiles to validate
+    showed another centre's person to an administrator without a trace."""
+    bob = add_resident(session, world, "Bob", "Je répare les vélos.", recorded_by=world.worker_b).resident
+    sira = add_resident(session, world, "Sira", "Je couds.", recorded_by=world.worker_b).resident
+    sira.validation_status = ValidationStatus.PENDING  # as a habitant-relais of centre B sends it
+    session.add(sira)
+    session.commit()
+    auth.login(world.worker_b.email or "")  # a centre's own workers: no trace
+    for path in (f"/accompagnement/residents/{bob.id}/profil", f"/accompagnement/residents/{bob.id}/contact"):
+        assert client.get(path).status_code == 200
+    auth.logout()
+    auth.login(world.admin.email or "")
+    for path in (f"/accompagnement/residents/{bob.id}/profil", f"/accompagnement/residents/{bob.id}/contact",
+                 "/accompagnement/a-valider"):
+        assert client.get(path).status_code == 200
+    views = session.exec(select(AuditEvent).where(AuditEvent.action == "profile.view")).all()
+    assert sorted((e.object_id, e.actor_id, e.details["via"]) for e in views) == sorted([
+        (bob.id, world.admin.id, "page"), (bob.id, world.admin.id, "contact"),
+        (sira.id, world.admin.id, "submissions")])
 
 
 def test_an_admin_opening_another_centres_profile_is_in_the_persons_history(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlmodel import select
 
@@ -15,7 +15,7 @@ from web.forms import CHANNEL_LABELS, OUTCOME_LABELS, ContactForm, OutcomeForm, 
 from web.permissions import FOLLOWUP_ROLES, STAFF, get_match_for_followup, get_resident, roles_required, user
 from web.services import ServiceError
 from web.services.outcomes import contact_for, record_outcome, set_contact
-from web.services.privacy import record_profile_views
+from web.services.privacy import record_profile_views, record_reading_from_outside
 from web.services.proposals import shown_to_association
 
 bp = Blueprint("followup", __name__)
@@ -105,5 +105,7 @@ def my_contact() -> Any:
 @roles_required(*STAFF)
 def resident_contact(resident_id: int) -> Any:
     resident = get_resident(db_session(), user(), resident_id)
+    if request.method == "GET":  # the person's phone or address, read by another centre's admin
+        record_reading_from_outside(db_session(), user(), [resident], "contact")
     return _contact_page(resident, url_for("followup.resident_contact", resident_id=resident_id),
                          url_for("worker.resident", resident_id=resident_id))

@@ -258,6 +258,8 @@ def edit_profile(resident_id: int) -> Any:
             return redirect(url_for("worker.resident", resident_id=person.id))
     elif form.is_submitted():
         flash(_("Le formulaire n'est pas complet : voyez les messages sous les champs."), "error")
+    else:  # an administrator reading another centre's person, as on their page
+        record_reading_from_outside(session, user(), [person], "page")
     return render_template("worker/profile_form.html", form=form, resident=person)
 
 
@@ -523,6 +525,8 @@ def propose(need_id: int) -> Any:
 def submissions() -> Any:
     session = db_session()
     waiting = pending_for(session, user())
+    # An administrator's list holds every centre's submissions (names, texts): journaled.
+    record_reading_from_outside(session, user(), waiting.residents, "submissions")
     declarations = {r.id: current_declaration(session, r) for r in waiting.residents}
     places = {r.territory_id for r in waiting.residents} | {n.territory_id for n in waiting.needs}
     return render_template("worker/submissions.html", waiting=waiting, declarations=declarations,
