@@ -91,13 +91,14 @@ _ENGLISH_NEGATION = re.compile(r"\b(?:can't|cannot|won't|\w+n't|not|never)\b", r
 # Negation cues. "pas mal (de)" means "quite a lot", and "ne ... que" means "only": neither negates.
 _NEGATORS = {"pas", "jamais", "aucun", "aucune", "rien", "personne", "guère", "ni", "not", "never", "n't",
              "cannot", "can't", "don't", "no", "sauf", "excepté", "hormis"}
-# "Conduite : non", "non véhiculée", "moi non plus"; not "non seulement", "non loin", "non-stop".
+# "Conduite : non", "moi non plus" say no; "non rémunéré", "non francophones", "à but non
+# lucratif", "scolarisés ou non" do not ("non véhiculée": hybrid._NO_VEHICLE).
 _NON = "non"
-_NON_YES = {"seulement", "loin", "stop"}
 # Words that refuse or say one cannot, without a negation word ("impossible pour moi de porter",
 # "j'ai horreur du ménage", "hors de question de"), by their accent-free start; denied, they say
 # yes ("je ne refuse jamais", "ce n'est pas impossible", "je n'hésite pas à aider").
-_REFUSALS = ("impossib", "incapab", "inapte", "interdi", "detest", "horreur", "refus", "contre-indiq")
+_REFUSALS = ("impossib", "incapab", "inapte", "interdi", "detest", "refus", "contre-indiq")
+_AVOIR = {"ai", "as", "a", "avons", "avez", "ont", "avait", "avais"}  # "j'ai horreur du ménage"
 _RELUCTANT = ("hesit", "rechign")
 # "Plus" without "ne" after a subject and its verb ("je sais plus conduire", "jconduis plus depuis
 # mon accident") says "no longer" when an infinitive, the clause's end or one of these follows;
@@ -156,7 +157,7 @@ _LANGUAGE_CUE_WORDS = {"lis", "lit", "lire", "lisent", "lu", "read", "reads", "w
                        "native", "couramment", "fluent", "fluently"}
 _LANGUAGE_CUE_STARTS = ("parl", "compren", "compri", "tradu", "interpr", "ecri", "ecriv", "langue",
                         "bilingue", "trilingue", "maternel", "speak", "spoke", "understand", "translat",
-                        "maitris", "debrouill", "notion", "niveau")
+                        "maitris", "debrouill", "notion")
 # "Arabophone", "anglophone": a language and its cue in one word.
 _PHONE_PREFIXES = {"arabo": "ar", "anglo": "en", "franco": "fr", "luso": "pt", "hispano": "es",
                    "turco": "tr", "russo": "ru", "berbero": "ber", "italo": "it", "germano": "de",
@@ -339,22 +340,29 @@ def _clause_starts(sent: Any) -> list[int]:
                 # ne peux pas porter des cartons et monter sur une échelle" (one subject, one
                 # negation for both) stay whole.
                 own_subject = any(c.dep_.startswith("nsubj") for c in tok.children)
-                shared = not own_subject and at > sent.start and sent.doc[at - 1].i == tok.head.i
                 negated_before = _negated_words([t.lower_ for t in sent.doc[sent.start:at]])
+                negated_after = _negated_words([t.lower_ for t in sent.doc[at:sent.end]])
+                shared = (not own_subject and at > sent.start and sent.doc[at - 1].i == tok.head.i
+                          and negated_before == negated_after)  # not "je cuisine et ne conduis pas"
                 if not shared and (own_subject or not negated_before):
                     starts.add(at)
     return sorted(i for i in starts if i > sent.start)
 
 
 # Where a no may turn into a yes, or a yes into a no ("par contre", "en revanche": their first word).
-_TURN_WORDS = {"mais", "but", ",", "sauf", "excepté", "hormis", "cependant", "pourtant"}
+_TURN_WORDS = {"mais", ",", "sauf", "excepté", "hormis", "cependant", "pourtant"}  # not "but": le but
 _TURN_PAIRS = {("par", "contre"), ("en", "revanche")}
+_CONTRASTS = {"plutôt", "mais", "seulement", "uniquement", "juste", "cependant", "pourtant", "maintenant",
+              "aussi", "only"}
 _CLAUSE_BREAKS = {",", "mais", "but", "et", "and", ";"}
 
 
 def _is_turn(tok: Any, following: Any) -> bool:
-    return tok.lower_ in _TURN_WORDS or (following is not None
-                                         and (tok.lower_, following.lower_) in _TURN_PAIRS)
+    """A word where a no may start or end: a turn word, "par contre", or "et" before a "ne" ("je
+    jardine, bricole et ne conduis pas", which the parser does not always see as two verbs)."""
+    pair = (tok.lower_, following.lower_) if following is not None else None
+    return tok.lower_ in _TURN_WORDS or pair in _TURN_PAIRS or (
+        pair is not None and pair[0] in {"et", "and"} and pair[1] in _NE)
 
 
 def _turns(sent: Any, at: int) -> bool:
@@ -369,10 +377,16 @@ def _turns(sent: Any, at: int) -> bool:
         end += 1
     before = [t.lower_ for t in doc[begin:at]]
     after = [t.lower_ for t in doc[at:end]]
-    said = [w for w in after[2 if tuple(after[:2]) in _TURN_PAIRS else 1:] if w.isalpha()]
-    if not any(w.isalpha() for w in before) or not said:  # "…, pas de voiture par contre"
+    said = after[2 if tuple(after[:2]) in _TURN_PAIRS else 1:]
+    if not any(w.isalpha() for w in before) or not any(w.isalpha() for w in said):
+        return False  # "…, pas de voiture par contre"
+    before_no = _negated_words(before)
+    if before_no == _negated_words(after):
         return False
-    return _negated_words(before) != _negated_words(after)
+    # After a no, a comma turns to a yes only with a subject or a word of contrast: "je ne parle
+    # pas anglais, allemand ou italien" is one no over a list.
+    return not (before_no and doc[at].lower_ == "," and tuple(after[1:3]) not in _TURN_PAIRS
+                and not set(said) & (_SUBJECTS | _CONTRASTS))
 
 
 def _without_reassurances(words: list[str]) -> list[str]:
@@ -475,15 +489,25 @@ def _negated_words(words: list[str]) -> bool:
             continue  # "une personne du quartier" is someone; "je ne connais personne", no one
         if w in _NEGATORS:
             return True
-        if w == "plus" and (has_ne or nxt == "maintenant" or _no_longer(words, i)):
+        if w == "plus" and (has_ne or ((nxt == "maintenant" or _no_longer(words, i))
+                                       and not {"que", "qu'"} & set(words[i + 1:]))):
+            return True  # not "je cuisine plus depuis que je suis à la retraite"
+        if w == _NON and _non_says_no(words, i):
             return True
-        if w == _NON and nxt not in _NON_YES:
-            return True
-        if fold_accents(w).startswith(_REFUSALS) or (w == "hors"
-                                                     and words[i + 1:i + 3] == ["de", "question"]):
+        if fold_accents(w).startswith(_REFUSALS) or (w == "horreur" and i and words[i - 1] in _AVOIR) \
+                or (w == "hors" and words[i + 1:i + 3] == ["de", "question"]):
             return True
     # "je ne ... que" (only) is not a negation; a bare "ne" (formal French) is.
     return has_ne and "que" not in words and "qu'" not in words
+
+
+def _non_says_no(words: list[str], i: int) -> bool:
+    """Whether the "non" at `i` answers no: it ends the clause ("Conduite : non"), not after "ou"
+    ("scolarisés ou non"), or it is "non plus" ("moi non plus")."""
+    rest = [w for w in words[i + 1:] if any(c.isalnum() for c in w)]
+    if rest[:1] == ["plus"]:
+        return True
+    return not rest and not (i and words[i - 1] == "ou")
 
 
 def _no_longer(words: list[str], i: int) -> bool:
@@ -525,36 +549,52 @@ def _language_of(token: Any) -> str | None:
 def _languages_of(tokens: list[Any], starts: set[int]) -> dict[int, str]:
     """The languages a sentence says are spoken, by the index of the token naming each: language
     names in a part of the sentence (cut at "mais", commas, "seulement"…) that holds a cue of the
-    speaker's ("parle", "comprend", "langue", "arabophone"…), or is only names after a part that
-    does, and is not negated: "je ne parle pas anglais mais je parle espagnol" speaks Spanish;
-    "mon mari parle anglais, moi je parle seulement arabe", Arabic. Parts are also cut where a
-    statement starts (token indexes `starts`)."""
+    speaker's ("parle", "comprend", "langue", "je suis arabophone"…), or is only names after a
+    part that does, and is not negated: "je ne parle pas anglais mais je parle espagnol" speaks
+    Spanish; "mon mari parle anglais, moi je parle seulement arabe", Arabic. A part of names
+    after a comma keeps the no before it ("je ne parle pas anglais, allemand ou italien"); after
+    "mais" or "seulement", not. Parts are also cut where a statement starts (`starts`)."""
     found: dict[int, str] = {}
-    cue_before = False  # the part before had a cue of the speaker's
-    for piece in _pieces(tokens, starts):
-        cues = [i for i in range(len(piece)) if _language_cue(piece, i)
-                or (_language_of(piece[i]) and piece[i].lower_.endswith("phone"))]
+    cue_before = negated_before = False  # what the part before said
+    for cut, piece in _pieces(tokens, starts):
+        cues = [i for i in range(len(piece)) if _language_cue(piece, i) or _speaker_phone(piece, i)]
         own = [i for i in cues if not _someone_else(piece, i)]
         only_names = all(t.is_punct or _language_of(t) or t.lower_ in _NAME_FILLERS for t in piece)
-        spoken = bool(own) or (not cues and only_names and cue_before)
         text = piece[0].doc.text[piece[0].idx:piece[-1].idx + len(piece[-1].text)]  # "don't" whole
-        if spoken and not (_is_negated(piece) or _ENGLISH_NEGATION.search(text)):
+        negated = _is_negated(piece) or bool(_ENGLISH_NEGATION.search(text))
+        listed = not cues and only_names and cue_before
+        if listed and cut in {",", None}:
+            negated = negated or negated_before
+        if (own or listed) and not negated:
             found.update((t.i, code) for t in piece if (code := _language_of(t)))
         cue_before = bool(own) or (cue_before and only_names)
+        negated_before = negated
     return found
 
 
-def _pieces(tokens: list[Any], starts: set[int]) -> list[list[Any]]:
-    """The parts between the words of _LANGUAGE_BREAKS and the statements' starts."""
-    out: list[list[Any]] = [[]]
+# "Je suis arabophone", "Arabophone et francophone": the speaker's; "une famille arabophone", not.
+_ETRE = {"suis", "es", "est", "sommes", "êtes", "sont", "étais", "était"}
+
+
+def _speaker_phone(piece: list[Any], i: int) -> bool:
+    if not (piece[i].lower_.endswith("phone") and _language_of(piece[i])):
+        return False
+    before = [t for t in piece[:i] if not t.is_punct and not _language_of(t) and t.lower_ not in {"et", "ou"}]
+    return not before or any(t.lower_ in _ETRE for t in before[-2:])
+
+
+def _pieces(tokens: list[Any], starts: set[int]) -> list[tuple[str | None, list[Any]]]:
+    """The parts between the words of _LANGUAGE_BREAKS and the statements' starts, each with the
+    word that cut it (None at a statement's start)."""
+    out: list[tuple[str | None, list[Any]]] = [(None, [])]
     for t in tokens:
         if t.lower_ in _LANGUAGE_BREAKS:
-            out.append([])
+            out.append((t.lower_, []))
             continue
-        if t.i in starts:
-            out.append([])
-        out[-1].append(t)
-    return [p for p in out if p]
+        if t.i in starts and out[-1][1]:
+            out.append((None, []))
+        out[-1][1].append(t)
+    return [(cut, p) for cut, p in out if p]
 
 
 def _sentences(text: str) -> list[str]:

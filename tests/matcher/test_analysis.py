@@ -15,6 +15,7 @@ from matcher.analysis import (
     get_analyzer,
     normalise_spelling,
 )
+from matcher.hybrid import negated_clause
 
 
 @pytest.fixture(scope="module")
@@ -71,11 +72,19 @@ def test_statements_keep_the_persons_spelling_but_models_get_standard_french(
     "Hors de question de faire du ménage",
     "J'ai horreur du ménage",
     "Conduite : non",
-    "Madame est non véhiculée",
+    "Moi non plus",
     "Je ne veux pas garder des enfants et faire le ménage",  # one subject, one negation
 ])
 def test_negation_is_detected(analyzer: Analyzer, text: str) -> None:
     assert [st.negated for st in analyzer.analyze(text).statements] == [True]
+
+
+def test_non_before_a_word_is_no_refusal_but_non_vehicule_is(analyzer: Analyzer) -> None:
+    for text in ("J'accompagne des personnes non francophones", "Je fais du bénévolat non rémunéré",
+                 "Je suis trésorière d'une association à but non lucratif",
+                 "Je garde des enfants, scolarisés ou non"):
+        assert [st.negated for st in analyzer.analyze(text).statements] == [False], text
+    assert negated_clause("Madame est non véhiculée")  # the stored statement's other rule
 
 
 @pytest.mark.parametrize("text", [
@@ -89,6 +98,8 @@ def test_negation_is_detected(analyzer: Analyzer, text: str) -> None:
     "Je ne suis pas contre faire du jardinage",
     "Le jardinage pourquoi pas",
     "je cuisine plus de 40 plats",  # "plus" comparing
+    "Je cuisine plus depuis que je suis à la retraite",
+    "J'aime les films d'horreur",
     "Je sais monter et démonter des meubles",
 ])
 def test_negations_that_say_yes_and_shared_verbs_stay_one_positive_statement(
@@ -103,8 +114,11 @@ def test_negations_that_say_yes_and_shared_verbs_stay_one_positive_statement(
      [("Je ne conduis pas", True), ("par contre je peux accompagner à pied", False)]),
     ("Je cuisine très bien, pas de voiture par contre.",
      [("Je cuisine très bien", False), ("pas de voiture par contre", True)]),
-    ("je ne sais pas conduire, pas de souci pour le reste",
-     [("je ne sais pas conduire", True), ("pas de souci pour le reste", False)]),
+    ("je ne sais pas conduire, pas de souci pour le reste",  # a reassurance, no new yes
+     [("je ne sais pas conduire, pas de souci pour le reste", True)]),
+    ("Je jardine, bricole et ne conduis pas.", [("Je jardine, bricole", False), ("ne conduis pas", True)]),
+    ("Je ne parle pas anglais, allemand ou italien.",  # a list under one no
+     [("Je ne parle pas anglais, allemand ou italien", True)]),
     ("Permis B : oui, véhicule : non", [("Permis B : oui", False), ("véhicule : non", True)]),
 ])
 def test_a_yes_and_a_no_in_one_sentence_are_two_statements(analyzer: Analyzer, text: str,
@@ -172,6 +186,9 @@ def test_negated_languages_are_not_spoken(analyzer: Analyzer) -> None:
     ("Je suis arabophone et francophone.", ["ar", "fr"]),
     ("Il maîtrise l'anglais et l'espagnol.", ["en", "es"]),
     ("J'écris des lettres pour les voisins, je fais aussi des plats portugais.", []),
+    ("Je ne parle pas anglais, allemand ou italien.", []),
+    ("J'accompagne une famille arabophone.", []),
+    ("J'ai un bon niveau en cuisine arabe.", []),
     ("Je cuisine tout, y compris la pâtisserie arabe.", []),
 ])
 def test_languages_are_found_whoever_writes_the_profile(analyzer: Analyzer, text: str,
