@@ -140,8 +140,9 @@ _NEGATION = re.compile(
 # Without a licence or a vehicle: a refusal whatever the words around ("sans" is no negation word
 # for the analysis' rule, and "je suis sans voiture" has no first-person negation).
 # "Permis de travail", "de séjour", "de construire" are no driving licence.
-_NO_VEHICLE = re.compile(r"\b(?:pas de|plus de|sans|no|without)\s+(?:permis|voiture|v[ée]hicule|car|"
-                         r"driving licen[cs]e)\b(?!\s+(?:de|d')\s*(?:travail|s[ée]jour|construire))"
+_NO_VEHICLE = re.compile(r"(?<!voiture\s)(?<!voitures\s)\b(?:pas de|plus de|sans|no|without)\s+"
+                         r"(?:permis|voitures?|v[ée]hicules?|cars?|driving licen[cs]e)\b"
+                         r"(?!\s+(?:de|d')\s*(?:travail|s[ée]jour|construire|p[êe]che|chasse|port))"
                          r"|\bnon[- ]v[ée]hicul", re.IGNORECASE)
 
 

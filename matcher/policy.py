@@ -187,14 +187,20 @@ def calibration_index(approved: int, keep: float = CALIBRATION_KEEP) -> int:
 
 
 # Driving: what a refusal says about it, and what a need asks of it (general French and English
-# words; "permis de séjour / de travail / de construire" is no driving licence).
-_NOT_DRIVING_LICENCE = r"(?!\s+(?:de|d')\s*(?:s[ée]jour|travail|construire))"
-_NO_DRIVING = re.compile(r"\b(?:permis" + _NOT_DRIVING_LICENCE + r"|condui\w*|driv\w*|licen[cs]e)",
-                         re.IGNORECASE)
-_NO_VEHICLE = re.compile(r"\b(?:voiture|v[ée]hicul\w*|car)\b", re.IGNORECASE)
-_DRIVING_NEED = re.compile(r"\b(?:condui\w*|chauffeur\w*|permis" + _NOT_DRIVING_LICENCE
-                           + r"|camion\w*|minibus|fourgon\w*|utilitaire|v[ée]hicul\w*|voiture|driv\w*)",
-                           re.IGNORECASE)
+# words). A permit to stay, work, build, fish or hunt is no driving licence; a « licence » alone is
+# a degree; « conduire un atelier » leads it (a need drives when it names a vehicle or a driver);
+# « car » is French for « because »; « une voiture sans permis » is a car; a refusal limited to
+# a time or a road (« je ne conduis pas la nuit ») still drives by day.
+_NOT_DRIVING_LICENCE = r"(?!\s+(?:de|d')\s*(?:s[ée]jour|travail|construire|p[êe]che|chasse|port))"
+_NO_DRIVING = re.compile(r"\b(?:permis\b" + _NOT_DRIVING_LICENCE + r"|condui\w*|driv\w*|"
+                         r"(?:driving\s+)licen[cs]e|licence\s+de\s+conduire)", re.IGNORECASE)
+_NO_VEHICLE = re.compile(r"\b(?:voitures?|v[ée]hicul\w*|(?:no|my|a|own)\s+cars?)\b", re.IGNORECASE)
+_MICROCAR = re.compile(r"\bvoitures?\s+sans\s+permis\b", re.IGNORECASE)
+_LIMITED = re.compile(r"\b(?:la\s+nuit|le\s+soir|de\s+nuit|le\s+week-end|sur\s+(?:l'|les\s+)?autoroutes?|"
+                      r"longtemps|(?:de\s+)?longues?\s+distances?|en\s+ville|at\s+night)\b", re.IGNORECASE)
+_DRIVING_NEED = re.compile(r"\b(?:chauffeur\w*|permis\b" + _NOT_DRIVING_LICENCE
+                           + r"|camion\w*|minibus|fourgon\w*|utilitaire|v[ée]hicul\w*|voitures?|driv\w*|"
+                           r"\bvans?\b)", re.IGNORECASE)
 _OWN_VEHICLE_NEED = re.compile(r"\b(?:v[ée]hicul[ée]e?s?\b|(?:sa|votre|ta|son|your|own)\s+(?:propre\s+)?"
                                r"(?:voiture|v[ée]hicule|car)\b|voiture personnelle)", re.IGNORECASE)
 
@@ -206,6 +212,7 @@ def refuses(refusals: Sequence[str], need: Sequence[str]) -> bool:
     if not refusals or not need:
         return False
     asked = " ".join(need)
+    refusals = [_MICROCAR.sub("", r) for r in refusals if not _LIMITED.search(r)]
     if any(_NO_DRIVING.search(r) for r in refusals) and _DRIVING_NEED.search(asked):
         return True
     return any(_NO_VEHICLE.search(r) for r in refusals) and bool(_OWN_VEHICLE_NEED.search(asked))

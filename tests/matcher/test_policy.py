@@ -114,6 +114,15 @@ def test_calibrated_threshold_keeps_most_approvals() -> None:
     (["pas de permis de séjour pour l'instant"], ["Conduire la camionnette"], False),
     (["je ne sais pas conduire"], ["Cuisiner pour la fête du quartier"], False),
     ([], ["Conduire la camionnette"], False),
+    # Words that look like it: « car » (because), a permission, a degree, leading a workshop, a
+    # licence-free car, a refusal limited to the night.
+    (["Je ne peux pas faire de ménage car je suis allergique"], ["Bénévole véhiculé pour les colis"], False),
+    (["Je n'ai pas la permission de sortir le soir"], ["Conduire le minibus"], False),
+    (["Je n'ai pas de licence mais j'ai le bac"], ["Conduire le minibus"], False),
+    (["je ne sais pas conduire"], ["Animer et conduire un atelier couture"], False),
+    (["J'ai une voiture sans permis"], ["Accompagnement véhiculé"], False),
+    (["Je ne conduis pas la nuit"], ["Chauffeur pour le minibus du samedi"], False),
+    (["pas de voitures"], ["Emmener des voisins avec votre voiture"], True),
 ])
 def test_no_licence_or_no_vehicle_rules_out_a_need_that_asks_for_it(refusals: list[str], need: list[str],
                                                                     expected: bool) -> None:

@@ -14,7 +14,7 @@ from datetime import date
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, not_
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from models import ContactChannel, Match, MatchStatus, Organisation, Outcome, Resident, Role, User, utcnow
 from web.services import ServiceError
@@ -95,7 +95,9 @@ def record_outcome(session: Session, actor: User, match: Match, outcome: str, no
                      func.coalesce(col(Match.outcome_note), "") == note)
     if not update_if(session, match, Match.status, MatchStatus.ACCEPTED, not_(unchanged), outcome=outcome,
                      outcome_note=note or None, outcome_at=utcnow(), outcome_by_id=actor.id):
-        return
+        if session.exec(select(Match.status).where(Match.id == match.id)).first() != MatchStatus.ACCEPTED:
+            raise ServiceError(_l("Un bilan se note seulement quand la personne a dit oui."))
+        return  # already recorded so
     record(session, actor, "match.outcome", "match", match.id, outcome=outcome)
     outcome_recorded(session, match, actor)
     session.commit()
