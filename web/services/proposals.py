@@ -422,16 +422,21 @@ def drop_refused(pairs: dict[int, Pairs], refusals: Mapping[int, Sequence[Quotab
     need = from_blobs([r.vector for r in need_rows], dim)
     asked = [r.text for r in need_rows]
     dropped = {doc for doc in refusing
-               if refuses([r.text for r in refusals[doc]], asked)
-               or refused(from_blobs([r.vector for r in refusals[doc]], dim), need, pairs[doc][0][2])}
+               if refused([r.text for r in refusals[doc]], from_blobs([r.vector for r in refusals[doc]], dim),
+                          asked, need, pairs[doc][0][2])}
     for doc in dropped:
         pairs[doc] = []
     return dropped
 
 
-def refused(refusals: np.ndarray, need: np.ndarray, closest: float) -> bool:
-    """Whether a refusal (rows of `refusals`) is at least as close to a sentence of the need as the
-    person's closest statement (`closest`, its cosine)."""
+def refused(refusal_texts: Sequence[str], refusals: np.ndarray, need_texts: Sequence[str], need: np.ndarray,
+            closest: float) -> bool:
+    """Whether the person's refusals (texts, and vectors as rows of `refusals`) rule the need (its
+    sentences' texts and vectors) out: one refusal is at least as close to a sentence of the need
+    as the person's closest statement (`closest`, its cosine), or, however close, it says no
+    licence or no vehicle for a need that asks for one (matcher.policy.refuses)."""
+    if refuses(refusal_texts, need_texts):
+        return True
     return bool(len(refusals) and len(need) and float((refusals @ need.T).max()) >= closest)
 
 
@@ -589,8 +594,9 @@ def propose_for_resident(session: Session, matching: MatchingService, resident: 
     if len(refusals):
         for nid in ids:  # a need asking what the person said they cannot do (see drop_refused)
             asked = statements.get(nid, [])
-            if pairs[nid] and (refuses(refused_texts, [st.text for st in asked]) or refused(
-                    refusals, from_blobs([st.vector for st in asked], matching.dim), pairs[nid][0][2])):
+            if pairs[nid] and refused(refused_texts, refusals, [st.text for st in asked],
+                                      from_blobs([st.vector for st in asked], matching.dim),
+                                      pairs[nid][0][2]):
                 pairs[nid] = []
     territories = _territories(session, [resident.territory_id,
                                          *(needs[i].territory_id for i in ids if i in needs)])
