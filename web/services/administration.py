@@ -13,19 +13,18 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from models import AuditEvent, Organisation, OrganisationKind, Role, Territory, User, utcnow
+from models import Organisation, OrganisationKind, Role, Territory, User
 from web.services import AlreadyDone, ServiceError, tidy
 from web.services.accounts import end_sessions, hash_password, locked_minutes, password_matches
-from web.services.audit import changes, record
+from web.services.audit import changes, done_just_now, record
 from web.services.outcomes import EMAIL
-from web.services.queries import REPOST_MINUTES, written_once
+from web.services.queries import written_once
 
 STAFF_ROLES = (Role.SOCIAL_WORKER, Role.ASSOCIATION_MEMBER, Role.HABITANT_RELAIS, Role.ADMIN)
 # Organisations whose social workers validate what a habitant-relais notes.
@@ -218,14 +217,6 @@ def staff_accounts(session: Session) -> list[User]:
                                             col(User.id))).all())
 
 
-def _created_just_now(session: Session, admin: User, user_id: int) -> bool:
-    """Whether `admin` created the account `user_id` within REPOST_MINUTES (the journal says)."""
-    since = utcnow() - timedelta(minutes=REPOST_MINUTES)
-    return session.exec(select(AuditEvent.id).where(
-        AuditEvent.action == "user.create", AuditEvent.object_type == "user", AuditEvent.object_id == user_id,
-        AuditEvent.actor_id == admin.id, col(AuditEvent.at) >= since)).first() is not None
-
-
 def create_staff(session: Session, admin: User | None, data: StaffInput) -> tuple[User, str]:
     """A staff account with a temporary password (returned once; only its hash is kept).
     `admin` None: the command line (scripts/create_admin.py), before any administrator exists.
@@ -238,7 +229,7 @@ def create_staff(session: Session, admin: User | None, data: StaffInput) -> tupl
     if len(email) > 254 or not EMAIL.match(email):
         errors["email"].append(_l("Écrivez une adresse e-mail, par exemple nom@exemple.fr."))
     elif (same := session.exec(select(User.id).where(User.email == email)).first()) is not None:  # lower case
-        if admin is not None and _created_just_now(session, admin, same):
+        if admin is not None and done_just_now(session, admin, "user.create", "user", same):
             raise AlreadyDone(same)  # a double click: the first one showed the password
         errors["email"].append(_l("Un compte utilise déjà cette adresse."))
     if data.role not in STAFF_ROLES:

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlmodel import Session, col, select
 
-from models import AuditEvent, User
-from web.services.queries import numbered_page
+from models import AuditEvent, User, utcnow
+from web.services.queries import REPOST_MINUTES, numbered_page
 
 JOURNAL_PAGE_SIZE = 50
 
@@ -29,6 +30,17 @@ def record(session: Session, actor: User | None, action: str, object_type: str,
     """Add an audit event to the session (committed with the change it describes)."""
     session.add(AuditEvent(actor_id=actor.id if actor else None, action=action,
                            object_type=object_type, object_id=object_id, details=details))
+
+
+def done_just_now(session: Session, actor: User, action: str, object_type: str, object_id: int) -> bool:
+    """Whether the journal says `actor` did `action` to the object within REPOST_MINUTES: a
+    double click on a change that leaves nothing to find again (an erasure, an account whose
+    creation refuses its address the second time)."""
+    since = utcnow() - timedelta(minutes=REPOST_MINUTES)
+    return session.exec(select(AuditEvent.id).where(
+        AuditEvent.action == action, AuditEvent.object_type == object_type,
+        AuditEvent.object_id == object_id, AuditEvent.actor_id == actor.id,
+        col(AuditEvent.at) >= since)).first() is not None
 
 
 def changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

@@ -317,15 +317,6 @@ def _scrub_changes(session: Session, events: Sequence[AuditEvent]) -> int:
     return count
 
 
-def erased_just_now(session: Session, actor: User, resident_id: int) -> bool:
-    """Whether `actor` erased the profile `resident_id` within REPOST_MINUTES (a double click)."""
-    since = utcnow() - timedelta(minutes=REPOST_MINUTES)
-    return session.exec(select(AuditEvent.id).where(
-        AuditEvent.action == "resident.erase", AuditEvent.object_type == "resident",
-        AuditEvent.object_id == resident_id, AuditEvent.actor_id == actor.id,
-        col(AuditEvent.at) >= since)).first() is not None
-
-
 def erase_and_forget(session: Session, matching: MatchingService, actor: User | None,
                      resident: Resident, reason: str) -> Erasure:
     """Erase, then apply the delete event to this process's index and rewrite its files, so the

@@ -61,6 +61,7 @@ from web.permissions import (
     user,
 )
 from web.services import AlreadyDone, ServiceError
+from web.services.audit import done_just_now
 from web.services.dashboard import (
     consent_ends_soon,
     needs_without_candidate_page,
@@ -71,7 +72,6 @@ from web.services.dashboard import (
 from web.services.privacy import (
     declaration_versions,
     erase_and_forget,
-    erased_just_now,
     handle_request,
     open_requests,
     profile_history,
@@ -636,7 +636,8 @@ def export_json(resident_id: int) -> Any:
 def erase(resident_id: int) -> Any:
     """Erase the person (their request, or the worker's decision): no way back."""
     session = db_session()
-    if session.get(Resident, resident_id) is None and erased_just_now(session, user(), resident_id):
+    if session.get(Resident, resident_id) is None and done_just_now(session, user(), "resident.erase",
+                                                                  "resident", resident_id):
         # A double click: the first erased the person; say so rather than "page not found".
         flash(_("Les données de la personne sont effacées. Seuls des chiffres anonymes restent."),
               "success")
