@@ -209,6 +209,8 @@ class AnalyzerUnavailable(RuntimeError):
 
 def fold_accents(text: str) -> str:
     """'Réparer' → 'reparer': spelling without accents, as many residents type on a phone."""
+    if text.isascii():  # nothing to decompose (most words): 40,000 calls per search's quotes
+        return text
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 

@@ -361,10 +361,9 @@ def shared_terms(pairs: Sequence[tuple[Quotable, Quotable, float]]) -> list[str]
     first side writes them, without the words that tell nothing of a skill."""
     shared: dict[str, None] = {}
     for query, doc, _similarity in pairs:
-        theirs = {fold_accents(lemma) for lemma in doc.lemmas}
+        theirs = {fold_accents(lemma) for lemma in doc.lemmas} - _NOT_TELLING
         shared.update(dict.fromkeys(sorted(lemma for lemma in set(query.lemmas)
-                                           if fold_accents(lemma) in theirs
-                                           and fold_accents(lemma) not in _NOT_TELLING)))
+                                           if fold_accents(lemma) in theirs)))
     return list(shared)[:6]
 
 
