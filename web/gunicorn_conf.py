@@ -13,7 +13,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 bind = os.environ.get("RELAIS_BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "gthread"
+# gthread that takes a connection only while a thread is free (web/gunicorn_worker.py).
+worker_class = "web.gunicorn_worker.FairThreadWorker"
 threads = int(os.environ.get("RELAIS_THREADS", "4"))
 # Load the model and the index once in the master: workers share those pages after fork.
 preload_app = True

@@ -5,8 +5,10 @@ from __future__ import annotations
 import gc
 
 from gunicorn.config import Config
+from gunicorn.workers.gthread import ThreadWorker
 
 from web import gunicorn_conf
+from web.gunicorn_worker import FairThreadWorker
 
 
 def settings() -> Config:
@@ -18,9 +20,15 @@ def settings() -> Config:
     return config
 
 
+def test_threaded_workers_that_take_connections_only_with_a_free_thread() -> None:
+    config = settings()
+    assert config.worker_class is FairThreadWorker and issubclass(FairThreadWorker, ThreadWorker)
+    assert config.threads > 1
+
+
 def test_the_master_freezes_what_it_loaded_before_each_fork() -> None:
     config = settings()
-    assert (config.worker_class_str, config.preload_app) == ("gthread", True)
+    assert config.preload_app
     gc.unfreeze()
     loaded = [[n] for n in range(1000)]  # container objects, which the collector tracks
     try:
