@@ -170,6 +170,8 @@ _NAME_FILLERS = {"le", "la", "l'", "les", "et", "ou", "un", "une", "peu", "aussi
                  "and", "a", "little", "moi", "lui", "elle", "mais", "but"}
 # Where a sentence's parts are cut for languages (each part negated or not on its own).
 _LANGUAGE_BREAKS = {"mais", "but", ";", ",", "seulement", "uniquement", "juste", "only", "sauf"}
+# "Je ne lis pas l'arabe mais je le parle": the pronoun before a cue stands for the names before.
+_OBJECT_PRONOUNS = {"le", "la", "l'", "les"}
 # "Mon fils parle anglais": a possessive before the speaker names someone else (but "sa langue
 # maternelle" is theirs).
 _POSSESSIVES = {"mon", "ma", "mes", "son", "sa", "ses", "notre", "nos", "leur", "leurs", "my", "his", "her"}
@@ -548,16 +550,19 @@ def _language_of(token: Any) -> str | None:
     return code
 
 
-def _languages_of(tokens: list[Any], starts: set[int]) -> dict[int, str]:
+def _languages_of(tokens: list[Any], starts: set[int]) -> list[tuple[int, str]]:
     """The languages a sentence says are spoken, by the index of the token naming each: language
     names in a part of the sentence (cut at "mais", commas, "seulement"…) that holds a cue of the
     speaker's ("parle", "comprend", "langue", "je suis arabophone"…), or is only names after a
     part that does, and is not negated: "je ne parle pas anglais mais je parle espagnol" speaks
     Spanish; "mon mari parle anglais, moi je parle seulement arabe", Arabic. A part of names
     after a comma keeps the no before it ("je ne parle pas anglais, allemand ou italien"); after
-    "mais" or "seulement", not. Parts are also cut where a statement starts (`starts`)."""
-    found: dict[int, str] = {}
+    "mais" or "seulement", not. Parts are also cut where a statement starts (`starts`). A cue
+    after an object pronoun names the languages of the part before ("je ne lis pas l'arabe mais
+    je le parle"): they are credited to the pronoun. Found as (token index, code) pairs."""
+    found: list[tuple[int, str]] = []
     cue_before = negated_before = False  # what the part before said
+    names_before: list[str] = []
     for cut, piece in _pieces(tokens, starts):
         cues = [i for i in range(len(piece)) if _language_cue(piece, i) or _speaker_phone(piece, i)]
         own = [i for i in cues if not _someone_else(piece, i)]
@@ -567,10 +572,15 @@ def _languages_of(tokens: list[Any], starts: set[int]) -> dict[int, str]:
         listed = not cues and only_names and cue_before
         if listed and cut in {",", None}:
             negated = negated or negated_before
+        names = [code for t in piece if (code := _language_of(t))]
         if (own or listed) and not negated:
-            found.update((t.i, code) for t in piece if (code := _language_of(t)))
+            found.extend((t.i, code) for t in piece if (code := _language_of(t)))
+            pronouns = [piece[i - 1].i for i in own if i and piece[i - 1].lower_ in _OBJECT_PRONOUNS]
+            if pronouns and not names:
+                found.extend((pronouns[0], code) for code in names_before)
         cue_before = bool(own) or (cue_before and only_names)
         negated_before = negated
+        names_before = names
     return found
 
 
@@ -654,7 +664,7 @@ def _statements_of(original: str, offsets: list[tuple[int, int, int, int]], doc:
                 lemmas=tuple(t.lemma_.lower() for t in tokens
                              if t.is_alpha and not t.is_stop and len(t) > 1),
                 negated=_is_negated(tokens) or bool(_ENGLISH_NEGATION.search(shown)),
-                languages=tuple(dict.fromkeys(code for i, code in sorted(spoken.items())
+                languages=tuple(dict.fromkeys(code for i, code in sorted(spoken, key=lambda found: found[0])
                                               if start <= i < end)),
             )
         )

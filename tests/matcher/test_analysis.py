@@ -190,10 +190,20 @@ def test_negated_languages_are_not_spoken(analyzer: Analyzer) -> None:
     ("J'accompagne une famille arabophone.", []),
     ("J'ai un bon niveau en cuisine arabe.", []),
     ("Je cuisine tout, y compris la pâtisserie arabe.", []),
+    ("Je ne lis pas l'arabe mais je le parle.", ["ar"]),  # « le » stands for the language before
+    ("Je ne lis ni le turc ni l'arabe, mais je les parle.", ["tr", "ar"]),
+    ("Le tamazight, je le comprends.", ["ber"]),
+    ("J'aime la cuisine turque mais je ne la parle pas.", []),
+    ("J'ai lu le dossier et je le traduis.", []),
 ])
 def test_languages_are_found_whoever_writes_the_profile(analyzer: Analyzer, text: str,
                                                        codes: list[str]) -> None:
     assert analyzer.analyze(text).languages == codes
+
+
+def test_a_language_named_in_a_no_and_spoken_after_mais_belongs_to_the_yes(analyzer: Analyzer) -> None:
+    statements = analyzer.analyze("Je ne lis pas l'arabe mais je le parle.").statements
+    assert [(s.negated, s.languages) for s in statements] == [(True, ()), (False, ("ar",))]
 
 
 def test_a_no_then_a_yes_after_mais_are_two_statements(analyzer: Analyzer) -> None:
