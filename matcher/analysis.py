@@ -167,11 +167,14 @@ _PHONE_PREFIXES = {"arabo": "ar", "anglo": "en", "franco": "fr", "luso": "pt", "
 # arabe".
 _NAME_FILLERS = {"le", "la", "l'", "les", "et", "ou", "un", "une", "peu", "aussi", "en", "du", "de", "d'",
                  "bien", "très", "couramment", "seulement", "uniquement", "juste", "que", "qu'", "only",
-                 "and", "a", "little", "moi", "lui", "elle", "mais", "but"}
+                 "and", "a", "little", "moi", "lui", "elle", "mais", "but", "c'", "est", "ce", "sont"}
 # Where a sentence's parts are cut for languages (each part negated or not on its own).
 _LANGUAGE_BREAKS = {"mais", "but", ";", ",", "seulement", "uniquement", "juste", "only", "sauf"}
 # "Je ne lis pas l'arabe mais je le parle": the pronoun before a cue stands for the names before.
 _OBJECT_PRONOUNS = {"le", "la", "l'", "les"}
+# "Ma voisine, elle parle anglais": a part naming a relative (possessive, no verb) makes the
+# pronoun after it that relative.
+_THIRD_PERSONS = {"il", "elle", "ils", "elles", "he", "she", "they"}
 # "Mon fils parle anglais": a possessive before the speaker names someone else (but "sa langue
 # maternelle" is theirs).
 _POSSESSIVES = {"mon", "ma", "mes", "son", "sa", "ses", "notre", "nos", "leur", "leurs", "my", "his", "her"}
@@ -563,9 +566,11 @@ def _languages_of(tokens: list[Any], starts: set[int]) -> list[tuple[int, str]]:
     found: list[tuple[int, str]] = []
     cue_before = negated_before = False  # what the part before said
     names_before: list[str] = []
+    relative_before = False  # the part before was "ma voisine", "mon fils aîné"
     for cut, piece in _pieces(tokens, starts):
         cues = [i for i in range(len(piece)) if _language_cue(piece, i) or _speaker_phone(piece, i)]
-        own = [i for i in cues if not _someone_else(piece, i)]
+        own = [i for i in cues if not _someone_else(piece, i)
+               and not (relative_before and any(t.lower_ in _THIRD_PERSONS for t in piece[:i]))]
         only_names = all(t.is_punct or _language_of(t) or t.lower_ in _NAME_FILLERS for t in piece)
         text = piece[0].doc.text[piece[0].idx:piece[-1].idx + len(piece[-1].text)]  # "don't" whole
         negated = _is_negated(piece) or bool(_ENGLISH_NEGATION.search(text))
@@ -581,6 +586,8 @@ def _languages_of(tokens: list[Any], starts: set[int]) -> list[tuple[int, str]]:
         cue_before = bool(own) or (cue_before and only_names)
         negated_before = negated
         names_before = names
+        relative_before = (piece[0].lower_ in _POSSESSIVES and not cues
+                           and not any("Fin" in t.morph.get("VerbForm") for t in piece))
     return found
 
 

@@ -195,6 +195,11 @@ def test_negated_languages_are_not_spoken(analyzer: Analyzer) -> None:
     ("Le tamazight, je le comprends.", ["ber"]),
     ("J'aime la cuisine turque mais je ne la parle pas.", []),
     ("J'ai lu le dossier et je le traduis.", []),
+    ("Ma voisine, elle parle anglais.", []),  # « elle » is the neighbour
+    ("Mon fils aîné, il comprend le turc.", []),
+    ("Ma voisine, elle parle anglais, moi je parle arabe.", ["ar"]),
+    ("Ma langue maternelle, c'est le wolof.", ["wo"]),
+    ("Je parle anglais, c'est tout.", ["en"]),
 ])
 def test_languages_are_found_whoever_writes_the_profile(analyzer: Analyzer, text: str,
                                                        codes: list[str]) -> None:
