@@ -499,6 +499,8 @@ def _negated_words(words: list[str]) -> bool:
         if w == "plus" and (has_ne or ((nxt == "maintenant" or _no_longer(words, i))
                                        and not {"que", "qu'"} & set(words[i + 1:]))):
             return True  # not "je cuisine plus depuis que je suis à la retraite"
+        if w == "plus" and i == 0 and nxt in {"de", "d'"} and not _counted(words[i + 2:i + 3]):
+            return True  # "Plus de force dans les bras", not "Plus de 10 ans de couture"
         if w == _NON and _non_says_no(words, i):
             return True
         if fold_accents(w).startswith(_REFUSALS) or (w == "horreur" and i and words[i - 1] in _AVOIR) \
@@ -506,6 +508,16 @@ def _negated_words(words: list[str]) -> bool:
             return True
     # "je ne ... que" (only) is not a negation; a bare "ne" (formal French) is.
     return has_ne and "que" not in words and "qu'" not in words
+
+
+# "Plus de dix ans", "plus d'une fois": more than, not no more.
+_COUNT_WORDS = {"un", "une", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf", "dix",
+                "onze", "douze", "quinze", "vingt", "trente", "quarante", "cinquante", "soixante", "cent",
+                "mille", "la", "moitié", "moitie", "quelques", "plusieurs"}
+
+
+def _counted(words: list[str]) -> bool:
+    return bool(words) and (words[0][:1].isdigit() or words[0] in _COUNT_WORDS)
 
 
 def _non_says_no(words: list[str], i: int) -> bool:

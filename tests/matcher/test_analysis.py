@@ -68,6 +68,8 @@ def test_statements_keep_the_persons_spelling_but_models_get_standard_french(
     "jcp conduire",
     "je sais plus conduire",  # "plus" without "ne": no longer
     "jconduis plus depuis mon accident",
+    "Plus de force dans les bras",  # "plus de" opening a clause: no more
+    "Plus de permis depuis l'accident",
     "Impossible pour moi de porter des charges lourdes",  # refusals without a negation word
     "Hors de question de faire du ménage",
     "J'ai horreur du ménage",
@@ -98,6 +100,10 @@ def test_non_before_a_word_is_no_refusal_but_non_vehicule_is(analyzer: Analyzer)
     "Je ne suis pas contre faire du jardinage",
     "Le jardinage pourquoi pas",
     "je cuisine plus de 40 plats",  # "plus" comparing
+    "Plus de 10 ans de couture",  # more than
+    "Plus de dix ans en cuisine",
+    "Plus d'une fois j'ai cuisiné pour 40",
+    "J'ai plus de force qu'avant",
     "Je cuisine plus depuis que je suis à la retraite",
     "J'aime les films d'horreur",
     "Je sais monter et démonter des meubles",
