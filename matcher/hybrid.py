@@ -49,6 +49,7 @@ from matcher.normalise import (
     title_and_body,
     word_set,
 )
+from matcher.policy import NOT_DRIVING_LICENCE
 from matcher.quantized import Int8Rows, Table, dense, joined, subset
 
 DocId = int | str
@@ -142,8 +143,7 @@ _NEGATION = re.compile(
 # "Permis de travail", "de séjour", "de construire" are no driving licence.
 _NO_VEHICLE = re.compile(r"(?<!voiture\s)(?<!voitures\s)\b(?:pas de|plus de|sans|no|without)\s+"
                          r"(?:permis|voitures?|v[ée]hicules?|cars?|driving licen[cs]e)\b"
-                         r"(?!\s+(?:de|d')\s*(?:travail|s[ée]jour|construire|p[êe]che|chasse|port))"
-                         r"|\bnon[- ]v[ée]hicul", re.IGNORECASE)
+                         + NOT_DRIVING_LICENCE + r"|\bnon[- ]v[ée]hicul", re.IGNORECASE)
 
 
 def negated_clause(text: str) -> bool:

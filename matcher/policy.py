@@ -191,14 +191,15 @@ def calibration_index(approved: int, keep: float = CALIBRATION_KEEP) -> int:
 # a degree; « conduire un atelier » leads it (a need drives when it names a vehicle or a driver);
 # « car » is French for « because »; « une voiture sans permis » is a car; a refusal limited to
 # a time or a road (« je ne conduis pas la nuit ») still drives by day.
-_NOT_DRIVING_LICENCE = r"(?!\s+(?:de|d')\s*(?:s[ée]jour|travail|construire|p[êe]che|chasse|port))"
-_NO_DRIVING = re.compile(r"\b(?:permis\b" + _NOT_DRIVING_LICENCE + r"|condui\w*|driv\w*|"
+# (NOT_DRIVING_LICENCE is also the ranker's: matcher.hybrid's clauses without a licence.)
+NOT_DRIVING_LICENCE = r"(?!\s+(?:de|d')\s*(?:s[ée]jour|travail|construire|p[êe]che|chasse|port))"
+_NO_DRIVING = re.compile(r"\b(?:permis\b" + NOT_DRIVING_LICENCE + r"|condui\w*|driv\w*|"
                          r"(?:driving\s+)licen[cs]e|licence\s+de\s+conduire)", re.IGNORECASE)
 _NO_VEHICLE = re.compile(r"\b(?:voitures?|v[ée]hicul\w*|(?:no|my|a|own)\s+cars?)\b", re.IGNORECASE)
 _MICROCAR = re.compile(r"\bvoitures?\s+sans\s+permis\b", re.IGNORECASE)
 _LIMITED = re.compile(r"\b(?:la\s+nuit|le\s+soir|de\s+nuit|le\s+week-end|sur\s+(?:l'|les\s+)?autoroutes?|"
                       r"longtemps|(?:de\s+)?longues?\s+distances?|en\s+ville|at\s+night)\b", re.IGNORECASE)
-_DRIVING_NEED = re.compile(r"\b(?:chauffeur\w*|permis\b" + _NOT_DRIVING_LICENCE
+_DRIVING_NEED = re.compile(r"\b(?:chauffeur\w*|permis\b" + NOT_DRIVING_LICENCE
                            + r"|camion\w*|minibus|fourgon\w*|utilitaire|v[ée]hicul\w*|voitures?|driv\w*|"
                            r"\bvans?\b)", re.IGNORECASE)
 _OWN_VEHICLE_NEED = re.compile(r"\b(?:v[ée]hicul[ée]e?s?\b|(?:sa|votre|ta|son|your|own)\s+(?:propre\s+)?"
