@@ -267,6 +267,18 @@ def test_replacing_a_declaration_keeps_the_old_one(api: ApiEnv) -> None:
     assert len(versions) >= 2 and sum(v.is_current for v in versions) == 1
 
 
+def test_a_replacement_says_which_languages_left_with_the_old_text(api: ApiEnv) -> None:
+    """« je parle arabe » corrected to « je parle tamazight »: the web page names the language
+    taken off the profile; an API client is told too, not left to find it gone."""
+    path = f"/api/v1/residents/{api.ids['rid']}/declaration"
+    first = api.call("PUT", path, "worker_a", json={"text": "Je parle arabe. Je fais de la couture."})
+    assert first.status_code == 200 and first.get_json()["languages_removed"] == []
+    corrected = api.call("PUT", path, "worker_a", json={"text": "Je parle tamazight. Je fais de la couture."})
+    assert corrected.status_code == 200 and corrected.get_json()["languages_removed"] == ["ar"]
+    person = api.call("GET", f"/api/v1/residents/{api.ids['rid']}", "worker_a").get_json()
+    assert "ar" not in person["languages"] and "ber" in person["languages"]
+
+
 def test_a_replacement_written_after_the_etag_check_is_not_overwritten(
         api: ApiEnv, monkeypatch: pytest.MonkeyPatch) -> None:
     """If-Match names the version the client read: another text written between the check and

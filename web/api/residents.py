@@ -203,6 +203,7 @@ def replace_declaration(data: dict[str, Any], resident_id: int) -> Any:
                              "nécessaires."),
                       errors={"sensitive": {str(SENSITIVE_LABELS[f.category]): list(f.words)
                                             for f in findings}})
+    spoken = list(person.languages)
     try:
         # With If-Match, the version checked is the one replaced (not one written since the check).
         added = update_declaration(session, matching, actor(), person, data["text"],
@@ -212,4 +213,6 @@ def replace_declaration(data: dict[str, Any], resident_id: int) -> Any:
     except ServiceError as exc:
         abort_service_error(exc)
     now = current_declaration(person.id or 0) or {}
-    return {**now, "new_proposals": added}, 200, tagged(DeclarationSchema(), now)
+    answer = {**now, "new_proposals": added,
+              "languages_removed": [code for code in spoken if code not in person.languages]}
+    return answer, 200, tagged(DeclarationSchema(), now)

@@ -250,6 +250,9 @@ class DeclarationSchema(Schema):
 
 class DeclarationUpdateSchema(DeclarationSchema):
     new_proposals = _out(fields.Integer, metadata={"description": "Proposals made for review."})
+    languages_removed = _out(fields.List, cls_or_instance=fields.String(), metadata={
+        "description": "Languages the previous text said and the new one does not: taken off the "
+                       "resident's languages (PATCH the resident to give one back if the person speaks it)."})
 
 
 class DeclarationInput(Schema):
