@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 
 from models import (
     AuditEvent,
+    Database,
     IndexEvent,
     Match,
     Need,
@@ -28,7 +29,7 @@ from models import (
 from tests.conftest import Auth, World, add_resident, need_form, password_hash, resident_form, taps
 from web.api.tokens import create_token
 from web.extensions import db, matching
-from web.services import ChangedMeanwhile
+from web.services import AlreadyDone, ChangedMeanwhile
 from web.services.matching import NEEDS, RESIDENTS
 from web.services.needs import NeedInput, create_need
 from web.services.profiles import update_declaration
@@ -84,6 +85,23 @@ def test_validating_twice_leads_to_the_profile_not_to_an_error(client: FlaskClie
     auth.login("colleague@example.org")
     late = auth.post(path, {}, token_from="/accompagnement/a-valider", follow_redirects=True)
     assert "Cette fiche a déjà été validée." in late.get_data(as_text=True)  # type: ignore[attr-defined]
+
+
+def test_the_losing_tap_of_two_on_valider_is_already_done(client: FlaskClient, auth: Auth, world: World,
+                                                          session: Session, migrated: Database) -> None:
+    """Two taps at once both found the profile waiting; the one that lost the race answered
+    « déjà examinée » on the list, and the login code the other showed was lost with its page."""
+    auth.login(world.relais.email or "")
+    submit_person(auth, world)
+    sira = only_resident(session, "Sira")
+    assert sira.validation_status == ValidationStatus.PENDING  # as the second tap read it
+    with migrated.session() as other:  # the first tap, committed first
+        first = other.get(Resident, sira.id)
+        assert first is not None and validate_resident(other, matching, world.worker_a, first, date.today())
+    with pytest.raises(AlreadyDone):
+        validate_resident(session, matching, world.worker_a, sira, date.today())
+    session.rollback()
+    assert len(session.exec(select(AuditEvent).where(AuditEvent.action == "resident.validate")).all()) == 1
 
 
 def test_a_submitted_profile_waits_out_of_matching_until_validated(

@@ -109,8 +109,15 @@ def _move(session: Session, row: Resident | Need, before: ValidationStatus, afte
 
 def _decide(session: Session, row: Resident | Need, worker: User, status: ValidationStatus,
             note: str | None) -> None:
-    _move(session, row, ValidationStatus(row.validation_status), status, validated_by_id=worker.id,
-          validated_at=utcnow(), validation_note=note)
+    try:
+        _move(session, row, ValidationStatus(row.validation_status), status, validated_by_id=worker.id,
+              validated_at=utcnow(), validation_note=note)
+    except ServiceError:
+        # Two taps at once both found it waiting; the first validated it: the second is AlreadyDone.
+        if status == ValidationStatus.VALIDATED and _validated_just_now(session, row, worker):
+            session.rollback()
+            raise AlreadyDone(row.id or 0) from None
+        raise
 
 
 def _check_to_validate(session: Session, row: Resident | Need, worker: User) -> None:
@@ -119,13 +126,18 @@ def _check_to_validate(session: Session, row: Resident | Need, worker: User) -> 
     same worker moments ago (a double click): AlreadyDone."""
     if row.validation_status in (ValidationStatus.PENDING, ValidationStatus.RETURNED):
         return
-    model = type(row)
-    since = utcnow() - timedelta(minutes=REPOST_MINUTES)
-    if session.exec(select(model.id).where(
-            model.id == row.id, model.validation_status == ValidationStatus.VALIDATED,
-            model.validated_by_id == worker.id, col(model.validated_at) >= since)).first() is not None:
+    if _validated_just_now(session, row, worker):
         raise AlreadyDone(row.id or 0)
     raise ServiceError(_l("Cette fiche a déjà été validée."))
+
+
+def _validated_just_now(session: Session, row: Resident | Need, worker: User) -> bool:
+    """Whether the database holds `row` validated by `worker` moments ago."""
+    model = type(row)
+    since = utcnow() - timedelta(minutes=REPOST_MINUTES)
+    return session.exec(select(model.id).where(
+        model.id == row.id, model.validation_status == ValidationStatus.VALIDATED,
+        model.validated_by_id == worker.id, col(model.validated_at) >= since)).first() is not None
 
 
 def validate_resident(session: Session, matching: MatchingService, worker: User,
