@@ -203,16 +203,14 @@ def replace_declaration(data: dict[str, Any], resident_id: int) -> Any:
                              "nécessaires."),
                       errors={"sensitive": {str(SENSITIVE_LABELS[f.category]): list(f.words)
                                             for f in findings}})
-    spoken = list(person.languages)
     try:
         # With If-Match, the version checked is the one replaced (not one written since the check).
-        added = update_declaration(session, matching, actor(), person, data["text"],
-                                   replacing=checked["id"] if request.if_match and checked else None)
+        done = update_declaration(session, matching, actor(), person, data["text"],
+                                  replacing=checked["id"] if request.if_match and checked else None)
     except ChangedMeanwhile as exc:  # between the If-Match check and the write
         abort_service_error(exc, 412 if request.if_match else 409)
     except ServiceError as exc:
         abort_service_error(exc)
     now = current_declaration(person.id or 0) or {}
-    answer = {**now, "new_proposals": added,
-              "languages_removed": [code for code in spoken if code not in person.languages]}
+    answer = {**now, "new_proposals": done.proposals, "languages_removed": done.languages_removed}
     return answer, 200, tagged(DeclarationSchema(), now)

@@ -222,8 +222,16 @@ def add_resident_login(session: Session, resident: Resident) -> str:
     return code
 
 
+@dataclass(frozen=True)
+class Rewritten:
+    """What a text edit did besides storing the text: proposals made, languages taken off."""
+
+    proposals: int
+    languages_removed: list[str]
+
+
 def update_declaration(session: Session, matching: MatchingService, worker: User,
-                       resident: Resident, text: str, replacing: int | None = None) -> int:
+                       resident: Resident, text: str, replacing: int | None = None) -> Rewritten:
     """Keep the old version, store the new one, and re-run matching for the resident. With
     `replacing` (the version the caller read, e.g. an API client's If-Match), only while that
     version is still the current one: ChangedMeanwhile otherwise."""
@@ -257,10 +265,11 @@ def update_declaration(session: Session, matching: MatchingService, worker: User
     if in_matching:  # a profile waiting for validation stays out of the index
         matching.store_declaration(session, declaration, analysis)
     # The languages the old text gave and the new one no longer says leave with it ("je parle
-    # arabe" corrected to "je parle tamazight"); the screen says which (a box ticked as well goes
+    # arabe" corrected to "je parle tamazight"); the caller says which (a box ticked as well goes
     # too: the worker ticks it again).
     old = session.get(SkillDeclaration, previous) if previous is not None else None
     gone = set(matching.analyze(old.text).languages) - set(analysis.languages) if old else set()
+    removed = [code for code in resident.languages if code in gone]
     resident.languages = list(dict.fromkeys([*(code for code in resident.languages if code not in gone),
                                              *analysis.languages]))
     resident.updated_at = utcnow()
@@ -269,7 +278,8 @@ def update_declaration(session: Session, matching: MatchingService, worker: User
     record(session, worker, "declaration.update", "resident", resident.id,
            changes=changes(before, profile_snapshot(resident, declaration.id)))
     session.commit()
-    return propose_for_resident(session, matching, resident, date.today()) if in_matching else 0
+    added = propose_for_resident(session, matching, resident, date.today()) if in_matching else 0
+    return Rewritten(added, removed)
 
 
 def profile_snapshot(resident: Resident, declaration_id: int | None) -> dict[str, object]:

@@ -274,17 +274,15 @@ def edit_declaration(resident_id: int) -> Any:
         say_sensitive()
         return _resident_page(person, form, findings)
     if form.validate_on_submit():
-        spoken = list(person.languages)
         try:
-            added = update_declaration(session, matching, user(), person, form.declaration.data or "")
+            done = update_declaration(session, matching, user(), person, form.declaration.data or "")
         except ServiceError as exc:
             form.declaration.errors = [str(message) for message in exc.messages]
         else:
-            flash(_("Texte enregistré. %(n)d nouvelle(s) proposition(s).", n=added), "success")
-            gone = [code for code in spoken if code not in person.languages]
-            if gone:
+            flash(_("Texte enregistré. %(n)d nouvelle(s) proposition(s).", n=done.proposals), "success")
+            if done.languages_removed:
                 flash(_("Langues retirées avec l'ancien texte : %(names)s. Cochez-les sur la fiche si la "
-                        "personne les parle.", names=language_names(gone)), "success")
+                        "personne les parle.", names=language_names(done.languages_removed)), "success")
             return redirect(url_for("worker.resident", resident_id=person.id))
     elif not form.declaration.errors:  # the form's token: a page left open too long
         flash(_("Le texte n'a pas été enregistré : recommencez."), "error")
