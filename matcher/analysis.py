@@ -574,7 +574,8 @@ def _languages_of(tokens: list[Any], starts: set[int]) -> list[tuple[int, str]]:
     after a comma keeps the no before it ("je ne parle pas anglais, allemand ou italien"); after
     "mais" or "seulement", not. Parts are also cut where a statement starts (`starts`). A cue
     after an object pronoun names the languages of the part before ("je ne lis pas l'arabe mais
-    je le parle"): they are credited to the pronoun. Found as (token index, code) pairs."""
+    je le parle"): they are credited to the pronoun. Found as (token index, code) pairs, in the
+    tokens' order."""
     found: list[tuple[int, str]] = []
     cue_before = negated_before = False  # what the part before said
     names_before: list[str] = []
@@ -589,15 +590,15 @@ def _languages_of(tokens: list[Any], starts: set[int]) -> list[tuple[int, str]]:
         listed = not cues and only_names and cue_before
         if listed and cut in {",", None}:
             negated = negated or negated_before
-        names = [code for t in piece if (code := _language_of(t))]
+        named = [(t.i, code) for t in piece if (code := _language_of(t))]
         if (own or listed) and not negated:
-            found.extend((t.i, code) for t in piece if (code := _language_of(t)))
+            found.extend(named)
             pronouns = [piece[i - 1].i for i in own if i and piece[i - 1].lower_ in _OBJECT_PRONOUNS]
-            if pronouns and not names:
+            if pronouns and not named:
                 found.extend((pronouns[0], code) for code in names_before)
         cue_before = bool(own) or (cue_before and only_names)
         negated_before = negated
-        names_before = names
+        names_before = [code for _i, code in named]
         relative_before = (piece[0].lower_ in _POSSESSIVES and not cues
                            and not any("Fin" in t.morph.get("VerbForm") for t in piece))
     return found
@@ -683,8 +684,7 @@ def _statements_of(original: str, offsets: list[tuple[int, int, int, int]], doc:
                 lemmas=tuple(t.lemma_.lower() for t in tokens
                              if t.is_alpha and not t.is_stop and len(t) > 1),
                 negated=_is_negated(tokens) or bool(_ENGLISH_NEGATION.search(shown)),
-                languages=tuple(dict.fromkeys(code for i, code in sorted(spoken, key=lambda found: found[0])
-                                              if start <= i < end)),
+                languages=tuple(dict.fromkeys(code for i, code in spoken if start <= i < end)),
             )
         )
     return out
