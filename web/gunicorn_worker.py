@@ -14,17 +14,11 @@ threads, 8 clients, texts already seen): see README, "Speed and scale".
 
 from __future__ import annotations
 
-from typing import Any
-
 from gunicorn.workers.gthread import ThreadWorker
 
 
 class FairThreadWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn ships no type hints
     """`gthread` that accepts only while a thread is free (see the module's docstring)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.busy = 0  # connections handed to the thread pool and not finished
-        super().__init__(*args, **kwargs)
 
     # ThreadWorker.run() accepts while `nr_conns < worker_connections`, asked at every turn of
     # its loop (a finished request wakes the loop): the limit is the configured one while a thread
@@ -37,10 +31,8 @@ class FairThreadWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn ships no
     def worker_connections(self, value: int) -> None:
         self._connections_limit = value
 
-    def enqueue_req(self, conn: Any) -> None:
-        self.busy += 1
-        super().enqueue_req(conn)
-
-    def finish_request(self, conn: Any, fs: Any) -> None:
-        self.busy -= 1
-        super().finish_request(conn, fs)
+    @property
+    def busy(self) -> int:
+        """Connections in the thread pool: those held, but for the idle keep-alive ones and the
+        ones still waiting for their request's first bytes."""
+        return int(self.nr_conns - len(self.keepalived_conns) - len(self.pending_conns))
