@@ -10,14 +10,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import event
 from sqlmodel import Session, select
 from werkzeug.security import check_password_hash
 
 from models import AuditEvent, Database, Organisation, Role, Territory, User
 from tests.conftest import PASSWORD, Auth, World, add_resident, session_cookie, taps
 from web.api.tokens import create_token
+from web.services import AlreadyDone, ServiceError
 from web.services.accounts import authenticate
+from web.services.administration import StaffInput, create_staff
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNTS = "/admin/comptes"
@@ -262,6 +266,51 @@ def test_creating_an_account_twice_leads_to_the_list_not_to_an_error(client: Fla
     assert second.status_code == 302 and second.headers["Location"].endswith(ACCOUNTS)
     assert "Ce compte vient d&#39;être créé" in client.get(ACCOUNTS).get_data(as_text=True)
     assert len(session.exec(select(User).where(User.email == "ines@source.fr")).all()) == 1
+
+
+def test_two_taps_that_both_found_the_address_free_create_one_account(session: Session, migrated: Database,
+                                                                       world: World) -> None:
+    """Taps at the very same moment: both read the address as free, the first one's account was
+    written just before the second's (its insert refused by the unique address). The second is
+    the same double click, not « Un compte utilise déjà cette adresse »."""
+    data = StaffInput(display_name="Inès T.", email="ines@source.fr", role=Role.SOCIAL_WORKER,
+                      organisation_id=world.centre_a.id)
+    landed: list[int] = []
+
+    def first_tap_lands(*_: object) -> None:
+        if not landed:
+            with migrated.session() as other:
+                landed.append(create_staff(other, world.admin, data)[0].id or 0)
+
+    event.listen(session, "before_flush", first_tap_lands)
+    try:
+        with pytest.raises(AlreadyDone) as done:
+            create_staff(session, world.admin, data)
+    finally:
+        event.remove(session, "before_flush", first_tap_lands)
+    assert done.value.row_id == landed[0]
+    assert [u.id for u in session.exec(select(User).where(User.email == "ines@source.fr")).all()] == landed
+
+
+def test_an_address_taken_at_the_same_moment_by_someone_else_is_refused(session: Session, migrated: Database,
+                                                                         world: World) -> None:
+    data = StaffInput(display_name="Inès T.", email="ines@source.fr", role=Role.SOCIAL_WORKER,
+                      organisation_id=world.centre_a.id)
+
+    landed: list[int] = []
+
+    def other_admin_lands(*_: object) -> None:
+        if not landed:
+            with migrated.session() as other:
+                landed.append(create_staff(other, None, data)[0].id or 0)  # the command line
+
+    event.listen(session, "before_flush", other_admin_lands)
+    try:
+        with pytest.raises(ServiceError) as refused:
+            create_staff(session, world.admin, data)
+    finally:
+        event.remove(session, "before_flush", other_admin_lands)
+    assert "déjà cette adresse" in str(refused.value.fields["email"][0])
 
 
 def test_a_temporary_password_crosses_the_redirect_sealed(client: FlaskClient, auth: Auth,

@@ -228,9 +228,8 @@ def create_staff(session: Session, admin: User | None, data: StaffInput) -> tupl
         errors["display_name"].append(_l("Indiquez le nom de la personne (120 caractères au plus)."))
     if len(email) > 254 or not EMAIL.match(email):
         errors["email"].append(_l("Écrivez une adresse e-mail, par exemple nom@exemple.fr."))
-    elif (same := session.exec(select(User.id).where(User.email == email)).first()) is not None:  # lower case
-        if admin is not None and done_just_now(session, admin, "user.create", "user", same):
-            raise AlreadyDone(same)  # a double click: the first one showed the password
+    elif session.exec(select(User.id).where(User.email == email)).first() is not None:  # lower case
+        _double_click(session, admin, email)
         errors["email"].append(_l("Un compte utilise déjà cette adresse."))
     if data.role not in STAFF_ROLES:
         errors["role"].append(_l("Choisissez le rôle du compte."))
@@ -253,13 +252,22 @@ def create_staff(session: Session, admin: User | None, data: StaffInput) -> tupl
     session.add(user)
     try:
         session.flush()
-    except IntegrityError:  # the same address, created by someone else meanwhile
+    except IntegrityError:  # the same address, written meanwhile (taps at the very same moment)
         session.rollback()
+        _double_click(session, admin, email)
         raise ServiceError(fields={"email": [_l("Un compte utilise déjà cette adresse.")]}) from None
     record(session, admin, "user.create", "user", user.id, role=user.role,
            organisation_id=user.organisation_id)
     session.commit()
     return user, password
+
+
+def _double_click(session: Session, admin: User | None, email: str) -> None:
+    """AlreadyDone when the account at `email` is one `admin` created moments ago: the first
+    click's answer showed its password."""
+    same = session.exec(select(User.id).where(User.email == email)).first()
+    if admin is not None and same is not None and done_just_now(session, admin, "user.create", "user", same):
+        raise AlreadyDone(same)
 
 
 def reset_admin_password(session: Session, email: str) -> str:
