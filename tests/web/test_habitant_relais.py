@@ -367,6 +367,34 @@ def test_send_back_with_a_word_then_correct_and_resubmit(client: FlaskClient, au
     assert client.get(fix).status_code == 302  # waiting again: nothing to correct
 
 
+def test_a_corrected_text_says_what_stopped_it_and_which_languages_left(auth: Auth, world: World,
+                                                                        session: Session) -> None:
+    """The habitant-relais corrects a profile sent back: a text with nothing to read is refused
+    beside the text (it was a line at the top of the page); the languages the old text gave and
+    the new one does not say leave, and the page says which (they left silently)."""
+    auth.login(world.relais.email or "")
+    form = resident_form("Je parle arabe. Je fais de la couture.", world.tilleuls, first_name="Sira",
+                         languages=["fr"])
+    response = auth.post(NEW_PERSON, form, token_from=NEW_PERSON)
+    assert response.status_code == 302  # type: ignore[attr-defined]
+    sira = only_resident(session, "Sira")
+    assert sira.languages == ["fr", "ar"]
+    auth.logout()
+    auth.login(world.worker_a.email or "")
+    auth.post(f"/accompagnement/a-valider/personnes/{sira.id}/renvoyer", {"note": "Depuis quand ?"},
+              token_from="/accompagnement/a-valider")
+    auth.logout()
+    auth.login(world.relais.email or "")
+    fix = f"/relais/personnes/{sira.id}/corriger"
+    empty = auth.post(fix, {"declaration": "..."}, token_from=fix).get_data(as_text=True)  # type: ignore[attr-defined]
+    assert 'id="declaration-error"><p>Écrivez ce que la personne sait faire, avec ses mots.' in empty
+    page = auth.post(fix, {"declaration": "Je fais de la couture depuis vingt ans."}, token_from=fix,
+                     follow_redirects=True).get_data(as_text=True)  # type: ignore[attr-defined]
+    assert "Langues retirées avec l&#39;ancien texte : arabe. Si la personne les parle" in page
+    session.expire_all()
+    assert only_resident(session, "Sira").languages == ["fr"]
+
+
 def test_a_social_worker_editing_a_pending_profile_keeps_it_out_of_matching(
         client: FlaskClient, auth: Auth, world: World, session: Session) -> None:
     auth.login(world.relais.email or "")

@@ -21,7 +21,7 @@ from web.services import AlreadyDone, ChangedMeanwhile, ServiceError
 from web.services.audit import record
 from web.services.matching import MatchingService
 from web.services.needs import update_need
-from web.services.profiles import add_resident_login, update_declaration
+from web.services.profiles import Rewritten, add_resident_login, update_declaration
 from web.services.proposals import propose_for_need, propose_for_resident
 from web.services.queries import REPOST_MINUTES, update_if
 
@@ -208,13 +208,14 @@ def _check_returned(row: Resident | Need) -> None:
 
 
 def resubmit_resident(session: Session, matching: MatchingService, relais: User,
-                      resident: Resident, text: str) -> None:
-    """The habitant-relais corrects a profile sent back to them; it waits for validation again."""
+                      resident: Resident, text: str) -> Rewritten:
+    """The habitant-relais corrects a profile sent back to them; it waits for validation again.
+    The languages the old text gave and the new one does not say leave with it: said back."""
     _check_returned(resident)
     _move(session, resident, ValidationStatus.RETURNED, ValidationStatus.PENDING)
     record(session, relais, "resident.resubmit", "resident", resident.id)
     try:
-        update_declaration(session, matching, relais, resident, text)  # commits; out of the index
+        return update_declaration(session, matching, relais, resident, text)  # commits; out of the index
     except ServiceError:
         session.rollback()  # still sent back, as it was
         raise

@@ -20,6 +20,7 @@ from web.services.needs import NeedInput, create_need
 from web.services.profiles import ResidentInput, create_resident, territories
 from web.services.validation import current_declaration, resubmit_need, resubmit_resident, submitted_by
 from web.views import open_on_own_territory, say_sensitive
+from web.views.language import language_names
 
 bp = Blueprint("relais", __name__, url_prefix="/relais")
 
@@ -115,12 +116,14 @@ def fix_resident(resident_id: int) -> Any:
         say_sensitive()
     if form.validate_on_submit() and not (findings and not form.sensitive_ok.data):
         try:
-            resubmit_resident(session, matching, user(), person, form.declaration.data or "")
-        except ServiceError as exc:
-            for message in exc.messages:
-                flash(message, "error")
+            done = resubmit_resident(session, matching, user(), person, form.declaration.data or "")
+        except ServiceError as exc:  # nothing to read in it: said beside the text, as a worker sees it
+            form.declaration.errors = [str(message) for message in exc.messages]
         else:
             flash(_("Merci ! La fiche corrigée est renvoyée au centre social."), "success")
+            if done.languages_removed:  # a relais ticks no box here: the text is where to say it
+                flash(_("Langues retirées avec l'ancien texte : %(names)s. Si la personne les parle, "
+                        "écrivez-le dans le texte.", names=language_names(done.languages_removed)), "success")
             return redirect(url_for("relais.home"))
     return render_template("relais/fix_resident.html", resident=person, form=form, findings=findings)
 
