@@ -7,6 +7,9 @@ from datetime import date, timedelta
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import select as sa_select
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, SQLModel, select
 
 from models import AppendOnlyError, AuditEvent, Consent, Database, utcnow
@@ -42,6 +45,47 @@ def test_audit_events_are_append_only(migrated: Database) -> None:
         assert len(session.exec(select(AuditEvent)).all()) == 1
 
 
+BEFORE = {"source": "web", "changes": {"languages": {"before": ["fr"], "after": ["fr", "ar"]}}}
+SCRUBBED = {"source": "web", "changed": ["languages"]}
+
+
+@pytest.mark.parametrize("change", [
+    {"action": "nothing happened"},
+    {"object_id": 2},
+    {"details": {"source": "web", "changes": {"languages": {"before": ["fr"], "after": ["fr"]}}}},
+    {"details": {"source": "api", "changed": ["languages"]}},  # another key changed with the scrub
+    {"details": {"source": "web", "changed": "languages"}},
+    {"details": SCRUBBED, "actor_id": None, "action": "nothing happened"},
+])
+def test_the_database_itself_refuses_to_change_the_journal(migrated: Database,
+                                                           change: dict[str, object]) -> None:
+    """Past the ORM (a bulk update, raw SQL, another tool): the triggers of migration 0019 let an
+    erasure's scrub through (`_scrub_changes`: the values of `changes` replaced by the names of
+    the fields that `changed`), and nothing else."""
+    table = SQLModel.metadata.tables["auditevent"]
+    with migrated.session() as session:
+        session.add(AuditEvent(action="declaration.update", object_type="resident", object_id=1,
+                               details=BEFORE))
+        session.commit()
+    for refused in (table.update().values(**change), table.delete()):
+        with migrated.engine.connect() as conn, pytest.raises(DBAPIError, match="append-only"):
+            conn.execute(refused)
+    with migrated.engine.begin() as conn:
+        conn.execute(table.update().values(details=SCRUBBED))  # an erasure's scrub
+    with migrated.engine.connect() as conn, pytest.raises(DBAPIError, match="append-only"):
+        conn.execute(table.update().values(details={"source": "web", "changed": []}))  # scrubbed: done
+    with migrated.engine.connect() as conn:
+        assert conn.execute(sa_select(table.c.action, table.c.object_id, table.c.details)).all() == [
+            ("declaration.update", 1, SCRUBBED)]
+
+
+def test_the_database_refuses_to_empty_the_journal_at_once(migrated: Database) -> None:
+    if migrated.engine.dialect.name != "postgresql":
+        pytest.skip("TRUNCATE is PostgreSQL's")
+    with migrated.engine.connect() as conn, pytest.raises(DBAPIError, match="append-only"):
+        conn.execute(text("TRUNCATE auditevent"))
+
+
 @pytest.mark.parametrize(("given", "expires", "withdrawn", "valid"), [
     (-10, 300, False, True),
     (-10, None, False, True),
@@ -61,7 +105,6 @@ def test_consent_validity(given: int, expires: int | None, withdrawn: bool, vali
 def test_upgrade_keeps_existing_rows(config: object, database_url: str, tmp_path: object) -> None:
     """Migrations run on a database that already holds data (downgrade to 0001, fill, upgrade)."""
     from alembic import command
-    from sqlalchemy import text
 
     database = Database(database_url)
     command.downgrade(database.alembic_config(), "0001")
