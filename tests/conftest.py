@@ -303,6 +303,17 @@ def resident_form(declaration: str, territory: Territory, **overrides: object) -
     return form
 
 
+def sent_back(auth: Auth, world: World, kind: str, row_id: int | None, note: str) -> None:
+    """Worker A sends the habitant-relais's submission (`kind`: "personnes" or "besoins") back
+    with `note`; the habitant-relais is logged in again after."""
+    auth.logout()
+    auth.login(world.worker_a.email or "")
+    auth.post(f"/accompagnement/a-valider/{kind}/{row_id}/renvoyer", {"note": note},
+              token_from="/accompagnement/a-valider")
+    auth.logout()
+    auth.login(world.relais.email or "")
+
+
 def need_form(title: str, description: str, **overrides: object) -> dict[str, object]:
     form: dict[str, object] = {"title": title, "description": description, "kind": "skill",
                                "when_text": "le mercredi après-midi", "where_text": "Maison des projets",

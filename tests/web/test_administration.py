@@ -8,6 +8,8 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -268,48 +270,47 @@ def test_creating_an_account_twice_leads_to_the_list_not_to_an_error(client: Fla
     assert len(session.exec(select(User).where(User.email == "ines@source.fr")).all()) == 1
 
 
-def test_two_taps_that_both_found_the_address_free_create_one_account(session: Session, migrated: Database,
-                                                                       world: World) -> None:
-    """Taps at the very same moment: both read the address as free, the first one's account was
-    written just before the second's (its insert refused by the unique address). The second is
-    the same double click, not « Un compte utilise déjà cette adresse »."""
-    data = StaffInput(display_name="Inès T.", email="ines@source.fr", role=Role.SOCIAL_WORKER,
+def ines(world: World) -> StaffInput:
+    return StaffInput(display_name="Inès T.", email="ines@source.fr", role=Role.SOCIAL_WORKER,
                       organisation_id=world.centre_a.id)
+
+
+@contextmanager
+def written_first(session: Session, migrated: Database, admin: User | None,
+                  data: StaffInput) -> Iterator[list[int]]:
+    """Taps at the very same moment: `admin` creates the account `data` through another session
+    just before `session` writes its own (after it read the address as free). Yields its id."""
     landed: list[int] = []
 
     def first_tap_lands(*_: object) -> None:
         if not landed:
             with migrated.session() as other:
-                landed.append(create_staff(other, world.admin, data)[0].id or 0)
+                landed.append(create_staff(other, admin, data)[0].id or 0)
 
     event.listen(session, "before_flush", first_tap_lands)
     try:
-        with pytest.raises(AlreadyDone) as done:
-            create_staff(session, world.admin, data)
+        yield landed
     finally:
         event.remove(session, "before_flush", first_tap_lands)
+
+
+def test_two_taps_that_both_found_the_address_free_create_one_account(session: Session, migrated: Database,
+                                                                       world: World) -> None:
+    """Both read the address as free, the first one's account was written just before the
+    second's (its insert refused by the unique address). The second is the same double click,
+    not « Un compte utilise déjà cette adresse »."""
+    data = ines(world)
+    with written_first(session, migrated, world.admin, data) as landed, pytest.raises(AlreadyDone) as done:
+        create_staff(session, world.admin, data)
     assert done.value.row_id == landed[0]
     assert [u.id for u in session.exec(select(User).where(User.email == "ines@source.fr")).all()] == landed
 
 
 def test_an_address_taken_at_the_same_moment_by_someone_else_is_refused(session: Session, migrated: Database,
                                                                          world: World) -> None:
-    data = StaffInput(display_name="Inès T.", email="ines@source.fr", role=Role.SOCIAL_WORKER,
-                      organisation_id=world.centre_a.id)
-
-    landed: list[int] = []
-
-    def other_admin_lands(*_: object) -> None:
-        if not landed:
-            with migrated.session() as other:
-                landed.append(create_staff(other, None, data)[0].id or 0)  # the command line
-
-    event.listen(session, "before_flush", other_admin_lands)
-    try:
-        with pytest.raises(ServiceError) as refused:
-            create_staff(session, world.admin, data)
-    finally:
-        event.remove(session, "before_flush", other_admin_lands)
+    data = ines(world)  # created first from the command line, by no administrator
+    with written_first(session, migrated, None, data), pytest.raises(ServiceError) as refused:
+        create_staff(session, world.admin, data)
     assert "déjà cette adresse" in str(refused.value.fields["email"][0])
 
 

@@ -26,7 +26,16 @@ from models import (
     User,
     ValidationStatus,
 )
-from tests.conftest import Auth, World, add_resident, need_form, password_hash, resident_form, taps
+from tests.conftest import (
+    Auth,
+    World,
+    add_resident,
+    need_form,
+    password_hash,
+    resident_form,
+    sent_back,
+    taps,
+)
 from web.api.tokens import create_token
 from web.extensions import db, matching
 from web.services import AlreadyDone, ChangedMeanwhile
@@ -379,12 +388,7 @@ def test_a_corrected_text_says_what_stopped_it_and_which_languages_left(auth: Au
     assert response.status_code == 302  # type: ignore[attr-defined]
     sira = only_resident(session, "Sira")
     assert sira.languages == ["fr", "ar"]
-    auth.logout()
-    auth.login(world.worker_a.email or "")
-    auth.post(f"/accompagnement/a-valider/personnes/{sira.id}/renvoyer", {"note": "Depuis quand ?"},
-              token_from="/accompagnement/a-valider")
-    auth.logout()
-    auth.login(world.relais.email or "")
+    sent_back(auth, world, "personnes", sira.id, "Depuis quand ?")
     fix = f"/relais/personnes/{sira.id}/corriger"
     empty = auth.post(fix, {"declaration": "..."}, token_from=fix).get_data(as_text=True)  # type: ignore[attr-defined]
     assert 'id="declaration-error"><p>Écrivez ce que la personne sait faire, avec ses mots.' in empty

@@ -23,7 +23,7 @@ from models import (
     SkillDeclaration,
     ValidationStatus,
 )
-from tests.conftest import Auth, World, add_resident, need_form
+from tests.conftest import Auth, World, add_resident, need_form, sent_back
 from tests.web.test_habitant_relais import COUTURE, NEW_NEED, only_resident, submit_person
 from tests.web.test_imports import import_file, residents_csv
 from web.extensions import db, matching
@@ -65,12 +65,7 @@ def test_a_resubmission_is_journaled_even_when_nothing_else_changed(
     auth.post(NEW_NEED, need_form("Atelier couture", "Le collectif cherche quelqu'un pour la couture.",
                                   territory_id=world.tilleuls.id), token_from=NEW_NEED)
     need = session.exec(select(Need)).one()
-    auth.logout()
-    auth.login(world.worker_a.email or "")
-    auth.post(f"/accompagnement/a-valider/besoins/{need.id}/renvoyer", {"note": "Quand ?"},
-              token_from="/accompagnement/a-valider")
-    auth.logout()
-    auth.login(world.relais.email or "")
+    sent_back(auth, world, "besoins", need.id, "Quand ?")
     fix = f"/relais/besoins/{need.id}/corriger"
     auth.post(fix, {"title": need.title, "description": need.description}, token_from=fix)
     session.expire_all()
