@@ -7,6 +7,7 @@ statement pairs, with the pairs kept so a person can be told why.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from collections.abc import Iterable, Sequence
@@ -16,7 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from matcher.index import POSTFILTER_MARGIN, POSTFILTER_SHARE, IndexFileError, VectorIndex
+from matcher.index import (
+    POSTFILTER_MARGIN,
+    POSTFILTER_SHARE,
+    IndexFileError,
+    VectorIndex,
+    atomic_write_bytes,
+    digest_of,
+)
 from matcher.rowmap import lookup, overlay, sorted_unique
 
 # A document scores on its best statement pair, plus a little for each further query statement
@@ -271,22 +279,26 @@ class Collection:
         self._by_statement = (statements[by_id], owner[by_id])
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the index file and its statement → document map."""
-        self.index.save(path)
+        """Write the statement → document map, then the index, whose stamp (written last) carries
+        the map's digest: a search must never name the wrong person."""
         ids, docs = self.pairs()
-        owners = Path(str(path) + ".owners.npy")
-        tmp = owners.with_suffix(".tmp.npy")
-        np.save(tmp, np.stack([ids, docs]) if len(ids) else np.zeros((2, 0), dtype=np.int64))
-        os.replace(tmp, owners)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        data = io.BytesIO()
+        np.save(data, np.stack([ids, docs]) if len(ids) else np.zeros((2, 0), dtype=np.int64))
+        atomic_write_bytes(_owners_path(path), data.getvalue())
+        self.index.save(path, stamp={"owners_digest": digest_of(data.getvalue())})
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], dim: int) -> Collection:
         """Read a collection saved by `save`; IndexFileError when it cannot be trusted."""
         index = VectorIndex.load(path, dim)
         try:
-            pairs = np.load(str(path) + ".owners.npy")
+            blob = _owners_path(path).read_bytes()
+            pairs = np.load(io.BytesIO(blob))
         except (OSError, ValueError) as exc:
             raise IndexFileError(f"cannot read the owners of {path}: {exc}") from exc
+        if "owners_digest" in index.stamp and digest_of(blob) != index.stamp["owners_digest"]:
+            raise IndexFileError(f"the owners of {path} do not match the digest of its stamp")
         if pairs.shape != (2, len(index)) or set(pairs[0].tolist()) != index.ids():
             raise IndexFileError(f"the owners of {path} do not match its vectors")
         collection = cls(dim, index.generation)
@@ -295,3 +307,7 @@ class Collection:
         collection._arrange(sids, docs)
         collection._count = len(collection._table[0])
         return collection
+
+
+def _owners_path(path: str | os.PathLike[str]) -> Path:
+    return Path(str(path) + ".owners.npy")

@@ -186,6 +186,7 @@ class VectorIndex:
         self._index: Any = self._new_index(FLAT)
         self._map = RowMap()  # live id -> the row of its vector; live row -> its ids, sorted
         self._digests = DigestMap()  # hash of a stored vector's float16 bytes -> its row
+        self.stamp: dict[str, Any] = {}  # as last saved or loaded (`save`)
         # float16 as FAISS writes it (its rounding is not always numpy's): the key of a vector.
         self._half: Any = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_fp16,
                                                      faiss.METRIC_INNER_PRODUCT)
@@ -445,27 +446,32 @@ class VectorIndex:
 
     # ------------------------------------------------------------------ files
 
-    def save(self, path: str | os.PathLike[str]) -> None:
+    def save(self, path: str | os.PathLike[str], stamp: dict[str, Any] | None = None) -> None:
         """Write the index, its ids and its stamp, each atomically (readers never see half a file);
-        the stamp, written last, carries a digest of the ids file."""
+        the stamp, written last, carries digests of the FAISS file and of the ids file, and
+        `stamp` (a caller's own files' digests: `load` gives them back as `self.stamp`)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         os.close(fd)
         try:
             faiss.write_index(self._index, tmp)
+            with open(tmp, "rb") as handle:
+                index_digest = hashlib.file_digest(handle, "sha256").hexdigest()
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
         pairs = np.stack(self._map.table())
-        _atomic_write_bytes(_ids_path(path), pairs.tobytes())
-        meta = {"format": FORMAT, "kind": self._kind, "dim": self.dim, "generation": self.generation,
-                "count": len(self), "vectors": self.vectors, "total": int(self._index.ntotal),
+        atomic_write_bytes(_ids_path(path), pairs.tobytes())
+        meta = {**(stamp or {}), "format": FORMAT, "kind": self._kind, "dim": self.dim,
+                "generation": self.generation, "count": len(self), "vectors": self.vectors,
+                "total": int(self._index.ntotal), "index_digest": index_digest,
                 "ids_digest": hashlib.blake2b(pairs.tobytes(), digest_size=_DIGEST_BYTES).hexdigest()}
         if self._kind == HNSW:
             meta["hnsw"] = {"m": self.hnsw.m, "ef_construction": self.hnsw.ef_construction}
         _atomic_write_text(_meta_path(path), json.dumps(meta))
+        self.stamp = meta
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], dim: int, *, exact_limit: int = EXACT_LIMIT,
@@ -478,12 +484,18 @@ class VectorIndex:
         path = Path(path)
         try:
             meta = json.loads(_meta_path(path).read_text())
-            raw = faiss.read_index(str(path))
+            with open(path, "rb") as handle:  # one open file: the bytes digested are the bytes read
+                digest = hashlib.file_digest(handle, "sha256").hexdigest()
+                handle.seek(0)
+                raw = faiss.read_index(faiss.PyCallbackIOReader(handle.read))  # type: ignore[attr-defined]
             blob = _ids_path(path).read_bytes()
         except (OSError, ValueError, RuntimeError) as exc:
             raise IndexFileError(f"cannot read {path}: {exc}") from exc
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise IndexFileError(f"{path} is not of format {FORMAT}")
+        # Files saved before the digest came carry none: checked as before, digested at the next save.
+        if "index_digest" in meta and meta["index_digest"] != digest:
+            raise IndexFileError(f"{path} does not match the digest of its stamp")
         kind = meta.get("kind")
         if raw.d != dim or meta.get("dim") != dim or raw.ntotal != meta.get("total"):
             raise IndexFileError(f"{path} does not match its stamp or the model (dim {dim})")
@@ -497,7 +509,7 @@ class VectorIndex:
         if isinstance(meta.get("generation"), bool) or not isinstance(meta.get("generation"), int):
             raise IndexFileError(f"{path} has no generation stamp")
         index = cls(dim, generation=meta["generation"], exact_limit=exact_limit, hnsw=hnsw)
-        index._kind, index._index = kind, raw
+        index._kind, index._index, index.stamp = kind, raw, meta
         index._restore(path, meta, blob)
         return index
 
@@ -679,7 +691,12 @@ def _atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
+def digest_of(data: bytes) -> str:
+    """The digest a stamp keeps of a file's bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)

@@ -72,6 +72,63 @@ def test_damaged_files_are_refused(tmp_path: Path, damage: str) -> None:
         VectorIndex.load(path, dim)
 
 
+def flip_a_bit_of(path: Path, stored: bytes) -> None:
+    """The lowest bit of the first number of `stored` (a vector as the file keeps it) changed:
+    the file keeps its size and every structure in it."""
+    data = bytearray(path.read_bytes())
+    at = data.find(stored)
+    assert at >= 0
+    data[at] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(("kind", "dtype"), [("flat", np.float32), ("hnsw", np.float16)])
+def test_a_changed_bit_in_the_faiss_file_is_refused(tmp_path: Path, kind: str, dtype: type) -> None:
+    """Same size, every structure still readable: a stored vector silently different. The stamp
+    carries the FAISS file's digest."""
+    path = tmp_path / "x.faiss"
+    vectors = unit(np.random.default_rng(5), 40)
+    index = VectorIndex(DIM, exact_limit=0 if kind == "hnsw" else 1000)
+    index.upsert(range(40), vectors)
+    assert index.kind == kind
+    index.save(path)
+    VectorIndex.load(path, DIM)  # as saved: reads
+    flip_a_bit_of(path, vectors[7].astype(dtype).tobytes())
+    with pytest.raises(IndexFileError, match="digest"):
+        VectorIndex.load(path, DIM)
+
+
+def test_a_changed_owner_in_the_collection_file_is_refused(tmp_path: Path) -> None:
+    """The statement -> document map (`.owners.npy`): one document id changed for another, the
+    same statements listed; a search would have named the wrong person."""
+    path = tmp_path / "c.faiss"
+    c = Collection(DIM)
+    c.upsert(1, [10, 11], unit(np.random.default_rng(6), 2))
+    c.upsert(2, [20], unit(np.random.default_rng(7), 1))
+    c.save(path)
+    owners = tmp_path / "c.faiss.owners.npy"
+    pairs = np.load(owners)
+    pairs[1][pairs[1] == 2] = 3
+    np.save(owners, pairs)
+    with pytest.raises(IndexFileError, match="owners"):
+        Collection.load(path, DIM)
+
+
+def test_files_saved_before_the_digests_still_load(tmp_path: Path) -> None:
+    """A stamp without the digests (saved by an earlier version of this format) is checked as
+    before, not rebuilt at the upgrade (minutes at 100,000 residents); the next save adds them."""
+    path = tmp_path / "c.faiss"
+    c = Collection(DIM)
+    c.upsert(1, [10, 11], unit(np.random.default_rng(8), 2))
+    c.save(path)
+    meta_path = tmp_path / "c.faiss.json"
+    meta = json.loads(meta_path.read_text())
+    digests = {"index_digest", "owners_digest"}
+    assert digests <= set(meta)
+    meta_path.write_text(json.dumps({k: v for k, v in meta.items() if k not in digests}))
+    assert Collection.load(path, DIM).statements(1) == [10, 11]
+
+
 def test_collection_ranks_documents_by_their_best_statements() -> None:
     rng = np.random.default_rng(4)
     base = unit(rng, 6)
