@@ -187,6 +187,8 @@ def _select_locale() -> str:
     """
     if not has_request_context():  # background jobs (RQ work horse, inline thread) speak French
         return "fr"
+    if request.blueprint == "api_v1":  # documented as French; it never reads the session cookie
+        return "fr"
     available = [str(locale) for locale in babel.list_translations()]
     chosen = chosen_language()
     if chosen in available:

@@ -8,6 +8,7 @@ cookie is ignored here, which is what makes it safe to exempt the API from CSRF 
 from __future__ import annotations
 
 import http
+import json
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
@@ -18,6 +19,7 @@ from flask_smorest import Api, Blueprint
 from flask_smorest.utils import prepare_response
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col
+from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.exceptions import abort as werkzeug_abort
 from werkzeug.routing import IntegerConverter
@@ -61,10 +63,24 @@ class RelaisApi(Api):  # type: ignore[misc]
             self.spec.components.response(status.name, response, lazy=True)
 
 
+class JsonParser(FlaskParser):  # type: ignore[misc]
+    """webargs' parser; a body nested too deep for Python's parser is unreadable JSON (400), not
+    a RecursionError (500): 3 KB of brackets did it."""
+
+    def _raw_load_json(self, req: Any) -> Any:
+        try:
+            return super()._raw_load_json(req)
+        except RecursionError:
+            raise json.JSONDecodeError("nested too deeply", "[", 0) from None  # a doc: not "no body"
+
+
 class ApiBlueprint(Blueprint):  # type: ignore[misc]
+    ARGUMENTS_PARSER = JsonParser()
+
     def _check_not_modified(self, etag: str) -> None:
-        """If-None-Match matched: 304 with the ETag, no body."""
-        if request.method in self.METHODS_CHECKING_NOT_MODIFIED and etag in request.if_none_match:
+        """If-None-Match matched, weakly (RFC 9110: a proxy that compresses answers weakens their
+        ETags): 304 with the ETag, no body."""
+        if request.method in self.METHODS_CHECKING_NOT_MODIFIED and request.if_none_match.contains_weak(etag):
             response = current_app.response_class(status=304)
             response.set_etag(etag)
             abort_response(response)
@@ -127,6 +143,15 @@ def authenticate() -> None:
         abort_problem(401, _("Ce jeton d'API est inconnu, expiré ou révoqué."),
                       headers={"WWW-Authenticate": 'Bearer realm="relais", error="invalid_token"'})
     g.api_user, g.api_token = found
+
+
+@bp.before_request
+def json_bodies_only() -> None:
+    """A body sent as anything but JSON is refused (415): webargs read it as no body at all, so a
+    PATCH without its Content-Type answered 200 and changed nothing."""
+    has_body = bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "")
+    if request.method in ("POST", "PUT", "PATCH") and has_body and not request.is_json:
+        abort_problem(415)
 
 
 def actor() -> User:

@@ -105,7 +105,9 @@ def residents(**args: Any) -> Any:
             col(Consent.resident_id) == Resident.id,
             or_(col(Consent.created_at) >= since, col(Consent.withdrawn_at) >= since))))
     result = page(db_session(), query, Resident, args)
-    result["items"] = present_residents(result["items"])
+    listed = result["items"]
+    result["items"] = present_residents(listed)
+    record_reading_from_outside(db_session(), actor(), listed, "api")  # as each one read alone
     return result
 
 
