@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import copy
+from datetime import date
 from typing import Any
 
 from sqlmodel import col, select
 
-from models import Match, MatchStatus, Need, NeedStatement
+from models import Match, MatchStatus, Need, NeedStatement, User
 from tests.api.conftest import ApiEnv
 from tests.conftest import at_once
-from web.extensions import db
+from web.extensions import db, matching
+from web.services.needs import update_need
 
 FEED: dict[str, Any] = {
     "ok": True,
@@ -121,6 +123,39 @@ def test_finished_and_deleted_missions_close_their_needs(api: ApiEnv) -> None:
     ignored = api.call("POST", "/api/v1/needs/import", "member", json={"data": [past]}).get_json()
     assert ignored["ignored"] == 1 and ignored["needs"][0]["need_id"] is None
     assert needs_with("closing-2") == []
+
+
+def test_a_need_paused_or_closed_on_relais_stays_so_when_its_mission_comes_again(api: ApiEnv) -> None:
+    """The same feed again reopened it and ran matching: the association's pause undone by a sync."""
+    for status in ("paused", "closed"):
+        mission = {"_id": f"kept-{status}", "title": "Jardin partagé", "description": "Arroser le jardin.",
+                   "endAt": "2035-01-01T00:00:00Z"}
+        need_id = api.call("POST", "/api/v1/needs/import", "member",
+                           json={"data": [mission]}).get_json()["needs"][0]["need_id"]
+        with db.session() as session:  # what « Mettre en pause » / « Clôturer » do on the need's page
+            need = session.get(Need, need_id)
+            assert need is not None
+            member = session.get(User, api.users["member"].id)
+            assert member is not None
+            update_need(session, matching, member, need, {"status": status}, date.today())
+        again = api.call("POST", "/api/v1/needs/import", "member", json={"data": [mission]}).get_json()
+        assert again["needs"][0]["outcome"] == "unchanged"
+        assert api.call("GET", f"/api/v1/needs/{need_id}", "member").get_json()["status"] == status
+        changed = api.call("POST", "/api/v1/needs/import", "member",
+                           json={"data": [{**mission, "description": "Arroser et désherber le jardin."}]})
+        assert changed.get_json()["needs"][0]["outcome"] == "updated"
+        need = api.call("GET", f"/api/v1/needs/{need_id}", "member").get_json()
+        assert need["status"] == status and need["description"] == "Arroser et désherber le jardin."
+
+
+def test_two_missions_with_one_id_refuse_the_feed(api: ApiEnv) -> None:
+    """One mission's « _id » and another's « clientId » (or a copy) gave one need, the second
+    overwriting the first, reported « created » then « updated »."""
+    feed = {"data": [{"_id": "k1", "title": "Jardin", "description": "Aider au jardin."},
+                     {"clientId": "k1", "title": "Cuisine", "description": "Aider à la cuisine."}]}
+    refused = api.call("POST", "/api/v1/needs/import", "member", json=feed)
+    assert refused.status_code == 422 and "même identifiant : k1" in refused.get_json()["detail"]
+    assert needs_with("k1") == []
 
 
 def test_each_organisation_has_its_own_copy(api: ApiEnv) -> None:

@@ -76,6 +76,10 @@ def import_missions(session: Session, matching: MatchingService, user: User,
         raise ServiceError(_l("Chaque mission doit avoir un identifiant « _id » ou « clientId » "
                               "(missions n° %(positions)s, en comptant à partir de 0).",
                               positions=", ".join(anonymous)))
+    keys = [mission_key(m) for m in missions]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:  # the second would overwrite the first ("_id" of one, "clientId" of another, or a copy)
+        raise ServiceError(_l("Plusieurs missions ont le même identifiant : %(ids)s.", ids=", ".join(twice)))
     blank = [mission_key(m) for m in missions if not m["title"].strip() or not m["description"].strip()]
     if blank:
         raise ServiceError(_l("Ces missions n'ont pas de titre ou pas de description : %(ids)s.",
@@ -88,7 +92,10 @@ def import_missions(session: Session, matching: MatchingService, user: User,
         wanted = need_fields(mission, organisation, now)
         existing = session.exec(select(Need).where(Need.organisation_id == organisation.id,
                                                    Need.external_id == key)).first()
-        if existing is None and wanted["status"] == NeedStatus.CLOSED:
+        still_running = wanted["status"] == NeedStatus.OPEN
+        if existing is not None and existing.status != NeedStatus.OPEN and still_running:
+            del wanted["status"]  # paused or closed on Relais: a mission still running never reopens it
+        if existing is None and wanted.get("status") == NeedStatus.CLOSED:
             outcome, need_id = "ignored", None  # a finished mission never imported: nothing to do
         elif existing is None:
             try:
