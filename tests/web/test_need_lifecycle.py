@@ -6,11 +6,12 @@ import re
 from datetime import date
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlmodel import Session, select
 
-from models import AuditEvent, Match, MatchStatus, Need, NeedStatement
-from tests.conftest import Auth, World, add_resident, need_form, taps
+from models import AuditEvent, Direction, Match, MatchStatus, Need, NeedStatement
+from tests.conftest import Auth, World, add_resident, approved_opportunity, need_form, taps
 from web.extensions import matching
 from web.services.needs import NeedInput, create_need
 
@@ -188,6 +189,53 @@ def test_what_the_proposals_were_made_on_decides_if_they_are_made_again(
                               territory_id=world.bourg.id), token_from=path)
     session.expire_all()
     assert not set(session.exec(select(Match.id).where(Match.need_id == need.id)).all()) & set(waiting)
+
+
+def test_a_text_change_keeps_a_workers_own_pick_and_tells_who_answers_too_late(
+        app: Flask, client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    """A typo fixed in the title took away, silently and for good (the matcher never proposed
+    her), the person a worker proposed by hand from the need's page. The matcher's approved
+    opportunities still go (the need asks something else): the resident who taps « Oui » on a
+    page loaded before gets a sentence, not « Cette page n'existe pas ou plus »."""
+    awa = approved_opportunity(session, world, "Animer un atelier de couture.")  # the matcher's
+    need = session.exec(select(Need)).one()
+    gone = session.exec(select(Match.id)).one()
+    chloe = add_resident(session, world, "Chloé", "Je cuisine pour les fêtes du quartier.", initial="D")
+    for m in session.exec(select(Match).where(Match.resident_id == chloe.resident.id)).all():
+        session.delete(m)
+    session.commit()
+    auth.login(world.worker_a.email or "")
+    page = f"/accompagnement/besoins/{need.id}"
+    auth.post(f"{page}/proposer", {"resident_id": chloe.resident.id}, token_from=page)
+    auth.logout()
+    auth.code_login(awa.access_code)
+    token = auth.token("/moi/")
+
+    member = Auth(app.test_client())
+    member.login(world.member.email or "")
+    edit = f"/structure/besoins/{need.id}/modifier"
+    member.post(edit, need_form("Atelier de couture", "Animer un atelier de couture."), token_from=edit)
+    session.expire_all()
+    kept = session.exec(select(Match).where(Match.resident_id == chloe.resident.id)).one()
+    assert (kept.status, kept.direction) == (MatchStatus.APPROVED, Direction.WORKER)
+    assert session.get(Match, gone) is None
+    late = client.post(f"/moi/propositions/{gone}/oui", data={"csrf_token": token}, follow_redirects=True)
+    assert late.status_code == 200
+    assert "Cette proposition n&#39;est plus disponible" in late.get_data(as_text=True)
+
+
+def test_saving_a_need_unchanged_says_nothing_changed(client: FlaskClient, auth: Auth, session: Session,
+                                                     world: World) -> None:
+    auth.login(world.member.email or "")
+    auth.post(NEW, need_form("Atelier couture", "Animer un atelier de couture."), token_from=NEW)
+    need = session.exec(select(Need)).one()
+    edit = f"/structure/besoins/{need.id}/modifier"
+    same = auth.post(edit, need_form("Atelier couture", "Animer un atelier de couture."), token_from=edit,
+                     follow_redirects=True).get_data(as_text=True)  # type: ignore[attr-defined]
+    assert "Rien n&#39;a changé." in same and "Besoin modifié." not in same
+    changed = auth.post(edit, need_form("Atelier couture", "Animer un atelier de couture le mardi."),
+                        token_from=edit, follow_redirects=True).get_data(as_text=True)  # type: ignore[attr-defined]
+    assert "Besoin modifié." in changed
 
 
 @pytest.mark.parametrize(("page", "field", "limit"), [

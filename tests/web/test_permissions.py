@@ -281,10 +281,14 @@ def test_missing_ids_are_404(client: FlaskClient, auth: Auth, scene: Scene, path
     assert client.get(path).status_code == 404
 
 
-def test_missing_proposals_are_404_to_residents_and_said_on_the_desk(client: FlaskClient, auth: Auth,
-                                                                    scene: Scene) -> None:
+def test_missing_proposals_are_said_to_residents_and_on_the_desk(client: FlaskClient, auth: Auth,
+                                                                 scene: Scene) -> None:
+    """Withdrawn since the page was loaded (a need's text changed, a proposal was refused): a
+    sentence, as on the review desk, not « Cette page n'existe pas ou plus »."""
     login_as(auth, scene, "resident")
-    assert client.post("/moi/propositions/999999/oui", data={"csrf_token": auth.token()}).status_code == 404
+    response = client.post("/moi/propositions/999999/oui", data={"csrf_token": auth.token()})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/moi/")
+    assert "plus disponible" in client.get(response.headers["Location"]).get_data(as_text=True)
     auth.logout()
     login_as(auth, scene, "admin")
     for action in ("valider", "refuser"):

@@ -158,11 +158,11 @@ def _same(name: str, stored: Any, value: Any) -> bool:
 
 
 def update_need(session: Session, matching: MatchingService, author: User, need: Need,
-                values: dict[str, Any], today: date, source: str = "web") -> int:
+                values: dict[str, Any], today: date, source: str = "web") -> int | None:
     """Apply changed fields (validated like a new need). When the text, the languages, the
     neighbourhood or the status changed, unreviewed proposals are dropped (and, when the text
-    changed, the approved ones not answered yet) and matching runs again; return how many new
-    proposals were made."""
+    changed, the matcher's approved ones not answered yet: a worker's own pick stays) and
+    matching runs again; return how many new proposals were made, None when nothing changed."""
     values = {name: tidy(value) if name in TEXT_FIELDS and isinstance(value, str) else value
               for name, value in values.items()}
     if isinstance(values.get("languages"), list):  # stored as add_need stores them
@@ -177,7 +177,7 @@ def update_need(session: Session, matching: MatchingService, author: User, need:
         raise ServiceError(*errors)
     changed = [name for name, value in values.items() if not _same(name, getattr(need, name), value)]
     if not changed:
-        return 0
+        return None
     for name in changed:
         setattr(need, name, values[name])
     need.updated_at = utcnow()

@@ -17,7 +17,6 @@ from typing import Any, Protocol
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import or_
 from sqlmodel import Session, col, delete, func, select, update
 
 from models import Match, MatchStatus, Need, Notification, Resident, Role, User, utcnow
@@ -150,11 +149,15 @@ def _need_side(session: Session, need: Need) -> list[int]:
     """Who hears about a need's proposals for its side: its author while their account is active
     and may open the follow-up page; else (they left, or a habitant-relais noted the need) the
     active members of its organisation who may."""
-    allowed = [role.value for role in FOLLOWUP_ROLES if role != Role.ADMIN]
-    found = {int(i) for i in session.exec(select(User.id).where(
-        or_(col(User.id) == need.created_by_id, col(User.organisation_id) == need.organisation_id),
-        col(User.is_active).is_(True), col(User.role).in_(allowed))).all() if i is not None}
-    return [need.created_by_id] if need.created_by_id in found else sorted(found)
+    active = col(User.is_active).is_(True)
+    author = session.exec(select(User.id).where(  # an administrator who wrote it too (they were never told)
+        User.id == need.created_by_id, active, col(User.role).in_([r.value for r in FOLLOWUP_ROLES]))).first()
+    if author is not None:
+        return [author]
+    members = [role.value for role in FOLLOWUP_ROLES if role != Role.ADMIN]  # not every administrator
+    return sorted(int(i) for i in session.exec(select(User.id).where(
+        col(User.organisation_id) == need.organisation_id, active, col(User.role).in_(members))).all()
+        if i is not None)
 
 
 def resident_answered(session: Session, match: Match) -> None:

@@ -673,11 +673,15 @@ def visible_candidates(session: Session, need: Need) -> list[tuple[Match, Reside
 def withdraw_unreviewed(session: Session, *, need_id: int | None = None,
                         resident_id: int | None = None, unanswered: bool = False) -> int:
     """Drop proposals nobody reviewed yet: they were made from text that has changed. With
-    `unanswered`, the approved ones the resident has not answered too: a need whose text changed
-    asks something else than what the worker approved and the resident would say yes to (the
-    review history changes then: once committed, `forget_review_floor`). Return how many went."""
-    statuses = [MatchStatus.PROPOSED, MatchStatus.APPROVED] if unanswered else [MatchStatus.PROPOSED]
-    query = delete(Match).where(col(Match.status).in_(statuses))
+    `unanswered`, the matcher's approved ones the resident has not answered too: a need whose
+    text changed asks something else than what the worker approved and the resident would say
+    yes to (the review history changes then: once committed, `forget_review_floor`). A worker's
+    own pick from the need's page stays: they chose the person, not the words (a typo fixed in
+    the title took it away for good, the matcher never proposing that person). Return how many
+    went."""
+    approvals = and_(col(Match.status) == MatchStatus.APPROVED, col(Match.direction) != Direction.WORKER)
+    query = delete(Match).where(or_(col(Match.status) == MatchStatus.PROPOSED, approvals) if unanswered
+                                else col(Match.status) == MatchStatus.PROPOSED)
     if need_id is not None:
         query = query.where(col(Match.need_id) == need_id)
     if resident_id is not None:

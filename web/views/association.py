@@ -115,12 +115,12 @@ def edit_need(need_id: int) -> Any:
     if form.validate_on_submit():
         values = {name: getattr(_need_input(form), name) for name in NEED_FIELDS}
         try:
-            update_need(session, matching, user(), item, values, date.today())
+            made = update_need(session, matching, user(), item, values, date.today())
         except ServiceError as exc:
             for message in exc.messages:
                 flash(message, "error")
-        else:
-            flash(_("Besoin modifié."), "success")
+        else:  # saved unchanged, or a second tap: nothing was written, and the page says so
+            flash(_("Besoin modifié.") if made is not None else _("Rien n'a changé."), "success")
             return redirect(url_for("association.need", need_id=item.id))
     elif form.is_submitted():
         flash(_("Le formulaire n'est pas complet : voyez les messages sous les champs."), "error")

@@ -60,7 +60,11 @@ def home() -> Any:
 @roles_required(Role.RESIDENT)
 def respond(match_id: int, choice: str) -> Any:
     session = db_session()
-    match = get_match_for_resident(session, user(), match_id)
+    if session.get(Match, match_id) is None:  # withdrawn since the page loaded (the need changed)
+        flash(_("Cette proposition n'est plus disponible : le besoin a changé ou n'est plus ouvert. "
+                "Votre réponse n'est pas envoyée."), "error")
+        return redirect(url_for("resident.home"))
+    match = get_match_for_resident(session, user(), match_id)  # another's, or not approved: 404
     form = AnswerForm()
     if choice not in {"oui", "non"}:
         return redirect(url_for("resident.home"))
