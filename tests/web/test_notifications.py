@@ -196,20 +196,27 @@ def test_a_yes_reaches_a_colleague_when_the_needs_author_left(session: Session, 
     assert inbox(session, colleague)[-1].text == "Bilan noté pour Awa K. et « Atelier couture »."
 
 
-def test_an_administrator_who_posted_the_need_hears_the_answer_and_the_outcome(session: Session,
-                                                                                world: World) -> None:
-    """An administrator may post a need for their centre (/structure): the answer went to the
-    centre's workers, never to the author, who may open the follow-up page."""
+def yes_to_a_centres_need(session: Session, world: World, author: User, reviewer: User) -> Match:
+    """Awa K. says yes to « Repair café », a need of centre A written by `author`, approved by
+    `reviewer`."""
     created = add_resident(session, world, "Awa", "Je couds.", initial="K")
     need = Need(organisation_id=world.centre_a.id or 0, title="Repair café",
-                description="Réparer des objets.", created_by_id=world.admin.id or 0)
+                description="Réparer des objets.", created_by_id=author.id or 0)
     session.add(need)
     session.commit()
     store_proposals(session, [Proposal(need.id or 0, created.resident.id or 0, 0.5, {})],
                     Direction.NEED_TO_RESIDENT)
     match = session.exec(select(Match)).one()
-    approve(session, world.worker_a, match)
+    approve(session, reviewer, match)
     answer(session, resident_user(session, created.resident.id or 0), match, accept=True)
+    return match
+
+
+def test_an_administrator_who_posted_the_need_hears_the_answer_and_the_outcome(session: Session,
+                                                                                world: World) -> None:
+    """An administrator may post a need for their centre (/structure): the answer went to the
+    centre's workers, never to the author, who may open the follow-up page."""
+    match = yes_to_a_centres_need(session, world, world.admin, world.worker_a)
     assert [n.text for n in inbox(session, world.admin)] == ["Awa K. a dit oui pour « Repair café »."]
     record_outcome(session, world.worker_a, match, Outcome.HAPPENED, "")
     assert inbox(session, world.admin)[-1].text == "Bilan noté pour Awa K. et « Repair café »."
@@ -218,16 +225,7 @@ def test_an_administrator_who_posted_the_need_hears_the_answer_and_the_outcome(s
 def test_a_habitant_relais_is_not_told_who_said_yes(session: Session, world: World) -> None:
     """A need a habitant-relais noted for their centre: the answer names the resident and links to
     the follow-up page a relais may not open; the centre's social workers hear instead."""
-    created = add_resident(session, world, "Awa", "Je couds.", initial="K")
-    need = Need(organisation_id=world.centre_a.id or 0, title="Repair café",
-                description="Réparer des objets.", created_by_id=world.relais.id or 0)
-    session.add(need)
-    session.commit()
-    store_proposals(session, [Proposal(need.id or 0, created.resident.id or 0, 0.5, {})],
-                    Direction.NEED_TO_RESIDENT)
-    match = session.exec(select(Match)).one()
-    approve(session, world.admin, match)
-    answer(session, resident_user(session, created.resident.id or 0), match, accept=True)
+    yes_to_a_centres_need(session, world, world.relais, world.admin)
     assert inbox(session, world.relais) == []
     assert inbox(session, world.worker_a)[-1].text == "Awa K. a dit oui pour « Repair café »."
 
