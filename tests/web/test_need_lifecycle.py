@@ -8,9 +8,9 @@ from datetime import date
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select, update
 
-from models import AuditEvent, Direction, Match, MatchStatus, Need, NeedStatement
+from models import AuditEvent, Direction, Match, MatchStatus, Need, NeedStatement, Notification, utcnow
 from tests.conftest import Auth, World, add_resident, approved_opportunity, need_form, taps
 from web.extensions import matching
 from web.services.needs import NeedInput, create_need
@@ -222,6 +222,38 @@ def test_a_text_change_keeps_a_workers_own_pick_and_tells_who_answers_too_late(
     late = client.post(f"/moi/propositions/{gone}/oui", data={"csrf_token": token}, follow_redirects=True)
     assert late.status_code == 200
     assert "Cette proposition n&#39;est plus disponible" in late.get_data(as_text=True)
+
+
+def test_proposals_remade_by_an_edit_are_announced_once(client: FlaskClient, auth: Auth, session: Session,
+                                                        world: World) -> None:
+    """A need edited, paused and reopened remade the same two proposals each time: the worker
+    read « 2 nouvelles propositions à examiner » three times. Notices not read (nor emailed) yet
+    are replaced; once read, the next batch is announced on its own."""
+    for name, text in [("Awa", "Je fais de la couture et des retouches."),
+                       ("Binta", "Je couds des robes et des rideaux.")]:
+        add_resident(session, world, name, text)
+    auth.login(world.member.email or "")
+    auth.post(NEW, need_form("Atelier couture", "Animer un atelier de couture."), token_from=NEW)
+    need = session.exec(select(Need)).one()
+    edit, status = f"/structure/besoins/{need.id}/modifier", f"/structure/besoins/{need.id}/statut"
+    auth.post(edit, need_form("Atelier couture !", "Animer un atelier de couture."), token_from=edit)
+    auth.post(status, {"status": "paused"})
+    auth.post(status, {"status": "open"})
+
+    def told() -> list[tuple[str, bool]]:
+        session.expire_all()
+        return [(n.text, n.read_at is not None) for n in session.exec(
+            select(Notification).where(Notification.user_id == world.worker_a.id)
+            .order_by(col(Notification.id))).all()]
+
+    waiting = session.exec(select(Match).where(Match.status == MatchStatus.PROPOSED)).all()
+    assert len(waiting) == 2 and told() == [("2 nouvelles propositions à examiner.", False)]
+    session.exec(update(Notification).values(read_at=utcnow()))
+    session.commit()
+    auth.post(status, {"status": "paused"})
+    auth.post(status, {"status": "open"})
+    two = "2 nouvelles propositions à examiner."
+    assert told() == [(two, True), (two, False)]
 
 
 def test_saving_a_need_unchanged_says_nothing_changed(client: FlaskClient, auth: Auth, session: Session,

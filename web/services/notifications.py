@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
+from sqlalchemy import and_
 from sqlmodel import Session, col, delete, func, select, update
 
 from models import Match, MatchStatus, Need, Notification, Resident, Role, User, utcnow
@@ -109,10 +110,29 @@ def new_proposals(session: Session, proposals: Sequence[_Proposed]) -> None:
         if (org := org_of.get(p.resident_id)) is not None:
             per_org[org] = per_org.get(org, 0) + 1
     for org, workers in _workers_of(session, per_org).items():
-        n = per_org[org]
-        said = (_french(N_("Une nouvelle proposition à examiner.")) if n == 1
-                else _french(N_("%(n)d nouvelles propositions à examiner."), n=n))
-        notify(session, workers, Kind.TO_REVIEW, said, REVIEW_DESK)
+        for worker in workers:
+            n = _still_unread(session, worker, org) or per_org[org]
+            said = (_french(N_("Une nouvelle proposition à examiner.")) if n == 1
+                    else _french(N_("%(n)d nouvelles propositions à examiner."), n=n))
+            notify(session, [worker], Kind.TO_REVIEW, said, REVIEW_DESK)
+
+
+def _still_unread(session: Session, worker: int, organisation_id: int) -> int:
+    """The worker's « to review » notices neither read nor emailed yet are replaced by the next
+    one, which counts the proposals still waiting among those made since the first of them
+    (this batch's included): a need edited, paused and reopened remade the same two proposals
+    each time, and the worker read « 2 nouvelles propositions » three times (and got them in
+    the digest). Returns that count, or 0 when there was none to replace."""
+    mine = and_(col(Notification.user_id) == worker, col(Notification.kind) == Kind.TO_REVIEW,
+                col(Notification.read_at).is_(None), col(Notification.emailed_at).is_(None))
+    since = session.exec(select(func.min(Notification.created_at)).where(mine)).one()
+    if since is None:
+        return 0
+    session.exec(delete(Notification).where(mine))
+    return int(session.exec(select(func.count()).select_from(Match).join(
+        Resident, col(Resident.id) == Match.resident_id).where(
+        Resident.organisation_id == organisation_id, Match.status == MatchStatus.PROPOSED,
+        col(Match.created_at) >= since)).one())
 
 
 def consent_withdrawn_by_resident(session: Session, resident: Resident) -> None:
