@@ -195,8 +195,9 @@ def test_a_text_change_keeps_a_workers_own_pick_and_tells_who_answers_too_late(
         app: Flask, client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
     """A typo fixed in the title took away, silently and for good (the matcher never proposed
     her), the person a worker proposed by hand from the need's page. The matcher's approved
-    opportunities still go (the need asks something else): the resident who taps « Oui » on a
-    page loaded before gets a sentence, not « Cette page n'existe pas ou plus »."""
+    opportunities still go (the need asks something else), and the worker who approved one is
+    told; the resident who taps « Oui » on a page loaded before gets a sentence, not « Cette page
+    n'existe pas ou plus »."""
     awa = approved_opportunity(session, world, "Animer un atelier de couture.")  # the matcher's
     need = session.exec(select(Need)).one()
     gone = session.exec(select(Match.id)).one()
@@ -219,6 +220,10 @@ def test_a_text_change_keeps_a_workers_own_pick_and_tells_who_answers_too_late(
     kept = session.exec(select(Match).where(Match.resident_id == chloe.resident.id)).one()
     assert (kept.status, kept.direction) == (MatchStatus.APPROVED, Direction.WORKER)
     assert session.get(Match, gone) is None
+    told = session.exec(select(Notification).where(Notification.user_id == world.worker_a.id,
+                                                   Notification.kind == "withdrawn")).one()
+    assert told.text == ("« Atelier de couture » a été modifié : la proposition validée pour Awa K. est "
+                         "retirée avant sa réponse. Le besoin repasse dans les propositions.")
     late = client.post(f"/moi/propositions/{gone}/oui", data={"csrf_token": token}, follow_redirects=True)
     assert late.status_code == 200
     assert "Cette proposition n&#39;est plus disponible" in late.get_data(as_text=True)

@@ -11,6 +11,9 @@ from sqlmodel import Session, col, select
 
 from models import (
     Availability,
+    Direction,
+    Match,
+    MatchStatus,
     Need,
     NeedKind,
     NeedStatus,
@@ -23,6 +26,7 @@ from models import (
 from web.services import ServiceError, tidy
 from web.services.audit import record
 from web.services.matching import MatchingService
+from web.services.notifications import approvals_withdrawn
 from web.services.proposals import forget_review_floor, propose_for_need, withdraw_unreviewed
 from web.services.queries import REPOST_MINUTES, written_once
 
@@ -189,6 +193,11 @@ def update_need(session: Session, matching: MatchingService, author: User, need:
     # What the proposals were made on: the text, the languages asked, the place (distance
     # filters), the status.
     if {"title", "description", "languages", "territory_id", "status"} & set(changed):
+        if text_changed:  # the matcher's approvals go too: their workers are told
+            approvals_withdrawn(session, need, list(session.exec(
+                select(Match.resident_id, Match.reviewed_by_id).where(
+                    Match.need_id == need.id, Match.status == MatchStatus.APPROVED,
+                    Match.direction != Direction.WORKER)).all()))
         dropped = withdraw_unreviewed(session, need_id=need.id, unanswered=text_changed)
     record(session, author, "need.update", "need", need.id, source=source, fields=changed)
     session.commit()

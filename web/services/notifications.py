@@ -37,6 +37,7 @@ class Kind:
     ANSWERED = "answered"
     OUTCOME = "outcome"
     CONSENT = "consent"
+    WITHDRAWN = "withdrawn"
 
 
 class _Proposed(Protocol):
@@ -206,6 +207,19 @@ def outcome_recorded(session: Session, match: Match, actor: User) -> None:
     said = _french(N_("Bilan noté pour %(name)s et « %(title)s »."), name=resident.public_name,
                    title=need.title)
     notify(session, recipients, Kind.OUTCOME, said, followup_link(match.id))
+
+
+def approvals_withdrawn(session: Session, need: Need, approvals: Sequence[tuple[int, int | None]]) -> None:
+    """Tell each worker who approved one of the matcher's opportunities (`approvals`: resident,
+    reviewer) that a change of the need's text took it away before the person answered: it went
+    without a word, the worker waiting for an answer that could no longer come."""
+    for resident_id, reviewer in approvals:
+        resident = session.get(Resident, resident_id)
+        if resident is not None:
+            said = _french(N_("« %(title)s » a été modifié : la proposition validée pour %(name)s est "
+                              "retirée avant sa réponse. Le besoin repasse dans les propositions."),
+                           title=need.title, name=resident.public_name)
+            notify(session, _active(session, [reviewer]), Kind.WITHDRAWN, said, resident_link(resident_id))
 
 
 def resident_link(resident_id: int | None) -> str:
