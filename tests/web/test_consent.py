@@ -218,6 +218,21 @@ def test_a_renewal_sent_twice_is_one_consent(client: FlaskClient, auth: Auth, se
     assert len(journal) == 2  # the first consent and the renewal
 
 
+def test_a_consent_recorded_again_another_way_the_same_day_is_a_new_record(auth: Auth, session: Session,
+                                                                           world: World) -> None:
+    """The person signed the paper form after agreeing orally, minutes after the profile was made:
+    taken for a double tap, the record was dropped while the page said « Consentement enregistré »."""
+    awa = add_resident(session, world, "Awa", "Je fais de la couture et des retouches.").resident
+    first = session.exec(select(Consent.method).where(Consent.resident_id == awa.id)).one()
+    other = "oral_in_person" if first != "oral_in_person" else "paper_signed"
+    auth.login(world.worker_a.email or "")
+    page = f"/accompagnement/residents/{awa.id}"
+    auth.post(f"{page}/consentement", {"method": other}, token_from=page)
+    session.expire_all()
+    assert session.exec(select(Consent.method).where(Consent.resident_id == awa.id)
+                        .order_by(col(Consent.id))).all() == [first, other]
+
+
 def test_a_consent_ending_soon_can_be_renewed_before_it_lapses(client: FlaskClient, auth: Auth,
                                                                session: Session, world: World) -> None:
     """The dashboard lists consents ending within a month: the person's page offers the renewal

@@ -370,9 +370,12 @@ def renew_consent(session: Session, matching: MatchingService, worker: User, res
     since = utcnow() - timedelta(minutes=REPOST_MINUTES)
 
     def twin(besides: int | None) -> int | None:
-        """The same renewal recorded moments ago (a double tap): one consent in the register."""
+        """The same renewal recorded moments ago (a double tap): one consent in the register.
+        Another method (the paper signed after an oral yes) or another worker is a new record,
+        not a repeat: it was dropped while the page said « Consentement enregistré »."""
         return session.exec(select(Consent.id).where(
             Consent.resident_id == resident.id, Consent.given_on == today,
+            Consent.method == method, Consent.recorded_by_id == worker.id,
             col(Consent.withdrawn_at).is_(None), col(Consent.created_at) >= since,
             col(Consent.id) != (besides or 0))).first()
 
