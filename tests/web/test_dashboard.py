@@ -228,3 +228,14 @@ def test_the_migration_folds_the_names_written_before(session: Session, world: W
         keys = {r.first_name: r.name_key for r in again.exec(select(Resident)).all()}
     assert {n: keys[n] for n in names} == {"Élodie": "elodie", "Zoé": "zoe", "BENOÎT": "benoit", "Awa": "awa"}
     assert all(key == fold(name) for name, key in keys.items())
+
+
+def test_profiles_waiting_for_validation_are_not_said_to_have_a_proposal(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    """Every followed profile a habitant-relais's submission: the panel said « Toutes ont au moins
+    une proposition » of people who cannot have one yet."""
+    add_resident(session, world, "Sira", "Je fais de la couture et des retouches.", recorded_by=world.relais)
+    auth.login(world.worker_a.email or "")
+    page = client.get("/accompagnement/").get_data(as_text=True)
+    assert "Toutes ont au moins une proposition" not in page
+    assert "attendent encore leur validation" in page

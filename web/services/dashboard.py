@@ -44,6 +44,7 @@ class Shortlist(Generic[T]):
 @dataclass
 class WorkerDashboard:
     followed: int  # residents followed
+    validated: int  # of which in matching (the others wait for validation: no opportunity yet)
     pending: int  # proposals waiting for review
     without_opportunity: Shortlist[Resident]  # validated, never approved for anything
     needs_without_candidate: Shortlist[Need]  # open needs nobody was proposed for
@@ -146,6 +147,8 @@ def worker_dashboard(session: Session, followed: Any, today: date,
     expiring = _shortlist(session, ending, limit=50)
     return WorkerDashboard(
         followed=count_rows(session, followed),
+        validated=count_rows(session, followed.where(
+            col(Resident.validation_status) == ValidationStatus.VALIDATED)),
         pending=pending,
         without_opportunity=_shortlist(session, without),
         needs_without_candidate=_shortlist(session, lonely),
