@@ -18,14 +18,20 @@ from web.services.needs import NeedInput, create_need
 NEW = "/structure/besoins/nouveau"
 
 
-def test_edit_pause_close_reopen(client: FlaskClient, auth: Auth, session: Session,
-                                 world: World) -> None:
-    for name, text in [("Awa", "Je fais de la couture et des retouches."),
-                       ("Jorge", "Je répare les vélos et les mobylettes.")]:
+def posted_need(auth: Auth, session: Session, world: World, residents: list[tuple[str, str]]) -> Need:
+    """« Atelier couture » posted by the association's member from /structure, after `residents`
+    (first name, declaration) were recorded; the member stays logged in."""
+    for name, text in residents:
         add_resident(session, world, name, text)
     auth.login(world.member.email or "")
     auth.post(NEW, need_form("Atelier couture", "Animer un atelier de couture."), token_from=NEW)
-    need = session.exec(select(Need)).one()
+    return session.exec(select(Need)).one()
+
+
+def test_edit_pause_close_reopen(client: FlaskClient, auth: Auth, session: Session,
+                                 world: World) -> None:
+    need = posted_need(auth, session, world, [("Awa", "Je fais de la couture et des retouches."),
+                                              ("Jorge", "Je répare les vélos et les mobylettes.")])
     proposed = {m.resident_id for m in session.exec(select(Match)).all()}
     assert proposed
 
@@ -234,12 +240,8 @@ def test_proposals_remade_by_an_edit_are_announced_once(client: FlaskClient, aut
     """A need edited, paused and reopened remade the same two proposals each time: the worker
     read « 2 nouvelles propositions à examiner » three times. Notices not read (nor emailed) yet
     are replaced; once read, the next batch is announced on its own."""
-    for name, text in [("Awa", "Je fais de la couture et des retouches."),
-                       ("Binta", "Je couds des robes et des rideaux.")]:
-        add_resident(session, world, name, text)
-    auth.login(world.member.email or "")
-    auth.post(NEW, need_form("Atelier couture", "Animer un atelier de couture."), token_from=NEW)
-    need = session.exec(select(Need)).one()
+    need = posted_need(auth, session, world, [("Awa", "Je fais de la couture et des retouches."),
+                                              ("Binta", "Je couds des robes et des rideaux.")])
     edit, status = f"/structure/besoins/{need.id}/modifier", f"/structure/besoins/{need.id}/statut"
     auth.post(edit, need_form("Atelier couture !", "Animer un atelier de couture."), token_from=edit)
     auth.post(status, {"status": "paused"})
@@ -263,9 +265,7 @@ def test_proposals_remade_by_an_edit_are_announced_once(client: FlaskClient, aut
 
 def test_saving_a_need_unchanged_says_nothing_changed(client: FlaskClient, auth: Auth, session: Session,
                                                      world: World) -> None:
-    auth.login(world.member.email or "")
-    auth.post(NEW, need_form("Atelier couture", "Animer un atelier de couture."), token_from=NEW)
-    need = session.exec(select(Need)).one()
+    need = posted_need(auth, session, world, [])
     edit = f"/structure/besoins/{need.id}/modifier"
     same = auth.post(edit, need_form("Atelier couture", "Animer un atelier de couture."), token_from=edit,
                      follow_redirects=True).get_data(as_text=True)  # type: ignore[attr-defined]
