@@ -111,21 +111,11 @@ def decide(need: Side, candidates: Sequence[Candidate], policy: Policy, k: int,
     kept: list[Decision] = []
     rejected = np.stack(rejected_vectors) if len(rejected_vectors) else None
     for c in candidates:
-        reasons: list[str] = []
-        score = c.relevance
-        if policy.require_languages and need.languages:
-            spoken = need.languages & with_parents(c.side.languages)
-            if not spoken:
-                continue
-            reasons.append("languages:" + ",".join(sorted(spoken)))
-        if need.coordinates and c.side.coordinates and policy.max_distance_km is not None:
-            km = distance_km(need.coordinates, c.side.coordinates)
-            if km > policy.max_distance_km:
-                continue
-            reasons.append(f"distance_km:{km:.1f}")
-        same_place = need.territory_id is not None and need.territory_id == c.side.territory_id
-        if policy.same_territory_only and need.territory_id is not None and not same_place:
+        failed, reasons = hard_filters(need, c.side, policy)
+        if failed is not None:
             continue
+        score = c.relevance
+        same_place = need.territory_id is not None and need.territory_id == c.side.territory_id
         if c.pending_this_month >= policy.monthly_cap:
             continue
         if same_place:
@@ -147,6 +137,26 @@ def decide(need: Side, candidates: Sequence[Candidate], policy: Policy, k: int,
         kept.append(Decision(c, score, reasons))
     kept.sort(key=lambda d: (-d.score, d.candidate.doc_id))
     return _diversify(kept, policy.diversity, k)
+
+
+def hard_filters(need: Side, other: Side, policy: Policy) -> tuple[str | None, list[str]]:
+    """The filters that keep `other` out whatever its score: the first one failed (None when
+    all pass: "languages", "distance" or "territory"), and the reasons of those met."""
+    reasons: list[str] = []
+    if policy.require_languages and need.languages:
+        spoken = need.languages & with_parents(other.languages)
+        if not spoken:
+            return "languages", reasons
+        reasons.append("languages:" + ",".join(sorted(spoken)))
+    if need.coordinates and other.coordinates and policy.max_distance_km is not None:
+        km = distance_km(need.coordinates, other.coordinates)
+        if km > policy.max_distance_km:
+            return "distance", reasons
+        reasons.append(f"distance_km:{km:.1f}")
+    if (policy.same_territory_only and need.territory_id is not None
+            and need.territory_id != other.territory_id):
+        return "territory", reasons
+    return None, reasons
 
 
 def _diversify(decisions: list[Decision], weight: float, k: int) -> list[Decision]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from matcher.policy import Candidate, Policy, Side, calibrate, decide, distance_km, refuses
+from matcher.policy import Candidate, Policy, Side, calibrate, decide, distance_km, hard_filters, refuses
 
 NEED = Side(territory_id=1, availability=frozenset({"weekend"}))
 
@@ -49,6 +49,17 @@ def test_same_territory_only_is_optional() -> None:
     here, there = Candidate(1, 0.5, Side(territory_id=1)), Candidate(2, 0.9, Side(territory_id=2))
     assert ids(decide(NEED, [here, there], Policy(same_territory_only=True), k=5)) == [1]
     assert set(ids(decide(NEED, [here, there], Policy(), k=5))) == {1, 2}
+
+
+def test_hard_filters_name_the_first_one_failed() -> None:
+    """What the service tells a worker when a need's change rules out someone they approved."""
+    need = Side(territory_id=1, coordinates=(47.39, 0.69), languages=frozenset({"ar"}))
+    speaker_near = Side(territory_id=2, coordinates=(47.40, 0.70), languages=frozenset({"ar"}))
+    assert hard_filters(need, speaker_near, Policy())[0] is None
+    assert hard_filters(need, Side(languages=frozenset({"fr"})), Policy()) == ("languages", [])
+    assert hard_filters(need, Side(coordinates=(48.85, 2.35), languages=frozenset({"ar"})),
+                        Policy())[0] == "distance"
+    assert hard_filters(need, speaker_near, Policy(same_territory_only=True))[0] == "territory"
 
 
 def test_monthly_cap_of_pending_proposals() -> None:

@@ -10,10 +10,22 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlmodel import Session, col, select, update
 
-from models import AuditEvent, Direction, Match, MatchStatus, Need, NeedStatement, Notification, utcnow
+from models import (
+    AuditEvent,
+    Direction,
+    Match,
+    MatchStatus,
+    Need,
+    NeedStatement,
+    Notification,
+    Resident,
+    utcnow,
+)
 from tests.conftest import Auth, World, add_resident, approved_opportunity, need_form, taps
 from web.extensions import matching
 from web.services.needs import NeedInput, create_need
+from web.services.proposals import Proposal, store_proposals
+from web.services.review import approve
 
 NEW = "/structure/besoins/nouveau"
 
@@ -233,6 +245,59 @@ def test_a_text_change_keeps_a_workers_own_pick_and_tells_who_answers_too_late(
     late = client.post(f"/moi/propositions/{gone}/oui", data={"csrf_token": token}, follow_redirects=True)
     assert late.status_code == 200
     assert "Cette proposition n&#39;est plus disponible" in late.get_data(as_text=True)
+
+
+def test_an_approval_the_new_languages_or_place_rule_out_goes_and_its_worker_is_told(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    """A need that asks Arabic after a worker approved someone who does not speak it kept the
+    opportunity: the resident could say yes to what they cannot do, and the matcher would never
+    have proposed them. The approvals the need's languages or place now filter out go, the worker
+    is told why; a speaker's stays, and so does a worker's own pick."""
+    awa = approved_opportunity(session, world, "Animer un atelier de couture.")
+    need = session.exec(select(Need)).one()
+    binta = add_resident(session, world, "Binta", "Je couds des robes.", initial="S", languages=["ar"])
+    chloe = add_resident(session, world, "Chloé", "Je cuisine pour les fêtes du quartier.", initial="D")
+    for m in session.exec(select(Match).where(Match.resident_id != awa.resident.id)).all():
+        session.delete(m)
+    session.commit()
+    store_proposals(session, [Proposal(need.id or 0, binta.resident.id or 0, 0.5, {})],
+                    Direction.NEED_TO_RESIDENT)
+    approve(session, world.worker_a, session.exec(select(Match).where(
+        Match.resident_id == binta.resident.id)).one())
+    auth.login(world.worker_a.email or "")
+    page = f"/accompagnement/besoins/{need.id}"
+    auth.post(f"{page}/proposer", {"resident_id": chloe.resident.id}, token_from=page)
+    auth.logout()
+
+    def approved() -> set[str]:
+        session.expire_all()
+        return {r.first_name for m in session.exec(select(Match).where(
+            Match.need_id == need.id, Match.status == MatchStatus.APPROVED)).all()
+            if (r := session.get(Resident, m.resident_id)) is not None}
+
+    def told() -> list[str]:
+        return [n.text for n in session.exec(select(Notification).where(
+            Notification.user_id == world.worker_a.id, Notification.kind == "withdrawn")
+            .order_by(col(Notification.id))).all()]
+
+    assert approved() == {"Awa", "Binta", "Chloé"}
+    auth.login(world.member.email or "")
+    edit = f"/structure/besoins/{need.id}/modifier"
+    auth.post(edit, need_form("Atelier couture", "Animer un atelier de couture.", languages=["ar"]),
+              token_from=edit)
+    assert approved() == {"Binta", "Chloé"}
+    assert told() == ["« Atelier couture » demande maintenant une langue que Awa K. ne parle pas : la "
+                      "proposition validée est retirée avant sa réponse."]
+    # The need moves 390 km away: out of the matcher's reach (max_distance_km) for Binta too.
+    world.tilleuls.latitude, world.tilleuls.longitude = 48.8566, 2.3522
+    world.bourg.latitude, world.bourg.longitude = 45.7640, 4.8357
+    session.add_all([world.tilleuls, world.bourg])
+    session.commit()
+    auth.post(edit, need_form("Atelier couture", "Animer un atelier de couture.", languages=["ar"],
+                              territory_id=world.bourg.id), token_from=edit)
+    assert approved() == {"Chloé"}
+    assert told()[1:] == ["« Atelier couture » a changé de quartier, trop loin de Binta S. : la "
+                          "proposition validée est retirée avant sa réponse."]
 
 
 def test_proposals_remade_by_an_edit_are_announced_once(client: FlaskClient, auth: Auth, session: Session,

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, delete, select
 
 from models import (
     Availability,
@@ -27,7 +27,12 @@ from web.services import ServiceError, tidy
 from web.services.audit import record
 from web.services.matching import MatchingService
 from web.services.notifications import approvals_withdrawn
-from web.services.proposals import forget_review_floor, propose_for_need, withdraw_unreviewed
+from web.services.proposals import (
+    approvals_out_of_filters,
+    forget_review_floor,
+    propose_for_need,
+    withdraw_unreviewed,
+)
 from web.services.queries import REPOST_MINUTES, written_once
 
 MAX_DESCRIPTION_CHARS = 10_000
@@ -161,6 +166,17 @@ def _same(name: str, stored: Any, value: Any) -> bool:
     return bool(stored == value)
 
 
+def _withdraw_out_of_filters(session: Session, matching: MatchingService, need: Need) -> int:
+    """The need now asks languages or a place an approved person no longer fits: the matcher
+    would not propose them, the resident could say yes to what they cannot do, and the worker
+    waits for an answer. Their approvals go (not a worker's own pick) and the worker is told why."""
+    out = approvals_out_of_filters(session, matching.policy, need)
+    for gone in out:
+        approvals_withdrawn(session, need, [(gone.resident_id, gone.reviewer_id)], why=gone.failed)
+        session.exec(delete(Match).where(col(Match.id) == gone.match_id))
+    return len(out)
+
+
 def update_need(session: Session, matching: MatchingService, author: User, need: Need,
                 values: dict[str, Any], today: date, source: str = "web") -> int | None:
     """Apply changed fields (validated like a new need). When the text, the languages, the
@@ -199,8 +215,10 @@ def update_need(session: Session, matching: MatchingService, author: User, need:
                     Match.need_id == need.id, Match.status == MatchStatus.APPROVED,
                     Match.direction != Direction.WORKER)).all()))
         dropped = withdraw_unreviewed(session, need_id=need.id, unanswered=text_changed)
+        if not text_changed and {"languages", "territory_id"} & set(changed):
+            dropped += _withdraw_out_of_filters(session, matching, need)
     record(session, author, "need.update", "need", need.id, source=source, fields=changed)
     session.commit()
-    if dropped and text_changed:  # approvals may have gone: the floor learnt from reviews is read again
+    if dropped:  # approvals may have gone: the floor learnt from reviews is read again
         forget_review_floor(session)
     return propose_for_need(session, matching, need, today)

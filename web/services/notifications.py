@@ -209,16 +209,30 @@ def outcome_recorded(session: Session, match: Match, actor: User) -> None:
     notify(session, recipients, Kind.OUTCOME, said, followup_link(match.id))
 
 
-def approvals_withdrawn(session: Session, need: Need, approvals: Sequence[tuple[int, int | None]]) -> None:
+# Why the matcher's approved opportunity went before the person answered, as the worker who
+# approved it reads it (a need's text, its languages, its place: `approvals_withdrawn`).
+WITHDRAWN_BECAUSE = {
+    "text": N_("« %(title)s » a été modifié : la proposition validée pour %(name)s est retirée avant "
+               "sa réponse. Le besoin repasse dans les propositions."),
+    "languages": N_("« %(title)s » demande maintenant une langue que %(name)s ne parle pas : la "
+                    "proposition validée est retirée avant sa réponse."),
+    "distance": N_("« %(title)s » a changé de quartier, trop loin de %(name)s : la proposition "
+                   "validée est retirée avant sa réponse."),
+    "territory": N_("« %(title)s » a changé de quartier, hors de celui de %(name)s : la proposition "
+                    "validée est retirée avant sa réponse."),
+}
+
+
+def approvals_withdrawn(session: Session, need: Need, approvals: Sequence[tuple[int, int | None]],
+                        why: str = "text") -> None:
     """Tell each worker who approved one of the matcher's opportunities (`approvals`: resident,
-    reviewer) that a change of the need's text took it away before the person answered: it went
-    without a word, the worker waiting for an answer that could no longer come."""
+    reviewer) that a change of the need (`why`: a key of WITHDRAWN_BECAUSE) took it away before
+    the person answered: it went without a word, the worker waiting for an answer that could no
+    longer come."""
     for resident_id, reviewer in approvals:
         resident = session.get(Resident, resident_id)
         if resident is not None:
-            said = _french(N_("« %(title)s » a été modifié : la proposition validée pour %(name)s est "
-                              "retirée avant sa réponse. Le besoin repasse dans les propositions."),
-                           title=need.title, name=resident.public_name)
+            said = _french(WITHDRAWN_BECAUSE[why], title=need.title, name=resident.public_name)
             notify(session, _active(session, [reviewer]), Kind.WITHDRAWN, said, resident_link(resident_id))
 
 

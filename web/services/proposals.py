@@ -37,9 +37,11 @@ from matcher.policy import (
     CALIBRATION_MINIMUM_REVIEWS,
     Candidate,
     Decision,
+    Policy,
     Side,
     calibration_index,
     decide,
+    hard_filters,
     refuses,
     with_parents,
 )
@@ -668,6 +670,36 @@ def visible_candidates(session: Session, need: Need) -> list[tuple[Match, Reside
     residents = {r.id: r for r in session.exec(
         select(Resident).where(col(Resident.id).in_([m.resident_id for m in matches]))).all()}
     return [(m, residents[m.resident_id]) for m in matches]
+
+
+@dataclass(frozen=True)
+class OutOfFilters:
+    """A matcher's approved opportunity, not answered yet, whose person the need's hard filters
+    now keep out (`failed`: "languages", "distance" or "territory")."""
+
+    match_id: int
+    resident_id: int
+    reviewer_id: int | None
+    failed: str
+
+
+def approvals_out_of_filters(session: Session, policy: Policy, need: Need) -> list[OutOfFilters]:
+    """The matcher's approvals of `need` the resident has not answered that its languages or
+    place, as they are now, would have filtered out (a worker's own pick is theirs: it stays)."""
+    rows = session.execute(  # five columns: sqlmodel's select() types four at most
+        sa_select(col(Match.id), col(Match.resident_id), col(Match.reviewed_by_id),
+                  col(Resident.territory_id), col(Resident.languages))
+        .join(Resident, col(Resident.id) == Match.resident_id)
+        .where(col(Match.need_id) == need.id, col(Match.status) == MatchStatus.APPROVED,
+               col(Match.direction) != Direction.WORKER)).all()
+    territories = _territories(session, [need.territory_id, *(row[3] for row in rows)])
+    wanted = _side(territories, need.territory_id, need.availability, need.languages)
+    out = []
+    for match_id, resident_id, reviewer_id, territory_id, languages in rows:
+        failed, _met = hard_filters(wanted, _side(territories, territory_id, (), languages), policy)
+        if failed is not None and match_id is not None:
+            out.append(OutOfFilters(match_id, resident_id, reviewer_id, failed))
+    return out
 
 
 def withdraw_unreviewed(session: Session, *, need_id: int | None = None,
