@@ -349,6 +349,43 @@ def test_two_replacements_sent_at_once_leave_one_current_text(api: ApiEnv,
     assert len(current) == 1
 
 
+@pytest.mark.parametrize("if_match", [True, False])
+def test_two_profile_changes_sent_at_once_do_not_undo_each_other(
+        api: ApiEnv, monkeypatch: pytest.MonkeyPatch, if_match: bool) -> None:
+    """Two PATCHes (two tools, one with the same If-Match) both read the profile before either
+    writes. Each holds the other fields as it read them: the second put back the languages the
+    first had just changed, and answered 200. The second is refused now (412 with If-Match, 409
+    without) and the first's change stays."""
+    path = f"/api/v1/residents/{api.ids['rid']}"
+    read = api.call("GET", path, "worker_a")
+    before = read.get_json()
+    both_checked = threading.Barrier(2)
+    real_update_profile = residents_api.update_profile
+
+    def update_after_both_checked(*args: Any, **kwargs: Any) -> Any:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_checked.wait(timeout=5)
+        return real_update_profile(*args, **kwargs)
+
+    monkeypatch.setattr(residents_api, "update_profile", update_after_both_checked)
+
+    def change(fields: dict[str, Any]) -> Callable[[], int]:
+        headers = {"Authorization": f"Bearer {api.tokens['worker_a']}"}
+        if if_match:
+            headers["If-Match"] = read.headers["ETag"]
+        return lambda: api.app.test_client().patch(path, json=fields, headers=headers).status_code
+
+    # Both real changes (the profile is the module's: an earlier test may have set either).
+    languages = next(v for v in (["fr", "wo"], ["fr", "tr"]) if v != before["languages"])
+    wants = next(v for v in (["job"], ["training"]) if v != before["wants"])
+    statuses = at_once(change({"languages": languages}), change({"wants": wants}))
+    assert sorted(statuses) == [200, 412 if if_match else 409]
+    now = api.call("GET", path, "worker_a").get_json()
+    first_won = statuses[0] == 200
+    assert now["languages"] == (languages if first_won else before["languages"])
+    assert now["wants"] == (before["wants"] if first_won else wants)
+
+
 # ---------------------------------------------------------------- review through the API
 
 

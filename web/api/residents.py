@@ -130,13 +130,15 @@ def resident(resident_id: int) -> Any:
 @bp.arguments(ResidentPatch)
 @bp.response(200, ResidentUpdateSchema)
 @bp.doc(**if_match("resident"))
-@errors(400, 404, 412)
+@errors(400, 404, 409, 412)
 def update_resident(data: dict[str, Any], resident_id: int) -> Any:
     """Change the name, neighbourhood, languages, availability or wishes (not the declaration,
     not the consent) and propose needs again.
 
     Matching filters read these fields: proposals nobody reviewed yet are withdrawn, as they were
-    made on the old ones. `new_proposals` is 0 when nothing changed."""
+    made on the old ones. `new_proposals` is 0 when nothing changed. A change written by someone
+    else between this one's read and its write refuses it (412 with If-Match, 409 without):
+    the fields left out would have put back what they had changed."""
     session = db_session()
     person = get_resident(session, actor(), resident_id)
     refuse_if_changed(ResidentSchema(), present_residents([person])[0])
@@ -148,7 +150,11 @@ def update_resident(data: dict[str, Any], resident_id: int) -> Any:
         availability=data.get("availability", person.availability),
         wants=data.get("wants", person.wants))
     try:
-        added = update_profile(session, matching, actor(), person, wanted, date.today())
+        # The version checked is the one changed (not one written since the check).
+        added = update_profile(session, matching, actor(), person, wanted, date.today(),
+                               read_version=person.updated_at)
+    except ChangedMeanwhile as exc:  # between the If-Match check and the write
+        abort_service_error(exc, 412 if request.if_match else 409)
     except ServiceError as exc:
         abort_service_error(exc)
     now = present_residents([person])[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
 from sqlmodel import Session, col, select, update
@@ -290,14 +290,27 @@ def profile_snapshot(resident: Resident, declaration_id: int | None) -> dict[str
 
 
 def update_profile(session: Session, matching: MatchingService, worker: User, resident: Resident,
-                   data: ResidentInput, today: date) -> int | None:
+                   data: ResidentInput, today: date, read_version: datetime | None = None) -> int | None:
     """Change the person's name, neighbourhood, languages, availability and wishes (not the text,
     not the consent: their own forms). The matching filters read these fields, so the proposals
     nobody reviewed yet were made on the old ones: they are dropped and matching runs again.
-    Return how many new proposals were made, or None when nothing changed."""
+    Return how many new proposals were made, or None when nothing changed. With `read_version`
+    (the `updated_at` the caller read, e.g. an API client's If-Match), only while the profile is
+    still that version: ChangedMeanwhile otherwise."""
     errors = _check_person(session, data)
     if errors:
         raise ServiceError(*errors)
+    if read_version is not None:
+        # Two changes sent at once both read the same version: the second would put back the
+        # fields the first changed (`data` holds them as read). The row's version is claimed
+        # first (PostgreSQL waits on the row, SQLite on its one writer, then both see it moved).
+        claimed = session.exec(update(Resident).where(col(Resident.id) == resident.id,
+                                                      col(Resident.updated_at) == read_version)
+                               .values(updated_at=utcnow()))
+        if not claimed.rowcount:
+            session.rollback()
+            raise ChangedMeanwhile(_l("La fiche vient d'être changée par quelqu'un d'autre : rien n'est "
+                                      "enregistré. Rechargez-la pour lire la nouvelle version."))
     declaration_id = session.exec(select(SkillDeclaration.id).where(
         SkillDeclaration.resident_id == resident.id, col(SkillDeclaration.is_current).is_(True))).first()
     before = profile_snapshot(resident, declaration_id)
