@@ -264,7 +264,10 @@ class RelaisNeedForm(FlaskForm):
 
 
 class AnswerForm(FlaskForm):
-    comment = StringField(_l("Un mot (facultatif)"), validators=[Optional(), Length(max=500)])
+    # A text area: in a one-line field, Enter (a phone keyboard's « OK ») sent the form with its
+    # first button, « Oui », an answer that cannot be taken back. Staff read it, not the structure.
+    comment = TextAreaField(_l("Un mot pour la personne qui vous accompagne (facultatif)"),
+                            validators=[Optional(), Length(max=500)])
 
 
 # How an association reaches a resident after a yes: as the resident chooses it, and as shown.

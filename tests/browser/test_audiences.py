@@ -229,7 +229,7 @@ def test_each_audience_main_flow_is_accessible(device: str, app: Flask, contexts
     opportunity = resident.get_by_role("article").filter(has_text=NEED_TITLE)
     expect(opportunity).to_have_count(1)
     visits(resident, "resident", "02-opportunities")
-    opportunity.get_by_label("Un mot (facultatif)").fill("avec plaisir")
+    opportunity.get_by_label("Un mot pour la personne qui vous accompagne (facultatif)").fill("avec plaisir")
     opportunity.get_by_role("button", name="Oui, ça m'intéresse").click()
     expect(status_message(resident, "Merci !")).to_be_visible()
     visits(resident, "resident", "03-answered")

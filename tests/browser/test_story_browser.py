@@ -195,7 +195,7 @@ def test_whole_story_in_a_browser(page: Page, contexts: Contexts, world: World,
     expect(yes).to_be_visible()
     screenshot(phone, "03-resident-phone")
 
-    opportunity.get_by_label("Un mot (facultatif)").fill("avec plaisir")
+    opportunity.get_by_label("Un mot pour la personne qui vous accompagne (facultatif)").fill("avec plaisir")
     yes.tap()
     expect(status_message(phone, "Merci ! Votre réponse est envoyée.")).to_be_visible()
     # After a yes: how the association may reach her (through her social worker, phone or e-mail).
