@@ -34,7 +34,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
 
-from models import AuditEvent, Database, Resident
+from models import AuditEvent, Database, Resident, empty_write_ahead_log
 from web.config import Config
 from web.services.matching import MatchingService
 from web.services.privacy import erase_resident
@@ -97,6 +97,9 @@ def erase_again(config: Config, erased: list[tuple[int, datetime]]) -> int:
             if resident is not None and _naive(resident.created_at) <= _naive(at):
                 erase_resident(session, matching, None, resident, "restore")
                 count += 1
+        # SQLite: the restore wrote the backup's pages, their words included, through the
+        # write-ahead log; the erasures overwrite the database's cells, not the log's copies.
+        empty_write_ahead_log(session)
     return count
 
 
