@@ -11,22 +11,23 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select, update
 
-from models import AuditEvent, BackgroundJob, JobStatus, Resident, User
+from models import AuditEvent, BackgroundJob, JobStatus, Resident, User, utcnow
 from tests.conftest import Auth, World, add_resident
 from tests.web.test_imports import draft_id, residents_csv, upload, wait_for
 from web import create_app
 from web.config import Config
 from web.extensions import db
 from web.services import ServiceError, imports
-from web.services.jobs import Progress, create_job, run_job
+from web.services.jobs import JOB_TIMEOUT_S, Progress, create_job, run_job
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -194,6 +195,16 @@ def test_admin_reindex_job(client: FlaskClient, auth: Auth, session: Session, wo
     again = client.post("/accompagnement/taches/reindexation", data={"csrf_token": auth.token()})
     assert again.headers["Location"].endswith(f"/accompagnement/taches/{waiting.id}")
     assert len(session.exec(select(BackgroundJob).where(BackgroundJob.kind == "reindex")).all()) == 2
+    # One left « en cours » by a process that died (its row still for longer than a job may run)
+    # no longer stands for the rebuild: it is marked failed and a new one starts.
+    session.exec(update(BackgroundJob).where(col(BackgroundJob.id) == waiting.id).values(
+        status=JobStatus.RUNNING, updated_at=utcnow() - timedelta(seconds=JOB_TIMEOUT_S + 60)))
+    session.commit()
+    fresh = client.post("/accompagnement/taches/reindexation", data={"csrf_token": auth.token()})
+    assert not fresh.headers["Location"].endswith(f"/accompagnement/taches/{waiting.id}")
+    assert wait_for(int(fresh.headers["Location"].rsplit("/", 1)[1])).status == JobStatus.FINISHED
+    session.expire_all()
+    assert session.get(BackgroundJob, waiting.id).status == JobStatus.FAILED  # type: ignore[union-attr]
     auth.logout()
     auth.login(world.worker_a.email or "")  # a reindex is the admins' business
     assert client.get(f"/accompagnement/taches/{job_id}").status_code == 403

@@ -201,7 +201,10 @@ def queue(redis_url: str) -> Any:
 
 def start_reindex(session: Session, admin: User) -> BackgroundJob:
     """Queue a full rebuild of the index from the stored vectors (what scripts/reindex.py does);
-    AlreadyDone(its id) while one is queued or running (a second press queued a second rebuild)."""
+    AlreadyDone(its id) while one is queued or running (a second press queued a second rebuild).
+    A rebuild left « en cours » by a process that died is marked failed first: followed, it
+    blocked every later rebuild until an upload or the retention run noticed it."""
+    fail_abandoned(session)
 
     def waiting(besides: int | None) -> int | None:
         return session.exec(select(BackgroundJob.id).where(
