@@ -3,6 +3,7 @@ worker of the same centre validates it; a habitant-relais only ever sees their o
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
@@ -197,6 +198,11 @@ def test_a_need_seen_in_the_neighbourhood_waits_too(client: FlaskClient, auth: A
     assert in_index(session, NEEDS, need.id or 0)
     assert [m.resident_id for m in session.exec(select(Match).where(Match.need_id == need.id))] \
         == [awa.id]
+    auth.logout()
+    auth.login(world.relais.email or "")  # a need (un besoin) is « validé », not « validée »
+    mine = client.get("/relais/").get_data(as_text=True)
+    noted = mine[mine.index(f'data-testid="submission-need-{need.id}"'):]
+    assert re.search(r'status-approved">validé<', noted[:noted.index("</li>")])
 
 
 def test_a_need_waiting_for_validation_is_not_read_by_the_centres_member_accounts(
