@@ -387,6 +387,37 @@ def test_needs_export_round_trip(client: FlaskClient, auth: Auth, session: Sessi
         assert [getattr(copies[0], f) for f in fields] == [getattr(copies[1], f) for f in fields]
 
 
+def test_a_need_not_validated_yet_is_exported_so_and_imported_waiting(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    """A need a habitant-relais noted (« Mme D., 3e étage… ») waits for a social worker of the
+    centre. Exported without its state and imported by another centre, it came back validated
+    and open: matched, and read by every structure, nobody having checked it."""
+    from web.services.needs import NeedInput, create_need
+
+    create_need(session, matching, world.relais, NeedInput(
+        title="Courses de Mme D.", description="Une voisine âgée du 3e étage a besoin d'aide pour ses "
+        "courses."), date.today())
+    create_need(session, matching, world.worker_a, NeedInput(
+        title="Atelier vélo", description="Réparer des vélos avec les jeunes, le mercredi."), date.today())
+    auth.login(world.worker_a.email or "")
+    lines = client.get("/accompagnement/export/besoins.csv").get_data().decode("utf-8-sig").splitlines()
+    assert lines[0].endswith(";fiche")
+    assert [line.split(";")[-1] for line in lines[1:]] == ["à valider", "validée"]
+    auth.logout()
+    auth.login(world.worker_b.email or "")
+    job = import_file(auth, "\r\n".join(lines).encode(), entity="needs")
+    assert job.status == JobStatus.FINISHED, job.error
+    with db.session() as s:
+        copies = {n.title: n for n in s.exec(select(Need).where(
+            Need.organisation_id == world.centre_b.id)).all()}
+        assert copies["Courses de Mme D."].validation_status == ValidationStatus.PENDING
+        assert copies["Atelier vélo"].validation_status == ValidationStatus.VALIDATED
+        assert s.exec(select(NeedStatement).where(
+            NeedStatement.need_id == copies["Courses de Mme D."].id)).all() == []  # out of matching
+    waiting = client.get("/accompagnement/a-valider").get_data(as_text=True)
+    assert "Courses de Mme D." in waiting and "Atelier vélo" not in waiting
+
+
 def test_rows_analysed_in_several_batches_keep_their_own_statements(
         client: FlaskClient, auth: Auth, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """Batches are analysed ahead in a thread: each row still gets its own declaration's statements."""

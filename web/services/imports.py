@@ -103,6 +103,7 @@ COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
         "availability": ("creneaux", "disponibilites", "creneau"),
         "people_wanted": ("nombre de personnes", "nombre", "personnes"),
         "status": ("statut",),  # written by exports; imported needs are always open
+        "validation": ("fiche", "statut de la fiche", "validation"),  # written by exports
     },
 }
 HEADERS = {
@@ -113,7 +114,8 @@ HEADERS = {
                   "consent_withdrawn": "consentement retiré le", "validation": "fiche"},
     "needs": {"title": "titre", "description": "description", "kind": "type", "when_text": "quand",
               "where_text": "où", "territory": "quartier", "languages": "langues",
-              "availability": "créneaux", "people_wanted": "nombre de personnes", "status": "statut"},
+              "availability": "créneaux", "people_wanted": "nombre de personnes", "status": "statut",
+              "validation": "fiche"},
 }
 REQUIRED = {"residents": ("first_name", "territory", "declaration", "consent_date", "consent_method"),
             "needs": ("title", "description")}
@@ -124,8 +126,8 @@ AVAILABILITY_WORDS = {Availability.WEEKDAY_MORNING: "matin", Availability.WEEKDA
 WANT_WORDS = {Want.VOLUNTEERING: "bénévolat", Want.TRAINING: "formation", Want.JOB: "emploi",
               Want.ACTIVITY: "activité"}
 METHOD_WORDS = {ConsentMethod.PAPER_SIGNED: "papier signé", ConsentMethod.ORAL_IN_PERSON: "oral"}
-# A profile recorded by a habitant-relais and not validated yet is exported so, and imported back
-# waiting for validation: a file never turns an unchecked profile into a validated one.
+# A profile or a need noted by a habitant-relais and not validated yet is exported so, and imported
+# back waiting for validation: a file never turns an unchecked one into a validated one.
 VALIDATION_WORDS = {ValidationStatus.VALIDATED: "validée", ValidationStatus.PENDING: "à valider",
                     ValidationStatus.RETURNED: "à corriger"}
 AWAITING = {"a valider", "a corriger", "en attente", "pending", "returned"}
@@ -437,6 +439,15 @@ def _method(value: str, errors: list[str]) -> str:
     return ""
 
 
+def _awaiting_validation(values: dict[str, str], errors: list[str]) -> bool:
+    """The « fiche » column an export writes: True for a row not validated yet."""
+    validation = normalise(values.get("validation", ""))
+    if validation not in AWAITING | VALIDATED:
+        errors.append(_("Fiche : « %(value)s » n'est pas reconnu (validée, à valider ou à corriger).",
+                        value=values["validation"]))
+    return validation in AWAITING
+
+
 def _resident_row(session: Session, row: Row, values: dict[str, str], territories: _TerritoryNames,
                   today: date, known: _KnownProfiles) -> None:
     errors = row.errors
@@ -446,10 +457,7 @@ def _resident_row(session: Session, row: Row, values: dict[str, str], territorie
     if values.get("consent_withdrawn"):
         errors.append(_("Cette personne a retiré son consentement : elle ne peut pas être importée."))
     consent_date = _date(values["consent_date"], errors) if values["consent_date"] else None
-    validation = normalise(values.get("validation", ""))
-    if validation not in AWAITING | VALIDATED:
-        errors.append(_("Fiche : « %(value)s » n'est pas reconnu (validée, à valider ou à corriger).",
-                        value=values["validation"]))
+    awaiting = _awaiting_validation(values, errors)
     data = ResidentInput(
         first_name=values["first_name"], last_initial=values.get("last_initial", ""),
         territory_id=territory.id if territory else None,
@@ -460,7 +468,7 @@ def _resident_row(session: Session, row: Row, values: dict[str, str], territorie
         consent_method=_method(values["consent_method"], errors) if values["consent_method"] else "",
         consent_matching=bool(consent_date and values["consent_method"]),
         declaration=values["declaration"],
-        awaiting_validation=validation in AWAITING,
+        awaiting_validation=awaiting,
     )
     for message in check_resident(session, data, today, current_app.config["RELAIS"].consent_months):
         if message not in errors:
@@ -517,7 +525,7 @@ def _need_row(session: Session, row: Row, values: dict[str, str], territories: _
                      when_text=values.get("when_text", ""), where_text=values.get("where_text", ""),
                      languages=_languages(values.get("languages", ""), errors),
                      availability=_availability(values.get("availability", ""), errors),
-                     people_wanted=people)
+                     people_wanted=people, awaiting_validation=_awaiting_validation(values, errors))
     for message in check_need(session, data):
         if message not in errors:
             errors.append(message)
@@ -529,6 +537,8 @@ def _need_row(session: Session, row: Row, values: dict[str, str], territories: _
         "languages": ", ".join(str(LANGUAGE_LABELS.get(c, c)) for c in data.languages),
         "availability": ", ".join(AVAILABILITY_WORDS[Availability(s)] for s in data.availability),
         "people_wanted": str(people) if people is not None else "",
+        "validation": VALIDATION_WORDS[ValidationStatus.PENDING if data.awaiting_validation
+                                       else ValidationStatus.VALIDATED],
     }
 
 
@@ -758,6 +768,8 @@ def export_needs(session: Session, actor: User) -> tuple[str, int]:
             "people_wanted": str(need.people_wanted) if need.people_wanted else "",
             "status": str(NEED_STATUS_LABELS.get(NeedStatus(need.status), need.status))
             if need.status in set(NeedStatus) else need.status,
+            "validation": VALIDATION_WORDS.get(ValidationStatus(need.validation_status), "")
+            if need.validation_status in set(ValidationStatus) else "",
         })
     record(session, actor, "needs.export", "organisation", actor.organisation_id, count=len(rows))
     session.commit()

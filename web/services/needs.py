@@ -52,6 +52,7 @@ class NeedInput:
     languages: list[str] = field(default_factory=list)
     availability: list[str] = field(default_factory=list)
     people_wanted: int | None = None  # how many people (or units of a resource); None: not said
+    awaiting_validation: bool = False  # imported from a file that said so (web.services.imports)
 
 
 def _check(session: Session, data: NeedInput) -> list[object]:
@@ -133,8 +134,8 @@ def add_need(session: Session, matching: MatchingService, author: User, data: Ne
     """Validate, then add the need and its statements (with its index event) to the session
     without committing (a bulk import commits all rows at once). A need seen in the neighbourhood
     by a habitant-relais waits for a social worker (web.services.validation): no statements, no
-    index entry, no proposal until then."""
-    pending = author.role == Role.HABITANT_RELAIS
+    index entry, no proposal until then; so does one a file says is waiting (`awaiting_validation`)."""
+    pending = author.role == Role.HABITANT_RELAIS or data.awaiting_validation
     if author.role not in {Role.ASSOCIATION_MEMBER, Role.SOCIAL_WORKER, Role.ADMIN,
                            Role.HABITANT_RELAIS} or author.organisation_id is None:
         raise ServiceError(_l("Seul·e un·e membre d'une structure peut publier un besoin."))
