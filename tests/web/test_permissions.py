@@ -159,7 +159,7 @@ MATRIX = [
     ("GET", "/moi/donnees", {"resident": 200, "other_resident": 200}),
     ("GET", "/moi/donnees/export.json", {"resident": 200, "other_resident": 200}),
     ("GET", "/moi/donnees/copie", {"resident": 200, "other_resident": 200}),
-    ("POST", "/moi/donnees/effacement", {"resident": 302, "other_resident": 302}),
+    ("POST", "/moi/donnees/effacement", {"resident": 200, "other_resident": 200}),  # « Tout effacer ? »
     ("GET", "/moi/donnees/accord/retrait", {"resident": 200, "other_resident": 200}),
     ("POST", "/moi/donnees/accord/retrait", {"resident": 302, "other_resident": 302}),
     ("GET", "/admin/journal", {"admin": 200}),

@@ -267,7 +267,7 @@ def test_taps_sent_at_once_ask_for_erasure_once(client: FlaskClient, auth: Auth,
     request open, one journal entry, one notice to the worker."""
     story = _story(session, world)
     auth.code_login(story.awa_code)
-    sent = {"message": "Je déménage.", "csrf_token": auth.token("/moi/donnees")}
+    sent = {"message": "Je déménage.", "confirm": "y", "csrf_token": auth.token("/moi/donnees")}
     assert [tap.status_code for tap in taps(client, "/moi/donnees/effacement", sent, 3)] == [302] * 3
     assert len(session.exec(select(ResidentRequest).where(ResidentRequest.kind == "erasure")).all()) == 1
     assert len(session.exec(select(AuditEvent).where(AuditEvent.action == "request.create")).all()) == 1
@@ -292,8 +292,17 @@ def test_a_resident_asks_for_erasure_and_the_worker_carries_it_out(
         client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
     story = _story(session, world)
     auth.code_login(story.awa_code)
-    auth.post("/moi/donnees/effacement", {"message": "Je déménage."}, token_from="/moi/donnees")
-    auth.post("/moi/donnees/effacement", {}, token_from="/moi/donnees")  # twice: one request
+    # The button asks first: the request stops every proposal at once, for good.
+    asked = auth.post("/moi/donnees/effacement", {"message": "Je déménage."},
+                      token_from="/moi/donnees").get_data(as_text=True)  # type: ignore[attr-defined]
+    assert "Tout effacer ?" in asked and 'name="message" value="Je déménage."' in asked
+    assert 'href="/moi/donnees">Non, garder mes données' in asked
+    session.expire_all()
+    assert not session.exec(select(ResidentRequest).where(ResidentRequest.kind == "erasure")).all()
+    assert story.awa in valid_consent_residents(session, date.today())
+    auth.post("/moi/donnees/effacement", {"message": "Je déménage.", "confirm": "y"},
+              token_from="/moi/donnees")
+    auth.post("/moi/donnees/effacement", {"confirm": "y"}, token_from="/moi/donnees")  # twice: one request
     page = client.get("/moi/donnees").get_data(as_text=True)
     assert "Vous avez demandé l'effacement" in page
     assert len(session.exec(select(ResidentRequest).where(ResidentRequest.kind == "erasure")).all()) == 1
@@ -564,7 +573,7 @@ def test_a_message_as_long_as_the_phone_allows_is_sent_with_its_line_breaks(
     typed += "\n" + "x" * (1000 - len(typed) - 1)
     assert len(typed) == 1000
     auth.code_login(story.binta_code)
-    page = auth.post("/moi/donnees/effacement", {"message": typed.replace("\n", "\r\n")},
+    page = auth.post("/moi/donnees/effacement", {"message": typed.replace("\n", "\r\n"), "confirm": "y"},
                      token_from="/moi/donnees", follow_redirects=True).get_data(as_text=True)  # type: ignore[attr-defined]
     assert "trop long" not in page
     sent = session.exec(select(ResidentRequest).where(ResidentRequest.resident_id == story.binta)).one()

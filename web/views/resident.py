@@ -200,5 +200,13 @@ def withdraw() -> Any:
 @bp.post("/donnees/effacement")
 @roles_required(Role.RESIDENT)
 def ask_erasure() -> Any:
+    """Two taps, as withdrawing consent: the button, then « Oui » on the question. The request
+    withdraws the consent at once (every proposal stops) and the person cannot take it back."""
+    if request.form.get("confirm") != "y":
+        form = RequestForm()
+        if not form.validate_on_submit():
+            flash(_("Le message est trop long (1 000 caractères au plus)."), "error")
+            return redirect(url_for("resident.my_data"))
+        return render_template("resident/erase.html", message=form.message.data or "")
     return _send_request(RequestKind.ERASURE, "resident.my_data", _(
         "Votre demande est envoyée. La personne qui vous accompagne va effacer vos données."))
