@@ -418,6 +418,32 @@ def test_a_need_not_validated_yet_is_exported_so_and_imported_waiting(
     assert "Courses de Mme D." in waiting and "Atelier vélo" not in waiting
 
 
+def test_an_export_read_in_english_imports_back_and_its_preview_agrees_with_the_job(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    """Languages were written in the reader's language (« Persian »): the English preview accepted
+    the file, and its job, which runs in French, failed on « Langue inconnue ». The file's words
+    are French now, and a cell in English is read as the preview reads it."""
+    add_resident(session, world, "Shirin", "Je fais de la couture.", languages=["fa", "fsl"])
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en-GB,en;q=0.9"
+    auth.login(world.worker_a.email or "")
+    raw = client.get("/accompagnement/export/residents.csv").get_data()
+    assert "persan, langue des signes" in raw.decode("utf-8-sig")
+    auth.logout()
+    auth.login(world.worker_b.email or "")
+    # The same file with a cell in English (another person: the first is in centre B by then).
+    english = raw.decode("utf-8-sig").replace("persan, langue des signes", "Persian") \
+        .replace("Shirin", "Leila").encode()
+    for data in (raw, english):
+        preview = client.get(f"/accompagnement/import/{draft_id(upload(auth, data))}").get_data(as_text=True)
+        assert "Unknown language" not in preview and "Langue inconnue" not in preview
+        job = import_file(auth, data)
+        assert job.status == JobStatus.FINISHED, job.error
+    with db.session() as s:
+        copies = {r.first_name: r.languages for r in s.exec(select(Resident).where(
+            Resident.organisation_id == world.centre_b.id)).all()}
+    assert copies == {"Shirin": ["fa", "fsl"], "Leila": ["fa"]}
+
+
 def test_rows_analysed_in_several_batches_keep_their_own_statements(
         client: FlaskClient, auth: Auth, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """Batches are analysed ahead in a thread: each row still gets its own declaration's statements."""

@@ -26,6 +26,7 @@ from datetime import date, datetime
 from typing import Any
 
 from flask import current_app
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlmodel import Session, col, delete, select
 
@@ -353,14 +354,32 @@ def _words(value: str) -> list[str]:
     return [part for part in LIST_SPLIT.split(value) if part.strip()]
 
 
+_LANGUAGE_WORDS: dict[frozenset[str], dict[str, str]] = {}
+
+
+def _known_languages() -> dict[str, str]:
+    """Every word naming a language (folded) → its code: the matcher's names and the labels of
+    every catalogue, so that a preview (in the reader's language) and its job (in French) accept
+    the same file. Built once per set of catalogues."""
+    from web.extensions import babel
+
+    locales = frozenset({"fr", *(str(found) for found in babel.list_translations())})
+    if locales not in _LANGUAGE_WORDS:
+        known: dict[str, str] = {normalise(name): code for name, code in LANGUAGE_NAMES.items()}
+        known.update({code: code for code in LANGUAGE_NAMES.values()})
+        for locale in sorted(locales):
+            with force_locale(locale):
+                for code, label in LANGUAGE_LABELS.items():
+                    known[code] = code
+                    for part in str(label).split("/"):
+                        known[normalise(part)] = code
+        known.update({"lsf": "fsl"})
+        _LANGUAGE_WORDS[locales] = known
+    return _LANGUAGE_WORDS[locales]
+
+
 def _languages(value: str, errors: list[str]) -> list[str]:
-    known: dict[str, str] = {normalise(name): code for name, code in LANGUAGE_NAMES.items()}
-    known.update({code: code for code in LANGUAGE_NAMES.values()})
-    for code, label in LANGUAGE_LABELS.items():
-        known[code] = code
-        for part in str(label).split("/"):
-            known[normalise(part)] = code
-    known.update({"lsf": "fsl"})
+    known = _known_languages()
     codes: list[str] = []
     for word in _words(value):
         found = known.get(normalise(word))
@@ -700,6 +719,11 @@ def _csv(entity: str, rows: Iterable[dict[str, str]]) -> str:
     return "\ufeff" + buffer.getvalue()  # the BOM makes Excel read UTF-8
 
 
+def _language_words(codes: Iterable[str]) -> str:
+    """A cell naming languages by their label (its first name: « berbère » of « tamazight / berbère »)."""
+    return ", ".join(str(LANGUAGE_LABELS.get(c, c)).split(" / ")[0] for c in codes)
+
+
 def export_residents(session: Session, actor: User) -> tuple[str, int]:
     """The residents `actor` follows (pseudonymous fields only: first name and initial), as CSV
     that the import reads back; and how many."""
@@ -721,25 +745,25 @@ def export_residents(session: Session, actor: User) -> tuple[str, int]:
     territories = {t.id: t for t in session.exec(select(Territory)).all()}
     labels = {tid: _TerritoryNames.label(t, session) for tid, t in territories.items()}
     rows = []
-    for resident in residents:
-        consent = latest.get(resident.id or 0)
-        rows.append({
-            "first_name": resident.first_name, "last_initial": resident.last_initial,
-            "territory": labels.get(resident.territory_id, ""),
-            "languages": ", ".join(str(LANGUAGE_LABELS.get(c, c)).split(" / ")[0]
-                                   for c in resident.languages),
-            "availability": ", ".join(AVAILABILITY_WORDS.get(Availability(s), s)
-                                      for s in resident.availability if s in set(Availability)),
-            "wants": ", ".join(WANT_WORDS.get(Want(w), w) for w in resident.wants if w in set(Want)),
-            "declaration": declarations.get(resident.id or 0, ""),
-            "consent_date": consent.given_on.strftime("%d/%m/%Y") if consent else "",
-            "consent_method": METHOD_WORDS.get(ConsentMethod(consent.method), consent.method)
-            if consent and consent.method in set(ConsentMethod) else "",
-            "consent_withdrawn": consent.withdrawn_at.strftime("%d/%m/%Y")
-            if consent and consent.withdrawn_at else "",
-            "validation": VALIDATION_WORDS.get(ValidationStatus(resident.validation_status), "")
-            if resident.validation_status in set(ValidationStatus) else "",
-        })
+    with force_locale("fr"):  # the file's words are French, whatever the reader's: the import's
+        for resident in residents:
+            consent = latest.get(resident.id or 0)
+            rows.append({
+                "first_name": resident.first_name, "last_initial": resident.last_initial,
+                "territory": labels.get(resident.territory_id, ""),
+                "languages": _language_words(resident.languages),
+                "availability": ", ".join(AVAILABILITY_WORDS.get(Availability(s), s)
+                                          for s in resident.availability if s in set(Availability)),
+                "wants": ", ".join(WANT_WORDS.get(Want(w), w) for w in resident.wants if w in set(Want)),
+                "declaration": declarations.get(resident.id or 0, ""),
+                "consent_date": consent.given_on.strftime("%d/%m/%Y") if consent else "",
+                "consent_method": METHOD_WORDS.get(ConsentMethod(consent.method), consent.method)
+                if consent and consent.method in set(ConsentMethod) else "",
+                "consent_withdrawn": consent.withdrawn_at.strftime("%d/%m/%Y")
+                if consent and consent.withdrawn_at else "",
+                "validation": VALIDATION_WORDS.get(ValidationStatus(resident.validation_status), "")
+                if resident.validation_status in set(ValidationStatus) else "",
+            })
     record(session, actor, "residents.export", "organisation", actor.organisation_id, count=len(rows))
     session.commit()
     # An admin's file holds every centre's people: each one's history says so.
@@ -755,22 +779,23 @@ def export_needs(session: Session, actor: User) -> tuple[str, int]:
     needs = session.exec(query).all()
     territories = {t.id: t for t in session.exec(select(Territory)).all()}
     rows = []
-    for need in needs:
-        territory = territories.get(need.territory_id) if need.territory_id else None
-        rows.append({
-            "title": need.title, "description": need.description,
-            "kind": KIND_WORDS.get(NeedKind(need.kind), need.kind) if need.kind in set(NeedKind) else "",
-            "when_text": need.when_text, "where_text": need.where_text,
-            "territory": _TerritoryNames.label(territory, session) if territory else "",
-            "languages": ", ".join(str(LANGUAGE_LABELS.get(c, c)).split(" / ")[0] for c in need.languages),
-            "availability": ", ".join(AVAILABILITY_WORDS.get(Availability(s), s)
-                                      for s in need.availability if s in set(Availability)),
-            "people_wanted": str(need.people_wanted) if need.people_wanted else "",
-            "status": str(NEED_STATUS_LABELS.get(NeedStatus(need.status), need.status))
-            if need.status in set(NeedStatus) else need.status,
-            "validation": VALIDATION_WORDS.get(ValidationStatus(need.validation_status), "")
-            if need.validation_status in set(ValidationStatus) else "",
-        })
+    with force_locale("fr"):  # the file's words are French, whatever the reader's: the import's
+        for need in needs:
+            territory = territories.get(need.territory_id) if need.territory_id else None
+            rows.append({
+                "title": need.title, "description": need.description,
+                "kind": KIND_WORDS.get(NeedKind(need.kind), need.kind) if need.kind in set(NeedKind) else "",
+                "when_text": need.when_text, "where_text": need.where_text,
+                "territory": _TerritoryNames.label(territory, session) if territory else "",
+                "languages": _language_words(need.languages),
+                "availability": ", ".join(AVAILABILITY_WORDS.get(Availability(s), s)
+                                          for s in need.availability if s in set(Availability)),
+                "people_wanted": str(need.people_wanted) if need.people_wanted else "",
+                "status": str(NEED_STATUS_LABELS.get(NeedStatus(need.status), need.status))
+                if need.status in set(NeedStatus) else need.status,
+                "validation": VALIDATION_WORDS.get(ValidationStatus(need.validation_status), "")
+                if need.validation_status in set(ValidationStatus) else "",
+            })
     record(session, actor, "needs.export", "organisation", actor.organisation_id, count=len(rows))
     session.commit()
     return _csv("needs", rows), len(rows)
