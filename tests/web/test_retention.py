@@ -21,6 +21,7 @@ from models import (
     Resident,
     SkillStatement,
     User,
+    utcnow,
 )
 from tests.conftest import Auth, World, add_resident
 from web.config import Config
@@ -190,6 +191,12 @@ def test_files_uploaded_and_never_confirmed_are_dropped_whoever_uploaded_them(
     session.add(stale)
     session.commit()
     assert drop_stale_drafts(session) == 1
+    # 25 hours old at the run (by the clock), though less than a day before today's midnight.
+    late = create_job(session, world.worker_a, "import_residents", status=JobStatus.DRAFT, payload=b"x")
+    late.created_at = utcnow() - timedelta(hours=25)
+    session.add(late)
+    session.commit()
+    assert run_retention(session, matching, today, 24, 30).drafts == 1
 
 
 def test_a_job_whose_runner_died_is_failed_and_its_file_forgotten(client: FlaskClient, auth: Auth,

@@ -402,7 +402,9 @@ def run_retention(session: Session, matching: MatchingService, today: date, mont
                 session.commit()
                 erase_resident(session, matching, None, resident, "retention")
     if not dry_run:
-        report.drafts = drop_stale_drafts(session, _midnight(today))
+        # By the clock, unless `today` is ahead of it: at midnight, a file sent at 01:00 the day
+        # before outlived its 24 hours until the next night's run.
+        report.drafts = drop_stale_drafts(session, max(utcnow(), _midnight(today)))
         report.abandoned = fail_abandoned(session)  # by the clock: a job runs now, not on `today`
     session.commit()
     if report.anonymised and not dry_run:
