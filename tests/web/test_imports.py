@@ -25,12 +25,13 @@ from models import (
     Need,
     NeedStatement,
     Resident,
+    Role,
     SkillDeclaration,
     SkillStatement,
     User,
     ValidationStatus,
 )
-from tests.conftest import Auth, World, add_resident
+from tests.conftest import Auth, World, add_resident, password_hash
 from web.extensions import db, matching
 from web.services import imports
 from web.services.imports import decode, parse, sniff_delimiter
@@ -442,6 +443,23 @@ def test_an_export_read_in_english_imports_back_and_its_preview_agrees_with_the_
         copies = {r.first_name: r.languages for r in s.exec(select(Resident).where(
             Resident.organisation_id == world.centre_b.id)).all()}
     assert copies == {"Shirin": ["fa", "fsl"], "Leila": ["fa"]}
+
+
+def test_an_administrator_without_a_structure_is_told_why_they_cannot_import(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    """The first administrator (scripts/create_admin.py) has no structure: the import said « Seul·e
+    un·e travailleur·se social·e peut importer un fichier », though administrators import."""
+    admin = User(email="premiere@relais.example", display_name="Première", role=Role.ADMIN,
+                 password_hash=password_hash())
+    session.add(admin)
+    session.commit()
+    auth.login(admin.email or "")
+    page = auth.client.post("/accompagnement/import", data={
+        "entity": "residents", "file": (io.BytesIO(residents_csv().encode()), "tableau.csv"),
+        "csrf_token": auth.token("/accompagnement/import")}, content_type="multipart/form-data",
+        follow_redirects=True).get_data(as_text=True)
+    assert "votre compte n&#39;en a pas" in page and "travailleur·se social·e peut importer" not in page
+    assert not session.exec(select(BackgroundJob)).all()
 
 
 def test_rows_analysed_in_several_batches_keep_their_own_statements(

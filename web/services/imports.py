@@ -571,6 +571,10 @@ def upload(session: Session, actor: User, entity: str, filename: str, data: byte
     """Keep an uploaded file as a draft job, for its preview (nothing else is written)."""
     if entity not in ENTITIES:
         raise ServiceError(_("Choisissez ce que contient le fichier."))
+    if actor.role == Role.ADMIN and actor.organisation_id is None:  # e.g. scripts/create_admin.py's
+        raise ServiceError(_("Un fichier est importé pour une structure, et votre compte n'en a pas : "
+                             "importez-le depuis un compte rattaché à la structure (Administration, "
+                             "Comptes)."))
     if not may_import(actor):
         raise ServiceError(_("Seul·e un·e travailleur·se social·e peut importer un fichier."))
     if not data.strip():
