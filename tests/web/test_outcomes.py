@@ -274,6 +274,20 @@ def test_outcome_feeds_the_timeline_and_the_dashboard(client: FlaskClient, auth:
     assert table.counts[-1] == [1, 1, 1, 1]  # made, approved, accepted, completed this month
 
 
+def test_the_resident_reads_what_became_of_their_yes(client: FlaskClient, auth: Auth, session: Session,
+                                                    followup: Followup) -> None:
+    """After the outcome, the resident's page still said « La structure va vous contacter »,
+    even when it had not happened and the need was closed."""
+    match = _accept(session, followup)
+    auth.code_login(followup.code)
+    assert "La structure va vous contacter." in client.get("/moi/").get_data(as_text=True)
+    record_outcome(session, followup.world.member, match, Outcome.DID_NOT_HAPPEN, "Atelier annulé")
+    page = client.get("/moi/").get_data(as_text=True)
+    assert "Finalement, ça ne s'est pas fait." in page and "va vous contacter" not in page
+    record_outcome(session, followup.world.member, match, Outcome.HAPPENED, "")
+    assert "et ça s'est fait. Merci !" in client.get("/moi/").get_data(as_text=True)
+
+
 def test_need_asks_for_a_number_of_people(client: FlaskClient, auth: Auth, session: Session,
                                           world: World) -> None:
     auth.login(world.member.email or "")
