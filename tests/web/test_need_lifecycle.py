@@ -19,6 +19,7 @@ from models import (
     NeedStatement,
     Notification,
     Resident,
+    User,
     utcnow,
 )
 from tests.conftest import Auth, World, add_resident, approved_opportunity, need_form, taps
@@ -242,6 +243,10 @@ def test_a_text_change_keeps_a_workers_own_pick_and_tells_who_answers_too_late(
                                                    Notification.kind == "withdrawn")).one()
     assert told.text == ("« Atelier de couture » a été modifié : la proposition validée pour Awa K. est "
                          "retirée avant sa réponse. Le besoin repasse dans les propositions.")
+    # Her notice « Nouvelle proposition pour vous », not read yet, led to a page without it: gone.
+    resident_notices = select(Notification).join(User, col(User.id) == Notification.user_id).where(
+        User.resident_id == awa.resident.id)
+    assert session.exec(resident_notices).all() == []
     late = client.post(f"/moi/propositions/{gone}/oui", data={"csrf_token": token}, follow_redirects=True)
     assert late.status_code == 200
     assert "Cette proposition n&#39;est plus disponible" in late.get_data(as_text=True)
@@ -289,6 +294,10 @@ def test_an_approval_the_new_languages_or_place_rule_out_goes_and_its_worker_is_
     assert told() == ["« Atelier couture » demande maintenant une langue que Awa K. ne parle pas : la "
                       "proposition validée est retirée avant sa réponse."]
     # The need moves 390 km away: out of the matcher's reach (max_distance_km) for Binta too.
+    # She had read her notice: she is told the opportunity went.
+    binta_account = session.exec(select(User.id).where(User.resident_id == binta.resident.id)).one()
+    session.exec(update(Notification).where(col(Notification.user_id) == binta_account)
+                 .values(read_at=utcnow()))
     world.tilleuls.latitude, world.tilleuls.longitude = 48.8566, 2.3522
     world.bourg.latitude, world.bourg.longitude = 45.7640, 4.8357
     session.add_all([world.tilleuls, world.bourg])
@@ -298,6 +307,11 @@ def test_an_approval_the_new_languages_or_place_rule_out_goes_and_its_worker_is_
     assert approved() == {"Chloé"}
     assert told()[1:] == ["« Atelier couture » a changé de quartier, trop loin de Binta S. : la "
                           "proposition validée est retirée avant sa réponse."]
+    assert [n.text for n in session.exec(select(Notification).where(
+        Notification.user_id == binta_account).order_by(col(Notification.id))).all()] == [
+        "Nouvelle proposition pour vous : « Atelier couture ».",
+        "La proposition « Atelier couture » n'est plus disponible : le besoin a changé. La personne qui "
+        "vous accompagne vous dira s'il y a du nouveau."]
 
 
 def test_proposals_remade_by_an_edit_are_announced_once(client: FlaskClient, auth: Auth, session: Session,

@@ -199,6 +199,7 @@ def update_need(session: Session, matching: MatchingService, author: User, need:
     changed = [name for name, value in values.items() if not _same(name, getattr(need, name), value)]
     if not changed:
         return None
+    titled = need.title  # what the residents' notices of it said
     for name in changed:
         setattr(need, name, values[name])
     need.updated_at = utcnow()
@@ -214,7 +215,7 @@ def update_need(session: Session, matching: MatchingService, author: User, need:
             approvals_withdrawn(session, need, list(session.exec(
                 select(Match.resident_id, Match.reviewed_by_id).where(
                     Match.need_id == need.id, Match.status == MatchStatus.APPROVED,
-                    Match.direction != Direction.WORKER)).all()))
+                    Match.direction != Direction.WORKER)).all()), titled=titled)
         dropped = withdraw_unreviewed(session, need_id=need.id, unanswered=text_changed)
         if not text_changed and {"languages", "territory_id"} & set(changed):
             dropped += _withdraw_out_of_filters(session, matching, need)

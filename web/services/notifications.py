@@ -224,16 +224,33 @@ WITHDRAWN_BECAUSE = {
 
 
 def approvals_withdrawn(session: Session, need: Need, approvals: Sequence[tuple[int, int | None]],
-                        why: str = "text") -> None:
+                        why: str = "text", titled: str | None = None) -> None:
     """Tell each worker who approved one of the matcher's opportunities (`approvals`: resident,
     reviewer) that a change of the need (`why`: a key of WITHDRAWN_BECAUSE) took it away before
     the person answered: it went without a word, the worker waiting for an answer that could no
-    longer come."""
+    longer come. The resident's notice of it goes if unread (it led to a page without it), else
+    they are told it went. `titled`: the need's title when the notice was written, if changed."""
     for resident_id, reviewer in approvals:
         resident = session.get(Resident, resident_id)
         if resident is not None:
             said = _french(WITHDRAWN_BECAUSE[why], title=need.title, name=resident.public_name)
             notify(session, _active(session, [reviewer]), Kind.WITHDRAWN, said, resident_link(resident_id))
+            _opportunity_gone(session, resident_id, need, {need.title, titled or need.title})
+
+
+def _opportunity_gone(session: Session, resident_id: int, need: Need, titles: set[str]) -> None:
+    account = _resident_user(session, resident_id)
+    if account is None:
+        return
+    unread = [n for n in session.exec(select(Notification).where(
+        Notification.user_id == account, Notification.kind == Kind.OPPORTUNITY,
+        col(Notification.read_at).is_(None))).all() if (n.message_values or {}).get("title") in titles]
+    for notice in unread:
+        session.delete(notice)
+    if not unread:
+        notify(session, [account], Kind.WITHDRAWN, _french(N_(
+            "La proposition « %(title)s » n'est plus disponible : le besoin a changé. La personne qui "
+            "vous accompagne vous dira s'il y a du nouveau."), title=need.title), RESIDENT_HOME)
 
 
 def resident_link(resident_id: int | None) -> str:
