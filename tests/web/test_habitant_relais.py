@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from models import (
     AuditEvent,
@@ -403,6 +403,44 @@ def test_a_corrected_text_says_what_stopped_it_and_which_languages_left(auth: Au
     assert "Langues retirées avec l&#39;ancien texte : arabe. Si la personne les parle" in page
     session.expire_all()
     assert only_resident(session, "Sira").languages == ["fr"]
+
+
+@pytest.mark.parametrize("kind", ["personnes", "besoins"])
+def test_a_correction_sent_twice_goes_once_and_one_too_late_keeps_its_words(
+        client: FlaskClient, auth: Auth, world: World, session: Session, kind: str) -> None:
+    """Two taps on « Renvoyer » at once: one was thanked, the other said « Cette fiche attend déjà
+    la validation » under the text, though it had gone. And a correction sent after the centre
+    validated the profile was dropped without a word (a redirect home, the text lost)."""
+    auth.login(world.relais.email or "")
+    if kind == "personnes":
+        submit_person(auth, world, text="Elle fait des choses.")
+        row_id = only_resident(session, "Sira").id
+        corrected = {"declaration": COUTURE}
+    else:
+        auth.post(NEW_NEED, need_form("Courses", "Aider.", territory_id=world.tilleuls.id),
+                  token_from=NEW_NEED)
+        row_id = session.exec(select(Need.id)).one()
+        corrected = {"title": "Courses de Mme D.", "description": "Porter ses courses le samedi."}
+    sent_back(auth, world, kind, row_id, "Avec plus de mots ?")
+    fix = f"/relais/{kind}/{row_id}/corriger"
+    answers = taps(client, fix, {**corrected, "csrf_token": auth.token(fix)})
+    # Both thanked (a refusal shows the form again, with its message).
+    assert [(a.status_code, a.headers["Location"]) for a in answers] == [(302, "/relais/")] * 2
+    if kind == "personnes":
+        assert session.exec(select(func.count()).select_from(SkillDeclaration).where(
+            SkillDeclaration.resident_id == row_id)).one() == 2  # the first text, and one correction
+    # The centre validates it, then a correction typed on a page opened before comes in.
+    auth.logout()
+    auth.login(world.worker_a.email or "")
+    auth.post(f"/accompagnement/a-valider/{kind}/{row_id}/valider", {},
+              token_from="/accompagnement/a-valider")
+    auth.logout()
+    auth.login(world.relais.email or "")
+    late = {**corrected, **({"declaration": "Elle coud et elle brode."} if kind == "personnes"
+                            else {"description": "Porter ses courses le dimanche."})}
+    page = auth.post(fix, late, token_from="/relais/").get_data(as_text=True)  # type: ignore[attr-defined]
+    assert "Le centre social a déjà repris cette fiche : votre correction n&#39;est pas enregistrée." in page
+    assert ("Elle coud et elle brode." if kind == "personnes" else "Porter ses courses le dimanche.") in page
 
 
 def test_a_social_worker_editing_a_pending_profile_keeps_it_out_of_matching(

@@ -202,8 +202,8 @@ MATRIX = [
      {'relais': 200}),
     ("POST", "/relais/besoins/nouveau",
      {'relais': 200}),
-    ("POST", "/relais/personnes/{pending_rid}/corriger",
-     {'relais': 302}),
+    ("POST", "/relais/personnes/{pending_rid}/corriger",  # the form again, its words kept
+     {'relais': 200}),
     ("POST", "/relais/besoins/{pending_need}/corriger",
      {'relais': 302}),
     ("POST", "/moi/contact",

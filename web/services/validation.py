@@ -9,15 +9,16 @@ who took the last decision and when (validated, or sent back).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlmodel import Session, col, select
 
 from models import Need, Resident, Role, SkillDeclaration, User, ValidationStatus, utcnow
-from web.services import AlreadyDone, ChangedMeanwhile, ServiceError
+from web.services import AlreadyDone, ChangedMeanwhile, ServiceError, tidy
 from web.services.audit import record
 from web.services.matching import MatchingService
 from web.services.needs import update_need
@@ -202,17 +203,40 @@ def send_back(session: Session, worker: User, row: Resident | Need, note: str) -
     session.commit()
 
 
-def _check_returned(row: Resident | Need) -> None:
-    if row.validation_status != ValidationStatus.RETURNED:
-        raise ServiceError(_l("Cette fiche attend déjà la validation ou a été validée."))
+def _back_to_validation(session: Session, row: Resident | Need, sent_just_now: Callable[[], bool]) -> None:
+    """A submission sent back moves to waiting for validation again. It no longer waits for its
+    correction: AlreadyDone when `sent_just_now()` (the same correction sent moments ago: a double
+    tap), else ServiceError (the centre took it back meanwhile: validated it, or the page was old)."""
+    if row.validation_status == ValidationStatus.RETURNED:
+        try:
+            _move(session, row, ValidationStatus.RETURNED, ValidationStatus.PENDING)
+            return
+        except ServiceError:
+            session.rollback()
+    if sent_just_now():
+        raise AlreadyDone(row.id or 0)
+    raise ServiceError(_l("Le centre social a déjà repris cette fiche : votre correction n'est pas "
+                          "enregistrée. Dites-la à la personne du centre."))
+
+
+def _since() -> datetime:
+    return utcnow() - timedelta(minutes=REPOST_MINUTES)
 
 
 def resubmit_resident(session: Session, matching: MatchingService, relais: User,
                       resident: Resident, text: str) -> Rewritten:
     """The habitant-relais corrects a profile sent back to them; it waits for validation again.
     The languages the old text gave and the new one does not say leave with it: said back."""
-    _check_returned(resident)
-    _move(session, resident, ValidationStatus.RETURNED, ValidationStatus.PENDING)
+
+    def sent_just_now() -> bool:
+        return session.exec(select(SkillDeclaration.id).join(
+            Resident, col(Resident.id) == SkillDeclaration.resident_id).where(
+            SkillDeclaration.resident_id == resident.id, col(SkillDeclaration.is_current).is_(True),
+            SkillDeclaration.created_by_id == relais.id, col(SkillDeclaration.created_at) >= _since(),
+            SkillDeclaration.text == text.strip(),
+            Resident.validation_status == ValidationStatus.PENDING)).first() is not None
+
+    _back_to_validation(session, resident, sent_just_now)
     record(session, relais, "resident.resubmit", "resident", resident.id)
     try:
         return update_declaration(session, matching, relais, resident, text)  # commits; out of the index
@@ -224,8 +248,14 @@ def resubmit_resident(session: Session, matching: MatchingService, relais: User,
 def resubmit_need(session: Session, matching: MatchingService, relais: User, need: Need,
                   title: str, description: str, today: date) -> None:
     """The habitant-relais corrects a need sent back to them; it waits for validation again."""
-    _check_returned(need)
-    _move(session, need, ValidationStatus.RETURNED, ValidationStatus.PENDING)
+
+    def sent_just_now() -> bool:
+        return session.exec(select(Need.id).where(
+            Need.id == need.id, Need.validation_status == ValidationStatus.PENDING,
+            Need.created_by_id == relais.id, col(Need.updated_at) >= _since(),
+            Need.title == tidy(title), Need.description == tidy(description))).first() is not None
+
+    _back_to_validation(session, need, sent_just_now)
     record(session, relais, "need.resubmit", "need", need.id)
     try:
         update_need(session, matching, relais, need, {"title": title, "description": description},

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from matcher.sensitive import find_sensitive
@@ -107,7 +107,9 @@ def fix_resident(resident_id: int) -> Any:
     """Correct a profile the social worker sent back (only that: validated ones are theirs)."""
     session = db_session()
     person = get_own_submission(session, user(), Resident, resident_id)
-    if person.validation_status != ValidationStatus.RETURNED:
+    # A correction sent for a profile no longer sent back is said beside the text (kept), or is the
+    # same one sent twice: the service tells.
+    if person.validation_status != ValidationStatus.RETURNED and request.method == "GET":
         return redirect(url_for("relais.home"))
     declaration = current_declaration(session, person)
     form = DeclarationForm(declaration=declaration.text if declaration else "")  # the POST wins
@@ -119,6 +121,9 @@ def fix_resident(resident_id: int) -> Any:
             done = resubmit_resident(session, matching, user(), person, form.declaration.data or "")
         except ServiceError as exc:  # nothing to read in it: said beside the text, as a worker sees it
             form.declaration.errors = [str(message) for message in exc.messages]
+        except AlreadyDone:  # sent twice (a double tap): it went once, as this one says
+            flash(_("Merci ! La fiche corrigée est renvoyée au centre social."), "success")
+            return redirect(url_for("relais.home"))
         else:
             flash(_("Merci ! La fiche corrigée est renvoyée au centre social."), "success")
             if done.languages_removed:  # a relais ticks no box here: the text is where to say it
@@ -134,7 +139,7 @@ def fix_need(need_id: int) -> Any:
     """Correct a need the social worker sent back."""
     session = db_session()
     need = get_own_submission(session, user(), Need, need_id)
-    if need.validation_status != ValidationStatus.RETURNED:
+    if need.validation_status != ValidationStatus.RETURNED and request.method == "GET":
         return redirect(url_for("relais.home"))
     form = RelaisNeedForm(obj=need)
     del form.territory_id, form.where_text  # only the words are corrected here
@@ -145,6 +150,9 @@ def fix_need(need_id: int) -> Any:
         except ServiceError as exc:
             for message in exc.messages:
                 flash(message, "error")
+        except AlreadyDone:  # sent twice (a double tap): it went once, as this one says
+            flash(_("Merci ! Le besoin corrigé est renvoyé au centre social."), "success")
+            return redirect(url_for("relais.home"))
         else:
             flash(_("Merci ! Le besoin corrigé est renvoyé au centre social."), "success")
             return redirect(url_for("relais.home"))
