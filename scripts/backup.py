@@ -13,7 +13,10 @@ must match the server's major version:
 
 A restore erases again the people erased since the backup was taken (read from the database's
 journal before it is replaced): a backup must not bring back someone who asked to be forgotten.
-`--print` prints those commands instead of running them. After a restore the FAISS index files are
+It also keeps the accounts' access as the replaced database had it: an account deactivated, a
+password or access code changed, a token revoked since the backup must not open a door again.
+`--print` prints the backup command instead of running it; a restore is never printed, since
+pg_restore alone would do neither. After a restore the FAISS index files are
 rebuilt from the vectors stored in the database (no text is re-encoded); running processes notice
 the older database and rebuild too, but restart them anyway so no session outlives the restore.
 """
@@ -27,15 +30,18 @@ import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import select
+from sqlmodel import col, select
 
-from models import AuditEvent, Database, Resident, empty_write_ahead_log
+from models import ApiToken, AuditEvent, Database, Resident, User, empty_write_ahead_log
 from web.config import Config
+from web.services.audit import record
 from web.services.matching import MatchingService
 from web.services.privacy import erase_resident
 
@@ -80,6 +86,65 @@ def erasures(config: Config) -> list[tuple[int, datetime]]:
               file=sys.stderr)
         return []
     return [(int(rid), at) for rid, at in rows if rid is not None]
+
+
+@dataclass
+class Access:
+    """Who may get in, as the database a restore replaces has it: per account (id), its address and
+    its door (active, password hash, access-code digest, forced change, session epoch); the
+    revoked tokens (digest → when)."""
+
+    accounts: dict[int, tuple[str | None, tuple[Any, ...]]] = field(default_factory=dict)
+    revoked: dict[str, datetime] = field(default_factory=dict)
+
+
+def access(config: Config) -> Access:
+    """Read before a restore (an empty Access from a database that cannot be opened)."""
+    try:
+        with Database(config.database_url) as database, database.session() as session:
+            users = session.exec(select(User)).all()
+            tokens = session.exec(select(ApiToken.token_digest, ApiToken.revoked_at)
+                                  .where(col(ApiToken.revoked_at).is_not(None))).all()
+            return Access({u.id: (u.email, _door(u)) for u in users if u.id is not None},
+                          {digest: at for digest, at in tokens if at is not None})
+    except SQLAlchemyError as exc:
+        print(f"comptes illisibles / accounts unreadable ({exc.__class__.__name__}): après la "
+              "restauration, désactivez de nouveau les comptes et jetons retirés depuis la sauvegarde.",
+              file=sys.stderr)
+        return Access()
+
+
+def _door(user: User) -> tuple[Any, ...]:
+    return (user.is_active, user.password_hash, user.access_code_digest, user.must_change_password,
+            user.session_epoch)
+
+
+def keep_access(config: Config, before: Access) -> tuple[int, int]:
+    """Give the restored accounts (same id and address) the access the replaced database gave them,
+    and revoke again the tokens it had revoked. Return how many accounts and tokens changed."""
+    accounts = tokens = 0
+    with Database(config.database_url) as database, database.session() as session:
+        for user in session.exec(select(User)).all():  # every resident has one: not an IN list
+            if user.id not in before.accounts:
+                continue
+            email, door = before.accounts[user.id]
+            if email != user.email or door == _door(user):
+                continue
+            (user.is_active, user.password_hash, user.access_code_digest, user.must_change_password,
+             epoch) = door
+            user.session_epoch = max(epoch, user.session_epoch) + 1  # its sessions from the backup end
+            session.add(user)
+            accounts += 1
+        for token in session.exec(select(ApiToken).where(col(ApiToken.revoked_at).is_(None))).all():
+            if token.token_digest not in before.revoked:
+                continue
+            token.revoked_at = before.revoked[token.token_digest]
+            session.add(token)
+            tokens += 1
+        if accounts or tokens:
+            record(session, None, "backup.restore_access", "app_user", None, accounts=accounts, tokens=tokens)
+        session.commit()
+    return accounts, tokens
 
 
 def erase_again(config: Config, erased: list[tuple[int, datetime]]) -> int:
@@ -129,16 +194,23 @@ def main(argv: list[str] | None = None) -> int:
     path: Path = args.path.resolve()
     started = time.monotonic()
     database = sqlite_path(config.database_url)
-    erased = erasures(config) if args.action == "restore" and not args.print_only else []
+    if args.action == "restore" and args.print_only:
+        print("Une restauration n'est jamais affichée / a restore is never printed: pg_restore seul "
+              "ramènerait les personnes effacées et les accès retirés depuis la sauvegarde. Lancez "
+              f"« python scripts/backup.py restore {path} ».", file=sys.stderr)
+        return 2
     if database is None:
         command = pg_commands(config.database_url, path)[args.action]
         if args.print_only:
             print(shlex.join(command))
             return 0
-        if shutil.which(command[0]) is None:
+        if shutil.which(command[0]) is None:  # not the command itself: alone, a restore erases nothing
             print(f"{command[0]} introuvable / not found: install PostgreSQL's client tools "
-                  f"(Debian: postgresql-client), then run:\n  {shlex.join(command)}", file=sys.stderr)
+                  "(Debian: postgresql-client), then run this script again.", file=sys.stderr)
             return 2
+    erased = erasures(config) if args.action == "restore" else []
+    doors = access(config) if args.action == "restore" else Access()
+    if database is None:
         if args.action == "backup":
             path.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(command, check=True)
@@ -152,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     done = f"{args.action} {'to' if args.action == 'backup' else 'from'} {path}"
     if args.action == "restore":
         done += f"; {erase_again(config, erased)} person(s) erased since the backup erased again"
+        accounts, tokens = keep_access(config, doors)
+        done += f"; access kept as it was: {accounts} account(s), {tokens} token(s) revoked again"
         done += "; " + rebuild_index(config)
     print(f"{done} ({time.monotonic() - started:.1f} s)")
     return 0

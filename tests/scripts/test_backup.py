@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
-from models import AuditEvent, Database, Resident, SkillDeclaration, User
+from models import ApiToken, AuditEvent, Database, Resident, SkillDeclaration, User
 from tests.conftest import World, add_resident
 from web.config import Config
 from web.extensions import db, matching
@@ -105,11 +105,46 @@ def test_a_restore_never_brings_back_someone_erased_since_the_backup(
         assert [u.resident_id for u in login] != [created.resident.id] and len(login) == 1
 
 
+def test_a_restore_keeps_who_may_get_in_as_the_replaced_database_had_it(
+        app: object, session: Session, world: World, config: Config, tmp_path: Path) -> None:
+    """Restored from a backup taken before, a deactivated account, a revoked API token and a
+    password reset since all opened the door again."""
+    from web.api.tokens import create_token, revoke_token
+    from web.services.administration import reset_password, set_active
+
+    leaked = create_token(session, world.worker_a, "tableur", False, 30)
+    backup = tmp_path / "relais.backup"
+    run(config, "backup", str(backup))
+    set_active(session, world.admin, world.worker_b, False)
+    revoke_token(session, world.worker_a, session.get(ApiToken, leaked.token.id))
+    reset_password(session, world.admin, world.member)
+    session.expire_all()
+    ids = {name: getattr(world, name).id for name in ("worker_a", "worker_b", "member")}
+    new_hash = session.get(User, ids["member"]).password_hash  # type: ignore[union-attr]
+    token_id = leaked.token.id
+    session.close()
+    db.dispose()
+    printed = run(config, "restore", str(backup))
+    assert "access kept as it was: 2 account(s), 1 token(s) revoked again" in printed
+    with Database(config.database_url) as restored, restored.session() as s2:
+        assert s2.get(User, ids["worker_b"]).is_active is False  # type: ignore[union-attr]
+        member = s2.get(User, ids["member"])
+        assert member is not None and member.password_hash == new_hash and member.must_change_password
+        assert s2.get(ApiToken, token_id).revoked_at is not None  # type: ignore[union-attr]
+        assert s2.get(User, ids["worker_a"]).session_epoch == 0  # unchanged since: untouched
+        assert s2.exec(select(AuditEvent).where(AuditEvent.action == "backup.restore_access")).one()
+
+
 def test_postgres_commands_are_printed(config: Config, tmp_path: Path) -> None:
+    """The backup's command; never the restore's alone: pg_restore would bring back the people
+    erased and the doors closed since the backup."""
     pg = Config(instance_dir=config.instance_dir, database_url="postgresql://relais:secret@db.local/relais",
                 secret_key="x")
     out = run(pg, "backup", str(tmp_path / "r.dump"), "--print")
     assert out.startswith("pg_dump --format=custom --no-owner")
     assert "postgresql://relais:secret@db.local/relais" in out
-    out = run(pg, "restore", str(tmp_path / "r.dump"), "--print")
-    assert out.startswith("pg_restore --clean --if-exists --no-owner --single-transaction")
+    env = {**os.environ, "RELAIS_INSTANCE_DIR": str(pg.instance_dir), "DATABASE_URL": pg.database_url}
+    refused = subprocess.run([sys.executable, "scripts/backup.py", "restore", str(tmp_path / "r.dump"),
+                              "--print"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert "a restore is never printed" in refused.stderr
