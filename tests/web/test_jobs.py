@@ -22,12 +22,12 @@ from sqlmodel import Session, col, select, update
 
 from models import AuditEvent, BackgroundJob, JobStatus, Resident, User, utcnow
 from tests.conftest import Auth, World, add_resident
-from tests.web.test_imports import draft_id, residents_csv, upload, wait_for
+from tests.web.test_imports import draft_id, import_file, residents_csv, upload, wait_for
 from web import create_app
 from web.config import Config
 from web.extensions import db
 from web.services import ServiceError, imports
-from web.services.jobs import JOB_TIMEOUT_S, Progress, create_job, run_job
+from web.services.jobs import JOB_TIMEOUT_S, Progress, create_job, fail_abandoned, run_job
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -171,6 +171,48 @@ def test_a_double_tap_on_confirm_imports_once_and_cannot_cancel_the_import(
     with client.application.app_context():
         assert run_job(job_id) == JobStatus.FINISHED  # a late delivery of the same job does nothing
     assert count_residents() == 3
+
+
+def test_an_import_that_stops_after_saving_its_rows_says_they_are_saved(
+        client: FlaskClient, auth: Auth, session: Session, world: World,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows are committed, then proposals are made. A failure there said « Erreur inattendue :
+    rien n'a été enregistré. Réessayez », and a retry was refused as duplicates: the people were
+    saved, without proposals. Now the job finishes and says which rows have none; a job whose
+    process died at that stage says its rows are saved."""
+    from web.services import proposals
+
+    real = proposals.propose_for_resident
+
+    def fails_for_one(session: Session, matching: object, person: Resident, today: object) -> int:
+        if person.first_name == "Hélène":
+            raise RuntimeError("the database went away")
+        return real(session, matching, person, today)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(proposals, "propose_for_resident", fails_for_one)
+    auth.login(world.worker_a.email or "")
+    job = import_file(auth, residents_csv().encode())
+    assert job.status == JobStatus.FINISHED, job.error
+    assert (job.result["created"], job.result["missed"]) == (3, 1)
+    assert count_residents() == 3
+    page = client.get(f"/accompagnement/taches/{job.id}").get_data(as_text=True)
+    assert "Pour 1 ligne(s), les propositions n'ont pas pu être faites" in page
+
+    # A process killed while it made the proposals: the job row says the rows are saved.
+    stopped = create_job(session, world.worker_a, "import_residents", status=JobStatus.RUNNING,
+                         params={"entity": "residents", "filename": "b.csv"})
+    stopped.stage, stopped.result = "propose", {"entity": "residents", "created": 3, "proposals": 0}
+    session.add(stopped)
+    session.commit()
+    session.exec(update(BackgroundJob).where(col(BackgroundJob.id) == stopped.id).values(
+        updated_at=utcnow() - timedelta(seconds=JOB_TIMEOUT_S + 60)))
+    session.commit()
+    with client.application.app_context():
+        assert fail_abandoned(session) == 1
+    session.commit()
+    page = client.get(f"/accompagnement/taches/{stopped.id}").get_data(as_text=True)
+    assert "3 ligne(s) enregistrée(s), puis la tâche s'est arrêtée" in page
+    assert "Ne relancez pas l&#39;import" in page and "Rien n'a été enregistré" not in page
 
 
 def test_admin_reindex_job(client: FlaskClient, auth: Auth, session: Session, world: World) -> None:

@@ -17,6 +17,7 @@ import codecs
 import contextlib
 import csv
 import io
+import logging
 import os
 import re
 import unicodedata
@@ -28,7 +29,7 @@ from typing import Any
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, col, delete, select, update
 
 from matcher.analysis import LANGUAGE_NAMES
 from matcher.hybrid import Document
@@ -50,16 +51,27 @@ from models import (
     User,
     ValidationStatus,
     Want,
+    utcnow,
 )
 from web.forms import LANGUAGE_LABELS, NEED_STATUS_LABELS, SENSITIVE_LABELS
 from web.services import FORMULA_START, ServiceError, spreadsheet_cell
 from web.services.audit import record
-from web.services.jobs import JobFailed, Progress, create_job, drop_stale_drafts, fail_abandoned, move
+from web.services.jobs import (
+    SAVED_STAGE,
+    JobFailed,
+    Progress,
+    create_job,
+    drop_stale_drafts,
+    fail_abandoned,
+    move,
+)
 from web.services.matching import MatchingService
 from web.services.needs import NeedInput, add_need, check_need
 from web.services.privacy import record_reading_from_outside
 from web.services.profiles import ResidentInput, add_resident, check_resident, profile_key
 from web.services.queries import ids_subquery
+
+log = logging.getLogger(__name__)
 
 RESIDENTS_KIND = "import_residents"
 NEEDS_KIND = "import_needs"
@@ -671,20 +683,29 @@ def run_import(job: BackgroundJob, progress: Progress) -> dict[str, Any]:
                 raise JobFailed(*(_("Ligne %(line)d : %(error)s", line=row.line, error=message)
                                   for message in exc.messages)) from exc
         record(session, actor, f"{entity}.import", "background_job", job.id, count=len(created))
+        # With the rows: a job stopped after this commit says they are saved (jobs.SAVED_STAGE).
+        saved = {"entity": entity, "created": len(created), "proposals": 0}
+        session.exec(update(BackgroundJob).where(col(BackgroundJob.id) == job.id)
+                     .values(stage=SAVED_STAGE, result=saved, updated_at=utcnow()))
         session.commit()
+    progress.stage_name = SAVED_STAGE
     progress.advance(len(rows))
-    progress.stage("propose")
-    proposals = 0
+    proposals = missed = 0
     with db.session() as session:
         for doc_id in created:
-            if entity == "residents":
-                person = session.get(Resident, doc_id)
-                proposals += propose_for_resident(session, matching, person, today) if person else 0
-            else:
-                posted = session.get(Need, doc_id)
-                proposals += propose_for_need(session, matching, posted, today) if posted else 0
+            try:
+                if entity == "residents":
+                    person = session.get(Resident, doc_id)
+                    proposals += propose_for_resident(session, matching, person, today) if person else 0
+                else:
+                    posted = session.get(Need, doc_id)
+                    proposals += propose_for_need(session, matching, posted, today) if posted else 0
+            except Exception:  # the row is saved: its proposals come with later needs or edits
+                log.exception("import job %s: no proposals for %s %s", job.id, entity, doc_id)
+                session.rollback()
+                missed += 1
             progress.advance()
-    return {"entity": entity, "created": len(created), "proposals": proposals}
+    return {**saved, "proposals": proposals, "missed": missed}
 
 
 def _prepare(rows: list[Row], matching: MatchingService, progress: Progress

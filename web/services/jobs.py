@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import Flask, current_app, has_app_context
 from flask_babel import lazy_gettext as _l
-from sqlmodel import Session, col, delete, select, update
+from sqlmodel import Session, col, delete, func, select, update
 
 from models import BackgroundJob, JobStatus, User, utcnow
 from web.services import ServiceError
@@ -134,6 +134,12 @@ def drop_stale_drafts(session: Session, now: datetime | None = None) -> int:
 
 ABANDONED = _l("Interrompue (le programme qui la faisait s'est arrêté) : rien n'a été enregistré. "
                 "Relancez-la.")
+# An import's rows are written in one transaction, then proposals are made (stage "propose"):
+# stopped there, its rows are saved, and running it again would refuse them as duplicates.
+SAVED_STAGE = "propose"
+SAVED_THEN_STOPPED = _l("Les lignes sont enregistrées, mais la tâche s'est arrêtée pendant les "
+                        "propositions : certaines manquent. Ne relancez pas l'import ; les propositions "
+                        "viendront avec les prochains besoins, ou quand une fiche sera modifiée.")
 
 
 def fail_abandoned(session: Session, now: datetime | None = None) -> int:
@@ -142,12 +148,18 @@ def fail_abandoned(session: Session, now: datetime | None = None) -> int:
     "en cours" for ever), and forget their uploaded file: names and declarations kept for a job
     that will never end. Run at each upload and by the retention run; return how many."""
     moment = now or utcnow()
-    result = session.exec(update(BackgroundJob)  # type: ignore[call-overload]
-                          .where(col(BackgroundJob.status).in_([JobStatus.QUEUED, JobStatus.RUNNING]),
-                                 col(BackgroundJob.updated_at) < moment - timedelta(seconds=JOB_TIMEOUT_S))
-                          .values(status=JobStatus.FAILED, payload=None, error=str(ABANDONED),
-                                  finished_at=moment, updated_at=moment))
-    return int(result.rowcount or 0)
+    count = 0
+    stale = (col(BackgroundJob.status).in_([JobStatus.QUEUED, JobStatus.RUNNING]),
+             col(BackgroundJob.updated_at) < moment - timedelta(seconds=JOB_TIMEOUT_S))
+    stage = func.coalesce(col(BackgroundJob.stage), "")
+    for saved in (True, False):
+        result = session.exec(update(BackgroundJob)  # type: ignore[call-overload]
+                              .where(*stale, stage == SAVED_STAGE if saved else stage != SAVED_STAGE)
+                              .values(status=JobStatus.FAILED, payload=None,
+                                      error=str(SAVED_THEN_STOPPED if saved else ABANDONED),
+                                      finished_at=moment, updated_at=moment))
+        count += int(result.rowcount or 0)
+    return count
 
 
 def enqueue(job_id: int) -> str:
@@ -256,6 +268,8 @@ def run_job(job_id: int) -> str:
         return _finish(job_id, JobStatus.FAILED, error="\n".join(exc.messages))
     except Exception:
         log.exception("job %s (%s) failed", job_id, job.kind)
+        if progress.stage_name == SAVED_STAGE:  # after the rows' commit
+            return _finish(job_id, JobStatus.FAILED, error=str(SAVED_THEN_STOPPED))
         return _finish(job_id, JobStatus.FAILED, error=str(_l(
             "Erreur inattendue : rien n'a été enregistré. Réessayez, ou prévenez l'administrateur.")))
     return _finish(job_id, JobStatus.FINISHED, result=result, progress=progress)
@@ -268,7 +282,9 @@ def _finish(job_id: int, status: str, *, error: str | None = None,
     with db.session() as session:
         job = session.get(BackgroundJob, job_id)
         assert job is not None
-        job.status, job.error, job.result = status, error[:4000] if error else None, result or {}
+        job.status, job.error = status, error[:4000] if error else None
+        if result is not None or status != JobStatus.FAILED:  # a failed import keeps what it saved
+            job.result = result or {}
         job.payload = None  # the uploaded file is personal data: keep it no longer than the job
         if progress is not None:
             job.progress = job.total = max(progress.total, progress.progress)
