@@ -38,6 +38,7 @@ from web.forms import (
     SENSITIVE_LABELS,
     closeness_label,
     consent_method_label,
+    journal_label,
     reason_label,
     slot_labels,
     status_label,
@@ -109,6 +110,7 @@ def create_app(config: Config | None = None, test_config: dict[str, Any] | None 
     init_api(app)  # /api/v1 (JSON API, OpenAPI document, docs page) and /compte/jetons
     _limit_logins(app)
     app.add_template_filter(status_label, "status_label")
+    app.add_template_filter(journal_label, "journal_label")
     app.add_template_filter(closeness_label, "closeness_label")
     app.add_template_filter(reason_label, "reason_label")
     app.add_template_filter(consent_method_label, "consent_method_label")

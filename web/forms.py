@@ -305,6 +305,39 @@ def outcome_label(outcome: str | None) -> str:
     return str(OUTCOME_LABELS.get(Outcome(outcome), "")) if outcome in set(Outcome) else ""
 
 
+# The journal's actions about a person, as the person reads them on their copy of their data
+# (« Qui » then « Quoi »): the codes and their details are for staff.
+JOURNAL_LABELS = {
+    "profile.view": _l("a consulté votre fiche"),
+    "resident.create": _l("a créé votre fiche"),
+    "resident.update": _l("a changé votre fiche (nom, quartier, langues, disponibilités ou souhaits)"),
+    "declaration.update": _l("a changé le texte de ce que vous savez faire"),
+    "resident.restate": _l("Relais a relu le texte de ce que vous savez faire"),
+    "resident.validate": _l("a validé votre fiche"),
+    "resident.send_back": _l("a renvoyé votre fiche pour la corriger"),
+    "resident.resubmit": _l("a corrigé votre fiche"),
+    "resident.export": _l("a regardé ou téléchargé toutes vos données"),
+    "resident.contact": _l("a choisi comment la structure vous contacte"),
+    "consent.record": _l("a noté votre accord"),
+    "consent.withdraw": _l("a retiré votre accord"),
+    "match.propose": _l("a proposé une mission pour vous"),
+    "match.approve": _l("a validé une proposition pour vous"),
+    "match.reject": _l("a écarté une proposition pour vous"),
+    "match.accept": _l("a dit oui à une proposition"),
+    "match.decline": _l("a dit non à une proposition"),
+    "match.outcome": _l("a noté la suite d'une proposition"),
+    "request.create": _l("a envoyé une demande"),
+    "request.handle": _l("a traité une demande"),
+    "access_code.reset": _l("a donné un nouveau code"),
+    "login.code": _l("a ouvert son espace avec le code"),
+}
+
+
+def journal_label(action: str) -> str:
+    """What a journal entry says to the person it is about (its code when it has no sentence)."""
+    return str(JOURNAL_LABELS.get(action, action))
+
+
 ORGANISATION_KIND_LABELS = {
     OrganisationKind.CENTRE_SOCIAL: _l("centre social"),
     OrganisationKind.ASSOCIATION: _l("association"),

@@ -155,6 +155,12 @@ def test_a_resident_reads_and_downloads_their_own_data_only(client: FlaskClient,
     assert AWA_TEXT in html and AWA_NEW_TEXT in html and "Ajouter le tricot." in html
     assert "Je peux le samedi matin." in html and "data-print" in html
     assert "Binta" not in html and "/accompagnement/" not in html  # no staff page linked
+    # The journal in sentences (it showed « profile.view (resident 1) » and JSON), and no empty
+    # heading naming a table (« api_token », « background_job »).
+    journal = html[html.index("Journal : qui a fait quoi"):]
+    assert "a créé votre fiche" in journal and "a validé une proposition pour vous" in journal
+    assert "resident.create" not in journal and "match.approve" not in journal and "<code>" not in journal
+    assert "<h3>api_token</h3>" not in html and "<h3>background_job</h3>" not in html
     auth.logout()
     auth.code_login(story.binta_code)
     assert "Binta D." in client.get("/moi/donnees").get_data(as_text=True)

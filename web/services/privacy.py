@@ -103,8 +103,9 @@ def _other_rows(session: Session, targets: dict[str, list[int]]) -> dict[str, li
         for table, column in _references(target):
             if table.name in _EXPLICIT:
                 continue
-            rows = session.connection().execute(sa_select(table).where(column.in_(ids))).mappings()
-            out.setdefault(table.name, []).extend(_row(dict(r)) for r in rows)
+            rows = session.connection().execute(sa_select(table).where(column.in_(ids))).mappings().all()
+            if rows:  # a heading with nothing under it said nothing, in a table's name
+                out.setdefault(table.name, []).extend(_row(dict(r)) for r in rows)
     return out
 
 
