@@ -379,13 +379,23 @@ def test_needs_export_round_trip(client: FlaskClient, auth: Auth, session: Sessi
     raw = client.get("/accompagnement/export/besoins.csv").get_data()
     text = raw.decode("utf-8-sig")
     assert "Atelier vélo" in text and "Pas à nous" not in text
+    # Back into the same centre, the file would double every need (each matched again): refused.
+    page = client.get(f"/accompagnement/import/{draft_id(upload(auth, raw, 'needs'))}").get_data(
+        as_text=True)
+    assert "Ligne 2 : Ce besoin existe déjà dans votre structure (même titre, texte et quartier)" in page
+    auth.logout()
+    auth.login(world.worker_b.email or "")
     job = import_file(auth, raw, entity="needs")
     assert job.status == JobStatus.FINISHED, job.error
     with db.session() as s:
         copies = s.exec(select(Need).where(Need.title == "Atelier vélo").order_by(col(Need.id))).all()
-        assert len(copies) == 2
+        assert [c.organisation_id for c in copies] == [world.centre_a.id, world.centre_b.id]
         fields = ("description", "territory_id", "languages", "availability", "people_wanted", "kind")
         assert [getattr(copies[0], f) for f in fields] == [getattr(copies[1], f) for f in fields]
+    twice = "titre;description\r\nCuisine;Cuisiner le jeudi.\r\ncuisine ; Cuisiner  le jeudi.\r\n"
+    page = client.get(f"/accompagnement/import/{draft_id(upload(auth, twice.encode(), 'needs'))}").get_data(
+        as_text=True)
+    assert "Ligne 3 : Cette ligne répète une ligne plus haut (même titre, texte et quartier)." in page
 
 
 def test_a_need_not_validated_yet_is_exported_so_and_imported_waiting(

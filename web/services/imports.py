@@ -252,7 +252,8 @@ def parse(session: Session, data: bytes, entity: str, today: date,
     if parsed.errors:
         return parsed
     territories = _TerritoryNames(session)
-    known = _KnownProfiles(session, organisation_id if entity == "residents" else None)
+    known: Any = _KnownProfiles(session, organisation_id) if entity == "residents" \
+        else _KnownNeeds(session, organisation_id)
     check = _resident_row if entity == "residents" else _need_row
     start = reader.line_num + 1
     try:
@@ -329,6 +330,35 @@ class _KnownProfiles:
                      "et texte) : retirez la ligne. Ce fichier a peut-être déjà été importé.")
         if key in self.in_file:
             return _("Cette ligne répète une ligne plus haut (même prénom, initiale, quartier et texte).")
+        self.in_file.add(key)
+        return None
+
+
+class _KnownNeeds:
+    """The organisation's needs not closed as a file would repeat them (title, text, neighbourhood,
+    ignoring case and spacing), and the file's own rows: a needs file imported twice doubled every
+    need, each matched and proposed again."""
+
+    def __init__(self, session: Session, organisation_id: int | None) -> None:
+        self.held: set[tuple[object, ...]] = set()
+        self.in_file: set[tuple[object, ...]] = set()
+        if organisation_id is not None:
+            self.held = {self.key(*row) for row in session.exec(
+                select(Need.title, Need.description, Need.territory_id).where(
+                    Need.organisation_id == organisation_id, Need.status != NeedStatus.CLOSED)).all()}
+
+    @staticmethod
+    def key(title: str, description: str, territory_id: int | None) -> tuple[object, ...]:
+        return (" ".join(title.split()).casefold(), " ".join(description.split()).casefold(), territory_id)
+
+    def repeated(self, data: NeedInput) -> str | None:
+        """Why the row repeats a need or an earlier row, if it does."""
+        key = self.key(data.title, data.description, data.territory_id)
+        if key in self.held:
+            return _("Ce besoin existe déjà dans votre structure (même titre, texte et quartier) : retirez "
+                     "la ligne. Ce fichier a peut-être déjà été importé.")
+        if key in self.in_file:
+            return _("Cette ligne répète une ligne plus haut (même titre, texte et quartier).")
         self.in_file.add(key)
         return None
 
@@ -529,7 +559,7 @@ def _resident_row(session: Session, row: Row, values: dict[str, str], territorie
 
 
 def _need_row(session: Session, row: Row, values: dict[str, str], territories: _TerritoryNames,
-              _today: date, _known: _KnownProfiles) -> None:
+              _today: date, known: _KnownNeeds) -> None:
     errors = row.errors
     territory = None
     if values.get("territory"):
@@ -560,6 +590,8 @@ def _need_row(session: Session, row: Row, values: dict[str, str], territories: _
     for message in check_need(session, data):
         if message not in errors:
             errors.append(message)
+    if data.title.strip() and data.description.strip() and (repeated := known.repeated(data)):
+        errors.append(repeated)
     row.data = data
     row.shown = {
         "title": data.title, "description": data.description, "kind": KIND_WORDS[NeedKind(kind)],
