@@ -314,6 +314,62 @@ def test_an_approval_the_new_languages_or_place_rule_out_goes_and_its_worker_is_
         "vous accompagne vous dira s'il y a du nouveau."]
 
 
+def test_a_withdrawn_opportunity_takes_its_own_notice_and_speaks_of_the_title_read(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    """Notices were matched by title: withdrawing one « Atelier couture » deleted the unread notice
+    of another need with the same title, still open to her. And once read, she was told of the
+    new title, which she had never seen."""
+    awa = approved_opportunity(session, world, "Animer un atelier de couture.")
+    first = session.exec(select(Need)).one()
+    second, _ = create_need(session, matching, world.member, NeedInput(
+        title="Atelier couture", description="Coudre des rideaux pour la salle des fêtes."), date.today())
+    for m in session.exec(select(Match).where(Match.need_id == second.id)).all():
+        session.delete(m)
+    session.commit()
+    store_proposals(session, [Proposal(second.id or 0, awa.resident.id or 0, 0.5, {})],
+                    Direction.NEED_TO_RESIDENT)
+    approve(session, world.worker_a, session.exec(select(Match).where(Match.need_id == second.id)).one())
+    account = session.exec(select(User.id).where(User.resident_id == awa.resident.id)).one()
+
+    def notices() -> list[tuple[object, str]]:
+        session.expire_all()
+        return [((n.message_values or {}).get("need_id"), n.text) for n in session.exec(
+            select(Notification).where(Notification.user_id == account).order_by(col(Notification.id))).all()]
+
+    auth.login(world.member.email or "")
+    edit = f"/structure/besoins/{first.id}/modifier"
+    auth.post(edit, need_form("Atelier couture", "Animer un atelier de couture le mardi."), token_from=edit)
+    assert notices() == [(second.id, "Nouvelle proposition pour vous : « Atelier couture ».")]
+    session.exec(update(Notification).where(col(Notification.user_id) == account).values(read_at=utcnow()))
+    session.commit()
+    edit = f"/structure/besoins/{second.id}/modifier"
+    auth.post(edit, need_form("Rideaux de la salle", "Coudre des rideaux pour la salle."), token_from=edit)
+    gone = ("La proposition « Atelier couture » n'est plus disponible : le besoin a changé. La personne "
+            "qui vous accompagne vous dira s'il y a du nouveau.")
+    assert notices()[1:] == [(None, gone)]
+
+
+def test_a_change_of_languages_withdraws_on_languages_only(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    """A person who moved away after her approval kept it (a profile's edit drops unreviewed
+    proposals only); a later change of the languages asked withdrew it « a changé de quartier,
+    trop loin », a change the need had not made. Each filter is read when its field changes."""
+    awa = approved_opportunity(session, world, "Animer un atelier de couture.")
+    need = session.exec(select(Need)).one()
+    world.tilleuls.latitude, world.tilleuls.longitude = 48.8566, 2.3522
+    world.bourg.latitude, world.bourg.longitude = 45.7640, 4.8357
+    need.territory_id = world.tilleuls.id
+    awa.resident.territory_id, awa.resident.languages = world.bourg.id, ["ar"]  # moved since
+    session.add_all([world.tilleuls, world.bourg, need, awa.resident])
+    session.commit()
+    auth.login(world.member.email or "")
+    edit = f"/structure/besoins/{need.id}/modifier"
+    auth.post(edit, need_form("Atelier couture", "Animer un atelier de couture.", languages=["ar"],
+                              territory_id=world.tilleuls.id), token_from=edit)
+    session.expire_all()
+    assert session.exec(select(Match.status).where(Match.need_id == need.id)).all() == [MatchStatus.APPROVED]
+
+
 def test_proposals_remade_by_an_edit_are_announced_once(client: FlaskClient, auth: Auth, session: Session,
                                                         world: World) -> None:
     """A need edited, paused and reopened remade the same two proposals each time: the worker

@@ -167,11 +167,12 @@ def _same(name: str, stored: Any, value: Any) -> bool:
     return bool(stored == value)
 
 
-def _withdraw_out_of_filters(session: Session, matching: MatchingService, need: Need) -> int:
+def _withdraw_out_of_filters(session: Session, matching: MatchingService, need: Need,
+                             changed: list[str]) -> int:
     """The need now asks languages or a place an approved person no longer fits: the matcher
     would not propose them, the resident could say yes to what they cannot do, and the worker
     waits for an answer. Their approvals go (not a worker's own pick) and the worker is told why."""
-    out = approvals_out_of_filters(session, matching.policy, need)
+    out = approvals_out_of_filters(session, matching.policy, need, changed)
     for gone in out:
         approvals_withdrawn(session, need, [(gone.resident_id, gone.reviewer_id)], why=gone.failed)
         session.exec(delete(Match).where(col(Match.id) == gone.match_id))
@@ -207,7 +208,7 @@ def update_need(session: Session, matching: MatchingService, author: User, need:
     text_changed = bool({"title", "description"} & set(changed))
     if text_changed and need.validation_status == ValidationStatus.VALIDATED:
         matching.store_need(session, need)  # a need waiting for validation stays out of the index
-    dropped = 0
+    dropped = out_of_filters = 0
     # What the proposals were made on: the text, the languages asked, the place (distance
     # filters), the status.
     if {"title", "description", "languages", "territory_id", "status"} & set(changed):
@@ -218,9 +219,10 @@ def update_need(session: Session, matching: MatchingService, author: User, need:
                     Match.direction != Direction.WORKER)).all()), titled=titled)
         dropped = withdraw_unreviewed(session, need_id=need.id, unanswered=text_changed)
         if not text_changed and {"languages", "territory_id"} & set(changed):
-            dropped += _withdraw_out_of_filters(session, matching, need)
+            out_of_filters = _withdraw_out_of_filters(session, matching, need, changed)
     record(session, author, "need.update", "need", need.id, source=source, fields=changed)
     session.commit()
-    if dropped:  # approvals may have gone: the floor learnt from reviews is read again
+    # Approvals went (not only unreviewed proposals): the floor learnt from reviews is read again.
+    if (dropped and text_changed) or out_of_filters:
         forget_review_floor(session)
     return propose_for_need(session, matching, need, today)

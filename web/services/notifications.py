@@ -154,8 +154,9 @@ def opportunity_approved(session: Session, match: Match) -> None:
     need = session.get(Need, match.need_id)
     if need is None:
         return
-    notify(session, [_resident_user(session, match.resident_id)], Kind.OPPORTUNITY,
-           _french(N_("Nouvelle proposition pour vous : « %(title)s »."), title=need.title), RESIDENT_HOME)
+    said = _french(N_("Nouvelle proposition pour vous : « %(title)s »."), title=need.title)
+    said.values["need_id"] = need.id  # which need it is about, if it is withdrawn (titles repeat)
+    notify(session, [_resident_user(session, match.resident_id)], Kind.OPPORTUNITY, said, RESIDENT_HOME)
 
 
 def _active(session: Session, ids: Iterable[int | None]) -> list[int]:
@@ -235,22 +236,24 @@ def approvals_withdrawn(session: Session, need: Need, approvals: Sequence[tuple[
         if resident is not None:
             said = _french(WITHDRAWN_BECAUSE[why], title=need.title, name=resident.public_name)
             notify(session, _active(session, [reviewer]), Kind.WITHDRAWN, said, resident_link(resident_id))
-            _opportunity_gone(session, resident_id, need, {need.title, titled or need.title})
+            _opportunity_gone(session, resident_id, need, titled or need.title)
 
 
-def _opportunity_gone(session: Session, resident_id: int, need: Need, titles: set[str]) -> None:
+def _opportunity_gone(session: Session, resident_id: int, need: Need, titled: str) -> None:
+    """The resident's notice of `need`'s opportunity goes if unread; else they are told it went,
+    under the title they read (`titled`)."""
     account = _resident_user(session, resident_id)
     if account is None:
         return
     unread = [n for n in session.exec(select(Notification).where(
         Notification.user_id == account, Notification.kind == Kind.OPPORTUNITY,
-        col(Notification.read_at).is_(None))).all() if (n.message_values or {}).get("title") in titles]
+        col(Notification.read_at).is_(None))).all() if (n.message_values or {}).get("need_id") == need.id]
     for notice in unread:
         session.delete(notice)
     if not unread:
         notify(session, [account], Kind.WITHDRAWN, _french(N_(
             "La proposition « %(title)s » n'est plus disponible : le besoin a changé. La personne qui "
-            "vous accompagne vous dira s'il y a du nouveau."), title=need.title), RESIDENT_HOME)
+            "vous accompagne vous dira s'il y a du nouveau."), title=titled), RESIDENT_HOME)
 
 
 def resident_link(resident_id: int | None) -> str:

@@ -683,9 +683,17 @@ class OutOfFilters:
     failed: str
 
 
-def approvals_out_of_filters(session: Session, policy: Policy, need: Need) -> list[OutOfFilters]:
-    """The matcher's approvals of `need` the resident has not answered that its languages or
-    place, as they are now, would have filtered out (a worker's own pick is theirs: it stays)."""
+def approvals_out_of_filters(session: Session, policy: Policy, need: Need,
+                             changed: Iterable[str]) -> list[OutOfFilters]:
+    """The matcher's approvals of `need` the resident has not answered that the filters its
+    `changed` fields feed ("languages": the languages asked; "territory_id": distance and
+    neighbourhood), as they are now, would have filtered out. Only those: a person who moved
+    since the approval is not withdrawn by a change of the languages asked. A worker's own
+    pick is theirs: it stays."""
+    changed = set(changed)
+    policy = replace(policy, require_languages=policy.require_languages and "languages" in changed,
+                     max_distance_km=policy.max_distance_km if "territory_id" in changed else None,
+                     same_territory_only=policy.same_territory_only and "territory_id" in changed)
     rows = session.execute(  # five columns: sqlmodel's select() types four at most
         sa_select(col(Match.id), col(Match.resident_id), col(Match.reviewed_by_id),
                   col(Resident.territory_id), col(Resident.languages))
