@@ -212,7 +212,16 @@ def test_an_import_that_stops_after_saving_its_rows_says_they_are_saved(
     session.commit()
     page = client.get(f"/accompagnement/taches/{stopped.id}").get_data(as_text=True)
     assert "3 ligne(s) enregistrée(s), puis la tâche s'est arrêtée" in page
-    assert "Ne relancez pas l&#39;import" in page and "Rien n'a été enregistré" not in page
+    assert "Ne relancez pas l&#39;import" in page and "rien n'a été enregistré" not in page.lower()
+    assert "Arrêtée : lignes enregistrées" in page
+
+    # Failing for every row in a row, the cause is not the rows: the job stops, its rows saved.
+    monkeypatch.setattr(proposals, "propose_for_resident", lambda *_args: 1 / 0)
+    others = residents_csv().replace("Zoé;", "Zoë;").replace("Hélène;", "Hélena;") \
+        .replace("Mamadou;", "Modou;")  # other people: the first three are held
+    job = import_file(auth, others.encode())
+    assert job.status == JobStatus.FAILED and job.result["created"] == 3 and count_residents() == 6
+    assert job.error is not None and "Ne relancez pas l'import" in job.error
 
 
 def test_admin_reindex_job(client: FlaskClient, auth: Auth, session: Session, world: World) -> None:

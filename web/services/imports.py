@@ -73,6 +73,8 @@ from web.services.queries import ids_subquery
 
 log = logging.getLogger(__name__)
 
+# Proposals failing for this many rows in a row stop the job: the cause is not the rows.
+MAX_FAILED_PROPOSALS = 3
 RESIDENTS_KIND = "import_residents"
 NEEDS_KIND = "import_needs"
 ENTITIES = {"residents": RESIDENTS_KIND, "needs": NEEDS_KIND}
@@ -722,7 +724,7 @@ def run_import(job: BackgroundJob, progress: Progress) -> dict[str, Any]:
         session.commit()
     progress.stage_name = SAVED_STAGE
     progress.advance(len(rows))
-    proposals = missed = 0
+    proposals = missed = in_a_row = 0
     with db.session() as session:
         for doc_id in created:
             try:
@@ -732,10 +734,13 @@ def run_import(job: BackgroundJob, progress: Progress) -> dict[str, Any]:
                 else:
                     posted = session.get(Need, doc_id)
                     proposals += propose_for_need(session, matching, posted, today) if posted else 0
-            except Exception:  # the row is saved: its proposals come with later needs or edits
-                log.exception("import job %s: no proposals for %s %s", job.id, entity, doc_id)
+                in_a_row = 0
+            except Exception:  # the row is saved: its proposals come with later needs and profiles
                 session.rollback()
-                missed += 1
+                missed, in_a_row = missed + 1, in_a_row + 1
+                if in_a_row >= MAX_FAILED_PROPOSALS:  # not this row: the index, the database…
+                    raise  # run_job: the rows are saved (SAVED_STAGE), the job stops
+                log.exception("import job %s: no proposals for %s %s", job.id, entity, doc_id)
             progress.advance()
     return {**saved, "proposals": proposals, "missed": missed}
 

@@ -47,6 +47,14 @@ STATUS_LABELS = {
     JobStatus.FINISHED: _l("Terminé"),
     JobStatus.FAILED: _l("Échec : rien n'a été enregistré"),
 }
+STOPPED_AFTER_SAVING = _l("Arrêtée : lignes enregistrées, des propositions manquent")
+
+
+def status_label(job: BackgroundJob) -> str:
+    """A job's state in words: a failed import whose rows were saved says so."""
+    if job.status == JobStatus.FAILED and (job.result or {}).get("created"):
+        return str(STOPPED_AFTER_SAVING)
+    return str(STATUS_LABELS.get(JobStatus(job.status), job.status))
 
 Handler = Callable[[BackgroundJob, "Progress"], dict[str, Any]]
 
@@ -139,7 +147,7 @@ ABANDONED = _l("Interrompue (le programme qui la faisait s'est arrêté) : rien 
 SAVED_STAGE = "propose"
 SAVED_THEN_STOPPED = _l("Les lignes sont enregistrées, mais la tâche s'est arrêtée pendant les "
                         "propositions : certaines manquent. Ne relancez pas l'import ; les propositions "
-                        "viendront avec les prochains besoins, ou quand une fiche sera modifiée.")
+                        "manquantes viendront avec les prochaines fiches et les prochains besoins.")
 
 
 def fail_abandoned(session: Session, now: datetime | None = None) -> int:
@@ -336,7 +344,7 @@ def job_state(job: BackgroundJob) -> dict[str, Any]:
     percent = 100 if job.status == JobStatus.FINISHED else (
         int(100 * job.progress / job.total) if job.total else 0)
     return {"id": job.id, "kind": job.kind, "status": job.status,
-            "status_label": str(STATUS_LABELS.get(JobStatus(job.status), job.status)),
+            "status_label": status_label(job),
             "stage": job.stage, "stage_label": str(STAGE_LABELS.get(job.stage, job.stage)),
             "progress": job.progress, "total": job.total, "percent": percent, "done": done,
             "error": job.error, "result": job.result}
