@@ -4,13 +4,13 @@ worker of the same centre validates it; a habitant-relais only ever sees their o
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, func, select, update
 
 from models import (
     AuditEvent,
@@ -26,6 +26,7 @@ from models import (
     SkillStatement,
     User,
     ValidationStatus,
+    utcnow,
 )
 from tests.conftest import (
     Auth,
@@ -420,8 +421,11 @@ def test_a_correction_sent_twice_goes_once_and_one_too_late_keeps_its_words(
         auth.post(NEW_NEED, need_form("Courses", "Aider.", territory_id=world.tilleuls.id),
                   token_from=NEW_NEED)
         row_id = session.exec(select(Need.id)).one()
-        corrected = {"title": "Courses de Mme D.", "description": "Porter ses courses le samedi."}
+        corrected = {"title": "Courses", "description": "Aider."}  # sent again as it was
     sent_back(auth, world, kind, row_id, "Avec plus de mots ?")
+    table = Resident if kind == "personnes" else Need  # noted days ago
+    session.exec(update(table).where(col(table.id) == row_id).values(updated_at=utcnow() - timedelta(days=2)))
+    session.commit()
     fix = f"/relais/{kind}/{row_id}/corriger"
     answers = taps(client, fix, {**corrected, "csrf_token": auth.token(fix)})
     # Both thanked (a refusal shows the form again, with its message).
@@ -429,6 +433,11 @@ def test_a_correction_sent_twice_goes_once_and_one_too_late_keeps_its_words(
     if kind == "personnes":
         assert session.exec(select(func.count()).select_from(SkillDeclaration).where(
             SkillDeclaration.resident_id == row_id)).one() == 2  # the first text, and one correction
+    # Another correction while the first waits: not « the centre took it back ».
+    other = {**corrected, **({"declaration": "Elle coud des robes."} if kind == "personnes"
+                             else {"description": "Aider pour les courses."})}
+    page = auth.post(fix, other, token_from="/relais/").get_data(as_text=True)  # type: ignore[attr-defined]
+    assert "Votre correction d&#39;avant attend déjà le centre social : celle-ci n&#39;est pas" in page
     # The centre validates it, then a correction typed on a page opened before comes in.
     auth.logout()
     auth.login(world.worker_a.email or "")

@@ -208,13 +208,17 @@ def _back_to_validation(session: Session, row: Resident | Need, sent_just_now: C
     correction: AlreadyDone when `sent_just_now()` (the same correction sent moments ago: a double
     tap), else ServiceError (the centre took it back meanwhile: validated it, or the page was old)."""
     if row.validation_status == ValidationStatus.RETURNED:
-        try:
-            _move(session, row, ValidationStatus.RETURNED, ValidationStatus.PENDING)
+        try:  # updated_at: when it was sent again (`sent_just_now` reads it for a need unchanged)
+            _move(session, row, ValidationStatus.RETURNED, ValidationStatus.PENDING, updated_at=utcnow())
             return
         except ServiceError:
             session.rollback()
     if sent_just_now():
         raise AlreadyDone(row.id or 0)
+    session.refresh(row, ["validation_status"])
+    if row.validation_status == ValidationStatus.PENDING:
+        raise ServiceError(_l("Votre correction d'avant attend déjà le centre social : celle-ci n'est pas "
+                              "enregistrée. Dites-la à la personne du centre."))
     raise ServiceError(_l("Le centre social a déjà repris cette fiche : votre correction n'est pas "
                           "enregistrée. Dites-la à la personne du centre."))
 
