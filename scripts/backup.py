@@ -90,11 +90,11 @@ def erasures(config: Config) -> list[tuple[int, datetime]]:
 
 @dataclass
 class Access:
-    """Who may get in, as the database a restore replaces has it: per account (id), its address and
-    its door (active, password hash, access-code digest, forced change, session epoch); the
-    revoked tokens (digest → when)."""
+    """Who may get in, as the database a restore replaces has it: per account (id), who it is
+    (address, resident, creation) and its door (active, password hash, access-code digest, forced
+    change, session epoch); the revoked tokens (digest → when)."""
 
-    accounts: dict[int, tuple[str | None, tuple[Any, ...]]] = field(default_factory=dict)
+    accounts: dict[int, tuple[tuple[Any, ...], tuple[Any, ...]]] = field(default_factory=dict)
     revoked: dict[str, datetime] = field(default_factory=dict)
 
 
@@ -105,13 +105,18 @@ def access(config: Config) -> Access:
             users = session.exec(select(User)).all()
             tokens = session.exec(select(ApiToken.token_digest, ApiToken.revoked_at)
                                   .where(col(ApiToken.revoked_at).is_not(None))).all()
-            return Access({u.id: (u.email, _door(u)) for u in users if u.id is not None},
+            return Access({u.id: (_who(u), _door(u)) for u in users if u.id is not None},
                           {digest: at for digest, at in tokens if at is not None})
     except SQLAlchemyError as exc:
         print(f"comptes illisibles / accounts unreadable ({exc.__class__.__name__}): après la "
               "restauration, désactivez de nouveau les comptes et jetons retirés depuis la sauvegarde.",
               file=sys.stderr)
         return Access()
+
+
+def _who(user: User) -> tuple[Any, ...]:
+    """An account as itself: ids are given again after a restore (a resident's login has no address)."""
+    return (user.email, user.resident_id, _naive(user.created_at))
 
 
 def _door(user: User) -> tuple[Any, ...]:
@@ -127,8 +132,8 @@ def keep_access(config: Config, before: Access) -> tuple[int, int]:
         for user in session.exec(select(User)).all():  # every resident has one: not an IN list
             if user.id not in before.accounts:
                 continue
-            email, door = before.accounts[user.id]
-            if email != user.email or door == _door(user):
+            who, door = before.accounts[user.id]
+            if who != _who(user) or door == _door(user):  # another account under a reused id
                 continue
             (user.is_active, user.password_hash, user.access_code_digest, user.must_change_password,
              epoch) = door

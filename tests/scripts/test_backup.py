@@ -135,6 +135,27 @@ def test_a_restore_keeps_who_may_get_in_as_the_replaced_database_had_it(
         assert s2.exec(select(AuditEvent).where(AuditEvent.action == "backup.restore_access")).one()
 
 
+def test_an_id_given_again_after_a_restore_is_someone_else(
+        app: object, session: Session, world: World, config: Config, tmp_path: Path) -> None:
+    """Restore an older backup, record someone (their login takes the id of a login the newer
+    backup holds), then restore the newer one: that login must not get the newcomer's code."""
+    run(config, "backup", str(tmp_path / "older.backup"))
+    add_resident(session, world, "Awa", "Je couds des robes.")
+    run(config, "backup", str(tmp_path / "newer.backup"))
+    session.close()
+    db.dispose()
+    run(config, "restore", str(tmp_path / "older.backup"))
+    with db.session() as s1:
+        add_resident(s1, world, "Li", "Je cuisine pour quarante personnes.")
+    db.dispose()
+    printed = run(config, "restore", str(tmp_path / "newer.backup"))
+    assert "access kept as it was: 0 account(s)" in printed
+    with Database(config.database_url) as restored, restored.session() as s2:
+        awa = s2.exec(select(Resident).where(Resident.first_name == "Awa")).one()
+        login = s2.exec(select(User).where(User.resident_id == awa.id)).one()
+        assert login.is_active and login.session_epoch == 0
+
+
 def test_postgres_commands_are_printed(config: Config, tmp_path: Path) -> None:
     """The backup's command; never the restore's alone: pg_restore would bring back the people
     erased and the doors closed since the backup."""
