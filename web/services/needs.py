@@ -11,9 +11,7 @@ from sqlmodel import Session, col, delete, select
 
 from models import (
     Availability,
-    Direction,
     Match,
-    MatchStatus,
     Need,
     NeedKind,
     NeedStatus,
@@ -30,6 +28,7 @@ from web.services.notifications import approvals_withdrawn
 from web.services.proposals import (
     approvals_out_of_filters,
     forget_review_floor,
+    matcher_approvals,
     propose_for_need,
     withdraw_unreviewed,
 )
@@ -215,8 +214,7 @@ def update_need(session: Session, matching: MatchingService, author: User, need:
         if text_changed:  # the matcher's approvals go too: their workers are told
             approvals_withdrawn(session, need, list(session.exec(
                 select(Match.resident_id, Match.reviewed_by_id).where(
-                    Match.need_id == need.id, Match.status == MatchStatus.APPROVED,
-                    Match.direction != Direction.WORKER)).all()), titled=titled)
+                    Match.need_id == need.id, matcher_approvals())).all()), titled=titled)
         dropped = withdraw_unreviewed(session, need_id=need.id, unanswered=text_changed)
         if not text_changed and {"languages", "territory_id"} & set(changed):
             out_of_filters = _withdraw_out_of_filters(session, matching, need, changed)

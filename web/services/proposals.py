@@ -698,8 +698,7 @@ def approvals_out_of_filters(session: Session, policy: Policy, need: Need,
         sa_select(col(Match.id), col(Match.resident_id), col(Match.reviewed_by_id),
                   col(Resident.territory_id), col(Resident.languages))
         .join(Resident, col(Resident.id) == Match.resident_id)
-        .where(col(Match.need_id) == need.id, col(Match.status) == MatchStatus.APPROVED,
-               col(Match.direction) != Direction.WORKER)).all()
+        .where(col(Match.need_id) == need.id, matcher_approvals())).all()
     territories = _territories(session, [need.territory_id, *(row[3] for row in rows)])
     wanted = _side(territories, need.territory_id, need.availability, need.languages)
     out = []
@@ -708,6 +707,12 @@ def approvals_out_of_filters(session: Session, policy: Policy, need: Need,
         if failed is not None and match_id is not None:
             out.append(OutOfFilters(match_id, resident_id, reviewer_id, failed))
     return out
+
+
+def matcher_approvals() -> Any:
+    """Approved opportunities the matcher made, not answered yet (a worker's own pick excluded):
+    what a change of the need takes back."""
+    return and_(col(Match.status) == MatchStatus.APPROVED, col(Match.direction) != Direction.WORKER)
 
 
 def withdraw_unreviewed(session: Session, *, need_id: int | None = None,
@@ -719,9 +724,8 @@ def withdraw_unreviewed(session: Session, *, need_id: int | None = None,
     own pick from the need's page stays: they chose the person, not the words (a typo fixed in
     the title took it away for good, the matcher never proposing that person). Return how many
     went."""
-    approvals = and_(col(Match.status) == MatchStatus.APPROVED, col(Match.direction) != Direction.WORKER)
-    query = delete(Match).where(or_(col(Match.status) == MatchStatus.PROPOSED, approvals) if unanswered
-                                else col(Match.status) == MatchStatus.PROPOSED)
+    unreviewed = col(Match.status) == MatchStatus.PROPOSED
+    query = delete(Match).where(or_(unreviewed, matcher_approvals()) if unanswered else unreviewed)
     if need_id is not None:
         query = query.where(col(Match.need_id) == need_id)
     if resident_id is not None:
