@@ -394,7 +394,8 @@ class OpportunitySchema(Schema):
 
 class AnswerInput(Schema):
     accept = fields.Boolean(required=True, metadata={"description": "true: yes, false: no thanks."})
-    comment = fields.String(load_default="", validate=[validate.Length(max=500), NO_NUL])
+    comment = fields.String(load_default="", validate=[validate.Length(max=500), NO_NUL], metadata={
+        "description": "A word for the person's social workers (staff read it; the association does not)."})
 
 
 # ---------------------------------------------------------------- search
