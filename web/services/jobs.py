@@ -50,7 +50,7 @@ STATUS_LABELS = {
 STOPPED_AFTER_SAVING = _l("Arrêtée : lignes enregistrées, des propositions manquent")
 
 
-def status_label(job: BackgroundJob) -> str:
+def job_status_label(job: BackgroundJob) -> str:
     """A job's state in words: a failed import whose rows were saved says so."""
     if job.status == JobStatus.FAILED and (job.result or {}).get("created"):
         return str(STOPPED_AFTER_SAVING)
@@ -344,7 +344,7 @@ def job_state(job: BackgroundJob) -> dict[str, Any]:
     percent = 100 if job.status == JobStatus.FINISHED else (
         int(100 * job.progress / job.total) if job.total else 0)
     return {"id": job.id, "kind": job.kind, "status": job.status,
-            "status_label": status_label(job),
+            "status_label": job_status_label(job),
             "stage": job.stage, "stage_label": str(STAGE_LABELS.get(job.stage, job.stage)),
             "progress": job.progress, "total": job.total, "percent": percent, "done": done,
             "error": job.error, "result": job.result}

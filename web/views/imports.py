@@ -15,7 +15,7 @@ from web.forms import ImportForm
 from web.permissions import STAFF, get_job, roles_required, user
 from web.services import AlreadyDone, ServiceError
 from web.services import imports as csv_io
-from web.services.jobs import enqueue, job_state, recent_jobs, start_reindex, status_label
+from web.services.jobs import enqueue, job_state, job_status_label, recent_jobs, start_reindex
 
 bp = Blueprint("imports", __name__, url_prefix="/accompagnement")
 
@@ -36,7 +36,7 @@ def upload() -> Any:
             return redirect(url_for("imports.preview", job_id=job.id))
     return render_template("worker/import.html", form=form, columns=csv_io.HEADERS,
                            required=csv_io.REQUIRED, jobs=recent_jobs(db_session(), user()),
-                           status_label=status_label)
+                           job_status_label=job_status_label)
 
 
 @bp.get("/import/<id:job_id>")
