@@ -117,18 +117,20 @@ def fix_resident(resident_id: int) -> Any:
     if findings and not form.sensitive_ok.data:
         say_sensitive()
     if form.validate_on_submit() and not (findings and not form.sensitive_ok.data):
+        sent, removed = False, []
         try:
-            done = resubmit_resident(session, matching, user(), person, form.declaration.data or "")
+            removed = resubmit_resident(session, matching, user(), person,
+                                        form.declaration.data or "").languages_removed
+            sent = True
         except ServiceError as exc:  # nothing to read in it: said beside the text, as a worker sees it
             form.declaration.errors = [str(message) for message in exc.messages]
         except AlreadyDone:  # sent twice (a double tap): it went once, as this one says
+            sent = True
+        if sent:
             flash(_("Merci ! La fiche corrigée est renvoyée au centre social."), "success")
-            return redirect(url_for("relais.home"))
-        else:
-            flash(_("Merci ! La fiche corrigée est renvoyée au centre social."), "success")
-            if done.languages_removed:  # a relais ticks no box here: the text is where to say it
+            if removed:  # a relais ticks no box here: the text is where to say it
                 flash(_("Langues retirées avec l'ancien texte : %(names)s. Si la personne les parle, "
-                        "écrivez-le dans le texte.", names=language_names(done.languages_removed)), "success")
+                        "écrivez-le dans le texte.", names=language_names(removed)), "success")
             return redirect(url_for("relais.home"))
     return render_template("relais/fix_resident.html", resident=person, form=form, findings=findings)
 
@@ -144,16 +146,17 @@ def fix_need(need_id: int) -> Any:
     form = RelaisNeedForm(obj=need)
     del form.territory_id, form.where_text  # only the words are corrected here
     if form.validate_on_submit():
+        sent = False
         try:
             resubmit_need(session, matching, user(), need, form.title.data or "",
                           form.description.data or "", date.today())
+            sent = True
         except ServiceError as exc:
             for message in exc.messages:
                 flash(message, "error")
         except AlreadyDone:  # sent twice (a double tap): it went once, as this one says
-            flash(_("Merci ! Le besoin corrigé est renvoyé au centre social."), "success")
-            return redirect(url_for("relais.home"))
-        else:
+            sent = True
+        if sent:
             flash(_("Merci ! Le besoin corrigé est renvoyé au centre social."), "success")
             return redirect(url_for("relais.home"))
     return render_template("relais/fix_need.html", need=need, form=form)
