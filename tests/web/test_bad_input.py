@@ -25,30 +25,39 @@ def nothing_written(session: Session) -> None:
     assert session.exec(select(User).where(User.role == "resident")).all() == []
 
 
-@pytest.mark.parametrize(("overrides", "message"), [
-    ({"declaration": ""}, "Écrivez ce que la personne sait faire"),
-    ({"declaration": "   \n  "}, "Écrivez ce que la personne sait faire"),
-    ({"declaration": "?!…"}, "Écrivez ce que la personne sait faire"),
-    ({"consent_matching": ""}, "consentement de la personne est obligatoire"),
-    ({"consent_method": ""}, "comment le consentement a été recueilli"),
-    ({"consent_given_on": "2999-01-01"}, "date du consentement"),
-    ({"consent_given_on": (date.today() - timedelta(days=400)).isoformat()},
+@pytest.mark.parametrize(("overrides", "field", "message"), [
+    ({"declaration": ""}, "declaration", "Écrivez ce que la personne sait faire"),
+    ({"declaration": "   \n  "}, "declaration", "Écrivez ce que la personne sait faire"),
+    ({"declaration": "?!…"}, "declaration", "Écrivez ce que la personne sait faire"),
+    ({"consent_matching": ""}, "consent_matching", "consentement de la personne est obligatoire"),
+    ({"consent_method": ""}, "consent_method", "comment le consentement a été recueilli"),
+    ({"consent_given_on": "2999-01-01"}, "consent_given_on", "date du consentement"),
+    ({"consent_given_on": (date.today() - timedelta(days=400)).isoformat()}, "consent_given_on",
      "Ce consentement date de plus de 12 mois : il n'est plus valable."),
-    ({"first_name": ""}, "Ce champ est requis."),
-    ({"territory_id": 999999}, "N'est pas un choix valide"),
-    ({"declaration": "je cuisine " * 1200}, "plus de 10000 caractères"),
+    ({"first_name": ""}, "first_name", "Ce champ est requis."),
+    ({"territory_id": 999999}, "territory_id", "N'est pas un choix valide"),
+    ({"declaration": "je cuisine " * 1200}, "declaration", "plus de 10000 caractères"),
 ])
-def test_invalid_profile_is_refused_with_a_message(client: FlaskClient, auth: Auth, world: World,
-                                                   session: Session, overrides: dict[str, object],
-                                                   message: str) -> None:
-    auth.login(world.worker_a.email or "")
+@pytest.mark.parametrize("who", ["worker_a", "relais"])
+def test_invalid_profile_is_refused_beside_its_field(client: FlaskClient, auth: Auth, world: World,
+                                                     session: Session, overrides: dict[str, object],
+                                                     field: str, message: str, who: str) -> None:
+    """What the form checks and what the service checks (the consent's age, a text with nothing
+    to read) are both said under the field they are about, which a screen reader hears as
+    invalid, on the worker's form and on the habitant-relais' phone form alike."""
+    auth.login(getattr(world, who).email or "")
+    url = NEW_RESIDENT if who == "worker_a" else "/relais/personnes/nouvelle"
     form = {**resident_form("Je cuisine pour les fêtes.", world.tilleuls), **overrides}
     if overrides.get("consent_matching") == "":
         form.pop("consent_matching")
-    response = auth.post(NEW_RESIDENT, form, token_from=NEW_RESIDENT)
-    page = response.get_data(as_text=True)  # type: ignore[attr-defined]
+    response = auth.post(url, form, token_from=url)
+    page = response.get_data(as_text=True).replace("&#39;", "'")  # type: ignore[attr-defined]
     assert response.status_code == 200  # type: ignore[attr-defined]
-    assert message in page.replace("&#39;", "'")
+    said = re.search(rf'id="{field}-error">(.*?)</div>', page, re.S)
+    assert said and message in said.group(1)
+    assert "Le formulaire n'est pas complet : voyez les messages sous les champs." in page
+    assert page.count(message) == 1  # not at the top as well
+    assert 'aria-invalid="true"' in page
     nothing_written(session)
 
 

@@ -68,7 +68,7 @@ from web.services.jobs import (
 from web.services.matching import MatchingService
 from web.services.needs import NeedInput, add_need, check_need
 from web.services.privacy import record_reading_from_outside
-from web.services.profiles import ResidentInput, add_resident, check_resident, profile_key
+from web.services.profiles import NOTHING_TO_READ, ResidentInput, add_resident, check_resident, profile_key
 from web.services.queries import ids_subquery
 
 log = logging.getLogger(__name__)
@@ -687,7 +687,7 @@ def run_import(job: BackgroundJob, progress: Progress) -> dict[str, Any]:
     if entity == "residents":
         prepared = _prepare(rows, matching, progress)
         errors = [_("Ligne %(line)d : %(error)s", line=row.line,
-                    error=_("Écrivez ce que la personne sait faire, avec ses mots."))
+                    error=NOTHING_TO_READ)
                   for row, ready in zip(rows, prepared, strict=True)
                   if ready is None or not ready.analysis.statements]
         if errors:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -34,6 +35,7 @@ from web.services.proposals import propose_for_resident, withdraw_unreviewed
 from web.services.queries import REPOST_MINUTES, written_once
 
 MAX_DECLARATION_CHARS = 10_000
+NOTHING_TO_READ = _l("Écrivez ce que la personne sait faire, avec ses mots.")
 
 
 @dataclass
@@ -71,52 +73,64 @@ def profile_key(first_name: str, initial: str, territory_id: int | None, text: s
             " ".join(text.split()).casefold())
 
 
-def _check(session: Session, data: ResidentInput, today: date, consent_months: int) -> list[object]:
+Refusals = defaultdict[str, list[object]]  # field → what stops the change (ServiceError(fields=...))
+
+
+def _check(session: Session, data: ResidentInput, today: date, consent_months: int) -> Refusals:
+    """What stops the profile from being saved, by the form's field each message is about."""
     errors = _check_person(session, data)
     if not data.consent_matching:
-        errors.append(_l("Le consentement de la personne est obligatoire avant d'enregistrer son "
-                         "profil."))
+        errors["consent_matching"].append(_l("Le consentement de la personne est obligatoire avant "
+                                             "d'enregistrer son profil."))
     if data.consent_given_on is None or data.consent_given_on > today:
-        errors.append(_l("Indiquez la date du consentement (aujourd'hui ou avant)."))
+        errors["consent_given_on"].append(_l("Indiquez la date du consentement (aujourd'hui ou avant)."))
     elif add_months(data.consent_given_on, consent_months) < today:
         # Saved, the profile would be out of matching from the start, and a typed year wrong by
         # one would go unseen: the person is asked again, and the consent recorded today.
-        errors.append(_l("Ce consentement date de plus de %(months)d mois : il n'est plus valable. "
-                         "Demandez-le à nouveau à la personne.", months=consent_months))
+        errors["consent_given_on"].append(_l(
+            "Ce consentement date de plus de %(months)d mois : il n'est plus valable. "
+            "Demandez-le à nouveau à la personne.", months=consent_months))
     if data.consent_method not in set(ConsentMethod):
-        errors.append(_l("Indiquez comment le consentement a été recueilli."))
-    errors.extend(_check_declaration(data.declaration))
+        errors["consent_method"].append(_l("Indiquez comment le consentement a été recueilli."))
+    errors["declaration"].extend(_check_declaration(data.declaration))
     return errors
 
 
-def _check_person(session: Session, data: ResidentInput) -> list[object]:
+def _check_person(session: Session, data: ResidentInput) -> Refusals:
     """The person's fields: name, neighbourhood, languages, availability, wishes."""
-    errors: list[object] = []
+    errors: Refusals = defaultdict(list)
     if not data.first_name.strip():
-        errors.append(_l("Indiquez un prénom (ou un pseudonyme)."))
+        errors["first_name"].append(_l("Indiquez un prénom (ou un pseudonyme)."))
     if len(data.first_name.strip()) > 60:
-        errors.append(_l("Le prénom est trop long (60 caractères au plus)."))
+        errors["first_name"].append(_l("Le prénom est trop long (60 caractères au plus)."))
     if data.last_initial.strip() and not data.last_initial.strip().isalpha():
-        errors.append(_l("L'initiale doit être une lettre."))
+        errors["last_initial"].append(_l("L'initiale doit être une lettre."))
     if data.territory_id is None or session.get(Territory, data.territory_id) is None:
-        errors.append(_l("Choisissez le quartier de la personne."))
+        errors["territory_id"].append(_l("Choisissez le quartier de la personne."))
     if not set(data.availability) <= set(Availability):
-        errors.append(_l("Disponibilité inconnue."))
+        errors["availability"].append(_l("Disponibilité inconnue."))
     if not set(data.wants) <= set(Want):
-        errors.append(_l("Souhait inconnu."))
+        errors["wants"].append(_l("Souhait inconnu."))
     if not set(data.languages) <= KNOWN_LANGUAGES:
-        errors.append(_l("Langue inconnue."))
+        errors["languages"].append(_l("Langue inconnue."))
     return errors
+
+
+def _refuse(errors: Refusals) -> None:
+    """Raise what `errors` says, each message with its field, if anything is said."""
+    if any(errors.values()):
+        raise ServiceError(fields=errors)
 
 
 def check_resident(session: Session, data: ResidentInput, today: date, consent_months: int) -> list[str]:
     """What would stop `data` from being saved, in French, without writing (import previews)."""
-    return [str(message) for message in _check(session, data, today, consent_months)]
+    errors = _check(session, data, today, consent_months)
+    return [str(message) for said in errors.values() for message in said]
 
 
 def _check_declaration(text: str) -> list[object]:
     if not text.strip():
-        return [_l("Écrivez ce que la personne sait faire, avec ses mots.")]
+        return [NOTHING_TO_READ]
     if len(text) > MAX_DECLARATION_CHARS:
         return [_l("Le texte est trop long (10 000 caractères au plus).")]
     return []
@@ -175,12 +189,10 @@ def add_resident(session: Session, matching: MatchingService, worker: User, data
             or worker.organisation_id is None:
         raise ServiceError(_l("Seul·e un·e travailleur·se social·e peut créer un profil."))
     pending = worker.role == Role.HABITANT_RELAIS or data.awaiting_validation
-    errors = _check(session, data, today, consent_months)
-    if errors:
-        raise ServiceError(*errors)
+    _refuse(_check(session, data, today, consent_months))
     analysis = prepared.analysis if prepared is not None else matching.analyze(data.declaration)
     if not analysis.statements:
-        raise ServiceError(_l("Écrivez ce que la personne sait faire, avec ses mots."))
+        raise ServiceError(fields={"declaration": [NOTHING_TO_READ]})
     languages = list(dict.fromkeys([*data.languages, *analysis.languages]))
     resident = Resident(
         first_name=data.first_name.strip(),
@@ -238,7 +250,7 @@ def update_declaration(session: Session, matching: MatchingService, worker: User
     errors = _check_declaration(text)
     analysis = matching.analyze(text) if not errors else None
     if errors or analysis is None or not analysis.statements:
-        raise ServiceError(*(errors or [_l("Écrivez ce que la personne sait faire, avec ses mots.")]))
+        raise ServiceError(fields={"declaration": errors or [NOTHING_TO_READ]})
     # A validation of the profile going on meanwhile (validation.validate_resident) waits for this
     # edit, or this edit for it (PostgreSQL: the resident's row; SQLite: the database's one writer).
     session.exec(select(Resident.id).where(Resident.id == resident.id).with_for_update())
@@ -297,9 +309,7 @@ def update_profile(session: Session, matching: MatchingService, worker: User, re
     Return how many new proposals were made, or None when nothing changed. With `read_version`
     (the `updated_at` the caller read, e.g. an API client's If-Match), only while the profile is
     still that version: ChangedMeanwhile otherwise."""
-    errors = _check_person(session, data)
-    if errors:
-        raise ServiceError(*errors)
+    _refuse(_check_person(session, data))
     if read_version is not None:
         # Two changes sent at once both read the same version: the second would put back the
         # fields the first changed (`data` holds them as read). The row's version is claimed

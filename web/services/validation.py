@@ -22,7 +22,7 @@ from web.services import AlreadyDone, ChangedMeanwhile, ServiceError, tidy
 from web.services.audit import record
 from web.services.matching import MatchingService
 from web.services.needs import update_need
-from web.services.profiles import Rewritten, add_resident_login, update_declaration
+from web.services.profiles import NOTHING_TO_READ, Rewritten, add_resident_login, update_declaration
 from web.services.proposals import propose_for_need, propose_for_resident
 from web.services.queries import REPOST_MINUTES, update_if
 
@@ -149,7 +149,7 @@ def validate_resident(session: Session, matching: MatchingService, worker: User,
     declaration = current_declaration(session, resident)
     analysis = matching.analyze(declaration.text) if declaration else None
     if declaration is None or analysis is None or not analysis.statements:
-        raise ServiceError(_l("Écrivez ce que la personne sait faire, avec ses mots."))
+        raise ServiceError(NOTHING_TO_READ)
     _decide(session, resident, worker, ValidationStatus.VALIDATED, None)
     # The text analysed is still the current one? A colleague's edit while it was analysed would
     # otherwise leave the new text out of the index and the old one in it.

@@ -19,7 +19,7 @@ from web.services import AlreadyDone, ServiceError
 from web.services.needs import NeedInput, create_need
 from web.services.profiles import ResidentInput, create_resident, territories
 from web.services.validation import current_declaration, resubmit_need, resubmit_resident, submitted_by
-from web.views import open_on_own_territory, say_sensitive
+from web.views import open_on_own_territory, say_sensitive, show_refusal
 from web.views.language import language_names
 
 bp = Blueprint("relais", __name__, url_prefix="/relais")
@@ -62,9 +62,8 @@ def new_resident() -> Any:
             create_resident(session, matching, user(), data, current_app.config["RELAIS"].consent_months,
                             date.today())
             sent = True
-        except ServiceError as exc:
-            for message in exc.messages:
-                flash(message, "error")
+        except ServiceError as exc:  # beside the fields they are about (consent, text)
+            show_refusal(form, exc)
         except AlreadyDone:  # sent twice (a double tap, a reload): it went once, as this one says
             sent = True
         if sent:

@@ -118,6 +118,7 @@ from web.views import (
     never_stored,
     open_on_own_territory,
     say_sensitive,
+    show_refusal,
     stash_secret,
     take_secret,
 )
@@ -177,9 +178,8 @@ def new_resident() -> Any:
             flash(_("Cette personne vient d'être enregistrée : voici sa fiche. Si vous n'avez pas noté "
                     "son code, donnez-lui-en un nouveau ici."), "success")
             return redirect(url_for("worker.resident", resident_id=twin.row_id))
-        except ServiceError as exc:
-            for message in exc.messages:
-                flash(message, "error")
+        except ServiceError as exc:  # beside the fields they are about (consent, text)
+            show_refusal(form, exc)
         else:
             flash(_("Profil enregistré. %(n)d proposition(s) à examiner.", n=created.proposals),
                   "success")
@@ -248,8 +248,7 @@ def edit_profile(resident_id: int) -> Any:
         try:
             added = update_profile(session, matching, user(), person, data, date.today())
         except ServiceError as exc:
-            for message in exc.messages:
-                flash(message, "error")
+            show_refusal(form, exc)
         else:
             if added is None:
                 flash(_("Rien n'a changé."), "info")
