@@ -157,10 +157,15 @@ def test_a_resident_reads_and_downloads_their_own_data_only(client: FlaskClient,
     assert "Binta" not in html and "/accompagnement/" not in html  # no staff page linked
     # The journal in sentences (it showed « profile.view (resident 1) » and JSON), and no empty
     # heading naming a table (« api_token », « background_job »).
-    journal = html[html.index("Journal : qui a fait quoi"):]
+    journal_at = html.index("Journal : qui a fait quoi")
+    journal = html[journal_at:]
     assert "a créé votre fiche" in journal and "a validé une proposition pour vous" in journal
     assert "resident.create" not in journal and "match.approve" not in journal and "<code>" not in journal
     assert "<h3>api_token</h3>" not in html and "<h3>background_job</h3>" not in html
+    # Her notices in sentences: they showed as rows of fields (« user_id : 6 · message_values : … »).
+    notices = html[html.index("Les messages que Relais vous a montrés"):journal_at]
+    assert "Nouvelle proposition pour vous : « " in notices and "lu" in notices
+    assert "user_id" not in html and "message_values" not in html and "<h3>notification</h3>" not in html
     auth.logout()
     auth.code_login(story.binta_code)
     assert "Binta D." in client.get("/moi/donnees").get_data(as_text=True)

@@ -10,7 +10,7 @@ msgid and values too, so the list shows it in the reader's language (`shown_text
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -68,15 +68,20 @@ def _french(message: str, **values: Any) -> Said:
         return Said(_(message, **values)[:MAX_TEXT], message, values)
 
 
-def shown_text(notification: Notification) -> str:
-    """The notification in the reader's language (the current locale): its French text when it
-    has no msgid (written before they were kept) or the catalogue's sentence does not fit."""
-    if not notification.message:
-        return notification.text
+def shown_text(notification: Notification | Mapping[str, Any]) -> str:
+    """The notification (a row, or a row as a person's data export holds it) in the reader's
+    language (the current locale): its French text when it has no msgid (written before they
+    were kept) or the catalogue's sentence does not fit."""
+    if isinstance(notification, Mapping):
+        text, message, values = (notification.get(name) for name in ("text", "message", "message_values"))
+    else:
+        text, message, values = notification.text, notification.message, notification.message_values
+    if not message:
+        return str(text or "")
     try:
-        return _(notification.message, **notification.message_values)[:MAX_TEXT]
+        return _(message, **(values or {}))[:MAX_TEXT]
     except (KeyError, ValueError, TypeError):
-        return notification.text
+        return str(text or "")
 
 
 def notify(session: Session, user_ids: Iterable[int | None], kind: str, said: Said, link: str) -> int:
