@@ -79,14 +79,17 @@ def smtp() -> Iterator[Smtp]:
 
 @pytest.fixture
 def answered(session: Session, world: World) -> Match:
-    """Worker A has proposals to review and an answer; the association member has the answer."""
+    """Worker A has a proposal to review (Binta's) and an answer (Awa's); the association member
+    has the answer."""
     awa = add_resident(session, world, "Awa", "Je couds des robes.", initial="K").resident
+    binta = add_resident(session, world, "Binta", "Je fais des ourlets.", initial="D").resident
     need = Need(organisation_id=world.association.id or 0, title="Atelier couture",
                 description="Animer un atelier couture.", created_by_id=world.member.id or 0)
     session.add(need)
     session.commit()
-    store_proposals(session, [Proposal(need.id or 0, awa.id or 0, 0.5, {})], Direction.NEED_TO_RESIDENT)
-    match = session.exec(select(Match)).one()
+    store_proposals(session, [Proposal(need.id or 0, awa.id or 0, 0.5, {}),
+                              Proposal(need.id or 0, binta.id or 0, 0.4, {})], Direction.NEED_TO_RESIDENT)
+    match = session.exec(select(Match).where(Match.resident_id == awa.id)).one()
     approve(session, world.worker_a, match)
     resident = session.exec(select(User).where(User.resident_id == awa.id)).one()
     answer(session, resident, match, accept=True, comment="Appelez-moi au 06 11 22 33 44")
@@ -116,7 +119,7 @@ def test_digest_is_delivered_once_with_the_expected_content(
     assert set(received) == {"worker.a@example.org", "member@example.org"}  # residents get no email
 
     to_worker = received["worker.a@example.org"]
-    assert to_worker["Subject"] == "Relais : 2 notifications non lues"
+    assert to_worker["Subject"] == "Relais : 2 notifications non lues"  # one proposal still waits
     assert to_worker["From"] == "relais@centre.example"
     body = to_worker.get_content().replace("\r\n", "\n")
     assert body.startswith("Bonjour worker.a,")
@@ -143,7 +146,7 @@ def test_only_new_unread_notifications_are_sent(session: Session, world: World, 
                                                 config: Config, smtp: Smtp) -> None:
     assert run_digest(config, smtp.port).returncode == 0
     smtp.inbox.messages.clear()
-    session.add_all([Notification(user_id=world.worker_a.id or 0, kind="to_review", text="Nouvelle, non lue.",
+    session.add_all([Notification(user_id=world.worker_a.id or 0, kind="outcome", text="Nouvelle, non lue.",
                                   link="/accompagnement/propositions"),
                      Notification(user_id=world.member.id or 0, kind="answered", text="Déjà lue.",
                                   link="/structure/", read_at=answered.answered_at),

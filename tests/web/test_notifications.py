@@ -105,6 +105,8 @@ COUNTER = re.compile(r'<span class="counter">(\d+)</span>')
 def test_counter_list_and_marking_read(client: FlaskClient, auth: Auth, session: Session,
                                        world: World) -> None:
     created, match = approved_for_awa(session, world, world.worker_a)
+    binta = add_resident(session, world, "Binta", "Je couds aussi.", initial="D").resident
+    store_proposals(session, [Proposal(match.need_id, binta.id or 0, 0.4, {})], Direction.NEED_TO_RESIDENT)
     answer(session, resident_user(session, created.resident.id or 0), match, accept=True)
     first, second = inbox(session, world.worker_a)
 
@@ -174,7 +176,7 @@ def test_notifications_naming_a_resident_can_be_forgotten(session: Session, worl
     assert forget_resident(session, created.resident.id or 0, [match.id or 0]) == 3
     session.commit()
     assert not any("Awa" in n.text for n in session.exec(select(Notification)).all())
-    assert [n.kind for n in inbox(session, world.worker_a)] == ["to_review"]
+    assert inbox(session, world.worker_a) == []  # « to review » went when she approved it
 
 
 def test_a_yes_reaches_a_colleague_when_the_needs_author_left(session: Session, world: World) -> None:
@@ -240,3 +242,39 @@ def test_times_are_shown_on_the_sites_clock(client: FlaskClient, auth: Auth, ses
     auth.login(world.worker_a.email or "")
     page = client.get("/notifications/").get_data(as_text=True)
     assert "02/07/2026 00:30" in page and "01/07/2026 22:30" not in page
+
+
+def test_the_to_review_notice_says_what_still_waits(client: FlaskClient, auth: Auth, session: Session,
+                                                    world: World) -> None:
+    """« n nouvelles propositions à examiner » counts the proposals still waiting: a second batch
+    adds to the first (it said 1 for 3), a review at the desk or a withdrawal (the need closed)
+    takes away, and a notice about none goes: the badge stayed over an empty desk, and the next
+    morning's digest e-mailed it."""
+    from web.services.needs import update_need
+    from web.services.notifications import digest_batches
+    from web.services.review import reject
+
+    people = [add_resident(session, world, name, "Je couds.").resident for name in ("Awa", "Binta", "Inès")]
+    sewing, repairs = _need(session, world), _need(session, world)
+
+    def told() -> list[str]:
+        session.expire_all()
+        return [n.text for n in inbox(session, world.worker_a) if n.read_at is None]
+
+    store_proposals(session, [Proposal(sewing.id or 0, p.id or 0, 0.5, {}) for p in people[:2]],
+                    Direction.NEED_TO_RESIDENT)
+    assert told() == ["2 nouvelles propositions à examiner."]
+    store_proposals(session, [Proposal(repairs.id or 0, people[2].id or 0, 0.5, {})],
+                    Direction.NEED_TO_RESIDENT)
+    assert told() == ["3 nouvelles propositions à examiner."]
+    binta = session.exec(select(Match).where(Match.resident_id == people[1].id)).one()
+    reject(session, world.worker_a, binta, "other", "Elle déménage.")
+    assert told() == ["2 nouvelles propositions à examiner."]
+    assert update_need(session, matching, world.member, sewing, {"status": "closed"}, date.today()) == 0
+    assert told() == ["Une nouvelle proposition à examiner."]
+    auth.login(world.worker_a.email or "")
+    assert COUNTER.findall(client.get("/accompagnement/").get_data(as_text=True)) == ["1"]
+    update_need(session, matching, world.member, repairs, {"status": "paused"}, date.today())
+    assert told() == []
+    assert COUNTER.findall(client.get("/accompagnement/").get_data(as_text=True)) == []
+    assert world.worker_a.id not in {user.id for user, _ in digest_batches(session)}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from flask_babel import force_locale
@@ -104,8 +104,12 @@ def _workers_of(session: Session, organisation_ids: Iterable[int]) -> dict[int, 
     return out
 
 
-def new_proposals(session: Session, proposals: Sequence[_Proposed]) -> None:
-    """Tell the social workers of each resident's centre how many proposals wait for them."""
+def new_proposals(session: Session, proposals: Sequence[_Proposed], made_at: datetime) -> None:
+    """Tell the social workers of each resident's centre how many proposals wait for them
+    (`made_at`: when these were stored). A worker's « to review » notice neither read nor emailed
+    yet is replaced by one counting the proposals still waiting among those made since the first
+    it counted: a need edited, paused and reopened remade the same two proposals each time, and
+    the worker read « 2 nouvelles propositions » three times (and got them in the digest)."""
     if not proposals:
         return
     rows = session.exec(select(Resident.id, Resident.organisation_id).where(
@@ -117,28 +121,64 @@ def new_proposals(session: Session, proposals: Sequence[_Proposed]) -> None:
             per_org[org] = per_org.get(org, 0) + 1
     for org, workers in _workers_of(session, per_org).items():
         for worker in workers:
-            n = _still_unread(session, worker, org) or per_org[org]
-            said = (_french(N_("Une nouvelle proposition à examiner.")) if n == 1
-                    else _french(N_("%(n)d nouvelles propositions à examiner."), n=n))
-            notify(session, [worker], Kind.TO_REVIEW, said, REVIEW_DESK)
+            unread = session.exec(select(Notification).where(
+                col(Notification.user_id) == worker, _UNREAD_TO_REVIEW)).all()
+            since = min([made_at, *(_counted_since(n) for n in unread)])
+            if unread:
+                session.exec(delete(Notification).where(col(Notification.id).in_([n.id for n in unread])))
+            n = (_waiting(session, org, since) if unread else 0) or per_org[org]
+            notify(session, [worker], Kind.TO_REVIEW, _to_review(n, since), REVIEW_DESK)
 
 
-def _still_unread(session: Session, worker: int, organisation_id: int) -> int:
-    """The worker's « to review » notices neither read nor emailed yet are replaced by the next
-    one, which counts the proposals still waiting among those made since the first of them
-    (this batch's included): a need edited, paused and reopened remade the same two proposals
-    each time, and the worker read « 2 nouvelles propositions » three times (and got them in
-    the digest). Returns that count, or 0 when there was none to replace."""
-    mine = and_(col(Notification.user_id) == worker, col(Notification.kind) == Kind.TO_REVIEW,
-                col(Notification.read_at).is_(None), col(Notification.emailed_at).is_(None))
-    since = session.exec(select(func.min(Notification.created_at)).where(mine)).one()
-    if since is None:
-        return 0
-    session.exec(delete(Notification).where(mine))
+_UNREAD_TO_REVIEW = and_(col(Notification.kind) == Kind.TO_REVIEW, col(Notification.read_at).is_(None),
+                         col(Notification.emailed_at).is_(None))
+
+
+def _to_review(n: int, since: datetime) -> Said:
+    """« n nouvelles propositions à examiner », with when the first of them was made."""
+    said = (_french(N_("Une nouvelle proposition à examiner.")) if n == 1
+            else _french(N_("%(n)d nouvelles propositions à examiner."), n=n))
+    return Said(said.text, said.message, {**said.values, "since": since.isoformat()})
+
+
+def _counted_since(notice: Notification) -> datetime:
+    """When the first proposal a « to review » notice counts was made. Notices from before this
+    was kept were written just after their proposals, in the same transaction."""
+    stamp = notice.message_values.get("since")
+    if isinstance(stamp, str):
+        return datetime.fromisoformat(stamp)
+    return notice.created_at - timedelta(seconds=5)
+
+
+def _waiting(session: Session, organisation_id: int, since: datetime) -> int:
+    """Proposals for the centre's residents made since `since` and not reviewed yet."""
     return int(session.exec(select(func.count()).select_from(Match).join(
         Resident, col(Resident.id) == Match.resident_id).where(
         Resident.organisation_id == organisation_id, Match.status == MatchStatus.PROPOSED,
         col(Match.created_at) >= since)).one())
+
+
+def settle_to_review(session: Session) -> int:
+    """Say each « to review » notice neither read nor emailed yet again with what still waits:
+    proposals reviewed at the desk, or withdrawn (a need paused, closed or rewritten, a profile
+    changed, a consent withdrawn, a person erased) no longer count, and a notice about none goes.
+    A closed need left the worker's badge at « 2 nouvelles propositions » over an empty desk, and
+    the next morning's digest e-mailed it. Returns how many notices changed (caller commits)."""
+    changed = 0
+    for notice, organisation_id in session.exec(
+            select(Notification, User.organisation_id).join(User, col(User.id) == Notification.user_id)
+            .where(_UNREAD_TO_REVIEW)).all():
+        since = _counted_since(notice)
+        n = _waiting(session, organisation_id, since) if organisation_id is not None else 0
+        if n == 0:
+            session.delete(notice)
+        elif n != notice.message_values.get("n", 1):
+            said = _to_review(n, since)
+            notice.text, notice.message, notice.message_values = said.text, said.message, said.values
+        else:
+            continue
+        changed += 1
+    return changed
 
 
 def consent_withdrawn_by_resident(session: Session, resident: Resident) -> None:
@@ -313,7 +353,10 @@ STAFF_ROLES = (Role.ADMIN, Role.SOCIAL_WORKER, Role.ASSOCIATION_MEMBER)
 
 
 def digest_batches(session: Session) -> list[tuple[User, list[Notification]]]:
-    """Staff users with an email and unread notifications never sent in a digest, with those."""
+    """Staff users with an email and unread notifications never sent in a digest, with those
+    (« to review » notices said again first: `settle_to_review`)."""
+    if settle_to_review(session):
+        session.commit()
     pending = session.exec(select(Notification).where(
         col(Notification.read_at).is_(None), col(Notification.emailed_at).is_(None))
         .order_by(col(Notification.created_at), col(Notification.id))).all()

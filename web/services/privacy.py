@@ -295,6 +295,7 @@ def erase_resident(session: Session, matching: MatchingService, actor: User | No
     conn.execute(delete(SQLModel.metadata.tables["resident"]).where(
         SQLModel.metadata.tables["resident"].c.id == rid))
     erasure.removed["resident"] = 1
+    notifications.settle_to_review(session)  # their proposals no longer wait at the desk
     record(session, actor, "resident.erase", "resident", rid, reason=reason, removed=erasure.removed,
            scrubbed=erasure.scrubbed)
     session.commit()

@@ -65,6 +65,7 @@ from web.permissions import VISIBLE_TO_ASSOCIATION
 from web.services import ServiceError
 from web.services.matching import NEEDS, RESIDENTS, Eligibility, MatchingService, from_blobs, need_query
 from web.services.notifications import new_proposals as notify_new_proposals
+from web.services.notifications import settle_to_review
 from web.services.queries import ids_subquery, rows_by_id
 
 # How many relevant documents the policy chooses from.
@@ -640,7 +641,7 @@ def store_proposals(session: Session, proposals: list[Proposal], direction: Dire
             .on_conflict_do_nothing(index_elements=["need_id", "resident_id"])
             .returning(col(Match.need_id), col(Match.resident_id))).all())
         proposals = [p for p in proposals if (p.need_id, p.resident_id) in added]
-        notify_new_proposals(session, proposals)
+        notify_new_proposals(session, proposals, now)
     session.commit()
     return len(proposals)
 
@@ -730,4 +731,7 @@ def withdraw_unreviewed(session: Session, *, need_id: int | None = None,
         query = query.where(col(Match.need_id) == need_id)
     if resident_id is not None:
         query = query.where(col(Match.resident_id) == resident_id)
-    return int(session.exec(query).rowcount or 0)
+    gone = int(session.exec(query).rowcount or 0)
+    if gone:
+        settle_to_review(session)  # « 2 nouvelles propositions » about proposals gone
+    return gone

@@ -26,7 +26,7 @@ from models import (
 from web.services import ChangedMeanwhile, ServiceError
 from web.services.audit import record
 from web.services.matching import MatchingService
-from web.services.notifications import opportunity_approved, resident_answered
+from web.services.notifications import opportunity_approved, resident_answered, settle_to_review
 from web.services.proposals import (
     forget_review_floor,
     reviewable,
@@ -45,6 +45,7 @@ def approve(session: Session, reviewer: User, match: Match) -> None:
         raise ServiceError(_l("Cette proposition a déjà été examinée."))
     _refuse_if_closed(session, match, CLOSED_FOR_REVIEWER)
     _approve(session, reviewer, match)
+    settle_to_review(session)
     session.commit()
     forget_review_floor(session)
 
@@ -66,6 +67,7 @@ def bulk_approve(session: Session, reviewer: User, matches: Sequence[Match]) -> 
     except ServiceError:  # one reviewed by someone else meanwhile: _review rolled back them all
         raise ServiceError(_l("Une des propositions cochées a déjà été examinée : rien n'a été "
                               "validé. Rechargez la page.")) from None
+    settle_to_review(session)
     session.commit()
     forget_review_floor(session)
     return len(matches)
@@ -167,6 +169,7 @@ def reject(session: Session, reviewer: User, match: Match, code: str, note: str 
             rejection_note=note or None)
     # The note stays on the proposal (erased with it); the append-only audit never holds free text.
     record(session, reviewer, "match.reject", "match", match.id, code=code, has_note=bool(note))
+    settle_to_review(session)  # reviewed at the desk: the notice counts what still waits
     session.commit()
     forget_review_floor(session)
 
