@@ -140,12 +140,13 @@ class Collection:
         if len(self._recent) > max(RECENT_MIN, self._count // RECENT_SHARE):
             self._compact()
 
-    def delete(self, doc_id: int) -> None:
-        """Forget `doc_id` and its statements."""
+    def delete(self, doc_id: int, scrub: bool = False) -> None:
+        """Forget `doc_id` and its statements (with `scrub`, their vectors leave the index's
+        storage now: VectorIndex.delete)."""
         old = self.statements(doc_id)
         if not old:
             return
-        self.index.delete(old)
+        self.index.delete(old, scrub=scrub)
         if self._recent.pop(doc_id, None) is not None:
             for sid in old:
                 if self._recent_owner.get(sid) == doc_id:

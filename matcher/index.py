@@ -268,14 +268,21 @@ class VectorIndex:
             self._add(fresh, id_array, vectors, digests)
         self._maintain()
 
-    def delete(self, ids: Iterable[int] | np.ndarray) -> int:
-        """Remove `ids`; return how many were held."""
+    def delete(self, ids: Iterable[int] | np.ndarray, scrub: bool = False) -> int:
+        """Remove `ids`; return how many were held. With `scrub`, the vectors no id holds any more
+        are overwritten with zeros at once: a tombstone keeps its vector in the index's storage,
+        hence in the saved file, until the next compaction, and an erased person's sentences can
+        be read back from their vectors (nearest texts). A zero vector is no closer to a query than
+        an unrelated sentence, and tombstones are never answered."""
         removed = 0
+        buried: list[int] = []
         for item_id in (ids.tolist() if isinstance(ids, np.ndarray) else ids):
             row = self._map.detach(int(item_id))
             if row is not None:
-                self._bury([row])
+                buried += self._bury([row])
                 removed += 1
+        if buried and scrub:
+            self._stored()[np.asarray(buried, np.int64)] = 0
         if removed:
             self._maintain()
         return removed
@@ -284,12 +291,15 @@ class VectorIndex:
         """Drop the tombstones now, rebuilding as the kind the live count calls for."""
         self._rebuild(self._wanted_kind())
 
-    def _bury(self, rows: Iterable[int] | np.ndarray) -> None:
-        """Rows (just left by an id) that no id holds any more become tombstones."""
+    def _bury(self, rows: Iterable[int] | np.ndarray) -> list[int]:
+        """Rows (just left by an id) that no id holds any more become tombstones; return them."""
         labels = self._labels()
+        buried = []
         for row in (rows.tolist() if isinstance(rows, np.ndarray) else rows):
-            if not self._map.is_live(row):
+            if not self._map.is_live(row) and labels[row] != TOMBSTONE:
                 labels[row] = TOMBSTONE
+                buried.append(row)
+        return buried
 
     def _add(self, fresh: dict[bytes, list[int]], id_array: np.ndarray, vectors: np.ndarray,
              digests: np.ndarray) -> None:

@@ -329,6 +329,41 @@ def test_save_load_round_trip_with_tombstones(kind: str, tmp_path: Path) -> None
     assert loaded.search(vectors[3:4], 1)[0][0][0] == 7000 and 3 not in loaded
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_scrubbing_delete_leaves_no_vector_in_the_file(kind: str, tmp_path: Path) -> None:
+    """A deleted vector stays in the index's storage (a tombstone) until a compaction, so in the
+    saved file: an erased person's sentences could be read back from it. Deleted with `scrub`,
+    the vectors no id holds any more are zeros at once; one another id still holds stays, and
+    searches answer as before."""
+    rng = np.random.default_rng(15)
+    vectors = unit(rng, 400)
+    vectors[399] = vectors[0]  # id 399 says the same sentence as id 0
+    index = VectorIndex(DIM, exact_limit=KINDS[kind])
+    index.upsert(range(400), vectors)
+    index.delete(range(0, 10), scrub=True)  # 2.5 %: no compaction
+    index.delete(range(10, 20))
+    assert index.tombstones == 19 and len(index) == 380
+    index.save(tmp_path / "x.faiss")
+    raw = faiss.read_index(str(tmp_path / "x.faiss"))
+    inner = faiss.downcast_index(raw.index)
+    total = int(raw.ntotal)
+    if kind == "hnsw":
+        storage = faiss.downcast_index(inner.storage)
+        held = faiss.rev_swig_ptr(storage.codes.data(), total * storage.code_size).view(np.float16)
+    else:
+        held = faiss.rev_swig_ptr(inner.get_xb(), total * DIM)
+    held = held.reshape(total, DIM).astype(np.float32)
+    closest = (stored(vectors, kind) @ held.T).max(axis=1)
+    assert (closest[0:1] > 1 - PRECISION[kind] * 10).all()  # id 399 still holds it
+    assert (closest[1:10] < 0.99).all()  # scrubbed
+    assert (closest[10:20] > 1 - PRECISION[kind] * 10).all()  # a plain delete keeps them until compaction
+    loaded = VectorIndex.load(tmp_path / "x.faiss", DIM, exact_limit=KINDS[kind])
+    queries = vectors[20:60]
+    assert loaded.search(queries, 10) == index.search(queries, 10)
+    assert [row[0][0] for row in loaded.search(queries, 1)] == list(range(20, 60))
+    assert [i for i, _ in loaded.search(vectors[:1], 2)[0]][:1] == [399]
+
+
 @pytest.mark.parametrize("damage", ["kind", "total", "count", "vectors", "ids_digest", "format",
                                     "generation"])
 def test_stamp_mismatches_are_refused(tmp_path: Path, damage: str) -> None:

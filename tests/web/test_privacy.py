@@ -185,6 +185,16 @@ def _search(service: MatchingService, session: Session, vectors: np.ndarray, ids
     return {h.doc_id for h in service.search(session, RESIDENTS, vectors, 10, ids)}
 
 
+def _closest_in_file(path: Path, vectors: np.ndarray) -> float:
+    """The highest cosine between `vectors` and any vector a saved FAISS file stores (tombstones
+    included)."""
+    import faiss
+
+    raw = faiss.read_index(str(path))
+    held = faiss.downcast_index(raw.index).reconstruct_n(0, raw.ntotal) if raw.ntotal else np.zeros((0, 1))
+    return float((vectors @ held.T).max()) if raw.ntotal else 0.0
+
+
 def test_erasure_removes_rows_vectors_index_entries_and_stays_erased_after_rebuild(
         client: FlaskClient, auth: Auth, session: Session, world: World, config: Config) -> None:
     story = _story(session, world)
@@ -255,6 +265,32 @@ def test_erasure_removes_rows_vectors_index_entries_and_stays_erased_after_rebui
     auth.logout()
     response = client.post("/code", data={"code": story.awa_code, "csrf_token": auth.token("/code")})
     assert response.status_code == 200 and "ne marche pas" in response.get_data(as_text=True)
+
+
+def test_an_erased_persons_vectors_leave_every_processs_index_file(session: Session, world: World,
+                                                                   config: Config) -> None:
+    """A deleted vector stays in a FAISS index as a tombstone until a compaction (when they pass
+    20 % of it): each process's saved copy kept her sentences' vectors, from which the nearest
+    texts read them back. Erased, they are zeros in every copy at once."""
+    awa = add_resident(session, world, "Awa", "Je couds des rideaux pour les voisines. Je garde des enfants.")
+    for i, text in enumerate(["Je répare les vélos.", "Je cuisine pour quarante personnes.",
+                              "Je fais du jardinage.", "Je conduis un minibus.", "Je peins des murs.",
+                              "Je fais de la plomberie.", "Je tricote des pulls.", "Je joue de la guitare.",
+                              "Je répare les ordinateurs.", "Je fais la coiffure.", "Je lis des contes.",
+                              "Je fais le ménage.", "Je bricole des meubles."]):
+        add_resident(session, world, f"P{i}", text)
+    vectors = from_blobs([s.vector for s in session.exec(select(SkillStatement).where(
+        SkillStatement.resident_id == awa.resident.id)).all()], matching.dim)
+    matching.save()
+    other = MatchingService()  # another gunicorn worker, loaded before the erasure
+    other.configure_from(config)
+    assert other.load_or_rebuild(session) == "loaded"
+    erase_and_forget(session, matching, world.worker_a, session.get(ResidentRow, awa.resident.id), "worker")
+    other.sync(session)
+    for process in (matching, other):
+        process.save()
+        assert process.collections[RESIDENTS].index.tombstones == len(vectors)  # not compacted
+        assert _closest_in_file(process.index_path(RESIDENTS), vectors) < 0.95
 
 
 @pytest.mark.skipif(os.environ.get("RELAIS_TEST_DB") == "postgres", reason="SQLite's files")

@@ -319,7 +319,7 @@ class MatchingService:
                 self.collections[name].upsert(doc, ids, vectors)
                 fresh.add(doc)
             for doc in touched[name] - fresh:
-                self.collections[name].delete(doc)
+                self.collections[name].delete(doc, scrub=True)  # erased: vectors off the disk too
             self.collections[name].generation = last
         self._mark = _event_mark(session, last)
         if self._save_due():
