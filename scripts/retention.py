@@ -49,12 +49,14 @@ def main(argv: list[str] | None = None, config: Config | None = None,
     with Database(config.database_url) as db, db.session() as session:
         report = run_retention(session, matching, today, args.months, args.grace_days,
                                dry_run=args.dry_run)
-        if report.anonymised and not args.dry_run:
+        if (report.anonymised or report.requested) and not args.dry_run:
             matching.rebuild(session)
     verb = "would be" if args.dry_run else "were"
     print(f"{today.isoformat()}: {len(report.warned)} profile(s) {verb} warned, "
           f"{len(report.anonymised)} {verb} anonymised, {len(report.cleared)} warning(s) "
           f"{verb} lifted (inactive after {args.months} months, grace {args.grace_days} days)"
+          + (f"; {len(report.requested)} {verb} erased as asked {args.grace_days}+ days ago"
+             if report.requested else "")
           + (f"; {report.drafts} import file(s) never confirmed dropped" if report.drafts else "")
           + (f"; {report.abandoned} job(s) whose runner stopped failed" if report.abandoned else ""))
     return 0

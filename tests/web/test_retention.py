@@ -137,6 +137,38 @@ def test_withdrawing_consent_does_not_keep_the_profile_longer(session: Session, 
     assert (report.cleared, report.anonymised) == ([awa.id], [])
 
 
+def test_an_erasure_request_is_no_sign_of_life_and_is_carried_out_when_overdue(
+        session: Session, world: World) -> None:
+    """Asking for erasure counted as activity: the profile of a person who asked to be erased
+    was kept two more years. Now it is the person leaving, as a withdrawal; and a request nobody
+    carried out within the grace days (the RGPD's month) is carried out by the run. A request a
+    worker closed (the person changed their mind) is not."""
+    from models import RequestKind, ResidentRequest
+    from web.services.privacy import create_request
+
+    created = date.today()
+    awa, binta, ines = (add_resident(session, world, name, "Je fais de la couture.").resident
+                        for name in ("Awa", "Binta", "Inès"))
+    first = add_months(created, 25)
+    for person, handled in ((awa, None), (ines, utcnow())):
+        login = session.exec(select(User).where(User.resident_id == person.id)).one()
+        request = create_request(session, login, person, RequestKind.ERASURE, "")
+        request.created_at = datetime.combine(first - timedelta(days=10), time(), UTC)
+        request.handled_at = handled
+        session.add(request)
+    session.commit()
+    report = run_retention(session, matching, first, MONTHS, GRACE)
+    assert (report.warned, report.requested) == ([awa.id, binta.id, ines.id], [])
+    later = run_retention(session, matching, first + timedelta(days=21), MONTHS, GRACE)
+    assert (later.requested, later.anonymised) == ([awa.id], [])
+    session.expire_all()
+    assert session.get(Resident, awa.id) is None
+    assert session.get(Resident, binta.id) is not None and session.get(Resident, ines.id) is not None
+    erased = session.exec(select(AuditEvent).where(AuditEvent.action == "resident.erase")).one()
+    assert (erased.object_id, erased.actor_id, erased.details["reason"]) == (awa.id, None, "request")
+    assert session.exec(select(ResidentRequest).where(ResidentRequest.resident_id == awa.id)).all() == []
+
+
 def test_the_cli_warns_then_anonymises_and_rebuilds_the_index(
         session: Session, world: World, config: Config, capsys: pytest.CaptureFixture[str]) -> None:
     created = date.today()

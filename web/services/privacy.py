@@ -334,8 +334,8 @@ def erase_and_forget(session: Session, matching: MatchingService, actor: User | 
 
 def last_activity(session: Session, residents: Sequence[Resident]) -> dict[int, datetime]:
     """The latest sign of life per resident: profile changes, declarations, consents given,
-    logins, answers, requests. A withdrawal is none: it is the person leaving, and it must not
-    keep their data longer."""
+    logins, answers, requests for a change. A withdrawal is none, nor a request for erasure: it
+    is the person leaving, and it must not keep their data longer."""
     ids = [r.id for r in residents if r.id is not None]
     latest: dict[int, datetime] = {}
 
@@ -350,10 +350,12 @@ def last_activity(session: Session, residents: Sequence[Resident]) -> dict[int, 
     signs: list[tuple[Any, Any]] = [
         (User.resident_id, User.last_login_at), (Consent.resident_id, Consent.created_at),
         (SkillDeclaration.resident_id, SkillDeclaration.created_at),
-        (Match.resident_id, Match.answered_at), (ResidentRequest.resident_id, ResidentRequest.created_at),
+        (Match.resident_id, Match.answered_at),
     ]
     for resident_column, moment in signs:
         seen(session.exec(select(resident_column, moment).where(col(resident_column).in_(ids))).all())
+    seen(session.exec(select(ResidentRequest.resident_id, ResidentRequest.created_at).where(
+        col(ResidentRequest.resident_id).in_(ids), ResidentRequest.kind == RequestKind.CHANGE)).all())
     return latest
 
 
@@ -361,6 +363,7 @@ def last_activity(session: Session, residents: Sequence[Resident]) -> dict[int, 
 class Retention:
     warned: list[int] = field(default_factory=list)
     anonymised: list[int] = field(default_factory=list)
+    requested: list[int] = field(default_factory=list)  # erased as they asked, the request left open
     cleared: list[int] = field(default_factory=list)  # warnings voided by a new activity
     drafts: int = 0  # uploaded files never confirmed, dropped (jobs.DRAFT_HOURS)
     abandoned: int = 0  # jobs whose runner died, failed and their files forgotten (jobs.fail_abandoned)
@@ -378,8 +381,15 @@ def run_retention(session: Session, matching: MatchingService, today: date, mont
     report = Retention()
     residents = list(session.exec(select(Resident).order_by(col(Resident.id))).all())
     activity = last_activity(session, residents)
+    overdue = _erasures_overdue(session, _midnight(today) - timedelta(days=grace_days))
     for resident in residents:
         rid = resident.id or 0
+        if rid in overdue:  # they asked, and nobody did it within the grace days
+            report.requested.append(rid)
+            if not dry_run:
+                session.commit()
+                erase_resident(session, matching, None, resident, "request")
+            continue
         last = activity[rid]
         warned = resident.retention_warned_at
         if last >= cutoff:
@@ -409,9 +419,17 @@ def run_retention(session: Session, matching: MatchingService, today: date, mont
         report.drafts = drop_stale_drafts(session, max(utcnow(), _midnight(today)))
         report.abandoned = fail_abandoned(session)  # by the clock: a job runs now, not on `today`
     session.commit()
-    if report.anonymised and not dry_run:
+    if (report.anonymised or report.requested) and not dry_run:
         empty_write_ahead_log(session)
     return report
+
+
+def _erasures_overdue(session: Session, before: datetime) -> set[int]:
+    """Residents whose erasure request, still open, was sent before `before`: the person asked
+    (RGPD art. 17: without undue delay, a month at most) and their worker has not carried it out."""
+    return {rid for rid in session.exec(select(ResidentRequest.resident_id).where(
+        ResidentRequest.kind == RequestKind.ERASURE, col(ResidentRequest.handled_at).is_(None),
+        col(ResidentRequest.created_at) < before)).all()}
 
 
 def retention_warnings(residents: Sequence[Resident], grace_days: int) -> dict[int, date]:
