@@ -373,6 +373,45 @@ def test_a_resident_asks_for_erasure_and_the_worker_carries_it_out(
     assert session.exec(select(func.count()).select_from(ResidentRow)).one() == 1
 
 
+def test_an_erasure_request_is_carried_out_or_kept_on_purpose(client: FlaskClient, auth: Auth,
+                                                              session: Session, world: World) -> None:
+    """« Marquer comme traitée » beside an erasure request closed it with one tap, nothing erased
+    (the erase form sat collapsed at the bottom of the page), and a consent renewed meanwhile put
+    the person back into matching. The banner now erases, or says the person changed their mind;
+    no consent is recorded while the request is open."""
+    from datetime import timedelta
+
+    story = _story(session, world)
+    auth.code_login(story.awa_code)
+    auth.post("/moi/donnees/effacement", {"confirm": "y"}, token_from="/moi/donnees")
+    auth.logout()
+    request = session.exec(select(ResidentRequest).where(ResidentRequest.kind == "erasure")).one()
+    auth.login(world.worker_a.email or "")
+    profile = f"/accompagnement/residents/{story.awa}"
+    page = client.get(profile).get_data(as_text=True).replace("&#39;", "'")
+    banner = page[page.index(f'data-testid="request-{request.id}"'):]
+    banner = banner[:banner.index("</div>")]
+    day = (request.created_at + timedelta(days=30)).strftime("%d/%m/%Y")
+    assert f"Relais les effacera de lui-même le {day}" in banner
+    assert f'action="/accompagnement/residents/{story.awa}/effacer"' in banner
+    assert "Effacer définitivement" in banner and "La personne a changé d'avis : ne pas effacer" in banner
+    assert "Marquer comme traitée" not in banner
+
+    renewed = auth.post(f"{profile}/consentement", {"method": "oral_in_person"}, token_from=profile,
+                        follow_redirects=True).get_data(as_text=True)  # type: ignore[attr-defined]
+    assert "La personne a demandé l&#39;effacement de ses données" in renewed
+    session.expire_all()
+    assert story.awa not in valid_consent_residents(session, date.today())
+
+    kept = auth.post(f"{profile}/demandes/{request.id}/traitee", {}, token_from=profile,
+                     follow_redirects=True).get_data(as_text=True)  # type: ignore[attr-defined]
+    assert "rien n&#39;est effacé" in kept and "Effacer définitivement" in kept  # at the bottom still
+    auth.post(f"{profile}/consentement", {"method": "oral_in_person"}, token_from=profile)
+    session.expire_all()
+    assert session.get(ResidentRow, story.awa) is not None
+    assert story.awa in valid_consent_residents(session, date.today())
+
+
 def test_a_resident_asks_a_change_of_their_text(client: FlaskClient, auth: Auth, session: Session,
                                                 world: World) -> None:
     story = _story(session, world)

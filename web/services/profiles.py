@@ -17,7 +17,9 @@ from models import (
     ConsentMethod,
     ConsentScope,
     Organisation,
+    RequestKind,
     Resident,
+    ResidentRequest,
     Role,
     SkillDeclaration,
     Territory,
@@ -390,6 +392,12 @@ def renew_consent(session: Session, matching: MatchingService, worker: User, res
     again within REPOST_MINUTES raises AlreadyDone, nothing written."""
     if method not in set(ConsentMethod):
         raise ServiceError(_l("Indiquez comment le consentement a été recueilli."))
+    if session.exec(select(ResidentRequest.id).where(
+            ResidentRequest.resident_id == resident.id, ResidentRequest.kind == RequestKind.ERASURE,
+            col(ResidentRequest.handled_at).is_(None))).first() is not None:
+        # Back in matching while the worker's page asks to erase them: one of the two is wrong.
+        raise ServiceError(_l("La personne a demandé l'effacement de ses données : effacez-les, ou notez "
+                              "d'abord en haut de sa fiche qu'elle a changé d'avis."))
     since = utcnow() - timedelta(minutes=REPOST_MINUTES)
 
     def twin(besides: int | None) -> int | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from flask import (
@@ -599,8 +599,13 @@ def _config() -> Any:
 # ------------------------------------------------------------- personal data (services/privacy.py)
 
 def _privacy_context(residents: Sequence[Resident]) -> dict[str, Any]:
-    """Residents' open requests and retention warnings, for the dashboard and the profile page."""
-    return {"requests": open_requests(db_session(), [r.id for r in residents]),
+    """Residents' open requests (an erasure's with the day the retention run carries it out) and
+    retention warnings, for the dashboard and the profile page."""
+    grace = timedelta(days=_config().retention_grace_days)
+    requests = open_requests(db_session(), [r.id for r in residents])
+    return {"requests": requests,
+            "erase_on": {r.id: (r.created_at + grace).date() for r in requests
+                         if r.kind == RequestKind.ERASURE},
             "warnings": retention_warnings(residents, _config().retention_grace_days),
             "names": {r.id: r.public_name for r in residents}}
 
@@ -658,5 +663,9 @@ def request_done(resident_id: int, request_id: int) -> Any:
     item = get_resident_request(session, user(), person, request_id)
     if ActionForm().validate_on_submit():
         handle_request(session, user(), item)
-        flash(_("Demande marquée comme traitée."), "success")
+        if item.kind == RequestKind.ERASURE:
+            flash(_("C'est noté : rien n'est effacé. Son accord reste retiré : renouvelez-le avec la "
+                    "personne si elle veut de nouveau des propositions."), "success")
+        else:
+            flash(_("Demande marquée comme traitée."), "success")
     return redirect(url_for("worker.resident", resident_id=person.id))
