@@ -252,6 +252,28 @@ def test_a_text_change_keeps_a_workers_own_pick_and_tells_who_answers_too_late(
     assert "Cette proposition n&#39;est plus disponible" in late.get_data(as_text=True)
 
 
+@pytest.mark.parametrize(("status", "said"), [
+    ("paused", "« Atelier de couture » a été modifié pendant sa pause : la proposition validée pour Awa K. "
+               "est retirée avant sa réponse. Le besoin repassera dans les propositions s'il rouvre."),
+    ("closed", "« Atelier de couture » a été modifié après sa clôture : la proposition validée pour Awa K. "
+               "est retirée avant sa réponse.")])
+def test_a_need_rewritten_while_paused_or_closed_promises_no_proposal(
+        client: FlaskClient, auth: Auth, session: Session, world: World, status: str, said: str) -> None:
+    """The worker read « Le besoin repasse dans les propositions » about a closed need, which
+    nothing is proposed for."""
+    approved_opportunity(session, world, "Animer un atelier de couture.")
+    need = session.exec(select(Need)).one()
+    auth.login(world.member.email or "")
+    auth.post(f"/structure/besoins/{need.id}/statut", {"status": status})
+    edit = f"/structure/besoins/{need.id}/modifier"
+    auth.post(edit, need_form("Atelier de couture", "Animer un atelier de couture."), token_from=edit)
+    session.expire_all()
+    told = session.exec(select(Notification).where(Notification.user_id == world.worker_a.id,
+                                                   Notification.kind == "withdrawn")).one()
+    assert told.text == said
+    assert session.exec(select(Match)).all() == []
+
+
 def test_an_approval_the_new_languages_or_place_rule_out_goes_and_its_worker_is_told(
         client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
     """A need that asks Arabic after a worker approved someone who does not speak it kept the

@@ -212,9 +212,11 @@ def update_need(session: Session, matching: MatchingService, author: User, need:
     # filters), the status.
     if {"title", "description", "languages", "territory_id", "status"} & set(changed):
         if text_changed:  # the matcher's approvals go too: their workers are told
+            why = {NeedStatus.PAUSED: "text_paused", NeedStatus.CLOSED: "text_closed"}.get(
+                NeedStatus(need.status), "text")
             approvals_withdrawn(session, need, list(session.exec(
                 select(Match.resident_id, Match.reviewed_by_id).where(
-                    Match.need_id == need.id, matcher_approvals())).all()), titled=titled)
+                    Match.need_id == need.id, matcher_approvals())).all()), why=why, titled=titled)
         dropped = withdraw_unreviewed(session, need_id=need.id, unanswered=text_changed)
         if not text_changed and {"languages", "territory_id"} & set(changed):
             out_of_filters = _withdraw_out_of_filters(session, matching, need, changed)

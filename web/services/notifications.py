@@ -260,6 +260,12 @@ def outcome_recorded(session: Session, match: Match, actor: User) -> None:
 WITHDRAWN_BECAUSE = {
     "text": N_("« %(title)s » a été modifié : la proposition validée pour %(name)s est retirée avant "
                "sa réponse. Le besoin repasse dans les propositions."),
+    # Changed while paused or closed: nothing is proposed until it reopens.
+    "text_paused": N_("« %(title)s » a été modifié pendant sa pause : la proposition validée pour "
+                      "%(name)s est retirée avant sa réponse. Le besoin repassera dans les propositions "
+                      "s'il rouvre."),
+    "text_closed": N_("« %(title)s » a été modifié après sa clôture : la proposition validée pour "
+                      "%(name)s est retirée avant sa réponse."),
     "languages": N_("« %(title)s » demande maintenant une langue que %(name)s ne parle pas : la "
                     "proposition validée est retirée avant sa réponse."),
     "distance": N_("« %(title)s » a changé de quartier, trop loin de %(name)s : la proposition "
