@@ -17,7 +17,7 @@ from tests.conftest import Auth, World, add_resident
 from web.extensions import matching
 from web.services.categories import OTHER, categorise
 from web.services.charts import Series, horizontal_bars, vertical_bars
-from web.services.impact import Period, first_activations, hide_small, proposals_per_month
+from web.services.impact import Period, _masked, first_activations, hide_small, proposals_per_month
 from web.services.privacy import erase_resident
 
 SVG = re.compile(r"<svg\b.*?</svg>", re.S)
@@ -199,22 +199,38 @@ def test_proposals_and_first_activations_per_month(client: FlaskClient, auth: Au
     assert client.get(f"/impact/activations.csv?{period}").get_data(as_text=True) == (
         "\ufeffMois;personnes\r\n01/26;6\r\n02/26;< 5\r\n03/26;0\r\n")
 
+    # Les Tilleuls' own counts beside the total were Bourg's hidden ones by subtraction (8 - 7 = 1):
+    # masked too, as Bourg's are hidden.
     local = f"{period}&quartier={history.tilleuls.id}"
     assert client.get(f"/impact/propositions.csv?{local}").get_data(as_text=True).splitlines()[1] == \
-        "01/26;7;6;5;0"
+        "01/26;masqué;masqué;masqué;0"
     assert client.get(f"/impact/activations.csv?{local}").get_data(as_text=True).splitlines()[1:3] == \
-        ["01/26;5", "02/26;< 5"]
+        ["01/26;masqué", "02/26;< 5"]
+    bourg = f"{period}&quartier={history.bourg.id}"
+    assert client.get(f"/impact/propositions.csv?{bourg}").get_data(as_text=True).splitlines()[1] == \
+        "01/26;< 5;< 5;< 5;0"
 
-    page = client.get(f"/impact/?{local}").get_data(as_text=True)
+    page = client.get(f"/impact/?{period}").get_data(as_text=True)
     months, first = charts(page)  # no declaration in this world: no skills chart
     found = bars(months)
     assert {found[f"01/26 — {name} : {n}"][2] for name, n in
-            (("faites", 7), ("validées", 6), ("acceptées", 5))} == {"7", "6", "5"}
-    assert found["01/26 — faites : 7"][1] == pytest.approx(found["01/26 — acceptées : 5"][1] * 7 / 5)
+            (("faites", 8), ("validées", 7), ("acceptées", 6))} == {"8", "7", "6"}
+    assert found["01/26 — faites : 8"][1] == pytest.approx(found["01/26 — acceptées : 6"][1] * 8 / 6)
     assert found["02/26 — faites : < 5"][1] == 0.0
     assert not [t for t in found if t.startswith("02/26") and not t.endswith("< 5")]
-    assert bars(first)["01/26 : 5"][2] == "5"
+    assert bars(first)["01/26 : 6"][2] == "6"
     assert 'href="/impact/propositions.csv?' in page and "debut=2026-01" in page
+    masked = bars(charts(client.get(f"/impact/?{local}").get_data(as_text=True))[0])
+    assert masked["01/26 — faites : masqué"][1] == 0.0 and "(« masqué »)" in page  # the lead says why
+
+
+def test_a_hidden_count_is_never_alone_beside_a_total() -> None:
+    """The smallest other counts are masked until two are hidden and they add up to 5 or more."""
+    assert _masked({1: 3, 2: 40, 3: 9}) == {3}
+    assert _masked({1: 1, 2: 2, 3: 9, 4: 12}) == {3}
+    assert _masked({1: 3, 2: 4, 3: 9}) == set()
+    assert _masked({1: 7, 2: 9}) == set() and _masked({1: 3}) == set()
+    assert _masked({1: 2, None: 6}) == {None}  # erased people's neighbourhood unknown
 
 
 def test_months_are_utc_months(session: Session, world: World) -> None:

@@ -2,7 +2,8 @@
 SVG presentation attributes; a <title> and <desc> for screen readers, and one <title> per bar.
 
 A value of None is a small count hidden to avoid re-identification: no bar is drawn and its label
-reads "< 5" (the page's table says the same).
+reads "< 5" (the page's table says the same). MASKED is a count hidden although not small, so
+that a small one cannot be worked out by subtraction (web.services.impact): no bar, « masqué ».
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from itertools import count
 from xml.sax.saxutils import escape, quoteattr
 
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
 # Okabe–Ito colours: told apart by people with colour-blindness, dark enough on white for bars.
@@ -23,21 +25,33 @@ HIDDEN_LABEL = "< 5"
 _ids = count(1)
 
 
+class Masked:
+    """A count hidden beside others so that a small one cannot be worked out by subtraction."""
+
+    def __str__(self) -> str:
+        return str(_l("masqué"))
+
+
+MASKED = Masked()
+Value = int | None | Masked
+
+
 @dataclass(frozen=True)
 class Series:
-    """One coloured set of bars; `values[i]` belongs to category i (None: hidden small count)."""
+    """One coloured set of bars; `values[i]` belongs to category i (None: hidden small count;
+    MASKED: hidden too)."""
 
     name: str
-    values: Sequence[int | None]
+    values: Sequence[Value]
 
 
-def shown(value: int | None) -> str:
-    """How a count is written: the number, or "< 5" when hidden."""
+def shown(value: Value) -> str:
+    """How a count is written: the number, "< 5" when small, « masqué » when masked."""
     return HIDDEN_LABEL if value is None else str(value)
 
 
-def _nice_max(values: Sequence[int | None]) -> int:
-    top = max([v for v in values if v is not None] + [5])
+def _nice_max(values: Sequence[Value]) -> int:
+    top = max([v for v in values if isinstance(v, int)] + [5])
     for step in (5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10_000):
         if top <= step * 5:
             return -(-top // step) * step
@@ -93,7 +107,7 @@ def horizontal_bars(title: str, description: str, categories: Sequence[str],
         for i, s in enumerate(series):
             value = s.values[row]
             by = y + i * bar
-            w = 0.0 if value is None else plot_w * value / top
+            w = plot_w * value / top if isinstance(value, int) else 0.0
             tip = f"{category} — {s.name} : {shown(value)}" if len(series) > 1 else \
                 f"{category} : {shown(value)}"
             parts.append(f'<rect x="{label_width}" y="{by:.1f}" width="{w:.1f}" height="{bar - 2}" '
@@ -126,7 +140,7 @@ def vertical_bars(title: str, description: str, categories: Sequence[str],
         parts.append(_text(left + (col + 0.5) * group_w, y_base + 16, category, anchor="middle", size=11))
         for i, s in enumerate(series):
             value = s.values[col]
-            h = 0.0 if value is None else plot_h * value / top
+            h = plot_h * value / top if isinstance(value, int) else 0.0
             x = gx + i * bar
             tip = f"{category} — {s.name} : {shown(value)}" if len(series) > 1 else \
                 f"{category} : {shown(value)}"
@@ -137,7 +151,7 @@ def vertical_bars(title: str, description: str, categories: Sequence[str],
                 parts.append(f'<line x1="{x:.1f}" y1="{y_base - 2:.1f}" x2="{x + bar - 1:.1f}" '
                              f'y2="{y_base - 2:.1f}" stroke="{PALETTE[i % len(PALETTE)]}" stroke-width="3" '
                              f'stroke-dasharray="2 2"/>')
-            label = ("<5" if value is None else str(value))
+            label = "<5" if value is None else str(value)
             if bar >= 6 * len(label) and len(categories) * len(series) <= 48:
                 parts.append(_text(x + bar / 2, y_base - h - 5, label, anchor="middle", size=10))
     parts.append("</svg>")

@@ -7,8 +7,10 @@ Three views, each a table the page draws as a chart and exports as CSV:
 - residents activated for the first time per month: the month of a resident's first "yes".
 
 Every count from 1 to 4 is hidden ("< 5"): a small count in a small neighbourhood can point at a
-person. Nothing is ever summed across hidden cells, and no chart shows totals that would let a
-reader subtract their way to a hidden cell.
+person. Nothing is ever summed across hidden cells. The monthly views have a total (every
+neighbourhood) beside each neighbourhood's own: one neighbourhood's hidden count would be the total
+minus the others', so hidden counts come at least two at a time in a month's column, the smallest
+others masked too (« masqué ») until the hidden ones add up to 5 or more (`_masked`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import csv
 import io
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -37,6 +39,7 @@ from models import (
 )
 from web.services import spreadsheet_cell
 from web.services.categories import category_labels
+from web.services.charts import MASKED, Value
 from web.services.proposals import with_valid_consent
 
 SMALL_COUNT = 5  # counts under this are hidden
@@ -96,11 +99,13 @@ class Table:
     rows: list[str]
     columns: list[str]
     counts: list[list[int]]  # counts[row][column]
+    masked: set[tuple[int, int]] = field(default_factory=set)  # (row, column) hidden, though not small
 
-    def published(self) -> list[list[int | None]]:
-        return [[hide_small(v) for v in row] for row in self.counts]
+    def published(self) -> list[list[Value]]:
+        return [[MASKED if (i, j) in self.masked else hide_small(v) for j, v in enumerate(row)]
+                for i, row in enumerate(self.counts)]
 
-    def column(self, j: int) -> list[int | None]:
+    def column(self, j: int) -> list[Value]:
         return [row[j] for row in self.published()]
 
 
@@ -137,60 +142,90 @@ def _month_sql(session: Session, moment: Any) -> Any:
     return func.substr(moment, 1, 7)
 
 
-def _in_territory(query: Any, territory_id: int | None) -> Any:
-    """Matches of one neighbourhood's residents (as IN: SQLite then reads those residents'
-    matches by index; with a join it scanned every match)."""
-    if territory_id is None:
-        return query
-    return query.where(col(Match.resident_id).in_(
-        select(Resident.id).where(Resident.territory_id == territory_id)))
+PerTerritory = dict[str, dict[int | None, int]]  # "YYYY-MM" -> neighbourhood -> count
 
 
-def _per_month(session: Session, moment: Any, territory_id: int | None, *where: Any) -> dict[str, int]:
-    """Matches counted by the month of `moment` ("YYYY-MM" → count), counted by the database."""
+def _per_month(session: Session, moment: Any, *where: Any) -> PerTerritory:
+    """Matches counted by the month of `moment` and their resident's neighbourhood, by the
+    database."""
     month = _month_sql(session, moment)
-    query = (select(month, func.count()).select_from(Match)
-             .where(col(moment).is_not(None), *where).group_by(month))
-    return dict(session.exec(_in_territory(query, territory_id)).all())
+    query = (select(month, Resident.territory_id, func.count()).select_from(Match)
+             .join(Resident, col(Resident.id) == Match.resident_id)
+             .where(col(moment).is_not(None), *where).group_by(month, col(Resident.territory_id)))
+    out: PerTerritory = {}
+    for key, territory, n in session.exec(query).all():
+        out.setdefault(key, {})[territory] = int(n)
+    return out
 
 
-def _month_rows(counted: dict[str, int], months: list[date]) -> list[int]:
-    return [counted.get(f"{m.year:04d}-{m.month:02d}", 0) for m in months]
+def _masked(cells: dict[int | None, int]) -> set[int | None]:
+    """The neighbourhoods whose count of one month's column is hidden though not small: beside
+    the total, a count hidden alone is the total minus the others'. The smallest others are
+    masked until at least two are hidden and the hidden ones add up to SMALL_COUNT."""
+    hidden = {t for t, n in cells.items() if 0 < n < SMALL_COUNT}
+    if not hidden:
+        return set()
+    others = sorted((n, t is None, t or 0) for t, n in cells.items() if n >= SMALL_COUNT)
+    masked: set[int | None] = set()
+    while others and (len(hidden | masked) < 2 or sum(cells[t] for t in hidden | masked) < SMALL_COUNT):
+        _n, unknown, territory = others.pop(0)
+        masked.add(None if unknown else territory)
+    return masked
+
+
+def _monthly(columns: Sequence[PerTerritory], names: Sequence[str], territory_id: int | None,
+             months: list[date]) -> Table:
+    """Months (rows) × columns: every neighbourhood's total, or one neighbourhood's counts with
+    the ones `_masked` hides."""
+    counts: list[list[int]] = []
+    masked: set[tuple[int, int]] = set()
+    for i, m in enumerate(months):
+        key = f"{m.year:04d}-{m.month:02d}"
+        row = []
+        for j, column in enumerate(columns):
+            cells = column.get(key, {})
+            if territory_id is None:
+                row.append(sum(cells.values()))
+            else:
+                row.append(cells.get(territory_id, 0))
+                if territory_id in _masked(cells):
+                    masked.add((i, j))
+        counts.append(row)
+    return Table(rows=[month_label(m) for m in months], columns=list(names), counts=counts, masked=masked)
 
 
 def proposals_per_month(session: Session, territory_id: int | None, period: Period) -> Table:
     """Per month: proposals made, approved by a worker, accepted by the resident, completed."""
-    months = period.months()
     accepted = Match.status == MatchStatus.ACCEPTED
     columns = [
-        _per_month(session, Match.created_at, territory_id),
-        _per_month(session, Match.reviewed_at, territory_id, col(Match.status).in_(APPROVED_OR_LATER)),
-        _per_month(session, Match.answered_at, territory_id, accepted),
-        _per_month(session, Match.outcome_at, territory_id, accepted, Match.outcome == Outcome.HAPPENED),
+        _per_month(session, Match.created_at),
+        _per_month(session, Match.reviewed_at, col(Match.status).in_(APPROVED_OR_LATER)),
+        _per_month(session, Match.answered_at, accepted),
+        _per_month(session, Match.outcome_at, accepted, Match.outcome == Outcome.HAPPENED),
     ]
     # Proposals of erased people stay counted where they were made (erasure keeps no later dates).
-    kept = (select(AnonymousCount.month, func.sum(AnonymousCount.count))
-            .where(AnonymousCount.metric == "proposal").group_by(col(AnonymousCount.month)))
-    if territory_id is not None:
-        kept = kept.where(AnonymousCount.territory_id == territory_id)
-    for month, count in session.exec(kept).all():
-        columns[0][month] = columns[0].get(month, 0) + int(count)
-    per_column = [_month_rows(counted, months) for counted in columns]
-    return Table(rows=[month_label(m) for m in months], columns=[str(c) for c in PROPOSAL_COLUMNS],
-                 counts=[list(row) for row in zip(*per_column, strict=True)])
+    kept = (select(AnonymousCount.month, AnonymousCount.territory_id, func.sum(AnonymousCount.count))
+            .where(AnonymousCount.metric == "proposal")
+            .group_by(col(AnonymousCount.month), col(AnonymousCount.territory_id)))
+    for month, territory, count in session.exec(kept).all():
+        cells = columns[0].setdefault(month, {})
+        cells[territory] = cells.get(territory, 0) + int(count)
+    return _monthly(columns, [str(c) for c in PROPOSAL_COLUMNS], territory_id, period.months())
 
 
 def first_activations(session: Session, territory_id: int | None, period: Period) -> Table:
     """Per month: residents who said yes to an opportunity for the first time."""
-    first = _in_territory(
-        select(Match.resident_id, func.min(Match.answered_at).label("first"))
-        .where(Match.status == MatchStatus.ACCEPTED, col(Match.answered_at).is_not(None))
-        .group_by(col(Match.resident_id)), territory_id).subquery()
+    first = (select(Match.resident_id, func.min(Match.answered_at).label("first"))
+             .where(Match.status == MatchStatus.ACCEPTED, col(Match.answered_at).is_not(None))
+             .group_by(col(Match.resident_id))).subquery()
     month = _month_sql(session, first.c.first)
-    counted = dict(session.exec(select(month, func.count()).group_by(month)).all())
-    months = period.months()
-    return Table(rows=[month_label(m) for m in months], columns=[str(_l("personnes"))],
-                 counts=[[n] for n in _month_rows(counted, months)])
+    counted: PerTerritory = {}
+    for key, territory, n in session.exec(
+            select(month, Resident.territory_id, func.count()).select_from(first)
+            .join(Resident, col(Resident.id) == first.c.resident_id)
+            .group_by(month, col(Resident.territory_id))).all():
+        counted.setdefault(key, {})[territory] = int(n)
+    return _monthly([counted], [str(_l("personnes"))], territory_id, period.months())
 
 
 def to_csv(table: Table, row_header: str) -> str:

@@ -61,12 +61,14 @@ def dashboard() -> Any:
         "propositions": vertical_bars(
             _("Propositions par mois"),
             _("Propositions faites, validées, acceptées et réalisées, chaque mois. "
-              "Les nombres de 1 à 4 sont masqués (« < 5 »)."),
+              "Les nombres de 1 à 4 sont masqués (« < 5 »), et parfois un autre du même mois "
+              "(« masqué »)."),
             months.rows, [Series(name, months.column(j)) for j, name in enumerate(months.columns)]),
         "activations": vertical_bars(
             _("Personnes sollicitées pour la première fois, par mois"),
             _("Nombre de personnes qui ont dit oui à une proposition pour la première fois, chaque mois. "
-              "Les nombres de 1 à 4 sont masqués (« < 5 »)."),
+              "Les nombres de 1 à 4 sont masqués (« < 5 »), et parfois un autre du même mois "
+              "(« masqué »)."),
             first.rows, [Series(first.columns[0], first.column(0))]),
     }
     return render_template("impact/dashboard.html", tables=tables, charts=charts,
