@@ -13,6 +13,8 @@ must match the server's major version:
 
 A restore erases again the people erased since the backup was taken (read from the database's
 journal before it is replaced): a backup must not bring back someone who asked to be forgotten.
+Nor someone who left: the consents withdrawn and the erasure requests made since are withdrawn and
+made again (the person stays out of matching, and the worker's page asks to erase them).
 It also keeps the accounts' access as the replaced database had it: an account deactivated, a
 password or access code changed, a token revoked since the backup must not open a door again.
 `--print` prints the backup command instead of running it; a restore is never printed, since
@@ -39,11 +41,22 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
-from models import ApiToken, AuditEvent, Database, Resident, User, empty_write_ahead_log
+from models import (
+    ApiToken,
+    AuditEvent,
+    Consent,
+    Database,
+    RequestKind,
+    Resident,
+    ResidentRequest,
+    User,
+    empty_write_ahead_log,
+)
 from web.config import Config
 from web.services.audit import record
 from web.services.matching import MatchingService
 from web.services.privacy import erase_resident
+from web.services.proposals import withdraw_unreviewed
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -152,6 +165,73 @@ def keep_access(config: Config, before: Access) -> tuple[int, int]:
     return accounts, tokens
 
 
+@dataclass
+class Leaving:
+    """Who was leaving, as the database a restore replaces has it: the consents withdrawn (id →
+    resident, recorded, withdrawn) and the erasure requests not dealt with yet (resident, sent,
+    message)."""
+
+    withdrawn: dict[int, tuple[int, datetime, datetime]] = field(default_factory=dict)
+    asked: list[tuple[int, datetime, str]] = field(default_factory=list)
+
+
+def leaving(config: Config) -> Leaving:
+    """Read before a restore (an empty Leaving from a database that cannot be opened)."""
+    try:
+        with Database(config.database_url) as database, database.session() as session:
+            consents = session.exec(select(Consent).where(col(Consent.withdrawn_at).is_not(None))).all()
+            requests = session.exec(select(ResidentRequest).where(
+                ResidentRequest.kind == RequestKind.ERASURE, col(ResidentRequest.handled_at).is_(None))).all()
+            return Leaving({c.id: (c.resident_id, c.created_at, c.withdrawn_at)
+                            for c in consents if c.id is not None and c.withdrawn_at is not None},
+                           [(r.resident_id, r.created_at, r.message) for r in requests])
+    except SQLAlchemyError as exc:
+        print(f"retraits illisibles / withdrawals unreadable ({exc.__class__.__name__}): après la "
+              "restauration, retirez de nouveau les consentements retirés depuis la sauvegarde.",
+              file=sys.stderr)
+        return Leaving()
+
+
+def withdraw_again(config: Config, before: Leaving) -> tuple[int, int]:
+    """Withdraw again, in the restored database, the consents withdrawn since the backup (the same
+    consent: id, person and moment), and send again the erasure requests still open (for the same
+    person: a profile made before the request), each withdrawing the person's consent as it did;
+    their unreviewed proposals go. Return how many consents and requests."""
+    consents = requests = 0
+    with Database(config.database_url) as database, database.session() as session:
+        out: set[int] = set()
+        for cid, (rid, created, withdrawn) in before.withdrawn.items():
+            consent = session.get(Consent, cid)
+            if consent is not None and consent.withdrawn_at is None and consent.resident_id == rid \
+                    and _naive(consent.created_at) == _naive(created):
+                consent.withdrawn_at = withdrawn
+                session.add(consent)
+                out.add(rid)
+                consents += 1
+        for rid, sent, message in before.asked:
+            resident = session.get(Resident, rid)
+            if resident is None or _naive(resident.created_at) > _naive(sent) or session.exec(
+                    select(ResidentRequest.id).where(
+                        ResidentRequest.resident_id == rid, ResidentRequest.kind == RequestKind.ERASURE,
+                        col(ResidentRequest.handled_at).is_(None))).first() is not None:
+                continue
+            session.add(ResidentRequest(resident_id=rid, kind=RequestKind.ERASURE, message=message,
+                                        created_at=sent))
+            for consent in session.exec(select(Consent).where(
+                    Consent.resident_id == rid, col(Consent.withdrawn_at).is_(None))).all():
+                consent.withdrawn_at = sent
+                session.add(consent)
+            out.add(rid)
+            requests += 1
+        for rid in out:
+            withdraw_unreviewed(session, resident_id=rid)
+        if consents or requests:
+            record(session, None, "backup.restore_withdrawals", "resident", None, consents=consents,
+                   requests=requests)
+        session.commit()
+    return consents, requests
+
+
 def erase_again(config: Config, erased: list[tuple[int, datetime]]) -> int:
     """Erase again, in the restored database, the people erased since the backup was taken: the
     same id, and a profile made before the erasure (an id given again after an older restore is
@@ -215,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     erased = erasures(config) if args.action == "restore" else []
     doors = access(config) if args.action == "restore" else Access()
+    left = leaving(config) if args.action == "restore" else Leaving()
     if database is None:
         if args.action == "backup":
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -231,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
         done += f"; {erase_again(config, erased)} person(s) erased since the backup erased again"
         accounts, tokens = keep_access(config, doors)
         done += f"; access kept as it was: {accounts} account(s), {tokens} token(s) revoked again"
+        consents, requests = withdraw_again(config, left)
+        done += f"; {consents} consent(s) withdrawn again, {requests} erasure request(s) sent again"
         done += "; " + rebuild_index(config)
     print(f"{done} ({time.monotonic() - started:.1f} s)")
     return 0

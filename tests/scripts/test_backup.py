@@ -135,6 +135,43 @@ def test_a_restore_keeps_who_may_get_in_as_the_replaced_database_had_it(
         assert s2.exec(select(AuditEvent).where(AuditEvent.action == "backup.restore_access")).one()
 
 
+def test_a_restore_keeps_the_people_who_left_since_out_of_matching(
+        app: object, session: Session, world: World, config: Config, tmp_path: Path) -> None:
+    """Restored from a backup taken before, a consent withdrawn since was valid again and an
+    erasure request was gone: the person back in matching, seen by associations, nobody told."""
+    from datetime import date
+
+    from models import RequestKind, ResidentRequest
+    from web.services.privacy import create_request
+    from web.services.profiles import withdraw_consent
+    from web.services.proposals import valid_consent_residents
+
+    people = {name: add_resident(session, world, name, text).resident for name, text in (
+        ("Awa", "Je couds des robes."), ("Binta", "Je cuisine pour les fêtes."), ("Li", "Je tricote."))}
+    backup = tmp_path / "relais.backup"
+    run(config, "backup", str(backup))
+    logins = {name: session.exec(select(User).where(User.resident_id == r.id)).one()
+              for name, r in people.items()}
+    assert withdraw_consent(session, logins["Awa"], people["Awa"])
+    create_request(session, logins["Binta"], people["Binta"], RequestKind.ERASURE, "Je déménage.")
+    ids = {name: r.id for name, r in people.items()}
+    session.close()
+    db.dispose()
+    printed = run(config, "restore", str(backup))
+    assert "2 consent(s) withdrawn again, 1 erasure request(s) sent again" in printed
+    with Database(config.database_url) as restored, restored.session() as s2:
+        assert valid_consent_residents(s2, date.today()) == {ids["Li"]}
+        [asked] = s2.exec(select(ResidentRequest)).all()
+        assert (asked.resident_id, asked.kind, asked.message, asked.handled_at) == (
+            ids["Binta"], "erasure", "Je déménage.", None)
+        assert s2.exec(select(AuditEvent).where(AuditEvent.action == "backup.restore_withdrawals")).one()
+    again = run(config, "restore", str(backup))  # the same backup again: the same state, one request
+    assert "2 consent(s) withdrawn again, 1 erasure request(s) sent again" in again
+    with Database(config.database_url) as restored, restored.session() as s2:
+        assert valid_consent_residents(s2, date.today()) == {ids["Li"]}
+        assert len(s2.exec(select(ResidentRequest)).all()) == 1
+
+
 def test_an_id_given_again_after_a_restore_is_someone_else(
         app: object, session: Session, world: World, config: Config, tmp_path: Path) -> None:
     """Restore an older backup, record someone (their login takes the id of a login the newer
