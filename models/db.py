@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +13,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+BUSY_TIMEOUT_MS = 30_000  # a writer waits this long for SQLite's one write lock
+log = logging.getLogger(__name__)
 
 
 class Database:
@@ -86,13 +89,28 @@ class Database:
         self.dispose()
 
 
-def empty_write_ahead_log(session: Session) -> None:
+def empty_write_ahead_log(session: Session, wait_ms: int = 5_000) -> bool:
     """SQLite: copy the write-ahead log into the database file and cut it to zero bytes. An
     erasure's page images are overwritten in the database (secure_delete), but the log keeps the
     pages as they were before, person and all, until later writes happen to wrap over them, and
-    any copy of the instance folder carries it. Nothing to do on PostgreSQL."""
-    if session.get_bind().dialect.name == "sqlite":
-        session.connection().exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    any copy of the instance folder carries it. Nothing to do on PostgreSQL.
+
+    A reader in the middle of a transaction (another process's long read) keeps the log: this
+    waits `wait_ms` for it, not the connections' BUSY_TIMEOUT_MS (a worker's click on « Effacer »
+    hung 30 s, then the log stayed all the same, unsaid), and returns False with a warning then;
+    the daily retention run empties the log again."""
+    if session.get_bind().dialect.name != "sqlite":
+        return True
+    connection = session.connection()
+    connection.exec_driver_sql(f"PRAGMA busy_timeout={int(wait_ms)}")
+    try:
+        busy = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()[0]
+    finally:
+        connection.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    if busy:
+        log.warning("the write-ahead log could not be emptied (a reader kept it): erased pages stay "
+                    "in it until the next retention run")
+    return not busy
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -100,7 +118,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets gunicorn workers read while one writes; foreign keys are off by default in SQLite.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     # An erased declaration is overwritten on disk, not left in free pages that later backups
     # (scripts/backup.py copies pages) would carry; some SQLite builds default to it, not all.

@@ -308,6 +308,34 @@ def test_an_erased_persons_words_leave_the_write_ahead_log(session: Session, wor
     assert session.get(ResidentRow, story.binta) is not None
 
 
+@pytest.mark.skipif(os.environ.get("RELAIS_TEST_DB") == "postgres", reason="SQLite's files")
+def test_a_log_a_reader_kept_is_said_and_emptied_by_the_next_retention_run(
+        session: Session, world: World, config: Config, caplog: pytest.LogCaptureFixture) -> None:
+    """Another process in the middle of a read keeps the write-ahead log: the erasure waited 30 s
+    (the connections' busy timeout), then left her words in it without a word. It now waits a few
+    seconds, says so in the log, and the daily retention run empties it."""
+    import sqlite3
+
+    from web.services.privacy import run_retention
+
+    story = _story(session, world)
+    database = Path(config.database_url.removeprefix("sqlite:///"))
+    wal = database.with_name(database.name + "-wal")
+    reader = sqlite3.connect(database, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM resident").fetchall()  # another worker's long read
+    try:
+        erase_and_forget(session, matching, world.worker_a, session.get(ResidentRow, story.awa), "worker")
+    finally:
+        reader.execute("COMMIT")
+        reader.close()
+    assert "the write-ahead log could not be emptied" in caplog.text
+    assert b"rideaux" in wal.read_bytes()
+    run_retention(session, matching, date.today(), 24, 30)
+    assert not wal.exists() or b"rideaux" not in wal.read_bytes()
+    assert b"rideaux" not in database.read_bytes()
+
+
 def test_taps_sent_at_once_ask_for_erasure_once(client: FlaskClient, auth: Auth, session: Session,
                                                 world: World) -> None:
     """Three taps on « Demander l'effacement » on a slow phone reach the server together: one
