@@ -453,3 +453,36 @@ def test_a_text_at_the_limit_written_in_lines_is_kept(client: FlaskClient, auth:
         assert session.exec(select(Need).where(Need.title == "Atelier couture")).one().description == typed
     else:
         assert world.association.description == typed
+
+
+def test_a_need_with_as_many_yeses_as_it_asked_for_gets_no_more_proposals(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    """« Combien de personnes : 1 » was only shown: after the one yes, Relais kept proposing the
+    need to new people, who were told « La structure va vous contacter » for a place taken."""
+    from web.services.review import answer
+
+    text = "Je fais de la couture et des retouches."
+    awa = add_resident(session, world, "Awa", text)
+    need, _ = create_need(session, matching, world.member, NeedInput(
+        title="Atelier couture", description="Animer un atelier de couture.", people_wanted=1), date.today())
+    binta = add_resident(session, world, "Binta", text)  # proposed by the matcher: the need wants people
+    waiting = session.exec(select(Match).where(Match.need_id == need.id)).all()
+    assert binta.resident.id in {m.resident_id for m in waiting}
+    for m in waiting:
+        session.delete(m)
+    session.commit()
+    store_proposals(session, [Proposal(need.id or 0, p.resident.id or 0, 0.5, {}) for p in (awa, binta)],
+                    Direction.NEED_TO_RESIDENT)
+    hers = select(Match).where(Match.resident_id == awa.resident.id)
+    approve(session, world.worker_a, session.exec(hers).one())
+    login = session.exec(select(User).where(User.resident_id == awa.resident.id)).one()
+    answer(session, login, session.exec(hers).one(), True)
+    session.expire_all()
+    # Binta's proposal, not reviewed yet, would be reviewed for nothing; a newcomer is not proposed.
+    assert [(m.resident_id, m.status) for m in session.exec(select(Match)).all()] == [
+        (awa.resident.id, MatchStatus.ACCEPTED)]
+    chloe = add_resident(session, world, "Chloé", text)
+    assert not session.exec(select(Match).where(Match.resident_id == chloe.resident.id)).all()
+    auth.login(world.member.email or "")
+    page = client.get(f"/structure/besoins/{need.id}").get_data(as_text=True)
+    assert "une personne a dit oui : <strong>complet</strong>, Relais ne propose plus personne." in page

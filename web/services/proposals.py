@@ -132,13 +132,29 @@ def consenting(session: Session, today: date) -> Eligibility:
                        every=lambda: valid_consent_residents(session, today))
 
 
+def _yeses_of(need_id: Any) -> Any:
+    """How many residents said yes to the need, as a scalar subquery."""
+    return select(func.count()).select_from(Match).where(
+        Match.need_id == need_id, Match.status == MatchStatus.ACCEPTED).scalar_subquery()
+
+
+def not_filled() -> Any:
+    """A condition on Need: it still wants people (it says no number, or fewer said yes)."""
+    return or_(col(Need.people_wanted).is_(None), col(Need.people_wanted) > _yeses_of(Need.id))
+
+
+def yeses(session: Session, need: Need) -> int:
+    """How many residents said yes to `need`."""
+    return int(session.exec(select(_yeses_of(need.id))).one())
+
+
 def open_needs_for(session: Session, languages: Sequence[str]) -> Eligibility:
     """Open needs that ask for no language, or for one of these, as a ranking's filter (asked of
     the ranked-first needs: with 5,000 open needs, reading them all was ~180 ms a round)."""
     spoken = with_parents(languages)
 
     def speaking(query: Any) -> set[int]:
-        rows = session.exec(query.where(Need.status == NeedStatus.OPEN)).all()
+        rows = session.exec(query.where(Need.status == NeedStatus.OPEN, not_filled())).all()
         return {i for i, asked in rows if i is not None and (not asked or spoken & set(asked))}
 
     return Eligibility(among=lambda ids: speaking(select(Need.id, Need.languages)
@@ -453,8 +469,10 @@ def statements_of_needs(session: Session, ids: Sequence[int]) -> dict[int, list[
 
 def propose_for_need(session: Session, matching: MatchingService, need: Need, today: date,
                      k: int | None = None) -> int:
-    """Propose residents for an open need (committed); return how many proposals are new."""
-    if need.status != NeedStatus.OPEN or need.id is None:
+    """Propose residents for an open need (committed); return how many proposals are new. A need
+    as many said yes to as it asked for (`people_wanted`) gets no more."""
+    if need.status != NeedStatus.OPEN or need.id is None \
+            or (need.people_wanted is not None and yeses(session, need) >= need.people_wanted):
         return 0
     rows = need_statements(session, need.id)
     if not rows:

@@ -31,7 +31,9 @@ from web.services.proposals import (
     forget_review_floor,
     reviewable,
     valid_consent_residents,
+    withdraw_unreviewed,
     worker_proposal,
+    yeses,
 )
 from web.services.queries import count_rows, ids_subquery, numbered_page, row_id, rows_by_id, update_if
 
@@ -197,6 +199,11 @@ def answer(session: Session, resident_user: User, match: Match, accept: bool,
         raise ServiceError(CLOSED_FOR_RESIDENT[Closed.NEED])  # withdrawn meanwhile, or the need closed
     record(session, resident_user, "match.accept" if accept else "match.decline", "match", match.id)
     resident_answered(session, match)
+    need = session.get(Need, need_id)
+    if accept and need is not None and need.people_wanted is not None \
+            and yeses(session, need) >= need.people_wanted:
+        # As many yeses as people asked for: the proposals nobody reviewed yet would be for nothing.
+        withdraw_unreviewed(session, need_id=need_id)
     session.commit()
 
 

@@ -19,7 +19,7 @@ from web.services.administration import describe_organisation
 from web.services.needs import NEED_FIELDS, NeedInput, create_need, update_need
 from web.services.privacy import record_profile_views
 from web.services.profiles import organisation_of, territories
-from web.services.proposals import shown_to_association, visible_candidates
+from web.services.proposals import shown_to_association, visible_candidates, yeses
 
 bp = Blueprint("association", __name__, url_prefix="/structure")
 MEMBERS = (Role.ASSOCIATION_MEMBER, Role.ADMIN)
@@ -153,5 +153,5 @@ def need(need_id: int) -> Any:
     candidates = visible_candidates(session, item)
     # Seeing a candidate is seeing a profile: journaled, as the residents' export shows them.
     record_profile_views(session, user(), [r.id for _m, r in candidates if r.id is not None], need_id)
-    return render_template("association/need.html", need=item,
-                           candidates=candidates, action=ActionForm())
+    return render_template("association/need.html", need=item, candidates=candidates, action=ActionForm(),
+                           yeses=yeses(session, item) if item.people_wanted else None)

@@ -91,7 +91,7 @@ from web.services.profiles import (
     update_profile,
     withdraw_consent,
 )
-from web.services.proposals import current_statements, nearest_residents, valid_consent_residents
+from web.services.proposals import current_statements, nearest_residents, valid_consent_residents, yeses
 from web.services.queries import row_id, rows_by_id
 from web.services.review import (
     ReviewFilters,
@@ -488,6 +488,7 @@ def need(need_id: int) -> Any:
                            organisation=session.get(Organisation, item.organisation_id),
                            territory=session.get(Territory, item.territory_id) if item.territory_id else None,
                            proposals=proposals, nearby=nearby,
+                           yeses=yeses(session, item) if item.people_wanted else None,
                            # the review desk leaves out a proposal whose person's consent lapsed
                            consenting=valid_consent_residents(session, date.today(),
                                                               [r.id or 0 for _m, r in proposals]))
