@@ -28,6 +28,7 @@ from models import (
     SkillStatement,
     User,
     ValidationStatus,
+    utcnow,
 )
 from models import Resident as ResidentRow
 from models.tables import AppendOnlyError
@@ -291,6 +292,34 @@ def test_an_erased_persons_vectors_leave_every_processs_index_file(session: Sess
         process.save()
         assert process.collections[RESIDENTS].index.tombstones == len(vectors)  # not compacted
         assert _closest_in_file(process.index_path(RESIDENTS), vectors) < 0.95
+
+
+def test_partner_tools_learn_of_erasures_through_the_api(client: FlaskClient, session: Session,
+                                                          world: World) -> None:
+    """A tool that keeps copies of GET /residents never learnt that someone was erased: they just
+    stopped appearing. GET /residents/erased lists them since an instant, for their centre."""
+    from web.api.tokens import create_token
+
+    story = _story(session, world)
+    since = utcnow()
+    erase_and_forget(session, matching, world.worker_a, session.get(ResidentRow, story.awa), "worker")
+    bea = add_resident(session, world, "Béa", "Je tricote.", recorded_by=world.worker_b).resident
+    erase_and_forget(session, matching, world.worker_b, bea, "worker")
+
+    def erased(user: User, since: str) -> list[int]:
+        secret = create_token(session, user, f"tableur {user.id}", False, 1).secret
+        response = client.get(f"/api/v1/residents/erased?since={since}",
+                              headers={"Authorization": f"Bearer {secret}"})
+        assert response.status_code == 200, response.get_data(as_text=True)
+        items = response.get_json()["items"]
+        assert all(item["erased_at"] for item in items)
+        return [item["id"] for item in items]
+
+    stamp = since.isoformat().replace("+00:00", "Z")
+    assert erased(world.worker_a, stamp) == [story.awa]  # their centre's, not centre B's
+    assert erased(world.worker_b, stamp) == [bea.id]
+    assert erased(world.admin, stamp) == [story.awa, bea.id]
+    assert erased(world.admin, "2999-01-01T00:00:00Z") == []
 
 
 @pytest.mark.skipif(os.environ.get("RELAIS_TEST_DB") == "postgres", reason="SQLite's files")

@@ -4,7 +4,7 @@ for admins (web.permissions.get_resident decides, as on the web pages)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from flask import request
@@ -13,7 +13,7 @@ from sqlalchemy import exists, or_
 from sqlmodel import col, select
 
 from matcher.sensitive import find_sensitive
-from models import Consent, Resident, Role, SkillDeclaration, SkillStatement, User
+from models import AuditEvent, Consent, Resident, Role, SkillDeclaration, SkillStatement, User
 from web.api.core import access, actor, bp, errors, page
 from web.api.problems import abort_problem, abort_service_error
 from web.api.schemas import (
@@ -21,6 +21,8 @@ from web.api.schemas import (
     DeclarationInput,
     DeclarationSchema,
     DeclarationUpdateSchema,
+    ErasedArgs,
+    ErasedListSchema,
     ResidentArgs,
     ResidentPatch,
     ResidentSchema,
@@ -109,6 +111,23 @@ def residents(**args: Any) -> Any:
     result["items"] = present_residents(listed)
     record_reading_from_outside(db_session(), actor(), listed, "api")  # as each one read alone
     return result
+
+
+@bp.route("/residents/erased", tags=["Residents"])
+@access(*STAFF)
+@bp.arguments(ErasedArgs, **QUERY)
+@bp.response(200, ErasedListSchema)
+def erased(since: datetime) -> Any:
+    """Residents erased since an instant (at their request, by their social worker, by the
+    retention run, or again after a restore), oldest first: a tool that keeps copies of
+    `GET /residents` deletes them too, since an erased person no longer appears there. A social
+    worker's token lists their organisation's residents; an administrator's, every one."""
+    events = db_session().exec(select(AuditEvent).where(
+        AuditEvent.action == "resident.erase", col(AuditEvent.at) >= since)
+        .order_by(col(AuditEvent.at), col(AuditEvent.id))).all()
+    everyone = actor().role == Role.ADMIN
+    return {"items": [{"id": e.object_id, "erased_at": e.at} for e in events
+                      if everyone or (e.details or {}).get("organisation_id") == actor().organisation_id]}
 
 
 @bp.route(f"/residents/{RID}", tags=["Residents"])

@@ -110,6 +110,20 @@ class ResidentArgs(SinceArgs):
     organisation_id = Id(load_default=None)
 
 
+class ErasedArgs(Schema):
+    since = Instant(required=True, metadata={
+        "description": "Erasures at or after this instant (ISO 8601; UTC when no offset is given)."})
+
+
+class ErasedSchema(Schema):
+    id = _out(fields.Integer, metadata={"description": "The erased resident's id."})
+    erased_at = _out(fields.AwareDateTime, metadata={"description": "When the person was erased."})
+
+
+class ErasedListSchema(Schema):
+    items = fields.List(fields.Nested(ErasedSchema), required=True)
+
+
 class NeedArgs(SinceArgs):
     organisation_id = Id(load_default=None)
     territory_id = Id(load_default=None)

@@ -296,8 +296,9 @@ def erase_resident(session: Session, matching: MatchingService, actor: User | No
         SQLModel.metadata.tables["resident"].c.id == rid))
     erasure.removed["resident"] = 1
     notifications.settle_to_review(session)  # their proposals no longer wait at the desk
+    # Its centre (no person): partner tools of that centre learn of the erasure (GET /residents/erased).
     record(session, actor, "resident.erase", "resident", rid, reason=reason, removed=erasure.removed,
-           scrubbed=erasure.scrubbed)
+           scrubbed=erasure.scrubbed, organisation_id=resident.organisation_id)
     session.commit()
     return erasure
 
