@@ -158,16 +158,20 @@ def _waiting(session: Session, organisation_id: int, since: datetime) -> int:
         col(Match.created_at) >= since)).one())
 
 
-def settle_to_review(session: Session) -> int:
+def settle_to_review(session: Session, organisation_ids: Iterable[int] | None = None) -> int:
     """Say each « to review » notice neither read nor emailed yet again with what still waits:
     proposals reviewed at the desk, or withdrawn (a need paused, closed or rewritten, a profile
     changed, a consent withdrawn, a person erased) no longer count, and a notice about none goes.
     A closed need left the worker's badge at « 2 nouvelles propositions » over an empty desk, and
-    the next morning's digest e-mailed it. Returns how many notices changed (caller commits)."""
+    the next morning's digest e-mailed it. Only the workers of `organisation_ids` when given (the
+    centres of the residents whose proposals changed). Returns how many notices changed (caller
+    commits)."""
+    query = select(Notification, User.organisation_id).join(
+        User, col(User.id) == Notification.user_id).where(_UNREAD_TO_REVIEW)
+    if organisation_ids is not None:
+        query = query.where(col(User.organisation_id).in_(set(organisation_ids)))
     changed = 0
-    for notice, organisation_id in session.exec(
-            select(Notification, User.organisation_id).join(User, col(User.id) == Notification.user_id)
-            .where(_UNREAD_TO_REVIEW)).all():
+    for notice, organisation_id in session.exec(query).all():
         since = _counted_since(notice)
         n = _waiting(session, organisation_id, since) if organisation_id is not None else 0
         if n == 0:

@@ -259,7 +259,7 @@ def erase_resident(session: Session, matching: MatchingService, actor: User | No
 
     Commits. `reason`: "request" (the person asked), "worker", "retention".
     """
-    rid = resident.id or 0
+    rid, centre = resident.id or 0, resident.organisation_id
     matches = session.exec(select(Match).where(Match.resident_id == rid)).all()
     logins = session.exec(select(User).where(User.resident_id == rid)).all()
     about = audit_events_about(session, resident, logins[0] if logins else None, matches)
@@ -295,10 +295,10 @@ def erase_resident(session: Session, matching: MatchingService, actor: User | No
     conn.execute(delete(SQLModel.metadata.tables["resident"]).where(
         SQLModel.metadata.tables["resident"].c.id == rid))
     erasure.removed["resident"] = 1
-    notifications.settle_to_review(session)  # their proposals no longer wait at the desk
+    notifications.settle_to_review(session, [centre])  # their proposals no longer wait at the desk
     # Its centre (no person): partner tools of that centre learn of the erasure (GET /residents/erased).
     record(session, actor, "resident.erase", "resident", rid, reason=reason, removed=erasure.removed,
-           scrubbed=erasure.scrubbed, organisation_id=resident.organisation_id)
+           scrubbed=erasure.scrubbed, organisation_id=centre)
     session.commit()
     return erasure
 

@@ -744,12 +744,14 @@ def withdraw_unreviewed(session: Session, *, need_id: int | None = None,
     the title took it away for good, the matcher never proposing that person). Return how many
     went."""
     unreviewed = col(Match.status) == MatchStatus.PROPOSED
-    query = delete(Match).where(or_(unreviewed, matcher_approvals()) if unanswered else unreviewed)
+    which = [or_(unreviewed, matcher_approvals()) if unanswered else unreviewed]
     if need_id is not None:
-        query = query.where(col(Match.need_id) == need_id)
+        which.append(col(Match.need_id) == need_id)
     if resident_id is not None:
-        query = query.where(col(Match.resident_id) == resident_id)
-    gone = int(session.exec(query).rowcount or 0)
-    if gone:
-        settle_to_review(session)  # « 2 nouvelles propositions » about proposals gone
+        which.append(col(Match.resident_id) == resident_id)
+    centres = set(session.exec(select(Resident.organisation_id).join(
+        Match, col(Match.resident_id) == Resident.id).where(*which, unreviewed).distinct()).all())
+    gone = int(session.exec(delete(Match).where(*which)).rowcount or 0)
+    if centres:
+        settle_to_review(session, centres)  # « 2 nouvelles propositions » about proposals gone
     return gone

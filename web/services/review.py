@@ -47,7 +47,7 @@ def approve(session: Session, reviewer: User, match: Match) -> None:
         raise ServiceError(_l("Cette proposition a déjà été examinée."))
     _refuse_if_closed(session, match, CLOSED_FOR_REVIEWER)
     _approve(session, reviewer, match)
-    settle_to_review(session)
+    settle_to_review(session, _centres(session, [match]))
     session.commit()
     forget_review_floor(session)
 
@@ -69,7 +69,7 @@ def bulk_approve(session: Session, reviewer: User, matches: Sequence[Match]) -> 
     except ServiceError:  # one reviewed by someone else meanwhile: _review rolled back them all
         raise ServiceError(_l("Une des propositions cochées a déjà été examinée : rien n'a été "
                               "validé. Rechargez la page.")) from None
-    settle_to_review(session)
+    settle_to_review(session, _centres(session, matches))
     session.commit()
     forget_review_floor(session)
     return len(matches)
@@ -142,6 +142,12 @@ def done_as_asked(session: Session, match_ids: Sequence[int], status: MatchStatu
         now == status and (reviewer is None or by == reviewer.id) for now, by in rows)
 
 
+def _centres(session: Session, matches: Sequence[Match]) -> set[int]:
+    """The organisations following the residents of `matches` (whose workers' notices count them)."""
+    return set(session.exec(select(Resident.organisation_id).where(
+        col(Resident.id).in_({m.resident_id for m in matches}))).all())
+
+
 def _review(session: Session, reviewer: User, match: Match, **values: Any) -> None:
     """Write a review only if the proposal is still unreviewed in the database: two workers (or two
     tabs) may read it at once, and the second review must not overwrite the first (an approval
@@ -171,7 +177,7 @@ def reject(session: Session, reviewer: User, match: Match, code: str, note: str 
             rejection_note=note or None)
     # The note stays on the proposal (erased with it); the append-only audit never holds free text.
     record(session, reviewer, "match.reject", "match", match.id, code=code, has_note=bool(note))
-    settle_to_review(session)  # reviewed at the desk: the notice counts what still waits
+    settle_to_review(session, _centres(session, [match]))  # the desk's notices count what still waits
     session.commit()
     forget_review_floor(session)
 
