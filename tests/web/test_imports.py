@@ -14,7 +14,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, select, update
 
 from models import (
     AuditEvent,
@@ -90,7 +90,10 @@ def wait_for(job_id: int, timeout_s: float = 120.0) -> BackgroundJob:
 
 def import_file(auth: Auth, data: bytes, entity: str = "residents") -> BackgroundJob:
     """Upload, confirm the preview, and wait for the job."""
-    job_id = draft_id(upload(auth, data, entity))
+    return confirm_and_wait(auth, draft_id(upload(auth, data, entity)))
+
+
+def confirm_and_wait(auth: Auth, job_id: int) -> BackgroundJob:
     response = auth.client.post(f"/accompagnement/import/{job_id}/valider",
                                 data={"csrf_token": auth.token(f"/accompagnement/import/{job_id}")})
     assert response.status_code == 302
@@ -525,6 +528,36 @@ def test_the_same_people_are_never_imported_twice(client: FlaskClient, auth: Aut
         assert parsed.rows[0].errors == []
         assert "répète une ligne plus haut" in parsed.rows[1].errors[0]
         assert parse(session, data, "residents", date.today(), world.centre_b.id).ok
+
+
+def test_the_same_file_confirmed_twice_at_once_is_written_once(client: FlaskClient, auth: Auth,
+                                                                session: Session, world: World) -> None:
+    """Two drafts of one file (two tabs, two colleagues) were each checked for duplicates before
+    the other had written: confirmed together, every person got two profiles and two logins.
+    The second confirmation waits for the first; a job checks again as it writes."""
+    from web.services.jobs import JobFailed, Progress
+
+    auth.login(world.worker_a.email or "")
+    data = residents_csv().encode("utf-8")
+    first, second = draft_id(upload(auth, data)), draft_id(upload(auth, data))
+    session.exec(update(BackgroundJob).where(col(BackgroundJob.id) == first)  # still working
+                 .values(status=JobStatus.RUNNING))
+    session.commit()
+    preview = f"/accompagnement/import/{second}"
+    page = auth.post(f"{preview}/valider", {}, token_from=preview,
+                     follow_redirects=True).get_data(as_text=True)  # type: ignore[attr-defined]
+    assert "Un autre import du même type est en cours pour votre structure" in page
+    assert session.get(BackgroundJob, second).status == JobStatus.DRAFT  # type: ignore[union-attr]
+    # Had both been queued, the second job, writing after the first, stops on the rows it holds.
+    session.exec(update(BackgroundJob).where(col(BackgroundJob.id) == first).values(status=JobStatus.DRAFT))
+    session.commit()
+    assert confirm_and_wait(auth, first).status == JobStatus.FINISHED
+    late = session.get(BackgroundJob, second)
+    assert late is not None
+    with client.application.app_context(), pytest.raises(JobFailed) as stopped:
+        imports.run_import(late, Progress(second))
+    assert "a déjà une fiche dans votre structure" in str(stopped.value)
+    assert count(session, Resident) == 3
 
 
 def test_a_surname_in_the_initial_column_is_known_again(client: FlaskClient, auth: Auth, session: Session,

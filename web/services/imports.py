@@ -44,6 +44,7 @@ from models import (
     Need,
     NeedKind,
     NeedStatus,
+    Organisation,
     Resident,
     Role,
     SkillDeclaration,
@@ -645,6 +646,15 @@ def confirm(session: Session, actor: User, job: BackgroundJob) -> BackgroundJob:
     parsed = preview(session, job)
     if not parsed.ok:
         raise ServiceError(_("Le fichier a des erreurs : corrigez-les puis envoyez-le à nouveau."))
+    if session.exec(select(BackgroundJob.id).where(
+            BackgroundJob.organisation_id == job.organisation_id, BackgroundJob.kind == job.kind,
+            col(BackgroundJob.status).in_([JobStatus.QUEUED, JobStatus.RUNNING]),
+            col(BackgroundJob.id) != job.id)).first() is not None:
+        # The same file in two tabs, or from two colleagues: each checked for duplicates before the
+        # other had written, and every person got two profiles.
+        raise ServiceError(_("Un autre import du même type est en cours pour votre structure : attendez "
+                             "qu'il se termine, puis validez celui-ci (les lignes qu'il aura enregistrées "
+                             "seront signalées comme doublons)."))
     if not move(session, job, JobStatus.DRAFT, status=JobStatus.QUEUED, total=3 * len(parsed.rows),
                 progress=0):  # confirmed meanwhile (a double tap), or cancelled
         session.rollback()
@@ -702,6 +712,17 @@ def run_import(job: BackgroundJob, progress: Progress) -> dict[str, Any]:
     created: list[int] = []
     consent_months = current_app.config["RELAIS"].consent_months
     with matching.prebuilt(documents), db.session() as session:
+        # One import of a centre writes at a time (SQLite: this first write waits for the one
+        # writer; PostgreSQL: the organisation's row), and looks again for rows saved meanwhile by
+        # another import of the same file: checked at its preview, they would be written twice.
+        session.exec(update(BackgroundJob).where(col(BackgroundJob.id) == job.id).values(updated_at=utcnow()))
+        session.exec(select(Organisation.id).where(Organisation.id == job.organisation_id).with_for_update())
+        known: Any = _KnownProfiles(session, job.organisation_id) if entity == "residents" \
+            else _KnownNeeds(session, job.organisation_id)
+        twice = [_("Ligne %(line)d : %(error)s", line=row.line, error=why) for row in rows
+                 if (why := known.repeated(row.data))]
+        if twice:
+            raise JobFailed(*twice)
         actor = session.get(User, job.created_by_id)
         if actor is None or not may_import(actor):
             raise JobFailed(_("Seul·e un·e travailleur·se social·e peut importer un fichier."))
