@@ -171,16 +171,20 @@ def settle_to_review(session: Session, organisation_ids: Iterable[int] | None = 
     if organisation_ids is not None:
         query = query.where(col(User.organisation_id).in_(set(organisation_ids)))
     changed = 0
+    # Written by id, not through the loaded rows: another process may have replaced a notice
+    # meanwhile (its statement then matches nothing; the ORM would fail the caller's review).
     for notice, organisation_id in session.exec(query).all():
         since = _counted_since(notice)
         n = _waiting(session, organisation_id, since) if organisation_id is not None else 0
         if n == 0:
-            session.delete(notice)
+            session.exec(delete(Notification).where(col(Notification.id) == notice.id))
         elif n != notice.message_values.get("n", 1):
             said = _to_review(n, since)
-            notice.text, notice.message, notice.message_values = said.text, said.message, said.values
+            session.exec(update(Notification).where(col(Notification.id) == notice.id).values(
+                text=said.text, message=said.message, message_values=said.values))
         else:
             continue
+        session.expunge(notice)
         changed += 1
     return changed
 
