@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlmodel import Session, col, select, update
+from sqlmodel import Session, col, delete, select, update
 
 from models import (
     AuditEvent,
@@ -24,7 +24,9 @@ from models import (
 )
 from tests.conftest import Auth, World, add_resident, approved_opportunity, need_form, taps
 from web.extensions import matching
+from web.services import ServiceError
 from web.services.needs import NeedInput, create_need
+from web.services.profiles import CreatedResident
 from web.services.proposals import Proposal, store_proposals
 from web.services.review import approve
 
@@ -458,31 +460,49 @@ def test_a_text_at_the_limit_written_in_lines_is_kept(client: FlaskClient, auth:
 def test_a_need_with_as_many_yeses_as_it_asked_for_gets_no_more_proposals(
         client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
     """« Combien de personnes : 1 » was only shown: after the one yes, Relais kept proposing the
-    need to new people, who were told « La structure va vous contacter » for a place taken."""
-    from web.services.review import answer
+    need to new people, and a second approved person could say yes and be told « La structure va
+    vous contacter » for a place taken."""
+    from web.services.proposals import worker_proposal
+    from web.services.review import answer, propose_and_approve
 
     text = "Je fais de la couture et des retouches."
     awa = add_resident(session, world, "Awa", text)
     need, _ = create_need(session, matching, world.member, NeedInput(
         title="Atelier couture", description="Animer un atelier de couture.", people_wanted=1), date.today())
     binta = add_resident(session, world, "Binta", text)  # proposed by the matcher: the need wants people
-    waiting = session.exec(select(Match).where(Match.need_id == need.id)).all()
-    assert binta.resident.id in {m.resident_id for m in waiting}
-    for m in waiting:
-        session.delete(m)
+    assert binta.resident.id in {m.resident_id for m in session.exec(select(Match)).all()}
+    dina = add_resident(session, world, "Dina", text)
+    session.exec(delete(Match))
     session.commit()
     store_proposals(session, [Proposal(need.id or 0, p.resident.id or 0, 0.5, {}) for p in (awa, binta)],
                     Direction.NEED_TO_RESIDENT)
-    hers = select(Match).where(Match.resident_id == awa.resident.id)
-    approve(session, world.worker_a, session.exec(hers).one())
-    login = session.exec(select(User).where(User.resident_id == awa.resident.id)).one()
-    answer(session, login, session.exec(hers).one(), True)
+    for person in (awa, binta):
+        approve(session, world.worker_a, session.exec(select(Match).where(
+            Match.resident_id == person.resident.id)).one())
+    picked = propose_and_approve(session, world.worker_a, matching, need, dina.resident, date.today())
+
+    def says_yes(person: CreatedResident) -> None:
+        login = session.exec(select(User).where(User.resident_id == person.resident.id)).one()
+        hers = session.exec(select(Match).where(Match.resident_id == person.resident.id)).one()
+        answer(session, login, hers, True)
+
+    says_yes(awa)
     session.expire_all()
-    # Binta's proposal, not reviewed yet, would be reviewed for nothing; a newcomer is not proposed.
-    assert [(m.resident_id, m.status) for m in session.exec(select(Match)).all()] == [
-        (awa.resident.id, MatchStatus.ACCEPTED)]
-    chloe = add_resident(session, world, "Chloé", text)
+    # Binta's approval (the matcher's) goes, her worker told why; Dina, the worker's own pick, stays
+    # but her yes is refused: the place is taken.
+    assert {m.resident_id: m.status for m in session.exec(select(Match)).all()} == {
+        awa.resident.id: MatchStatus.ACCEPTED, dina.resident.id: MatchStatus.APPROVED}
+    told = session.exec(select(Notification.text).where(Notification.kind == "withdrawn",
+                                                        Notification.user_id == world.worker_a.id)).all()
+    assert told == ["« Atelier couture » a trouvé toutes les personnes demandées : la proposition validée "
+                    "pour Binta est retirée avant sa réponse."]
+    with pytest.raises(ServiceError, match="Les places sont déjà prises pour cette fois"):
+        says_yes(dina)
+    assert session.get(Match, picked.id).status == MatchStatus.APPROVED  # type: ignore[union-attr]
+    chloe = add_resident(session, world, "Chloé", text)  # the matcher proposes her nothing
     assert not session.exec(select(Match).where(Match.resident_id == chloe.resident.id)).all()
+    with pytest.raises(ServiceError, match="déjà toutes les personnes demandées"):
+        worker_proposal(session, matching, need, chloe.resident, date.today())
     auth.login(world.member.email or "")
     page = client.get(f"/structure/besoins/{need.id}").get_data(as_text=True)
     assert "une personne a dit oui : <strong>complet</strong>, Relais ne propose plus personne." in page

@@ -272,6 +272,8 @@ WITHDRAWN_BECAUSE = {
     "text_paused": N_("« %(title)s » a été modifié pendant sa pause : la proposition validée pour "
                       "%(name)s est retirée avant sa réponse. Le besoin repassera dans les propositions "
                       "s'il rouvre."),
+    "filled": N_("« %(title)s » a trouvé toutes les personnes demandées : la proposition validée pour "
+                 "%(name)s est retirée avant sa réponse."),
     "text_closed": N_("« %(title)s » a été modifié après sa clôture : la proposition validée pour "
                       "%(name)s est retirée avant sa réponse."),
     "languages": N_("« %(title)s » demande maintenant une langue que %(name)s ne parle pas : la "
@@ -295,10 +297,11 @@ def approvals_withdrawn(session: Session, need: Need, approvals: Sequence[tuple[
         if resident is not None:
             said = _french(WITHDRAWN_BECAUSE[why], title=need.title, name=resident.public_name)
             notify(session, _active(session, [reviewer]), Kind.WITHDRAWN, said, resident_link(resident_id))
-            _opportunity_gone(session, resident_id, need, titled or need.title)
+            _opportunity_gone(session, resident_id, need, titled or need.title, filled=why == "filled")
 
 
-def _opportunity_gone(session: Session, resident_id: int, need: Need, titled: str) -> None:
+def _opportunity_gone(session: Session, resident_id: int, need: Need, titled: str,
+                      filled: bool = False) -> None:
     """The resident's notice of `need`'s opportunity goes if unread; else they are told it went,
     under the title they read (`titled`)."""
     account = _resident_user(session, resident_id)
@@ -309,7 +312,11 @@ def _opportunity_gone(session: Session, resident_id: int, need: Need, titled: st
         col(Notification.read_at).is_(None))).all() if (n.message_values or {}).get("need_id") == need.id]
     for notice in unread:
         session.delete(notice)
-    if not unread:
+    if not unread and filled:
+        notify(session, [account], Kind.WITHDRAWN, _french(N_(
+            "La proposition « %(title)s » n'est plus disponible : les places sont prises. La personne "
+            "qui vous accompagne vous dira s'il y a autre chose pour vous."), title=titled), RESIDENT_HOME)
+    elif not unread:
         notify(session, [account], Kind.WITHDRAWN, _french(N_(
             "La proposition « %(title)s » n'est plus disponible : le besoin a changé. La personne qui "
             "vous accompagne vous dira s'il y a du nouveau."), title=titled), RESIDENT_HOME)

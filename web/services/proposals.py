@@ -562,6 +562,9 @@ def worker_proposal(session: Session, matching: MatchingService, need: Need, res
     of this pair may exist (a rejected one included)."""
     if need.id is None or resident.id is None or not need.open_to_proposals:
         raise ServiceError(_l("Ce besoin n'est pas ouvert : on ne peut plus y proposer quelqu'un."))
+    if need.people_wanted is not None and yeses(session, need) >= need.people_wanted:
+        raise ServiceError(_l("Ce besoin a déjà toutes les personnes demandées : on ne peut plus y "
+                              "proposer quelqu'un."))
     if resident.id not in valid_consent_residents(session, today, [resident.id]):
         raise ServiceError(_l("Sans consentement valide, cette personne ne peut pas être proposée."))
     if session.exec(select(Match.id).where(Match.need_id == need.id,

@@ -26,9 +26,16 @@ from models import (
 from web.services import ChangedMeanwhile, ServiceError
 from web.services.audit import record
 from web.services.matching import MatchingService
-from web.services.notifications import opportunity_approved, resident_answered, settle_to_review
+from web.services.notifications import (
+    approvals_withdrawn,
+    opportunity_approved,
+    resident_answered,
+    settle_to_review,
+)
 from web.services.proposals import (
     forget_review_floor,
+    matcher_approvals,
+    not_filled,
     reviewable,
     valid_consent_residents,
     withdraw_unreviewed,
@@ -46,6 +53,8 @@ def approve(session: Session, reviewer: User, match: Match) -> None:
     if match.status != MatchStatus.PROPOSED:
         raise ServiceError(_l("Cette proposition a déjà été examinée."))
     _refuse_if_closed(session, match, CLOSED_FOR_REVIEWER)
+    if _filled(session, [match]):
+        raise ServiceError(FILLED_FOR_REVIEWER)
     _approve(session, reviewer, match)
     settle_to_review(session, _centres(session, [match]))
     session.commit()
@@ -60,7 +69,7 @@ def bulk_approve(session: Session, reviewer: User, matches: Sequence[Match]) -> 
     if any(m.status != MatchStatus.PROPOSED for m in matches):
         raise ServiceError(_l("Une des propositions cochées a déjà été examinée : rien n'a été "
                               "validé. Rechargez la page."))
-    if closed_reasons(session, matches, date.today()):
+    if closed_reasons(session, matches, date.today()) or _filled(session, matches):
         raise ServiceError(_l("Une des propositions cochées ne peut plus être validée (besoin fermé ou "
                               "consentement terminé) : rien n'a été validé. Rechargez la page."))
     try:
@@ -118,6 +127,10 @@ CLOSED_FOR_REVIEWER = {
     Closed.CONSENT: _l("Le consentement de cette personne ne couvre plus la mise en relation : "
                        "la proposition ne peut pas être validée."),
 }
+FILLED_FOR_RESIDENT = _l("Merci ! Les places sont déjà prises pour cette fois. La personne qui vous "
+                         "accompagne vous dira s'il y a autre chose pour vous.")
+FILLED_FOR_REVIEWER = _l("Ce besoin a déjà toutes les personnes demandées : plus de proposition à valider.")
+
 CLOSED_FOR_RESIDENT = {
     Closed.NEED: _l("Cette proposition est close : la structure n'attend plus de réponse."),
     Closed.CONSENT: _l("Votre accord pour recevoir des propositions a pris fin : parlez-en à "
@@ -140,6 +153,13 @@ def done_as_asked(session: Session, match_ids: Sequence[int], status: MatchStatu
                         .where(col(Match.id).in_(match_ids))).all()
     return len(rows) == len(set(match_ids)) > 0 and all(
         now == status and (reviewer is None or by == reviewer.id) for now, by in rows)
+
+
+def _filled(session: Session, matches: Sequence[Match]) -> bool:
+    """Whether one of the matches' needs has as many yeses as people it asked for."""
+    return session.exec(select(Need.id).where(
+        col(Need.id).in_({m.need_id for m in matches}), col(Need.people_wanted).is_not(None),
+        ~not_filled())).first() is not None
 
 
 def _centres(session: Session, matches: Sequence[Match]) -> set[int]:
@@ -194,7 +214,10 @@ def answer(session: Session, resident_user: User, match: Match, accept: bool,
     match_id, need_id, resident_id = match.id, match.need_id, match.resident_id  # kept past a rollback
     # The need still open when the answer is written, not only when it was checked: an association
     # closing it meanwhile must not receive a yes it has just closed the door on.
-    need_open = col(Match.need_id).in_(select(Need.id).where(Need.status == NeedStatus.OPEN))
+    open_needs = select(Need.id).where(Need.status == NeedStatus.OPEN)
+    if accept:  # nor as many yeses as people it asked for: the place is taken (two at once too)
+        open_needs = open_needs.where(not_filled())
+    need_open = col(Match.need_id).in_(open_needs)
     if not update_if(session, match, col(Match.status), MatchStatus.APPROVED, need_open,
                      status=MatchStatus.ACCEPTED if accept else MatchStatus.DECLINED, answered_at=utcnow(),
                      resident_comment=comment.strip()[:MAX_REASON_CHARS] or None):
@@ -202,14 +225,24 @@ def answer(session: Session, resident_user: User, match: Match, accept: bool,
             Match.id == match_id, Match.need_id == need_id, Match.resident_id == resident_id)).first()
         if now in (MatchStatus.ACCEPTED, MatchStatus.DECLINED):
             raise ServiceError(_l("Vous avez déjà répondu à cette proposition."))
+        need = session.get(Need, need_id)
+        if now == MatchStatus.APPROVED and need is not None and need.status == NeedStatus.OPEN:
+            raise ServiceError(FILLED_FOR_RESIDENT)
         raise ServiceError(CLOSED_FOR_RESIDENT[Closed.NEED])  # withdrawn meanwhile, or the need closed
     record(session, resident_user, "match.accept" if accept else "match.decline", "match", match.id)
     resident_answered(session, match)
     need = session.get(Need, need_id)
     if accept and need is not None and need.people_wanted is not None \
             and yeses(session, need) >= need.people_wanted:
-        # As many yeses as people asked for: the proposals nobody reviewed yet would be for nothing.
-        withdraw_unreviewed(session, need_id=need_id)
+        # As many yeses as people asked for: the proposals nobody reviewed yet would be for nothing,
+        # and the matcher's approved ones would be answered for a place taken (their workers and
+        # residents are told). A worker's own pick stays: its yes is refused (FILLED_FOR_RESIDENT).
+        approvals_withdrawn(session, need, list(session.exec(
+            select(Match.resident_id, Match.reviewed_by_id).where(
+                Match.need_id == need_id, matcher_approvals())).all()), why="filled")
+        if withdraw_unreviewed(session, need_id=need_id, unanswered=True):
+            session.commit()
+            forget_review_floor(session)  # approvals went: the floor learnt from reviews is read again
     session.commit()
 
 
