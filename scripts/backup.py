@@ -173,6 +173,8 @@ class Leaving:
 
     withdrawn: dict[int, tuple[int, datetime, datetime]] = field(default_factory=dict)
     asked: list[tuple[int, datetime, str]] = field(default_factory=list)
+    # Erasure requests closed (the person changed their mind): (resident, sent) → (closed, by whom).
+    kept: dict[tuple[int, datetime], tuple[datetime, int | None]] = field(default_factory=dict)
 
 
 def leaving(config: Config) -> Leaving:
@@ -181,10 +183,13 @@ def leaving(config: Config) -> Leaving:
         with Database(config.database_url) as database, database.session() as session:
             consents = session.exec(select(Consent).where(col(Consent.withdrawn_at).is_not(None))).all()
             requests = session.exec(select(ResidentRequest).where(
-                ResidentRequest.kind == RequestKind.ERASURE, col(ResidentRequest.handled_at).is_(None))).all()
+                ResidentRequest.kind == RequestKind.ERASURE)).all()
             return Leaving({c.id: (c.resident_id, c.created_at, c.withdrawn_at)
                             for c in consents if c.id is not None and c.withdrawn_at is not None},
-                           [(r.resident_id, r.created_at, r.message) for r in requests])
+                           [(r.resident_id, r.created_at, r.message)
+                            for r in requests if r.handled_at is None],
+                           {(r.resident_id, _naive(r.created_at)): (r.handled_at, r.handled_by_id)
+                            for r in requests if r.handled_at is not None})
     except SQLAlchemyError as exc:
         print(f"retraits illisibles / withdrawals unreadable ({exc.__class__.__name__}): après la "
               "restauration, retirez de nouveau les consentements retirés depuis la sauvegarde.",
@@ -192,12 +197,13 @@ def leaving(config: Config) -> Leaving:
         return Leaving()
 
 
-def withdraw_again(config: Config, before: Leaving) -> tuple[int, int]:
+def withdraw_again(config: Config, before: Leaving) -> tuple[int, int, int]:
     """Withdraw again, in the restored database, the consents withdrawn since the backup (the same
-    consent: id, person and moment), and send again the erasure requests still open (for the same
-    person: a profile made before the request), each withdrawing the person's consent as it did;
-    their unreviewed proposals go. Return how many consents and requests."""
-    consents = requests = 0
+    consent: id, person and moment), send again the erasure requests still open (for the same
+    person: a profile made before the request), each withdrawing the person's consent as it did,
+    and close again the ones closed since; their unreviewed proposals go. Return how many
+    consents withdrawn, requests sent and requests closed."""
+    consents = requests = closed_again = 0
     with Database(config.database_url) as database, database.session() as session:
         out: set[int] = set()
         for cid, (rid, created, withdrawn) in before.withdrawn.items():
@@ -223,13 +229,23 @@ def withdraw_again(config: Config, before: Leaving) -> tuple[int, int]:
                 session.add(consent)
             out.add(rid)
             requests += 1
+        # A request closed since (the person changed their mind) stays closed: open again, the
+        # retention run would erase the person once it is a month old.
+        for request in session.exec(select(ResidentRequest).where(
+                ResidentRequest.kind == RequestKind.ERASURE,
+                col(ResidentRequest.handled_at).is_(None))).all():
+            closed = before.kept.get((request.resident_id, _naive(request.created_at)))
+            if closed is not None:
+                request.handled_at, request.handled_by_id = closed
+                session.add(request)
+                closed_again += 1
         for rid in out:
             withdraw_unreviewed(session, resident_id=rid)
-        if consents or requests:
+        if consents or requests or closed_again:
             record(session, None, "backup.restore_withdrawals", "resident", None, consents=consents,
-                   requests=requests)
+                   requests=requests, closed=closed_again)
         session.commit()
-    return consents, requests
+    return consents, requests, closed_again
 
 
 def erase_again(config: Config, erased: list[tuple[int, datetime]]) -> int:
@@ -312,8 +328,9 @@ def main(argv: list[str] | None = None) -> int:
         done += f"; {erase_again(config, erased)} person(s) erased since the backup erased again"
         accounts, tokens = keep_access(config, doors)
         done += f"; access kept as it was: {accounts} account(s), {tokens} token(s) revoked again"
-        consents, requests = withdraw_again(config, left)
-        done += f"; {consents} consent(s) withdrawn again, {requests} erasure request(s) sent again"
+        consents, requests, closed = withdraw_again(config, left)
+        done += (f"; {consents} consent(s) withdrawn again, {requests} erasure request(s) sent again, "
+                 f"{closed} closed again")
         done += "; " + rebuild_index(config)
     print(f"{done} ({time.monotonic() - started:.1f} s)")
     return 0
