@@ -436,7 +436,10 @@ def test_an_erasure_request_is_carried_out_or_kept_on_purpose(client: FlaskClien
     (the erase form sat collapsed at the bottom of the page), and a consent renewed meanwhile put
     the person back into matching. The banner now erases, or says the person changed their mind;
     no consent is recorded while the request is open."""
-    from datetime import timedelta
+    import re
+    from datetime import datetime, timedelta
+
+    from web.services.privacy import run_retention
 
     story = _story(session, world)
     auth.code_login(story.awa_code)
@@ -448,8 +451,11 @@ def test_an_erasure_request_is_carried_out_or_kept_on_purpose(client: FlaskClien
     page = client.get(profile).get_data(as_text=True).replace("&#39;", "'")
     banner = page[page.index(f'data-testid="request-{request.id}"'):]
     banner = banner[:banner.index("</div>")]
-    day = (request.created_at + timedelta(days=30)).strftime("%d/%m/%Y")
-    assert f"Relais les effacera de lui-même le {day}" in banner
+    said = re.search(r"Relais les effacera de lui-même le (\d\d/\d\d/\d{4})", banner)
+    assert said
+    day = datetime.strptime(said.group(1), "%d/%m/%Y").date()  # the retention run's day indeed:
+    assert run_retention(session, matching, day - timedelta(days=1), 24, 30, dry_run=True).requested == []
+    assert run_retention(session, matching, day, 24, 30, dry_run=True).requested == [story.awa]
     assert f'action="/accompagnement/residents/{story.awa}/effacer"' in banner
     assert "Effacer définitivement" in banner and "La personne a changé d'avis : ne pas effacer" in banner
     assert "Marquer comme traitée" not in banner

@@ -382,7 +382,7 @@ def run_retention(session: Session, matching: MatchingService, today: date, mont
     report = Retention()
     residents = list(session.exec(select(Resident).order_by(col(Resident.id))).all())
     activity = last_activity(session, residents)
-    overdue = _erasures_overdue(session, _midnight(today) - timedelta(days=grace_days))
+    overdue = {r.resident_id for r in open_erasure_requests(session) if erasure_due(r, grace_days) <= today}
     for resident in residents:
         rid = resident.id or 0
         if rid in overdue:  # they asked, and nobody did it within the grace days
@@ -425,12 +425,17 @@ def run_retention(session: Session, matching: MatchingService, today: date, mont
     return report
 
 
-def _erasures_overdue(session: Session, before: datetime) -> set[int]:
-    """Residents whose erasure request, still open, was sent before `before`: the person asked
-    (RGPD art. 17: without undue delay, a month at most) and their worker has not carried it out."""
-    return {rid for rid in session.exec(select(ResidentRequest.resident_id).where(
-        ResidentRequest.kind == RequestKind.ERASURE, col(ResidentRequest.handled_at).is_(None),
-        col(ResidentRequest.created_at) < before)).all()}
+def open_erasure_requests(session: Session) -> list[ResidentRequest]:
+    return list(session.exec(select(ResidentRequest).where(
+        ResidentRequest.kind == RequestKind.ERASURE, col(ResidentRequest.handled_at).is_(None))).all())
+
+
+def erasure_due(request: ResidentRequest, grace_days: int) -> date:
+    """The day the retention run carries out an erasure request still open: the person asked
+    (RGPD art. 17: without undue delay, a month at most) and their worker has not done it. The
+    first run more than `grace_days` whole days (UTC) after the request; the worker's page says
+    the same day."""
+    return request.created_at.astimezone(UTC).date() + timedelta(days=grace_days + 1)
 
 
 def retention_warnings(residents: Sequence[Resident], grace_days: int) -> dict[int, date]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from flask import (
@@ -72,6 +72,7 @@ from web.services.dashboard import (
 from web.services.privacy import (
     declaration_versions,
     erase_and_forget,
+    erasure_due,
     handle_request,
     open_requests,
     profile_history,
@@ -602,11 +603,10 @@ def _config() -> Any:
 def _privacy_context(residents: Sequence[Resident]) -> dict[str, Any]:
     """Residents' open requests (an erasure's with the day the retention run carries it out) and
     retention warnings, for the dashboard and the profile page."""
-    grace = timedelta(days=_config().retention_grace_days)
+    grace = _config().retention_grace_days
     requests = open_requests(db_session(), [r.id for r in residents])
     return {"requests": requests,
-            "erase_on": {r.id: (r.created_at + grace).date() for r in requests
-                         if r.kind == RequestKind.ERASURE},
+            "erase_on": {r.id: erasure_due(r, grace) for r in requests if r.kind == RequestKind.ERASURE},
             "warnings": retention_warnings(residents, _config().retention_grace_days),
             "names": {r.id: r.public_name for r in residents}}
 
