@@ -20,11 +20,11 @@ import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func
+from sqlalchemy import func, null
 from sqlmodel import Session, col, select
 
 from models import (
@@ -145,13 +145,26 @@ def _month_sql(session: Session, moment: Any) -> Any:
 PerTerritory = dict[str, dict[int | None, int]]  # "YYYY-MM" -> neighbourhood -> count
 
 
-def _per_month(session: Session, moment: Any, *where: Any) -> PerTerritory:
-    """Matches counted by the month of `moment` and their resident's neighbourhood, by the
-    database."""
+def _bounds(period: Period) -> tuple[datetime, datetime]:
+    """The period's instants, UTC: from its first month's first day to the next month's after it."""
+    return (datetime.combine(period.start, time(), UTC),
+            datetime.combine(_add_months(period.end, 1), time(), UTC))
+
+
+def _per_month(session: Session, moment: Any, period: Period, by_territory: bool, *where: Any
+               ) -> PerTerritory:
+    """Matches of the period counted by the month of `moment` (and by their resident's
+    neighbourhood when `by_territory`; else under None), by the database."""
     month = _month_sql(session, moment)
-    query = (select(month, Resident.territory_id, func.count()).select_from(Match)
-             .join(Resident, col(Resident.id) == Match.resident_id)
-             .where(col(moment).is_not(None), *where).group_by(month, col(Resident.territory_id)))
+    start, end = _bounds(period)
+    within = (col(moment) >= start, col(moment) < end, *where)
+    query: Any
+    if by_territory:
+        query = (select(month, Resident.territory_id, func.count()).select_from(Match)
+                 .join(Resident, col(Resident.id) == Match.resident_id)
+                 .where(*within).group_by(month, col(Resident.territory_id)))
+    else:
+        query = select(month, null(), func.count()).select_from(Match).where(*within).group_by(month)
     out: PerTerritory = {}
     for key, territory, n in session.exec(query).all():
         out.setdefault(key, {})[territory] = int(n)
@@ -197,11 +210,12 @@ def _monthly(columns: Sequence[PerTerritory], names: Sequence[str], territory_id
 def proposals_per_month(session: Session, territory_id: int | None, period: Period) -> Table:
     """Per month: proposals made, approved by a worker, accepted by the resident, completed."""
     accepted = Match.status == MatchStatus.ACCEPTED
+    split = territory_id is not None  # the total needs no neighbourhood: no join then
     columns = [
-        _per_month(session, Match.created_at),
-        _per_month(session, Match.reviewed_at, col(Match.status).in_(APPROVED_OR_LATER)),
-        _per_month(session, Match.answered_at, accepted),
-        _per_month(session, Match.outcome_at, accepted, Match.outcome == Outcome.HAPPENED),
+        _per_month(session, Match.created_at, period, split),
+        _per_month(session, Match.reviewed_at, period, split, col(Match.status).in_(APPROVED_OR_LATER)),
+        _per_month(session, Match.answered_at, period, split, accepted),
+        _per_month(session, Match.outcome_at, period, split, accepted, Match.outcome == Outcome.HAPPENED),
     ]
     # Proposals of erased people stay counted where they were made (erasure keeps no later dates).
     kept = (select(AnonymousCount.month, AnonymousCount.territory_id, func.sum(AnonymousCount.count))
@@ -219,10 +233,12 @@ def first_activations(session: Session, territory_id: int | None, period: Period
              .where(Match.status == MatchStatus.ACCEPTED, col(Match.answered_at).is_not(None))
              .group_by(col(Match.resident_id))).subquery()
     month = _month_sql(session, first.c.first)
+    start, end = _bounds(period)
     counted: PerTerritory = {}
     for key, territory, n in session.exec(
             select(month, Resident.territory_id, func.count()).select_from(first)
             .join(Resident, col(Resident.id) == first.c.resident_id)
+            .where(first.c.first >= start, first.c.first < end)
             .group_by(month, col(Resident.territory_id))).all():
         counted.setdefault(key, {})[territory] = int(n)
     return _monthly([counted], [str(_l("personnes"))], territory_id, period.months())
