@@ -121,7 +121,9 @@ def erased(since: datetime) -> Any:
     """Residents erased since an instant (at their request, by their social worker, by the
     retention run, or again after a restore), oldest first: a tool that keeps copies of
     `GET /residents` deletes them too, since an erased person no longer appears there. A social
-    worker's token lists their organisation's residents; an administrator's, every one."""
+    worker's token lists their organisation's residents; an administrator's, every one (and the
+    erasures journaled before this operation existed, which do not name the centre). Not paged:
+    erasures are few."""
     events = db_session().exec(select(AuditEvent).where(
         AuditEvent.action == "resident.erase", col(AuditEvent.at) >= since)
         .order_by(col(AuditEvent.at), col(AuditEvent.id))).all()
