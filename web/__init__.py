@@ -12,6 +12,7 @@ from flask import (
     Flask,
     Request,
     current_app,
+    flash,
     g,
     has_request_context,
     jsonify,
@@ -239,6 +240,10 @@ def _register_errors(app: Flask) -> None:
             message = _("Trop d'essais en peu de temps. Attendez %(n)d minutes avant de réessayer.", n=wait)
         if request.accept_mimetypes.best == "application/json":
             return jsonify(status=exc.code, detail=message), exc.code
+        if exc.code == 413 and request.endpoint == "imports.upload":  # a file, not a text: its form again
+            flash(_("Le fichier dépasse %(mb)d Mo : coupez-le en plusieurs fichiers et importez-les l'un "
+                    "après l'autre.", mb=app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)), "error")
+            return redirect(url_for("imports.upload"))
         return render_template("error.html", code=exc.code, message=message), exc.code
 
     @app.errorhandler(CSRFError)

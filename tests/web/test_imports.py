@@ -560,6 +560,20 @@ def test_the_same_file_confirmed_twice_at_once_is_written_once(client: FlaskClie
     assert count(session, Resident) == 3
 
 
+def test_a_file_over_the_size_limit_gets_the_form_again_with_why(client: FlaskClient, auth: Auth,
+                                                                  world: World) -> None:
+    """A 5,000-row file over 2 MB came back « Le texte envoyé est trop long. » on an error page,
+    the form gone."""
+    auth.login(world.worker_a.email or "")
+    row = ROWS[0].replace("Zoé", "Z{i}")
+    data = residents_csv([row.format(i=i) + " " * 500 for i in range(5000)]).encode("utf-8")
+    assert len(data) > 2 * 1024 * 1024
+    response = upload(auth, data)
+    assert response.status_code == 302  # type: ignore[attr-defined]
+    page = client.get(response.headers["Location"]).get_data(as_text=True)  # type: ignore[attr-defined]
+    assert "Le fichier dépasse 2 Mo : coupez-le en plusieurs fichiers" in page and 'type="file"' in page
+
+
 def test_a_surname_in_the_initial_column_is_known_again(client: FlaskClient, auth: Auth, session: Session,
                                                         world: World) -> None:
     """The initial column may hold the whole surname ("Benali"): the profile keeps "B", and the
