@@ -258,25 +258,27 @@ def parse(session: Session, data: bytes, entity: str, today: date,
     known: Any = _KnownProfiles(session, organisation_id) if entity == "residents" \
         else _KnownNeeds(session, organisation_id)
     check = _resident_row if entity == "residents" else _need_row
-    start = reader.line_num + 1
+    # Rows are numbered as a spreadsheet shows them (the header is row 1), not as lines of text:
+    # a cell written on several lines (Alt+Entrée) is one row.
+    number = 1
     try:
         for cells in reader:
+            number += 1
             if any(cell.strip() for cell in cells):
                 if len(parsed.rows) >= MAX_ROWS:
                     parsed.errors.append(_("Le fichier a plus de %(n)d lignes : coupez-le en plusieurs "
                                            "fichiers.", n=MAX_ROWS))
                     break
                 values = {name: _cell(cells, index) for name, index in positions.items()}
-                row = Row(start, {}, None)
+                row = Row(number, {}, None)
                 if any(cell.strip() for cell in cells[len(header):]):
                     row.errors.append(_("Cette ligne a plus de colonnes que l'en-tête (un séparateur "
                                         "en trop, ou un texte à mettre entre guillemets ?)."))
                 check(session, row, values, territories, today, known)
                 parsed.rows.append(row)
-            start = reader.line_num + 1
     except csv.Error as exc:
         parsed.errors.append(_("Ligne %(line)d : le fichier est mal formé (%(detail)s).",
-                               line=reader.line_num, detail=str(exc)))
+                               line=number + 1, detail=str(exc)))
     if not parsed.rows and not parsed.errors:
         parsed.errors.append(_("Le fichier n'a aucune ligne sous l'en-tête."))
     return parsed
@@ -534,9 +536,11 @@ def _resident_row(session: Session, row: Row, values: dict[str, str], territorie
         declaration=values["declaration"],
         awaiting_validation=awaiting,
     )
-    for message in check_resident(session, data, today, current_app.config["RELAIS"].consent_months):
-        if message not in errors:
-            errors.append(message)
+    refused = check_resident(session, data, today, current_app.config["RELAIS"].consent_months)
+    for name, messages in refused.items():
+        if name == "territory_id" and problem:  # said above, with the name the file gives
+            continue
+        errors.extend(message for message in messages if message not in errors)
     if findings := find_sensitive(data.declaration):  # the form's check, which a file cannot confirm
         errors.append(_("Ce texte contient des informations sensibles (%(found)s) : la CNIL demande de "
                         "ne pas les noter, sauf si c'est vraiment nécessaire. Reformulez-le dans le "

@@ -124,10 +124,12 @@ def _refuse(errors: Refusals) -> None:
         raise ServiceError(fields=errors)
 
 
-def check_resident(session: Session, data: ResidentInput, today: date, consent_months: int) -> list[str]:
-    """What would stop `data` from being saved, in French, without writing (import previews)."""
-    errors = _check(session, data, today, consent_months)
-    return [str(message) for said in errors.values() for message in said]
+def check_resident(session: Session, data: ResidentInput, today: date, consent_months: int
+                   ) -> dict[str, list[str]]:
+    """What would stop `data` from being saved, in French, by field, without writing (import
+    previews)."""
+    return {name: [str(message) for message in said]
+            for name, said in _check(session, data, today, consent_months).items() if said}
 
 
 def _check_declaration(text: str) -> list[object]:
