@@ -596,6 +596,26 @@ def test_rows_are_numbered_as_the_spreadsheet_shows_them(client: FlaskClient, se
     assert unknown.startswith("Quartier inconnu")
 
 
+def test_a_needs_export_brought_back_does_not_reopen_closed_needs(client: FlaskClient, auth: Auth,
+                                                                   session: Session, world: World) -> None:
+    """Only needs not closed counted as duplicates: the centre's export imported back gave every
+    closed need a second, open copy, indexed and proposed to residents again."""
+    from web.services.needs import NeedInput, create_need
+
+    need, _ = create_need(session, matching, world.worker_a, NeedInput(
+        title="Atelier vélo", description="Réparer des vélos avec les jeunes, le mercredi.",
+        territory_id=world.tilleuls.id), date.today())
+    need.status = "closed"
+    session.add(need)
+    session.commit()
+    auth.login(world.worker_a.email or "")
+    exported = client.get("/accompagnement/export/besoins.csv").get_data()
+    draft = draft_id(upload(auth, exported, "needs"))
+    page = client.get(f"/accompagnement/import/{draft}").get_data(as_text=True)
+    assert "Ce besoin existe déjà dans votre structure, clôturé" in page
+    assert count(session, Need) == 1
+
+
 def test_a_surname_in_the_initial_column_is_known_again(client: FlaskClient, auth: Auth, session: Session,
                                                         world: World) -> None:
     """The initial column may hold the whole surname ("Benali"): the profile keeps "B", and the

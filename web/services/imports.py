@@ -340,17 +340,20 @@ class _KnownProfiles:
 
 
 class _KnownNeeds:
-    """The organisation's needs not closed as a file would repeat them (title, text, neighbourhood,
+    """The organisation's needs as a file would repeat them (title, text, neighbourhood,
     ignoring case and spacing), and the file's own rows: a needs file imported twice doubled every
     need, each matched and proposed again."""
 
     def __init__(self, session: Session, organisation_id: int | None) -> None:
         self.held: set[tuple[object, ...]] = set()
+        self.closed: set[tuple[object, ...]] = set()  # an export brought back reopened them all
         self.in_file: set[tuple[object, ...]] = set()
         if organisation_id is not None:
-            self.held = {self.key(*row) for row in session.exec(
-                select(Need.title, Need.description, Need.territory_id).where(
-                    Need.organisation_id == organisation_id, Need.status != NeedStatus.CLOSED)).all()}
+            for title, description, territory_id, status in session.exec(
+                    select(Need.title, Need.description, Need.territory_id, Need.status).where(
+                        Need.organisation_id == organisation_id)).all():
+                (self.closed if status == NeedStatus.CLOSED else self.held).add(
+                    self.key(title, description, territory_id))
 
     @staticmethod
     def key(title: str, description: str, territory_id: int | None) -> tuple[object, ...]:
@@ -362,6 +365,9 @@ class _KnownNeeds:
         if key in self.held:
             return _("Ce besoin existe déjà dans votre structure (même titre, texte et quartier) : retirez "
                      "la ligne. Ce fichier a peut-être déjà été importé.")
+        if key in self.closed:
+            return _("Ce besoin existe déjà dans votre structure, clôturé (même titre, texte et quartier) : "
+                     "retirez la ligne ; pour le rouvrir, changez son statut sur sa page.")
         if key in self.in_file:
             return _("Cette ligne répète une ligne plus haut (même titre, texte et quartier).")
         self.in_file.add(key)
