@@ -22,7 +22,7 @@ from models import (
     User,
     utcnow,
 )
-from tests.conftest import Auth, World, add_resident, approved_opportunity, need_form, taps
+from tests.conftest import Auth, World, add_resident, approved_opportunity, at_once, need_form, taps
 from web.extensions import matching
 from web.services import ServiceError
 from web.services.needs import NeedInput, create_need
@@ -506,3 +506,34 @@ def test_a_need_with_as_many_yeses_as_it_asked_for_gets_no_more_proposals(
     auth.login(world.member.email or "")
     page = client.get(f"/structure/besoins/{need.id}").get_data(as_text=True)
     assert "une personne a dit oui : <strong>complet</strong>, Relais ne propose plus personne." in page
+
+
+def test_two_yeses_at_once_for_one_place_take_it_once(session: Session, world: World) -> None:
+    """Each yes checked the count before the other had written it: both went through."""
+    from web.extensions import db
+    from web.services.review import answer
+
+    people = [add_resident(session, world, name, "Je couds.") for name in ("Awa", "Binta")]
+    need, _ = create_need(session, matching, world.member, NeedInput(
+        title="Atelier couture", description="Animer un atelier de couture.", people_wanted=1), date.today())
+    session.exec(delete(Match))
+    session.commit()
+    store_proposals(session, [Proposal(need.id or 0, p.resident.id or 0, 0.5, {}) for p in people],
+                    Direction.NEED_TO_RESIDENT)
+    for match in session.exec(select(Match)).all():
+        approve(session, world.worker_a, match)
+
+    def says_yes(resident_id: int) -> str:
+        with db.session() as mine:
+            login = mine.exec(select(User).where(User.resident_id == resident_id)).one()
+            hers = mine.exec(select(Match).where(Match.resident_id == resident_id)).one()
+            try:
+                answer(mine, login, hers, True)
+            except ServiceError as exc:
+                return str(exc)
+            return "oui"
+
+    said = at_once(*[lambda rid=p.resident.id: says_yes(rid or 0) for p in people])
+    assert said.count("oui") == 1
+    session.expire_all()
+    assert [m.status for m in session.exec(select(Match)).all()] == [MatchStatus.ACCEPTED]

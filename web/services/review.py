@@ -215,8 +215,10 @@ def answer(session: Session, resident_user: User, match: Match, accept: bool,
     # The need still open when the answer is written, not only when it was checked: an association
     # closing it meanwhile must not receive a yes it has just closed the door on.
     open_needs = select(Need.id).where(Need.status == NeedStatus.OPEN)
-    if accept:  # nor as many yeses as people it asked for: the place is taken (two at once too)
+    if accept:  # nor as many yeses as people it asked for: the place is taken
         open_needs = open_needs.where(not_filled())
+        # Two yeses at once count each other (PostgreSQL: the need's row; SQLite: its one writer).
+        session.exec(select(Need.id).where(Need.id == need_id).with_for_update())
     need_open = col(Match.need_id).in_(open_needs)
     if not update_if(session, match, col(Match.status), MatchStatus.APPROVED, need_open,
                      status=MatchStatus.ACCEPTED if accept else MatchStatus.DECLINED, answered_at=utcnow(),
