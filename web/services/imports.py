@@ -255,8 +255,7 @@ def parse(session: Session, data: bytes, entity: str, today: date,
     if parsed.errors:
         return parsed
     territories = _TerritoryNames(session)
-    known: Any = _KnownProfiles(session, organisation_id) if entity == "residents" \
-        else _KnownNeeds(session, organisation_id)
+    known = _known(session, entity, organisation_id)
     check = _resident_row if entity == "residents" else _need_row
     # Rows are numbered as a spreadsheet shows them (the header is row 1), not as lines of text:
     # a cell written on several lines (Alt+Entrée) is one row.
@@ -372,6 +371,12 @@ class _KnownNeeds:
             return _("Cette ligne répète une ligne plus haut (même titre, texte et quartier).")
         self.in_file.add(key)
         return None
+
+
+def _known(session: Session, entity: str, organisation_id: int | None) -> Any:
+    """What a row of `entity` must not repeat: the centre's profiles, or its needs."""
+    return _KnownProfiles(session, organisation_id) if entity == "residents" \
+        else _KnownNeeds(session, organisation_id)
 
 
 class _TerritoryNames:
@@ -727,8 +732,7 @@ def run_import(job: BackgroundJob, progress: Progress) -> dict[str, Any]:
         # another import of the same file: checked at its preview, they would be written twice.
         session.exec(update(BackgroundJob).where(col(BackgroundJob.id) == job.id).values(updated_at=utcnow()))
         session.exec(select(Organisation.id).where(Organisation.id == job.organisation_id).with_for_update())
-        known: Any = _KnownProfiles(session, job.organisation_id) if entity == "residents" \
-            else _KnownNeeds(session, job.organisation_id)
+        known = _known(session, entity, job.organisation_id)
         twice = [_("Ligne %(line)d : %(error)s", line=row.line, error=why) for row in rows
                  if (why := known.repeated(row.data))]
         if twice:

@@ -148,6 +148,11 @@ def yeses(session: Session, need: Need) -> int:
     return int(session.exec(select(_yeses_of(need.id))).one())
 
 
+def is_filled(session: Session, need: Need) -> bool:
+    """Whether as many residents said yes to `need` as it asked for (`people_wanted`)."""
+    return need.people_wanted is not None and yeses(session, need) >= need.people_wanted
+
+
 def open_needs_for(session: Session, languages: Sequence[str]) -> Eligibility:
     """Open needs that ask for no language, or for one of these, as a ranking's filter (asked of
     the ranked-first needs: with 5,000 open needs, reading them all was ~180 ms a round)."""
@@ -472,7 +477,7 @@ def propose_for_need(session: Session, matching: MatchingService, need: Need, to
     """Propose residents for an open need (committed); return how many proposals are new. A need
     as many said yes to as it asked for (`people_wanted`) gets no more."""
     if need.status != NeedStatus.OPEN or need.id is None \
-            or (need.people_wanted is not None and yeses(session, need) >= need.people_wanted):
+            or is_filled(session, need):
         return 0
     rows = need_statements(session, need.id)
     if not rows:
@@ -562,7 +567,7 @@ def worker_proposal(session: Session, matching: MatchingService, need: Need, res
     of this pair may exist (a rejected one included)."""
     if need.id is None or resident.id is None or not need.open_to_proposals:
         raise ServiceError(_l("Ce besoin n'est pas ouvert : on ne peut plus y proposer quelqu'un."))
-    if need.people_wanted is not None and yeses(session, need) >= need.people_wanted:
+    if is_filled(session, need):
         raise ServiceError(_l("Ce besoin a déjà toutes les personnes demandées : on ne peut plus y "
                               "proposer quelqu'un."))
     if resident.id not in valid_consent_residents(session, today, [resident.id]):

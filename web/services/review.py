@@ -34,13 +34,13 @@ from web.services.notifications import (
 )
 from web.services.proposals import (
     forget_review_floor,
+    is_filled,
     matcher_approvals,
     not_filled,
     reviewable,
     valid_consent_residents,
     withdraw_unreviewed,
     worker_proposal,
-    yeses,
 )
 from web.services.queries import count_rows, ids_subquery, numbered_page, row_id, rows_by_id, update_if
 
@@ -234,8 +234,7 @@ def answer(session: Session, resident_user: User, match: Match, accept: bool,
     record(session, resident_user, "match.accept" if accept else "match.decline", "match", match.id)
     resident_answered(session, match)
     need = session.get(Need, need_id)
-    if accept and need is not None and need.people_wanted is not None \
-            and yeses(session, need) >= need.people_wanted:
+    if accept and need is not None and is_filled(session, need):
         # As many yeses as people asked for: the proposals nobody reviewed yet would be for nothing,
         # and the matcher's approved ones would be answered for a place taken (their workers and
         # residents are told). A worker's own pick stays: its yes is refused (FILLED_FOR_RESIDENT).
