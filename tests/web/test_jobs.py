@@ -26,8 +26,8 @@ from tests.web.test_imports import draft_id, import_file, residents_csv, upload,
 from web import create_app
 from web.config import Config
 from web.extensions import db
-from web.services import ServiceError, imports
-from web.services.jobs import JOB_TIMEOUT_S, Progress, create_job, fail_abandoned, run_job
+from web.services import ServiceError, imports, jobs
+from web.services.jobs import JOB_TIMEOUT_S, SILENT_S, Progress, create_job, fail_abandoned, run_job
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -130,6 +130,81 @@ def test_inline_import_job_reports_progress_and_result(client: FlaskClient, auth
     assert count_residents() == 3
     page = client.get(f"/accompagnement/taches/{job_id}").get_data(as_text=True)
     assert "3 ligne(s) enregistrée(s)" in page
+
+
+def test_a_running_job_beats_while_a_stage_writes_no_progress(app: Flask, session: Session,
+                                                              world: World,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stage may last minutes without a progress write (a long analysis, a rebuild): the job's
+    heartbeat keeps its row moving, so it is not taken for one whose runner died; it stops with it."""
+    job = create_job(session, world.admin, "slow")
+    session.commit()
+    monkeypatch.setattr(jobs, "HEARTBEAT_S", 0.05)
+    long_ago = utcnow() - timedelta(hours=1)
+    seen = []
+
+    def slow(running: BackgroundJob, _progress: Progress) -> dict[str, int]:
+        with db.session() as other:
+            other.exec(update(BackgroundJob).where(col(BackgroundJob.id) == running.id)
+                       .values(updated_at=long_ago))
+            other.commit()
+            time.sleep(0.5)
+            other.expire_all()
+            row = other.get(BackgroundJob, running.id)
+            assert row is not None
+            seen.append(row.updated_at)
+            assert fail_abandoned(other) == 0
+        return {}
+
+    monkeypatch.setattr(jobs, "_handlers", lambda: {"slow": slow})
+    with app.app_context():
+        assert run_job(job.id or 0) == JobStatus.FINISHED
+    assert seen[0] > long_ago + timedelta(minutes=59)
+    with db.session() as other:  # finished: the heartbeat no longer writes
+        other.exec(update(BackgroundJob).where(col(BackgroundJob.id) == job.id).values(updated_at=long_ago))
+        other.commit()
+    time.sleep(0.2)
+    session.expire_all()
+    finished = session.get(BackgroundJob, job.id)
+    assert finished is not None and finished.updated_at == long_ago
+
+
+def test_a_silent_running_job_fails_on_its_page_within_minutes(client: FlaskClient, auth: Auth,
+                                                               session: Session, world: World) -> None:
+    """Its runner killed, a job stayed « En cours » on the page that follows it for four hours (RQ's
+    limit), until an upload or the retention run noticed. A running job beats every 30 s: silent
+    for SILENT_S, the page (and its JSON poll, and the import page's list) says it stopped. A job
+    still queued may wait behind others, and one that beat lately is left alone."""
+    def job_at(status: str, seconds_ago: float) -> int:
+        job = create_job(session, world.worker_a, "import_residents", status=status,
+                         payload=b"Zoe;B;Les Tilleuls;couture", params={"entity": "residents",
+                                                                        "filename": "a.csv"})
+        session.commit()
+        session.exec(update(BackgroundJob).where(col(BackgroundJob.id) == job.id).values(
+            updated_at=utcnow() - timedelta(seconds=seconds_ago)))
+        session.commit()
+        return job.id or 0
+
+    dead, beating, queued, listed = (job_at(JobStatus.RUNNING, SILENT_S + 60),
+                                     job_at(JobStatus.RUNNING, SILENT_S - 60),
+                                     job_at(JobStatus.QUEUED, SILENT_S + 60),
+                                     job_at(JobStatus.RUNNING, SILENT_S + 60))
+    auth.login(world.worker_a.email or "")
+    page = client.get(f"/accompagnement/taches/{dead}").get_data(as_text=True)
+    assert "Interrompue" in page and "En cours" not in page
+    state = client.get(f"/accompagnement/taches/{beating}.json").get_json()
+    assert state["status"] == JobStatus.RUNNING and not state["done"]
+    assert client.get(f"/accompagnement/taches/{queued}.json").get_json()["status"] == JobStatus.QUEUED
+    session.expire_all()
+    row = session.get(BackgroundJob, listed)
+    assert row is not None and row.status == JobStatus.RUNNING  # only the followed job was settled
+    client.get("/accompagnement/import")
+    session.expire_all()
+    for job_id, status in ((dead, JobStatus.FAILED), (listed, JobStatus.FAILED),
+                           (beating, JobStatus.RUNNING), (queued, JobStatus.QUEUED)):
+        row = session.get(BackgroundJob, job_id)
+        assert row is not None and row.status == status, (job_id, row)
+        assert (row.payload is None) == (status == JobStatus.FAILED)
 
 
 def test_a_job_runs_once(app: Flask, session: Session, world: World) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import Flask, current_app, has_app_context
 from flask_babel import lazy_gettext as _l
-from sqlmodel import Session, col, delete, func, select, update
+from sqlmodel import Session, and_, col, delete, func, or_, select, update
 
 from models import BackgroundJob, JobStatus, User, utcnow
 from web.services import ServiceError
@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 QUEUE = "relais"
 JOB_TIMEOUT_S = 4 * 3600  # the largest import a 2 MB file holds takes minutes; be generous
+HEARTBEAT_S = 30.0  # a running job touches its row at least this often, however long a stage lasts
+SILENT_S = 5 * 60  # a running job whose row has not moved for this long has lost its runner
 DRAFT_HOURS = 24  # an uploaded file nobody confirmed is dropped after this
 REINDEX = "reindex"
 
@@ -150,15 +152,20 @@ SAVED_THEN_STOPPED = _l("Les lignes sont enregistrées, mais la tâche s'est arr
                         "manquantes viendront avec les prochaines fiches et les prochains besoins.")
 
 
-def fail_abandoned(session: Session, now: datetime | None = None) -> int:
-    """Mark failed the jobs queued or running whose row has not moved for JOB_TIMEOUT_S (RQ kills
-    a job at that age; a worker killed, or a web process recycled with a job in a thread, leaves it
-    "en cours" for ever), and forget their uploaded file: names and declarations kept for a job
-    that will never end. Run at each upload and by the retention run; return how many."""
+def fail_abandoned(session: Session, now: datetime | None = None, job_id: int | None = None) -> int:
+    """Mark failed the jobs whose runner died, and forget their uploaded file: names and
+    declarations kept for a job that will never end. A running job beats every HEARTBEAT_S
+    (`run_job`), so one silent for SILENT_S lost its process (a work horse killed, a web process
+    recycled with a job in a thread); a queued one may wait behind others, up to JOB_TIMEOUT_S
+    (RQ's limit). Run at each upload, by the retention run, and for one job (`job_id`) by the page
+    that follows it; return how many."""
     moment = now or utcnow()
     count = 0
-    stale = (col(BackgroundJob.status).in_([JobStatus.QUEUED, JobStatus.RUNNING]),
-             col(BackgroundJob.updated_at) < moment - timedelta(seconds=JOB_TIMEOUT_S))
+    stale = (or_(and_(col(BackgroundJob.status) == JobStatus.RUNNING,
+                      col(BackgroundJob.updated_at) < moment - timedelta(seconds=SILENT_S)),
+                 and_(col(BackgroundJob.status) == JobStatus.QUEUED,
+                      col(BackgroundJob.updated_at) < moment - timedelta(seconds=JOB_TIMEOUT_S))),
+             *([col(BackgroundJob.id) == job_id] if job_id is not None else []))
     stage = func.coalesce(col(BackgroundJob.stage), "")
     for saved in (True, False):
         result = session.exec(update(BackgroundJob)  # type: ignore[call-overload]
@@ -168,6 +175,40 @@ def fail_abandoned(session: Session, now: datetime | None = None) -> int:
                                       finished_at=moment, updated_at=moment))
         count += int(result.rowcount or 0)
     return count
+
+
+class Heartbeat:
+    """Touches a running job's row every HEARTBEAT_S from a thread of its own, so a stage that
+    writes no progress for minutes (a long analysis, a rebuild) is not taken for a dead job. It
+    dies with the process that runs the job: that silence is what `fail_abandoned` reads."""
+
+    def __init__(self, job_id: int, every_s: float | None = None) -> None:
+        self.job_id, self.every_s = job_id, HEARTBEAT_S if every_s is None else every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"relais-job-{job_id}-heartbeat",
+                                        daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        from web.extensions import db
+
+        while not self._stop.wait(self.every_s):
+            try:
+                with db.session() as session:
+                    session.exec(update(BackgroundJob)  # type: ignore[call-overload]
+                                 .where(col(BackgroundJob.id) == self.job_id,
+                                        col(BackgroundJob.status) == JobStatus.RUNNING)
+                                 .values(updated_at=utcnow()))
+                    session.commit()
+            except Exception:  # the database busy (SQLite, during a long write): beat again later
+                log.warning("job %s: heartbeat not written", self.job_id, exc_info=True)
 
 
 def enqueue(job_id: int) -> str:
@@ -271,7 +312,8 @@ def run_job(job_id: int) -> str:
     try:
         if handler is None:
             raise JobFailed(_l("Tâche inconnue."))
-        result = handler(job, progress)
+        with Heartbeat(job_id):
+            result = handler(job, progress)
     except JobFailed as exc:
         return _finish(job_id, JobStatus.FAILED, error="\n".join(exc.messages))
     except Exception:
@@ -338,6 +380,14 @@ def run_reindex(job: BackgroundJob, progress: Progress) -> dict[str, Any]:
             "generation": matching.generation, "seconds": round(time.monotonic() - started, 2)}
 
 
+def followed(session: Session, job: BackgroundJob) -> BackgroundJob:
+    """`job` as the page that follows it shows it: failed, if its runner died (committed)."""
+    if job.status in (JobStatus.QUEUED, JobStatus.RUNNING) and fail_abandoned(session, job_id=job.id):
+        session.commit()
+        session.refresh(job)
+    return job
+
+
 def job_state(job: BackgroundJob) -> dict[str, Any]:
     """What the progress page shows (and polls as JSON)."""
     done = job.status in (JobStatus.FINISHED, JobStatus.FAILED)
@@ -351,8 +401,12 @@ def job_state(job: BackgroundJob) -> dict[str, Any]:
 
 
 def recent_jobs(session: Session, actor: User, limit: int = 10) -> list[BackgroundJob]:
-    """The latest jobs `actor` may follow (their organisation's; every job for admins)."""
+    """The latest jobs `actor` may follow (their organisation's; every job for admins), those
+    whose runner died marked failed first (committed)."""
     from models import Role
+
+    if fail_abandoned(session):
+        session.commit()
 
     query = select(BackgroundJob).where(col(BackgroundJob.status) != JobStatus.DRAFT)
     if actor.role != Role.ADMIN:

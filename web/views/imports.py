@@ -15,7 +15,7 @@ from web.forms import ImportForm
 from web.permissions import STAFF, get_job, roles_required, user
 from web.services import AlreadyDone, ServiceError
 from web.services import imports as csv_io
-from web.services.jobs import enqueue, job_state, job_status_label, recent_jobs, start_reindex
+from web.services.jobs import enqueue, followed, job_state, job_status_label, recent_jobs, start_reindex
 
 bp = Blueprint("imports", __name__, url_prefix="/accompagnement")
 
@@ -94,7 +94,7 @@ def export_needs() -> Any:
 @bp.get("/taches/<id:job_id>")
 @roles_required(*STAFF)
 def job(job_id: int) -> Any:
-    found = get_job(db_session(), user(), job_id)
+    found = followed(db_session(), get_job(db_session(), user(), job_id))
     if found.status == JobStatus.DRAFT:
         return redirect(url_for("imports.preview", job_id=found.id))
     return render_template("worker/job.html", job=found, state=job_state(found))
@@ -103,7 +103,7 @@ def job(job_id: int) -> Any:
 @bp.get("/taches/<id:job_id>.json")
 @roles_required(*STAFF)
 def job_json(job_id: int) -> Any:
-    response = jsonify(job_state(get_job(db_session(), user(), job_id)))
+    response = jsonify(job_state(followed(db_session(), get_job(db_session(), user(), job_id))))
     response.headers["Cache-Control"] = "no-store"
     return response
 
