@@ -245,10 +245,11 @@ def test_a_text_change_keeps_a_workers_own_pick_and_tells_who_answers_too_late(
                                                    Notification.kind == "withdrawn")).one()
     assert told.text == ("« Atelier de couture » a été modifié : la proposition validée pour Awa K. est "
                          "retirée avant sa réponse. Le besoin repasse dans les propositions.")
-    # Her notice « Nouvelle proposition pour vous », not read yet, led to a page without it: gone.
+    # She had seen it (her « Mes propositions » was shown): she is told it went.
     resident_notices = select(Notification).join(User, col(User.id) == Notification.user_id).where(
-        User.resident_id == awa.resident.id)
-    assert session.exec(resident_notices).all() == []
+        User.resident_id == awa.resident.id, Notification.kind == "withdrawn")
+    [gone_notice] = session.exec(resident_notices).all()
+    assert "n'est plus disponible : le besoin a changé" in gone_notice.text
     late = client.post(f"/moi/propositions/{gone}/oui", data={"csrf_token": token}, follow_redirects=True)
     assert late.status_code == 200
     assert "Cette proposition n&#39;est plus disponible" in late.get_data(as_text=True)

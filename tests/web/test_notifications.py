@@ -142,7 +142,22 @@ def test_a_resident_sees_their_opportunity_notification(client: FlaskClient, aut
                                                         world: World) -> None:
     created, _match = approved_for_awa(session, world, world.worker_a)
     auth.code_login(created.access_code)
-    assert COUNTER.findall(client.get("/moi/").get_data(as_text=True)) == ["1"]
+    assert COUNTER.findall(client.get("/moi/savoir-faire").get_data(as_text=True)) == ["1"]
+    assert "Nouvelle proposition pour vous" in client.get("/notifications/").get_data(as_text=True)
+
+
+def test_a_residents_notice_is_read_once_the_page_it_points_at_is_shown(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    """« Nouvelle proposition pour vous » leads to « Mes propositions »: shown, it is read. The red
+    counter stayed on every page after she had seen and answered the opportunity, until she
+    found the notices' page."""
+    created, match = approved_for_awa(session, world, world.worker_a)
+    auth.code_login(created.access_code)
+    assert COUNTER.findall(client.get("/moi/donnees").get_data(as_text=True)) == ["1"]
+    client.get("/moi/")
+    auth.post(f"/moi/propositions/{match.id}/non", {"comment": ""}, token_from="/moi/")
+    for page in ("/moi/", "/moi/donnees", "/notifications/"):
+        assert COUNTER.findall(client.get(page).get_data(as_text=True)) == [], page
     assert "Nouvelle proposition pour vous" in client.get("/notifications/").get_data(as_text=True)
 
 

@@ -128,9 +128,10 @@ MATRIX = [
     ("GET", "/structure/besoins/{need}/modifier", {"member": 200, "admin": 200}),
     ("POST", "/structure/besoins/{need}/statut", {"member": 302, "admin": 302}),
     ("GET", "/moi/", {"resident": 200, "other_resident": 200}),
-    # Unapproved proposals do not exist for residents; other people's opportunities neither.
-    ("POST", "/moi/propositions/{proposed}/oui", {"resident": 404, "other_resident": 404}),
-    ("POST", "/moi/propositions/{approved}/non", {"resident": 404, "other_resident": 302}),
+    # Unapproved proposals do not exist for residents; other people's opportunities neither: « n'est
+    # plus disponible », as for one withdrawn (test_missing_proposals_are_said_to_residents…).
+    ("POST", "/moi/propositions/{proposed}/oui", {"resident": 302, "other_resident": 302}),
+    ("POST", "/moi/propositions/{approved}/non", {"resident": 302, "other_resident": 302}),
     # Impact: aggregated figures for staff and associations; notifications: everyone logged in.
     ("GET", "/impact/", {"worker_a": 200, "worker_b": 200, "member": 200, "admin": 200}),
     ("GET", "/impact/propositions.csv", {"worker_a": 200, "worker_b": 200, "member": 200, "admin": 200}),
@@ -159,7 +160,8 @@ MATRIX = [
     ("GET", "/moi/donnees", {"resident": 200, "other_resident": 200}),
     ("GET", "/moi/donnees/export.json", {"resident": 200, "other_resident": 200}),
     ("GET", "/moi/donnees/copie", {"resident": 200, "other_resident": 200}),
-    ("POST", "/moi/donnees/effacement", {"resident": 200, "other_resident": 200}),  # « Tout effacer ? »
+    ("GET", "/moi/donnees/effacement", {"resident": 200, "other_resident": 200}),  # « Tout effacer ? »
+    ("POST", "/moi/donnees/effacement", {"resident": 302, "other_resident": 302}),  # no « Oui »: the question
     ("GET", "/moi/donnees/accord/retrait", {"resident": 200, "other_resident": 200}),
     ("POST", "/moi/donnees/accord/retrait", {"resident": 302, "other_resident": 302}),
     ("GET", "/admin/journal", {"admin": 200}),
@@ -282,13 +284,22 @@ def test_missing_ids_are_404(client: FlaskClient, auth: Auth, scene: Scene, path
 
 
 def test_missing_proposals_are_said_to_residents_and_on_the_desk(client: FlaskClient, auth: Auth,
-                                                                 scene: Scene) -> None:
+                                                                 scene: Scene, session: Session) -> None:
     """Withdrawn since the page was loaded (a need's text changed, a proposal was refused): a
     sentence, as on the review desk, not « Cette page n'existe pas ou plus »."""
     login_as(auth, scene, "resident")
     response = client.post("/moi/propositions/999999/oui", data={"csrf_token": auth.token()})
     assert response.status_code == 302 and response.headers["Location"].endswith("/moi/")
     assert "plus disponible" in client.get(response.headers["Location"]).get_data(as_text=True)
+    # Someone else's opportunity, or one not shown to her, reads the same: a 404 there told which
+    # numbers are proposals made to other people. Nothing is answered.
+    for taken in (scene.approved_id, scene.proposed_id):
+        response = client.post(f"/moi/propositions/{taken}/oui", data={"csrf_token": auth.token()})
+        assert response.status_code == 302 and response.headers["Location"].endswith("/moi/")
+        assert "plus disponible" in client.get(response.headers["Location"]).get_data(as_text=True)
+    session.expire_all()
+    assert {m.status for m in session.exec(select(Match)).all()} == {MatchStatus.PROPOSED,
+                                                                   MatchStatus.APPROVED}
     auth.logout()
     login_as(auth, scene, "admin")
     for action in ("valider", "refuser"):

@@ -396,11 +396,17 @@ def test_a_resident_asks_for_erasure_and_the_worker_carries_it_out(
         client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
     story = _story(session, world)
     auth.code_login(story.awa_code)
-    # The button asks first: the request stops every proposal at once, for good.
-    asked = auth.post("/moi/donnees/effacement", {"message": "Je déménage."},
-                      token_from="/moi/donnees").get_data(as_text=True)  # type: ignore[attr-defined]
-    assert "Tout effacer ?" in asked and 'name="message" value="Je déménage."' in asked
+    # The button asks first: the request stops every proposal at once, for good. The question is
+    # a page of its own, not the answer to a POST: Back to it after « Non, garder mes données »
+    # shows it again, not the browser's « Confirm Form Resubmission » (the page is no-store).
+    assert 'href="/moi/donnees/effacement"' in client.get("/moi/donnees").get_data(as_text=True)
+    asked = client.get("/moi/donnees/effacement").get_data(as_text=True)
+    assert "Tout effacer ?" in asked and '<textarea id="message" name="message"' in asked
+    assert 'name="confirm" value="y"' in asked
     assert 'href="/moi/donnees">Non, garder mes données' in asked
+    old_page = auth.post("/moi/donnees/effacement", {"message": "Je déménage."},  # no « Oui »
+                         token_from="/moi/donnees")
+    assert old_page.headers["Location"] == "/moi/donnees/effacement"  # type: ignore[attr-defined]
     session.expire_all()
     assert not session.exec(select(ResidentRequest).where(ResidentRequest.kind == "erasure")).all()
     assert story.awa in valid_consent_residents(session, date.today())
@@ -408,7 +414,8 @@ def test_a_resident_asks_for_erasure_and_the_worker_carries_it_out(
               token_from="/moi/donnees")
     auth.post("/moi/donnees/effacement", {"confirm": "y"}, token_from="/moi/donnees")  # twice: one request
     page = client.get("/moi/donnees").get_data(as_text=True)
-    assert "Vous avez demandé l'effacement" in page
+    assert "Vous avez demandé l'effacement" in page and 'href="/moi/donnees/effacement"' not in page
+    assert client.get("/moi/donnees/effacement").headers["Location"] == "/moi/donnees"  # asked already
     assert len(session.exec(select(ResidentRequest).where(ResidentRequest.kind == "erasure")).all()) == 1
     # Out of matching at once, before the worker carries it out: the consent is withdrawn.
     session.expire_all()

@@ -359,12 +359,16 @@ def recent(session: Session, user_id: int, limit: int = LIST_LIMIT) -> list[Noti
                              .limit(limit)).all())
 
 
-def mark_read(session: Session, user: User, notification: Notification | None = None) -> int:
-    """Mark one notification (or all of the user's) as read; return how many changed."""
+def mark_read(session: Session, user: User, notification: Notification | None = None,
+              link: str | None = None) -> int:
+    """Mark one notification (or those pointing at `link`: the page they point at was shown; or
+    all of the user's) as read; return how many changed."""
     query = update(Notification).where(col(Notification.user_id) == user.id,
                                        col(Notification.read_at).is_(None))
     if notification is not None:
         query = query.where(col(Notification.id) == notification.id)
+    if link is not None:
+        query = query.where(col(Notification.link) == link)
     result = session.exec(query.values(read_at=utcnow()))  # type: ignore[call-overload]
     session.commit()
     return int(result.rowcount or 0)

@@ -23,12 +23,12 @@ from web.extensions import db_session
 from web.forms import CONTACT_CHOICES, REJECTION_LABELS, ActionForm, AnswerForm, RequestForm
 from web.permissions import (
     VISIBLE_TO_RESIDENT,
-    get_match_for_resident,
     get_own_resident,
     roles_required,
     user,
 )
 from web.services import ServiceError
+from web.services.notifications import RESIDENT_HOME, mark_read
 from web.services.privacy import create_request, open_requests, record_export, resident_export
 from web.services.profiles import current_consent, withdraw_consent
 from web.services.proposals import current_statements
@@ -51,6 +51,9 @@ def home() -> Any:
         col(Organisation.id).in_([n.organisation_id for n in needs.values()]))).all()}
     closed = {mid: CLOSED_FOR_RESIDENT[reason] for mid, reason in closed_reasons(
         session, [m for m in matches if m.status == MatchStatus.APPROVED], date.today()).items()}
+    # « Nouvelle proposition… », « … n'est plus proposée » point here: shown, they are read (the
+    # header's red counter stayed after she had answered, until she opened the notices' page).
+    mark_read(session, user(), link=RESIDENT_HOME)
     return render_template("resident/home.html", matches=matches, needs=needs,
                            organisations=organisations, form=AnswerForm(), closed=closed,
                            approved=MatchStatus.APPROVED, accepted=MatchStatus.ACCEPTED)
@@ -60,11 +63,13 @@ def home() -> Any:
 @roles_required(Role.RESIDENT)
 def respond(match_id: int, choice: str) -> Any:
     session = db_session()
-    if session.get(Match, match_id) is None:  # withdrawn since the page loaded (the need changed)
+    match = session.get(Match, match_id)
+    # Withdrawn since the page loaded (the need changed); another's, or not shown to her, answers
+    # the same: a 404 there told which numbers are proposals made to someone else.
+    if match is None or match.resident_id != user().resident_id or match.status not in VISIBLE_TO_RESIDENT:
         flash(_("Cette proposition n'est plus disponible : le besoin a changé ou n'est plus ouvert. "
                 "Votre réponse n'est pas envoyée."), "error")
         return redirect(url_for("resident.home"))
-    match = get_match_for_resident(session, user(), match_id)  # another's, or not approved: 404
     form = AnswerForm()
     if choice not in {"oui", "non"}:
         return redirect(url_for("resident.home"))
@@ -197,16 +202,25 @@ def withdraw() -> Any:
     return redirect(url_for("resident.my_data"))
 
 
+@bp.get("/donnees/effacement")
+@roles_required(Role.RESIDENT)
+def erasure_confirm() -> Any:
+    """« Tout effacer ? », with the person's word for their worker: a page of its own (not the
+    answer to a POST), so Back to it after « Non, garder mes données » shows it again instead of
+    the browser's « Confirm Form Resubmission »."""
+    session = db_session()
+    me = get_own_resident(session, user())
+    if any(r.kind == RequestKind.ERASURE for r in open_requests(session, [me.id])):
+        return redirect(url_for("resident.my_data"))
+    return render_template("resident/erase.html")
+
+
 @bp.post("/donnees/effacement")
 @roles_required(Role.RESIDENT)
 def ask_erasure() -> Any:
     """Two taps, as withdrawing consent: the button, then « Oui » on the question. The request
     withdraws the consent at once (every proposal stops) and the person cannot take it back."""
-    if request.form.get("confirm") != "y":
-        form = RequestForm()
-        if not form.validate_on_submit():
-            flash(_("Le message est trop long (1 000 caractères au plus)."), "error")
-            return redirect(url_for("resident.my_data"))
-        return render_template("resident/erase.html", message=form.message.data or "")
+    if request.form.get("confirm") != "y":  # a page from before the question had its own address
+        return redirect(url_for("resident.erasure_confirm"))
     return _send_request(RequestKind.ERASURE, "resident.my_data", _(
         "Votre demande est envoyée. La personne qui vous accompagne va effacer vos données."))
