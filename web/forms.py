@@ -184,7 +184,7 @@ class ResidentForm(ProfileForm):
     guide_work = TextAreaField(GUIDED_PROMPTS["guide_work"], validators=[Optional(), Length(max=2000)])
     consent_matching = BooleanField(
         _l("La personne accepte que Relais lui propose des activités et montre son prénom et "
-           "son initiale aux structures, après validation par un·e travailleur·se social·e."))
+           "son initiale aux structures, après validation par le centre social."))
     consent_given_on = DateField(_l("Date du consentement"), default=date.today,
                                  validators=[Optional()])
     consent_method = RadioField(_l("Comment le consentement a été recueilli"),
@@ -475,5 +475,5 @@ def reason_label(reason: str) -> str:
     if name == "distance_km":
         return str(_l("à %(km)s km", km=value.replace(".", ",")))
     labels = {"territory": _l("même quartier"), "availability": _l("disponible au bon moment"),
-              "dormant": _l("jamais encore sollicité·e")}
+              "dormant": _l("n'a encore jamais eu de proposition")}
     return str(labels.get(name, ""))

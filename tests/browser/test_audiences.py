@@ -142,7 +142,7 @@ def test_each_audience_main_flow_is_accessible(device: str, app: Flask, contexts
     anonymous = visits.watch(contexts.new(**options).new_page())
     anonymous.goto("/")
     visits(anonymous, "anonymous", "01-welcome")
-    anonymous.get_by_role("link", name=re.compile("professionnel")).click()
+    anonymous.get_by_role("link", name=re.compile("Je travaille dans une structure")).click()
     expect(anonymous.get_by_role("heading", name="Connexion", level=1)).to_be_visible()
     visits(anonymous, "anonymous", "02-login")
     anonymous.goto("/cette-page-n-existe-pas")

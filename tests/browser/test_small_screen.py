@@ -60,3 +60,21 @@ def test_staff_pages_fit_a_phone_even_with_large_text(contexts: Contexts, world:
         page.goto(path)
         page.evaluate(f"document.documentElement.style.fontSize = '{zoom}'")
         assert page.evaluate(WIDER) == 0, (path, zoom)
+
+
+@pytest.mark.parametrize("zoom", ["100%", "200%"])
+def test_residents_own_pages_fit_a_phone_even_with_large_text(contexts: Contexts, world: World,
+                                                              session: Session, zoom: str) -> None:
+    """The copy of her data (« Voir mes données ») was 385 px wide on a 360 px phone: its facts'
+    first column took the width of its longest label, and every value was cut at the edge."""
+    awa = approved_opportunity(session, world, "Animer un atelier de couture pour les jeunes du quartier.")
+    width = 320 if zoom == "100%" else 360
+    page = contexts.new(**{**SMALL, "viewport": {"width": width, "height": 640}}).new_page()
+    page.goto("/code")
+    page.get_by_label("Votre code").fill(awa.access_code)
+    page.get_by_role("button", name="Entrer").click()
+    for path in ("/moi/", "/moi/savoir-faire", "/moi/donnees", "/moi/donnees/copie",
+                 "/moi/donnees/effacement", "/moi/donnees/accord/retrait", "/notifications/"):
+        page.goto(path)
+        page.evaluate(f"document.documentElement.style.fontSize = '{zoom}'")
+        assert page.evaluate(WIDER) == 0, (path, zoom)

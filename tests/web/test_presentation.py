@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 from models import AuditEvent, Match
 from tests.conftest import Auth, World, approved_opportunity
 from web.extensions import matching
+from web.forms import reason_label
 from web.services.needs import NeedInput, create_need
 
 PAGE = "/structure/presentation"
@@ -103,10 +104,18 @@ def test_residents_pages_speak_without_gender_dots(client: FlaskClient, auth: Au
     and a reader learning French stumbles on it. The residents' pages name « la personne qui vous
     accompagne » or « le centre social »."""
     awa = approved_opportunity(session, world, "Animer un atelier couture.")
-    pages = {"/code": client.get("/code").get_data(as_text=True)}
+    pages = {path: client.get(path).get_data(as_text=True) for path in ("/", "/code")}  # the first ones
     auth.code_login(awa.access_code)
-    for path in ("/moi/", "/moi/donnees", "/moi/donnees/copie", "/moi/savoir-faire", "/moi/contact"):
+    for path in ("/moi/", "/moi/donnees", "/moi/donnees/copie", "/moi/donnees/effacement",
+                 "/moi/savoir-faire", "/moi/contact"):
+        pages[path] = client.get(path).get_data(as_text=True)
+    auth.logout()
+    auth.login(world.relais.email or "")  # a habitant-relais is a resident too
+    for path in ("/relais/", "/relais/personnes/nouvelle", "/relais/besoins/nouveau"):
         pages[path] = client.get(path).get_data(as_text=True)
     for path, page in pages.items():
         text = re.sub(r"<[^>]+>", " ", page)
         assert not re.search(r"\w·\w", text), (path, re.findall(r"\S*\w·\w\S*", text))
+    # A proposal's reasons show in her copy of her data.
+    reasons = " ".join(reason_label(r) for r in ("dormant", "territory", "availability"))
+    assert not re.search(r"\w·\w", reasons)
