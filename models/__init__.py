@@ -8,6 +8,7 @@ from models.tables import (
     AuditEvent,
     Availability,
     BackgroundJob,
+    ClosedSession,
     Consent,
     ConsentMethod,
     ConsentScope,
@@ -47,5 +48,5 @@ __all__ = [
     "NeedStatement", "NeedStatus", "Organisation", "OrganisationKind", "RejectionReason", "Resident", "Role",
     "ContactChannel", "Notification", "Outcome", "ValidationStatus",
     "SkillDeclaration", "SkillStatement", "Territory", "User", "Want", "utcnow",
-    "AnonymousCount", "RequestKind", "ResidentRequest", "empty_write_ahead_log",
+    "AnonymousCount", "ClosedSession", "RequestKind", "ResidentRequest", "empty_write_ahead_log",
 ]

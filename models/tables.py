@@ -474,6 +474,18 @@ def _no_audit_delete(*_: Any) -> None:
     raise AppendOnlyError("audit events are append-only")
 
 
+class ClosedSession(SQLModel, table=True):
+    """A browser session ended by « Se déconnecter ». Its cookie is signed and stays valid until
+    it expires: a copy (a shared computer's profile, a proxy's log) was still logged in after the
+    logout. Refused from then on; rows go once the cookie would have expired (the retention run).
+    A random id, nobody's name: it says nothing about the person."""
+
+    __tablename__ = "closed_session"
+
+    sid: str = Field(primary_key=True, max_length=32)
+    expires_at: datetime = Field(index=True)
+
+
 class ApiToken(SQLModel, table=True):
     """A personal API token. It acts as its user (same role, same organisation, same rules);
     only the SHA-256 digest of the secret is kept, the secret is shown once at creation."""

@@ -5,12 +5,13 @@ from __future__ import annotations
 from contextlib import ExitStack
 
 from flask import g
+from flask import session as flask_session
 from flask_babel import Babel
 from flask_login import LoginManager
 from flask_wtf import CSRFProtect
 from sqlmodel import Session
 
-from models import Database, User
+from models import ClosedSession, Database, User
 from web.services.matching import MatchingService
 
 db = Database()
@@ -31,8 +32,9 @@ def db_session() -> Session:
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    """The logged-in user for this request ("id:epoch", see User.get_id): inactive accounts, and
-    sessions opened before the account's password, code or activation last changed, are out."""
+    """The logged-in user for this request ("id:epoch", see User.get_id): inactive accounts,
+    sessions opened before the account's password, code or activation last changed, and sessions
+    ended by a logout (a copy of the cookie kept elsewhere) are out."""
     number, _sep, epoch = user_id.partition(":")
     try:
         account = db_session().get(User, int(number))
@@ -40,6 +42,9 @@ def load_user(user_id: str) -> User | None:
     except ValueError:
         return None
     if account is None or not account.is_active or opened != account.session_epoch:
+        return None
+    sid = flask_session.get("sid")
+    if sid is not None and db_session().get(ClosedSession, sid) is not None:  # logged out
         return None
     return account
 

@@ -6,18 +6,20 @@ from __future__ import annotations
 import dataclasses
 import re
 import urllib.parse
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
-from sqlmodel import Session, select
+from sqlmodel import Session, select, update
 
-from models import AuditEvent, User, utcnow
+from models import AuditEvent, ClosedSession, User, utcnow
 from tests.conftest import PASSWORD, Auth, World, add_resident
 from web import create_app
 from web.config import Config
-from web.extensions import db
+from web.extensions import db, matching
 from web.services.jobs import join_inline_jobs
+from web.services.privacy import run_retention
 
 
 def attempt(client: FlaskClient, auth: Auth, email: str, password: str) -> int:
@@ -156,3 +158,44 @@ def test_a_wrong_code_is_said_beside_the_field_which_gets_the_focus(client: Flas
     assert 'aria-describedby="code-error"' in field.group(0)
     assert re.search(r'id="code-error"[^>]*>\s*<p>Ce code ne marche pas', page)
     assert "autofocus" not in client.get("/code").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("who", ["worker", "resident"])
+def test_a_copy_of_the_cookie_is_logged_out_with_the_browser(app: Flask, client: FlaskClient, auth: Auth,
+                                                            session: Session, world: World, who: str) -> None:
+    """« Se déconnecter » only made this browser forget its signed cookie, valid for 8 hours: a
+    copy (a centre computer's other profile, a proxy's log) still read the worker's desk, or the
+    resident's whole data file. The logged-out session is refused; the same account's session
+    on another device stays open; the ended ids are forgotten once their cookie has expired."""
+    if who == "worker":
+        def log_in(browser: Auth) -> None:
+            browser.login(world.worker_a.email or "")
+        page = "/accompagnement/"
+    else:
+        code = add_resident(session, world, "Awa", "Je fais de la couture.", initial="K").access_code
+
+        def log_in(browser: Auth) -> None:
+            browser.code_login(code)
+        page = "/moi/donnees/export.json"
+    log_in(auth)
+    cookie = client.get_cookie("session")
+    assert cookie is not None and client.get(page).status_code == 200
+    other_device = Auth(app.test_client())
+    log_in(other_device)
+    auth.logout()
+    auth.logout()  # a second tap, or another tab: nothing more
+    assert client.get(page).status_code == 302
+    copy = app.test_client()
+    copy.set_cookie("session", cookie.value)
+    refused = copy.get(page)
+    assert refused.status_code == 302
+    assert any(login in refused.headers["Location"] for login in ("/connexion", "/code"))
+    assert other_device.client.get(page).status_code == 200
+    [ended] = session.exec(select(ClosedSession)).all()
+    assert ended.expires_at > utcnow() + timedelta(hours=7)
+    # Once the cookie would have expired anyway, the retention run forgets it.
+    session.exec(update(ClosedSession).values(expires_at=utcnow() - timedelta(minutes=1)))
+    session.commit()
+    assert run_retention(session, matching, date.today(), 24, 30).closed_sessions == 1
+    session.commit()
+    assert session.exec(select(ClosedSession)).all() == []

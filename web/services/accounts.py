@@ -6,10 +6,11 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from sqlmodel import Session, col, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, delete, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from models import ApiToken, Role, User, utcnow
+from models import ApiToken, ClosedSession, Role, User, utcnow
 from web.services.audit import record
 
 # No 0/O, 1/I/L: codes are read aloud and typed on phones by people who may not read French well.
@@ -91,6 +92,25 @@ def end_sessions(session: Session, user: User, *, tokens: bool) -> None:
                                                          col(ApiToken.revoked_at).is_(None))).all():
             token.revoked_at = utcnow()
             session.add(token)
+
+
+def end_session(session: Session, sid: str, lifetime: timedelta) -> None:
+    """One browser session ends (a logout): its id is refused until the cookie would have expired
+    anyway (`drop_closed_sessions` forgets it then). Committed; a second logout of the same session
+    (a double tap, another tab) changes nothing."""
+    if session.get(ClosedSession, sid) is None:
+        session.add(ClosedSession(sid=sid, expires_at=utcnow() + lifetime))
+        try:
+            session.commit()
+        except IntegrityError:  # the other tap wrote it first
+            session.rollback()
+
+
+def drop_closed_sessions(session: Session) -> int:
+    """Forget the ended sessions whose cookie has expired (the retention run); return how many."""
+    result = session.exec(delete(ClosedSession).where(  # type: ignore[call-overload]
+        col(ClosedSession.expires_at) < utcnow()))
+    return int(result.rowcount or 0)
 
 
 def authenticate_code(session: Session, code: str) -> User | None:

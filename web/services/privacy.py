@@ -47,6 +47,7 @@ from models import (
     utcnow,
 )
 from web.services import AlreadyDone, ServiceError, notifications
+from web.services.accounts import drop_closed_sessions
 from web.services.audit import record
 from web.services.jobs import drop_stale_drafts, fail_abandoned
 from web.services.matching import RESIDENTS, MatchingService
@@ -368,6 +369,7 @@ class Retention:
     cleared: list[int] = field(default_factory=list)  # warnings voided by a new activity
     drafts: int = 0  # uploaded files never confirmed, dropped (jobs.DRAFT_HOURS)
     abandoned: int = 0  # jobs whose runner died, failed and their files forgotten (jobs.fail_abandoned)
+    closed_sessions: int = 0  # logged-out sessions whose cookie has expired, forgotten
 
 
 def _midnight(day: date) -> datetime:
@@ -419,6 +421,7 @@ def run_retention(session: Session, matching: MatchingService, today: date, mont
         # before outlived its 24 hours until the next night's run.
         report.drafts = drop_stale_drafts(session, max(utcnow(), _midnight(today)))
         report.abandoned = fail_abandoned(session)  # by the clock: a job runs now, not on `today`
+        report.closed_sessions = drop_closed_sessions(session)
     session.commit()
     if not dry_run:  # also what an erasure could not empty (a reader kept the log then)
         empty_write_ahead_log(session)

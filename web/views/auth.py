@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask import session as flask_session
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
@@ -14,7 +15,7 @@ from web.extensions import db_session
 from web.forms import CodeForm, LoginForm, PasswordForm
 from web.permissions import roles_required, user
 from web.services import ServiceError
-from web.services.accounts import authenticate, authenticate_code
+from web.services.accounts import authenticate, authenticate_code, end_session
 from web.services.administration import STAFF_ROLES
 from web.services.administration import change_password as replace_password
 from web.services.audit import record
@@ -76,18 +77,30 @@ def code_login() -> Any:
 
 
 def _start_session(account: User) -> None:
-    """Log in with a fresh session that expires (PERMANENT_SESSION_LIFETIME, 8 hours)."""
+    """Log in with a fresh session that expires (PERMANENT_SESSION_LIFETIME, 8 hours), under a
+    random id a logout can end."""
+    _fresh_session()
+    flask_session.permanent = True
+    flask_session["sid"] = secrets.token_urlsafe(16)
+    login_user(account)
+
+
+def _fresh_session() -> None:
     lang = flask_session.get("lang")  # the interface language chosen before logging in stays
     flask_session.clear()  # no session fixation: nothing else from before the login survives
     if lang is not None:
         flask_session["lang"] = lang
-    flask_session.permanent = True
-    login_user(account)
 
 
 @bp.post("/deconnexion")
 def logout() -> Any:
+    """The browser forgets its cookie, and the session's id is refused from now on: a copy of
+    the cookie (a shared computer, a proxy's log) is no longer logged in."""
+    sid = flask_session.get("sid")
+    if sid is not None:
+        end_session(db_session(), str(sid), current_app.permanent_session_lifetime)
     logout_user()
+    _fresh_session()
     return redirect(url_for("auth.index"))
 
 
