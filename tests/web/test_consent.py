@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -20,7 +21,7 @@ from models import (
     User,
     ValidationStatus,
 )
-from tests.conftest import Auth, World, add_resident, taps
+from tests.conftest import Auth, World, add_resident, approved_opportunity, taps
 from web.extensions import matching
 from web.services.proposals import propose_for_need, valid_consent_residents, with_valid_consent
 
@@ -252,3 +253,26 @@ def test_a_consent_ending_soon_can_be_renewed_before_it_lapses(client: FlaskClie
     latest = session.exec(select(Consent).where(Consent.resident_id == ending.id)
                           .order_by(col(Consent.id).desc())).first()
     assert latest is not None and latest.given_on == date.today()
+
+
+def test_after_a_yes_and_a_withdrawal_her_pages_say_the_structure_reaches_her_through_her_centre(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    """She said yes, then withdrew her consent: the association gets her centre, never her phone
+    number. Her card still said « La structure va vous contacter » and offered to choose a phone
+    or an e-mail, whose page promised the structure would see it after a yes; she waited for a
+    call that could not come. The question before withdrawing now says it too."""
+    awa = approved_opportunity(session, world, "Montrer la couture aux jeunes du quartier.")
+    match_id = session.exec(select(Match.id)).one()
+    auth.code_login(awa.access_code)
+    assert "elle ne verra plus votre téléphone" in client.get("/moi/donnees/accord/retrait") \
+        .get_data(as_text=True)
+    auth.post(f"/moi/propositions/{match_id}/oui", {"comment": ""}, token_from="/moi/")
+    home = html.unescape(client.get("/moi/").get_data(as_text=True))
+    assert "La structure va vous contacter" in home and "Choisir comment la structure vous contacte" in home
+    auth.post("/moi/donnees/accord/retrait", {"confirm": "y"}, token_from="/moi/donnees")
+    home = html.unescape(client.get("/moi/").get_data(as_text=True))
+    assert "puis retiré votre accord : la structure ne voit plus votre téléphone" in home
+    assert "La structure va vous contacter" not in home and "Choisir comment" not in home
+    contact = html.unescape(client.get("/moi/contact").get_data(as_text=True))
+    assert "les structures ne voient plus ce contact" in contact
+    assert "La structure voit ce contact seulement quand vous dites oui" not in contact

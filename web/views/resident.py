@@ -31,7 +31,7 @@ from web.services import ServiceError
 from web.services.notifications import RESIDENT_HOME, mark_read
 from web.services.privacy import create_request, open_requests, record_export, resident_export
 from web.services.profiles import current_consent, withdraw_consent
-from web.services.proposals import current_statements
+from web.services.proposals import current_statements, valid_consent_residents
 from web.services.review import CLOSED_FOR_RESIDENT, answer, closed_reasons, done_as_asked
 from web.views import json_download
 
@@ -54,8 +54,10 @@ def home() -> Any:
     # « Nouvelle proposition… », « … n'est plus proposée » point here: shown, they are read (the
     # header's red counter stayed after she had answered, until she opened the notices' page).
     mark_read(session, user(), link=RESIDENT_HOME)
+    consenting = bool(valid_consent_residents(session, date.today(), [user().resident_id or 0]))
     return render_template("resident/home.html", matches=matches, needs=needs,
                            organisations=organisations, form=AnswerForm(), closed=closed,
+                           consenting=consenting,
                            approved=MatchStatus.APPROVED, accepted=MatchStatus.ACCEPTED)
 
 
