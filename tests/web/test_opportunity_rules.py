@@ -3,15 +3,28 @@ need open, the resident's consent valid, its text unchanged; and it is answered 
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from models import AuditEvent, Consent, Direction, Match, MatchStatus, Need, NeedStatus, Resident, User
+from models import (
+    AuditEvent,
+    Consent,
+    Direction,
+    Match,
+    MatchStatus,
+    Need,
+    NeedStatus,
+    Notification,
+    Outcome,
+    Resident,
+    User,
+)
 from tests.conftest import Auth, World, add_resident, need_form
 from web.extensions import db, matching
 from web.services import ServiceError, review
@@ -300,4 +313,69 @@ def test_a_second_tap_on_yes_still_leads_to_the_contact_choice(client: FlaskClie
     assert len(session.exec(select(AuditEvent).where(AuditEvent.action == "match.accept")).all()) == 1
     client.post(f"/moi/propositions/{scene.match_id}/non", data={"comment": "", "csrf_token": token})
     assert "déjà répondu" in client.get("/moi/").get_data(as_text=True)
+    assert status_of(session, scene.match_id) == MatchStatus.ACCEPTED
+
+
+def test_a_resident_changes_her_mind_and_who_heard_of_her_answer_hears_it(
+        client: FlaskClient, auth: Auth, session: Session, scene: Scene) -> None:
+    """Once answered, a card had no button: a yes she could no longer keep, or a no she regretted,
+    was refused (« Vous avez déjà répondu ») with nobody to turn to. A yes becomes a no until what
+    happened is recorded, a no a yes on the terms of any yes; the association and the worker who
+    approved are told, the journal says it was a change of mind."""
+    home = answer_page(client, auth, scene, "oui")
+    assert "Je ne peux plus, finalement" in home and 'name="change" value="y"' in home
+    response = auth.post(f"/moi/propositions/{scene.match_id}/non", {"change": "y"}, token_from="/moi/")
+    assert response.headers["Location"] == "/moi/"  # type: ignore[attr-defined]
+    home = html.unescape(client.get("/moi/").get_data(as_text=True))
+    assert "la structure et la personne qui vous accompagne sont prévenues" in home
+    assert "Vous avez dit non." in home and "J'ai changé d'avis : ça m'intéresse" in home
+    assert status_of(session, scene.match_id) == MatchStatus.DECLINED
+    told = session.exec(select(Notification.user_id, Notification.text).where(
+        Notification.kind == "answered", col(Notification.text).contains("changé d'avis"))).all()
+    assert sorted(told) == sorted([
+        (user_id, "Awa K. a changé d'avis : finalement non pour « Atelier couture ». Ne comptez plus sur "
+                  "sa venue.") for user_id in (scene.world.member.id, scene.world.worker_a.id)])
+    response = auth.post(f"/moi/propositions/{scene.match_id}/oui", {"change": "y"}, token_from="/moi/")
+    assert response.headers["Location"] == "/moi/contact"  # type: ignore[attr-defined]
+    assert status_of(session, scene.match_id) == MatchStatus.ACCEPTED
+    changes = session.exec(select(AuditEvent.action, AuditEvent.details).where(
+        AuditEvent.object_id == scene.match_id, col(AuditEvent.action).in_(["match.accept", "match.decline"]))
+        .order_by(col(AuditEvent.id))).all()
+    assert changes == [("match.accept", {}), ("match.decline", {"changed_mind": True}),
+                       ("match.accept", {"changed_mind": True})]
+    # Once what happened is recorded, the yes stays: no button, and a late change is refused.
+    match = session.get(Match, scene.match_id)
+    assert match is not None
+    match.outcome = Outcome.HAPPENED
+    session.add(match)
+    session.commit()
+    assert "Je ne peux plus" not in client.get("/moi/").get_data(as_text=True)
+    auth.post(f"/moi/propositions/{scene.match_id}/non", {"change": "y"}, token_from="/moi/")
+    assert "Cette réponse ne peut plus changer" in html.unescape(client.get("/moi/").get_data(as_text=True))
+    assert status_of(session, scene.match_id) == MatchStatus.ACCEPTED
+
+
+def test_a_no_becomes_a_yes_only_while_the_need_has_a_place(client: FlaskClient, auth: Auth,
+                                                            session: Session, scene: Scene) -> None:
+    need = session.get(Need, scene.need_id)
+    assert need is not None
+    need.people_wanted = 1
+    session.add(need)
+    session.commit()
+    answer_page(client, auth, scene, "non")
+    binta = session.get(Match, scene.binta_match_id)
+    assert binta is not None
+    approve(session, scene.world.worker_a, binta)
+    binta_user = session.exec(select(User).join(Resident, col(Resident.id) == User.resident_id)
+                              .where(Resident.id == binta.resident_id)).one()
+    answer(session, binta_user, binta, accept=True)  # the one place is hers
+    home = html.unescape(client.get("/moi/").get_data(as_text=True))
+    assert "Vous avez dit non." in home and "J'ai changé d'avis" not in home
+    auth.post(f"/moi/propositions/{scene.match_id}/oui", {"change": "y"}, token_from="/moi/")
+    assert "Les places sont déjà prises" in html.unescape(client.get("/moi/").get_data(as_text=True))
+    assert status_of(session, scene.match_id) == MatchStatus.DECLINED
+    # Binta can no longer come: the place is free again, and Awa may take it.
+    answer(session, binta_user, binta, accept=False, change=True)
+    assert "J'ai changé d'avis" in html.unescape(client.get("/moi/").get_data(as_text=True))
+    auth.post(f"/moi/propositions/{scene.match_id}/oui", {"change": "y"}, token_from="/moi/")
     assert status_of(session, scene.match_id) == MatchStatus.ACCEPTED

@@ -235,12 +235,19 @@ def _need_side(session: Session, need: Need) -> list[int]:
         if i is not None)
 
 
-def resident_answered(session: Session, match: Match) -> None:
-    """Tell the need's author and the worker who approved that the resident answered."""
+def resident_answered(session: Session, match: Match, changed_mind: bool = False) -> None:
+    """Tell the need's author and the worker who approved that the resident answered (or changed
+    their mind)."""
     need, resident = session.get(Need, match.need_id), session.get(Resident, match.resident_id)
     if need is None or resident is None:
         return
-    if match.status == MatchStatus.ACCEPTED:
+    if changed_mind and match.status == MatchStatus.ACCEPTED:
+        said = _french(N_("%(name)s a changé d'avis : finalement oui pour « %(title)s »."),
+                       name=resident.public_name, title=need.title)
+    elif changed_mind:
+        said = _french(N_("%(name)s a changé d'avis : finalement non pour « %(title)s ». Ne comptez plus "
+                          "sur sa venue."), name=resident.public_name, title=need.title)
+    elif match.status == MatchStatus.ACCEPTED:
         said = _french(N_("%(name)s a dit oui pour « %(title)s »."), name=resident.public_name,
                        title=need.title)
     else:

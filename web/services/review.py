@@ -203,14 +203,22 @@ def reject(session: Session, reviewer: User, match: Match, code: str, note: str 
 
 
 def answer(session: Session, resident_user: User, match: Match, accept: bool,
-           comment: str = "") -> None:
+           comment: str = "", change: bool = False) -> None:
     """The resident says yes or no to an approved opportunity, while its need is open and their
     consent covers matching (a yes gives the association their contact). The answer is written
     only if the proposal is still approved: of two answers sent at once (a double tap, yes on the
-    phone and no in the app), the first one counts and the second is told it came too late."""
-    if match.status != MatchStatus.APPROVED:
-        raise ServiceError(_l("Vous avez déjà répondu à cette proposition."))
-    _refuse_if_closed(session, match, CLOSED_FOR_RESIDENT)
+    phone and no in the app), the first one counts and the second is told it came too late.
+
+    With `change`, the person changes their mind on an answer given: a yes becomes a no until what
+    happened is recorded (whatever became of the need: the structure counts on her), a no becomes
+    a yes on the same terms as any yes (need open, a place left, consent valid). Who heard of the
+    first answer hears of the new one."""
+    before = (MatchStatus.DECLINED if accept else MatchStatus.ACCEPTED) if change else MatchStatus.APPROVED
+    if match.status != before or (change and match.outcome is not None):
+        raise ServiceError(_l("Cette réponse ne peut plus changer : parlez-en à la personne qui vous "
+                              "accompagne.") if change else _l("Vous avez déjà répondu à cette proposition."))
+    if accept or not change:
+        _refuse_if_closed(session, match, CLOSED_FOR_RESIDENT)
     match_id, need_id, resident_id = match.id, match.need_id, match.resident_id  # kept past a rollback
     # The need still open when the answer is written, not only when it was checked: an association
     # closing it meanwhile must not receive a yes it has just closed the door on.
@@ -219,20 +227,26 @@ def answer(session: Session, resident_user: User, match: Match, accept: bool,
         open_needs = open_needs.where(not_filled())
         # Two yeses at once count each other (PostgreSQL: the need's row; SQLite: its one writer).
         session.exec(select(Need.id).where(Need.id == need_id).with_for_update())
-    need_open = col(Match.need_id).in_(open_needs)
-    if not update_if(session, match, col(Match.status), MatchStatus.APPROVED, need_open,
+    still = col(Match.outcome).is_(None) if change and not accept else col(Match.need_id).in_(open_needs)
+    said = comment.strip()[:MAX_REASON_CHARS] or (match.resident_comment if change else None)
+    if not update_if(session, match, col(Match.status), before, still,
                      status=MatchStatus.ACCEPTED if accept else MatchStatus.DECLINED, answered_at=utcnow(),
-                     resident_comment=comment.strip()[:MAX_REASON_CHARS] or None):
+                     resident_comment=said):
         now = session.exec(select(Match.status).where(  # the pair too: SQLite may reuse a deleted id
             Match.id == match_id, Match.need_id == need_id, Match.resident_id == resident_id)).first()
-        if now in (MatchStatus.ACCEPTED, MatchStatus.DECLINED):
+        target = MatchStatus.ACCEPTED if accept else MatchStatus.DECLINED
+        if now == target or (not change and now in (MatchStatus.ACCEPTED, MatchStatus.DECLINED)):
             raise ServiceError(_l("Vous avez déjà répondu à cette proposition."))
+        if change and not accept:  # what happened was recorded meanwhile
+            raise ServiceError(_l("Cette réponse ne peut plus changer : parlez-en à la personne qui vous "
+                                  "accompagne."))
         need = session.get(Need, need_id)
-        if now == MatchStatus.APPROVED and need is not None and need.status == NeedStatus.OPEN:
+        if now == before and need is not None and need.status == NeedStatus.OPEN:
             raise ServiceError(FILLED_FOR_RESIDENT)
         raise ServiceError(CLOSED_FOR_RESIDENT[Closed.NEED])  # withdrawn meanwhile, or the need closed
-    record(session, resident_user, "match.accept" if accept else "match.decline", "match", match.id)
-    resident_answered(session, match)
+    record(session, resident_user, "match.accept" if accept else "match.decline", "match", match.id,
+           **({"changed_mind": True} if change else {}))
+    resident_answered(session, match, changed_mind=change)
     need = session.get(Need, need_id)
     if accept and need is not None and is_filled(session, need):
         # As many yeses as people asked for: the proposals nobody reviewed yet would be for nothing,

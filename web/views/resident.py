@@ -31,7 +31,7 @@ from web.services import ServiceError
 from web.services.notifications import RESIDENT_HOME, mark_read
 from web.services.privacy import create_request, open_requests, record_export, resident_export
 from web.services.profiles import current_consent, withdraw_consent
-from web.services.proposals import current_statements, valid_consent_residents
+from web.services.proposals import current_statements, is_filled, valid_consent_residents
 from web.services.review import CLOSED_FOR_RESIDENT, answer, closed_reasons, done_as_asked
 from web.views import json_download
 
@@ -49,15 +49,19 @@ def home() -> Any:
         select(Need).where(col(Need.id).in_([m.need_id for m in matches]))).all()}
     organisations = {o.id: o for o in session.exec(select(Organisation).where(
         col(Organisation.id).in_([n.organisation_id for n in needs.values()]))).all()}
-    closed = {mid: CLOSED_FOR_RESIDENT[reason] for mid, reason in closed_reasons(
-        session, [m for m in matches if m.status == MatchStatus.APPROVED], date.today()).items()}
+    open_answers = [m for m in matches if m.status in (MatchStatus.APPROVED, MatchStatus.DECLINED)]
+    closed = {mid: CLOSED_FOR_RESIDENT[reason]
+              for mid, reason in closed_reasons(session, open_answers, date.today()).items()}
+    # A no may become a yes while the need has a place left (answer(change=True) checks it again).
+    filled = {n.id for n in needs.values() if any(
+        m.need_id == n.id and m.status == MatchStatus.DECLINED for m in matches) and is_filled(session, n)}
     # « Nouvelle proposition… », « … n'est plus proposée » point here: shown, they are read (the
     # header's red counter stayed after she had answered, until she opened the notices' page).
     mark_read(session, user(), link=RESIDENT_HOME)
     consenting = bool(valid_consent_residents(session, date.today(), [user().resident_id or 0]))
     return render_template("resident/home.html", matches=matches, needs=needs,
                            organisations=organisations, form=AnswerForm(), closed=closed,
-                           consenting=consenting,
+                           consenting=consenting, filled=filled,
                            approved=MatchStatus.APPROVED, accepted=MatchStatus.ACCEPTED)
 
 
@@ -75,16 +79,22 @@ def respond(match_id: int, choice: str) -> Any:
     form = AnswerForm()
     if choice not in {"oui", "non"}:
         return redirect(url_for("resident.home"))
+    change = request.form.get("change") == "y"  # a yes become a no, or a no a yes
     if form.validate_on_submit():
         try:
-            answer(session, user(), match, accept=choice == "oui", comment=form.comment.data or "")
+            answer(session, user(), match, accept=choice == "oui", comment=form.comment.data or "",
+                   change=change)
         except ServiceError as exc:
             said = MatchStatus.ACCEPTED if choice == "oui" else MatchStatus.DECLINED
             if not done_as_asked(session, [match_id], said):  # else a double tap: the first one went
                 flash(str(exc), "error")
                 return redirect(url_for("resident.home"))
-        flash(_("Merci ! Votre réponse est envoyée.") if choice == "oui"
-              else _("C'est noté. Merci de votre réponse."), "success")
+        if change and choice == "non":
+            flash(_("C'est noté : la structure et la personne qui vous accompagne sont prévenues."),
+                  "success")
+        else:
+            flash(_("Merci ! Votre réponse est envoyée.") if choice == "oui"
+                  else _("C'est noté. Merci de votre réponse."), "success")
         if choice == "oui":  # then: how the association may reach them (shown after a yes only)
             return redirect(url_for("followup.my_contact"))
     elif form.comment.errors:  # the phone's field stops at 500 characters; an old page may not
