@@ -25,6 +25,7 @@ from flask_babel import get_locale, to_user_timezone
 from flask_babel import gettext as _
 from flask_login import current_user, login_url
 from flask_wtf.csrf import CSRFError
+from markupsafe import Markup
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
@@ -120,12 +121,19 @@ def create_app(config: Config | None = None, test_config: dict[str, Any] | None 
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(shown_text, "notification_text")
     app.add_template_global(can_correct, "can_correct")
+    app.add_template_global(typed_in_french, "typed_in_french")  # macros imported without context too
     app.context_processor(lambda: {"get_locale": get_locale, "sensitive_labels": SENSITIVE_LABELS,
                                    "need_status_labels": NEED_STATUS_LABELS})
     _register_health(app)
     _register_errors(app)
     app.after_request(_security_headers)
     return app
+
+
+def typed_in_french() -> Markup:
+    """` lang="fr"` on what people typed (a need, a declaration, a presentation) when the page is
+    in another language: a screen reader read the French with an English voice (WCAG 3.1.2)."""
+    return Markup("") if str(get_locale()) == "fr" else Markup(' lang="fr"')
 
 
 def local_time(moment: datetime, pattern: str = "%d/%m/%Y") -> str:

@@ -333,3 +333,25 @@ def test_choosing_a_language_on_a_form_shown_again_comes_back_to_its_page(
     chosen = client.post("/langue", data={"lang": "en", "next": found.group(1),
                                           "csrf_token": auth.token(page)})
     assert chosen.headers["Location"] == page and client.get(page).status_code == 200
+
+
+def test_what_people_typed_in_french_is_marked_french_on_english_pages(client: FlaskClient, auth: Auth,
+                                                                       scene: Scene) -> None:
+    """The page says lang="en"; the need, her own words and what Relais understood stay in French:
+    without lang="fr" on them a screen reader read them with an English voice (WCAG 3.1.2). On a
+    French page they need nothing."""
+    auth.code_login(scene.code)
+    marked = re.compile(r'<(\w+)[^>]* lang="fr"[^>]*>\s*([^<]*)')
+    for path, typed in (("/moi/", ["Atelier couture", "Animer un atelier couture le mercredi.",
+                                   "le mercredi", "Maison des projets"]),
+                        ("/moi/savoir-faire", ["Je fais de la couture et des retouches."]),
+                        ("/moi/donnees/copie", ["Je fais de la couture et des retouches.",
+                                                "Atelier couture"])):
+        english = client.get(path, headers=ENGLISH).get_data(as_text=True)
+        assert '<html lang="en">' in english
+        found = " ".join(text for _tag, text in marked.findall(english))
+        for words in typed:
+            assert words in found, (path, words)
+        french = client.get(path).get_data(as_text=True)
+        in_french = " ".join(text for _tag, text in marked.findall(french))
+        assert '<html lang="fr">' in french and not any(words in in_french for words in typed), path
