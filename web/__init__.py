@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from flask import (
@@ -119,6 +119,7 @@ def create_app(config: Config | None = None, test_config: dict[str, Any] | None 
     app.add_template_filter(slot_labels, "slot_labels")
     app.add_template_filter(want_labels, "want_labels")
     app.add_template_filter(local_time, "local_time")
+    app.add_template_filter(stored_day, "stored_day")
     app.add_template_filter(shown_text, "notification_text")
     app.add_template_global(can_correct, "can_correct")
     app.add_template_global(typed_in_french, "typed_in_french")  # macros imported without context too
@@ -128,6 +129,17 @@ def create_app(config: Config | None = None, test_config: dict[str, Any] | None 
     _register_errors(app)
     app.after_request(_security_headers)
     return app
+
+
+def stored_day(value: str | None, pattern: str = "%d/%m/%Y") -> str:
+    """A day or an instant as a data copy stores it (ISO 8601: « 2026-12-06 »,
+    « 2026-12-06T21:54:00+00:00 ») as people read it: 06/12/2026, on the site's clock."""
+    if not value:
+        return "—"
+    if len(value) == 10:
+        return date.fromisoformat(value).strftime(pattern)
+    moment = datetime.fromisoformat(value)
+    return local_time(moment if moment.tzinfo else moment.replace(tzinfo=UTC), pattern)
 
 
 def typed_in_french() -> Markup:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ from models import (
 )
 from models import Resident as ResidentRow
 from models.tables import AppendOnlyError
-from tests.conftest import Auth, World, add_resident, taps
+from tests.conftest import Auth, World, add_resident, approved_opportunity, taps
 from web.config import Config
 from web.extensions import matching
 from web.services.audit import record
@@ -734,3 +735,37 @@ def test_a_message_as_long_as_the_phone_allows_is_sent_with_its_line_breaks(
     assert "trop long" not in page
     sent = session.exec(select(ResidentRequest).where(ResidentRequest.resident_id == story.binta)).one()
     assert sent.message == typed
+
+
+def test_her_copy_of_her_data_speaks_to_her_in_plain_words(client: FlaskClient, auth: Auth,
+                                                          session: Session, world: World) -> None:
+    """« Voir mes données » was the workers' page: « ressemblance 39 % », « Mots en commun »,
+    « Fiche faite par le compte n° 2 », « Prénom, pour la recherche », « Comment la joindre »
+    about herself, dates as 2026-12-06, and proposals « à examiner » with no word on why she had
+    never seen them. Her copy says it in sentences; the workers' copy keeps its detail; the file
+    keeps everything."""
+    awa = approved_opportunity(session, world, "Animer un atelier de couture.")
+    match = session.exec(select(Match)).one()
+    match.explanation = {"pairs": [{"resident_text": "Je fais de la couture.",
+                                    "need_text": "Animer un atelier de couture.", "similarity": 0.39}],
+                         "shared_terms": ["couture"], "reasons": ["dormant"]}
+    session.add(match)
+    session.commit()
+    auth.code_login(awa.access_code)
+    page = html.unescape(client.get("/moi/donnees/copie").get_data(as_text=True))
+    for jargon in ("ressemblance", "Mots en commun", "compte n°", "Prénom, pour la recherche",
+                   "Comment la joindre", "Consentements", date.today().isoformat()):
+        assert jargon not in page, jargon
+    assert "Pourquoi : vous avez dit « Je fais de la couture. », et la structure cherche « Animer un " \
+           "atelier de couture. »." in page
+    assert "vous voyez dans « Mes propositions » seulement celles qu'elle a gardées" in page
+    assert "Vos accords" in page and date.today().strftime("%d/%m/%Y") in page
+    assert "les numéros des comptes qui ont fait ou examiné votre fiche" in page
+    file = client.get("/moi/donnees/export.json").get_json()
+    assert file["resident"]["created_by_id"] == world.worker_a.id and file["resident"]["name_key"]
+    auth.logout()
+    auth.login(world.worker_a.email or "")
+    staff = html.unescape(client.get(f"/accompagnement/residents/{awa.resident.id}/export")
+                          .get_data(as_text=True))
+    assert "ressemblance 39 %" in staff and "Fiche faite par le compte n°" in staff
+    assert date.today().strftime("%d/%m/%Y") in staff
