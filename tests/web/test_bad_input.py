@@ -123,10 +123,18 @@ def test_oversized_request_is_refused(client: FlaskClient, auth: Auth, world: Wo
     nothing_written(session)
 
 
-def test_healthz(client: FlaskClient) -> None:
+def test_healthz(client: FlaskClient, session: Session, world: World) -> None:
+    """Anyone may ask whether Relais is up; how many people it indexes only the machine itself
+    (a visitor counted the residents exactly, where the impact page hides counts under 5)."""
+    add_resident(session, world, "Awa", "Je fais de la couture.")
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json is not None and response.json["status"] == "ok"
+    assert response.json["residents_indexed"] == 1  # asked from 127.0.0.1
+    for outside in (client.get("/healthz", environ_base={"REMOTE_ADDR": "203.0.113.7"}),
+                    client.get("/healthz", headers={"X-Forwarded-For": "203.0.113.7"})):  # via a proxy
+        assert outside.status_code == 200 and outside.json is not None and outside.json["status"] == "ok"
+        assert "residents_indexed" not in outside.json and "needs_indexed" not in outside.json
 
 
 def test_sensitive_words_need_a_second_look_before_saving(client: FlaskClient, auth: Auth,
