@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
@@ -44,6 +45,7 @@ from sqlmodel import col, select
 from models import (
     ApiToken,
     AuditEvent,
+    ClosedSession,
     Consent,
     Database,
     RequestKind,
@@ -51,6 +53,7 @@ from models import (
     ResidentRequest,
     User,
     empty_write_ahead_log,
+    utcnow,
 )
 from web.config import Config
 from web.services.audit import record
@@ -109,6 +112,7 @@ class Access:
 
     accounts: dict[int, tuple[tuple[Any, ...], tuple[Any, ...]]] = field(default_factory=dict)
     revoked: dict[str, datetime] = field(default_factory=dict)
+    closed: dict[str, datetime] = field(default_factory=dict)  # sessions logged out, till they expire
 
 
 def access(config: Config) -> Access:
@@ -118,8 +122,11 @@ def access(config: Config) -> Access:
             users = session.exec(select(User)).all()
             tokens = session.exec(select(ApiToken.token_digest, ApiToken.revoked_at)
                                   .where(col(ApiToken.revoked_at).is_not(None))).all()
+            closed = session.exec(select(ClosedSession).where(ClosedSession.expires_at > utcnow())).all() \
+                if inspect(session.get_bind()).has_table(ClosedSession.__tablename__) else []
             return Access({u.id: (_who(u), _door(u)) for u in users if u.id is not None},
-                          {digest: at for digest, at in tokens if at is not None})
+                          {digest: at for digest, at in tokens if at is not None},
+                          {c.sid: c.expires_at for c in closed})
     except SQLAlchemyError as exc:
         print(f"comptes illisibles / accounts unreadable ({exc.__class__.__name__}): après la "
               "restauration, désactivez de nouveau les comptes et jetons retirés depuis la sauvegarde.",
@@ -139,8 +146,11 @@ def _door(user: User) -> tuple[Any, ...]:
 
 def keep_access(config: Config, before: Access) -> tuple[int, int]:
     """Give the restored accounts (same id and address) the access the replaced database gave them,
-    and revoke again the tokens it had revoked. Return how many accounts and tokens changed."""
+    revoke again the tokens it had revoked and end again the sessions logged out since the backup
+    (their cookies, up to 8 hours old, opened the door again). Return how many accounts and
+    tokens changed."""
     accounts = tokens = 0
+    sessions = 0
     with Database(config.database_url) as database, database.session() as session:
         for user in session.exec(select(User)).all():  # every resident has one: not an IN list
             if user.id not in before.accounts:
@@ -159,8 +169,15 @@ def keep_access(config: Config, before: Access) -> tuple[int, int]:
             token.revoked_at = before.revoked[token.token_digest]
             session.add(token)
             tokens += 1
-        if accounts or tokens:
-            record(session, None, "backup.restore_access", "app_user", None, accounts=accounts, tokens=tokens)
+        # A backup older than the table (migration 0020) gets it at the next start, empty.
+        if before.closed and inspect(session.get_bind()).has_table(ClosedSession.__tablename__):
+            for sid, expires in before.closed.items():
+                if session.get(ClosedSession, sid) is None:
+                    session.add(ClosedSession(sid=sid, expires_at=expires))
+                    sessions += 1
+        if accounts or tokens or sessions:
+            record(session, None, "backup.restore_access", "app_user", None, accounts=accounts, tokens=tokens,
+                   sessions=sessions)
         session.commit()
     return accounts, tokens
 

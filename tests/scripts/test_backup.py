@@ -7,11 +7,12 @@ import contextlib
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from sqlmodel import Session, select
 
-from models import ApiToken, AuditEvent, Database, Resident, SkillDeclaration, User
+from models import ApiToken, AuditEvent, ClosedSession, Database, Resident, SkillDeclaration, User
 from tests.conftest import World, add_resident
 from web.config import Config
 from web.extensions import db, matching
@@ -107,9 +108,10 @@ def test_a_restore_never_brings_back_someone_erased_since_the_backup(
 
 def test_a_restore_keeps_who_may_get_in_as_the_replaced_database_had_it(
         app: object, session: Session, world: World, config: Config, tmp_path: Path) -> None:
-    """Restored from a backup taken before, a deactivated account, a revoked API token and a
-    password reset since all opened the door again."""
+    """Restored from a backup taken before, a deactivated account, a revoked API token, a password
+    reset and a logout since all opened the door again."""
     from web.api.tokens import create_token, revoke_token
+    from web.services.accounts import end_session
     from web.services.administration import reset_password, set_active
 
     leaked = create_token(session, world.worker_a, "tableur", False, 30)
@@ -118,6 +120,7 @@ def test_a_restore_keeps_who_may_get_in_as_the_replaced_database_had_it(
     set_active(session, world.admin, world.worker_b, False)
     revoke_token(session, world.worker_a, session.get(ApiToken, leaked.token.id))
     reset_password(session, world.admin, world.member)
+    end_session(session, "logged-out-since", timedelta(hours=8))  # a copy of its cookie may be about
     session.expire_all()
     ids = {name: getattr(world, name).id for name in ("worker_a", "worker_b", "member")}
     new_hash = session.get(User, ids["member"]).password_hash  # type: ignore[union-attr]
@@ -132,7 +135,9 @@ def test_a_restore_keeps_who_may_get_in_as_the_replaced_database_had_it(
         assert member is not None and member.password_hash == new_hash and member.must_change_password
         assert s2.get(ApiToken, token_id).revoked_at is not None  # type: ignore[union-attr]
         assert s2.get(User, ids["worker_a"]).session_epoch == 0  # unchanged since: untouched
-        assert s2.exec(select(AuditEvent).where(AuditEvent.action == "backup.restore_access")).one()
+        assert s2.get(ClosedSession, "logged-out-since") is not None
+        kept = s2.exec(select(AuditEvent).where(AuditEvent.action == "backup.restore_access")).one()
+        assert kept.details["sessions"] == 1
 
 
 def test_a_restore_keeps_the_people_who_left_since_out_of_matching(
