@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import time
@@ -230,10 +231,23 @@ def _register_health(app: Flask) -> None:
         health: dict[str, Any] = {"status": "ok", "database": "ok", "index_generation": matching.generation}
         # How many people are indexed is for the machine's own checks (scripts/crash_test.py), not
         # for anyone on the Internet: the impact page hides counts under 5, this gave the exact one.
-        if request.remote_addr in ("127.0.0.1", "::1") and "X-Forwarded-For" not in request.headers:
+        if _from_this_machine():
             health.update(residents_indexed=len(matching.collections.get("residents", [])),
                           needs_indexed=len(matching.collections.get("needs", [])))
         return jsonify(health)
+
+
+def _from_this_machine() -> bool:
+    """A request from the loopback address that no proxy passed on (a proxy on the same machine
+    must say whom it forwards for: X-Forwarded-For, Forwarded or X-Real-IP)."""
+    try:
+        address = ipaddress.ip_address(request.remote_addr or "")
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # a dual-stack bind: ::ffff:127.0.0.1
+    return address.is_loopback and not any(
+        name in request.headers for name in ("X-Forwarded-For", "Forwarded", "X-Real-IP"))
 
 
 def _minutes_to_wait() -> int:

@@ -44,7 +44,14 @@ def load_user(user_id: str) -> User | None:
     if account is None or not account.is_active or opened != account.session_epoch:
         return None
     sid = flask_session.get("sid")
-    if sid is not None and db_session().get(ClosedSession, sid) is not None:  # logged out
+    if sid is None or db_session().get(ClosedSession, sid) is not None:
+        # Logged out (or opened before sessions had an id, which no logout could end): the
+        # session is emptied too, else each refused request sent back a freshly signed copy
+        # still naming the person, logged in again once the closed id was forgotten.
+        lang = flask_session.get("lang")
+        flask_session.clear()
+        if lang is not None:
+            flask_session["lang"] = lang
         return None
     return account
 

@@ -87,6 +87,7 @@ def test_the_browser_session_does_not_authenticate_the_api(api: ApiEnv) -> None:
     with client.session_transaction() as browser:
         browser["_user_id"] = str(api.users["admin"].id)  # logged in, as flask-login does it
         browser["_fresh"] = True
+        browser["sid"] = "a-session-id"  # as a login gives it (web.views.auth._start_session)
     assert client.get("/accompagnement/").status_code == 200  # the session works for pages
     assert client.get("/api/v1/me").status_code == 401  # and is ignored by the API
 

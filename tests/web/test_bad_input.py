@@ -131,8 +131,11 @@ def test_healthz(client: FlaskClient, session: Session, world: World) -> None:
     assert response.status_code == 200
     assert response.json is not None and response.json["status"] == "ok"
     assert response.json["residents_indexed"] == 1  # asked from 127.0.0.1
+    mapped = client.get("/healthz", environ_base={"REMOTE_ADDR": "::ffff:127.0.0.1"})  # dual-stack
+    assert mapped.json is not None and mapped.json["residents_indexed"] == 1
     for outside in (client.get("/healthz", environ_base={"REMOTE_ADDR": "203.0.113.7"}),
-                    client.get("/healthz", headers={"X-Forwarded-For": "203.0.113.7"})):  # via a proxy
+                    *(client.get("/healthz", headers={header: "203.0.113.7"})  # via a proxy on the machine
+                      for header in ("X-Forwarded-For", "Forwarded", "X-Real-IP"))):
         assert outside.status_code == 200 and outside.json is not None and outside.json["status"] == "ok"
         assert "residents_indexed" not in outside.json and "needs_indexed" not in outside.json
 

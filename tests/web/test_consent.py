@@ -276,3 +276,23 @@ def test_after_a_yes_and_a_withdrawal_her_pages_say_the_structure_reaches_her_th
     contact = html.unescape(client.get("/moi/contact").get_data(as_text=True))
     assert "les structures ne voient plus ce contact" in contact
     assert "La structure voit ce contact seulement quand vous dites oui" not in contact
+
+
+def test_a_consent_that_ran_out_is_not_called_a_withdrawal(client: FlaskClient, auth: Auth,
+                                                           session: Session, world: World) -> None:
+    """She said yes, then her consent expired: her pages said « Vous avez retiré votre accord »,
+    which she never did. They say it came to an end."""
+    awa = approved_opportunity(session, world, "Montrer la couture aux jeunes du quartier.")
+    match_id = session.exec(select(Match.id)).one()
+    auth.code_login(awa.access_code)
+    auth.post(f"/moi/propositions/{match_id}/oui", {"comment": ""}, token_from="/moi/")
+    consent = session.exec(select(Consent).where(Consent.resident_id == awa.resident.id)).one()
+    consent.expires_on = date.today() - timedelta(days=1)
+    session.add(consent)
+    session.commit()
+    home = html.unescape(client.get("/moi/").get_data(as_text=True))
+    assert "Votre accord pour Relais a pris fin : la structure ne voit plus votre téléphone" in home
+    assert "retiré votre accord" not in home and "La structure va vous contacter" not in home
+    contact = html.unescape(client.get("/moi/contact").get_data(as_text=True))
+    assert "Votre accord pour Relais a pris fin : les structures ne voient plus ce contact" in contact
+    assert "retiré votre accord" not in contact

@@ -459,3 +459,36 @@ def test_redis_down_fails_the_job_and_writes_nothing(config: Config, migrated: o
         assert count_residents() == 0
     finally:
         db.dispose()
+
+
+def test_following_a_live_job_writes_nothing_so_a_long_write_does_not_stop_it(
+        app: Flask, client: FlaskClient, auth: Auth, session: Session, world: World,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The job's page, its poll and the import page only read while no job looks dead: with the
+    write lock held (SQLite: an import writing its rows in one transaction), they used to wait for
+    it, then answer 503. The resident's « Mes propositions » with nothing unread, the same."""
+    import sqlite3
+
+    import models.db
+
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's one writer (PostgreSQL: fail_abandoned skips the rows others hold)")
+    job = create_job(session, world.worker_a, "import_residents", status=JobStatus.RUNNING,
+                     params={"entity": "residents", "filename": "a.csv"})
+    awa = add_resident(session, world, "Awa", "Je fais de la couture.", initial="K")
+    session.commit()
+    monkeypatch.setattr(models.db, "BUSY_TIMEOUT_MS", 1000)
+    db.engine.dispose()
+    resident = Auth(app.test_client())
+    resident.code_login(awa.access_code)
+    auth.login(world.worker_a.email or "")
+    writer = sqlite3.connect(db.engine.url.database, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # the import's « write » stage
+    try:
+        assert client.get(f"/accompagnement/taches/{job.id}.json").get_json()["status"] == JobStatus.RUNNING
+        assert client.get(f"/accompagnement/taches/{job.id}").status_code == 200
+        assert client.get("/accompagnement/import").status_code == 200
+        assert resident.client.get("/moi/").status_code == 200
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()

@@ -159,6 +159,13 @@ def test_a_residents_notice_is_read_once_the_page_it_points_at_is_shown(
     for page in ("/moi/", "/moi/donnees", "/notifications/"):
         assert COUNTER.findall(client.get(page).get_data(as_text=True)) == [], page
     assert "Nouvelle proposition pour vous" in client.get("/notifications/").get_data(as_text=True)
+    # One gone is not on « Mes propositions »: its notice stays unread until the notices' page.
+    session.add(Notification(user_id=resident_user(session, created.resident.id or 0).id or 0,
+                             kind="withdrawn", link="/moi/",
+                             text="La proposition « Atelier couture » n'est plus disponible."))
+    session.commit()
+    assert COUNTER.findall(client.get("/moi/").get_data(as_text=True)) == ["1"]
+    assert COUNTER.findall(client.get("/moi/donnees").get_data(as_text=True)) == ["1"]
 
 
 def test_a_resident_reading_in_english_reads_their_notification_in_english(

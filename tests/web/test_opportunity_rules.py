@@ -379,3 +379,26 @@ def test_a_no_becomes_a_yes_only_while_the_need_has_a_place(client: FlaskClient,
     assert "J'ai changé d'avis" in html.unescape(client.get("/moi/").get_data(as_text=True))
     auth.post(f"/moi/propositions/{scene.match_id}/oui", {"change": "y"}, token_from="/moi/")
     assert status_of(session, scene.match_id) == MatchStatus.ACCEPTED
+
+
+def test_a_yes_become_a_no_proposes_the_need_again(client: FlaskClient, auth: Auth, session: Session,
+                                                   scene: Scene) -> None:
+    """Her yes filled the need: the proposals waiting for review went. When she can no longer
+    come, the place is free and Relais proposes people for it again (the matcher's choice)."""
+    need = session.get(Need, scene.need_id)
+    assert need is not None
+    need.people_wanted = 1
+    session.add(need)
+    session.commit()
+    answer_page(client, auth, scene, "oui")
+    session.expire_all()
+    assert session.get(Match, scene.binta_match_id) is None  # the need is full: Binta's went
+    chloe = add_resident(session, scene.world, "Chloé", "J'anime des ateliers de couture pour les "
+                         "jeunes du quartier.", initial="D").resident  # recorded while it is full
+    waiting = select(Match.resident_id).where(Match.need_id == scene.need_id,
+                                              Match.status == MatchStatus.PROPOSED)
+    assert chloe.id not in session.exec(waiting).all()
+    auth.post(f"/moi/propositions/{scene.match_id}/non", {"change": "y"}, token_from="/moi/")
+    session.expire_all()
+    again = session.exec(waiting).all()
+    assert chloe.id in again and scene.awa_id not in again

@@ -168,8 +168,12 @@ def fail_abandoned(session: Session, now: datetime | None = None, job_id: int | 
              *([col(BackgroundJob.id) == job_id] if job_id is not None else []))
     stage = func.coalesce(col(BackgroundJob.stage), "")
     for saved in (True, False):
+        # A row another transaction holds (PostgreSQL: an import writing its rows, its heartbeat
+        # waiting) has a live runner: skipped, not waited for by the page that polls it.
+        at_stage = stage == SAVED_STAGE if saved else stage != SAVED_STAGE
+        dead = select(BackgroundJob.id).where(*stale, at_stage).with_for_update(skip_locked=True)
         result = session.exec(update(BackgroundJob)  # type: ignore[call-overload]
-                              .where(*stale, stage == SAVED_STAGE if saved else stage != SAVED_STAGE)
+                              .where(col(BackgroundJob.id).in_(dead))
                               .values(status=JobStatus.FAILED, payload=None,
                                       error=str(SAVED_THEN_STOPPED if saved else ABANDONED),
                                       finished_at=moment, updated_at=moment))
@@ -380,9 +384,17 @@ def run_reindex(job: BackgroundJob, progress: Progress) -> dict[str, Any]:
             "generation": matching.generation, "seconds": round(time.monotonic() - started, 2)}
 
 
+def _silent(job: BackgroundJob) -> bool:
+    """Whether `job` looks abandoned as read (fail_abandoned decides, in SQL)."""
+    moment = utcnow()
+    updated = job.updated_at if job.updated_at.tzinfo else job.updated_at.replace(tzinfo=moment.tzinfo)
+    return (job.status == JobStatus.RUNNING and updated < moment - timedelta(seconds=SILENT_S)) or (
+        job.status == JobStatus.QUEUED and updated < moment - timedelta(seconds=JOB_TIMEOUT_S))
+
+
 def followed(session: Session, job: BackgroundJob) -> BackgroundJob:
     """`job` as the page that follows it shows it: failed, if its runner died (committed)."""
-    if job.status in (JobStatus.QUEUED, JobStatus.RUNNING) and fail_abandoned(session, job_id=job.id):
+    if _silent(job) and fail_abandoned(session, job_id=job.id):  # read first: a poll writes nothing else
         session.commit()
         session.refresh(job)
     return job
@@ -405,7 +417,9 @@ def recent_jobs(session: Session, actor: User, limit: int = 10) -> list[Backgrou
     whose runner died marked failed first (committed)."""
     from models import Role
 
-    if fail_abandoned(session):
+    if any(_silent(job) for job in session.exec(select(BackgroundJob).where(
+            col(BackgroundJob.status).in_([JobStatus.QUEUED, JobStatus.RUNNING]))).all()) \
+            and fail_abandoned(session):
         session.commit()
 
     query = select(BackgroundJob).where(col(BackgroundJob.status) != JobStatus.DRAFT)

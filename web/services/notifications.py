@@ -367,15 +367,18 @@ def recent(session: Session, user_id: int, limit: int = LIST_LIMIT) -> list[Noti
 
 
 def mark_read(session: Session, user: User, notification: Notification | None = None,
-              link: str | None = None) -> int:
-    """Mark one notification (or those pointing at `link`: the page they point at was shown; or
-    all of the user's) as read; return how many changed."""
-    query = update(Notification).where(col(Notification.user_id) == user.id,
-                                       col(Notification.read_at).is_(None))
+              kind: str | None = None) -> int:
+    """Mark one notification (or those of `kind`: the page showing what they announce was shown;
+    or all of the user's) as read; return how many changed. Nothing unread: nothing written (a
+    page that only reads does not wait for the database's write lock)."""
+    which = [col(Notification.user_id) == user.id, col(Notification.read_at).is_(None)]
     if notification is not None:
-        query = query.where(col(Notification.id) == notification.id)
-    if link is not None:
-        query = query.where(col(Notification.link) == link)
+        which.append(col(Notification.id) == notification.id)
+    if kind is not None:
+        which.append(col(Notification.kind) == kind)
+    if session.exec(select(Notification.id).where(*which).limit(1)).first() is None:
+        return 0
+    query = update(Notification).where(*which)
     result = session.exec(query.values(read_at=utcnow()))  # type: ignore[call-overload]
     session.commit()
     return int(result.rowcount or 0)

@@ -368,6 +368,18 @@ def current_consent(session: Session, resident: Resident) -> Consent | None:
                         .order_by(col(Consent.given_on).desc(), col(Consent.id).desc())).first()
 
 
+def consent_state(session: Session, resident_id: int, today: date) -> str:
+    """"valid" (the person is in matching), "withdrawn" (they took it back: the pages say so), or
+    "ended" (expired, or the profile is waiting for its centre): what their pages tell them."""
+    from web.services.proposals import valid_consent_residents
+
+    if valid_consent_residents(session, today, [resident_id]):
+        return "valid"
+    latest = session.exec(select(Consent).where(Consent.resident_id == resident_id)
+                          .order_by(col(Consent.given_on).desc(), col(Consent.id).desc())).first()
+    return "withdrawn" if latest is not None and latest.withdrawn_at is not None else "ended"
+
+
 def withdraw_consent(session: Session, worker: User, resident: Resident) -> bool:
     """The resident withdraws consent: out of matching at once, unreviewed proposals dropped.
     False when there was nothing left to withdraw (a second click, another tab, a colleague):

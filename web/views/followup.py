@@ -16,7 +16,8 @@ from web.permissions import FOLLOWUP_ROLES, STAFF, get_match_for_followup, get_r
 from web.services import ServiceError
 from web.services.outcomes import contact_for, record_outcome, set_contact
 from web.services.privacy import record_profile_views, record_reading_from_outside
-from web.services.proposals import shown_to_association, valid_consent_residents
+from web.services.profiles import consent_state
+from web.services.proposals import shown_to_association
 
 bp = Blueprint("followup", __name__)
 bp.add_app_template_filter(outcome_label, "outcome_label")
@@ -88,9 +89,9 @@ def _contact_page(resident: Resident, action: str, back: str) -> Any:
         else:
             flash(_("C'est noté."), "success")
             return redirect(back)
-    consenting = bool(valid_consent_residents(session, date.today(), [resident.id or 0]))
     return render_template("followup/contact.html", form=form, resident=resident, action=action,
-                           back=back, for_resident=user().role == Role.RESIDENT, consenting=consenting)
+                           back=back, for_resident=user().role == Role.RESIDENT,
+                           consent=consent_state(session, resident.id or 0, date.today()))
 
 
 @bp.route("/moi/contact", methods=["GET", "POST"])

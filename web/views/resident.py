@@ -19,7 +19,7 @@ from models import (
     SkillDeclaration,
     Territory,
 )
-from web.extensions import db_session
+from web.extensions import db_session, matching
 from web.forms import CONTACT_CHOICES, REJECTION_LABELS, ActionForm, AnswerForm, RequestForm
 from web.permissions import (
     VISIBLE_TO_RESIDENT,
@@ -28,10 +28,10 @@ from web.permissions import (
     user,
 )
 from web.services import ServiceError
-from web.services.notifications import RESIDENT_HOME, mark_read
+from web.services.notifications import Kind, mark_read
 from web.services.privacy import create_request, open_requests, record_export, resident_export
-from web.services.profiles import current_consent, withdraw_consent
-from web.services.proposals import current_statements, is_filled, valid_consent_residents
+from web.services.profiles import consent_state, current_consent, withdraw_consent
+from web.services.proposals import current_statements, is_filled, propose_for_need
 from web.services.review import CLOSED_FOR_RESIDENT, answer, closed_reasons, done_as_asked
 from web.views import json_download
 
@@ -55,13 +55,14 @@ def home() -> Any:
     # A no may become a yes while the need has a place left (answer(change=True) checks it again).
     filled = {n.id for n in needs.values() if any(
         m.need_id == n.id and m.status == MatchStatus.DECLINED for m in matches) and is_filled(session, n)}
-    # « Nouvelle proposition… », « … n'est plus proposée » point here: shown, they are read (the
-    # header's red counter stayed after she had answered, until she opened the notices' page).
-    mark_read(session, user(), link=RESIDENT_HOME)
-    consenting = bool(valid_consent_residents(session, date.today(), [user().resident_id or 0]))
+    # « Nouvelle proposition… »: the opportunity is shown here, so it is read (the header's red
+    # counter stayed after she had answered, until she opened the notices' page). One withdrawn
+    # is not shown here: its notice waits for the notices' page.
+    mark_read(session, user(), kind=Kind.OPPORTUNITY)
+    consent = consent_state(session, user().resident_id or 0, date.today())
     return render_template("resident/home.html", matches=matches, needs=needs,
                            organisations=organisations, form=AnswerForm(), closed=closed,
-                           consenting=consenting, filled=filled,
+                           consent=consent, filled=filled,
                            approved=MatchStatus.APPROVED, accepted=MatchStatus.ACCEPTED)
 
 
@@ -90,6 +91,10 @@ def respond(match_id: int, choice: str) -> Any:
                 flash(str(exc), "error")
                 return redirect(url_for("resident.home"))
         if change and choice == "non":
+            # Her place is free again: if her yes had filled the need, the others had gone.
+            need = session.get(Need, match.need_id)
+            if need is not None:
+                propose_for_need(session, matching, need, date.today())
             flash(_("C'est noté : la structure et la personne qui vous accompagne sont prévenues."),
                   "success")
         else:
