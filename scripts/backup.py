@@ -149,8 +149,7 @@ def keep_access(config: Config, before: Access) -> tuple[int, int]:
     revoke again the tokens it had revoked and end again the sessions logged out since the backup
     (their cookies, up to 8 hours old, opened the door again). Return how many accounts and
     tokens changed."""
-    accounts = tokens = 0
-    sessions = 0
+    accounts = tokens = sessions = 0
     with Database(config.database_url) as database, database.session() as session:
         for user in session.exec(select(User)).all():  # every resident has one: not an IN list
             if user.id not in before.accounts:

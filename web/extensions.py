@@ -48,12 +48,18 @@ def load_user(user_id: str) -> User | None:
         # Logged out (or opened before sessions had an id, which no logout could end): the
         # session is emptied too, else each refused request sent back a freshly signed copy
         # still naming the person, logged in again once the closed id was forgotten.
-        lang = flask_session.get("lang")
-        flask_session.clear()
-        if lang is not None:
-            flask_session["lang"] = lang
+        fresh_session()
         return None
     return account
+
+
+def fresh_session() -> None:
+    """Empty the browser's session (a login, a logout, a refused one), keeping only the interface
+    language chosen: nothing else from before survives (no session fixation)."""
+    lang = flask_session.get("lang")
+    flask_session.clear()
+    if lang is not None:
+        flask_session["lang"] = lang
 
 
 def close_db_session(_exc: BaseException | None = None) -> None:

@@ -166,6 +166,10 @@ def fail_abandoned(session: Session, now: datetime | None = None, job_id: int | 
                  and_(col(BackgroundJob.status) == JobStatus.QUEUED,
                       col(BackgroundJob.updated_at) < moment - timedelta(seconds=JOB_TIMEOUT_S))),
              *([col(BackgroundJob.id) == job_id] if job_id is not None else []))
+    # Read first: with none dead (nearly always), a page that follows a job writes nothing, and so
+    # does not wait for SQLite's write lock that an import holds while it writes its rows.
+    if session.exec(select(BackgroundJob.id).where(*stale).limit(1)).first() is None:
+        return 0
     stage = func.coalesce(col(BackgroundJob.stage), "")
     for saved in (True, False):
         # A row another transaction holds (PostgreSQL: an import writing its rows, its heartbeat
@@ -384,17 +388,9 @@ def run_reindex(job: BackgroundJob, progress: Progress) -> dict[str, Any]:
             "generation": matching.generation, "seconds": round(time.monotonic() - started, 2)}
 
 
-def _silent(job: BackgroundJob) -> bool:
-    """Whether `job` looks abandoned as read (fail_abandoned decides, in SQL)."""
-    moment = utcnow()
-    updated = job.updated_at if job.updated_at.tzinfo else job.updated_at.replace(tzinfo=moment.tzinfo)
-    return (job.status == JobStatus.RUNNING and updated < moment - timedelta(seconds=SILENT_S)) or (
-        job.status == JobStatus.QUEUED and updated < moment - timedelta(seconds=JOB_TIMEOUT_S))
-
-
 def followed(session: Session, job: BackgroundJob) -> BackgroundJob:
     """`job` as the page that follows it shows it: failed, if its runner died (committed)."""
-    if _silent(job) and fail_abandoned(session, job_id=job.id):  # read first: a poll writes nothing else
+    if job.status in (JobStatus.QUEUED, JobStatus.RUNNING) and fail_abandoned(session, job_id=job.id):
         session.commit()
         session.refresh(job)
     return job
@@ -417,9 +413,7 @@ def recent_jobs(session: Session, actor: User, limit: int = 10) -> list[Backgrou
     whose runner died marked failed first (committed)."""
     from models import Role
 
-    if any(_silent(job) for job in session.exec(select(BackgroundJob).where(
-            col(BackgroundJob.status).in_([JobStatus.QUEUED, JobStatus.RUNNING]))).all()) \
-            and fail_abandoned(session):
+    if fail_abandoned(session):
         session.commit()
 
     query = select(BackgroundJob).where(col(BackgroundJob.status) != JobStatus.DRAFT)

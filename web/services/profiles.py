@@ -364,7 +364,11 @@ def add_months(day: date, months: int) -> date:
 
 def current_consent(session: Session, resident: Resident) -> Consent | None:
     """The latest consent recorded for the resident (valid or not)."""
-    return session.exec(select(Consent).where(Consent.resident_id == resident.id)
+    return _latest_consent(session, resident.id or 0)
+
+
+def _latest_consent(session: Session, resident_id: int) -> Consent | None:
+    return session.exec(select(Consent).where(Consent.resident_id == resident_id)
                         .order_by(col(Consent.given_on).desc(), col(Consent.id).desc())).first()
 
 
@@ -375,8 +379,7 @@ def consent_state(session: Session, resident_id: int, today: date) -> str:
 
     if valid_consent_residents(session, today, [resident_id]):
         return "valid"
-    latest = session.exec(select(Consent).where(Consent.resident_id == resident_id)
-                          .order_by(col(Consent.given_on).desc(), col(Consent.id).desc())).first()
+    latest = _latest_consent(session, resident_id)
     return "withdrawn" if latest is not None and latest.withdrawn_at is not None else "ended"
 
 

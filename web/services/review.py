@@ -202,6 +202,10 @@ def reject(session: Session, reviewer: User, match: Match, code: str, note: str 
     forget_review_floor(session)
 
 
+ANSWERED = _l("Vous avez déjà répondu à cette proposition.")
+CANNOT_CHANGE = _l("Cette réponse ne peut plus changer : parlez-en à la personne qui vous accompagne.")
+
+
 def answer(session: Session, resident_user: User, match: Match, accept: bool,
            comment: str = "", change: bool = False) -> None:
     """The resident says yes or no to an approved opportunity, while its need is open and their
@@ -213,10 +217,10 @@ def answer(session: Session, resident_user: User, match: Match, accept: bool,
     happened is recorded (whatever became of the need: the structure counts on her), a no becomes
     a yes on the same terms as any yes (need open, a place left, consent valid). Who heard of the
     first answer hears of the new one."""
+    target = MatchStatus.ACCEPTED if accept else MatchStatus.DECLINED
     before = (MatchStatus.DECLINED if accept else MatchStatus.ACCEPTED) if change else MatchStatus.APPROVED
     if match.status != before or (change and match.outcome is not None):
-        raise ServiceError(_l("Cette réponse ne peut plus changer : parlez-en à la personne qui vous "
-                              "accompagne.") if change else _l("Vous avez déjà répondu à cette proposition."))
+        raise ServiceError(CANNOT_CHANGE if change else ANSWERED)
     if accept or not change:
         _refuse_if_closed(session, match, CLOSED_FOR_RESIDENT)
     match_id, need_id, resident_id = match.id, match.need_id, match.resident_id  # kept past a rollback
@@ -230,16 +234,13 @@ def answer(session: Session, resident_user: User, match: Match, accept: bool,
     still = col(Match.outcome).is_(None) if change and not accept else col(Match.need_id).in_(open_needs)
     said = comment.strip()[:MAX_REASON_CHARS] or (match.resident_comment if change else None)
     if not update_if(session, match, col(Match.status), before, still,
-                     status=MatchStatus.ACCEPTED if accept else MatchStatus.DECLINED, answered_at=utcnow(),
-                     resident_comment=said):
+                     status=target, answered_at=utcnow(), resident_comment=said):
         now = session.exec(select(Match.status).where(  # the pair too: SQLite may reuse a deleted id
             Match.id == match_id, Match.need_id == need_id, Match.resident_id == resident_id)).first()
-        target = MatchStatus.ACCEPTED if accept else MatchStatus.DECLINED
         if now == target or (not change and now in (MatchStatus.ACCEPTED, MatchStatus.DECLINED)):
-            raise ServiceError(_l("Vous avez déjà répondu à cette proposition."))
+            raise ServiceError(ANSWERED)
         if change and not accept:  # what happened was recorded meanwhile
-            raise ServiceError(_l("Cette réponse ne peut plus changer : parlez-en à la personne qui vous "
-                                  "accompagne."))
+            raise ServiceError(CANNOT_CHANGE)
         need = session.get(Need, need_id)
         if now == before and need is not None and need.status == NeedStatus.OPEN:
             raise ServiceError(FILLED_FOR_RESIDENT)

@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from models import Role, User
-from web.extensions import db_session
+from web.extensions import db_session, fresh_session
 from web.forms import CodeForm, LoginForm, PasswordForm
 from web.permissions import roles_required, user
 from web.services import ServiceError
@@ -79,17 +79,10 @@ def code_login() -> Any:
 def _start_session(account: User) -> None:
     """Log in with a fresh session that expires (PERMANENT_SESSION_LIFETIME, 8 hours), under a
     random id a logout can end."""
-    _fresh_session()
+    fresh_session()
     flask_session.permanent = True
     flask_session["sid"] = secrets.token_urlsafe(16)
     login_user(account)
-
-
-def _fresh_session() -> None:
-    lang = flask_session.get("lang")  # the interface language chosen before logging in stays
-    flask_session.clear()  # no session fixation: nothing else from before the login survives
-    if lang is not None:
-        flask_session["lang"] = lang
 
 
 @bp.post("/deconnexion")
@@ -100,7 +93,7 @@ def logout() -> Any:
     if sid is not None:
         end_session(db_session(), str(sid), current_app.permanent_session_lifetime)
     logout_user()
-    _fresh_session()
+    fresh_session()
     return redirect(url_for("auth.index"))
 
 
