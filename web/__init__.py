@@ -39,6 +39,7 @@ from web.extensions import babel, close_db_session, csrf, db, db_session, login_
 from web.forms import (
     NEED_STATUS_LABELS,
     SENSITIVE_LABELS,
+    answer_label,
     closeness_label,
     consent_method_label,
     journal_label,
@@ -113,6 +114,7 @@ def create_app(config: Config | None = None, test_config: dict[str, Any] | None 
     init_api(app)  # /api/v1 (JSON API, OpenAPI document, docs page) and /compte/jetons
     _limit_logins(app)
     app.add_template_filter(status_label, "status_label")
+    app.add_template_filter(answer_label, "answer_label")
     app.add_template_filter(journal_label, "journal_label")
     app.add_template_filter(closeness_label, "closeness_label")
     app.add_template_filter(reason_label, "reason_label")

@@ -230,7 +230,7 @@ class NeedForm(FlaskForm):
     territory_id = SelectField(_l("Quartier"), coerce=int)
     languages = MultiCheckboxField(_l("Langues demandées (facultatif)"),
                                    choices=choices(LANGUAGE_LABELS))
-    people_wanted = IntegerField(_l("Combien de personnes (ou d'objets) ? (facultatif)"),
+    people_wanted = IntegerField(_l("Combien de personnes cherchez-vous ? (facultatif)"),
                                  validators=[Optional(), NumberRange(min=1, max=999)])
 
     def offer_languages(self, codes: list[str]) -> None:
@@ -427,9 +427,23 @@ STATUS_LABELS = {
 }
 
 
+# As the association reads its candidates: the person's answer. « validée » read as "confirmed",
+# and agreed with a hidden « proposition » beside a man's name.
+ANSWER_LABELS = {
+    MatchStatus.APPROVED: _l("n'a pas encore répondu"),
+    MatchStatus.ACCEPTED: _l("a dit oui"),
+    MatchStatus.DECLINED: _l("a dit non"),
+}
+
+
 def status_label(status: str) -> str:
     """French label of a proposal's status (a Jinja filter)."""
     return str(STATUS_LABELS.get(MatchStatus(status), status))
+
+
+def answer_label(status: str) -> str:
+    """A candidate's status as the association reads it: the person's answer (a Jinja filter)."""
+    return str(ANSWER_LABELS.get(MatchStatus(status), status_label(status)))
 
 
 def slot_labels(slots: list[str] | None) -> str:

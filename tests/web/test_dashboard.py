@@ -64,7 +64,7 @@ def test_worker_dashboard_lists(client: FlaskClient, auth: Auth, session: Sessio
     auth.logout()
     auth.login(world.member.email or "")
     home = client.get("/structure/").get_data(as_text=True)  # candidates it may see, per need
-    assert "1 personne(s) proposée(s)" in home and home.count("0 personne(s) proposée(s)") == 2
+    assert "0 oui · 1 en attente de réponse" in home and home.count("0 oui · 0 en attente de réponse") == 2
 
 
 def test_followed_residents_come_a_page_at_a_time(client: FlaskClient, auth: Auth, session: Session,

@@ -131,7 +131,7 @@ def test_after_consent_ends_the_resident_cannot_say_yes_and_the_association_stop
     auth.login(scene.world.member.email or "")
     assert "Awa K." not in client.get(f"/structure/besoins/{scene.need_id}").get_data(as_text=True)
     # Nor counted on the association's home, nor opened on the follow-up page.
-    assert "0 personne(s) proposée(s)" in client.get("/structure/").get_data(as_text=True)
+    assert "0 oui · 0 en attente de réponse" in client.get("/structure/").get_data(as_text=True)
     assert client.get(f"/suivi/propositions/{scene.match_id}").status_code == 404
 
 

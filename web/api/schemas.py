@@ -294,7 +294,9 @@ class NeedSchema(Schema):
     availability = _out(fields.List, cls_or_instance=fields.String())
     status = _out(fields.String, validate=validate.OneOf(list(NeedStatus)))
     people_wanted = _out(fields.Integer, allow_none=True,
-                         metadata={"description": "How many people (or units of a resource)."})
+                         metadata={"description": "How many people are wanted (for a resource: people "
+                                                  "lending or giving it, not units); no new proposal once "
+                                                  "that many said yes."})
     external_id = _out(fields.String, allow_none=True,
                        metadata={"description": "Mission id when imported from a feed."})
     created_at = _out(fields.DateTime)

@@ -50,7 +50,7 @@ class NeedInput:
     where_text: str = ""
     languages: list[str] = field(default_factory=list)
     availability: list[str] = field(default_factory=list)
-    people_wanted: int | None = None  # how many people (or units of a resource); None: not said
+    people_wanted: int | None = None  # people (for a resource: who lend or give it); None: not said
     awaiting_validation: bool = False  # imported from a file that said so (web.services.imports)
 
 

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import and_
+from sqlalchemy import and_, or_
 from sqlmodel import Session, col, delete, func, select, update
 
 from models import Match, MatchStatus, Need, Notification, Resident, Role, User, utcnow
@@ -350,6 +350,22 @@ def forget_resident(session: Session, resident_id: int, match_ids: Iterable[int]
     links = _links_about(resident_id, match_ids)
     result = session.exec(delete(Notification).where(  # type: ignore[call-overload]
         col(Notification.link).in_(links)))
+    return int(result.rowcount or 0)
+
+
+def forget_for_need_side(session: Session, resident: Resident) -> int:
+    """After the person withdrew consent the associations no longer see them under their needs,
+    unless they said yes (`shown_to_association`): the notices they received about the person's
+    other proposals (« Awa K. a dit non… », whose link now ends on « n'existe plus ») go too. The
+    staff of the person's centre, and administrators, keep theirs. Not committed."""
+    links = [followup_link(i) for i in session.exec(select(Match.id).where(
+        Match.resident_id == resident.id, Match.status != MatchStatus.ACCEPTED)).all()]
+    if not links:
+        return 0
+    outside = select(User.id).where(col(User.role) != Role.ADMIN, or_(
+        col(User.organisation_id).is_(None), col(User.organisation_id) != resident.organisation_id))
+    result = session.exec(delete(Notification).where(  # type: ignore[call-overload]
+        col(Notification.link).in_(links), col(Notification.user_id).in_(outside)))
     return int(result.rowcount or 0)
 
 

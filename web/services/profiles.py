@@ -394,6 +394,7 @@ def withdraw_consent(session: Session, worker: User, resident: Resident) -> bool
         session.rollback()
         return False
     withdraw_unreviewed(session, resident_id=resident.id)
+    notifications.forget_for_need_side(session, resident)
     record(session, worker, "consent.withdraw", "resident", resident.id)
     if worker.role == Role.RESIDENT:  # from « Mes données »: the social workers are told
         notifications.consent_withdrawn_by_resident(session, resident)

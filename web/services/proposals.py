@@ -742,6 +742,13 @@ def matcher_approvals() -> Any:
     return and_(col(Match.status) == MatchStatus.APPROVED, col(Match.direction) != Direction.WORKER)
 
 
+def unanswered_approvals(session: Session, need_id: int) -> int:
+    """How many `matcher_approvals` a need has: what a change of its text would take back (its
+    edit form says so before, and after)."""
+    return int(session.exec(select(func.count()).select_from(Match).where(
+        Match.need_id == need_id, matcher_approvals())).one())
+
+
 def withdraw_unreviewed(session: Session, *, need_id: int | None = None,
                         resident_id: int | None = None, unanswered: bool = False) -> int:
     """Drop proposals nobody reviewed yet: they were made from text that has changed. With

@@ -19,7 +19,7 @@ from web.services.administration import describe_organisation
 from web.services.needs import NEED_FIELDS, NeedInput, create_need, update_need
 from web.services.privacy import record_profile_views
 from web.services.profiles import organisation_of, territories
-from web.services.proposals import shown_to_association, visible_candidates, yeses
+from web.services.proposals import shown_to_association, unanswered_approvals, visible_candidates, yeses
 
 bp = Blueprint("association", __name__, url_prefix="/structure")
 MEMBERS = (Role.ASSOCIATION_MEMBER, Role.ADMIN)
@@ -33,8 +33,10 @@ def home() -> Any:
     needs = session.exec(select(Need).where(Need.organisation_id == user().organisation_id,
                                             Need.validation_status == ValidationStatus.VALIDATED)
                          .order_by(col(Need.created_at).desc())).all()
-    approved = _approved_counts([n.id for n in needs if n.id is not None])
-    return render_template("association/home.html", needs=needs, approved=approved,
+    # Open needs first: what still asks for people, then the paused and the closed.
+    needs = sorted(needs, key=lambda n: n.status != NeedStatus.OPEN)
+    counts = _candidate_counts([n.id for n in needs if n.id is not None])
+    return render_template("association/home.html", needs=needs, counts=counts,
                            organisation=organisation_of(session, user()))
 
 
@@ -57,12 +59,17 @@ def presentation() -> Any:
     return render_template("association/presentation.html", form=form, organisation=organisation)
 
 
-def _approved_counts(need_ids: list[int]) -> dict[int, int]:
-    """Candidates the association may see, per need (counted in SQL: the matches' explanations
-    are large, and a busy need has hundreds)."""
-    return dict(db_session().exec(select(Match.need_id, func.count()).where(
-        col(Match.need_id).in_(need_ids), shown_to_association(date.today()))
-        .group_by(col(Match.need_id))).all())
+def _candidate_counts(need_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Per need, the candidates the association may see by status: who said yes, who has not
+    answered yet (a no is no candidate; counted in SQL: the matches' explanations are large,
+    and a busy need has hundreds)."""
+    out: dict[int, dict[str, int]] = {}
+    for need_id, status, count in db_session().exec(
+            select(Match.need_id, Match.status, func.count()).where(
+                col(Match.need_id).in_(need_ids), shown_to_association(date.today()))
+            .group_by(col(Match.need_id), col(Match.status))).all():
+        out.setdefault(need_id, {})[status] = count
+    return out
 
 
 @bp.route("/besoins/nouveau", methods=["GET", "POST"])
@@ -112,6 +119,7 @@ def edit_need(need_id: int) -> Any:
     form.offer_languages(item.languages)  # languages an import gave, beyond the boxes
     if request.method == "GET":
         form.territory_id.data = item.territory_id or 0
+    waiting = unanswered_approvals(session, need_id)  # a change of the text takes them back
     if form.validate_on_submit():
         values = {name: getattr(_need_input(form), name) for name in NEED_FIELDS}
         try:
@@ -121,10 +129,14 @@ def edit_need(need_id: int) -> Any:
                 flash(message, "error")
         else:  # saved unchanged, or a second tap: nothing was written, and the page says so
             flash(_("Besoin modifié.") if made is not None else _("Rien n'a changé."), "success")
+            if made is not None and unanswered_approvals(session, need_id) < waiting:
+                flash(_("Le texte a changé : les personnes qui n'avaient pas encore répondu ne voient plus "
+                        "ce besoin. Relais cherche à nouveau, et un·e travailleur·se social·e examine les "
+                        "propositions."), "success")
             return redirect(url_for("association.need", need_id=item.id))
     elif form.is_submitted():
         flash(_("Le formulaire n'est pas complet : voyez les messages sous les champs."), "error")
-    return render_template("association/need_form.html", form=form, need=item)
+    return render_template("association/need_form.html", form=form, need=item, waiting=waiting)
 
 
 @bp.post("/besoins/<id:need_id>/statut")

@@ -1,0 +1,131 @@
+"""What an association reads of its needs: their state and the answers on its list, the person's
+answer beside each candidate, a warning before an edit takes approved candidates back, and no
+notice naming a person who withdrew consent."""
+
+from __future__ import annotations
+
+import html
+from datetime import date
+
+import pytest
+from flask.testing import FlaskClient
+from sqlmodel import Session, select
+
+from models import Match, MatchStatus, Need, Notification
+from tests.conftest import Auth, World, approved_opportunity, need_form
+from web.extensions import matching
+from web.services.needs import NeedInput, create_need
+from web.services.profiles import withdraw_consent
+from web.services.review import answer
+
+
+@pytest.fixture(autouse=True)
+def _use_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The proposals are written by hand: the ranker's e5 is not needed."""
+    monkeypatch.setenv("RELAIS_ENCODERS", "use")
+
+
+def page(client: FlaskClient, path: str) -> str:
+    return html.unescape(client.get(path).get_data(as_text=True))
+
+
+def the_match(session: Session) -> Match:
+    return session.exec(select(Match)).one()
+
+
+def test_the_list_of_needs_says_each_ones_state_and_who_answered(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    awa = approved_opportunity(session, world, "Animer un atelier de couture.")
+    create_need(session, matching, world.member, NeedInput(title="Chaises pliantes", description="Prêter des "
+                "chaises pour la fête.", kind="resource"), date.today())
+    auth.login(world.member.email or "")
+    home = page(client, "/structure/")
+    assert "0 oui · 1 en attente de réponse" in home and home.count("ouvert") == 2
+    need = page(client, f"/structure/besoins/{the_match(session).need_id}")
+    assert "Awa K." in need and "n'a pas encore répondu" in need and "validée" not in need
+
+    answer(session, awa.resident, the_match(session), True)
+    assert "1 oui · 0 en attente de réponse" in page(client, "/structure/")
+    assert "a dit oui" in page(client, f"/structure/besoins/{the_match(session).need_id}")
+
+    auth.post(f"/structure/besoins/{the_match(session).need_id}/statut", {"status": "closed"},
+              token_from="/structure/")
+    home = page(client, "/structure/")
+    assert home.count("ouvert") == 1 and "clôturé" in home
+    assert home.index("Chaises pliantes") < home.index("Atelier couture")  # open needs first
+
+
+def test_a_no_is_no_candidate_on_the_list(client: FlaskClient, auth: Auth, session: Session,
+                                          world: World) -> None:
+    awa = approved_opportunity(session, world, "Animer un atelier de couture.")
+    answer(session, awa.resident, the_match(session), False)
+    auth.login(world.member.email or "")
+    assert "0 oui · 0 en attente de réponse" in page(client, "/structure/")
+    assert "a dit non" in page(client, f"/structure/besoins/{the_match(session).need_id}")
+
+
+def test_the_edit_form_warns_before_the_text_takes_approved_candidates_back(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    approved_opportunity(session, world, "Animer un atelier de couture.")
+    need_id = the_match(session).need_id
+    auth.login(world.member.email or "")
+    form = page(client, f"/structure/besoins/{need_id}/modifier")
+    assert "Personnes proposées qui n'ont pas encore répondu : 1." in form
+
+    # The time changes, not the text: the approval stays, and nothing is said about it.
+    edited = need_form("Atelier couture", "Animer un atelier de couture.", when_text="le jeudi")
+    done = html.unescape(auth.post(f"/structure/besoins/{need_id}/modifier", edited,
+                                   token_from="/structure/",
+                                   follow_redirects=True).get_data(as_text=True))
+    assert "Besoin modifié." in done and "ne voient plus ce besoin" not in done
+    assert session.exec(select(Match)).all()
+
+    # A corrected letter is a new text: the approval goes, and the flash says so.
+    edited["title"] = "Atelier de couture"
+    done = html.unescape(auth.post(f"/structure/besoins/{need_id}/modifier", edited,
+                                   token_from="/structure/",
+                                   follow_redirects=True).get_data(as_text=True))
+    assert "ne voient plus ce besoin" in done
+    session.expire_all()
+    assert [m.status for m in session.exec(select(Match).where(Match.need_id == need_id))] in (
+        [], [MatchStatus.PROPOSED])  # proposed again, for a worker to review
+    assert "pas encore répondu" not in page(client, f"/structure/besoins/{need_id}/modifier")
+
+
+def test_the_head_count_says_nobody_yet_in_words(client: FlaskClient, auth: Auth, session: Session,
+                                                 world: World) -> None:
+    approved_opportunity(session, world, "Animer un atelier de couture.")
+    need = session.get(Need, the_match(session).need_id)
+    assert need is not None
+    need.people_wanted = 3
+    session.add(need)
+    session.commit()
+    auth.login(world.member.email or "")
+    shown = page(client, f"/structure/besoins/{need.id}")
+    assert "personne n'a encore dit oui" in shown and "0 personnes" not in shown
+    assert "comptez les personnes qui prêtent ou donnent" in page(client, "/structure/besoins/nouveau")
+
+
+def test_a_withdrawal_takes_back_the_associations_notices_naming_the_person(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    awa = approved_opportunity(session, world, "Animer un atelier de couture.")
+    answer(session, awa.resident, the_match(session), False)
+
+    def notices(user_id: int | None) -> list[str]:
+        return [n.text for n in session.exec(select(Notification).where(Notification.user_id == user_id))]
+
+    assert any("Awa K. a dit non" in t for t in notices(world.member.id))
+    assert any("Awa K. a dit non" in t for t in notices(world.worker_a.id))
+    withdraw_consent(session, world.worker_a, awa.resident)
+    assert not any("Awa K." in t for t in notices(world.member.id))
+    assert any("Awa K. a dit non" in t for t in notices(world.worker_a.id))  # her centre still follows her
+    auth.login(world.member.email or "")
+    assert "Awa K." not in page(client, "/notifications/")
+
+
+def test_a_yes_stays_announced_after_a_withdrawal(session: Session, world: World) -> None:
+    awa = approved_opportunity(session, world, "Animer un atelier de couture.")
+    answer(session, awa.resident, the_match(session), True)
+    withdraw_consent(session, world.worker_a, awa.resident)
+    said = [n.text for n in session.exec(select(Notification).where(Notification.user_id == world.member.id))]
+    assert any("Awa K. a dit oui" in t for t in said)  # the association still works with her
