@@ -165,6 +165,7 @@ def test_a_consent_withdrawn_or_given_is_a_change_for_incremental_sync(api: ApiE
     """A tool kept in step with `updated_since` must learn that a person withdrew (consent.valid
     becomes false), then that consent was given again."""
     rid = api.ids["rid"]
+    approved = api.fresh_match(MatchStatus.APPROVED)  # its row does not change: its `closed` does
     since = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     with db.session() as session:
         person = session.get(Resident, rid)
@@ -174,6 +175,9 @@ def test_a_consent_withdrawn_or_given_is_a_change_for_incremental_sync(api: ApiE
         assert worker is not None and withdraw_consent(session, worker, person)
     changed = api.call("GET", f"/api/v1/residents?updated_since={since}", "admin").get_json()
     assert [(r["id"], r["consent"]["valid"]) for r in changed["items"]] == [(rid, False)]
+    synced = api.client.get("/api/v1/proposals", query_string={"changed_since": since, "limit": 200},
+                            headers={"Authorization": f"Bearer {api.tokens['admin']}"}).get_json()
+    assert {p["id"]: p["closed"] for p in synced["items"]}.get(approved) == "consent"
     since = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     with db.session() as session:
         person = session.get(Resident, rid)
@@ -557,14 +561,59 @@ def test_a_body_that_is_not_json_is_refused_not_ignored(api: ApiEnv) -> None:
     assert charset.status_code == 200
 
 
-def test_json_nested_too_deep_is_unreadable_not_an_internal_error(api: ApiEnv) -> None:
+@pytest.mark.parametrize("body", ["[" * 1500 + "]" * 1500,  # nested too deep for Python's parser
+                                  '{"title": "T", "people_wanted": ' + "9" * 4301 + "}"])  # too long an int
+def test_json_python_cannot_read_is_unreadable_not_an_internal_error(api: ApiEnv, body: str) -> None:
     api.app.config["PROPAGATE_EXCEPTIONS"] = False  # as in production: a 500 would be answered
     try:
-        sent = api.client.post("/api/v1/needs", data="[" * 1500 + "]" * 1500, content_type="application/json",
+        sent = api.client.post("/api/v1/needs", data=body, content_type="application/json",
                                headers={"Authorization": f"Bearer {api.tokens['member']}"})
     finally:
         api.app.config["PROPAGATE_EXCEPTIONS"] = None
     assert sent.status_code == 400 and sent.mimetype == "application/problem+json"
+
+
+def test_approving_reads_its_body_as_every_operation_does(api: ApiEnv) -> None:
+    """The approve operation took no body, so it never read one: a reject payload sent to it, or
+    a body that is not JSON, approved the proposal."""
+    proposal = api.fresh_match(MatchStatus.PROPOSED)
+    path = f"/api/v1/proposals/{proposal}/approve"
+    bearer = {"Authorization": f"Bearer {api.tokens['worker_a']}"}
+    broken = api.client.post(path, data="{this is not json", content_type="application/json", headers=bearer)
+    assert broken.status_code == 400
+    rejecting = api.call("POST", path, "worker_a", json={"reason_code": "busy"})
+    assert rejecting.status_code == 422 and "reason_code" in rejecting.get_json()["errors"]["json"]
+    assert api.call("GET", f"/api/v1/proposals/{proposal}", "worker_a").get_json()["status"] == "proposed"
+    assert api.call("POST", path, "worker_a", json={}).status_code == 200
+    other = api.fresh_match(MatchStatus.PROPOSED)
+    assert api.call("POST", f"/api/v1/proposals/{other}/approve", "worker_a").status_code == 200  # no body
+
+
+@pytest.mark.parametrize("value", ["on", "off", "yes", 1, 0, "true", None])
+def test_a_boolean_is_true_or_false_nothing_else(api: ApiEnv, value: Any) -> None:
+    """marshmallow read "on" as true: `sensitive_ok: "on"` kept health data, `accept: "off"` said an
+    irreversible no."""
+    declared = api.call("PUT", f"/api/v1/residents/{api.ids['rid']}/declaration", "worker_a",
+                        json={"text": "Je suis diabétique et je cuisine.", "sensitive_ok": value})
+    assert declared.status_code == 422 and "sensitive_ok" in declared.get_json()["errors"]["json"]
+    searched = api.call("POST", "/api/v1/search/needs", "member",
+                        json={"text": "cuisine", "include_closed": value})
+    assert searched.status_code == 422 and "include_closed" in searched.get_json()["errors"]["json"]
+
+
+def test_a_search_text_is_a_description_not_a_file(api: ApiEnv) -> None:
+    """Encoding the text whole costs ~1 s of CPU per 1,000 characters: four 10,000-character searches
+    from a read-only token held a worker for a minute."""
+    long = api.call("POST", "/api/v1/search/needs", "member", json={"text": "Je sais cuisiner. " * 120})
+    assert long.status_code == 422 and "text" in long.get_json()["errors"]["json"]
+    assert api.call("POST", "/api/v1/search/needs", "member",
+                    json={"text": ("Je sais cuisiner. " * 120)[:2000]}).status_code == 200
+
+
+def test_the_erasures_list_carries_an_etag_as_every_read(api: ApiEnv) -> None:
+    path = "/api/v1/residents/erased?since=2020-01-01T00:00:00Z"
+    etag = api.call("GET", path, "worker_a").headers["ETag"]
+    assert api.call("GET", path, "worker_a", headers={"If-None-Match": etag}).status_code == 304
 
 
 def test_a_weak_etag_from_a_proxy_still_answers_304(api: ApiEnv) -> None:

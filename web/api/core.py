@@ -64,14 +64,17 @@ class RelaisApi(Api):  # type: ignore[misc]
 
 
 class JsonParser(FlaskParser):  # type: ignore[misc]
-    """webargs' parser; a body nested too deep for Python's parser is unreadable JSON (400), not
-    a RecursionError (500): 3 KB of brackets did it."""
+    """webargs' parser; a body Python's parser refuses otherwise than as bad syntax is unreadable
+    JSON (400), not a 500: nested too deep (RecursionError: 3 KB of brackets did it), or an
+    integer of more than 4,300 digits (a plain ValueError)."""
 
     def _raw_load_json(self, req: Any) -> Any:
         try:
             return super()._raw_load_json(req)
-        except RecursionError:
-            raise json.JSONDecodeError("nested too deeply", "[", 0) from None  # a doc: not "no body"
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise  # webargs answers those
+        except (RecursionError, ValueError) as exc:
+            raise json.JSONDecodeError(str(exc)[:80], "[", 0) from None  # a doc: not "no body"
 
 
 class ApiBlueprint(Blueprint):  # type: ignore[misc]

@@ -10,14 +10,15 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlmodel import col, or_, select
+from sqlmodel import col, exists, or_, select
 
-from models import Match, MatchStatus, Need, Organisation, Resident, Role, User
+from models import Consent, Match, MatchStatus, Need, Organisation, Resident, Role, User
 from web.api.core import access, actor, bp, errors, page
 from web.api.problems import abort_service_error
 from web.api.schemas import (
     QUERY,
     AnswerInput,
+    NoInput,
     OpportunityArgs,
     OpportunitySchema,
     ProposalArgs,
@@ -59,8 +60,12 @@ def proposals(**args: Any) -> Any:
             query = query.where(getattr(Match, name) == args[name])
     since = args["changed_since"]
     if since is not None:
-        query = query.where(or_(col(Match.created_at) >= since, col(Match.reviewed_at) >= since,
-                                col(Match.answered_at) >= since))
+        # `closed` changes with the need's status and the person's consent, not with the row.
+        query = query.where(or_(
+            col(Match.created_at) >= since, col(Match.reviewed_at) >= since, col(Match.answered_at) >= since,
+            exists().where(col(Need.id) == Match.need_id, col(Need.updated_at) >= since),
+            exists().where(col(Consent.resident_id) == Match.resident_id,
+                           or_(col(Consent.created_at) >= since, col(Consent.withdrawn_at) >= since))))
     found = page(db_session(), query, Match, args)
     return {**found, "items": present_proposals(found["items"], read=True)}
 
@@ -89,9 +94,10 @@ def proposal(proposal_id: int) -> Any:
 
 @bp.route(f"/proposals/{MID}/approve", methods=["POST"], tags=["Proposals"])
 @access(*STAFF, write=True)
+@bp.arguments(NoInput, required=False)
 @bp.response(200, ProposalSchema)
-@errors(404, 409)
-def approve_proposal(proposal_id: int) -> Any:
+@errors(400, 404, 409, 422)
+def approve_proposal(_body: dict[str, Any], proposal_id: int) -> Any:
     """Approve: the resident and the association will see it (409 if already reviewed)."""
     session = db_session()
     match = get_match_to_review(session, actor(), proposal_id)

@@ -115,6 +115,7 @@ def residents(**args: Any) -> Any:
 
 @bp.route("/residents/erased", tags=["Residents"])
 @access(*STAFF)
+@bp.etag
 @bp.arguments(ErasedArgs, **QUERY)
 @bp.response(200, ErasedListSchema)
 def erased(since: datetime) -> Any:

@@ -6,7 +6,7 @@ always receives; input schemas reject unknown fields (query strings excepted).
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
@@ -47,6 +47,16 @@ class Whole(fields.Integer):
         return super()._validated(value)
 
 
+class Flag(fields.Boolean):
+    """A JSON true or false, nothing else: marshmallow's own also reads "on", "off", "yes", 1, 0…
+    as booleans ("sensitive_ok": "on" kept health data; "accept": "off" said an irreversible no)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
 class Instant(fields.AwareDateTime):
     """An ISO 8601 instant (UTC when no offset is given) that the database and the French dates
     shown can hold: year 1 at +14:00 lies before the first instant a datetime holds in UTC, and
@@ -64,6 +74,20 @@ class Instant(fields.AwareDateTime):
         if not 2 <= year <= 9998:
             raise ValidationError("Date hors des limites (entre l'an 2 et l'an 9998).")
         return moment
+
+
+class Since(Instant):
+    """An instant a list is filtered from: one before year 2 (or whose UTC time is) reads as year
+    2, one after 9998 as its end, which select what it would. Refused, they were a 422 that the
+    document's date-time could not say (schemathesis sent year 1)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        moment = fields.AwareDateTime._deserialize(self, value, attr, data, **kwargs)
+        try:
+            utc = moment.astimezone(UTC)
+        except OverflowError:  # before the first or after the last instant a datetime holds in UTC
+            return datetime(2 if moment.year < 2 else 9998, 1, 1, tzinfo=UTC)
+        return utc.replace(year=min(max(utc.year, 2), 9998))
 
 
 def _out(field: type[fields.Field], **kwargs: Any) -> Any:
@@ -99,7 +123,7 @@ class PageArgs(Schema):
 
 
 class SinceArgs(PageArgs):
-    updated_since = Instant(
+    updated_since = Since(
         load_default=None,
         metadata={"description": "Only items changed at or after this instant (ISO 8601; UTC when "
                                  "no offset is given): for incremental sync."})
@@ -111,7 +135,7 @@ class ResidentArgs(SinceArgs):
 
 
 class ErasedArgs(Schema):
-    since = Instant(required=True, metadata={
+    since = Since(required=True, metadata={
         "description": "Erasures at or after this instant (ISO 8601; UTC when no offset is given)."})
 
 
@@ -136,7 +160,7 @@ class ProposalArgs(PageArgs):
     status = fields.String(load_default=None, validate=validate.OneOf(list(MatchStatus)))
     need_id = Id(load_default=None)
     resident_id = Id(load_default=None)
-    changed_since = Instant(
+    changed_since = Since(
         load_default=None,
         metadata={"description": "Only proposals made, reviewed or answered at or after this instant."})
 
@@ -272,7 +296,7 @@ class DeclarationUpdateSchema(DeclarationSchema):
 class DeclarationInput(Schema):
     text = fields.String(required=True, validate=[validate.Length(min=1, max=10_000), NOT_BLANK],
                          metadata={"example": "Je cuisine pour quarante personnes aux mariages."})
-    sensitive_ok = fields.Boolean(load_default=False, metadata={
+    sensitive_ok = Flag(load_default=False, metadata={
         "description": "A text that seems to hold sensitive data (health, religion, origin, justice, "
                        "sexuality, union or political views: the CNIL's rule for free text) is refused "
                        "(422, the words in `errors.sensitive`) unless the person confirmed it is needed, "
@@ -369,6 +393,11 @@ class ProposalSchema(Schema):
                        "otherwise."})
 
 
+class NoInput(Schema):
+    """The body of an action that reads none: absent, or `{}`. Anything else is refused, as every
+    input is: a reject payload sent to approve, or a body that is not JSON, approved."""
+
+
 class RejectInput(Schema):
     reason_code = fields.String(required=True, validate=validate.OneOf(list(RejectionReason)),
                                 metadata={"description": "busy, level, distance, schedule, not_now, "
@@ -409,21 +438,28 @@ class OpportunitySchema(Schema):
 
 
 class AnswerInput(Schema):
-    accept = fields.Boolean(required=True, metadata={"description": "true: yes, false: no thanks."})
+    accept = Flag(required=True, metadata={"description": "true: yes, false: no thanks."})
     comment = fields.String(load_default="", validate=[validate.Length(max=500), NO_NUL], metadata={
         "description": "A word for the person's social workers (staff read it; the association does not)."})
 
 
 # ---------------------------------------------------------------- search
 
+# A search's text is encoded whole by the ranker's e5 (about 1 s of CPU per 1,000 characters): at
+# 10,000, four searches from one read-only token held a worker for a minute.
+SEARCH_MAX_CHARS = 2_000
+
+
 class SearchInput(Schema):
-    text = fields.String(required=True, validate=[validate.Length(min=1, max=10_000), NOT_BLANK],
-                         metadata={"example": "Je sais coudre et je parle arabe."})
+    text = fields.String(required=True, validate=[validate.Length(min=1, max=SEARCH_MAX_CHARS), NOT_BLANK],
+                         metadata={"example": "Je sais coudre et je parle arabe.",
+                                   "description": "What someone can do, or what a need asks (2,000 "
+                                                  "characters at most: a description, not a file)."})
     limit = Whole(load_default=10, validate=validate.Range(min=1, max=50))
 
 
 class NeedSearchInput(SearchInput):
-    include_closed = fields.Boolean(load_default=False)
+    include_closed = Flag(load_default=False)
 
 
 class QueryStatementSchema(Schema):
@@ -471,10 +507,11 @@ class MissionSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
+    # A blank id would be one key shared by every mission sent with it.
     mission_id = fields.String(data_key="_id", load_default=None, allow_none=True,
-                               validate=[validate.Length(min=1, max=90), NO_NUL])
+                               validate=[validate.Length(min=1, max=90), NOT_BLANK])
     client_id = fields.String(data_key="clientId", load_default=None, allow_none=True,
-                              validate=[validate.Length(min=1, max=90), NO_NUL])
+                              validate=[validate.Length(min=1, max=90), NOT_BLANK])
     title = fields.String(required=True, validate=[validate.Length(min=1, max=200), NOT_BLANK])
     description = fields.String(required=True, validate=[validate.Length(min=1, max=10_000), NOT_BLANK])
     organization_name = fields.String(data_key="organizationName", load_default=None, allow_none=True,
@@ -486,7 +523,7 @@ class MissionSchema(Schema):
     postal_code = fields.String(data_key="postalCode", load_default=None, allow_none=True,
                                 validate=[validate.Length(max=20), NO_NUL])
     city = fields.String(load_default=None, allow_none=True, validate=[validate.Length(max=120), NO_NUL])
-    deleted = fields.Boolean(load_default=False,
+    deleted = Flag(load_default=False,
                              metadata={"description": "A deleted mission closes its need."})
 
 
