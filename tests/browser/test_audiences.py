@@ -237,7 +237,7 @@ def test_each_audience_main_flow_is_accessible(device: str, app: Flask, contexts
     # 5. The association sees her by first name and initial, and that she said yes.
     member.goto(need_url)
     candidate = member.get_by_role("listitem").filter(has_text="Fatma Y.")
-    expect(candidate).to_contain_text("acceptée")
+    expect(candidate).to_contain_text("a dit oui")
     visits(member, "association", "04-need-with-candidate")
 
     # 6. Every other page of each audience (dashboards, imports, impact, notifications, data…).

@@ -216,7 +216,7 @@ def test_whole_story_in_a_browser(page: Page, contexts: Contexts, world: World,
     expect(page.get_by_role("heading", name=SEWING_TITLE, level=1)).to_be_visible()
     candidate = page.get_by_role("listitem").filter(has_text="Fatma Y.")
     expect(candidate).to_have_count(1)
-    expect(candidate).to_contain_text("acceptée")
+    expect(candidate).to_contain_text("a dit oui")
     expect(page.get_by_text("Antonio")).to_have_count(0)
     screenshot(page, "05-association-need")
     # She said yes: the association may now see the contact she chose, and later record the outcome.

@@ -103,7 +103,7 @@ def test_whole_story(client: FlaskClient, auth: Auth, world: World, session: Ses
     # The association now sees her, by first name and initial only.
     auth.login(world.member.email or "")
     page = client.get(f"/structure/besoins/{need.id}").get_data(as_text=True)
-    assert "Fatma Y." in page and "acceptée" in page
+    assert "Fatma Y." in page and "a dit oui" in page
     assert "Antonio" not in page
 
     # Everything above left an audit trail.
