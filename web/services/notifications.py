@@ -38,6 +38,7 @@ class Kind:
     OUTCOME = "outcome"
     CONSENT = "consent"
     WITHDRAWN = "withdrawn"
+    RETURNED = "returned"
 
 
 class _Proposed(Protocol):
@@ -333,8 +334,27 @@ def resident_link(resident_id: int | None) -> str:
     return f"/accompagnement/residents/{resident_id}"
 
 
+def correction_link(row: Resident | Need) -> str:
+    """Where a habitant-relais corrects a submission sent back."""
+    return f"/relais/{'personnes' if isinstance(row, Resident) else 'besoins'}/{row.id}/corriger"
+
+
+def submission_returned(session: Session, row: Resident | Need) -> None:
+    """Tell the habitant-relais who noted a profile or a need that a social worker sent it back.
+    The worker's word is free text: it stays on the correction page, out of the notice (and of
+    the digest)."""
+    if isinstance(row, Resident):
+        said = _french(N_("La fiche de %(name)s vous est renvoyée avec un mot du centre social : "
+                          "ouvrez-la pour le lire et la corriger."), name=row.public_name)
+    else:
+        said = _french(N_("Le besoin « %(title)s » vous est renvoyé avec un mot du centre social : "
+                          "ouvrez-le pour le lire et le corriger."), title=row.title)
+    notify(session, _active(session, [row.created_by_id]), Kind.RETURNED, said, correction_link(row))
+
+
 def _links_about(resident_id: int, match_ids: Iterable[int]) -> list[str]:
-    return [resident_link(resident_id), *(followup_link(i) for i in match_ids)]
+    return [resident_link(resident_id), f"/relais/personnes/{resident_id}/corriger",
+            *(followup_link(i) for i in match_ids)]
 
 
 def about_resident(session: Session, resident_id: int, match_ids: Iterable[int]) -> list[Notification]:

@@ -17,8 +17,9 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlmodel import Session, col, select
 
+from matcher.sensitive import find_sensitive
 from models import Need, Resident, Role, SkillDeclaration, User, ValidationStatus, utcnow
-from web.services import AlreadyDone, ChangedMeanwhile, ServiceError, tidy
+from web.services import AlreadyDone, ChangedMeanwhile, ServiceError, notifications, tidy
 from web.services.audit import record
 from web.services.matching import MatchingService
 from web.services.needs import update_need
@@ -27,6 +28,9 @@ from web.services.proposals import propose_for_need, propose_for_resident
 from web.services.queries import REPOST_MINUTES, update_if
 
 MAX_NOTE_CHARS = 500
+SENSITIVE_TO_CONFIRM = _l("Ce texte semble contenir des informations sensibles : vérifiez avec la "
+                          "personne qu'elles sont nécessaires et cochez la case, ou corrigez le texte, "
+                          "avant de valider.")
 
 
 @dataclass
@@ -142,14 +146,19 @@ def _validated_just_now(session: Session, row: Resident | Need, worker: User) ->
 
 
 def validate_resident(session: Session, matching: MatchingService, worker: User,
-                      resident: Resident, today: date) -> Validated:
+                      resident: Resident, today: date, sensitive_ok: bool = False) -> Validated:
     """The profile enters matching: its text is analysed and indexed, the resident gets a login
-    code, and needs are proposed (committed)."""
+    code, and needs are proposed (committed). A text that seems to hold sensitive data enters only
+    when the worker confirms it (`sensitive_ok`), as when they type it themselves: the
+    habitant-relais's confirmation alone put health or religion into matching in one click."""
     _check_to_validate(session, resident, worker)
     declaration = current_declaration(session, resident)
     analysis = matching.analyze(declaration.text) if declaration else None
     if declaration is None or analysis is None or not analysis.statements:
         raise ServiceError(NOTHING_TO_READ)
+    sensitive = sorted({f.category for f in find_sensitive(declaration.text)})
+    if sensitive and not sensitive_ok:
+        raise ServiceError(SENSITIVE_TO_CONFIRM)
     _decide(session, resident, worker, ValidationStatus.VALIDATED, None)
     # The text analysed is still the current one? A colleague's edit while it was analysed would
     # otherwise leave the new text out of the index and the old one in it.
@@ -164,7 +173,9 @@ def validate_resident(session: Session, matching: MatchingService, worker: User,
     code = "" if has_login else add_resident_login(session, resident)
     resident.updated_at = utcnow()
     session.add(resident)
-    record(session, worker, "resident.validate", "resident", resident.id)
+    # The categories the worker confirmed, not the words: the journal outlives the text.
+    record(session, worker, "resident.validate", "resident", resident.id,
+           **({"sensitive_confirmed": sensitive} if sensitive else {}))
     session.commit()
     return Validated(code, propose_for_resident(session, matching, resident, today))
 
@@ -200,6 +211,7 @@ def send_back(session: Session, worker: User, row: Resident | Need, note: str) -
     _decide(session, row, worker, ValidationStatus.RETURNED, note)
     kind = "resident" if isinstance(row, Resident) else "need"
     record(session, worker, f"{kind}.send_back", kind, row.id)  # the note is free text: not here
+    notifications.submission_returned(session, row)
     session.commit()
 
 

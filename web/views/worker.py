@@ -223,6 +223,8 @@ def _resident_page(person: Resident, form: DeclarationForm | None = None,
                            timeline=proposal_timeline(session, person), send_back_form=SendBackForm(),
                            author=(None if person.validation_status == ValidationStatus.VALIDATED
                                    else session.get(User, person.created_by_id)),
+                           pending_findings=(find_sensitive(declaration.text) if declaration and
+                                             person.validation_status != ValidationStatus.VALIDATED else []),
                            rejection_labels=REJECTION_LABELS,
                            statements=statements, matches=matches, needs=needs, form=form,
                            action=ActionForm(), findings=findings or [], consent=consent,
@@ -527,8 +529,10 @@ def submissions() -> Any:
     # An administrator's list holds every centre's submissions (names, texts): journaled.
     record_reading_from_outside(session, user(), waiting.residents, "submissions")
     declarations = {r.id: current_declaration(session, r) for r in waiting.residents}
+    sensitive = {rid: find_sensitive(d.text) for rid, d in declarations.items() if d is not None}
     places = {r.territory_id for r in waiting.residents} | {n.territory_id for n in waiting.needs}
     return render_template("worker/submissions.html", waiting=waiting, declarations=declarations,
+                           sensitive=sensitive,
                            authors=submission_authors(session, waiting), send_back_form=SendBackForm(),
                            territories=rows_by_id(session, Territory, [t for t in places if t]),
                            kinds=NEED_KIND_LABELS)
@@ -541,7 +545,8 @@ def validate_resident_submission(resident_id: int) -> Any:
     person = get_submission_to_validate(session, user(), Resident, resident_id)
     if ActionForm().validate_on_submit():
         try:
-            done = validate_resident(session, matching, user(), person, date.today())
+            done = validate_resident(session, matching, user(), person, date.today(),
+                                     sensitive_ok=request.form.get("sensitive_ok") == "y")
         except AlreadyDone:  # a double click: the first showed the code, which the second lost
             flash(_("Ce profil vient d'être validé : voici sa fiche. Si vous n'avez pas noté son code, "
                     "donnez-lui-en un nouveau ici."), "success")
@@ -552,6 +557,8 @@ def validate_resident_submission(resident_id: int) -> Any:
             flash(_("Profil validé. %(n)d proposition(s) à examiner.", n=done.proposals), "success")
             if done.access_code:
                 return _show_code_once(person.id or 0, done.access_code)
+    if request.form.get("from") == "fiche":  # back to the profile the worker was reading
+        return redirect(url_for("worker.resident", resident_id=person.id))
     return redirect(url_for("worker.submissions"))
 
 
