@@ -208,8 +208,10 @@ class ResidentForm(ProfileForm):
 
 
 class ConsentForm(FlaskForm):
+    # Required: the browser stops the form at the choice itself (it came back folded, with a
+    # message at the top of the page); the server says it too, for a browser that does not.
     method = RadioField(_l("Comment le consentement a été recueilli"),
-                        choices=choices(CONSENT_METHOD_LABELS))
+                        choices=choices(CONSENT_METHOD_LABELS), validators=[DataRequired()])
 
 
 class DeclarationForm(FlaskForm):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -47,13 +48,18 @@ def test_withdrawn_consent_removes_the_resident_from_matching(client: FlaskClien
     auth.login(world.worker_a.email or "")
     page = client.get(f"/accompagnement/residents/{awa.id}").get_data(as_text=True)
     assert "valable jusqu" in page
+    # Two steps: the button that withdraws sits behind a summary that only opens it.
+    assert page.index("<summary>La personne retire son consentement</summary>") < page.index(
+        "Confirmer : retirer son consentement")
+    radio = re.search(r'<input[^>]*value="oral_in_person"[^>]*>', page)
+    assert radio is not None and "required" in radio.group(0)  # renewing asks how, in the browser
     auth.post(f"/accompagnement/residents/{awa.id}/consentement/retrait", {})
     session.expire_all()
     assert awa.id not in valid_consent_residents(session, today)
     assert session.exec(select(Match).where(Match.status == MatchStatus.PROPOSED)).all() == []
     assert propose_for_need(session, matching, need, today) == 0  # never proposed again
     page = client.get(f"/accompagnement/residents/{awa.id}").get_data(as_text=True)
-    assert "Pas de consentement valide" in page
+    assert f"Consentement retiré le {today:%d/%m/%Y}" in page  # not merely « pas valide »
 
     auth.post(f"/accompagnement/residents/{awa.id}/consentement", {"method": "oral_in_person"})
     session.expire_all()
@@ -296,3 +302,14 @@ def test_a_consent_that_ran_out_is_not_called_a_withdrawal(client: FlaskClient, 
     contact = html.unescape(client.get("/moi/contact").get_data(as_text=True))
     assert "Votre accord pour Relais a pris fin : les structures ne voient plus ce contact" in contact
     assert "retiré votre accord" not in contact
+
+
+def test_a_profile_says_when_its_consent_expired(client: FlaskClient, auth: Auth, session: Session,
+                                                 world: World) -> None:
+    awa = add_resident(session, world, "Awa", "Je fais de la couture.",
+                       given_on=date.today() - timedelta(days=400)).resident
+    consent = session.exec(select(Consent).where(Consent.resident_id == awa.id)).one()
+    assert consent.expires_on is not None and consent.expires_on < date.today()
+    auth.login(world.worker_a.email or "")
+    page = client.get(f"/accompagnement/residents/{awa.id}").get_data(as_text=True)
+    assert f"Consentement expiré le {consent.expires_on:%d/%m/%Y}" in page
