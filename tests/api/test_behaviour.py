@@ -147,6 +147,15 @@ def test_a_need_waiting_for_validation_is_read_by_its_own_centre_only(api: ApiEn
         assert api.call("GET", f"/api/v1/needs/{waiting}", role).status_code == (200 if reads else 403), role
     assert api.ids["need"] in {n["id"] for n in api.call("GET", "/api/v1/needs?limit=200",
                                                              "worker_b").get_json()["items"]}
+    # Its centre's tool tells it from a published need (it looked like any open one).
+    def status(path: str) -> str:
+        return str(api.call("GET", path, "admin").get_json()["validation_status"])
+
+    assert (status(f"/api/v1/needs/{waiting}"), status(f"/api/v1/needs/{api.ids['need']}")) == (
+        "pending", "validated")
+    person = api.call("GET", f"/api/v1/residents/{api.ids['rid']}", "worker_a")
+    assert person.get_json()["validation_status"] == "validated"
+    api.validate(person)
 
 def test_lists_filter(api: ApiEnv) -> None:
     body = api.call("GET", f"/api/v1/needs?organisation_id={api.ids['association_b']}", "admin").get_json()
@@ -608,6 +617,21 @@ def test_a_search_text_is_a_description_not_a_file(api: ApiEnv) -> None:
     assert long.status_code == 422 and "text" in long.get_json()["errors"]["json"]
     assert api.call("POST", "/api/v1/search/needs", "member",
                     json={"text": ("Je sais cuisiner. " * 120)[:2000]}).status_code == 200
+
+
+def test_the_document_lists_the_problems_every_operation_can_answer(api: ApiEnv) -> None:
+    """Each operation listed its own errors, but not 415 (a body not JSON), 413 (over 2 MB) or a 500
+    or 503, which any of them can answer."""
+    for path, item in api.spec["paths"].items():
+        for method, operation in item.items():
+            if method in ("get", "post", "put", "patch", "delete"):
+                wanted = {"500", "503"} | ({"413", "415"} if "requestBody" in operation else set())
+                assert wanted <= set(operation["responses"]), (method, path)
+    refused = api.client.patch(f"/api/v1/residents/{api.ids['rid']}", data="first_name=Zoé",
+                               content_type="application/x-www-form-urlencoded",
+                               headers={"Authorization": f"Bearer {api.tokens['worker_a']}"})
+    assert refused.status_code == 415
+    api.validate(refused)
 
 
 def test_the_erasures_list_carries_an_etag_as_every_read(api: ApiEnv) -> None:

@@ -57,7 +57,7 @@ def _rate_limit() -> str:
 def init_api(app: Flask) -> None:
     """Register the API, its documentation, the token page and the rate limiter on `app`."""
     from web.api import account, docs, needs, proposals, reference, residents, search  # noqa: F401
-    from web.api.core import IdConverter, RelaisApi, bp, rate_limit_key
+    from web.api.core import IdConverter, RelaisApi, bp, document_common_errors, rate_limit_key
     from web.extensions import csrf
 
     app.config.setdefault("RELAIS_API_RATE_LIMIT",
@@ -80,6 +80,7 @@ def init_api(app: Flask) -> None:
     app.url_map.converters["id"] = IdConverter
     api = RelaisApi(app)
     api.register_blueprint(bp)
+    document_common_errors(api)
     app.extensions["relais_api"] = api
     csrf.exempt(bp)
 

@@ -63,6 +63,22 @@ class RelaisApi(Api):  # type: ignore[misc]
             self.spec.components.response(status.name, response, lazy=True)
 
 
+def document_common_errors(api: Api) -> None:
+    """Add to every operation of the document the problems any of them can answer: 500 and 503
+    (the database busy), and for those reading a body 413 (over the size limit) and 415 (not
+    JSON). Called once the blueprint is registered: flask-smorest documents only what each
+    operation declares."""
+    for item in api.spec._paths.values():
+        for method, operation in item.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            codes = [500, 503] + ([413, 415] if "requestBody" in operation else [])
+            responses = operation.setdefault("responses", {})
+            for code in codes:
+                responses.setdefault(str(code), api.spec.components.get_ref(
+                    "response", http.HTTPStatus(code).name))
+
+
 class JsonParser(FlaskParser):  # type: ignore[misc]
     """webargs' parser; a body Python's parser refuses otherwise than as bad syntax is unreadable
     JSON (400), not a 500: nested too deep (RecursionError: 3 KB of brackets did it), or an

@@ -11,7 +11,16 @@ from typing import Any
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
-from models import Availability, MatchStatus, NeedKind, NeedStatus, RejectionReason, Role, Want
+from models import (
+    Availability,
+    MatchStatus,
+    NeedKind,
+    NeedStatus,
+    RejectionReason,
+    Role,
+    ValidationStatus,
+    Want,
+)
 from web.forms import KNOWN_LANGUAGES, LANGUAGE_LABELS
 from web.services.queries import MAX_ID
 
@@ -232,7 +241,18 @@ class ConsentSchema(Schema):
     given_on = _out(fields.Date)
     expires_on = _out(fields.Date, allow_none=True)
     method = _out(fields.String)
-    valid = _out(fields.Boolean, metadata={"description": "True while it covers matching today."})
+    valid = _out(fields.Boolean, metadata={
+        "description": "True while the consent covers matching today. The person is in matching when "
+                       "their profile is validated too (`validation_status`)."})
+
+
+# A habitant-relais's submission waits out of matching (read by its centre only) until a social
+# worker validates it: a tool must tell it from a published need or a validated profile.
+VALIDATION_STATUS = {
+    "validate": validate.OneOf(list(ValidationStatus)),
+    "metadata": {"description": "validated: in Relais. pending: noted by a habitant-relais (or imported "
+                                "« à valider »), out of matching until a social worker of its centre "
+                                "validates it. returned: sent back to its habitant-relais for correction."}}
 
 
 class ResidentSchema(Schema):
@@ -246,6 +266,7 @@ class ResidentSchema(Schema):
     availability = _out(fields.List, cls_or_instance=fields.String())
     wants = _out(fields.List, cls_or_instance=fields.String())
     consent = _out(fields.Nested, nested=ConsentSchema, allow_none=True)
+    validation_status = _out(fields.String, **VALIDATION_STATUS)
     created_at = _out(fields.DateTime)
     updated_at = _out(fields.DateTime)
 
@@ -323,6 +344,7 @@ class NeedSchema(Schema):
                                                   "that many said yes."})
     external_id = _out(fields.String, allow_none=True,
                        metadata={"description": "Mission id when imported from a feed."})
+    validation_status = _out(fields.String, **VALIDATION_STATUS)
     created_at = _out(fields.DateTime)
     updated_at = _out(fields.DateTime)
 
