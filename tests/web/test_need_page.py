@@ -106,6 +106,11 @@ def test_a_worker_proposes_from_the_need_page(client: FlaskClient, auth: Auth, s
     lapsed = auth.post(f"{page_url}/proposer", {"resident_id": ids["Eve"]}, token_from=page_url,
                        follow_redirects=True)
     assert "Sans consentement valide" in lapsed.get_data(as_text=True)  # type: ignore[attr-defined]
+    # Noted by the habitant-relais, not validated yet: that, not its consent, keeps it out.
+    waiting = add_resident(session, world, "Fanta", "Je couds.", recorded_by=world.relais).resident
+    early = auth.post(f"{page_url}/proposer", {"resident_id": waiting.id}, token_from=page_url,
+                      follow_redirects=True)
+    assert "pas encore validée : validez-la" in early.get_data(as_text=True)  # type: ignore[attr-defined]
     other = auth.post(f"{page_url}/proposer", {"resident_id": ids["Dina"]}, token_from=page_url)
     assert other.status_code == 403  # type: ignore[attr-defined]
     for malformed in ("", "abc", "-3", str(2**31), str(2**63)):  # a bad request, never a 500

@@ -570,6 +570,9 @@ def worker_proposal(session: Session, matching: MatchingService, need: Need, res
     if is_filled(session, need):
         raise ServiceError(_l("Ce besoin a déjà toutes les personnes demandées : on ne peut plus y "
                               "proposer quelqu'un."))
+    if resident.validation_status != ValidationStatus.VALIDATED:  # out of matching until then
+        raise ServiceError(_l("Cette fiche n'est pas encore validée : validez-la d'abord, puis proposez "
+                              "la personne."))
     if resident.id not in valid_consent_residents(session, today, [resident.id]):
         raise ServiceError(_l("Sans consentement valide, cette personne ne peut pas être proposée."))
     if session.exec(select(Match.id).where(Match.need_id == need.id,
