@@ -69,6 +69,14 @@ def only_resident(session: Session, name: str) -> Resident:
     return session.exec(select(Resident).where(Resident.first_name == name)).one()
 
 
+def correction(person: Resident, declaration: str, **changed: object) -> dict[str, object]:
+    """The correction page sent as shown (the person's fields as they are), with its new text."""
+    return {"first_name": person.first_name, "last_initial": person.last_initial,
+            "territory_id": person.territory_id, "languages": person.languages,
+            "availability": person.availability, "wants": person.wants, "declaration": declaration,
+            **changed}
+
+
 def test_validating_twice_leads_to_the_profile_not_to_an_error(client: FlaskClient, auth: Auth,
                                                                 world: World, session: Session) -> None:
     """A double click on « Valider »: the first showed the code, the second answered « déjà
@@ -367,11 +375,11 @@ def test_send_back_with_a_word_then_correct_and_resubmit(client: FlaskClient, au
     home = client.get("/relais/").get_data(as_text=True)
     assert "à corriger" in home and "avec ses mots ?" in home
     fix = f"/relais/personnes/{sira.id}/corriger"
-    too_long = auth.post(fix, {"declaration": "elle coud " * 1100}, token_from=fix)
+    too_long = auth.post(fix, correction(sira, "elle coud " * 1100), token_from=fix)
     page = too_long.get_data(as_text=True)  # type: ignore[attr-defined]
     assert 'aria-describedby="declaration-error"' in page and 'aria-invalid="true"' in page
     assert 'id="declaration-error"><p>Le champ ne peut pas contenir plus de 10000 caractères.' in page
-    response = auth.post(fix, {"declaration": COUTURE}, token_from=fix)
+    response = auth.post(fix, correction(sira, COUTURE), token_from=fix)
     assert response.status_code == 302  # type: ignore[attr-defined]
     session.expire_all()
     sira = only_resident(session, "Sira")
@@ -383,27 +391,34 @@ def test_send_back_with_a_word_then_correct_and_resubmit(client: FlaskClient, au
     assert client.get(fix).status_code == 302  # waiting again: nothing to correct
 
 
-def test_a_corrected_text_says_what_stopped_it_and_which_languages_left(auth: Auth, world: World,
-                                                                        session: Session) -> None:
+def test_a_correction_says_what_stopped_it_and_changes_what_the_note_asked(
+        client: FlaskClient, auth: Auth, world: World, session: Session) -> None:
     """The habitant-relais corrects a profile sent back: a text with nothing to read is refused
-    beside the text (it was a line at the top of the page); the languages the old text gave and
-    the new one does not say leave, and the page says which (they left silently)."""
+    beside the text (it was a line at the top of the page); the person's wishes, languages and
+    other fields can be corrected too (the page offered the text alone, and a note asking « veut-elle
+    travailler ? » waited in vain); the language boxes decide, whatever the old text named."""
     auth.login(world.relais.email or "")
     form = resident_form("Je parle arabe. Je fais de la couture.", world.tilleuls, first_name="Sira",
-                         languages=["fr"])
+                         languages=["fr"], wants=["volunteering"])
     response = auth.post(NEW_PERSON, form, token_from=NEW_PERSON)
     assert response.status_code == 302  # type: ignore[attr-defined]
     sira = only_resident(session, "Sira")
     assert sira.languages == ["fr", "ar"]
-    sent_back(auth, world, "personnes", sira.id, "Depuis quand ?")
+    sent_back(auth, world, "personnes", sira.id, "Veut-elle travailler ? Parle-t-elle vraiment arabe ?")
     fix = f"/relais/personnes/{sira.id}/corriger"
-    empty = auth.post(fix, {"declaration": "..."}, token_from=fix).get_data(as_text=True)  # type: ignore[attr-defined]
+    shown = client.get(fix).get_data(as_text=True)
+    assert re.search(r'<input[^>]*checked[^>]*value="ar"|<input[^>]*value="ar"[^>]*checked', shown)
+    empty = auth.post(fix, correction(sira, "..."), token_from=fix).get_data(as_text=True)  # type: ignore[attr-defined]
     assert 'id="declaration-error"><p>Écrivez ce que la personne sait faire, avec ses mots.' in empty
-    page = auth.post(fix, {"declaration": "Je fais de la couture depuis vingt ans."}, token_from=fix,
-                     follow_redirects=True).get_data(as_text=True)  # type: ignore[attr-defined]
-    assert "Langues retirées avec l&#39;ancien texte : arabe. Si la personne les parle" in page
     session.expire_all()
-    assert only_resident(session, "Sira").languages == ["fr"]
+    assert only_resident(session, "Sira").validation_status == ValidationStatus.RETURNED
+    done = auth.post(fix, correction(sira, "Je fais de la couture depuis vingt ans.", languages=["fr"],
+                                     wants=["volunteering", "job"]), token_from=fix)
+    assert done.status_code == 302  # type: ignore[attr-defined]
+    session.expire_all()
+    sira = only_resident(session, "Sira")
+    assert (sira.validation_status, sira.languages, sira.wants) == (
+        ValidationStatus.PENDING, ["fr"], ["job", "volunteering"])
 
 
 @pytest.mark.parametrize("kind", ["personnes", "besoins"])
@@ -416,7 +431,7 @@ def test_a_correction_sent_twice_goes_once_and_one_too_late_keeps_its_words(
     if kind == "personnes":
         submit_person(auth, world, text="Elle fait des choses.")
         row_id = only_resident(session, "Sira").id
-        corrected = {"declaration": COUTURE}
+        corrected = correction(only_resident(session, "Sira"), COUTURE)
     else:
         auth.post(NEW_NEED, need_form("Courses", "Aider.", territory_id=world.tilleuls.id),
                   token_from=NEW_NEED)

@@ -83,7 +83,7 @@ def test_a_submission_sent_back_is_announced_to_its_habitant_relais(client: Flas
     auth.login(world.worker_a.email or "")
     rid = only_resident(session, "Sira").id
     desk = html.unescape(client.get("/accompagnement/a-valider").get_data(as_text=True))
-    assert "L'habitant·e-relais ne peut corriger que le texte." in desk  # the rest is the worker's
+    assert "pourra corriger le texte et les réponses de la fiche" in desk
     auth.post(f"/accompagnement/a-valider/personnes/{rid}/renvoyer",
               {"note": "Quels vêtements ? Ses langues ?"}, token_from="/accompagnement/a-valider")
     told = session.exec(select(Notification).where(Notification.user_id == world.relais.id)).one()

@@ -13,14 +13,13 @@ from flask_babel import gettext as _
 from matcher.sensitive import find_sensitive
 from models import Need, Resident, Role, ValidationStatus
 from web.extensions import db_session, matching
-from web.forms import DeclarationForm, RelaisNeedForm, ResidentForm, choices
+from web.forms import CorrectionForm, RelaisNeedForm, ResidentForm, choices
 from web.permissions import get_own_submission, roles_required, user
 from web.services import AlreadyDone, ServiceError
 from web.services.needs import NeedInput, create_need
-from web.services.profiles import ResidentInput, create_resident, territories
+from web.services.profiles import ResidentInput, create_resident, territories, update_profile
 from web.services.validation import current_declaration, resubmit_need, resubmit_resident, submitted_by
 from web.views import open_on_own_territory, say_sensitive, show_refusal
-from web.views.language import language_names
 
 bp = Blueprint("relais", __name__, url_prefix="/relais")
 
@@ -32,11 +31,12 @@ def home() -> Any:
     return render_template("relais/home.html", mine=submitted_by(session, user()))
 
 
-def _territory_choices(form: ResidentForm | RelaisNeedForm) -> None:
-    """The neighbourhoods, the centre's own first chosen (the list's first one was, another
-    village's, and a habitant-relais on a phone rarely looks)."""
+def _territory_choices(form: ResidentForm | RelaisNeedForm | CorrectionForm, new: bool = True) -> None:
+    """The neighbourhoods; on a new form, the centre's own first chosen (the list's first one was,
+    another village's, and a habitant-relais on a phone rarely looks)."""
     form.territory_id.choices = choices({t.id: f"{t.name} ({t.commune})" for t in territories(db_session())})
-    open_on_own_territory(form)
+    if new:
+        open_on_own_territory(form)
 
 
 @bp.route("/personnes/nouvelle", methods=["GET", "POST"])
@@ -111,26 +111,38 @@ def fix_resident(resident_id: int) -> Any:
     if person.validation_status != ValidationStatus.RETURNED and request.method == "GET":
         return redirect(url_for("relais.home"))
     declaration = current_declaration(session, person)
-    form = DeclarationForm(declaration=declaration.text if declaration else "")  # the POST wins
+    form = CorrectionForm(obj=None if request.method == "POST" else person,
+                          declaration=declaration.text if declaration else "")  # the POST wins
+    _territory_choices(form, new=False)
+    form.offer_languages(person.languages)
     findings = find_sensitive(form.declaration.data or "") if form.is_submitted() else []
     if findings and not form.sensitive_ok.data:
         say_sensitive()
     if form.validate_on_submit() and not (findings and not form.sensitive_ok.data):
-        sent, removed = False, []
+        sent = False
         try:
-            removed = resubmit_resident(session, matching, user(), person,
-                                        form.declaration.data or "").languages_removed
+            resubmit_resident(session, matching, user(), person, form.declaration.data or "")
             sent = True
         except ServiceError as exc:  # nothing to read in it: said beside the text, as a worker sees it
             form.declaration.errors = [str(message) for message in exc.messages]
         except AlreadyDone:  # sent twice (a double tap): it went once, as this one says
             sent = True
         if sent:
+            # Then who the person is, as the boxes say (the languages too: a new text dropped
+            # those the old one named, and the boxes put back what the habitant-relais kept).
+            try:
+                update_profile(session, matching, user(), person, ResidentInput(
+                    first_name=form.first_name.data or "", last_initial=form.last_initial.data or "",
+                    territory_id=form.territory_id.data, languages=form.languages.data or [],
+                    availability=form.availability.data or [], wants=form.wants.data or []), date.today())
+            except ServiceError as exc:
+                show_refusal(form, exc)
+                sent = False
+        if sent:
             flash(_("Merci ! La fiche corrigée est renvoyée au centre social."), "success")
-            if removed:  # a relais ticks no box here: the text is where to say it
-                flash(_("Langues retirées avec l'ancien texte : %(names)s. Si la personne les parle, "
-                        "écrivez-le dans le texte.", names=language_names(removed)), "success")
             return redirect(url_for("relais.home"))
+    elif form.is_submitted() and form.errors:
+        flash(_("Le formulaire n'est pas complet : voyez les messages sous les champs."), "error")
     return render_template("relais/fix_resident.html", resident=person, form=form, findings=findings)
 
 
