@@ -129,3 +129,23 @@ def test_a_yes_stays_announced_after_a_withdrawal(session: Session, world: World
     withdraw_consent(session, world.worker_a, awa.resident)
     said = [n.text for n in session.exec(select(Notification).where(Notification.user_id == world.member.id))]
     assert any("Awa K. a dit oui" in t for t in said)  # the association still works with her
+
+
+def test_new_languages_say_who_went_without_blaming_the_text(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    approved_opportunity(session, world, "Animer un atelier de couture.")
+    need_id = the_match(session).need_id
+    auth.login(world.member.email or "")
+    edited = need_form("Atelier couture", "Animer un atelier de couture.", languages=["tr"])
+    done = html.unescape(auth.post(f"/structure/besoins/{need_id}/modifier", edited, token_from="/structure/",
+                                   follow_redirects=True).get_data(as_text=True))
+    assert "ne parlent pas les langues demandées" in done and "Le texte a changé" not in done
+
+
+def test_the_edit_form_counts_only_the_candidates_the_association_sees(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    awa = approved_opportunity(session, world, "Animer un atelier de couture.")
+    need_id = the_match(session).need_id
+    withdraw_consent(session, world.worker_a, awa.resident)  # she leaves the need's page
+    auth.login(world.member.email or "")
+    assert "pas encore répondu" not in page(client, f"/structure/besoins/{need_id}/modifier")

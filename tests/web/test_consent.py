@@ -6,6 +6,7 @@ import html
 import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask.testing import FlaskClient
 from sqlmodel import Session, col, select
@@ -59,7 +60,8 @@ def test_withdrawn_consent_removes_the_resident_from_matching(client: FlaskClien
     assert session.exec(select(Match).where(Match.status == MatchStatus.PROPOSED)).all() == []
     assert propose_for_need(session, matching, need, today) == 0  # never proposed again
     page = client.get(f"/accompagnement/residents/{awa.id}").get_data(as_text=True)
-    assert f"Consentement retiré le {today:%d/%m/%Y}" in page  # not merely « pas valide »
+    paris = datetime.now(ZoneInfo("Europe/Paris"))  # the day the page shows (BABEL_DEFAULT_TIMEZONE)
+    assert f"Consentement retiré le {paris:%d/%m/%Y}" in page  # not merely « pas valide »
 
     auth.post(f"/accompagnement/residents/{awa.id}/consentement", {"method": "oral_in_person"})
     session.expire_all()
@@ -312,4 +314,4 @@ def test_a_profile_says_when_its_consent_expired(client: FlaskClient, auth: Auth
     assert consent.expires_on is not None and consent.expires_on < date.today()
     auth.login(world.worker_a.email or "")
     page = client.get(f"/accompagnement/residents/{awa.id}").get_data(as_text=True)
-    assert f"Consentement expiré le {consent.expires_on:%d/%m/%Y}" in page
+    assert f"Consentement expiré : il était valable jusqu'au {consent.expires_on:%d/%m/%Y}." in page

@@ -6,13 +6,14 @@ submission sent back is announced to the habitant-relais who noted it."""
 from __future__ import annotations
 
 import html
+import re
 
 from flask.testing import FlaskClient
 from sqlmodel import Session, select
 
 from models import AuditEvent, Notification, ValidationStatus
 from tests.conftest import Auth, World, resident_form
-from tests.web.test_habitant_relais import NEW_PERSON, only_resident
+from tests.web.test_habitant_relais import NEW_PERSON, correction, only_resident
 from web.extensions import matching
 from web.services.privacy import erase_resident
 
@@ -34,7 +35,8 @@ def test_the_worker_confirms_sensitive_words_before_validating(client: FlaskClie
     rid = submitted(auth, world, session)
     listed = html.unescape(client.get("/accompagnement/a-valider").get_data(as_text=True))
     assert "Ce texte contient des informations sensibles." in listed and "diabétique" in listed
-    assert 'name="sensitive_ok"' in listed and "required" in listed
+    box = re.search(r'<input type="checkbox" name="sensitive_ok"[^>]*>', listed)
+    assert box is not None and "required" in box.group(0)
     profile = html.unescape(client.get(f"/accompagnement/residents/{rid}").get_data(as_text=True))
     assert 'data-testid="sensitive-to-confirm"' in profile
 
@@ -97,6 +99,12 @@ def test_a_submission_sent_back_is_announced_to_its_habitant_relais(client: Flas
     assert opened.headers["Location"].endswith(f"/relais/personnes/{rid}/corriger")  # type: ignore[attr-defined]
     assert "Quels vêtements ? Ses langues ?" in html.unescape(
         client.get(f"/relais/personnes/{rid}/corriger").get_data(as_text=True))
+    # Corrected, the fiche waits for the centre again: the notice asking for it goes.
+    fix = f"/relais/personnes/{rid}/corriger"
+    auth.post(fix, correction(only_resident(session, "Sira"), "Je couds des robes."), token_from=fix)
+    assert session.exec(select(Notification).where(Notification.user_id == world.relais.id)).all() == []
+    session.expire_all()
+    assert only_resident(session, "Sira").validation_status == ValidationStatus.PENDING
 
     # Erased, the person is named by no notice any more.
     erase_resident(session, matching, world.worker_a, only_resident(session, "Sira"), "worker")

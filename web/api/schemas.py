@@ -171,7 +171,10 @@ class ProposalArgs(PageArgs):
     resident_id = Id(load_default=None)
     changed_since = Since(
         load_default=None,
-        metadata={"description": "Only proposals made, reviewed or answered at or after this instant."})
+        metadata={"description": "Only proposals made, reviewed or answered at or after this instant, or "
+                                 "whose `closed` may have changed then (their need changed, the person's "
+                                 "consent given or withdrawn). A proposal withdrawn before its review or "
+                                 "answer is deleted: it is not listed."})
 
 
 class OpportunityArgs(PageArgs):

@@ -352,6 +352,13 @@ def submission_returned(session: Session, row: Resident | Need) -> None:
     notify(session, _active(session, [row.created_by_id]), Kind.RETURNED, said, correction_link(row))
 
 
+def forget_returned(session: Session, row: Resident | Need) -> None:
+    """The « renvoyée » notice of a submission that is no longer sent back (corrected, or validated
+    anyway): it asked for a correction the page no longer offers. Not committed."""
+    session.exec(delete(Notification).where(  # type: ignore[call-overload]
+        col(Notification.kind) == Kind.RETURNED, col(Notification.link) == correction_link(row)))
+
+
 def _links_about(resident_id: int, match_ids: Iterable[int]) -> list[str]:
     return [resident_link(resident_id), f"/relais/personnes/{resident_id}/corriger",
             *(followup_link(i) for i in match_ids)]

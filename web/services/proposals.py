@@ -745,11 +745,11 @@ def matcher_approvals() -> Any:
     return and_(col(Match.status) == MatchStatus.APPROVED, col(Match.direction) != Direction.WORKER)
 
 
-def unanswered_approvals(session: Session, need_id: int) -> int:
-    """How many `matcher_approvals` a need has: what a change of its text would take back (its
-    edit form says so before, and after)."""
+def unanswered_approvals(session: Session, need_id: int, today: date) -> int:
+    """How many `matcher_approvals` of a need its association sees (`shown_to_association`): what a
+    change of its text would take back (its edit form says so before, and after)."""
     return int(session.exec(select(func.count()).select_from(Match).where(
-        Match.need_id == need_id, matcher_approvals())).one())
+        Match.need_id == need_id, matcher_approvals(), shown_to_association(today))).one())
 
 
 def withdraw_unreviewed(session: Session, *, need_id: int | None = None,

@@ -110,6 +110,8 @@ def _move(session: Session, row: Resident | Need, before: ValidationStatus, afte
                      validation_status=after, **values):
         raise ServiceError(_l("Cette fiche a déjà été examinée.") if before == ValidationStatus.PENDING
                            else _l("Cette fiche attend déjà la validation ou a été validée."))
+    if before == ValidationStatus.RETURNED:  # corrected, or validated anyway: nothing to correct now
+        notifications.forget_returned(session, row)
 
 
 def _decide(session: Session, row: Resident | Need, worker: User, status: ValidationStatus,

@@ -119,9 +119,10 @@ def edit_need(need_id: int) -> Any:
     form.offer_languages(item.languages)  # languages an import gave, beyond the boxes
     if request.method == "GET":
         form.territory_id.data = item.territory_id or 0
-    waiting = unanswered_approvals(session, need_id)  # a change of the text takes them back
+    waiting = unanswered_approvals(session, need_id, date.today())  # a change may take them back
     if form.validate_on_submit():
         values = {name: getattr(_need_input(form), name) for name in NEED_FIELDS}
+        text = (item.title, item.description)
         try:
             made = update_need(session, matching, user(), item, values, date.today())
         except ServiceError as exc:
@@ -129,14 +130,25 @@ def edit_need(need_id: int) -> Any:
                 flash(message, "error")
         else:  # saved unchanged, or a second tap: nothing was written, and the page says so
             flash(_("Besoin modifié.") if made is not None else _("Rien n'a changé."), "success")
-            if made is not None and unanswered_approvals(session, need_id) < waiting:
-                flash(_("Le texte a changé : les personnes qui n'avaient pas encore répondu ne voient plus "
-                        "ce besoin. Relais cherche à nouveau, et un·e travailleur·se social·e examine les "
-                        "propositions."), "success")
+            if made is not None and unanswered_approvals(session, need_id, date.today()) < waiting:
+                flash(_withdrawn_after_edit(text != (item.title, item.description),
+                                            item.status == NeedStatus.OPEN), "success")
             return redirect(url_for("association.need", need_id=item.id))
     elif form.is_submitted():
         flash(_("Le formulaire n'est pas complet : voyez les messages sous les champs."), "error")
     return render_template("association/need_form.html", form=form, need=item, waiting=waiting)
+
+
+def _withdrawn_after_edit(text_changed: bool, still_open: bool) -> str:
+    """What an edit that took approved candidates back says: a new text takes every one not yet
+    answered; new languages or a new place, those who no longer fit."""
+    who = (_("Le texte a changé : les personnes qui n'avaient pas encore répondu ne voient plus ce "
+             "besoin.") if text_changed else
+           _("Les personnes qui n'avaient pas encore répondu et ne parlent pas les langues demandées, ou "
+             "vivent hors du quartier choisi, ne voient plus ce besoin."))
+    then = (_("Relais cherche à nouveau, et un·e travailleur·se social·e examine les propositions.")
+            if still_open else _("Relais cherchera à nouveau quand le besoin sera rouvert."))
+    return f"{who} {then}"
 
 
 @bp.post("/besoins/<id:need_id>/statut")
