@@ -220,13 +220,9 @@ class DeclarationForm(FlaskForm):
     sensitive_ok = BooleanField(SENSITIVE_OK)
 
 
-class CorrectionForm(ProfileForm):
+class CorrectionForm(ProfileForm, DeclarationForm):
     """A habitant-relais corrects a profile sent back: who the person is, and their text (the
     worker's word asks about either)."""
-
-    declaration = TextAreaField(_l("Ce que la personne sait faire, avec ses mots"),
-                                validators=[Length(max=10_000)])
-    sensitive_ok = BooleanField(SENSITIVE_OK)
 
 
 class NeedForm(FlaskForm):

@@ -336,7 +336,11 @@ def resident_link(resident_id: int | None) -> str:
 
 def correction_link(row: Resident | Need) -> str:
     """Where a habitant-relais corrects a submission sent back."""
-    return f"/relais/{'personnes' if isinstance(row, Resident) else 'besoins'}/{row.id}/corriger"
+    return _correction_path("personnes" if isinstance(row, Resident) else "besoins", row.id)
+
+
+def _correction_path(kind: str, row_id: int | None) -> str:
+    return f"/relais/{kind}/{row_id}/corriger"
 
 
 def submission_returned(session: Session, row: Resident | Need) -> None:
@@ -360,7 +364,7 @@ def forget_returned(session: Session, row: Resident | Need) -> None:
 
 
 def _links_about(resident_id: int, match_ids: Iterable[int]) -> list[str]:
-    return [resident_link(resident_id), f"/relais/personnes/{resident_id}/corriger",
+    return [resident_link(resident_id), _correction_path("personnes", resident_id),
             *(followup_link(i) for i in match_ids)]
 
 
