@@ -11,6 +11,8 @@ The first run that finds it inactive records a warning (shown on the social work
 and on the profile); a run at least RELAIS_RETENTION_GRACE_DAYS (default 30) later erases it if
 it is still inactive, keeping only anonymous counts. Any activity in between voids the warning.
 After erasing, the index files are rebuilt from the database, so no erased vector stays on disk.
+The same run deletes the associations' notices naming a person whose consent expired (« Awa K. a
+dit non… »): they no longer see the person, and an expiry, unlike a withdrawal, is no event.
 Run it daily, e.g. `15 3 * * * cd /srv/relais && .venv/bin/python scripts/retention.py`.
 """
 
@@ -58,7 +60,9 @@ def main(argv: list[str] | None = None, config: Config | None = None,
           + (f"; {len(report.requested)} {verb} erased as asked {args.grace_days}+ days ago"
              if report.requested else "")
           + (f"; {report.drafts} import file(s) never confirmed dropped" if report.drafts else "")
-          + (f"; {report.abandoned} job(s) whose runner stopped failed" if report.abandoned else ""))
+          + (f"; {report.abandoned} job(s) whose runner stopped failed" if report.abandoned else "")
+          + (f"; {report.notices} association notice(s) naming someone whose consent lapsed deleted"
+             if report.notices else ""))
     return 0
 
 

@@ -5,18 +5,20 @@ notice naming a person who withdrew consent."""
 from __future__ import annotations
 
 import html
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from flask.testing import FlaskClient
 from sqlmodel import Session, select
 
-from models import Match, MatchStatus, Need, Notification
-from tests.conftest import Auth, World, approved_opportunity, need_form
+from models import Consent, Direction, Match, MatchStatus, Need, Notification
+from tests.conftest import Auth, World, add_resident, approved_opportunity, need_form
 from web.extensions import matching
 from web.services.needs import NeedInput, create_need
+from web.services.privacy import run_retention
 from web.services.profiles import withdraw_consent
-from web.services.review import answer
+from web.services.proposals import Proposal, store_proposals
+from web.services.review import answer, approve
 
 
 @pytest.fixture(autouse=True)
@@ -129,6 +131,35 @@ def test_a_yes_stays_announced_after_a_withdrawal(session: Session, world: World
     withdraw_consent(session, world.worker_a, awa.resident)
     said = [n.text for n in session.exec(select(Notification).where(Notification.user_id == world.member.id))]
     assert any("Awa K. a dit oui" in t for t in said)  # the association still works with her
+
+
+def test_an_expired_consent_takes_back_the_notices_at_the_nightly_run(session: Session, world: World) -> None:
+    """An expiry is no event: the retention run deletes what a withdrawal would have."""
+    awa = approved_opportunity(session, world, "Animer un atelier de couture.")
+    no = the_match(session)
+    answer(session, awa.resident, no, False)
+    binta = add_resident(session, world, "Binta", "Je fais de la couture.", initial="K")
+    store_proposals(session, [Proposal(no.need_id, binta.resident.id or 0, 0.5, {})],
+                    Direction.NEED_TO_RESIDENT)
+    yes = session.exec(select(Match).where(Match.resident_id == binta.resident.id)).one()
+    approve(session, world.worker_a, yes)
+    answer(session, binta.resident, yes, True)
+    consents = session.exec(select(Consent)).all()
+    for consent in consents:
+        consent.expires_on = date.today() - timedelta(days=1)
+        session.add(consent)
+    session.commit()
+
+    def notices(user_id: int | None) -> list[str]:
+        return [n.text for n in session.exec(select(Notification).where(Notification.user_id == user_id))]
+
+    assert any("Awa K. a dit non" in t for t in notices(world.member.id))
+    report = run_retention(session, matching, date.today(), 24, 30)
+    assert report.notices >= 1
+    assert not any("Awa K." in t for t in notices(world.member.id))
+    assert any("Binta K. a dit oui" in t for t in notices(world.member.id))  # a yes stays
+    assert any("Awa K. a dit non" in t for t in notices(world.worker_a.id))  # her centre still follows her
+    assert run_retention(session, matching, date.today(), 24, 30).notices == 0
 
 
 def test_new_languages_say_who_went_without_blaming_the_text(

@@ -21,10 +21,11 @@ from sqlalchemy import and_, or_
 from sqlmodel import Session, col, delete, func, select, update
 
 from models import Match, MatchStatus, Need, Notification, Resident, Role, User, utcnow
-from web.permissions import FOLLOWUP_ROLES
+from web.permissions import FOLLOWUP_ROLES, VISIBLE_TO_ASSOCIATION
 
 MAX_TEXT = 300
 LIST_LIMIT = 100
+CHUNK = 500  # links per DELETE ... IN (...)
 
 # Paths inside Relais (services run without a request too, e.g. the demo load: no url_for).
 REVIEW_DESK = "/accompagnement/propositions"
@@ -389,15 +390,37 @@ def forget_for_need_side(session: Session, resident: Resident) -> int:
     unless they said yes (`shown_to_association`): the notices they received about the person's
     other proposals (« Awa K. a dit non… », whose link now ends on « n'existe plus ») go too. The
     staff of the person's centre, and administrators, keep theirs. Not committed."""
-    links = [followup_link(i) for i in session.exec(select(Match.id).where(
-        Match.resident_id == resident.id, Match.status != MatchStatus.ACCEPTED)).all()]
-    if not links:
-        return 0
+    ids = session.exec(select(Match.id).where(Match.resident_id == resident.id,
+                                              Match.status != MatchStatus.ACCEPTED)).all()
+    return _forget_outside(session, resident.organisation_id, ids)
+
+
+def forget_for_lapsed_consents(session: Session, lapsed: Any) -> int:
+    """`forget_for_need_side` for every person in `lapsed` (a subquery of resident ids: those
+    whose consent expired, which no event announces, so the retention's nightly run asks). Only
+    proposals an association saw are looked at. Not committed."""
+    rows = session.exec(select(Match.id, Resident.organisation_id)
+                        .join(Resident, col(Resident.id) == Match.resident_id)
+                        .where(col(Match.status).in_(VISIBLE_TO_ASSOCIATION - {MatchStatus.ACCEPTED}),
+                               col(Match.resident_id).in_(lapsed))).all()
+    by_centre: dict[int | None, list[int | None]] = {}
+    for match_id, organisation_id in rows:
+        by_centre.setdefault(organisation_id, []).append(match_id)
+    return sum(_forget_outside(session, centre, ids) for centre, ids in by_centre.items())
+
+
+def _forget_outside(session: Session, organisation_id: int | None, match_ids: Sequence[int | None]) -> int:
+    """Delete the notices about these proposals held by anyone outside the person's centre
+    (administrators aside)."""
     outside = select(User.id).where(col(User.role) != Role.ADMIN, or_(
-        col(User.organisation_id).is_(None), col(User.organisation_id) != resident.organisation_id))
-    result = session.exec(delete(Notification).where(  # type: ignore[call-overload]
-        col(Notification.link).in_(links), col(Notification.user_id).in_(outside)))
-    return int(result.rowcount or 0)
+        col(User.organisation_id).is_(None), col(User.organisation_id) != organisation_id))
+    removed = 0
+    for start in range(0, len(match_ids), CHUNK):
+        links = [followup_link(i) for i in match_ids[start:start + CHUNK]]
+        result = session.exec(delete(Notification).where(  # type: ignore[call-overload]
+            col(Notification.link).in_(links), col(Notification.user_id).in_(outside)))
+        removed += int(result.rowcount or 0)
+    return removed
 
 
 def unread_count(session: Session, user_id: int) -> int:

@@ -52,6 +52,7 @@ from web.services.audit import record
 from web.services.jobs import drop_stale_drafts, fail_abandoned
 from web.services.matching import RESIDENTS, MatchingService
 from web.services.profiles import add_months, withdraw_consent
+from web.services.proposals import consent_query
 from web.services.queries import REPOST_MINUTES, update_if, written_once
 
 EXPORT_FORMAT = "relais-export/1"
@@ -370,6 +371,7 @@ class Retention:
     drafts: int = 0  # uploaded files never confirmed, dropped (jobs.DRAFT_HOURS)
     abandoned: int = 0  # jobs whose runner died, failed and their files forgotten (jobs.fail_abandoned)
     closed_sessions: int = 0  # logged-out sessions whose cookie has expired, forgotten
+    notices: int = 0  # associations' notices naming someone whose consent lapsed, deleted
 
 
 def _midnight(day: date) -> datetime:
@@ -422,6 +424,8 @@ def run_retention(session: Session, matching: MatchingService, today: date, mont
         report.drafts = drop_stale_drafts(session, max(utcnow(), _midnight(today)))
         report.abandoned = fail_abandoned(session)  # by the clock: a job runs now, not on `today`
         report.closed_sessions = drop_closed_sessions(session)
+        lapsed = select(Resident.id).where(col(Resident.id).not_in(consent_query(today)))
+        report.notices = notifications.forget_for_lapsed_consents(session, lapsed)
     session.commit()
     if not dry_run:  # also what an erasure could not empty (a reader kept the log then)
         empty_write_ahead_log(session)
