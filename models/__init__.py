@@ -38,6 +38,7 @@ from models.tables import (
     User,
     ValidationStatus,
     Want,
+    WithdrawnProposal,
     utcnow,
 )
 
@@ -47,6 +48,6 @@ __all__ = [
     "Database", "Direction", "HybridArtefact", "IndexEvent", "Match", "MatchStatus", "Need", "NeedKind",
     "NeedStatement", "NeedStatus", "Organisation", "OrganisationKind", "RejectionReason", "Resident", "Role",
     "ContactChannel", "Notification", "Outcome", "ValidationStatus",
-    "SkillDeclaration", "SkillStatement", "Territory", "User", "Want", "utcnow",
+    "SkillDeclaration", "SkillStatement", "Territory", "User", "Want", "WithdrawnProposal", "utcnow",
     "AnonymousCount", "ClosedSession", "RequestKind", "ResidentRequest", "empty_write_ahead_log",
 ]

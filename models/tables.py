@@ -486,6 +486,19 @@ class ClosedSession(SQLModel, table=True):
     expires_at: datetime = Field(index=True)
 
 
+class WithdrawnProposal(SQLModel, table=True):
+    """A proposal withdrawn before its review or its answer (its need or the person's text
+    changed, the need paused or closed, consent withdrawn) is deleted from `match`; its id stays
+    here for partner tools keeping copies of `GET /proposals` (`GET /proposals/withdrawn`). Ids
+    only: nobody's name. Rows go after WITHDRAWN_KEPT_DAYS (the retention run)."""
+
+    __tablename__ = "withdrawn_proposal"
+
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})  # the proposal's id
+    organisation_id: int | None = Field(default=None, index=True)  # the person's centre then
+    withdrawn_at: datetime = Field(default_factory=utcnow, index=True)
+
+
 class ApiToken(SQLModel, table=True):
     """A personal API token. It acts as its user (same role, same organisation, same rules);
     only the SHA-256 digest of the secret is kept, the secret is shown once at creation."""

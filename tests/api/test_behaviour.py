@@ -195,6 +195,30 @@ def test_a_consent_withdrawn_or_given_is_a_change_for_incremental_sync(api: ApiE
     assert [(r["id"], r["consent"]["valid"]) for r in changed["items"]] == [(rid, True)]
 
 
+def test_a_withdrawn_proposal_is_listed_for_the_tools_that_keep_copies(api: ApiEnv) -> None:
+    """A proposal withdrawn before its review is deleted: a tool syncing `GET /proposals` kept it
+    as waiting, since nothing listed it any more."""
+    since = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    waiting = api.fresh_match(MatchStatus.PROPOSED)
+    elsewhere = api.fresh_match(MatchStatus.PROPOSED, resident="other_rid")  # the other centre's person
+    assert api.call("PUT", f"/api/v1/residents/{api.ids['rid']}/declaration", "worker_a",
+                    json={"text": "Je répare les mobylettes et les vélos."}).status_code == 200
+    assert api.call("GET", f"/api/v1/proposals/{waiting}", "worker_a").status_code == 404  # deleted
+
+    def withdrawn(role: str) -> list[int]:
+        listed = api.client.get("/api/v1/proposals/withdrawn", query_string={"since": since, "limit": 200},
+                                headers={"Authorization": f"Bearer {api.tokens[role]}"})
+        api.validate(listed)
+        return [item["id"] for item in listed.get_json()["items"]]
+
+    assert waiting in withdrawn("worker_a") and waiting in withdrawn("admin")
+    assert waiting not in withdrawn("worker_b")  # about another centre's person
+    assert elsewhere not in withdrawn("admin")  # still waiting
+    later = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+    assert api.client.get("/api/v1/proposals/withdrawn", query_string={"since": later}, headers={
+        "Authorization": f"Bearer {api.tokens['admin']}"}).get_json()["items"] == []
+
+
 def test_updated_since_gives_what_changed(api: ApiEnv) -> None:
     before = datetime.now(UTC)
     assert api.call("PUT", f"/api/v1/residents/{api.ids['rid']}/declaration", "worker_a",

@@ -44,6 +44,7 @@ MATRIX: list[tuple[str, str, Any, dict[str, int]]] = [
     ("GET", f"/api/v1/territories/{MISSING}", None, {r: 404 for r in EVERYONE}),
     ("GET", "/api/v1/residents", None, STAFF),
     ("GET", "/api/v1/residents/erased?since=2020-01-01T00:00:00Z", None, STAFF),
+    ("GET", "/api/v1/proposals/withdrawn?since=2020-01-01T00:00:00Z", None, STAFF),
     ("GET", "/api/v1/residents/{rid}", None, {"worker_a": 200, "worker_b": 403, "admin": 200}),
     ("GET", f"/api/v1/residents/{MISSING}", None, {"worker_a": 404, "worker_b": 404, "admin": 404}),
     ("PATCH", "/api/v1/residents/{rid}", {"availability": ["weekend"]},

@@ -11,7 +11,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlmodel import Session, select
 
-from models import Consent, Direction, Match, MatchStatus, Need, Notification
+from models import Consent, Direction, Match, MatchStatus, Need, Notification, WithdrawnProposal
 from tests.conftest import Auth, World, add_resident, approved_opportunity, need_form
 from web.extensions import matching
 from web.services.needs import NeedInput, create_need
@@ -171,6 +171,8 @@ def test_new_languages_say_who_went_without_blaming_the_text(
     done = html.unescape(auth.post(f"/structure/besoins/{need_id}/modifier", edited, token_from="/structure/",
                                    follow_redirects=True).get_data(as_text=True))
     assert "ne parlent pas les langues demandées" in done and "Le texte a changé" not in done
+    assert session.exec(select(Match)).all() == []
+    assert len(session.exec(select(WithdrawnProposal)).all()) == 1  # listed for the API's tools
 
 
 def test_the_edit_form_counts_only_the_candidates_the_association_sees(

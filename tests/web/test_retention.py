@@ -21,6 +21,7 @@ from models import (
     Resident,
     SkillStatement,
     User,
+    WithdrawnProposal,
     utcnow,
 )
 from tests.conftest import Auth, World, add_resident
@@ -30,6 +31,7 @@ from web.services.jobs import JOB_TIMEOUT_S, create_job, drop_stale_drafts
 from web.services.matching import RESIDENTS, MatchingService, from_blobs
 from web.services.privacy import run_retention
 from web.services.profiles import add_months
+from web.services.proposals import WITHDRAWN_KEPT_DAYS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 import retention  # noqa: E402
@@ -255,3 +257,13 @@ def test_a_job_whose_runner_died_is_failed_and_its_file_forgotten(client: FlaskC
     auth.login(world.worker_a.email or "")
     page = client.get(f"/accompagnement/taches/{stale.id}").get_data(as_text=True)
     assert "Interrompue" in page and "En cours" not in page
+
+
+def test_withdrawn_proposals_ids_are_kept_a_year(session: Session) -> None:
+    today = date(2031, 6, 1)
+    noon = datetime.combine(today, time(12), UTC)
+    for match_id, days in ((1, WITHDRAWN_KEPT_DAYS + 1), (2, WITHDRAWN_KEPT_DAYS - 1)):
+        session.add(WithdrawnProposal(id=match_id, withdrawn_at=noon - timedelta(days=days)))
+    session.commit()
+    assert run_retention(session, matching, today, MONTHS, GRACE).withdrawals == 1
+    assert [w.id for w in session.exec(select(WithdrawnProposal)).all()] == [2]

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlmodel import col, exists, or_, select
 
-from models import Consent, Match, MatchStatus, Need, Organisation, Resident, Role, User
+from models import Consent, Match, MatchStatus, Need, Organisation, Resident, Role, User, WithdrawnProposal
 from web.api.core import access, actor, bp, errors, page
 from web.api.problems import abort_service_error
 from web.api.schemas import (
@@ -24,6 +24,8 @@ from web.api.schemas import (
     ProposalArgs,
     ProposalSchema,
     RejectInput,
+    WithdrawnArgs,
+    WithdrawnSchema,
     page_schema,
 )
 from web.extensions import db_session
@@ -80,6 +82,26 @@ def present_proposals(matches: Sequence[Match], read: bool = False) -> list[dict
         residents = rows_by_id(session, Resident, sorted({m.resident_id for m in matches}))
         record_reading_from_outside(session, actor(), list(residents.values()), "api")
     return [{**m.model_dump(), "closed": closed.get(m.id or 0)} for m in matches]
+
+
+@bp.route("/proposals/withdrawn", tags=["Proposals"])
+@access(*STAFF)
+@bp.etag
+@bp.arguments(WithdrawnArgs, **QUERY)
+@bp.response(200, page_schema(WithdrawnSchema, "WithdrawnPage"))
+def withdrawn(**args: Any) -> Any:
+    """Proposals withdrawn since an instant, ordered by id: a tool that keeps copies of
+    `GET /proposals` deletes them too, since a withdrawn proposal is deleted, not listed with a
+    status. A proposal is withdrawn before its review or its answer when its need or the person's
+    text changes, its need is paused or closed, or the person's consent is withdrawn; an approved
+    one also when the need's new languages or neighbourhood no longer fit the person. The
+    proposals of an erased person are in `GET /residents/erased` instead. A social worker's token
+    lists the proposals about its organisation's residents; an administrator's, every one.
+    Withdrawals are kept a year (a tool away longer reads `GET /proposals` whole)."""
+    query = select(WithdrawnProposal).where(col(WithdrawnProposal.withdrawn_at) >= args["since"])
+    if actor().role != Role.ADMIN:
+        query = query.where(WithdrawnProposal.organisation_id == actor().organisation_id)
+    return page(db_session(), query, WithdrawnProposal, args)
 
 
 @bp.route(f"/proposals/{MID}", tags=["Proposals"])

@@ -157,6 +157,16 @@ class ErasedListSchema(Schema):
     items = fields.List(fields.Nested(ErasedSchema), required=True)
 
 
+class WithdrawnArgs(PageArgs):
+    since = Since(required=True, metadata={
+        "description": "Withdrawals at or after this instant (ISO 8601; UTC when no offset is given)."})
+
+
+class WithdrawnSchema(Schema):
+    id = _out(fields.Integer, metadata={"description": "The withdrawn proposal's id (never given again)."})
+    withdrawn_at = _out(fields.AwareDateTime, metadata={"description": "When it was withdrawn."})
+
+
 class NeedArgs(SinceArgs):
     organisation_id = Id(load_default=None)
     territory_id = Id(load_default=None)
@@ -174,7 +184,7 @@ class ProposalArgs(PageArgs):
         metadata={"description": "Only proposals made, reviewed or answered at or after this instant, or "
                                  "whose `closed` may have changed then (their need changed, the person's "
                                  "consent given or withdrawn). A proposal withdrawn before its review or "
-                                 "answer is deleted: it is not listed."})
+                                 "answer is deleted, not listed here: `GET /proposals/withdrawn` lists it."})
 
 
 class OpportunityArgs(PageArgs):

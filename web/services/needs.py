@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, col, select
 
 from models import (
     Availability,
@@ -27,6 +27,7 @@ from web.services.matching import MatchingService
 from web.services.notifications import approvals_withdrawn
 from web.services.proposals import (
     approvals_out_of_filters,
+    delete_withdrawn,
     forget_review_floor,
     matcher_approvals,
     propose_for_need,
@@ -174,7 +175,7 @@ def _withdraw_out_of_filters(session: Session, matching: MatchingService, need: 
     out = approvals_out_of_filters(session, matching.policy, need, changed)
     for gone in out:
         approvals_withdrawn(session, need, [(gone.resident_id, gone.reviewer_id)], why=gone.failed)
-        session.exec(delete(Match).where(col(Match.id) == gone.match_id))
+        delete_withdrawn(session, col(Match.id) == gone.match_id)
     return len(out)
 
 

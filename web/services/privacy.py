@@ -52,7 +52,7 @@ from web.services.audit import record
 from web.services.jobs import drop_stale_drafts, fail_abandoned
 from web.services.matching import RESIDENTS, MatchingService
 from web.services.profiles import add_months, withdraw_consent
-from web.services.proposals import consent_query
+from web.services.proposals import consent_query, drop_old_withdrawals
 from web.services.queries import REPOST_MINUTES, update_if, written_once
 
 EXPORT_FORMAT = "relais-export/1"
@@ -372,6 +372,7 @@ class Retention:
     abandoned: int = 0  # jobs whose runner died, failed and their files forgotten (jobs.fail_abandoned)
     closed_sessions: int = 0  # logged-out sessions whose cookie has expired, forgotten
     notices: int = 0  # associations' notices naming someone whose consent lapsed, deleted
+    withdrawals: int = 0  # withdrawn proposals' ids kept longer than WITHDRAWN_KEPT_DAYS, forgotten
 
 
 def _midnight(day: date) -> datetime:
@@ -426,6 +427,7 @@ def run_retention(session: Session, matching: MatchingService, today: date, mont
         report.closed_sessions = drop_closed_sessions(session)
         lapsed = select(Resident.id).where(col(Resident.id).not_in(consent_query(today)))
         report.notices = notifications.forget_for_lapsed_consents(session, lapsed)
+        report.withdrawals = drop_old_withdrawals(session, max(utcnow(), _midnight(today)))
     session.commit()
     if not dry_run:  # also what an erasure could not empty (a reader kept the log then)
         empty_write_ahead_log(session)

@@ -21,12 +21,12 @@ import time
 import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 import numpy as np
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Text, and_, cast, exists, func, or_
+from sqlalchemy import Text, and_, cast, exists, func, insert, or_
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
@@ -59,6 +59,7 @@ from models import (
     SkillStatement,
     Territory,
     ValidationStatus,
+    WithdrawnProposal,
     utcnow,
 )
 from web.permissions import VISIBLE_TO_ASSOCIATION
@@ -79,6 +80,8 @@ PENDING = (MatchStatus.PROPOSED, MatchStatus.APPROVED)
 # on SQLite and 3.8 / 19 / 180 ms on PostgreSQL (scripts/bench_floor.py); one more review moves a
 # 5 % quantile of hundreds of scores by at most one rank.
 FLOOR_SECONDS = 60.0
+# How long a withdrawn proposal's id is kept for `GET /proposals/withdrawn` (ids only).
+WITHDRAWN_KEPT_DAYS = 365
 
 
 @dataclass(frozen=True)
@@ -752,6 +755,30 @@ def unanswered_approvals(session: Session, need_id: int, today: date) -> int:
         Match.need_id == need_id, matcher_approvals(), shown_to_association(today))).one())
 
 
+def delete_withdrawn(session: Session, *which: Any) -> int:
+    """Delete the proposals matching `which` (withdrawn: nobody reviewed or answered them, or
+    what was approved no longer holds), keeping their ids for `GET /proposals/withdrawn` (with
+    the person's centre, whose staff may list them). Return how many went. Not committed."""
+    gone = session.exec(delete(Match).where(*which)  # type: ignore[call-overload]
+                        .returning(col(Match.id), col(Match.resident_id))).all()
+    if gone:
+        centres = dict(session.exec(select(Resident.id, Resident.organisation_id).where(
+            col(Resident.id).in_({resident_id for _id, resident_id in gone}))).all())
+        now = utcnow()
+        session.exec(insert(WithdrawnProposal).values(  # type: ignore[call-overload]
+            [{"id": match_id, "organisation_id": centres.get(resident_id), "withdrawn_at": now}
+             for match_id, resident_id in gone]))
+    return len(gone)
+
+
+def drop_old_withdrawals(session: Session, now: datetime) -> int:
+    """Forget the withdrawn proposals' ids kept longer than WITHDRAWN_KEPT_DAYS (the retention
+    run); return how many. Not committed."""
+    result = session.exec(delete(WithdrawnProposal).where(  # type: ignore[call-overload]
+        col(WithdrawnProposal.withdrawn_at) < now - timedelta(days=WITHDRAWN_KEPT_DAYS)))
+    return int(result.rowcount or 0)
+
+
 def withdraw_unreviewed(session: Session, *, need_id: int | None = None,
                         resident_id: int | None = None, unanswered: bool = False) -> int:
     """Drop proposals nobody reviewed yet: they were made from text that has changed. With
@@ -769,7 +796,7 @@ def withdraw_unreviewed(session: Session, *, need_id: int | None = None,
         which.append(col(Match.resident_id) == resident_id)
     centres = set(session.exec(select(Resident.organisation_id).join(
         Match, col(Match.resident_id) == Resident.id).where(*which, unreviewed).distinct()).all())
-    gone = int(session.exec(delete(Match).where(*which)).rowcount or 0)
+    gone = delete_withdrawn(session, *which)
     if centres:
         settle_to_review(session, centres)  # « 2 nouvelles propositions » about proposals gone
     return gone
