@@ -79,7 +79,11 @@ SMS_FORMS = {
 }
 # "jfais", "jrépare", "jcuisine": an elided "je" glued to a verb starting with a consonant.
 _GLUED_JE = re.compile(r"\bj(?=[bcdfgklmnpqrstvz][aeiouyéèêàâîôûh])", re.IGNORECASE)
-_WORD = re.compile(r"[\w'’]+(?:-[\w'’]+)*|[^\w\s]", re.UNICODE)
+# Inclusive writing in one word, "technicien·ne", "salarié.e", "un(e)", "l'animateur·rice", read as
+# its first form: its "ne" is no negation's, and its "e" no word.
+_INCLUSIVE_WORD = re.compile(r"([\w'’]+(?:-[\w'’]+)*)(?:[·•.](?:e|es|ne|nes|se|ses|rice|rices)"
+                             r"|\((?:e|es|s|ne|nes|se|ses|rice|rices|ère|ères|le|les|te|tes|x)\))(?!\w)")
+_WORD = re.compile(_INCLUSIVE_WORD.pattern + r"|[\w'’]+(?:-[\w'’]+)*|[^\w\s]", re.UNICODE)
 _BULLETS = re.compile(r"^\s*(?:[-*•·–—]|\d+[.)])\s+", re.MULTILINE)
 # Sentences end at . ! ? … ; or a line break. Oral and SMS text often lacks punctuation, and
 # the parser's own sentence boundaries are unreliable on it (and on English), so rules decide.
@@ -237,6 +241,8 @@ def normalise_spelling(text: str) -> str:
 def standard_spelling(token: str) -> str:
     """One token in standard spelling: SMS forms expanded, a glued "je" split ("jrépare"); case kept
     unless the token is rewritten, and '' for a filler that should be dropped."""
+    if inclusive := _INCLUSIVE_WORD.fullmatch(token):
+        token = inclusive.group(1)
     low = token.lower()
     if low in SMS_FORMS:
         return SMS_FORMS[low]
@@ -365,11 +371,13 @@ _CLAUSE_BREAKS = {",", "mais", "but", "et", "and", ";"}
 
 
 def _is_turn(tok: Any, following: Any) -> bool:
-    """A word where a no may start or end: a turn word, "par contre", or "et" before a "ne" ("je
-    jardine, bricole et ne conduis pas", which the parser does not always see as two verbs)."""
+    """A word where a no may start or end: a turn word, "par contre", "et" before a "ne" ("je
+    jardine, bricole et ne conduis pas", which the parser does not always see as two verbs), or a
+    colon before a subject ("je ne sais pas coudre : je fais la cuisine"; not "véhicule : non")."""
     pair = (tok.lower_, following.lower_) if following is not None else None
     return tok.lower_ in _TURN_WORDS or pair in _TURN_PAIRS or (
-        pair is not None and pair[0] in {"et", "and"} and pair[1] in _NE)
+        pair is not None and pair[0] in {"et", "and"} and pair[1] in _NE) or (
+        pair is not None and pair[0] == ":" and pair[1] in _SUBJECTS)
 
 
 def _turns(sent: Any, at: int) -> bool:

@@ -107,6 +107,8 @@ def test_non_before_a_word_is_no_refusal_but_non_vehicule_is(analyzer: Analyzer)
     "Je cuisine plus depuis que je suis à la retraite",
     "J'aime les films d'horreur",
     "Je sais monter et démonter des meubles",
+    "Ancienne technicien·ne de maintenance",  # inclusive writing: its « ne » negates nothing
+    "Mécanicien(ne) pour le garage solidaire",
 ])
 def test_negations_that_say_yes_and_shared_verbs_stay_one_positive_statement(
         analyzer: Analyzer, text: str) -> None:
@@ -126,6 +128,8 @@ def test_negations_that_say_yes_and_shared_verbs_stay_one_positive_statement(
     ("Je ne parle pas anglais, allemand ou italien.",  # a list under one no
      [("Je ne parle pas anglais, allemand ou italien", True)]),
     ("Permis B : oui, véhicule : non", [("Permis B : oui", False), ("véhicule : non", True)]),
+    ("Je ne sais pas coudre : je fais la cuisine pour trente personnes aux mariages.",
+     [("Je ne sais pas coudre", True), ("je fais la cuisine pour trente personnes aux mariages", False)]),
 ])
 def test_a_yes_and_a_no_in_one_sentence_are_two_statements(analyzer: Analyzer, text: str,
                                                            expected: list[tuple[str, bool]]) -> None:
