@@ -297,7 +297,7 @@ OUTCOME_LABELS = {
 class ContactForm(FlaskForm):
     channel = RadioField(_l("Comment la structure peut vous joindre ?"), default=ContactChannel.WORKER.value,
                          choices=choices(CONTACT_CHOICES))
-    value = StringField(_l("Numéro de téléphone ou adresse e-mail (si vous choisissez l'un des deux)"),
+    value = StringField(_l("Numéro de téléphone ou adresse e-mail"),
                         validators=[Optional(), Length(max=254)])
 
 

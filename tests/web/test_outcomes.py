@@ -245,7 +245,9 @@ def test_the_worker_sets_the_contact_and_it_is_validated(auth: Auth, session: Se
     auth.login(followup.world.worker_a.email or "")
     page = auth.post(path, {"channel": "email", "value": "pas-une-adresse"}, token_from=path,
                      follow_redirects=True)
-    assert "Écrivez une adresse e-mail" in page.get_data(as_text=True)  # type: ignore[attr-defined]
+    shown = page.get_data(as_text=True)  # type: ignore[attr-defined]
+    assert 'id="value-error"' in shown and "Écrivez une adresse e-mail" in shown  # beside the field
+    assert 'aria-invalid="true"' in shown and "pas-une-adresse" in shown  # what was typed stays
     assert auth.post(path, {"channel": "email", "value": "awa@example.org"},
                      token_from=path).status_code == 302  # type: ignore[attr-defined]
     auth.logout()
@@ -260,6 +262,26 @@ def test_the_worker_sets_the_contact_and_it_is_validated(auth: Auth, session: Se
         set_contact(session, followup.world.worker_b, person, "phone", "06 12 34 56 78")
     set_contact(session, resident, person, "worker", "ignored")
     assert (person.contact_channel, person.contact_value) == ("worker", None)
+
+
+@pytest.mark.parametrize(("value", "callable_"), [
+    ("06 12 34 56 78", True), ("0612345678", True), ("06.12.34.56.78", True), ("+33 6 12 34 56 78", True),
+    ("0033 6 12 34 56 78", True), ("+212 6 12 34 56 78", True), ("+1 (514) 555-0199", True),
+    ("06 12 34", False), ("0612345", False), ("1-----1", False), ("0 . . . . 0", False),
+    ("612345678", False), ("06 12 34 56 78 90", False), ("+33", False), ("06 12 34 56 7a", False),
+])
+def test_a_phone_number_is_one_an_association_can_call(session: Session, followup: Followup, value: str,
+                                                       callable_: bool) -> None:
+    """« 06 12 34 » was saved with « C'est noté » and the person's yes reached nobody."""
+    person = session.get(Resident, followup.resident_id)
+    assert person is not None
+    resident = session.exec(select(User).where(User.resident_id == followup.resident_id)).one()
+    if callable_:
+        set_contact(session, resident, person, "phone", value)
+        assert person.contact_value == value
+    else:
+        with pytest.raises(ServiceError, match="numéro de téléphone entier"):
+            set_contact(session, resident, person, "phone", value)
 
 
 def test_outcome_feeds_the_timeline_and_the_dashboard(client: FlaskClient, auth: Auth, session: Session,

@@ -18,6 +18,7 @@ from web.services.outcomes import contact_for, record_outcome, set_contact
 from web.services.privacy import record_profile_views, record_reading_from_outside
 from web.services.profiles import consent_state
 from web.services.proposals import shown_to_association
+from web.views import show_refusal
 
 bp = Blueprint("followup", __name__)
 bp.add_app_template_filter(outcome_label, "outcome_label")
@@ -85,7 +86,7 @@ def _contact_page(resident: Resident, action: str, back: str) -> Any:
         try:
             set_contact(session, user(), resident, form.channel.data or "", form.value.data or "")
         except ServiceError as exc:
-            flash(str(exc), "error")
+            show_refusal(form, exc)  # beside the field, which a screen reader reads with it
         else:
             flash(_("C'est noté."), "success")
             return redirect(back)
