@@ -123,7 +123,7 @@ def test_skills_by_category_and_neighbourhood(client: FlaskClient, auth: Auth, s
     assert "<td>&lt; 5</td>" in page  # the text alternative says the same
 
     csv = client.get("/impact/competences.csv")
-    assert csv.mimetype == "text/csv"
+    assert csv.headers["Content-Type"] == "text/csv; charset=utf-8"  # once, not twice
     assert csv.get_data(as_text=True) == (
         "\ufeffSavoir-faire;Le Bourg;Les Tilleuls\r\n"
         "Cuisine;0;6\r\n"

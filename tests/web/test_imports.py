@@ -289,7 +289,7 @@ def test_export_round_trip_to_another_centre(client: FlaskClient, auth: Auth, se
                  consent_method="oral_in_person")
     auth.login(world.worker_a.email or "")
     response = client.get("/accompagnement/export/residents.csv")
-    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert response.status_code == 200 and response.headers["Content-Type"] == "text/csv; charset=utf-8"
     raw = response.get_data()
     assert raw.startswith("\ufeff".encode())
     text = raw.decode("utf-8-sig")

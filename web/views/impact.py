@@ -82,5 +82,5 @@ def dashboard() -> Any:
 def export(name: str) -> Any:
     territory_id, period = _filters()
     table, header = _table(name, territory_id, period)
-    return Response(to_csv(table, header), mimetype="text/csv; charset=utf-8", headers={
+    return Response(to_csv(table, header), content_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="relais-impact-{name}.csv"'})

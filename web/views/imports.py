@@ -126,5 +126,5 @@ def _start(job_id: int) -> None:
 
 
 def _download(text: str, filename: str) -> Response:
-    return Response(text.encode("utf-8"), mimetype="text/csv; charset=utf-8", headers={
+    return Response(text.encode("utf-8"), content_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})
