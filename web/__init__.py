@@ -292,9 +292,18 @@ def _register_errors(app: Flask) -> None:
         hours): a French page, not Flask-WTF's English description."""
         message = _("Cette page était ouverte depuis trop longtemps : rien n'a été envoyé. "
                     "Revenez en arrière, rechargez la page et recommencez.")
+        again = None
+        if not current_user.is_authenticated and (request.path == "/moi" or request.path.startswith("/moi/")):
+            # The session ended: reloading leads to a login, which the page says.
+            message = _("Votre connexion a pris fin : rien n'a été envoyé. Tapez à nouveau votre code, "
+                        "puis recommencez.")
+            again = (url_for("auth.code_login"), _("Taper mon code"))
+        elif not current_user.is_authenticated:
+            message = _("Votre session a pris fin : rien n'a été envoyé. Reconnectez-vous, puis recommencez.")
+            again = (login_url("auth.login", next_url=request.path), _("Se connecter"))
         if request.accept_mimetypes.best == "application/json":
             return jsonify(status=400, detail=message), 400
-        return render_template("error.html", code=400, message=message), 400
+        return render_template("error.html", code=400, message=message, again=again), 400
 
     @app.errorhandler(OperationalError)
     def database_down(_exc: OperationalError) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import date, timedelta
 
@@ -183,6 +184,18 @@ def test_a_form_sent_without_its_token_gets_a_french_page(client: FlaskClient, a
     assert "Cette page était ouverte depuis trop longtemps" in page and "CSRF" not in page
     json = client.post(NEW_NEED, data={}, headers={"Accept": "application/json"})
     assert json.status_code == 400 and json.json is not None and "CSRF" not in json.json["detail"]
+
+
+def test_a_form_sent_after_the_session_ended_says_to_log_in_again(client: FlaskClient, auth: Auth,
+                                                                   world: World) -> None:
+    """« Rechargez la page et recommencez » led to the login page with nothing said about it: a
+    resident whose session ended while she wrote her answer is told to type her code again."""
+    for path, login, button in (("/moi/propositions/1/oui", "/code", "Taper mon code"),
+                                (NEW_NEED, "/connexion", "Se connecter")):
+        response = client.post(path, data={"comment": "Je peux le mercredi."})
+        page = html.unescape(response.get_data(as_text=True))
+        assert response.status_code == 400 and "rien n'a été envoyé" in page and button in page
+        assert f'href="{login}' in page and "rechargez la page" not in page
 
 
 def test_ids_beyond_the_databases_integers_are_not_found(app: Flask, client: FlaskClient, auth: Auth,
