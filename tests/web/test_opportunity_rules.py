@@ -226,7 +226,7 @@ def test_of_two_answers_sent_at_once_the_first_counts(session: Session, scene: S
         first = session.get(Match, scene.match_id)
         assert first is not None
         answer(session, resident_user(session, scene), first, accept=True)
-        with pytest.raises(ServiceError, match="déjà répondu"):
+        with pytest.raises(ServiceError, match="déjà dit oui"):  # what stands, and how to change it
             answer(other, resident_user(other, scene), late, accept=False)
     assert status_of(session, scene.match_id) == MatchStatus.ACCEPTED
     events = session.exec(select(AuditEvent.action).where(AuditEvent.object_id == scene.match_id,
@@ -312,7 +312,8 @@ def test_a_second_tap_on_yes_still_leads_to_the_contact_choice(client: FlaskClie
     assert status_of(session, scene.match_id) == MatchStatus.ACCEPTED
     assert len(session.exec(select(AuditEvent).where(AuditEvent.action == "match.accept")).all()) == 1
     client.post(f"/moi/propositions/{scene.match_id}/non", data={"comment": "", "csrf_token": token})
-    assert "déjà répondu" in client.get("/moi/").get_data(as_text=True)
+    said = html.unescape(client.get("/moi/").get_data(as_text=True))
+    assert "Vous avez déjà dit oui à cette proposition. Si vous ne pouvez plus, touchez « Je ne" in said
     assert status_of(session, scene.match_id) == MatchStatus.ACCEPTED
 
 

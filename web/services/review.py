@@ -203,6 +203,14 @@ def reject(session: Session, reviewer: User, match: Match, code: str, note: str 
 
 
 ANSWERED = _l("Vous avez déjà répondu à cette proposition.")
+# An answer from a page left open (another tab, a phone in a pocket) says what stands and how to
+# change it: « déjà répondu » alone left her guessing whether her yes or her no was kept.
+ANSWERED_WITH: dict[str, Any] = {
+    MatchStatus.ACCEPTED: _l("Vous avez déjà dit oui à cette proposition. Si vous ne pouvez plus, touchez "
+                             "« Je ne peux plus, finalement »."),
+    MatchStatus.DECLINED: _l("Vous avez déjà dit non à cette proposition. Si elle vous intéresse, touchez "
+                             "« J'ai changé d'avis : ça m'intéresse »."),
+}
 CANNOT_CHANGE = _l("Cette réponse ne peut plus changer : parlez-en à la personne qui vous accompagne.")
 
 
@@ -220,7 +228,7 @@ def answer(session: Session, resident_user: User, match: Match, accept: bool,
     target = MatchStatus.ACCEPTED if accept else MatchStatus.DECLINED
     before = (MatchStatus.DECLINED if accept else MatchStatus.ACCEPTED) if change else MatchStatus.APPROVED
     if match.status != before or (change and match.outcome is not None):
-        raise ServiceError(CANNOT_CHANGE if change else ANSWERED)
+        raise ServiceError(CANNOT_CHANGE if change else ANSWERED_WITH.get(match.status, ANSWERED))
     if accept or not change:
         _refuse_if_closed(session, match, CLOSED_FOR_RESIDENT)
     match_id, need_id, resident_id = match.id, match.need_id, match.resident_id  # kept past a rollback
@@ -238,7 +246,7 @@ def answer(session: Session, resident_user: User, match: Match, accept: bool,
         now = session.exec(select(Match.status).where(  # the pair too: SQLite may reuse a deleted id
             Match.id == match_id, Match.need_id == need_id, Match.resident_id == resident_id)).first()
         if now == target or (not change and now in (MatchStatus.ACCEPTED, MatchStatus.DECLINED)):
-            raise ServiceError(ANSWERED)
+            raise ServiceError(ANSWERED_WITH.get(now or "", ANSWERED))
         if change and not accept:  # what happened was recorded meanwhile
             raise ServiceError(CANNOT_CHANGE)
         need = session.get(Need, need_id)
