@@ -126,7 +126,8 @@ def test_after_consent_ends_the_resident_cannot_say_yes_and_the_association_stop
     assert visible_candidates(session, need) == []
     page = answer_page(client, auth, scene)
     assert status_of(session, scene.match_id) == MatchStatus.APPROVED
-    assert "Votre accord pour recevoir des propositions a pris fin" in page
+    assert "Votre accord pour recevoir des propositions a pris fin : vous ne pouvez plus répondre" in \
+        html.unescape(page)  # not only « parlez-en », which read as "go and renew"
     auth.logout()
     auth.login(scene.world.member.email or "")
     assert "Awa K." not in client.get(f"/structure/besoins/{scene.need_id}").get_data(as_text=True)

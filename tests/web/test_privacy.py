@@ -156,6 +156,7 @@ def test_a_resident_reads_and_downloads_their_own_data_only(client: FlaskClient,
     assert "Tout ce que Relais garde sur vous" in html and "Ce que vous savez faire" in html
     assert AWA_TEXT in html and AWA_NEW_TEXT in html and "Ajouter le tricot." in html
     assert "Je peux le samedi matin." in html and "data-print" in html
+    assert "Télécharger le fichier<" in html and "JSON" not in html  # a word she need not know
     assert "Binta" not in html and "/accompagnement/" not in html  # no staff page linked
     # The journal in sentences (it showed « profile.view (resident 1) » and JSON), and no empty
     # heading naming a table (« api_token », « background_job »).

@@ -133,8 +133,10 @@ FILLED_FOR_REVIEWER = _l("Ce besoin a déjà toutes les personnes demandées : p
 
 CLOSED_FOR_RESIDENT = {
     Closed.NEED: _l("Cette proposition est close : la structure n'attend plus de réponse."),
-    Closed.CONSENT: _l("Votre accord pour recevoir des propositions a pris fin : parlez-en à "
-                       "la personne qui vous accompagne."),
+    # Not « parlez-en… » alone, which read as "go and renew" to someone who had just withdrawn.
+    Closed.CONSENT: _l("Votre accord pour recevoir des propositions a pris fin : vous ne pouvez plus "
+                       "répondre. Si vous voulez en recevoir à nouveau, parlez-en à la personne qui "
+                       "vous accompagne."),
 }
 
 
