@@ -78,3 +78,28 @@ def test_residents_own_pages_fit_a_phone_even_with_large_text(contexts: Contexts
         page.goto(path)
         page.evaluate(f"document.documentElement.style.fontSize = '{zoom}'")
         assert page.evaluate(WIDER) == 0, (path, zoom)
+
+
+SMALL_TARGETS = """() => [...document.querySelectorAll(
+    '.top nav a, .logout button, label.check, .big-button, button')]
+  .filter(e => e.offsetParent !== null)
+  .map(e => [e.textContent.trim().slice(0, 40), Math.round(e.getBoundingClientRect().height)])
+  .filter(([_text, height]) => height < 44)"""
+
+
+def test_what_a_thumb_taps_is_44_pixels_high(contexts: Contexts, world: World, session: Session) -> None:
+    """The header's links were 21 px high, « Se déconnecter » 36 px and a tick box's line 27 px:
+    below the 44 px a thumb needs (WCAG 2.5.5), on a resident's pages and on the form a
+    habitant-relais fills in on her phone."""
+    awa = approved_opportunity(session, world, "Animer un atelier de couture pour les jeunes du quartier.")
+    page = contexts.new(**{**SMALL, "viewport": {"width": 360, "height": 740}}).new_page()
+    page.goto("/code")
+    page.get_by_label("Votre code").fill(awa.access_code)
+    page.get_by_role("button", name="Entrer").click()
+    for path in ("/moi/", "/moi/contact", "/moi/donnees"):
+        page.goto(path)
+        assert page.evaluate(SMALL_TARGETS) == [], path
+    relais = contexts.new(**{**SMALL, "viewport": {"width": 360, "height": 740}}).new_page()
+    log_in(relais, world.relais.email or "")
+    relais.goto("/relais/personnes/nouvelle")
+    assert relais.evaluate(SMALL_TARGETS) == []
