@@ -216,13 +216,25 @@ _OWN_VEHICLE_NEED = re.compile(r"\b(?:v[ée]hicul[ée]e?s?\b|(?:sa|votre|ta|son|
                                r"(?:voiture|v[ée]hicule|car)\b|voiture personnelle)", re.IGNORECASE)
 
 
+# A need's sentence that makes a vehicle a help, not a condition (« une voiture ou un vélo est
+# utile », « le permis serait un plus ») asks no driving, unless it also says it is required.
+_OPTIONAL = re.compile(r"\b(?:utiles?|un\s+plus|atouts?|appr[ée]ci[ée]e?s?|si\s+possible|id[ée]alement|"
+                       r"bienvenue?s?|de\s+pr[ée]f[ée]rence|facultati\w*|pas\s+obligatoire|helpful|a\s+plus)\b"
+                       r"|\bou\s+(?:à\s+|en\s+)?(?:un\s+)?(?:v[ée]lo|pied|bus|tram\w*|m[ée]tro|transports?)\b",
+                       re.IGNORECASE)
+_REQUIRED = re.compile(r"\b(?:(?<!pas )obligatoire|exig[ée]e?s?|indispensable|n[ée]cessaire|requis\w*|"
+                       r"imp[ée]rati\w*|required|must)\b", re.IGNORECASE)
+
+
 def refuses(refusals: Sequence[str], need: Sequence[str]) -> bool:
     """Whether the person's refusals (their negated statements) rule the need (its sentences) out
     whatever their closeness: no licence or no driving for a need that drives; no vehicle for a
-    need that asks for one's own."""
+    need that asks for one's own. A sentence naming a vehicle as a help only (`_OPTIONAL`) asks
+    for neither: someone without a licence who goes by bike is not ruled out."""
     if not refusals or not need:
         return False
-    asked = " ".join(need)
+    asked = " ".join(sentence for sentence in need
+                     if _REQUIRED.search(sentence) or not _OPTIONAL.search(sentence))
     refusals = [_MICROCAR.sub("", r) for r in refusals if not _LIMITED.search(r)]
     if any(_NO_DRIVING.search(r) for r in refusals) and _DRIVING_NEED.search(asked):
         return True

@@ -134,6 +134,14 @@ def test_calibrated_threshold_keeps_most_approvals() -> None:
     (["J'ai une voiture sans permis"], ["Accompagnement véhiculé"], False),
     (["Je ne conduis pas la nuit"], ["Chauffeur pour le minibus du samedi"], False),
     (["pas de voitures"], ["Emmener des voisins avec votre voiture"], True),
+    # A vehicle as a help, not a condition: someone without a licence who cycles is not ruled out.
+    (["je n'ai pas le permis"], ["Visites aux aînés isolés.", "Une voiture ou un vélo est utile."], False),
+    (["je ne conduis pas"], ["Distribution de colis", "Le permis serait un plus."], False),
+    (["pas de voiture"], ["Courses pour les voisins, idéalement avec votre voiture."], False),
+    (["je ne conduis pas"], ["Permis B obligatoire, un véhicule serait un plus."], True),
+    (["je n'ai pas le permis"], ["Chauffeur pour le minibus.", "Un vélo est utile aussi."], True),
+    (["je n'ai pas le permis"], ["Nos conducteurs ont le permis depuis plus de trois ans."], True),
+    (["je ne conduis pas"], ["Distribution de colis, le permis n'est pas obligatoire."], False),
 ])
 def test_no_licence_or_no_vehicle_rules_out_a_need_that_asks_for_it(refusals: list[str], need: list[str],
                                                                     expected: bool) -> None:
