@@ -493,8 +493,35 @@ def words_negated(text: str) -> bool:
         or bool(_ENGLISH_NEGATION.search(text))
 
 
+# A negation inside a relative clause is someone else's: « des familles qui ne parlent pas
+# français », « des enfants qui n'arrivent pas à lire », « des enfants dont les parents ne sont pas
+# là » say what the person does. « Moi qui ne sais pas conduire » stays the speaker's.
+_RELATIVES = {"qui", "dont"}
+_SPEAKERS = {"moi", "nous", "toi", "vous", "je", "j'"}
+_CLAUSE_ENDS = {",", ";", ":", ".", "et", "mais", "ou", "car", "donc"}
+
+
+def _without_relative_negations(words: list[str]) -> list[str]:
+    dropped: set[int] = set()
+    for i, w in enumerate(words):
+        if w not in _RELATIVES or (i and words[i - 1] in _SPEAKERS):
+            continue
+        for k in range(i + 1, min(i + 4, len(words))):  # its "ne": « qui ne », « dont les parents ne »
+            if words[k] in _SPEAKERS or words[k] in _CLAUSE_ENDS:
+                break
+            if words[k] in _NE:
+                dropped.add(k)
+                for m in range(k + 1, min(k + 6, len(words))):  # and its negators, to the clause's end
+                    if words[m] in _CLAUSE_ENDS:
+                        break
+                    if words[m] in _NEGATORS or words[m] in _DENIERS:
+                        dropped.add(m)
+                break
+    return [w for k, w in enumerate(words) if k not in dropped]
+
+
 def _negated_words(words: list[str]) -> bool:
-    words = _without_reassurances(words)
+    words = _without_reassurances(_without_relative_negations(words))
     has_ne = any(w in _NE for w in words)
     for i, w in enumerate(words):
         nxt = words[i + 1] if i + 1 < len(words) else ""
@@ -590,12 +617,14 @@ def _languages_of(tokens: list[Any], starts: set[int]) -> list[tuple[int, str]]:
     relative_before = False  # the part before was "ma voisine", "mon fils aîné"
     for cut, piece in _pieces(tokens, starts):
         cues = [i for i in range(len(piece)) if _language_cue(piece, i) or _speaker_phone(piece, i)]
-        own = [i for i in cues if not _someone_else(piece, i)
-               and not (relative_before and any(t.lower_ in _THIRD_PERSONS for t in piece[:i]))]
+        # « des familles qui ne parlent pas français », « des gens qui parlent anglais »: theirs.
+        own = [] if cut in _RELATIVES else [
+            i for i in cues if not _someone_else(piece, i)
+            and not (relative_before and any(t.lower_ in _THIRD_PERSONS for t in piece[:i]))]
         only_names = all(t.is_punct or _language_of(t) or t.lower_ in _NAME_FILLERS for t in piece)
         text = piece[0].doc.text[piece[0].idx:piece[-1].idx + len(piece[-1].text)]  # "don't" whole
         negated = _is_negated(piece) or bool(_ENGLISH_NEGATION.search(text))
-        listed = not cues and only_names and cue_before
+        listed = not cues and only_names and cue_before and cut not in _RELATIVES
         if listed and cut in {",", None}:
             negated = negated or negated_before
         named = [(t.i, code) for t in piece if (code := _language_of(t))]
@@ -624,11 +653,12 @@ def _speaker_phone(piece: list[Any], i: int) -> bool:
 
 
 def _pieces(tokens: list[Any], starts: set[int]) -> list[tuple[str | None, list[Any]]]:
-    """The parts between the words of _LANGUAGE_BREAKS and the statements' starts, each with the
-    word that cut it (None at a statement's start)."""
+    """The parts between the words of _LANGUAGE_BREAKS, relative pronouns and the statements'
+    starts, each with the word that cut it (None at a statement's start)."""
     out: list[tuple[str | None, list[Any]]] = [(None, [])]
     for t in tokens:
-        if t.lower_ in _LANGUAGE_BREAKS:
+        speaker = t.i > 0 and t.doc[t.i - 1].lower_ in _SPEAKERS  # « moi qui parle arabe »
+        if t.lower_ in _LANGUAGE_BREAKS or (t.lower_ in _RELATIVES and not speaker):
             out.append((t.lower_, []))
             continue
         if t.i in starts and out[-1][1]:

@@ -107,6 +107,10 @@ def test_non_before_a_word_is_no_refusal_but_non_vehicule_is(analyzer: Analyzer)
     "Je cuisine plus depuis que je suis à la retraite",
     "J'aime les films d'horreur",
     "Je sais monter et démonter des meubles",
+    # A negation in a relative clause is someone else's: the person helps, keeps, cooks.
+    "J'aide des enfants qui n'arrivent pas à lire",
+    "Accompagner des familles qui ne parlent pas français chez le médecin",
+    "Je garde des enfants dont les parents ne sont pas là le soir",
     "Ancienne technicien·ne de maintenance",  # inclusive writing: its « ne » negates nothing
     "Mécanicien(ne) pour le garage solidaire",
 ])
@@ -198,6 +202,10 @@ def test_negated_languages_are_not_spoken(analyzer: Analyzer) -> None:
     ("J'écris des lettres pour les voisins, je fais aussi des plats portugais.", []),
     ("Je ne parle pas anglais, allemand ou italien.", []),
     ("J'accompagne une famille arabophone.", []),
+    # A relative clause speaks of someone else: « des familles qui ne parlent pas français ».
+    ("Je parle arabe avec des familles qui ne parlent pas français.", ["ar"]),
+    ("J'accompagne des gens qui parlent anglais.", []),
+    ("Moi qui parle arabe, je peux traduire.", ["ar"]),
     ("J'ai un bon niveau en cuisine arabe.", []),
     ("Je cuisine tout, y compris la pâtisserie arabe.", []),
     ("Je ne lis pas l'arabe mais je le parle.", ["ar"]),  # « le » stands for the language before
