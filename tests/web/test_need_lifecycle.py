@@ -538,3 +538,13 @@ def test_two_yeses_at_once_for_one_place_take_it_once(session: Session, world: W
     assert said.count("oui") == 1
     session.expire_all()
     assert [m.status for m in session.exec(select(Match)).all()] == [MatchStatus.ACCEPTED]
+
+
+def test_what_a_need_does_not_ask_is_no_sentence_to_match(session: Session, world: World) -> None:
+    """« Il ne s'agit ni de soins ni de ménage » was quoted beside a cleaner's « le ménage, je fais
+    ça très bien » as the reason to propose her; a relative clause's « ne » is the need's task."""
+    need, _ = create_need(session, matching, world.member, NeedInput(
+        title="Visites aux aînés", description="Rendre visite à des personnes âgées qui ne sortent plus. "
+        "Il ne s'agit ni de soins ni de ménage."), date.today())
+    texts = [st.text for st in session.exec(select(NeedStatement).where(NeedStatement.need_id == need.id))]
+    assert texts == ["Visites aux aînés", "Rendre visite à des personnes âgées qui ne sortent plus"]

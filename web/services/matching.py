@@ -655,7 +655,8 @@ class MatchingService:
         return out
 
     def store_need(self, session: Session, need: Need) -> list[NeedStatement]:
-        """(Re)write the need's statements: its title, then the sentences of its text."""
+        """(Re)write the need's statements: its title, then the sentences of its text that are not
+    negated."""
         assert self.embedder is not None and need.id is not None
         session.exec(delete(NeedStatement).where(col(NeedStatement.need_id) == need.id))
         assert self.analyzer is not None, "MatchingService.configure() was not called"
@@ -663,7 +664,10 @@ class MatchingService:
         titled, described = self.analyzer.analyze_many([title, need.description])  # one spaCy pipe
         title_lemmas = [lemma for st in titled.statements for lemma in st.lemmas]
         parts = [(title, title, True, title_lemmas)] if title else []
-        parts += [(st.text, st.norm, False, list(st.lemmas)) for st in described.statements]
+        # What the need does not ask (« il ne s'agit ni de soins ni de ménage », « pas de voiture
+        # nécessaire ») is no task to match or quote, as its search already leaves it out.
+        parts += [(st.text, st.norm, False, list(st.lemmas)) for st in described.statements
+                  if not (st.negated or negated_clause(st.text))]
         vectors = self.encode([norm for _, norm, _, _ in parts])
         rows = [
             NeedStatement(need_id=need.id, position=i, text=text, norm=norm, is_title=is_title,
