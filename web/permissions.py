@@ -63,12 +63,11 @@ def can_manage_resident(actor: User, resident: Resident) -> bool:
 
 
 def get_resident(session: Session, actor: User, resident_id: int) -> Resident:
-    """A resident the social worker's organisation follows."""
+    """A resident the social worker's organisation follows (another centre's does not exist for
+    the caller: a 403 told which numbers are people, and which were erased)."""
     resident = session.get(Resident, resident_id)
-    if resident is None:
+    if resident is None or not can_manage_resident(actor, resident):
         abort(404)
-    if not can_manage_resident(actor, resident):
-        abort(403)
     return resident
 
 
@@ -122,13 +121,12 @@ def get_need(session: Session, actor: User, need_id: int, edit: bool = False) ->
 
 
 def get_match_to_review(session: Session, actor: User, match_id: int) -> Match:
-    """A proposal about a resident the social worker's organisation follows."""
+    """A proposal about a resident the social worker's organisation follows (others do not exist
+    for the caller)."""
     match = session.get(Match, match_id)
-    if match is None:
+    resident = session.get(Resident, match.resident_id) if match is not None else None
+    if match is None or resident is None or not can_manage_resident(actor, resident):
         abort(404)
-    resident = session.get(Resident, match.resident_id)
-    if resident is None or not can_manage_resident(actor, resident):
-        abort(403)
     return match
 
 
@@ -145,12 +143,11 @@ def can_validate(actor: User, organisation_id: int) -> bool:
 
 def get_submission_to_validate(session: Session, actor: User, model: type[Submission],
                                row_id: int) -> Submission:
-    """A profile or a need of the social worker's organisation (to validate or send back)."""
+    """A profile or a need of the social worker's organisation (to validate or send back; others
+    do not exist for the caller)."""
     row = session.get(model, row_id)
-    if row is None:
+    if row is None or not can_validate(actor, row.organisation_id):
         abort(404)
-    if not can_validate(actor, row.organisation_id):
-        abort(403)
     return row
 
 
@@ -158,11 +155,9 @@ def get_own_submission(session: Session, actor: User, model: type[Submission],
                        row_id: int) -> Submission:
     """A profile or a need the logged-in habitant-relais recorded: nobody else's, ever."""
     row = session.get(model, row_id)
-    if row is None:
-        abort(404)
-    if actor.role != Role.HABITANT_RELAIS or row.created_by_id != actor.id \
+    if row is None or actor.role != Role.HABITANT_RELAIS or row.created_by_id != actor.id \
             or row.organisation_id != actor.organisation_id:
-        abort(403)
+        abort(404)
     return row
 
 
@@ -181,7 +176,8 @@ IMPACT_ROLES = (Role.ADMIN, Role.SOCIAL_WORKER, Role.ASSOCIATION_MEMBER)  # aggr
 
 def get_match_for_followup(session: Session, actor: User, match_id: int) -> Match:
     """A proposal the association that posted the need, or the resident's worker, follows up
-    (contact after a yes, outcome): 404 while it is not approved, 403 for anybody else."""
+    (contact after a yes, outcome): 404 while it is not approved, and for anybody else (a 403
+    told every association when other organisations' proposals were approved)."""
     match = session.get(Match, match_id)
     if match is None or match.status not in VISIBLE_TO_ASSOCIATION:
         abort(404)
@@ -190,7 +186,7 @@ def get_match_for_followup(session: Session, actor: User, match_id: int) -> Matc
         abort(404)
     own_need = actor.organisation_id is not None and actor.organisation_id == need.organisation_id
     if actor.role not in FOLLOWUP_ROLES or not (own_need or can_manage_resident(actor, resident)):
-        abort(403)
+        abort(404)
     return match
 
 

@@ -516,9 +516,9 @@ def test_a_habitant_relais_of_centre_a_never_reads_centre_b(client: FlaskClient,
     session.commit()
     for path in (f"/relais/personnes/{theirs.id}/corriger", f"/relais/personnes/{same_centre.id}/corriger",
                  f"/relais/personnes/{followed.id}/corriger", f"/relais/besoins/{theirs_need.id}/corriger"):
-        assert client.get(path).status_code == 403, path
+        assert client.get(path).status_code == 404, path  # not hers: as if it did not exist
         assert client.post(path, data={"csrf_token": auth.token(), "declaration": "x",
-                                       "title": "x", "description": "x"}).status_code == 403, path
+                                       "title": "x", "description": "x"}).status_code == 404, path
     for path in (f"/accompagnement/residents/{theirs.id}", f"/accompagnement/residents/{followed.id}",
                  "/accompagnement/a-valider", f"/structure/besoins/{theirs_need.id}"):
         assert client.get(path).status_code == 403, path
@@ -533,7 +533,7 @@ def test_a_habitant_relais_of_centre_a_never_reads_centre_b(client: FlaskClient,
     auth.login(world.worker_a.email or "")
     assert "Zeynep" not in client.get("/accompagnement/a-valider").get_data(as_text=True)
     response = auth.post(f"/accompagnement/a-valider/personnes/{theirs.id}/valider", {})
-    assert response.status_code == 403  # type: ignore[attr-defined]
+    assert response.status_code == 404  # type: ignore[attr-defined]
     session.expire_all()
     assert session.get(Resident, theirs.id).validation_status == ValidationStatus.PENDING  # type: ignore[union-attr]
 

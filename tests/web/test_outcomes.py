@@ -79,8 +79,8 @@ def _post_outcome(auth: Auth, f: Followup, outcome: str = "happened", note: str 
     ("member", 302, True),  # the association that posted the need
     ("worker_a", 302, True),  # the resident's worker
     ("admin", 302, True),
-    ("worker_b", 403, False),  # another centre's worker
-    ("other_member", 403, False),  # another association
+    ("worker_b", 404, False),  # another centre's worker: not found, as if it did not exist
+    ("other_member", 404, False),  # another association
 ])
 def test_who_may_record_an_outcome(client: FlaskClient, auth: Auth, session: Session, followup: Followup,
                                    who: str, status: int, recorded: bool) -> None:
@@ -96,7 +96,7 @@ def test_who_may_record_an_outcome(client: FlaskClient, auth: Auth, session: Ses
     assert (match.outcome == Outcome.HAPPENED) is recorded
     if recorded:
         assert match.outcome_note == "Super atelier" and match.outcome_at is not None
-    assert client.get(f"/suivi/propositions/{followup.match_id}").status_code == (200 if recorded else 403)
+    assert client.get(f"/suivi/propositions/{followup.match_id}").status_code == (200 if recorded else 404)
 
 
 def test_a_resident_cannot_record_an_outcome(auth: Auth, session: Session, followup: Followup) -> None:
@@ -252,7 +252,7 @@ def test_the_worker_sets_the_contact_and_it_is_validated(auth: Auth, session: Se
                      token_from=path).status_code == 302  # type: ignore[attr-defined]
     auth.logout()
     auth.login(followup.world.worker_b.email or "")
-    assert auth.client.get(path).status_code == 403
+    assert auth.client.get(path).status_code == 404  # another centre's person
     resident = session.exec(select(User).where(User.resident_id == followup.resident_id)).one()
     session.expire_all()
     person = session.get(Resident, followup.resident_id)

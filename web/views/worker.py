@@ -33,6 +33,7 @@ from models import (
     Territory,
     User,
     ValidationStatus,
+    WithdrawnProposal,
 )
 from web.extensions import db_session, matching
 from web.forms import (
@@ -388,6 +389,14 @@ def _withdrawn_meanwhile(match_ids: list[int]) -> bool:
     loaded for the permission check that follows (session.get finds them without a query)."""
     found = db_session().exec(select(Match).where(col(Match.id).in_(match_ids))).all()
     if len(found) == len(set(match_ids)):
+        return False
+    # Withdrawn, as kept for the API (about the worker's own centre's people): an id that never
+    # was, or another centre's, is not found (get_match_to_review), as it would be on its own.
+    gone = set(match_ids) - {m.id for m in found}
+    mine = select(WithdrawnProposal.id).where(col(WithdrawnProposal.id).in_(gone))
+    if user().role != Role.ADMIN:
+        mine = mine.where(WithdrawnProposal.organisation_id == user().organisation_id)
+    if not db_session().exec(mine).first():
         return False
     flash(_("Une proposition de cette page a été retirée entre-temps (le texte de la personne ou du "
             "besoin a changé) : rien n'a été fait. Voici les propositions à jour."), "error")
