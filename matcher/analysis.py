@@ -495,7 +495,8 @@ def words_negated(text: str) -> bool:
 
 # A negation inside a relative clause is someone else's: « des familles qui ne parlent pas
 # français », « des enfants qui n'arrivent pas à lire », « des enfants dont les parents ne sont pas
-# là » say what the person does. « Moi qui ne sais pas conduire » stays the speaker's.
+# là » say what the person does. « Moi qui ne sais pas conduire » and a clause about the speaker
+# (« quelque chose qui ne me plaît pas ») stay the speaker's.
 _RELATIVES = {"qui", "dont"}
 _SPEAKERS = {"moi", "nous", "toi", "vous", "je", "j'"}
 _CLAUSE_ENDS = {",", ";", ":", ".", "et", "mais", "ou", "car", "donc"}
@@ -510,12 +511,13 @@ def _without_relative_negations(words: list[str]) -> list[str]:
             if words[k] in _SPEAKERS or words[k] in _CLAUSE_ENDS:
                 break
             if words[k] in _NE:
-                dropped.add(k)
-                for m in range(k + 1, min(k + 6, len(words))):  # and its negators, to the clause's end
+                clause = []
+                for m in range(k + 1, min(k + 6, len(words))):  # its negators, to the clause's end
                     if words[m] in _CLAUSE_ENDS:
                         break
-                    if words[m] in _NEGATORS or words[m] in _DENIERS:
-                        dropped.add(m)
+                    clause.append(m)
+                if not any(words[m] in _ME or words[m] == "moi" for m in clause):
+                    dropped.update([k, *(m for m in clause if words[m] in _NEGATORS or words[m] in _DENIERS)])
                 break
     return [w for k, w in enumerate(words) if k not in dropped]
 

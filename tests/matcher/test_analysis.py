@@ -132,6 +132,8 @@ def test_negations_that_say_yes_and_shared_verbs_stay_one_positive_statement(
     ("Je ne parle pas anglais, allemand ou italien.",  # a list under one no
      [("Je ne parle pas anglais, allemand ou italien", True)]),
     ("Permis B : oui, véhicule : non", [("Permis B : oui", False), ("véhicule : non", True)]),
+    ("C'est un truc qui ne m'intéresse pas, la couture.",  # a relative clause about the speaker
+     [("C'est un truc qui ne m'intéresse pas, la couture", True)]),
     ("Je ne sais pas coudre : je fais la cuisine pour trente personnes aux mariages.",
      [("Je ne sais pas coudre", True), ("je fais la cuisine pour trente personnes aux mariages", False)]),
 ])
