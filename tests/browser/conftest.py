@@ -12,6 +12,7 @@ import re
 import threading
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -41,10 +42,25 @@ def screenshots_dir(artifacts_dir: Path) -> Path:
     return path
 
 
+def closed_before_sent(app: Any) -> Any:
+    """`app` with each response read whole and closed before werkzeug's test server writes it: when
+    the browser drops a connection (a favicon request cut by the next page), that server skips
+    the response's close(), and the static file left open failed a later test with a
+    ResourceWarning (gunicorn closes it)."""
+    def wsgi(environ: Any, start_response: Any) -> Any:
+        result = app(environ, start_response)
+        try:
+            return [b"".join(result)]
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+    return wsgi
+
+
 @pytest.fixture
 def live_server(app: Flask) -> Iterator[str]:
     """`app` served on a free port of 127.0.0.1 by a real WSGI server; yields its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, closed_before_sent(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="relais-live-server", daemon=True)
     thread.start()
     try:
