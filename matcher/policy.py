@@ -7,7 +7,10 @@ Hard filters (a candidate failing one is never proposed):
   - required languages: when a need asks for languages, the person speaks at least one,
   - distance: when both sides have coordinates, at most `max_distance_km` apart,
   - `same_territory_only` (off by default): only residents of the need's territory,
-  - monthly cap: a resident with `monthly_cap` proposals still pending this month gets no new one.
+  - monthly cap: a resident with `monthly_cap` proposals still pending this month gets no new one,
+    unless it is closer, by `displace_margin`, than the weakest of those nobody reviewed yet
+    (`Candidate.displaceable`), which then gives way (`fill`): a cap filled in arrival order by
+    weak proposals kept every later, better one from the person.
 Soft boosts (added to the relevance score, each documented below and configurable):
   - same territory, availability overlap, and residents never matched yet (the dormant ones).
 Refusals (a hard filter, applied by the caller with the person's negated statements):
@@ -59,6 +62,9 @@ class Candidate:
     pending_this_month: int = 0
     ever_matched: bool = True
     similarity: float | None = None  # readable relevance (best statement pair cosine), for the floor
+    # At the cap: the similarity of the weakest of the person's pending proposals nobody reviewed
+    # yet (None: all were reviewed, nothing gives way).
+    displaceable: float | None = None
 
 
 @dataclass
@@ -67,6 +73,7 @@ class Policy:
     max_distance_km: float | None = 15.0
     require_languages: bool = True
     monthly_cap: int = 2
+    displace_margin: float = 0.05  # how much closer a proposal must be to replace one at the cap
     territory_boost: float = 0.03
     availability_boost: float = 0.03
     dormant_boost: float = 0.04
@@ -117,7 +124,9 @@ def decide(need: Side, candidates: Sequence[Candidate], policy: Policy, k: int,
         score = c.relevance
         same_place = need.territory_id is not None and need.territory_id == c.side.territory_id
         if c.pending_this_month >= policy.monthly_cap:
-            continue
+            if not _displaces(c, policy):
+                continue
+            reasons.append("displaces")
         if same_place:
             score += policy.territory_boost
             reasons.append("territory")
@@ -137,6 +146,27 @@ def decide(need: Side, candidates: Sequence[Candidate], policy: Policy, k: int,
         kept.append(Decision(c, score, reasons))
     kept.sort(key=lambda d: (-d.score, d.candidate.doc_id))
     return _diversify(kept, policy.diversity, k)
+
+
+def _displaces(c: Candidate, policy: Policy) -> bool:
+    """Whether a candidate at the cap is closer, by the margin, than its weakest unreviewed one."""
+    return (c.displaceable is not None and c.similarity is not None
+            and c.similarity >= c.displaceable + policy.displace_margin)
+
+
+def fill(offered: Sequence[float], held: Sequence[float], room: int, margin: float) -> tuple[int, int]:
+    """One person's new proposals at the monthly cap: of `offered` (the similarities of the new
+    ones, best first), how many to take, and how many of `held` (those of their proposals nobody
+    reviewed yet) give way, the weakest first. The first `room` take free places; each next one
+    replaces the weakest held while it is closer by `margin`."""
+    taken = min(max(room, 0), len(offered))
+    weakest = sorted(held)
+    displaced = 0
+    for similarity in offered[taken:]:
+        if displaced == len(weakest) or similarity < weakest[displaced] + margin:
+            break
+        displaced += 1
+    return taken + displaced, displaced
 
 
 def hard_filters(need: Side, other: Side, policy: Policy) -> tuple[str | None, list[str]]:

@@ -10,7 +10,7 @@ import shutil
 import threading
 import uuid
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -22,7 +22,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
-from sqlmodel import Session, select
+from sqlmodel import Session, col, delete, select
 from werkzeug.test import TestResponse
 
 from models import Database, Direction, Match, Organisation, Role, Territory, User
@@ -276,19 +276,27 @@ def approved_opportunity(session: Session, world: World, description: str) -> Cr
     """Awa K. (centre A) with one opportunity approved by worker A: the association's need
     « Atelier couture » (`description`), written by hand in place of the matcher's proposals."""
     from web.services.needs import NeedInput, create_need
-    from web.services.proposals import Proposal, store_proposals
     from web.services.review import approve
 
     awa = add_resident(session, world, "Awa", "Je fais de la couture.", initial="K")
     need, _ = create_need(session, matching, world.member, NeedInput(
         title="Atelier couture", description=description), date.today())
-    for m in session.exec(select(Match)).all():
-        session.delete(m)
-    session.commit()
-    store_proposals(session, [Proposal(need.id or 0, awa.resident.id or 0, 0.5, {})],
-                    Direction.NEED_TO_RESIDENT)
+    hand_proposals(session, [(need.id or 0, awa.resident.id or 0, 0.5)])
     approve(session, world.worker_a, session.exec(select(Match)).one())
     return awa
+
+
+def hand_proposals(session: Session, proposals: Sequence[tuple[int, int, float]]) -> list[Match]:
+    """Proposals written by hand in place of the matcher's: every match of these needs goes,
+    then each (need id, resident id, score) waits for review, in that order."""
+    from web.services.proposals import Proposal, store_proposals
+
+    session.exec(delete(Match).where(col(Match.need_id).in_({need for need, _r, _s in proposals})))
+    session.commit()
+    store_proposals(session, [Proposal(need, resident, score, {}) for need, resident, score in proposals],
+                    Direction.NEED_TO_RESIDENT)
+    return [session.exec(select(Match).where(Match.need_id == need, Match.resident_id == resident)).one()
+            for need, resident, _s in proposals]
 
 
 def resident_form(declaration: str, territory: Territory, **overrides: object) -> dict[str, object]:

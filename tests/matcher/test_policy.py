@@ -5,7 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from matcher.policy import Candidate, Policy, Side, calibrate, decide, distance_km, hard_filters, refuses
+from matcher.policy import (
+    Candidate,
+    Policy,
+    Side,
+    calibrate,
+    decide,
+    distance_km,
+    fill,
+    hard_filters,
+    refuses,
+)
 
 NEED = Side(territory_id=1, availability=frozenset({"weekend"}))
 
@@ -67,6 +77,31 @@ def test_monthly_cap_of_pending_proposals() -> None:
     free = Candidate(2, 0.5, Side(), pending_this_month=1)
     assert ids(decide(NEED, [busy, free], Policy(monthly_cap=2), k=5)) == [2]
     assert ids(decide(NEED, [busy, free], Policy(monthly_cap=3), k=5)) == [1, 2]
+
+
+def test_at_the_cap_only_a_clearly_closer_candidate_passes_and_says_so() -> None:
+    """A capped person's weakest unreviewed proposal (`displaceable`) gives way to a candidate
+    closer by the margin; none gives way when all were reviewed (None)."""
+    def capped(doc_id: int, similarity: float, weakest: float | None) -> Candidate:
+        return Candidate(doc_id, 0.9, Side(), pending_this_month=2, similarity=similarity,
+                         displaceable=weakest)
+
+    candidates = [capped(1, 0.60, 0.40), capped(2, 0.43, 0.40), capped(3, 0.90, None)]
+    decided = decide(NEED, candidates, Policy(monthly_cap=2, displace_margin=0.05, diversity=0), k=5)
+    assert ids(decided) == [1] and "displaces" in decided[0].satisfied
+    assert ids(decide(NEED, candidates, Policy(monthly_cap=3, diversity=0), k=5)) == [1, 2, 3]
+
+
+@pytest.mark.parametrize(("offered", "held", "room", "expected"), [
+    ([0.7, 0.6, 0.5], [0.48, 0.3], 1, (2, 1)),  # a free place, then .6 replaces .3; .5 is not .05 above .48
+    ([0.7, 0.6], [0.3, 0.2], 0, (2, 2)),  # the weakest goes first
+    ([0.7, 0.6], [], 0, (0, 0)),  # all reviewed: nothing gives way
+    ([0.4], [0.2], -1, (1, 1)),  # over a lowered cap: one for one, never more
+    ([0.3], [], 2, (1, 0)),
+])
+def test_fill_takes_free_places_then_replaces_the_weakest_while_clearly_closer(
+        offered: list[float], held: list[float], room: int, expected: tuple[int, int]) -> None:
+    assert fill(offered, held, room, margin=0.05) == expected
 
 
 def test_boosts_for_territory_availability_and_dormant_residents() -> None:

@@ -14,8 +14,8 @@ from sqlmodel import Session, delete, select
 from matcher.embeddings import RecentVectors
 from matcher.normalise import normalise
 from matcher.policy import CALIBRATION_MINIMUM_REVIEWS, calibrate
-from models import Direction, Match, MatchStatus, Need, NeedStatus, Notification, Resident
-from tests.conftest import World, add_resident
+from models import Direction, Match, MatchStatus, Need, NeedStatus, Notification, Resident, WithdrawnProposal
+from tests.conftest import World, add_resident, hand_proposals
 from web.extensions import matching
 from web.services import proposals
 from web.services.matching import RESIDENTS, need_query
@@ -31,7 +31,7 @@ from web.services.proposals import (
     review_floor,
     store_proposals,
 )
-from web.services.review import reject
+from web.services.review import approve, reject
 
 
 def person(session: Session, world: World, name: str, text: str, **extra: object) -> Resident:
@@ -112,6 +112,59 @@ def test_a_new_profile_gets_no_more_proposals_than_the_monthly_cap(session: Sess
     pending = session.exec(select(Match).where(Match.resident_id == awa.id,
                                                Match.status == MatchStatus.PROPOSED)).all()
     assert len(pending) == 2 and rejected.need_id not in {m.need_id for m in pending}
+
+
+def weak_proposals(session: Session, world: World, resident: Resident, *scores: float) -> list[Match]:
+    """`resident` at the monthly cap with proposals nobody reviewed yet for needs far from them
+    (gardening), of these scores, as if made by earlier rounds."""
+    fillers = [need(session, world, f"Jardin {i}", "Désherber le potager partagé.")
+               for i in range(len(scores))]
+    return hand_proposals(session, [(filler, resident.id or 0, score)
+                                    for filler, score in zip(fillers, scores, strict=True)])
+
+
+def withdrawn_ids(session: Session) -> set[int]:
+    return set(session.exec(select(WithdrawnProposal.id)).all())
+
+
+def test_at_the_cap_a_clearly_closer_need_takes_the_place_of_the_weakest_unreviewed_proposal(
+        session: Session, world: World) -> None:
+    """The cap was filled in arrival order: two weak proposals made first kept every later, far
+    closer need away from the person until a worker reviewed them (the demo's 40 residents were
+    all at the cap). The weakest one nobody reviewed gives way, kept for `GET
+    /proposals/withdrawn`; an approved one never does, however weak; a need not clearly closer
+    than what the person holds changes nothing."""
+    awa = person(session, world, "Awa", "Je fais de la couture et je retouche les vêtements.")
+    approved, weak = weak_proposals(session, world, awa, 0.10, 0.20)
+    approve(session, world.worker_a, approved)
+    sewing = need(session, world, "Atelier couture", "Animer un atelier de couture.")
+    new = proposed(session, sewing)[awa.id or 0]
+    assert "displaces" in new.explanation["reasons"]
+    held = {m.need_id for m in session.exec(select(Match).where(Match.resident_id == awa.id))}
+    assert held == {approved.need_id, sewing} and withdrawn_ids(session) == {weak.id}
+    # What she holds now is close: another sewing need does not take its place.
+    new.score = 0.95
+    session.add(new)
+    session.commit()
+    again = need(session, world, "Retouches", "Faire des retouches de vêtements à la friperie.")
+    assert awa.id not in proposed(session, again)
+    assert session.get(Match, new.id) is not None
+
+
+def test_a_profile_at_the_cap_takes_the_closer_needs_in_place_of_weak_unreviewed_ones(
+        session: Session, world: World) -> None:
+    """The same from the person's side (her profile saved or her consent renewed): the open needs
+    clearly closer than what she holds replace the weakest first, one for one, still within the cap."""
+    sewing = need(session, world, "Atelier couture", "Animer un atelier de couture.")
+    awa = person(session, world, "Awa", "Je fais de la couture et je retouche les vêtements.")
+    session.exec(delete(Match).where(Match.resident_id == awa.id))
+    session.commit()
+    weakest, other = weak_proposals(session, world, awa, 0.05, 0.10)
+    assert proposals.propose_for_resident(session, matching, awa, date.today()) == 1
+    held = session.exec(select(Match).where(Match.resident_id == awa.id)).all()
+    assert {m.need_id for m in held} == {other.need_id, sewing} and withdrawn_ids(session) == {weakest.id}
+    assert "displaces" in proposed(session, sewing)[awa.id or 0].explanation["reasons"]
+    assert proposals.propose_for_resident(session, matching, awa, date.today()) == 0
 
 
 def test_a_person_is_never_proposed_for_what_they_said_they_cannot_do(session: Session, world: World) -> None:

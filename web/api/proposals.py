@@ -93,7 +93,8 @@ def withdrawn(**args: Any) -> Any:
     """Proposals withdrawn since an instant, ordered by id: a tool that keeps copies of
     `GET /proposals` deletes them too, since a withdrawn proposal is deleted, not listed with a
     status. A proposal is withdrawn before its review or its answer when its need or the person's
-    text changes, its need is paused or closed, or the person's consent is withdrawn; an approved
+    text changes, its need is paused or closed, the person's consent is withdrawn, or, at the
+    person's monthly cap, a closer proposal takes its place (before its review); an approved
     one also when the need's new languages or neighbourhood no longer fit the person. The
     proposals of an erased person are in `GET /residents/erased` instead. A social worker's token
     lists the proposals about its organisation's residents; an administrator's, every one.

@@ -41,6 +41,7 @@ from matcher.policy import (
     Side,
     calibration_index,
     decide,
+    fill,
     hard_filters,
     refuses,
     with_parents,
@@ -209,23 +210,52 @@ def _month_start(today: date) -> datetime:
     return datetime(today.year, today.month, 1, tzinfo=UTC)
 
 
-def fairness(session: Session, resident_ids: Sequence[int], today: date
-             ) -> tuple[dict[int, int], set[int]]:
-    """Pending proposals this month per resident, and residents ever approved for something (read
-    as columns: a resident's every match, explanation and all, would be decoded otherwise)."""
-    if not resident_ids:
-        return {}, set()
-    rows = session.exec(select(Match.resident_id, Match.status, Match.created_at)
-                        .where(col(Match.resident_id).in_(list(resident_ids)))).all()
-    start = _month_start(today)
+@dataclass(frozen=True)
+class Fairness:
+    """What the monthly cap and the dormant boost read of some residents."""
+
+    pending: dict[int, int]  # proposals pending this month (to review or approved, unanswered)
+    matched: set[int]  # ever approved for something
+    # Their proposals of this month nobody reviewed yet, (score, id), weakest first: what gives
+    # way at the cap to a closer one (matcher.policy.fill).
+    unreviewed: dict[int, list[tuple[float, int]]]
+
+    def displaceable(self, resident_id: int) -> float | None:
+        held = self.unreviewed.get(resident_id)
+        return held[0][0] if held else None
+
+
+def fairness(session: Session, resident_ids: Sequence[int], today: date) -> Fairness:
+    """The cap's and the boost's figures for these residents (read as columns: a resident's every
+    match, explanation and all, would be decoded otherwise)."""
     pending: dict[int, int] = {}
     matched: set[int] = set()
-    for resident_id, status, created_at in rows:
+    unreviewed: dict[int, list[tuple[float, int]]] = {}
+    if not resident_ids:
+        return Fairness(pending, matched, unreviewed)
+    rows = session.execute(sa_select(  # five columns: sqlmodel's select() types four at most
+        col(Match.resident_id), col(Match.status), col(Match.created_at), col(Match.score), col(Match.id))
+        .where(col(Match.resident_id).in_(list(resident_ids)))).all()
+    start = _month_start(today)
+    for resident_id, status, created_at, score, match_id in rows:
         if status in PENDING and created_at >= start:
             pending[resident_id] = pending.get(resident_id, 0) + 1
+            if status == MatchStatus.PROPOSED and match_id is not None:
+                unreviewed.setdefault(resident_id, []).append((score, match_id))
         if status in REVIEWED:
             matched.add(resident_id)
-    return pending, matched
+    for held in unreviewed.values():
+        held.sort()
+    return Fairness(pending, matched, unreviewed)
+
+
+def _give_way(session: Session, match_ids: Sequence[int]) -> set[int]:
+    """Withdraw these proposals, still unreviewed, for closer ones at the monthly cap; return the
+    ids gone (one reviewed meanwhile stays, and its replacement is not made)."""
+    if not match_ids:
+        return set()
+    return delete_withdrawn(session, col(Match.id).in_(list(match_ids)),
+                            col(Match.status) == MatchStatus.PROPOSED)
 
 
 def calibrated_min_score(session: Session, default: float) -> float:
@@ -497,24 +527,28 @@ def propose_for_need(session: Session, matching: MatchingService, need: Need, to
     drop_refused(pairs, refusals, rows, matching.dim)
     territories = _territories(session, [need.territory_id, *(r[0] for r in residents.values())])
     vectors = _mean_vectors(statements, matching.dim)
-    pending, matched = fairness(session, ids, today)
+    fair = fairness(session, ids, today)
     rejected_ids = session.exec(select(Match.resident_id).where(
         Match.need_id == need.id, Match.status == MatchStatus.REJECTED)).all()
     rejected = list(profile_vectors(session, list(rejected_ids), matching.dim).values())
     weight = matching.hybrid[RESIDENTS].weight_total
     candidates = [
         Candidate(rid, h.score / weight, _side(territories, *residents[rid]),
-                  vector=vectors.get(rid), pending_this_month=pending.get(rid, 0),
-                  ever_matched=rid in matched, similarity=pairs[rid][0][2])
+                  vector=vectors.get(rid), pending_this_month=fair.pending.get(rid, 0),
+                  ever_matched=rid in fair.matched, similarity=pairs[rid][0][2],
+                  displaceable=fair.displaceable(rid))
         for h in ranked if (rid := int(h.doc_id)) in residents and pairs[rid]
     ]
     policy = replace(matching.policy, min_score=review_floor(session, matching.min_similarity))
     decisions = decide(_side(territories, need.territory_id, need.availability, need.languages),
                        candidates, policy, k or matching.proposals_per_need, rejected)
+    weakest = {d.candidate.doc_id: fair.unreviewed[d.candidate.doc_id][0][1]
+               for d in decisions if "displaces" in d.satisfied}
+    gone = _give_way(session, list(weakest.values()))
     proposals = [
         Proposal(need.id, d.candidate.doc_id, d.candidate.similarity or 0.0,
                  _explanation(pairs[d.candidate.doc_id], need_is_query=True, decision=d))
-        for d in decisions
+        for d in decisions if d.candidate.doc_id not in weakest or weakest[d.candidate.doc_id] in gone
     ]
     return store_proposals(session, proposals, Direction.NEED_TO_RESIDENT)
 
@@ -608,11 +642,13 @@ def propose_for_resident(session: Session, matching: MatchingService, resident: 
         .order_by(col(SkillDeclaration.id).desc())).first()
     if not rows or declaration is None:
         return 0
-    pending, _ = fairness(session, [resident.id], today)
-    # The cap counts this round's picks too: every one goes to the same person.
-    room = min(k or matching.proposals_per_resident,
-               matching.policy.monthly_cap - pending.get(resident.id, 0))
-    if room <= 0:
+    fair = fairness(session, [resident.id], today)
+    held = fair.unreviewed.get(resident.id, [])
+    # The cap counts this round's picks too: every one goes to the same person. Past the free
+    # places, a closer need may take the place of a proposal nobody reviewed yet (`fill`).
+    wanted = k or matching.proposals_per_resident
+    room = min(wanted, matching.policy.monthly_cap - fair.pending.get(resident.id, 0))
+    if room <= 0 and not held:
         return 0
     # A need already proposed (or reviewed) for this person would take a place and add nothing.
     paired = set(session.exec(select(Match.need_id).where(Match.resident_id == resident.id)).all())
@@ -637,7 +673,7 @@ def propose_for_resident(session: Session, matching: MatchingService, resident: 
     weight = matching.hybrid[NEEDS].weight_total
     candidates = [
         Candidate(nid, h.score / weight, _side(territories, n.territory_id, n.availability, n.languages),
-                  pending_this_month=pending.get(resident.id, 0), similarity=pairs[nid][0][2])
+                  similarity=pairs[nid][0][2])
         for h in ranked if (nid := int(h.doc_id)) in needs and pairs[nid]
         for n in (needs[nid],)
     ]
@@ -646,7 +682,13 @@ def propose_for_resident(session: Session, matching: MatchingService, resident: 
     policy = replace(matching.policy, require_languages=False, diversity=0.0,
                      min_score=review_floor(session, matching.min_similarity))
     me = _side(territories, resident.territory_id, resident.availability, resident.languages)
-    decisions = decide(me, candidates, policy, room)
+    decisions = decide(me, candidates, policy, min(wanted, max(room, 0) + len(held)))
+    taken, displaced = fill([d.candidate.similarity or 0.0 for d in decisions],
+                            [score for score, _id in held], room, policy.displace_margin)
+    gone = _give_way(session, [match_id for _score, match_id in held[:displaced]])
+    decisions = decisions[:taken - (displaced - len(gone))]  # one reviewed meanwhile keeps its place
+    for d in decisions[max(room, 0):]:
+        d.satisfied.append("displaces")
     proposals = [
         Proposal(d.candidate.doc_id, resident.id, d.candidate.similarity or 0.0,
                  _explanation(pairs[d.candidate.doc_id], need_is_query=False, decision=d))
@@ -755,10 +797,10 @@ def unanswered_approvals(session: Session, need_id: int, today: date) -> int:
         Match.need_id == need_id, matcher_approvals(), shown_to_association(today))).one())
 
 
-def delete_withdrawn(session: Session, *which: Any) -> int:
+def delete_withdrawn(session: Session, *which: Any) -> set[int]:
     """Delete the proposals matching `which` (withdrawn: nobody reviewed or answered them, or
     what was approved no longer holds), keeping their ids for `GET /proposals/withdrawn` (with
-    the person's centre, whose staff may list them). Return how many went. Not committed."""
+    the person's centre, whose staff may list them). Return the ids gone. Not committed."""
     gone = session.exec(delete(Match).where(*which)  # type: ignore[call-overload]
                         .returning(col(Match.id), col(Match.resident_id))).all()
     if gone:
@@ -768,7 +810,7 @@ def delete_withdrawn(session: Session, *which: Any) -> int:
         session.exec(insert(WithdrawnProposal).values(  # type: ignore[call-overload]
             [{"id": match_id, "organisation_id": centres.get(resident_id), "withdrawn_at": now}
              for match_id, resident_id in gone]))
-    return len(gone)
+    return {match_id for match_id, _resident_id in gone}
 
 
 def drop_old_withdrawals(session: Session, now: datetime) -> int:
@@ -799,4 +841,4 @@ def withdraw_unreviewed(session: Session, *, need_id: int | None = None,
     gone = delete_withdrawn(session, *which)
     if centres:
         settle_to_review(session, centres)  # « 2 nouvelles propositions » about proposals gone
-    return gone
+    return len(gone)
