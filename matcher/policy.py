@@ -11,6 +11,9 @@ Hard filters (a candidate failing one is never proposed):
     unless it is closer, by `displace_margin`, than the weakest of those nobody reviewed yet
     (`Candidate.displaceable`), which then gives way (`fill`): a cap filled in arrival order by
     weak proposals kept every later, better one from the person.
+  - a need for a resource (a room, a van, equipment) is answered only by what a person says they
+    have or lend (`offers`): « Je fais de la couture » was proposed for « une salle prêtée »
+    (applied by the caller, which pairs statements).
 Soft boosts (added to the relevance score, each documented below and configurable):
   - same territory, availability overlap, and residents never matched yet (the dormant ones).
 Refusals (a hard filter, applied by the caller with the person's negated statements):
@@ -269,3 +272,26 @@ def refuses(refusals: Sequence[str], need: Sequence[str]) -> bool:
     if any(_NO_DRIVING.search(r) for r in refusals) and _DRIVING_NEED.search(asked):
         return True
     return any(_NO_VEHICLE.search(r) for r in refusals) and bool(_OWN_VEHICLE_NEED.search(asked))
+
+
+# What a person has or lends, for a need asking for a resource: a possession (« j'ai un camion »,
+# « elle a le permis et une voiture », « I have my own speakers », « je dispose d'une salle »),
+# a lease or a deed (« titulaire du bail d'un local »), a loan (« je veux bien le prêter »). An
+# auxiliary (« j'ai travaillé ») has no determiner after it, « il y a » no subject, « a la
+# maison » typed without its accent is a place, and what one had (« au bled on avait un jardin »)
+# is gone. Lenient otherwise: the closeness of the statement decides.
+_HAVE = (r"(?:j['’]\s*ai|ai|tu\s+as|(?:il|elle|on|qui)\s+a|avons|avez|ont"
+         r"|(?:poss[èée]d|dispos)\w*(?:\s+d['’]|\s+de)?|(?:i|we)\s+(?:have|own)(?:\s+got)?)")
+_ADVERB = r"(?:\s+(?:toujours|encore|aussi|d[ée]j[àa]|m[êe]me))?(?:\s+eu)?(?:\s+tou(?:t|s|te|tes))?"
+_DETERMINER = (r"(?:un|une|des|deux|trois|mon|ma|mes|son|sa|ses|notre|nos|leur|leurs|le|la|les|l['’]|du"
+               r"|de\s+la|a|an|my|our)\b(?!\s*(?:peu|habitude|impression)\b)")
+_OFFERS = re.compile(r"\b" + _HAVE + _ADVERB + r"\s*" + _DETERMINER
+                     + r"|\b(?:titulaire|propri[ée]taire|locataire)\s+(?:d['’]|de|du|des)\b"
+                     r"|\b(?:pr[êe]t(?:er|e|es|erai|erais|erait|erons)|louer|loue|lend|(?:mets?|mettre)\s+[àa]\s+"
+                     r"disposition)\b", re.IGNORECASE)
+
+
+def offers(statement: str) -> bool:
+    """Whether a statement says the person has or lends something: what answers a need for a
+    resource. « J'ai été caissière » or « je fais la cuisine » do not."""
+    return bool(_OFFERS.search(statement))

@@ -14,6 +14,7 @@ from matcher.policy import (
     distance_km,
     fill,
     hard_filters,
+    offers,
     refuses,
 )
 
@@ -181,3 +182,23 @@ def test_calibrated_threshold_keeps_most_approvals() -> None:
 def test_no_licence_or_no_vehicle_rules_out_a_need_that_asks_for_it(refusals: list[str], need: list[str],
                                                                     expected: bool) -> None:
     assert refuses(refusals, need) is expected
+
+
+@pytest.mark.parametrize("statement", [
+    "J'ai un camion, un Trafic, le samedi il est libre", "Elle a le permis et une voiture",
+    "M. est titulaire du bail d'un local commercial", "Si ça rend service je veux bien le prêter",
+    "Here I have my own sewing machine", "Nous disposons d'une salle au rez-de-chaussée",
+    "j'ai encore tous mes outils dans le garage", "J'ai toujours eu un potager",
+])
+def test_what_a_person_has_or_lends_answers_a_need_for_a_resource(statement: str) -> None:
+    assert offers(statement)
+
+
+@pytest.mark.parametrize("statement", [
+    "J'ai été caissière quinze ans", "j'ai travaillé dix ans dans le bâtiment",
+    "a la maison on parle turc", "Si y a un jardin pour travailler la terre, je suis partant",
+    "Les maths, j'ai un peu oublié", "j'ai l'habitude de cuisiner pour quarante",
+    "Je fais de la couture", "Au bled on avait un jardin derrière la maison",
+])
+def test_a_skill_an_auxiliary_or_a_place_is_no_resource(statement: str) -> None:
+    assert not offers(statement)

@@ -14,7 +14,17 @@ from sqlmodel import Session, delete, select
 from matcher.embeddings import RecentVectors
 from matcher.normalise import normalise
 from matcher.policy import CALIBRATION_MINIMUM_REVIEWS, calibrate
-from models import Direction, Match, MatchStatus, Need, NeedStatus, Notification, Resident, WithdrawnProposal
+from models import (
+    Direction,
+    Match,
+    MatchStatus,
+    Need,
+    NeedKind,
+    NeedStatus,
+    Notification,
+    Resident,
+    WithdrawnProposal,
+)
 from tests.conftest import World, add_resident, hand_proposals
 from web.extensions import matching
 from web.services import proposals
@@ -165,6 +175,34 @@ def test_a_profile_at_the_cap_takes_the_closer_needs_in_place_of_weak_unreviewed
     assert {m.need_id for m in held} == {other.need_id, sewing} and withdrawn_ids(session) == {weakest.id}
     assert "displaces" in proposed(session, sewing)[awa.id or 0].explanation["reasons"]
     assert proposals.propose_for_resident(session, matching, awa, date.today()) == 0
+
+
+def test_a_need_for_a_resource_goes_to_those_who_say_they_have_or_lend_one(session: Session,
+                                                                          world: World) -> None:
+    """« Une salle prêtée » was proposed to whoever was closest in words: a seamstress running
+    workshops in the community hall. Only what a person has or lends answers a need for a room or
+    a van, both ways and in the worker's list of the closest people, and it is the pair shown."""
+    hall = need(session, world, "Une salle prêtée pour l'épicerie",
+                "Nous cherchons une salle ou un local prêté pour stocker et distribuer les colis.",
+                kind=NeedKind.RESOURCE)
+    awa = person(session, world, "Awa", "Je fais de la couture. J'anime des ateliers à la salle des fêtes.")
+    selim = person(session, world, "Selim", "Je répare les vélos. J'ai un local vide au pied de "
+                   "l'immeuble, je peux le prêter à une association.")
+    mine = proposed(session, hall)
+    assert set(mine) == {selim.id}
+    assert "local" in mine[selim.id or 0].explanation["pairs"][0]["resident_text"]
+    again = need(session, world, "Salle pour le club", "Une salle prêtée le mercredi pour le club de jeux.",
+                 kind=NeedKind.RESOURCE)
+    assert set(proposed(session, again)) == {selim.id}
+    need_row = session.get(Need, again)
+    assert need_row is not None
+    session.exec(delete(Match).where(Match.need_id == again))
+    session.commit()
+    closest = proposals.nearest_residents(session, matching, need_row, date.today(), select(Resident))
+    assert [n.resident.id for n in closest] == [selim.id]
+    # The same words asked as a skill still go to her.
+    workshop = need(session, world, "Atelier couture", "Animer l'atelier couture dans la salle des fêtes.")
+    assert awa.id in proposed(session, workshop)
 
 
 def test_a_person_is_never_proposed_for_what_they_said_they_cannot_do(session: Session, world: World) -> None:

@@ -22,7 +22,7 @@ import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from flask_babel import lazy_gettext as _l
@@ -43,6 +43,7 @@ from matcher.policy import (
     decide,
     fill,
     hard_filters,
+    offers,
     refuses,
     with_parents,
 )
@@ -53,6 +54,7 @@ from models import (
     Match,
     MatchStatus,
     Need,
+    NeedKind,
     NeedStatement,
     NeedStatus,
     Resident,
@@ -332,6 +334,9 @@ class Quotable(Protocol):
     def vector(self) -> bytes: ...
 
 
+Q = TypeVar("Q", bound=Quotable)
+
+
 @dataclass(frozen=True)
 class Quoted:
     """A statement with its lemmas already decoded (a searched text's, in web/api/search.py)."""
@@ -466,6 +471,14 @@ def skills_and_refusals(session: Session, ids: Sequence[int]
     return skills, refusals
 
 
+def answering(kind: str, statements: Mapping[int, Sequence[Q]]) -> dict[int, list[Q]]:
+    """The statements that may answer a need of this kind: for a resource (a room, a van), only
+    what a person says they have or lend (matcher.policy.offers); a person saying none has none."""
+    if kind != NeedKind.RESOURCE:
+        return {key: list(rows) for key, rows in statements.items()}
+    return {key: [st for st in rows if offers(st.text)] for key, rows in statements.items()}
+
+
 def drop_refused(pairs: dict[int, Pairs], refusals: Mapping[int, Sequence[Quotable]],
                  need_rows: Sequence[Quotable], dim: int) -> set[int]:
     """Empty the pairs of each resident one of whose refusals is at least as close to the need's
@@ -523,7 +536,8 @@ def propose_for_need(session: Session, matching: MatchingService, need: Need, to
                      select(Resident.id, Resident.territory_id, Resident.availability, Resident.languages)
                      .where(col(Resident.id).in_(ids))).all()}
     statements, refusals = skills_and_refusals(session, ids)
-    pairs = best_pairs_of(rows, {rid: statements.get(rid, []) for rid in ids}, matching.dim)
+    pairs = best_pairs_of(rows, answering(need.kind, {rid: statements.get(rid, []) for rid in ids}),
+                          matching.dim)
     drop_refused(pairs, refusals, rows, matching.dim)
     territories = _territories(session, [need.territory_id, *(r[0] for r in residents.values())])
     vectors = _mean_vectors(statements, matching.dim)
@@ -589,7 +603,8 @@ def nearest_residents(session: Session, matching: MatchingService, need: Need, t
     # A few more than shown: a resident whose statements are all negations has no pair to show.
     ids = [int(h.doc_id) for h in matching.rank(session, RESIDENTS, need_query(need), 2 * k, eligible)]
     statements, refusals = skills_and_refusals(session, ids)
-    pairs = best_pairs_of(rows, {rid: statements.get(rid, []) for rid in ids}, matching.dim)
+    pairs = best_pairs_of(rows, answering(need.kind, {rid: statements.get(rid, []) for rid in ids}),
+                          matching.dim)
     drop_refused(pairs, refusals, rows, matching.dim)
     residents = rows_by_id(session, Resident, ids)
     return [Nearby(residents[rid], _explanation(pairs[rid], need_is_query=True))
@@ -659,6 +674,10 @@ def propose_for_resident(session: Session, matching: MatchingService, resident: 
     needs = {n.id: n for n in session.exec(select(Need).where(col(Need.id).in_(ids))).all()}
     statements = statements_of_needs(session, ids)
     pairs = best_pairs_of(rows, {nid: statements.get(nid, []) for nid in ids}, matching.dim)
+    wanting = [nid for nid in ids if nid in needs and needs[nid].kind == NeedKind.RESOURCE]
+    if wanting:  # a need for a resource is answered by what the person has or lends only
+        pairs.update(best_pairs_of(answering(NeedKind.RESOURCE, {0: rows})[0],
+                                   {nid: statements.get(nid, []) for nid in wanting}, matching.dim))
     refusals = from_blobs([st.vector for st in every if st.negated], matching.dim)
     refused_texts = [st.text for st in every if st.negated]
     if len(refusals):
