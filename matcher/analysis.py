@@ -384,19 +384,20 @@ def _turns(sent: Any, at: int) -> bool:
     """Whether the words before `at` (since the last comma or coordinator) and the words from it
     (to the next) disagree on negation: "je ne conduis pas, par contre je marche"."""
     doc = sent.doc
-    begin = at
+    last = at - 1 if at - 1 > sent.start and doc[at - 1].lower_ == "," else at  # ", mais …"
+    begin = last
     while begin > sent.start and doc[begin - 1].lower_ not in _CLAUSE_BREAKS:
         begin -= 1
     end = at + 1
     while end < sent.end and doc[end].lower_ not in _CLAUSE_BREAKS:
         end += 1
-    before = [t.lower_ for t in doc[begin:at]]
+    before = [t.lower_ for t in doc[begin:last]]
     after = [t.lower_ for t in doc[at:end]]
     said = after[2 if tuple(after[:2]) in _TURN_PAIRS else 1:]
     if not any(w.isalpha() for w in before) or not any(w.isalpha() for w in said):
         return False  # "…, pas de voiture par contre"
     before_no = _negated_words(before)
-    if before_no == _negated_words(after):
+    if before_no == _negated_words(after) or (not before_no and _topic_taken_up(doc, begin, at, end)):
         return False
     # After a no, a comma turns to a yes only with a subject or a word of contrast: "je ne parle
     # pas anglais, allemand ou italien" is one no over a list.
@@ -692,6 +693,28 @@ def _original_span(original: str, offsets: list[tuple[int, int, int, int]], star
     if not inside:
         return ""
     return original[inside[0][2]:inside[-1][3]]
+
+
+_TAKING_UP = {"c'", "ça", "ca", "cela"}
+_CLITICS = {"le", "la", "l'", "les", "en", "y"}
+
+
+def _topic_taken_up(doc: Any, begin: int, at: int, end: int) -> bool:
+    """Whether the words before a comma are a topic that the clause after takes up again, one
+    statement: « Le ménage, c'est quelque chose qui ne me plaît pas », « la couture, je ne la fais
+    plus » (no verb before, and a pronoun after standing for it). « Le ménage » alone read as a
+    skill. « Cuisine, couture, je ne conduis pas » takes nothing up: a yes, then a no."""
+    if doc[at].lower_ != "," or any(t.pos_ in {"VERB", "AUX"} for t in doc[begin:at]):
+        return False
+    for t in doc[at + 1:end]:
+        if t.lower_ in _TAKING_UP:
+            return True
+        # After a subject or « ne », « le », « la » stand for something (« je ne la fais plus »);
+        # after « pas », only before a verb (« pas le faire », not « pas le camion »).
+        if t.lower_ in _CLITICS and (doc[t.i - 1].lower_ in _SUBJECTS | _NE or (
+                doc[t.i - 1].lower_ in _DENIERS and t.i + 1 < end and doc[t.i + 1].pos_ in {"VERB", "AUX"})):
+            return True
+    return False
 
 
 def _statements_of(original: str, offsets: list[tuple[int, int, int, int]], doc: Any

@@ -136,6 +136,10 @@ def test_negations_that_say_yes_and_shared_verbs_stay_one_positive_statement(
      [("C'est un truc qui ne m'intéresse pas, la couture", True)]),
     ("Je ne sais pas coudre : je fais la cuisine pour trente personnes aux mariages.",
      [("Je ne sais pas coudre", True), ("je fais la cuisine pour trente personnes aux mariages", False)]),
+    ("Le repassage, ça me plaît pas trop, mais la cuisine oui.",  # « , mais » without a subject
+     [("Le repassage, ça me plaît pas trop", True), ("la cuisine oui", False)]),
+    ("Cuisine, couture, je ne conduis pas le camion.",  # nothing taken up: a yes, then a no
+     [("Cuisine, couture", False), ("je ne conduis pas le camion", True)]),
 ])
 def test_a_yes_and_a_no_in_one_sentence_are_two_statements(analyzer: Analyzer, text: str,
                                                            expected: list[tuple[str, bool]]) -> None:
@@ -166,6 +170,16 @@ def test_a_yes_and_a_no_in_one_sentence_are_two_statements(analyzer: Analyzer, t
 ])
 def test_affirmations_are_not_negated(analyzer: Analyzer, text: str) -> None:
     assert [st.negated for st in analyzer.analyze(text).statements] == [False]
+
+
+@pytest.mark.parametrize("text", [
+    "Le ménage, c'est quelque chose qui ne me plaît pas.", "La couture, je ne la fais plus.",
+    "Le jardinage, j'en fais pas.", "Le ménage, je sais pas le faire.",
+])
+def test_a_topic_taken_up_by_a_no_is_one_refusal(analyzer: Analyzer, text: str) -> None:
+    """« Le ménage, c'est quelque chose qui ne me plaît pas » gave « Le ménage » as a skill, and the
+    no as a refusal of nothing in particular."""
+    assert [(st.text, st.negated) for st in analyzer.analyze(text).statements] == [(text.rstrip("."), True)]
 
 
 def test_a_refusal_by_ni_is_one_statement_beside_the_skill(analyzer: Analyzer) -> None:
