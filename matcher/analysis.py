@@ -523,8 +523,33 @@ def _without_relative_negations(words: list[str]) -> list[str]:
     return [w for k, w in enumerate(words) if k not in dropped]
 
 
+# A no whose clause starts with others, « ils tombent pas malades avec moi », « mes voisines ne
+# savent pas lire », says what the person does for them, not what they refuse. A singular « il »,
+# « elle » is often the person in a worker's notes (« il ne conduit pas »), and a speaker's word
+# on the way (« les enfants, je ne peux pas ») keeps the no theirs.
+_OTHERS = {"ils", "elles", "they"}
+_PLURAL_DETERMINERS = {"les", "mes", "des", "ses", "nos", "leurs", "ces"}
+_SPEAKER_WORDS = _SPEAKERS | _ME | {"on", "i", "we", "me", "m'"}
+
+
+def _without_others_negations(words: list[str]) -> list[str]:
+    dropped: set[int] = set()
+    start = 0
+    for i, w in enumerate(words):
+        if w in _CLAUSE_ENDS:
+            start = i + 1
+            continue
+        if w not in _NEGATORS and w not in _NE:
+            continue
+        before = words[start:i]
+        if before and (before[0] in _OTHERS or before[0] in _PLURAL_DETERMINERS) \
+                and not set(before) & _SPEAKER_WORDS:
+            dropped.add(i)
+    return [w for k, w in enumerate(words) if k not in dropped]
+
+
 def _negated_words(words: list[str]) -> bool:
-    words = _without_reassurances(_without_relative_negations(words))
+    words = _without_reassurances(_without_others_negations(_without_relative_negations(words)))
     has_ne = any(w in _NE for w in words)
     for i, w in enumerate(words):
         nxt = words[i + 1] if i + 1 < len(words) else ""

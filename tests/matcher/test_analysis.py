@@ -58,6 +58,9 @@ def test_statements_keep_the_persons_spelling_but_models_get_standard_french(
     "I can't drive",
     "je ne connais personne qui coud",
     "ça ne me plaît pas de conduire",  # plaire is not a verb of bother: déplaire is
+    "Les enfants, je ne peux pas les garder",  # the speaker's no, about others
+    "je les garde pas le soir",
+    "Il ne conduit pas",  # a worker's notes: « il » is the person
     "je ne me déplace pas le soir",
     "j'aime pas faire le ménage",
     "g pa le permis",  # SMS spellings of the negators
@@ -167,6 +170,8 @@ def test_a_yes_and_a_no_in_one_sentence_are_two_statements(analyzer: Analyzer, t
     "j'ai jamais cessé de jardiner",
     "Pas besoin d'être un chef : il faut juste aimer cuisiner pour 30 personnes",  # a need's reassurance
     "je n'ai pas besoin d'aide pour porter des cartons",
+    "Je garde les enfants des voisines, ils tombent pas malades avec moi",  # others' no
+    "Mes voisines ne savent pas lire, alors je lis leur courrier",
 ])
 def test_affirmations_are_not_negated(analyzer: Analyzer, text: str) -> None:
     assert [st.negated for st in analyzer.analyze(text).statements] == [False]
