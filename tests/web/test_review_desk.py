@@ -23,7 +23,7 @@ from models import (
     Resident,
     User,
 )
-from tests.conftest import Auth, World, add_resident
+from tests.conftest import Auth, World, add_resident, hand_proposals
 from web.extensions import matching
 from web.services import ServiceError
 from web.services.needs import NeedInput, create_need
@@ -358,6 +358,27 @@ def test_a_stale_valider_never_approves_another_proposal(client: FlaskClient, au
     assert session.get(Match, shown_id) is None  # withdrawn, its id not given again
     response = client.post(f"{DESK}/{shown_id}/valider", data={"csrf_token": token})
     assert "retirée entre-temps" in client.get(response.headers["Location"]).get_data(as_text=True)
+    assert session.exec(select(Match).where(Match.status == MatchStatus.APPROVED)).all() == []
+
+
+def test_a_proposal_a_closer_one_replaced_says_so_at_the_desk(client: FlaskClient, auth: Auth,
+                                                              session: Session, world: World) -> None:
+    """At the monthly cap, a closer need takes the place of the person's weakest unreviewed
+    proposal while the desk still shows it: « Valider » says why it went, and approves nothing."""
+    awa = add_resident(session, world, "Awa", "Je fais de la couture et des retouches.").resident
+    gardens = [create_need(session, matching, world.member, NeedInput(
+        title=f"Jardin {i}", description="Désherber le potager partagé."), date.today())[0].id or 0
+        for i in range(2)]
+    weakest, _other = hand_proposals(session, [(garden, awa.id or 0, score)
+                                               for garden, score in zip(gardens, (0.10, 0.20), strict=True)])
+    auth.login(world.worker_a.email or "")
+    token = auth.token(DESK)
+    assert f'data-testid="proposal-{weakest.id}"' in client.get(DESK).get_data(as_text=True)
+    create_need(session, matching, world.member, NeedInput(
+        title="Atelier couture", description="Animer un atelier de couture et de retouches."), date.today())
+    response = client.post(f"{DESK}/{weakest.id}/valider", data={"csrf_token": token})
+    assert "une proposition plus proche pour cette personne l&#39;a remplacée" in client.get(
+        response.headers["Location"]).get_data(as_text=True)
     assert session.exec(select(Match).where(Match.status == MatchStatus.APPROVED)).all() == []
 
 
