@@ -286,15 +286,16 @@ def approved_opportunity(session: Session, world: World, description: str) -> Cr
     return awa
 
 
-def hand_proposals(session: Session, proposals: Sequence[tuple[int, int, float]]) -> list[Match]:
+def hand_proposals(session: Session, proposals: Sequence[tuple[int, int, float]],
+                   explanation: dict[str, object] | None = None) -> list[Match]:
     """Proposals written by hand in place of the matcher's: every match of these needs goes,
-    then each (need id, resident id, score) waits for review, in that order."""
+    then each (need id, resident id, score) waits for review, in that order (with `explanation`)."""
     from web.services.proposals import Proposal, store_proposals
 
     session.exec(delete(Match).where(col(Match.need_id).in_({need for need, _r, _s in proposals})))
     session.commit()
-    store_proposals(session, [Proposal(need, resident, score, {}) for need, resident, score in proposals],
-                    Direction.NEED_TO_RESIDENT)
+    store_proposals(session, [Proposal(need, resident, score, dict(explanation or {}))
+                              for need, resident, score in proposals], Direction.NEED_TO_RESIDENT)
     return [session.exec(select(Match).where(Match.need_id == need, Match.resident_id == resident)).one()
             for need, resident, _s in proposals]
 

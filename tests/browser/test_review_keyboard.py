@@ -10,13 +10,12 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 from sqlmodel import Session, select
 
-from models import Direction, Match, MatchStatus, SkillDeclaration
+from models import Match, MatchStatus, SkillDeclaration
 from tests.browser.conftest import Contexts
 from tests.browser.test_story_browser import log_in, status_message
-from tests.conftest import World, add_resident
+from tests.conftest import World, add_resident, hand_proposals
 from web.extensions import matching
 from web.services.needs import NeedInput, create_need
-from web.services.proposals import Proposal, store_proposals
 
 Check = Callable[[Page, str], list[dict[str, object]]]
 Shot = Callable[[Page, str], Path]
@@ -32,14 +31,8 @@ def test_review_desk_shortcuts(page: Page, session: Session, world: World,
     ben = add_resident(session, world, "Ben", "Je répare les vélos.", initial="L").resident
     need, _ = create_need(session, matching, world.member, NeedInput(
         title="Atelier couture", description="Animer un atelier couture."), date.today())
-    for m in session.exec(select(Match)).all():
-        session.delete(m)
-    session.commit()
-    store_proposals(session, [Proposal(need.id or 0, awa.id or 0, 0.6, {}),
-                              Proposal(need.id or 0, ben.id or 0, 0.5, {})],
-                    Direction.NEED_TO_RESIDENT)
-    first, second = (f"proposal-{m.id}" for m in session.exec(
-        select(Match).order_by(Match.score.desc())).all())  # type: ignore[attr-defined]
+    first, second = (f"proposal-{m.id}" for m in hand_proposals(
+        session, [(need.id or 0, awa.id or 0, 0.6), (need.id or 0, ben.id or 0, 0.5)]))
 
     log_in(page, world.worker_a.email or "")
     page.goto("/accompagnement/propositions")

@@ -10,8 +10,8 @@ import pytest
 from flask.testing import FlaskClient
 from sqlmodel import Session, select
 
-from models import AuditEvent, Direction, Match
-from tests.conftest import Auth, World, add_resident, approved_opportunity
+from models import AuditEvent, Match
+from tests.conftest import Auth, World, add_resident, approved_opportunity, hand_proposals
 from web.extensions import matching
 from web.forms import closeness_label, reason_label
 from web.services.needs import NeedInput, create_need
@@ -125,19 +125,13 @@ def test_very_close_needs_the_rankers_score_too(client: FlaskClient, auth: Auth,
                                                 world: World) -> None:
     """« Très proche » came from one statement pair: a cooking profile and a homework-help need
     sharing the word « bénévole » read very close. The ranker's score must agree."""
-    from web.services.proposals import Proposal, store_proposals
-
     awa = add_resident(session, world, "Awa", "Je suis bénévole et je cuisine.", initial="K").resident
     need, _ = create_need(session, matching, world.member, NeedInput(
         title="Aide aux devoirs", description="Bénévole pour l'aide aux devoirs."), date.today())
-    for m in session.exec(select(Match)).all():
-        session.delete(m)
-    session.commit()
     pair = {"resident_text": "Je suis bénévole", "need_text": "Bénévole pour l'aide aux devoirs",
             "similarity": 0.62}
     why = {"pairs": [pair], "shared_terms": ["bénévole"], "reasons": [], "score": 0.62}
-    store_proposals(session, [Proposal(need.id or 0, awa.id or 0, 0.62, {**why, "rank": 0.9})],
-                    Direction.NEED_TO_RESIDENT)
+    hand_proposals(session, [(need.id or 0, awa.id or 0, 0.62)], {**why, "rank": 0.9})
     auth.login(world.worker_a.email or "")
     desk = client.get("/accompagnement/propositions").get_data(as_text=True)
     assert ">Proche<" in desk and "Très proche" not in desk
