@@ -157,19 +157,22 @@ def _displaces(c: Candidate, policy: Policy) -> bool:
             and c.similarity >= c.displaceable + policy.displace_margin)
 
 
-def fill(offered: Sequence[float], held: Sequence[float], room: int, margin: float) -> tuple[int, int]:
-    """One person's new proposals at the monthly cap: of `offered` (the similarities of the new
-    ones, best first), how many to take, and how many of `held` (those of their proposals nobody
-    reviewed yet) give way, the weakest first. The first `room` take free places; each next one
-    replaces the weakest held while it is closer by `margin`."""
-    taken = min(max(room, 0), len(offered))
-    weakest = sorted(held)
-    displaced = 0
-    for similarity in offered[taken:]:
-        if displaced == len(weakest) or similarity < weakest[displaced] + margin:
+def fill(offered: Sequence[float], held: Sequence[float], room: int, margin: float
+         ) -> list[tuple[int, int | None]]:
+    """One person's new proposals at the monthly cap. `offered`: the similarities of the new ones
+    in the policy's order; `held`: those of their proposals nobody reviewed yet. The first `room`
+    take free places; then the closest of the others each replace the weakest held while closer
+    by `margin`. Returns (index in offered, index in held it replaces, None for a free place), in
+    the policy's order."""
+    free = min(max(room, 0), len(offered))
+    taken: list[tuple[int, int | None]] = [(i, None) for i in range(free)]
+    closest = sorted(range(free, len(offered)), key=lambda i: -offered[i])
+    weakest = sorted(range(len(held)), key=lambda j: held[j])
+    for i, j in zip(closest, weakest, strict=False):
+        if offered[i] < held[j] + margin:
             break
-        displaced += 1
-    return taken + displaced, displaced
+        taken.append((i, j))
+    return sorted(taken, key=lambda pair: pair[0])
 
 
 def hard_filters(need: Side, other: Side, policy: Policy) -> tuple[str | None, list[str]]:

@@ -94,14 +94,16 @@ def test_at_the_cap_only_a_clearly_closer_candidate_passes_and_says_so() -> None
 
 
 @pytest.mark.parametrize(("offered", "held", "room", "expected"), [
-    ([0.7, 0.6, 0.5], [0.48, 0.3], 1, (2, 1)),  # a free place, then .6 replaces .3; .5 is not .05 above .48
-    ([0.7, 0.6], [0.3, 0.2], 0, (2, 2)),  # the weakest goes first
-    ([0.7, 0.6], [], 0, (0, 0)),  # all reviewed: nothing gives way
-    ([0.4], [0.2], -1, (1, 1)),  # over a lowered cap: one for one, never more
-    ([0.3], [], 2, (1, 0)),
+    # a free place, then .6 replaces .3; .5 is not .05 above .48
+    ([0.7, 0.6, 0.5], [0.48, 0.3], 1, [(0, None), (1, 1)]),
+    ([0.7, 0.6], [0.3, 0.2], 0, [(0, 1), (1, 0)]),  # the closest replaces the weakest
+    ([0.30, 0.90], [0.28, 0.50], 0, [(1, 0)]),  # in the policy's order, not the closest first
+    ([0.7, 0.6], [], 0, []),  # all reviewed: nothing gives way
+    ([0.4], [0.2], -1, [(0, 0)]),  # over a lowered cap: one for one, never more
+    ([0.3], [], 2, [(0, None)]),
 ])
 def test_fill_takes_free_places_then_replaces_the_weakest_while_clearly_closer(
-        offered: list[float], held: list[float], room: int, expected: tuple[int, int]) -> None:
+        offered: list[float], held: list[float], room: int, expected: list[tuple[int, int | None]]) -> None:
     assert fill(offered, held, room, margin=0.05) == expected
 
 

@@ -161,6 +161,34 @@ def test_at_the_cap_a_clearly_closer_need_takes_the_place_of_the_weakest_unrevie
     assert session.get(Match, new.id) is not None
 
 
+def test_a_pair_already_there_takes_no_ones_place_at_the_cap(session: Session, world: World) -> None:
+    """A need's round run again (reopened, its place changed) picked the person already approved
+    for it; at her cap, her weakest unreviewed proposal was withdrawn for a pair the table already
+    held, and nothing took its place."""
+    awa = person(session, world, "Awa", "Je fais de la couture et je retouche les vêtements.")
+    sewing = need(session, world, "Atelier couture", "Animer un atelier de couture.")
+    garden = need(session, world, "Jardin", "Désherber le potager partagé.")
+    approved, weak = hand_proposals(session, [(sewing, awa.id or 0, 0.60), (garden, awa.id or 0, 0.10)])
+    approve(session, world.worker_a, approved)
+    row = session.get(Need, sewing)
+    assert row is not None
+    assert proposals.propose_for_need(session, matching, row, date.today()) == 0
+    assert session.get(Match, weak.id) is not None and withdrawn_ids(session) == set()
+
+
+def test_a_proposal_reviewed_meanwhile_keeps_its_place_and_its_replacement_is_not_made(
+        session: Session, world: World) -> None:
+    awa = person(session, world, "Awa", "Je fais de la couture et je retouche les vêtements.")
+    sewing = need(session, world, "Atelier couture", "Animer un atelier de couture.")
+    session.exec(delete(Match).where(Match.need_id == sewing))
+    reviewed, _other = weak_proposals(session, world, awa, 0.10, 0.20)
+    approve(session, world.worker_a, reviewed)  # between the round's reading and its writing
+    stored = store_proposals(session, [Proposal(sewing, awa.id or 0, 0.9, {})], Direction.NEED_TO_RESIDENT,
+                             {(sewing, awa.id or 0): reviewed.id or 0})
+    assert stored == 0 and awa.id not in proposed(session, sewing)
+    assert session.get(Match, reviewed.id) is not None and withdrawn_ids(session) == set()
+
+
 def test_a_profile_at_the_cap_takes_the_closer_needs_in_place_of_weak_unreviewed_ones(
         session: Session, world: World) -> None:
     """The same from the person's side (her profile saved or her consent renewed): the open needs

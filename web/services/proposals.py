@@ -251,15 +251,6 @@ def fairness(session: Session, resident_ids: Sequence[int], today: date) -> Fair
     return Fairness(pending, matched, unreviewed)
 
 
-def _give_way(session: Session, match_ids: Sequence[int]) -> set[int]:
-    """Withdraw these proposals, still unreviewed, for closer ones at the monthly cap; return the
-    ids gone (one reviewed meanwhile stays, and its replacement is not made)."""
-    if not match_ids:
-        return set()
-    return delete_withdrawn(session, col(Match.id).in_(list(match_ids)),
-                            col(Match.status) == MatchStatus.PROPOSED)
-
-
 def calibrated_min_score(session: Session, default: float) -> float:
     """The floor under which nothing is proposed, learnt from the social workers' reviews:
     matcher.policy.calibrate's cut, asked of the database (a count by status, then the one score at
@@ -556,15 +547,14 @@ def propose_for_need(session: Session, matching: MatchingService, need: Need, to
     policy = replace(matching.policy, min_score=review_floor(session, matching.min_similarity))
     decisions = decide(_side(territories, need.territory_id, need.availability, need.languages),
                        candidates, policy, k or matching.proposals_per_need, rejected)
-    weakest = {d.candidate.doc_id: fair.unreviewed[d.candidate.doc_id][0][1]
-               for d in decisions if "displaces" in d.satisfied}
-    gone = _give_way(session, list(weakest.values()))
     proposals = [
         Proposal(need.id, d.candidate.doc_id, d.candidate.similarity or 0.0,
                  _explanation(pairs[d.candidate.doc_id], need_is_query=True, decision=d))
-        for d in decisions if d.candidate.doc_id not in weakest or weakest[d.candidate.doc_id] in gone
+        for d in decisions
     ]
-    return store_proposals(session, proposals, Direction.NEED_TO_RESIDENT)
+    replacing = {(need.id, d.candidate.doc_id): fair.unreviewed[d.candidate.doc_id][0][1]
+                 for d in decisions if "displaces" in d.satisfied}
+    return store_proposals(session, proposals, Direction.NEED_TO_RESIDENT, replacing)
 
 
 @dataclass(frozen=True)
@@ -702,27 +692,33 @@ def propose_for_resident(session: Session, matching: MatchingService, resident: 
                      min_score=review_floor(session, matching.min_similarity))
     me = _side(territories, resident.territory_id, resident.availability, resident.languages)
     decisions = decide(me, candidates, policy, min(wanted, max(room, 0) + len(held)))
-    taken, displaced = fill([d.candidate.similarity or 0.0 for d in decisions],
-                            [score for score, _id in held], room, policy.displace_margin)
-    gone = _give_way(session, [match_id for _score, match_id in held[:displaced]])
-    decisions = decisions[:taken - (displaced - len(gone))]  # one reviewed meanwhile keeps its place
-    for d in decisions[max(room, 0):]:
-        d.satisfied.append("displaces")
+    taken = fill([d.candidate.similarity or 0.0 for d in decisions], [score for score, _id in held],
+                 room, policy.displace_margin)
+    replacing: dict[tuple[int, int], int] = {}
+    for i, j in taken:
+        if j is not None:
+            decisions[i].satisfied.append("displaces")
+            replacing[(decisions[i].candidate.doc_id, resident.id)] = held[j][1]
     proposals = [
         Proposal(d.candidate.doc_id, resident.id, d.candidate.similarity or 0.0,
                  _explanation(pairs[d.candidate.doc_id], need_is_query=False, decision=d))
-        for d in decisions
+        for d in (decisions[i] for i, _j in taken)
     ]
-    return store_proposals(session, proposals, Direction.RESIDENT_TO_NEED)
+    return store_proposals(session, proposals, Direction.RESIDENT_TO_NEED, replacing)
 
 
-def store_proposals(session: Session, proposals: list[Proposal], direction: Direction) -> int:
+def store_proposals(session: Session, proposals: list[Proposal], direction: Direction,
+                    replacing: Mapping[tuple[int, int], int] | None = None) -> int:
     """Add proposals for review; pairs already proposed or reviewed stay as they are.
 
     One INSERT that skips the pairs the table already holds (ON CONFLICT DO NOTHING on the pair's
     unique constraint), not a check then an insert: a worker's proposal (or another round) for the
     same pair committed in between made the whole round fail at its commit, losing its other
-    proposals. Only the rows inserted are counted and announced to the workers."""
+    proposals. Only the rows inserted are counted and announced to the workers.
+
+    `replacing`: (need id, resident id) → the proposal it takes the place of at the person's
+    monthly cap, withdrawn once the pair is stored (a pair already there withdraws nothing); one
+    reviewed meanwhile keeps its place, and its replacement is taken back unseen."""
     if proposals:
         now = utcnow()
         rows = [{"need_id": p.need_id, "resident_id": p.resident_id, "score": round(p.score, 4),
@@ -733,10 +729,27 @@ def store_proposals(session: Session, proposals: list[Proposal], direction: Dire
             dialect.insert(Match).values(rows)
             .on_conflict_do_nothing(index_elements=["need_id", "resident_id"])
             .returning(col(Match.need_id), col(Match.resident_id))).all())
+        if replacing:
+            added -= _give_way(session, {pair: replacing[pair] for pair in added if pair in replacing})
         proposals = [p for p in proposals if (p.need_id, p.resident_id) in added]
         notify_new_proposals(session, proposals, now)
     session.commit()
     return len(proposals)
+
+
+def _give_way(session: Session, replacing: Mapping[tuple[int, int], int]) -> set[tuple[int, int]]:
+    """Withdraw the proposals new pairs replace at the monthly cap, those still unreviewed; return
+    the new pairs whose proposal was reviewed meanwhile, deleted again (never seen: same
+    transaction)."""
+    if not replacing:
+        return set()
+    gone = delete_withdrawn(session, col(Match.id).in_(list(replacing.values())),
+                            col(Match.status) == MatchStatus.PROPOSED)
+    back = {pair for pair, match_id in replacing.items() if match_id not in gone}
+    for need_id, resident_id in back:
+        session.exec(delete(Match).where(col(Match.need_id) == need_id,  # type: ignore[call-overload]
+                                         col(Match.resident_id) == resident_id))
+    return back
 
 
 def shown_to_association(today: date) -> Any:
