@@ -388,9 +388,9 @@ def _turns(sent: Any, at: int) -> bool:
     begin = last
     while begin > sent.start and doc[begin - 1].lower_ not in _CLAUSE_BREAKS:
         begin -= 1
-    end = at + 1
-    while end < sent.end and doc[end].lower_ not in _CLAUSE_BREAKS:
-        end += 1
+    end = _clause_end(sent, at + 1)
+    if end < sent.end and _topic_taken_up(doc, at + 1, end, _clause_end(sent, end + 1)):
+        end = _clause_end(sent, end + 1)  # « …, mais le ménage, je ne le fais pas »: the topic and its no
     before = [t.lower_ for t in doc[begin:last]]
     after = [t.lower_ for t in doc[at:end]]
     said = after[2 if tuple(after[:2]) in _TURN_PAIRS else 1:]
@@ -523,13 +523,29 @@ def _without_relative_negations(words: list[str]) -> list[str]:
     return [w for k, w in enumerate(words) if k not in dropped]
 
 
-# A no whose clause starts with others, « ils tombent pas malades avec moi », « mes voisines ne
-# savent pas lire », says what the person does for them, not what they refuse. A singular « il »,
-# « elle » is often the person in a worker's notes (« il ne conduit pas »), and a speaker's word
-# on the way (« les enfants, je ne peux pas ») keeps the no theirs.
+# A no whose clause starts with other people, « ils tombent pas malades avec moi », « mes
+# voisines ne savent pas lire », says what the person does for them, not what they refuse. A
+# singular « il », « elle » is often the person in a worker's notes (« il ne conduit pas »); a
+# clause starting with things stays a no (« mes genoux ne supportent pas les escaliers », « les
+# horaires de nuit ne lui conviennent pas »), and so does one where the speaker or the person is
+# there before the no (« les enfants, je ne peux pas », « les enfants ne me laissent pas le temps »).
 _OTHERS = {"ils", "elles", "they"}
-_PLURAL_DETERMINERS = {"les", "mes", "des", "ses", "nos", "leurs", "ces"}
-_SPEAKER_WORDS = _SPEAKERS | _ME | {"on", "i", "we", "me", "m'"}
+_PLURAL_DETERMINERS = {"les", "mes", "des", "ses", "nos", "leurs", "ces", "my", "the"}
+_PEOPLE = ("voisin", "enfant", "gosse", "gamin", "famil", "parent", "gens", "personne", "jeune", "dame",
+           "maman", "papa", "mamie", "papi", "femme", "homme", "client", "eleve", "ancien", "aine",
+           "collegue", "amis", "amies", "copain", "copine", "habitant", "beneficiaire", "usager", "patient",
+           "fille", "garcon", "frere", "soeur", "cousin", "neighbo", "kids", "children", "people")
+_SPEAKER_WORDS = _SPEAKERS | _ME | {"on", "i", "we", "me", "m'", "lui", "te", "t'"}
+
+
+def _others_start(clause: list[str]) -> bool:
+    """Whether a clause's subject is other people: « ils », « elles », « mes voisines »."""
+    if not clause:
+        return False
+    if clause[0] in _OTHERS:
+        return True
+    return clause[0] in _PLURAL_DETERMINERS and any(
+        fold_accents(w).startswith(_PEOPLE) for w in clause[1:3])
 
 
 def _without_others_negations(words: list[str]) -> list[str]:
@@ -542,8 +558,8 @@ def _without_others_negations(words: list[str]) -> list[str]:
         if w not in _NEGATORS and w not in _NE:
             continue
         before = words[start:i]
-        if before and (before[0] in _OTHERS or before[0] in _PLURAL_DETERMINERS) \
-                and not set(before) & _SPEAKER_WORDS:
+        after = words[i + 1:i + 2] if w in _NE else []  # « ne me permettent pas »
+        if _others_start(before) and not set(before + after) & _SPEAKER_WORDS:
             dropped.add(i)
     return [w for k, w in enumerate(words) if k not in dropped]
 
@@ -724,12 +740,21 @@ _TAKING_UP = {"c'", "ça", "ca", "cela"}
 _CLITICS = {"le", "la", "l'", "les", "en", "y"}
 
 
+def _clause_end(sent: Any, i: int) -> int:
+    """The index of the next clause break from `i` (or the sentence's end)."""
+    while i < sent.end and sent.doc[i].lower_ not in _CLAUSE_BREAKS:
+        i += 1
+    return i
+
+
 def _topic_taken_up(doc: Any, begin: int, at: int, end: int) -> bool:
     """Whether the words before a comma are a topic that the clause after takes up again, one
     statement: « Le ménage, c'est quelque chose qui ne me plaît pas », « la couture, je ne la fais
     plus » (no verb before, and a pronoun after standing for it). « Le ménage » alone read as a
     skill. « Cuisine, couture, je ne conduis pas » takes nothing up: a yes, then a no."""
-    if doc[at].lower_ != "," or any(t.pos_ in {"VERB", "AUX"} for t in doc[begin:at]):
+    # No verb and no subject before (the parser reads « je garde » or « je fais » as nouns at times).
+    if doc[at].lower_ != "," or any(t.pos_ in {"VERB", "AUX"} or t.lower_ in _SUBJECTS
+                                    for t in doc[begin:at]):
         return False
     for t in doc[at + 1:end]:
         if t.lower_ in _TAKING_UP:

@@ -61,6 +61,11 @@ def test_statements_keep_the_persons_spelling_but_models_get_standard_french(
     "Les enfants, je ne peux pas les garder",  # the speaker's no, about others
     "je les garde pas le soir",
     "Il ne conduit pas",  # a worker's notes: « il » is the person
+    "Mes genoux ne supportent pas les escaliers",  # things, not other people
+    "Ses problèmes de dos ne lui permettent pas de porter des charges",
+    "Les horaires de nuit ne lui conviennent pas",
+    "Mes mains ne me permettent plus de coudre",
+    "Les enfants ne me laissent pas le temps",  # others, but the no is about the speaker
     "je ne me déplace pas le soir",
     "j'aime pas faire le ménage",
     "g pa le permis",  # SMS spellings of the negators
@@ -143,6 +148,10 @@ def test_negations_that_say_yes_and_shared_verbs_stay_one_positive_statement(
      [("Le repassage, ça me plaît pas trop", True), ("la cuisine oui", False)]),
     ("Cuisine, couture, je ne conduis pas le camion.",  # nothing taken up: a yes, then a no
      [("Cuisine, couture", False), ("je ne conduis pas le camion", True)]),
+    ("Je garde des enfants, mais le ménage, je ne le fais pas.",  # a yes, then a topic and its no
+     [("Je garde des enfants", False), ("le ménage, je ne le fais pas", True)]),
+    ("Je garde des enfants, le ménage, je ne le fais pas.",
+     [("Je garde des enfants", False), ("le ménage, je ne le fais pas", True)]),
 ])
 def test_a_yes_and_a_no_in_one_sentence_are_two_statements(analyzer: Analyzer, text: str,
                                                            expected: list[tuple[str, bool]]) -> None:
