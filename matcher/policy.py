@@ -278,20 +278,29 @@ def refuses(refusals: Sequence[str], need: Sequence[str]) -> bool:
 
 
 # What a person has or lends, for a need asking for a resource: a possession (« j'ai un camion »,
-# « elle a le permis et une voiture », « I have my own speakers », « je dispose d'une salle »),
-# a lease or a deed (« titulaire du bail d'un local »), a loan (« je veux bien le prêter »). An
-# auxiliary (« j'ai travaillé ») has no determiner after it, « il y a » no subject, « a la
-# maison » typed without its accent is a place, and what one had (« au bled on avait un jardin »)
-# is gone. Lenient otherwise: the closeness of the statement decides.
-_HAVE = (r"(?:j['’]\s*ai|ai|tu\s+as|(?:il|elle|on|qui)\s+a|avons|avez|ont"
-         r"|(?:poss[èée]d|dispos)\w*(?:\s+d['’]|\s+de)?|(?:i|we)\s+(?:have|own)(?:\s+got)?)")
-_ADVERB = r"(?:\s+(?:toujours|encore|aussi|d[ée]j[àa]|m[êe]me))?(?:\s+eu)?(?:\s+tou(?:t|s|te|tes))?"
+# « jai 2 voitures », « Madame a une voiture », « I have my own speakers », « je dispose d'une
+# salle », « j'ai accès à un local », « je suis véhiculée »), a deed (« titulaire du bail d'un
+# local »), a loan (« je veux bien le prêter », « mettre à dispo mon garage »). An auxiliary
+# (« j'ai travaillé ») has no determiner after it, « il y a » no subject, « a la maison » typed
+# without its accent is a place, and what one had (« au bled on avait un jardin », « j'ai eu un
+# accident ») is gone; « prête à aider » is ready, « prêter main forte » helps, « louer » rents.
+# Lenient otherwise: the closeness of the statement decides.
+_HOLDERS = (r"il|elle|on|qui|madame|monsieur|mme|m\.|la\s+personne|mari|femme|[ée]pou(?:se|x)|fils|fille|"
+            r"famille|fr[èe]re|s(?:œ|oe)ur|p[èe]re|m[èe]re")
+_HAVE = (r"(?:j['’]\s*ai|jai|g|ai|tu\s+as|(?:" + _HOLDERS + r")\s+a|avons|avez|ont"
+         r"|(?:poss[èée]d|dispos)\w*(?:\s+d['’]|\s+de)?)")
+_ADVERB = r"(?:\s+(?:toujours(?:\s+eu)?|encore|aussi|d[ée]j[àa]|m[êe]me))?(?:\s+tou(?:t|s|te|tes))?"
 _DETERMINER = (r"(?:un|une|des|deux|trois|mon|ma|mes|son|sa|ses|notre|nos|leur|leurs|le|la|les|l['’]|du"
-               r"|de\s+la|a|an|my|our)\b(?!\s*(?:peu|habitude|impression)\b)")
-_OFFERS = re.compile(r"\b" + _HAVE + _ADVERB + r"\s*" + _DETERMINER
-                     + r"|\b(?:titulaire|propri[ée]taire|locataire)\s+(?:d['’]|de|du|des)\b"
-                     r"|\b(?:pr[êe]t(?:er|e|es|erai|erais|erait|erons)|louer|loue|lend|(?:mets?|mettre)\s+[àa]\s+"
-                     r"disposition)\b", re.IGNORECASE)
+               r"|de\s+la|\d+)\b(?!\s*(?:peu|habitude|impression)\b)")
+_OFFERS = re.compile(
+    r"\b" + _HAVE + _ADVERB + r"\s*" + _DETERMINER
+    + r"|\b(?:i|we)\s+(?:have|own)(?:\s+got)?\s+(?:a|an|my|our|two|\d+)\b"
+    r"|\bacc[èe]s\s+[àa]\s+(?:un|une|des|mon|ma|la|le|l['’])"
+    r"|\b(?:suis|est|sont|[êe]tre)\s+v[ée]hicul[ée]"
+    r"|\b(?:titulaire|propri[ée]taire)\s+(?:d['’]|de|du|des)\b"
+    r"|\bpr[êe]t(?:er|e|es|erai|erais|erait|erons)\b(?!\s+(?:[àa]|pour|main)\b)"
+    r"|\b(?:mets?|mettre)\s+[àa]\s+dispo(?:sition)?\b"
+    r"|\b(?:mon|ma|mes|notre|nos)\s+\w+\s+(?:est|sont)\s+(?:dispo\w*|libres?)\b", re.IGNORECASE)
 
 
 def offers(statement: str) -> bool:

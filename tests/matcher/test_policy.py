@@ -189,12 +189,19 @@ def test_no_licence_or_no_vehicle_rules_out_a_need_that_asks_for_it(refusals: li
 HAVE_OR_LEND = ["J'ai un camion, un Trafic, le samedi il est libre", "Elle a le permis et une voiture",
                 "M. est titulaire du bail d'un local commercial", "Si ça rend service je veux bien le prêter",
                 "Here I have my own sewing machine", "Nous disposons d'une salle au rez-de-chaussée",
-                "j'ai encore tous mes outils dans le garage", "J'ai toujours eu un potager"]
-# A skill, an auxiliary, a place (« a la maison » without its accent), what one had.
+                "j'ai encore tous mes outils dans le garage", "J'ai toujours eu un potager",
+                "Madame a une voiture", "Son mari a une camionnette", "jai 2 voitures", "g une voiture",
+                "Je suis véhiculée", "J'ai accès à une salle", "mettre à dispo mon garage",
+                "mon garage est dispo"]
+# A skill, an auxiliary, a place (« a la maison » without its accent), what one had, being ready
+# (« prête à »), renting.
 NO_RESOURCE = ["J'ai été caissière quinze ans", "j'ai travaillé dix ans dans le bâtiment",
                "a la maison on parle turc", "Si y a un jardin pour travailler la terre, je suis partant",
                "Les maths, j'ai un peu oublié", "j'ai l'habitude de cuisiner pour quarante",
-               "Je fais de la couture", "Au bled on avait un jardin derrière la maison"]
+               "Je fais de la couture", "Au bled on avait un jardin derrière la maison",
+               "Je suis prête à aider pour les déménagements", "je peux prêter main forte",
+               "Je cherche à louer un appartement", "Je suis locataire d'un logement social",
+               "J'ai eu un accident du travail", "j'ai a m'occuper de mes enfants"]
 
 
 @pytest.mark.parametrize(("statement", "expected"),
