@@ -182,3 +182,20 @@ def test_the_edit_form_counts_only_the_candidates_the_association_sees(
     withdraw_consent(session, world.worker_a, awa.resident)  # she leaves the need's page
     auth.login(world.member.email or "")
     assert "pas encore répondu" not in page(client, f"/structure/besoins/{need_id}/modifier")
+
+
+def test_a_language_the_text_asks_but_no_box_says_is_pointed_out(auth: Auth, world: World) -> None:
+    """« Interprète arabe-français » with no language ticked was proposed to people close in
+    words who may not speak Arabic: only the ticked languages filter. Saying it is enough; a
+    box ticked, French, or a variety with its macrolanguage ticked says nothing."""
+    auth.login(world.member.email or "")
+    text = "Nous cherchons des interprètes arabe-français et kabyle pour accompagner les familles."
+
+    def said(title: str, **overrides: object) -> str:
+        done = auth.post("/structure/besoins/nouveau", need_form(title, text, **overrides),
+                         token_from="/structure/", follow_redirects=True)
+        return html.unescape(done.get_data(as_text=True))
+
+    assert "Votre texte demande : arabe, kabyle." in said("Interprètes")
+    assert "Votre texte demande : kabyle." in said("Interprètes bis", languages=["ar"])
+    assert "Votre texte demande" not in said("Interprètes ter", languages=["ar", "ber"])

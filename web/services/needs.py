@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlmodel import Session, col, select
 
+from matcher.policy import LANGUAGE_PARENTS
 from models import (
     Availability,
     Match,
@@ -227,3 +229,17 @@ def update_need(session: Session, matching: MatchingService, author: User, need:
     if (dropped and text_changed) or out_of_filters:
         forget_review_floor(session)
     return propose_for_need(session, matching, need, today)
+
+
+def languages_not_asked(matching: MatchingService, need: Need, offered: Collection[str]) -> list[str]:
+    """Languages the need's text asks the person to speak (« interprète arabe-français »,
+    « bénévoles parlant turc ») that it does not ask (ticked) though the form `offered` them:
+    proposals filter on the ticked ones only. French goes without saying, and a variety goes with
+    its macrolanguage asked (« kabyle » with « tamazight / berbère »)."""
+    if matching.analyzer is None:
+        return []
+    asked = set(need.languages)
+    named = {code for analysis in matching.analyzer.analyze_many([need.title, need.description])
+             for statement in analysis.statements for code in statement.languages}
+    return sorted(code for code in named if code != "fr" and code in offered and code not in asked
+                  and LANGUAGE_PARENTS.get(code) not in asked)

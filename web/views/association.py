@@ -12,11 +12,11 @@ from sqlmodel import col, select
 
 from models import Match, Need, NeedStatus, Role, ValidationStatus
 from web.extensions import db_session, matching
-from web.forms import STATUS_MESSAGES, ActionForm, NeedForm, PresentationForm, choices
+from web.forms import LANGUAGE_LABELS, STATUS_MESSAGES, ActionForm, NeedForm, PresentationForm, choices
 from web.permissions import get_need, roles_required, user
 from web.services import AlreadyDone, ServiceError
 from web.services.administration import describe_organisation
-from web.services.needs import NEED_FIELDS, NeedInput, create_need, update_need
+from web.services.needs import NEED_FIELDS, NeedInput, create_need, languages_not_asked, update_need
 from web.services.privacy import record_profile_views
 from web.services.profiles import organisation_of, territories
 from web.services.proposals import shown_to_association, unanswered_approvals, visible_candidates, yeses
@@ -89,10 +89,22 @@ def new_need() -> Any:
         else:
             flash(_("Besoin publié. Les propositions arrivent après l'avis d'un·e "
                     "travailleur·se social·e."), "success")
+            _languages_unticked(need)
             return redirect(url_for("association.need", need_id=need.id))
     elif form.is_submitted():
         flash(_("Le formulaire n'est pas complet : voyez les messages sous les champs."), "error")
     return render_template("association/need_form.html", form=form, need=None)
+
+
+def _languages_unticked(need: Need) -> None:
+    """Say the languages the text asks that are not ticked: « Interprète arabe » with no box
+    ticked was proposed to people close in words who may not speak it."""
+    codes = languages_not_asked(matching, need, LANGUAGE_LABELS)
+    if codes:
+        flash(_("Votre texte demande : %(languages)s. Les personnes sont choisies selon les langues "
+                "cochées dans « Langues demandées » seulement : si la personne doit parler cette langue, "
+                "modifiez le besoin pour la cocher.",
+                languages=", ".join(str(LANGUAGE_LABELS[code]) for code in codes)), "info")
 
 
 def _need_form(form: NeedForm) -> NeedForm:
@@ -130,6 +142,7 @@ def edit_need(need_id: int) -> Any:
                 flash(message, "error")
         else:  # saved unchanged, or a second tap: nothing was written, and the page says so
             flash(_("Besoin modifié.") if made is not None else _("Rien n'a changé."), "success")
+            _languages_unticked(item)
             if made is not None and unanswered_approvals(session, need_id, date.today()) < waiting:
                 flash(_withdrawn_after_edit(text != (item.title, item.description),
                                             item.status == NeedStatus.OPEN), "success")
