@@ -402,7 +402,12 @@ class ExplanationSchema(Schema):
 
     pairs = fields.List(fields.Nested(PairSchema))
     shared_terms = fields.List(fields.String())
-    reasons = fields.List(fields.String())
+    reasons = fields.List(fields.String(), metadata={"description": (
+        "The policy's reasons: `languages:<codes>` (asked and spoken), `distance_km:<km>`, "
+        "`territory` (same neighbourhood), `availability` (a time slot shared), `dormant` (never "
+        "approved for anything yet), `close_to_rejected:<cosine>` (like someone rejected for this "
+        "need), `displaces` (took the place of the person's weakest unreviewed proposal at their "
+        "monthly cap).")})
     score = fields.Float()
 
 
