@@ -489,7 +489,7 @@ class ClosedSession(SQLModel, table=True):
 class WithdrawnProposal(SQLModel, table=True):
     """A proposal withdrawn before its review or its answer (its need or the person's text
     changed, the need paused or closed, consent withdrawn, a closer one taking its place at the
-    person's monthly cap) is deleted from `match`; its id stays
+    person's monthly cap), or any proposal of an erased person, is deleted from `match`; its id stays
     here for partner tools keeping copies of `GET /proposals` (`GET /proposals/withdrawn`). Ids
     only: nobody's name. Rows go after WITHDRAWN_KEPT_DAYS (the retention run)."""
 

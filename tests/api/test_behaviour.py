@@ -36,6 +36,7 @@ from web.api import residents as residents_api
 from web.extensions import db, matching
 from web.services import profiles
 from web.services.needs import NeedInput, create_need
+from web.services.privacy import erase_and_forget
 from web.services.profiles import renew_consent, withdraw_consent
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -214,6 +215,11 @@ def test_a_withdrawn_proposal_is_listed_for_the_tools_that_keep_copies(api: ApiE
     assert waiting in withdrawn("worker_a") and waiting in withdrawn("admin")
     assert waiting not in withdrawn("worker_b")  # about another centre's person
     assert elsewhere not in withdrawn("admin")  # still waiting
+    with db.session() as session:  # an erased person's proposals go too, whatever their state
+        person = session.get(Resident, api.ids["other_rid"])
+        assert person is not None
+        erase_and_forget(session, matching, None, person, "worker")
+    assert elsewhere in withdrawn("worker_b") and elsewhere not in withdrawn("worker_a")
     later = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
     assert api.client.get("/api/v1/proposals/withdrawn", query_string={"since": later}, headers={
         "Authorization": f"Bearer {api.tokens['admin']}"}).get_json()["items"] == []

@@ -95,8 +95,9 @@ def withdrawn(**args: Any) -> Any:
     status. A proposal is withdrawn before its review or its answer when its need or the person's
     text changes, its need is paused or closed, the person's consent is withdrawn, or, at the
     person's monthly cap, a closer proposal takes its place (before its review); an approved
-    one also when the need's new languages or neighbourhood no longer fit the person. The
-    proposals of an erased person are in `GET /residents/erased` instead. A social worker's token
+    one also when the need's new languages or neighbourhood no longer fit the person. An erased
+    person's proposals, whatever their state, are listed too (the person in `GET
+    /residents/erased`). A social worker's token
     lists the proposals about its organisation's residents; an administrator's, every one.
     Withdrawals are kept a year (a tool away longer reads `GET /proposals` whole)."""
     query = select(WithdrawnProposal).where(col(WithdrawnProposal.withdrawn_at) >= args["since"])

@@ -43,6 +43,7 @@ from models import (
     SkillStatement,
     Territory,
     User,
+    WithdrawnProposal,
     empty_write_ahead_log,
     utcnow,
 )
@@ -287,6 +288,10 @@ def erase_resident(session: Session, matching: MatchingService, actor: User | No
             count = (conn.execute(delete(table).where(column.in_(user_ids))).rowcount or 0) if user_ids else 0
             if count:
                 erasure.removed[table.name] = erasure.removed.get(table.name, 0) + count
+    if matches:  # their ids, for partner tools' copies and a desk still showing one (ids only)
+        now = utcnow()
+        session.exec(insert(WithdrawnProposal).values(  # type: ignore[call-overload]
+            [{"id": m.id, "organisation_id": centre, "withdrawn_at": now} for m in matches]))
     for table, column in _references("resident"):
         if column.nullable:
             continue  # the logins, handled above
