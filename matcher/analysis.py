@@ -523,19 +523,24 @@ def _without_relative_negations(words: list[str]) -> list[str]:
     return [w for k, w in enumerate(words) if k not in dropped]
 
 
-# A no whose clause starts with other people, « ils tombent pas malades avec moi », « mes
-# voisines ne savent pas lire », says what the person does for them, not what they refuse. A
-# singular « il », « elle » is often the person in a worker's notes (« il ne conduit pas »); a
-# clause starting with things stays a no (« mes genoux ne supportent pas les escaliers », « les
-# horaires de nuit ne lui conviennent pas »), and so does one where the speaker or the person is
-# there before the no (« les enfants, je ne peux pas », « les enfants ne me laissent pas le temps »).
+# A no whose clause starts with other people, « ils tombent pas malades », « mes voisines ne savent
+# pas lire », says what the person does for them, not what they refuse. A singular « il », « elle »
+# is often the person in a worker's notes (« il ne conduit pas »); a clause starting with things
+# stays a no (« mes genoux ne supportent pas les escaliers », « mes papiers ne sont pas en
+# règle »), and so does one where the speaker or the person shows anywhere (« les enfants ne me
+# laissent pas le temps », « les enfants c'est pas mon truc », « les personnes âgées ne
+# l'intéressent pas »): the people are then a topic the speaker judges.
 _OTHERS = {"ils", "elles", "they"}
 _PLURAL_DETERMINERS = {"les", "mes", "des", "ses", "nos", "leurs", "ces", "my", "the"}
-_PEOPLE = ("voisin", "enfant", "gosse", "gamin", "famil", "parent", "gens", "personne", "jeune", "dame",
-           "maman", "papa", "mamie", "papi", "femme", "homme", "client", "eleve", "ancien", "aine",
-           "collegue", "amis", "amies", "copain", "copine", "habitant", "beneficiaire", "usager", "patient",
-           "fille", "garcon", "frere", "soeur", "cousin", "neighbo", "kids", "children", "people")
-_SPEAKER_WORDS = _SPEAKERS | _ME | {"on", "i", "we", "me", "m'", "lui", "te", "t'"}
+_PEOPLE = re.compile(
+    r"(?:voisin|enfant|gosse|gamin|famille|parent|gen|personne|jeune|dame|maman|papa|mamie|papi|"
+    r"femme|homme|client|eleve|ancien|aine|collegue|ami|copain|copine|habitant|resident|"
+    r"beneficiaire|usager|patient|participant|fille|garcon|frere|soeur|cousin|mere|pere|migrant|ado|"
+    r"refugie|adolescent|grands?-parent|petits?-enfant|neighbou?r|kid|child|people)(?:e|ne)?s?|vieux|vieilles?|"
+    r"children")
+_SPEAKER_WORDS = _SPEAKERS | _ME | {"on", "i", "we", "me", "m'", "lui", "te", "t'", "mon", "ma", "ton", "ta",
+                                    "elle", "il", "c'", "ça", "ca", "cela", "ce"}
+_PRONOUN_OBJECTS = {"l'", "le", "la"}  # « ne l'intéressent pas »: the person, in a worker's notes
 
 
 def _others_start(clause: list[str]) -> bool:
@@ -545,7 +550,7 @@ def _others_start(clause: list[str]) -> bool:
     if clause[0] in _OTHERS:
         return True
     return clause[0] in _PLURAL_DETERMINERS and any(
-        fold_accents(w).startswith(_PEOPLE) for w in clause[1:3])
+        _PEOPLE.fullmatch(fold_accents(w).replace("œ", "oe")) for w in clause[1:3])
 
 
 def _without_others_negations(words: list[str]) -> list[str]:
@@ -555,11 +560,12 @@ def _without_others_negations(words: list[str]) -> list[str]:
         if w in _CLAUSE_ENDS:
             start = i + 1
             continue
-        if w not in _NEGATORS and w not in _NE:
+        if w not in _NEGATORS and w not in _NE and w != "plus":
             continue
-        before = words[start:i]
-        after = words[i + 1:i + 2] if w in _NE else []  # « ne me permettent pas »
-        if _others_start(before) and not set(before + after) & _SPEAKER_WORDS:
+        end = next((k for k in range(i + 1, len(words)) if words[k] in _CLAUSE_ENDS), len(words))
+        clause = words[start:end]
+        if (_others_start(clause) and not set(clause[1:]) & _SPEAKER_WORDS
+                and not (w in _NE and words[i + 1:i + 2] and words[i + 1] in _PRONOUN_OBJECTS)):
             dropped.add(i)
     return [w for k, w in enumerate(words) if k not in dropped]
 
@@ -664,6 +670,7 @@ def _languages_of(tokens: list[Any], starts: set[int]) -> list[tuple[int, str]]:
         # « des familles qui ne parlent pas français », « des gens qui parlent anglais »: theirs.
         own = [] if cut in _RELATIVES else [
             i for i in cues if not _someone_else(piece, i)
+            and not _others_start([t.lower_ for t in piece[:i]])  # « les familles parlent turc »
             and not (relative_before and any(t.lower_ in _THIRD_PERSONS for t in piece[:i]))]
         only_names = all(t.is_punct or _language_of(t) or t.lower_ in _NAME_FILLERS for t in piece)
         text = piece[0].doc.text[piece[0].idx:piece[-1].idx + len(piece[-1].text)]  # "don't" whole

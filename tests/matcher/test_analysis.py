@@ -66,6 +66,8 @@ def test_statements_keep_the_persons_spelling_but_models_get_standard_french(
     "Les horaires de nuit ne lui conviennent pas",
     "Mes mains ne me permettent plus de coudre",
     "Les enfants ne me laissent pas le temps",  # others, but the no is about the speaker
+    "les enfants c'est pas mon truc", "les enfants c pas pour elle", "les enfants pas trop mon truc",
+    "les personnes âgées ne l'intéressent pas", "mes papiers ne sont pas en règle",
     "je ne me déplace pas le soir",
     "j'aime pas faire le ménage",
     "g pa le permis",  # SMS spellings of the negators
@@ -179,7 +181,9 @@ def test_a_yes_and_a_no_in_one_sentence_are_two_statements(analyzer: Analyzer, t
     "j'ai jamais cessé de jardiner",
     "Pas besoin d'être un chef : il faut juste aimer cuisiner pour 30 personnes",  # a need's reassurance
     "je n'ai pas besoin d'aide pour porter des cartons",
-    "Je garde les enfants des voisines, ils tombent pas malades avec moi",  # others' no
+    "Je garde les enfants des voisines, ils tombent pas malades",  # others' no
+    "les mères ne parlent pas français, je les accompagne", "mes sœurs ne savent pas lire",
+    "Les ados ne viennent plus au club, je voudrais les remotiver",
     "Mes voisines ne savent pas lire, alors je lis leur courrier",
 ])
 def test_affirmations_are_not_negated(analyzer: Analyzer, text: str) -> None:
@@ -214,6 +218,9 @@ def test_language_names_without_a_speaking_cue_are_not_languages(analyzer: Analy
 
 def test_negated_languages_are_not_spoken(analyzer: Analyzer) -> None:
     assert analyzer.analyze("Je ne parle pas anglais. Je parle wolof.").languages == ["wo"]
+    # Other people's language is theirs, their no or not.
+    assert analyzer.analyze("Les familles ne parlent pas turc, je parle arabe.").languages == ["ar"]
+    assert analyzer.analyze("Mes voisines parlent wolof. Moi je parle peul.").languages == ["ff"]
 
 
 @pytest.mark.parametrize(("text", "codes"), [
