@@ -283,24 +283,29 @@ def refuses(refusals: Sequence[str], need: Sequence[str]) -> bool:
 # local »), a loan (« je veux bien le prêter », « mettre à dispo mon garage »). An auxiliary
 # (« j'ai travaillé ») has no determiner after it, « il y a » no subject, « a la maison » typed
 # without its accent is a place, and what one had (« au bled on avait un jardin », « j'ai eu un
-# accident ») is gone; « prête à aider » is ready, « prêter main forte » helps, « louer » rents.
+# accident ») is gone; « je suis prête à aider » is ready, « prêter main forte » helps, « louer »
+# rents; « j'ai 45 ans » or « 2 enfants » are no things, nor « mes soirées sont libres ».
 # Lenient otherwise: the closeness of the statement decides.
-_HOLDERS = (r"il|elle|on|qui|madame|monsieur|mme|m\.|la\s+personne|mari|femme|[ée]pou(?:se|x)|fils|fille|"
-            r"famille|fr[èe]re|s(?:œ|oe)ur|p[èe]re|m[èe]re")
+_HOLDERS = (r"il|elle|on|qui|(?:madame|monsieur|mme|mr|m\.)(?:\s+(?-i:[A-Z][\w-]+))?|la\s+personne|"
+            r"mari|femme|[ée]pou(?:se|x)|fils|fille|famille|fr[èe]re|s(?:œ|oe)ur|p[èe]re|m[èe]re")
 _HAVE = (r"(?:j['’]\s*ai|jai|g|ai|tu\s+as|(?:" + _HOLDERS + r")\s+a|avons|avez|ont"
          r"|(?:poss[èée]d|dispos)\w*(?:\s+d['’]|\s+de)?)")
 _ADVERB = r"(?:\s+(?:toujours(?:\s+eu)?|encore|aussi|d[ée]j[àa]|m[êe]me))?(?:\s+tou(?:t|s|te|tes))?"
 _DETERMINER = (r"(?:un|une|des|deux|trois|mon|ma|mes|son|sa|ses|notre|nos|leur|leurs|le|la|les|l['’]|du"
-               r"|de\s+la|\d+)\b(?!\s*(?:peu|habitude|impression)\b)")
+               r"|de\s+la|\d+(?!\s*(?:ans?|mois|enfants?|fois|h|heures?)\b))\b(?!\s*(?:peu|habitude|impression)\b)")
+_THINGS = (r"(?:garage|local|locaux|camion\w*|voiture|utilitaire|v[ée]hicule|fourgon\w*|minibus|van|salle|"
+           r"jardin|terrain|cave|atelier|appartement|maison|cuisine|perceuse|outils?|machine)s?")
 _OFFERS = re.compile(
     r"\b" + _HAVE + _ADVERB + r"\s*" + _DETERMINER
     + r"|\b(?:i|we)\s+(?:have|own)(?:\s+got)?\s+(?:a|an|my|our|two|\d+)\b"
     r"|\bacc[èe]s\s+[àa]\s+(?:un|une|des|mon|ma|la|le|l['’])"
     r"|\b(?:suis|est|sont|[êe]tre)\s+v[ée]hicul[ée]"
     r"|\b(?:titulaire|propri[ée]taire)\s+(?:d['’]|de|du|des)\b"
-    r"|\bpr[êe]t(?:er|e|es|erai|erais|erait|erons)\b(?!\s+(?:[àa]|pour|main)\b)"
+    r"|(?<!suis\s)(?<!est\s)(?<!sont\s)(?<!sommes\s)(?<!serai\s)(?<!serais\s)"
+    r"\bpr[êe]t(?:er|e|es|erai|erais|erait|erons)\b(?!\s+main\b)"
     r"|\b(?:mets?|mettre)\s+[àa]\s+dispo(?:sition)?\b"
-    r"|\b(?:mon|ma|mes|notre|nos)\s+\w+\s+(?:est|sont)\s+(?:dispo\w*|libres?)\b", re.IGNORECASE)
+    r"|\b(?:mon|ma|mes|notre|nos)\s+" + _THINGS + r"\s+(?:est|sont)\s+(?:dispo\w*|libres?)\b",
+    re.IGNORECASE)
 
 
 def offers(statement: str) -> bool:

@@ -192,16 +192,19 @@ HAVE_OR_LEND = ["J'ai un camion, un Trafic, le samedi il est libre", "Elle a le 
                 "j'ai encore tous mes outils dans le garage", "J'ai toujours eu un potager",
                 "Madame a une voiture", "Son mari a une camionnette", "jai 2 voitures", "g une voiture",
                 "Je suis véhiculée", "J'ai accès à une salle", "mettre à dispo mon garage",
-                "mon garage est dispo"]
+                "mon garage est dispo", "je veux bien le prêter à l'association",
+                "je la prête pour les fêtes", "Mme Diallo a une voiture"]
 # A skill, an auxiliary, a place (« a la maison » without its accent), what one had, being ready
-# (« prête à »), renting.
+# (« prête à »), renting, an age, free time.
 NO_RESOURCE = ["J'ai été caissière quinze ans", "j'ai travaillé dix ans dans le bâtiment",
                "a la maison on parle turc", "Si y a un jardin pour travailler la terre, je suis partant",
                "Les maths, j'ai un peu oublié", "j'ai l'habitude de cuisiner pour quarante",
                "Je fais de la couture", "Au bled on avait un jardin derrière la maison",
                "Je suis prête à aider pour les déménagements", "je peux prêter main forte",
                "Je cherche à louer un appartement", "Je suis locataire d'un logement social",
-               "J'ai eu un accident du travail", "j'ai a m'occuper de mes enfants"]
+               "J'ai eu un accident du travail", "j'ai a m'occuper de mes enfants",
+               "mes soirées sont libres", "ma fille est dispo pour garder", "Madame a 65 ans",
+               "j'ai 20 ans d'expérience", "g 2 enfants", "Madame part a la retraite"]
 
 
 @pytest.mark.parametrize(("statement", "expected"),
