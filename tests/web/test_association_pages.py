@@ -184,14 +184,15 @@ def test_the_edit_form_counts_only_the_candidates_the_association_sees(
     assert "pas encore répondu" not in page(client, f"/structure/besoins/{need_id}/modifier")
 
 
-def test_a_language_the_text_asks_but_no_box_says_is_pointed_out(auth: Auth, world: World) -> None:
+def test_a_language_the_text_asks_but_no_box_says_is_pointed_out(auth: Auth, session: Session,
+                                                                  world: World) -> None:
     """« Interprète arabe-français » with no language ticked was proposed to people close in
     words who may not speak Arabic: only the ticked languages filter. Saying it is enough; a
     box ticked, French, or a variety with its macrolanguage ticked says nothing."""
     auth.login(world.member.email or "")
-    text = "Nous cherchons des interprètes arabe-français et kabyle pour accompagner les familles."
+    interpreters = "Nous cherchons des interprètes arabe-français et kabyle pour accompagner les familles."
 
-    def said(title: str, **overrides: object) -> str:
+    def said(title: str, text: str = interpreters, **overrides: object) -> str:
         done = auth.post("/structure/besoins/nouveau", need_form(title, text, **overrides),
                          token_from="/structure/", follow_redirects=True)
         return html.unescape(done.get_data(as_text=True))
@@ -199,3 +200,13 @@ def test_a_language_the_text_asks_but_no_box_says_is_pointed_out(auth: Auth, wor
     assert "Votre texte demande : arabe, kabyle." in said("Interprètes")
     assert "Votre texte demande : kabyle." in said("Interprètes bis", languages=["ar"])
     assert "Votre texte demande" not in said("Interprètes ter", languages=["ar", "ber"])
+    # The public's languages, the team's, or one said not needed ask nothing of the person.
+    for text in ("Notre public est arabophone : les familles parlent turc et kurde.",
+                 "L'équipe parle anglais. Les bénéficiaires parlent arabe, pas besoin de le parler."):
+        assert "Votre texte demande" not in said(f"Accueil {len(text)}", text)
+    text = "Interprète dari pour les rendez-vous à la préfecture."
+    assert "Votre texte demande : persan / dari." in said("Préfecture", text)
+    need_id = max(n.id or 0 for n in session.exec(select(Need)))
+    again = auth.post(f"/structure/besoins/{need_id}/modifier", need_form("Préfecture", text),
+                      token_from="/structure/", follow_redirects=True).get_data(as_text=True)
+    assert "Rien n&#39;a changé." in again and "Votre texte demande" not in again  # said once

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -231,15 +232,30 @@ def update_need(session: Session, matching: MatchingService, author: User, need:
     return propose_for_need(session, matching, need, today)
 
 
+# What a need asks of the person's languages, not of its public's: « interprète », « traduire »,
+# « parlant », « parler », « bilingue ». « Notre public est arabophone », « l'équipe parle
+# anglais » or « les familles parlent turc » ask nothing.
+_ASKING = re.compile(r"\b(?:interpr[èe]t\w*|tradu\w*|parlant\w*|parler|bilingues?)\b", re.IGNORECASE)
+_NOT_NEEDED = re.compile(r"\b(?:pas\s+(?:besoin|n[ée]cessaire|obligatoire|indispensable|exig[ée])"
+                         r"|aucune\s+langue|inutile)\b", re.IGNORECASE)
+
+
 def languages_not_asked(matching: MatchingService, need: Need, offered: Collection[str]) -> list[str]:
     """Languages the need's text asks the person to speak (« interprète arabe-français »,
     « bénévoles parlant turc ») that it does not ask (ticked) though the form `offered` them:
-    proposals filter on the ticked ones only. French goes without saying, and a variety goes with
-    its macrolanguage asked (« kabyle » with « tamazight / berbère »)."""
+    proposals filter on the ticked ones only. French goes without saying; a variety is named by
+    its macrolanguage when only that is offered (« dari »: « persan / dari ») and goes with it
+    asked (« kabyle » with « tamazight / berbère »); a sentence saying no, or « pas besoin de le
+    parler », names none."""
     if matching.analyzer is None:
         return []
     asked = set(need.languages)
-    named = {code for analysis in matching.analyzer.analyze_many([need.title, need.description])
-             for statement in analysis.statements for code in statement.languages}
+    named = set()
+    for analysis in matching.analyzer.analyze_many([need.title, need.description]):
+        for statement in analysis.statements:
+            if statement.negated or not _ASKING.search(statement.text) or _NOT_NEEDED.search(statement.text):
+                continue
+            for code in statement.languages:
+                named.add(code if code in offered else LANGUAGE_PARENTS.get(code, code))
     return sorted(code for code in named if code != "fr" and code in offered and code not in asked
                   and LANGUAGE_PARENTS.get(code) not in asked)

@@ -142,7 +142,8 @@ def edit_need(need_id: int) -> Any:
                 flash(message, "error")
         else:  # saved unchanged, or a second tap: nothing was written, and the page says so
             flash(_("Besoin modifié.") if made is not None else _("Rien n'a changé."), "success")
-            _languages_unticked(item)
+            if made is not None:  # said once a change is saved, not at each save of the same
+                _languages_unticked(item)
             if made is not None and unanswered_approvals(session, need_id, date.today()) < waiting:
                 flash(_withdrawn_after_edit(text != (item.title, item.description),
                                             item.status == NeedStatus.OPEN), "success")
