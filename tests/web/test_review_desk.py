@@ -27,6 +27,7 @@ from tests.conftest import Auth, World, add_resident, hand_proposals
 from web.extensions import matching
 from web.services import ServiceError
 from web.services.needs import NeedInput, create_need
+from web.services.privacy import erase_and_forget
 from web.services.proposals import Proposal, store_proposals
 from web.services.review import ReviewFilters, answer, approve, proposal_timeline, reject
 
@@ -380,6 +381,22 @@ def test_a_proposal_a_closer_one_replaced_says_so_at_the_desk(client: FlaskClien
     assert "une proposition plus proche pour cette personne l&#39;a remplacée" in client.get(
         response.headers["Location"]).get_data(as_text=True)
     assert session.exec(select(Match).where(Match.status == MatchStatus.APPROVED)).all() == []
+
+
+def test_an_erased_persons_proposal_says_so_at_the_desk(client: FlaskClient, auth: Auth,
+                                                        session: Session, world: World) -> None:
+    """A colleague erased the person while the desk still showed their proposal: « Valider »
+    answered 404, no withdrawal being kept for an erasure."""
+    awa = add_resident(session, world, "Awa", "Je fais de la couture et des retouches.").resident
+    need, _ = create_need(session, matching, world.member, NeedInput(
+        title="Atelier couture", description="Animer un atelier de couture."), date.today())
+    shown, = hand_proposals(session, [(need.id or 0, awa.id or 0, 0.6)])
+    auth.login(world.worker_a.email or "")
+    token = auth.token(DESK)
+    erase_and_forget(session, matching, world.worker_a, awa, "worker")
+    response = client.post(f"{DESK}/{shown.id}/valider", data={"csrf_token": token})
+    assert response.status_code == 302
+    assert "sa fiche a été effacée" in client.get(response.headers["Location"]).get_data(as_text=True)
 
 
 def test_a_second_tap_on_approve_says_it_is_done(client: FlaskClient, auth: Auth, desk: Desk,

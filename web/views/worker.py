@@ -385,9 +385,9 @@ def _back_to_desk() -> Any:
 
 def _withdrawn_meanwhile(match_ids: list[int]) -> bool:
     """Whether a proposal the page showed was withdrawn since (the person's or the need's text
-    changed, or a closer proposal for the person took its place): said, and nothing is done (ids
-    are never given again, migration 0016). The rows are loaded for the permission check that
-    follows (session.get finds them without a query)."""
+    changed, a closer proposal for the person took its place, the person was erased): said, and
+    nothing is done (ids are never given again, migration 0016). The rows are loaded for the
+    permission check that follows (session.get finds them without a query)."""
     found = db_session().exec(select(Match).where(col(Match.id).in_(match_ids))).all()
     if len(found) == len(set(match_ids)):
         return False
@@ -400,8 +400,8 @@ def _withdrawn_meanwhile(match_ids: list[int]) -> bool:
     if not db_session().exec(mine).first():
         return False
     flash(_("Une proposition de cette page a été retirée entre-temps (le texte de la personne ou du "
-            "besoin a changé, ou une proposition plus proche pour cette personne l'a remplacée) : rien "
-            "n'a été fait. Voici les propositions à jour."), "error")
+            "besoin a changé, une proposition plus proche pour cette personne l'a remplacée, ou sa fiche "
+            "a été effacée) : rien n'a été fait. Voici les propositions à jour."), "error")
     return True
 
 
