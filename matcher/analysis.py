@@ -539,8 +539,11 @@ _PEOPLE = re.compile(
     r"refugie|adolescent|grands?-parent|petits?-enfant|neighbou?r|kid|child|people)(?:e|ne)?s?|vieux|vieilles?|"
     r"children")
 _SPEAKER_WORDS = _SPEAKERS | _ME | {"on", "i", "we", "me", "m'", "lui", "te", "t'", "mon", "ma", "ton", "ta",
-                                    "elle", "il", "c'", "ça", "ca", "cela", "ce"}
+                                    "c'", "c", "ça", "ca", "cela"}
 _PRONOUN_OBJECTS = {"l'", "le", "la"}  # « ne l'intéressent pas »: the person, in a worker's notes
+# Where what the others do ends and what the speaker does for them starts: « mes voisines ne
+# savent pas lire alors je les aide », « … quand je fais le soutien scolaire ».
+_THEN = {"alors", "donc", "quand", "que", "qu'", "pour", "parce", "car", "si", "comme", "mais", "et"}
 
 
 def _others_start(clause: list[str]) -> bool:
@@ -553,6 +556,11 @@ def _others_start(clause: list[str]) -> bool:
         _PEOPLE.fullmatch(fold_accents(w).replace("œ", "oe")) for w in clause[1:3])
 
 
+def _others_start_without_me(words: list[str]) -> bool:
+    """Other people as the subject, the speaker not among them (« mes enfants et moi parlons arabe »)."""
+    return _others_start(words) and not set(words[1:]) & _SPEAKER_WORDS
+
+
 def _without_others_negations(words: list[str]) -> list[str]:
     dropped: set[int] = set()
     start = 0
@@ -562,9 +570,14 @@ def _without_others_negations(words: list[str]) -> list[str]:
             continue
         if w not in _NEGATORS and w not in _NE and w != "plus":
             continue
-        end = next((k for k in range(i + 1, len(words)) if words[k] in _CLAUSE_ENDS), len(words))
+        end = next((k for k in range(i + 1, len(words)) if words[k] in _CLAUSE_ENDS | _THEN), len(words))
         clause = words[start:end]
-        if (_others_start(clause) and not set(clause[1:]) & _SPEAKER_WORDS
+        # Their subject, no relative clause of it (« les familles qu'elle accompagne »), and no
+        # speaker nor person around the no.
+        subject = clause[:next((k for k, x in enumerate(clause) if x in _RELATIVES | {"que", "qu'"}),
+                               len(clause))]
+        said = subject[1:] + words[i:end]
+        if (_others_start(clause) and not set(said) & _SPEAKER_WORDS
                 and not (w in _NE and words[i + 1:i + 2] and words[i + 1] in _PRONOUN_OBJECTS)):
             dropped.add(i)
     return [w for k, w in enumerate(words) if k not in dropped]
@@ -670,7 +683,7 @@ def _languages_of(tokens: list[Any], starts: set[int]) -> list[tuple[int, str]]:
         # « des familles qui ne parlent pas français », « des gens qui parlent anglais »: theirs.
         own = [] if cut in _RELATIVES else [
             i for i in cues if not _someone_else(piece, i)
-            and not _others_start([t.lower_ for t in piece[:i]])  # « les familles parlent turc »
+            and not _others_start_without_me([t.lower_ for t in piece[:i]])  # « les familles parlent turc »
             and not (relative_before and any(t.lower_ in _THIRD_PERSONS for t in piece[:i]))]
         only_names = all(t.is_punct or _language_of(t) or t.lower_ in _NAME_FILLERS for t in piece)
         text = piece[0].doc.text[piece[0].idx:piece[-1].idx + len(piece[-1].text)]  # "don't" whole

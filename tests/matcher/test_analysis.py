@@ -184,6 +184,8 @@ def test_a_yes_and_a_no_in_one_sentence_are_two_statements(analyzer: Analyzer, t
     "Je garde les enfants des voisines, ils tombent pas malades",  # others' no
     "les mères ne parlent pas français, je les accompagne", "mes sœurs ne savent pas lire",
     "Les ados ne viennent plus au club, je voudrais les remotiver",
+    "mes parents ne conduisent plus alors je les emmène en voiture",  # the helper after the no
+    "les familles qu'elle accompagne ne parlent pas français", "ses enfants ne vivent plus avec elle",
     "Mes voisines ne savent pas lire, alors je lis leur courrier",
 ])
 def test_affirmations_are_not_negated(analyzer: Analyzer, text: str) -> None:
@@ -221,6 +223,7 @@ def test_negated_languages_are_not_spoken(analyzer: Analyzer) -> None:
     # Other people's language is theirs, their no or not.
     assert analyzer.analyze("Les familles ne parlent pas turc, je parle arabe.").languages == ["ar"]
     assert analyzer.analyze("Mes voisines parlent wolof. Moi je parle peul.").languages == ["ff"]
+    assert analyzer.analyze("Mes enfants et moi parlons arabe.").languages == ["ar"]  # one of them
 
 
 @pytest.mark.parametrize(("text", "codes"), [
