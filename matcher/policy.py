@@ -286,15 +286,24 @@ def refuses(refusals: Sequence[str], need: Sequence[str]) -> bool:
 # accident ») is gone; « je suis prête à aider » is ready, « prêter main forte » helps, « louer »
 # rents; « j'ai 45 ans » or « 2 enfants » are no things, nor « mes soirées sont libres ».
 # Lenient otherwise: the closeness of the statement decides.
-_HOLDERS = (r"il|elle|on|qui|(?:madame|monsieur|mme|mr|m\.)(?:\s+(?-i:[A-Z][\w-]+))?|la\s+personne|"
-            r"mari|femme|[ée]pou(?:se|x)|fils|fille|famille|fr[èe]re|s(?:œ|oe)ur|p[èe]re|m[èe]re")
+_NAME = r"(?-i:[A-Z][\w'’-]*\.?)"  # « Diallo », « B. », « N'Diaye »: a capital first
+_HOLDERS = (r"il|elle|on|qui|(?:madame|monsieur|mme)(?:\s+" + _NAME + r"){0,3}|(?:mr|m)\.?(?:\s+" + _NAME
+            + r"){1,3}|la\s+personne|mari|femme|[ée]pou(?:se|x)|fils|fille|famille|fr[èe]re|s(?:œ|oe)ur|"
+            r"p[èe]re|m[èe]re")
 _HAVE = (r"(?:j['’]\s*ai|jai|g|ai|tu\s+as|(?:" + _HOLDERS + r")\s+a|avons|avez|ont"
          r"|(?:poss[èée]d|dispos)\w*(?:\s+d['’]|\s+de)?)")
 _ADVERB = r"(?:\s+(?:toujours(?:\s+eu)?|encore|aussi|d[ée]j[àa]|m[êe]me))?(?:\s+tou(?:t|s|te|tes))?"
-_DETERMINER = (r"(?:un|une|des|deux|trois|mon|ma|mes|son|sa|ses|notre|nos|leur|leurs|le|la|les|l['’]|du"
-               r"|de\s+la|\d+(?!\s*(?:ans?|mois|enfants?|fois|h|heures?)\b))\b(?!\s*(?:peu|habitude|impression)\b)")
+# People and time are not lent: « j'ai deux enfants », « j'ai 2 semaines de libre ».
+_NOT_THINGS = (r"(?!\s+(?:\w+\s+)?(?:enfants?|petits?-enfants?|gosses?|filles?|fils|gar[çc]ons?|ans?|mois|"
+               r"semaines?|jours?|minutes?|heures?|h|fois)\b)")
+_DETERMINER = (r"(?:un|une|des|deux|trois|quatre|mon|ma|mes|son|sa|ses|notre|nos|leur|leurs|le|la|les|l['’]"
+               r"|du|de\s+la|\d+)\b(?!\s*(?:peu|habitude|impression)\b)" + _NOT_THINGS)
 _THINGS = (r"(?:garage|local|locaux|camion\w*|voiture|utilitaire|v[ée]hicule|fourgon\w*|minibus|van|salle|"
-           r"jardin|terrain|cave|atelier|appartement|maison|cuisine|perceuse|outils?|machine)s?")
+           r"jardin|terrain|cave|atelier|appartement|maison|cuisine|perceuse|outils?|machine|remorque|"
+           r"parking|box|grenier|bureau|hangar|entrep[ôo]t|chambre|v[ée]lo)s?")
+# « prête à aider », « prêt pour donner un coup de main »: ready, not a loan (« je la prête à
+# l'association », « je prête à mes voisins ma perceuse » are).
+_READY = r"(?!\s+(?:[àa]|pour)\s+(?:s['’]|se\s+|me\s+|m['’])?\w+(?:er|ir|re)\b)"
 _OFFERS = re.compile(
     r"\b" + _HAVE + _ADVERB + r"\s*" + _DETERMINER
     + r"|\b(?:i|we)\s+(?:have|own)(?:\s+got)?\s+(?:a|an|my|our|two|\d+)\b"
@@ -302,9 +311,9 @@ _OFFERS = re.compile(
     r"|\b(?:suis|est|sont|[êe]tre)\s+v[ée]hicul[ée]"
     r"|\b(?:titulaire|propri[ée]taire)\s+(?:d['’]|de|du|des)\b"
     r"|(?<!suis\s)(?<!est\s)(?<!sont\s)(?<!sommes\s)(?<!serai\s)(?<!serais\s)"
-    r"\bpr[êe]t(?:er|e|es|erai|erais|erait|erons)\b(?!\s+main\b)"
-    r"|\b(?:mets?|mettre)\s+[àa]\s+dispo(?:sition)?\b"
-    r"|\b(?:mon|ma|mes|notre|nos)\s+" + _THINGS + r"\s+(?:est|sont)\s+(?:dispo\w*|libres?)\b",
+    r"\bpr[êe]t(?:er|e|es|erai|erais|erait|erons)\b(?!\s+main\b)" + _READY
+    + r"|\b(?:mets?|mettre)\s+[àa]\s+dispo(?:sition)?\b"
+    r"|\b(?:mon|ma|mes|notre|nos)\s+" + _THINGS + r"(?:\s+\w+)?\s+(?:est|sont)\s+(?:dispo\w*|libres?)\b",
     re.IGNORECASE)
 
 

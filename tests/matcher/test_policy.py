@@ -193,7 +193,8 @@ HAVE_OR_LEND = ["J'ai un camion, un Trafic, le samedi il est libre", "Elle a le 
                 "Madame a une voiture", "Son mari a une camionnette", "jai 2 voitures", "g une voiture",
                 "Je suis véhiculée", "J'ai accès à une salle", "mettre à dispo mon garage",
                 "mon garage est dispo", "je veux bien le prêter à l'association",
-                "je la prête pour les fêtes", "Mme Diallo a une voiture"]
+                "je la prête pour les fêtes", "Mme Diallo a une voiture", "Mme B. a une voiture",
+                "M. Da Silva a un camion", "ma remorque est dispo", "mon vélo cargo est dispo"]
 # A skill, an auxiliary, a place (« a la maison » without its accent), what one had, being ready
 # (« prête à »), renting, an age, free time.
 NO_RESOURCE = ["J'ai été caissière quinze ans", "j'ai travaillé dix ans dans le bâtiment",
@@ -204,7 +205,9 @@ NO_RESOURCE = ["J'ai été caissière quinze ans", "j'ai travaillé dix ans dans
                "Je cherche à louer un appartement", "Je suis locataire d'un logement social",
                "J'ai eu un accident du travail", "j'ai a m'occuper de mes enfants",
                "mes soirées sont libres", "ma fille est dispo pour garder", "Madame a 65 ans",
-               "j'ai 20 ans d'expérience", "g 2 enfants", "Madame part a la retraite"]
+               "j'ai 20 ans d'expérience", "g 2 enfants", "Madame part a la retraite",
+               "je suis toujours prête à rendre service", "prête à donner un coup de main",
+               "j'ai deux enfants", "j'ai 2 semaines de vacances"]
 
 
 @pytest.mark.parametrize(("statement", "expected"),
