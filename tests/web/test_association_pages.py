@@ -204,7 +204,8 @@ def test_a_language_the_text_asks_but_no_box_says_is_pointed_out(auth: Auth, ses
     for text in ("Notre public est arabophone : les familles parlent turc et kurde.",
                  "L'équipe parle anglais. Les bénéficiaires parlent arabe, pas besoin de le parler."):
         assert "Votre texte demande" not in said(f"Accueil {len(text)}", text)
-    text = "Interprète dari pour les rendez-vous à la préfecture."
+    assert "Votre texte demande : turc." in said("Accompagnement", "Bénévole maîtrisant le turc.")
+    text = "Interprétariat en dari pour les rendez-vous à la préfecture."
     assert "Votre texte demande : persan / dari." in said("Préfecture", text)
     need_id = max(n.id or 0 for n in session.exec(select(Need)))
     again = auth.post(f"/structure/besoins/{need_id}/modifier", need_form("Préfecture", text),

@@ -232,10 +232,12 @@ def update_need(session: Session, matching: MatchingService, author: User, need:
     return propose_for_need(session, matching, need, today)
 
 
-# What a need asks of the person's languages, not of its public's: « interprète », « traduire »,
-# « parlant », « parler », « bilingue ». « Notre public est arabophone », « l'équipe parle
-# anglais » or « les familles parlent turc » ask nothing.
-_ASKING = re.compile(r"\b(?:interpr[èe]t\w*|tradu\w*|parlant\w*|parler|bilingues?)\b", re.IGNORECASE)
+# What a need asks of the person's languages, not of its public's: « interprète », « interprétariat »,
+# « traduire », « parlant », « parler », « maîtrisant », « bilingue », « Langue : », « Parle arabe ».
+# « Notre public est arabophone », « l'équipe parle anglais » or « les familles parlent turc » ask
+# nothing.
+_ASKING = re.compile(r"\b(?:interpr[èée]t\w*|tradu\w*|parlant\w*|parler|ma[îi]tris\w*|bilingues?)\b"
+                     r"|\blangues?\s*:|^\s*parle\b", re.IGNORECASE)
 _NOT_NEEDED = re.compile(r"\b(?:pas\s+(?:besoin|n[ée]cessaire|obligatoire|indispensable|exig[ée])"
                          r"|aucune\s+langue|inutile)\b", re.IGNORECASE)
 
