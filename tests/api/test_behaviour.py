@@ -17,6 +17,7 @@ from models import (
     ApiToken,
     AuditEvent,
     Consent,
+    Direction,
     IndexEvent,
     Match,
     MatchStatus,
@@ -37,7 +38,7 @@ from web.extensions import db, matching
 from web.services import profiles
 from web.services.needs import NeedInput, create_need
 from web.services.privacy import erase_and_forget
-from web.services.profiles import renew_consent, withdraw_consent
+from web.services.profiles import ResidentInput, create_resident, renew_consent, withdraw_consent
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -216,10 +217,19 @@ def test_a_withdrawn_proposal_is_listed_for_the_tools_that_keep_copies(api: ApiE
     assert waiting not in withdrawn("worker_b")  # about another centre's person
     assert elsewhere not in withdrawn("admin")  # still waiting
     with db.session() as session:  # an erased person's proposals go too, whatever their state
-        person = session.get(Resident, api.ids["other_rid"])
-        assert person is not None
-        erase_and_forget(session, matching, None, person, "worker")
-    assert elsewhere in withdrawn("worker_b") and elsewhere not in withdrawn("worker_a")
+        worker_b = session.get(User, api.users["worker_b"].id)
+        binta = session.get(Resident, api.ids["other_rid"])
+        assert worker_b is not None and binta is not None
+        cleo = create_resident(session, matching, worker_b, ResidentInput(
+            first_name="Cléo", last_initial="M", territory_id=binta.territory_id,
+            consent_given_on=date.today(), consent_method="paper_signed", consent_matching=True,
+            declaration="Je répare les vélos."), 12, date.today()).resident
+        session.add(Match(need_id=api.ids["need"], resident_id=cleo.id or 0, score=0.5,
+                          direction=Direction.NEED_TO_RESIDENT, status=MatchStatus.APPROVED))
+        session.commit()
+        gone = session.exec(select(Match.id).where(Match.resident_id == cleo.id)).all()
+        erase_and_forget(session, matching, None, cleo, "worker")
+    assert gone and set(gone) <= set(withdrawn("worker_b")) and not set(gone) & set(withdrawn("worker_a"))
     later = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
     assert api.client.get("/api/v1/proposals/withdrawn", query_string={"since": later}, headers={
         "Authorization": f"Bearer {api.tokens['admin']}"}).get_json()["items"] == []
