@@ -389,8 +389,8 @@ def _turns(sent: Any, at: int) -> bool:
     while begin > sent.start and doc[begin - 1].lower_ not in _CLAUSE_BREAKS:
         begin -= 1
     end = _clause_end(sent, at + 1)
-    if end < sent.end and _topic_taken_up(doc, at + 1, end, _clause_end(sent, end + 1)):
-        end = _clause_end(sent, end + 1)  # « …, mais le ménage, je ne le fais pas »: the topic and its no
+    if end < sent.end and _topic_taken_up(doc, at + 1, end, following := _clause_end(sent, end + 1)):
+        end = following  # « …, mais le ménage, je ne le fais pas »: the topic and its no
     before = [t.lower_ for t in doc[begin:last]]
     after = [t.lower_ for t in doc[at:end]]
     said = after[2 if tuple(after[:2]) in _TURN_PAIRS else 1:]
@@ -544,6 +544,8 @@ _PRONOUN_OBJECTS = {"l'", "le", "la"}  # « ne l'intéressent pas »: the person
 # Where what the others do ends and what the speaker does for them starts: « mes voisines ne
 # savent pas lire alors je les aide », « … quand je fais le soutien scolaire ».
 _THEN = {"alors", "donc", "quand", "que", "qu'", "pour", "parce", "car", "si", "comme", "mais", "et"}
+_OTHERS_CLAUSE_ENDS = _CLAUSE_ENDS | _THEN
+_SUBJECT_ENDS = _RELATIVES | {"que", "qu'"}  # « les familles qu'elle accompagne »
 
 
 def _others_start(clause: list[str]) -> bool:
@@ -570,15 +572,15 @@ def _without_others_negations(words: list[str]) -> list[str]:
             continue
         if w not in _NEGATORS and w not in _NE and w != "plus":
             continue
-        end = next((k for k in range(i + 1, len(words)) if words[k] in _CLAUSE_ENDS | _THEN), len(words))
+        end = next((k for k in range(i + 1, len(words)) if words[k] in _OTHERS_CLAUSE_ENDS), len(words))
         clause = words[start:end]
-        # Their subject, no relative clause of it (« les familles qu'elle accompagne »), and no
-        # speaker nor person around the no.
-        subject = clause[:next((k for k, x in enumerate(clause) if x in _RELATIVES | {"que", "qu'"}),
-                               len(clause))]
+        if not _others_start(clause):
+            continue
+        # Their subject, no relative clause of it, and no speaker nor person around the no.
+        subject = clause[:next((k for k, x in enumerate(clause) if x in _SUBJECT_ENDS), len(clause))]
         said = subject[1:] + words[i:end]
-        if (_others_start(clause) and not set(said) & _SPEAKER_WORDS
-                and not (w in _NE and words[i + 1:i + 2] and words[i + 1] in _PRONOUN_OBJECTS)):
+        if not set(said) & _SPEAKER_WORDS and not (
+                w in _NE and words[i + 1:i + 2] and words[i + 1] in _PRONOUN_OBJECTS):
             dropped.add(i)
     return [w for k, w in enumerate(words) if k not in dropped]
 
@@ -758,6 +760,7 @@ def _original_span(original: str, offsets: list[tuple[int, int, int, int]], star
 
 _TAKING_UP = {"c'", "ça", "ca", "cela"}
 _CLITICS = {"le", "la", "l'", "les", "en", "y"}
+_SUBJECTS_OR_NE = _SUBJECTS | _NE
 
 
 def _clause_end(sent: Any, i: int) -> int:
@@ -781,7 +784,7 @@ def _topic_taken_up(doc: Any, begin: int, at: int, end: int) -> bool:
             return True
         # After a subject or « ne », « le », « la » stand for something (« je ne la fais plus »);
         # after « pas », only before a verb (« pas le faire », not « pas le camion »).
-        if t.lower_ in _CLITICS and (doc[t.i - 1].lower_ in _SUBJECTS | _NE or (
+        if t.lower_ in _CLITICS and (doc[t.i - 1].lower_ in _SUBJECTS_OR_NE or (
                 doc[t.i - 1].lower_ in _DENIERS and t.i + 1 < end and doc[t.i + 1].pos_ in {"VERB", "AUX"})):
             return True
     return False

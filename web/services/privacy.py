@@ -43,7 +43,6 @@ from models import (
     SkillStatement,
     Territory,
     User,
-    WithdrawnProposal,
     empty_write_ahead_log,
     utcnow,
 )
@@ -53,7 +52,7 @@ from web.services.audit import record
 from web.services.jobs import drop_stale_drafts, fail_abandoned
 from web.services.matching import RESIDENTS, MatchingService
 from web.services.profiles import add_months, withdraw_consent
-from web.services.proposals import consent_query, drop_old_withdrawals
+from web.services.proposals import consent_query, drop_old_withdrawals, keep_withdrawn_ids
 from web.services.queries import REPOST_MINUTES, update_if, written_once
 
 EXPORT_FORMAT = "relais-export/1"
@@ -288,10 +287,8 @@ def erase_resident(session: Session, matching: MatchingService, actor: User | No
             count = (conn.execute(delete(table).where(column.in_(user_ids))).rowcount or 0) if user_ids else 0
             if count:
                 erasure.removed[table.name] = erasure.removed.get(table.name, 0) + count
-    if matches:  # their ids, for partner tools' copies and a desk still showing one (ids only)
-        now = utcnow()
-        session.exec(insert(WithdrawnProposal).values(  # type: ignore[call-overload]
-            [{"id": m.id, "organisation_id": centre, "withdrawn_at": now} for m in matches]))
+    # Their proposals' ids, for partner tools' copies and a desk still showing one (ids only).
+    keep_withdrawn_ids(session, [(m.id, centre) for m in matches if m.id is not None])
     for table, column in _references("resident"):
         if column.nullable:
             continue  # the logins, handled above

@@ -462,12 +462,17 @@ def skills_and_refusals(session: Session, ids: Sequence[int]
     return skills, refusals
 
 
+def offering(statements: Sequence[Q]) -> list[Q]:
+    """The statements where a person says they have or lend something (matcher.policy.offers)."""
+    return [st for st in statements if offers(st.text)]
+
+
 def answering(kind: str, statements: Mapping[int, Sequence[Q]]) -> dict[int, list[Q]]:
     """The statements that may answer a need of this kind: for a resource (a room, a van), only
-    what a person says they have or lend (matcher.policy.offers); a person saying none has none."""
+    what a person says they have or lend (`offering`); a person saying none has none."""
     if kind != NeedKind.RESOURCE:
         return {key: list(rows) for key, rows in statements.items()}
-    return {key: [st for st in rows if offers(st.text)] for key, rows in statements.items()}
+    return {key: offering(rows) for key, rows in statements.items()}
 
 
 def drop_refused(pairs: dict[int, Pairs], refusals: Mapping[int, Sequence[Quotable]],
@@ -663,11 +668,12 @@ def propose_for_resident(session: Session, matching: MatchingService, resident: 
     ids = [int(r.doc_id) for r in ranked]
     needs = {n.id: n for n in session.exec(select(Need).where(col(Need.id).in_(ids))).all()}
     statements = statements_of_needs(session, ids)
-    pairs = best_pairs_of(rows, {nid: statements.get(nid, []) for nid in ids}, matching.dim)
-    wanting = [nid for nid in ids if nid in needs and needs[nid].kind == NeedKind.RESOURCE]
-    if wanting:  # a need for a resource is answered by what the person has or lends only
-        pairs.update(best_pairs_of(answering(NeedKind.RESOURCE, {0: rows})[0],
-                                   {nid: statements.get(nid, []) for nid in wanting}, matching.dim))
+    # A need for a resource is answered by what the person has or lends only.
+    wanting = {nid for nid in ids if nid in needs and needs[nid].kind == NeedKind.RESOURCE}
+    pairs = best_pairs_of(rows, {nid: statements.get(nid, []) for nid in ids if nid not in wanting},
+                          matching.dim)
+    pairs.update(best_pairs_of(offering(rows), {nid: statements.get(nid, []) for nid in wanting},
+                               matching.dim))
     refusals = from_blobs([st.vector for st in every if st.negated], matching.dim)
     refused_texts = [st.text for st in every if st.negated]
     if len(refusals):
@@ -838,11 +844,18 @@ def delete_withdrawn(session: Session, *which: Any) -> set[int]:
     if gone:
         centres = dict(session.exec(select(Resident.id, Resident.organisation_id).where(
             col(Resident.id).in_({resident_id for _id, resident_id in gone}))).all())
+        keep_withdrawn_ids(session, [(match_id, centres.get(resident_id)) for match_id, resident_id in gone])
+    return {match_id for match_id, _resident_id in gone}
+
+
+def keep_withdrawn_ids(session: Session, withdrawn: Sequence[tuple[int, int | None]]) -> None:
+    """Keep the ids of proposals deleted now, each with the person's centre (whose staff may list
+    them, `GET /proposals/withdrawn`). Not committed."""
+    if withdrawn:
         now = utcnow()
         session.exec(insert(WithdrawnProposal).values(  # type: ignore[call-overload]
-            [{"id": match_id, "organisation_id": centres.get(resident_id), "withdrawn_at": now}
-             for match_id, resident_id in gone]))
-    return {match_id for match_id, _resident_id in gone}
+            [{"id": match_id, "organisation_id": centre, "withdrawn_at": now}
+             for match_id, centre in withdrawn]))
 
 
 def drop_old_withdrawals(session: Session, now: datetime) -> int:
