@@ -665,6 +665,21 @@ def _language_of(token: Any) -> str | None:
     return code
 
 
+def languages_named(text: str) -> list[str]:
+    """The languages a text names (« arabe », « arabophone »), whoever speaks them, in order and
+    once each: what a need asks of the person it seeks is read with this (`_languages_of` keeps
+    only the speaker's)."""
+    codes: dict[str, None] = {}
+    for word in re.findall(r"\w+", text.lower()):
+        code = LANGUAGE_NAMES.get(word)
+        if code is None and word.endswith(("phone", "phones")):
+            folded = fold_accents(word)
+            code = next((c for prefix, c in _PHONE_PREFIXES.items() if folded.startswith(prefix)), None)
+        if code is not None:
+            codes[code] = None
+    return list(codes)
+
+
 def _languages_of(tokens: list[Any], starts: set[int]) -> list[tuple[int, str]]:
     """The languages a sentence says are spoken, by the index of the token naming each: language
     names in a part of the sentence (cut at "mais", commas, "seulement"…) that holds a cue of the

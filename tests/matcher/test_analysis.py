@@ -13,6 +13,7 @@ from matcher.analysis import (
     clean_text,
     fold_accents,
     get_analyzer,
+    languages_named,
     normalise_spelling,
 )
 from matcher.hybrid import negated_clause
@@ -401,3 +402,11 @@ def test_a_sentence_met_again_in_another_text_is_not_parsed_again(
     monkeypatch.setattr(analyzer, "nlp", Counting())
     assert analyzer.analyze_many([first, second]) == fresh
     assert parsed == ["Je parle arabe et wolof.", "Je couds des robes.", "Je fais du pain."]
+
+
+def test_languages_named_are_every_language_a_text_names_whoever_speaks_it() -> None:
+    """What a need asks of the person it seeks: « quelqu'un qui parle arabe » names Arabic though
+    the analysis credits a relative clause's language to someone other than the speaker."""
+    assert languages_named("Quelqu'un qui parle Arabe, arabe et le turc") == ["ar", "tr"]
+    assert languages_named("un bénévole arabophone ou lusophone") == ["ar", "pt"]
+    assert languages_named("la cuisine du quartier, le téléphone") == []

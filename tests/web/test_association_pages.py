@@ -205,6 +205,14 @@ def test_a_language_the_text_asks_but_no_box_says_is_pointed_out(auth: Auth, ses
                  "L'équipe parle anglais. Les bénéficiaires parlent arabe, pas besoin de le parler."):
         assert "Votre texte demande" not in said(f"Accueil {len(text)}", text)
     assert "Votre texte demande : turc." in said("Accompagnement", "Bénévole maîtrisant le turc.")
+    # The person sought, said in a relative clause or an adjective, and what is only a plus.
+    assert "Votre texte demande : arabe." in said(
+        "Rendez-vous", "Nous cherchons quelqu'un qui parle arabe pour accompagner les familles.")
+    assert "Votre texte demande : tamoul." in said("Accueil", "Un bénévole qui lit le tamoul.")
+    assert "Votre texte demande : turc." in said("Accueil bis", "Un bénévole turcophone pour l'accueil.")
+    for text in ("Nous accueillons des personnes qui parlent tamoul, il nous faut des bras pour l'accueil.",
+                 "Accueil du public. Parler arabe serait un plus, mais ce n'est pas obligatoire."):
+        assert "Votre texte demande" not in said(f"Accueil {len(text)}", text)
     text = "Interprétariat en dari pour les rendez-vous à la préfecture."
     assert "Votre texte demande : persan / dari." in said("Préfecture", text)
     need_id = max(n.id or 0 for n in session.exec(select(Need)))

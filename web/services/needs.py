@@ -11,6 +11,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlmodel import Session, col, select
 
+from matcher.analysis import languages_named
 from matcher.policy import LANGUAGE_PARENTS
 from models import (
     Availability,
@@ -240,6 +241,17 @@ _ASKING = re.compile(r"\b(?:interpr[èée]t\w*|tradu\w*|parlant\w*|parler|ma[îi
                      r"|\blangues?\s*:|^\s*parle\b", re.IGNORECASE)
 _NOT_NEEDED = re.compile(r"\b(?:pas\s+(?:besoin|n[ée]cessaire|obligatoire|indispensable|exig[ée])"
                          r"|aucune\s+langue|inutile)\b", re.IGNORECASE)
+# The person sought, then what they speak: « quelqu'un qui parle arabe », « une personne pouvant
+# lire le turc », « un bénévole arabophone ». The analysis reads a relative clause as someone
+# else's language (« ma voisine qui parle arabe »): in a need, that someone is the one sought.
+# « Des personnes qui parlent tamoul » is more often the public than the volunteers sought.
+_SOUGHT = re.compile(
+    r"\b(?:quelqu['’]\s?un|personne|b[ée]n[ée]voles?|volontaires?|intervenant\w*|animat(?:eur|rice)s?"
+    r"|candidat\w*|profils?|interpr[èée]tes?|traduct(?:eur|rice)s?|m[ée]diat(?:eur|rice)s?)\s+"
+    r"(?P<asked>(?:(?:qui|pouvant|sachant)\s+(?:parl|compren|ma[iî]tris|li[st]|[ée]cri|tradui)\w*"
+    r"|\w+phones?\b)(?:(?!\bmais\b)[^.;!?])*)", re.IGNORECASE)
+# A sentence's ends, for what it says not needed (« L'arabe serait un plus, mais pas obligatoire »).
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 def languages_not_asked(matching: MatchingService, need: Need, offered: Collection[str]) -> list[str]:
@@ -248,16 +260,21 @@ def languages_not_asked(matching: MatchingService, need: Need, offered: Collecti
     proposals filter on the ticked ones only. French goes without saying; a variety is named by
     its macrolanguage when only that is offered (« dari »: « persan / dari ») and goes with it
     asked (« kabyle » with « tamazight / berbère »); a sentence saying no, or « pas besoin de le
-    parler », names none."""
+    parler », « un plus mais pas obligatoire », names none; « quelqu'un qui parle arabe » is the
+    person sought (`_SOUGHT`)."""
     if matching.analyzer is None:
         return []
     asked = set(need.languages)
     named = set()
-    for analysis in matching.analyzer.analyze_many([need.title, need.description]):
+    sentences = [part for text in (need.title, need.description) for part in _SENTENCE_END.split(text)
+                 if part.strip() and not _NOT_NEEDED.search(part)]
+    for analysis in matching.analyzer.analyze_many(sentences):
         for statement in analysis.statements:
-            if statement.negated or not _ASKING.search(statement.text) or _NOT_NEEDED.search(statement.text):
+            if statement.negated:
                 continue
-            for code in statement.languages:
+            codes = list(statement.languages) if _ASKING.search(statement.text) else []
+            codes += [code for m in _SOUGHT.finditer(statement.text) for code in languages_named(m["asked"])]
+            for code in codes:
                 named.add(code if code in offered else LANGUAGE_PARENTS.get(code, code))
     return sorted(code for code in named if code != "fr" and code in offered and code not in asked
                   and LANGUAGE_PARENTS.get(code) not in asked)
