@@ -205,6 +205,31 @@ def test_a_profile_at_the_cap_takes_the_closer_needs_in_place_of_weak_unreviewed
     assert proposals.propose_for_resident(session, matching, awa, date.today()) == 0
 
 
+@pytest.mark.parametrize("round_of", ["need", "profile"])
+def test_a_need_whose_proposal_gave_way_is_proposed_to_someone_else_at_once(
+        session: Session, world: World, round_of: str) -> None:
+    """A need whose proposal gave way at the person's cap waited one proposal short until its next
+    round (a change of its text, a new profile), with a gardener free for it. It is proposed for
+    again in the same round, whichever side's round made the proposal give way; the need whose
+    proposal stayed is left alone."""
+    awa = person(session, world, "Awa", "Je fais de la couture et je retouche les vêtements.")
+    sewing = need(session, world, "Atelier couture", "Animer un atelier de couture.") \
+        if round_of == "profile" else None
+    session.exec(delete(Match).where(Match.resident_id == awa.id))
+    session.commit()
+    weakest, other = weak_proposals(session, world, awa, 0.05, 0.10)
+    bea = person(session, world, "Béa", "Je désherbe et j'entretiens le potager partagé de mon immeuble.")
+    session.exec(delete(Match).where(Match.resident_id == bea.id))
+    session.commit()
+    if sewing is None:
+        sewing = need(session, world, "Atelier couture", "Animer un atelier de couture.")
+    else:
+        assert proposals.propose_for_resident(session, matching, awa, date.today()) == 1
+    assert awa.id in proposed(session, sewing) and withdrawn_ids(session) == {weakest.id}
+    assert set(proposed(session, weakest.need_id)) == {bea.id}
+    assert bea.id not in proposed(session, other.need_id)
+
+
 def test_a_need_for_a_resource_goes_to_those_who_say_they_have_or_lend_one(session: Session,
                                                                           world: World) -> None:
     """« Une salle prêtée » was proposed to whoever was closest in words: a seamstress running

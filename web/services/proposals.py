@@ -218,9 +218,9 @@ class Fairness:
 
     pending: dict[int, int]  # proposals pending this month (to review or approved, unanswered)
     matched: set[int]  # ever approved for something
-    # Their proposals of this month nobody reviewed yet, (score, id), weakest first: what gives
-    # way at the cap to a closer one (matcher.policy.fill).
-    unreviewed: dict[int, list[tuple[float, int]]]
+    # Their proposals of this month nobody reviewed yet, (score, id, need id), weakest first: what
+    # gives way at the cap to a closer one (matcher.policy.fill).
+    unreviewed: dict[int, list[tuple[float, int, int]]]
 
     def displaceable(self, resident_id: int) -> float | None:
         held = self.unreviewed.get(resident_id)
@@ -232,18 +232,18 @@ def fairness(session: Session, resident_ids: Sequence[int], today: date) -> Fair
     match, explanation and all, would be decoded otherwise)."""
     pending: dict[int, int] = {}
     matched: set[int] = set()
-    unreviewed: dict[int, list[tuple[float, int]]] = {}
+    unreviewed: dict[int, list[tuple[float, int, int]]] = {}
     if not resident_ids:
         return Fairness(pending, matched, unreviewed)
-    rows = session.execute(sa_select(  # five columns: sqlmodel's select() types four at most
-        col(Match.resident_id), col(Match.status), col(Match.created_at), col(Match.score), col(Match.id))
-        .where(col(Match.resident_id).in_(list(resident_ids)))).all()
+    rows = session.execute(sa_select(  # six columns: sqlmodel's select() types four at most
+        col(Match.resident_id), col(Match.status), col(Match.created_at), col(Match.score), col(Match.id),
+        col(Match.need_id)).where(col(Match.resident_id).in_(list(resident_ids)))).all()
     start = _month_start(today)
-    for resident_id, status, created_at, score, match_id in rows:
+    for resident_id, status, created_at, score, match_id, need_id in rows:
         if status in PENDING and created_at >= start:
             pending[resident_id] = pending.get(resident_id, 0) + 1
             if status == MatchStatus.PROPOSED and match_id is not None:
-                unreviewed.setdefault(resident_id, []).append((score, match_id))
+                unreviewed.setdefault(resident_id, []).append((score, match_id, need_id))
         if status in REVIEWED:
             matched.add(resident_id)
     for held in unreviewed.values():
@@ -514,16 +514,53 @@ def statements_of_needs(session: Session, ids: Sequence[int]) -> dict[int, list[
     return out
 
 
+# How many needs one round proposes again for after their proposal gave way at a person's cap
+# (each of those rounds may make one give way in turn; every time, the person holds a closer one).
+REFILLED_NEEDS = 8
+
+
 def propose_for_need(session: Session, matching: MatchingService, need: Need, today: date,
                      k: int | None = None) -> int:
     """Propose residents for an open need (committed); return how many proposals are new. A need
-    as many said yes to as it asked for (`people_wanted`) gets no more."""
+    as many said yes to as it asked for (`people_wanted`) gets no more. The needs whose proposal
+    gave way at a person's cap are proposed for again (`_refill`)."""
+    added, freed = _need_round(session, matching, need, today, k)
+    _refill(session, matching, freed, today)
+    return added
+
+
+def _refill(session: Session, matching: MatchingService, freed: set[int], today: date) -> None:
+    """Propose again for the needs whose proposal gave way to a closer one at the person's monthly
+    cap: they waited one proposal short for their next round (a change of their text, a new
+    profile). At most REFILLED_NEEDS rounds; those left wait for their next round as before."""
+    freed = set(freed)
+    for _ in range(REFILLED_NEEDS):
+        if not freed:
+            return
+        need_id = min(freed)
+        freed.discard(need_id)
+        if (need := session.get(Need, need_id)) is not None:
+            freed |= _need_round(session, matching, need, today, None)[1]
+
+
+def _freed(session: Session, replacing: Mapping[tuple[int, int], tuple[int, int]]) -> set[int]:
+    """The needs (of `replacing`'s (match id, need id)) whose proposal is gone: it gave way."""
+    if not replacing:
+        return set()
+    ids = {match_id for match_id, _need_id in replacing.values()}
+    left = set(session.exec(select(Match.id).where(col(Match.id).in_(ids))).all())
+    return {need_id for match_id, need_id in replacing.values() if match_id not in left}
+
+
+def _need_round(session: Session, matching: MatchingService, need: Need, today: date,
+                k: int | None) -> tuple[int, set[int]]:
+    """One need's round: how many proposals are new, and the needs whose proposal gave way."""
     if need.status != NeedStatus.OPEN or need.id is None \
             or is_filled(session, need):
-        return 0
+        return 0, set()
     rows = need_statements(session, need.id)
     if not rows:
-        return 0
+        return 0, set()
     matching.lend_need_vectors(session, need)
     ranked = matching.rank(session, RESIDENTS, need_query(need), CANDIDATE_DEPTH, consenting(session, today))
     ids = [int(r.doc_id) for r in ranked]
@@ -557,9 +594,11 @@ def propose_for_need(session: Session, matching: MatchingService, need: Need, to
                  _explanation(pairs[d.candidate.doc_id], need_is_query=True, decision=d))
         for d in decisions
     ]
-    replacing = {(need.id, d.candidate.doc_id): fair.unreviewed[d.candidate.doc_id][0][1]
+    replacing = {(need.id, d.candidate.doc_id): fair.unreviewed[d.candidate.doc_id][0][1:]
                  for d in decisions if "displaces" in d.satisfied}
-    return store_proposals(session, proposals, Direction.NEED_TO_RESIDENT, replacing)
+    added = store_proposals(session, proposals, Direction.NEED_TO_RESIDENT,
+                            {pair: match_id for pair, (match_id, _need) in replacing.items()})
+    return added, _freed(session, replacing)
 
 
 @dataclass(frozen=True)
@@ -698,19 +737,22 @@ def propose_for_resident(session: Session, matching: MatchingService, resident: 
                      min_score=review_floor(session, matching.min_similarity))
     me = _side(territories, resident.territory_id, resident.availability, resident.languages)
     decisions = decide(me, candidates, policy, min(wanted, max(room, 0) + len(held)))
-    taken = fill([d.candidate.similarity or 0.0 for d in decisions], [score for score, _id in held],
+    taken = fill([d.candidate.similarity or 0.0 for d in decisions], [score for score, *_ in held],
                  room, policy.displace_margin)
-    replacing: dict[tuple[int, int], int] = {}
+    replacing: dict[tuple[int, int], tuple[int, int]] = {}
     for i, j in taken:
         if j is not None:
             decisions[i].satisfied.append("displaces")
-            replacing[(decisions[i].candidate.doc_id, resident.id)] = held[j][1]
+            replacing[(decisions[i].candidate.doc_id, resident.id)] = held[j][1:]
     proposals = [
         Proposal(d.candidate.doc_id, resident.id, d.candidate.similarity or 0.0,
                  _explanation(pairs[d.candidate.doc_id], need_is_query=False, decision=d))
         for d in (decisions[i] for i, _j in taken)
     ]
-    return store_proposals(session, proposals, Direction.RESIDENT_TO_NEED, replacing)
+    added = store_proposals(session, proposals, Direction.RESIDENT_TO_NEED,
+                            {pair: match_id for pair, (match_id, _need) in replacing.items()})
+    _refill(session, matching, _freed(session, replacing), today)
+    return added
 
 
 def store_proposals(session: Session, proposals: list[Proposal], direction: Direction,
