@@ -689,8 +689,9 @@ def _languages_of(tokens: list[Any], starts: set[int]) -> list[tuple[int, str]]:
     after a comma keeps the no before it ("je ne parle pas anglais, allemand ou italien"); after
     "mais" or "seulement", not. Parts are also cut where a statement starts (`starts`). A cue
     after an object pronoun names the languages of the part before ("je ne lis pas l'arabe mais
-    je le parle"): they are credited to the pronoun. Found as (token index, code) pairs, in the
-    tokens' order."""
+    je le parle"): they are credited to the pronoun. In a part with someone else's cue and the
+    speaker's, names after the other's cue are theirs ("mes voisins ne parlent pas français alors
+    je traduis en arabe": Arabic). Found as (token index, code) pairs, in the tokens' order."""
     found: list[tuple[int, str]] = []
     cue_before = negated_before = False  # what the part before said
     names_before: list[str] = []
@@ -708,7 +709,11 @@ def _languages_of(tokens: list[Any], starts: set[int]) -> list[tuple[int, str]]:
         listed = not cues and only_names and cue_before and cut not in _RELATIVES
         if listed and cut in {",", None}:
             negated = negated or negated_before
-        named = [(t.i, code) for t in piece if (code := _language_of(t))]
+        # « mes voisins ne parlent pas français alors je traduis en arabe »: a name after someone
+        # else's cue, and before any of the speaker's, is theirs.
+        theirs = [i for i in cues if i not in own]
+        named = [(t.i, code) for k, t in enumerate(piece) if (code := _language_of(t))
+                 and not (own and max((i for i in cues if i < k), default=-1) in theirs)]
         if (own or listed) and not negated:
             found.extend(named)
             pronouns = [piece[i - 1].i for i in own if i and piece[i - 1].lower_ in _OBJECT_PRONOUNS]

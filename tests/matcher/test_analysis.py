@@ -259,6 +259,9 @@ def test_negated_languages_are_not_spoken(analyzer: Analyzer) -> None:
     ("Ma voisine, elle parle anglais, moi je parle arabe.", ["ar"]),
     ("Ma langue maternelle, c'est le wolof.", ["wo"]),
     ("Je parle anglais, c'est tout.", ["en"]),
+    # Their language before the speaker's cue stays theirs, even with a no of theirs in between.
+    ("Mes voisins ne parlent pas français alors je traduis en arabe.", ["ar"]),
+    ("Ma voisine qui parle turc m'a appris, je parle turc maintenant.", ["tr"]),
 ])
 def test_languages_are_found_whoever_writes_the_profile(analyzer: Analyzer, text: str,
                                                        codes: list[str]) -> None:
