@@ -300,7 +300,7 @@ _DETERMINER = (r"(?:un|une|des|deux|trois|quatre|mon|ma|mes|son|sa|ses|notre|nos
                r"|du|de\s+la|\d+)\b(?!\s*(?:peu|habitude|impression)\b)" + _NOT_THINGS)
 _THINGS = (r"(?:garage|local|locaux|camion\w*|voiture|utilitaire|v[ée]hicule|fourgon\w*|minibus|van|salle|"
            r"jardin|terrain|cave|atelier|appartement|maison|cuisine|perceuse|outils?|machine|remorque|"
-           r"parking|box|grenier|bureau|hangar|entrep[ôo]t|chambre|v[ée]lo)s?")
+           r"(?:places?\s+de\s+)?parking|box|grenier|bureau|hangar|entrep[ôo]t|chambre|v[ée]lo)s?")
 # « prête à aider », « prêt pour donner un coup de main »: ready, not a loan (« je la prête à
 # l'association », « je prête à mes voisins ma perceuse » are).
 _READY = r"(?!\s+(?:[àa]|pour)\s+(?:s['’]|se\s+|me\s+|m['’])?\w+(?:er|ir|re)\b)"

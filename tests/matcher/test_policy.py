@@ -194,7 +194,8 @@ HAVE_OR_LEND = ["J'ai un camion, un Trafic, le samedi il est libre", "Elle a le 
                 "Je suis véhiculée", "J'ai accès à une salle", "mettre à dispo mon garage",
                 "mon garage est dispo", "je veux bien le prêter à l'association",
                 "je la prête pour les fêtes", "Mme Diallo a une voiture", "Mme B. a une voiture",
-                "M. Da Silva a un camion", "ma remorque est dispo", "mon vélo cargo est dispo"]
+                "M. Da Silva a un camion", "ma remorque est dispo", "mon vélo cargo est dispo",
+                "ma place de parking est libre le week-end"]
 # A skill, an auxiliary, a place (« a la maison » without its accent), what one had, being ready
 # (« prête à »), renting, an age, free time.
 NO_RESOURCE = ["J'ai été caissière quinze ans", "j'ai travaillé dix ans dans le bâtiment",
