@@ -7,6 +7,8 @@ Hard filters (a candidate failing one is never proposed):
   - required languages: when a need asks for languages, the person speaks at least one,
   - distance: when both sides have coordinates, at most `max_distance_km` apart,
   - `same_territory_only` (off by default): only residents of the need's territory,
+  - `require_availability` (off by default): when both sides give time slots, they share one
+    (a side without slots is not known to be unavailable, and passes),
   - monthly cap: a resident with `monthly_cap` proposals still pending this month gets no new one,
     unless it is closer, by `displace_margin`, than the weakest of those nobody reviewed yet
     (`Candidate.displaceable`), which then gives way (`fill`): a cap filled in arrival order by
@@ -16,6 +18,7 @@ Hard filters (a candidate failing one is never proposed):
     (applied by the caller, which pairs statements).
 Soft boosts (added to the relevance score, each documented below and configurable):
   - same territory, availability overlap, and residents never matched yet (the dormant ones).
+    With `require_availability`, the overlap is a filter as well as a boost.
 Refusals (a hard filter, applied by the caller with the person's negated statements):
   - a refusal at least as close to the need as the person's closest statement (the caller's
     cosines), or, whatever the closeness, no licence or no driving for a need that drives, and no
@@ -73,6 +76,7 @@ class Candidate:
 @dataclass
 class Policy:
     same_territory_only: bool = False
+    require_availability: bool = False
     max_distance_km: float | None = 15.0
     require_languages: bool = True
     monthly_cap: int = 2
@@ -177,7 +181,8 @@ def fill(offered: Sequence[float], held: Sequence[float], room: int, margin: flo
 
 def hard_filters(need: Side, other: Side, policy: Policy) -> tuple[str | None, list[str]]:
     """The filters that keep `other` out whatever its score: the first one failed (None when
-    all pass: "languages", "distance" or "territory"), and the reasons of those met."""
+    all pass: "languages", "distance", "territory" or "availability"), and the reasons of those
+    met."""
     reasons: list[str] = []
     if policy.require_languages and need.languages:
         spoken = need.languages & with_parents(other.languages)
@@ -192,6 +197,9 @@ def hard_filters(need: Side, other: Side, policy: Policy) -> tuple[str | None, l
     if (policy.same_territory_only and need.territory_id is not None
             and need.territory_id != other.territory_id):
         return "territory", reasons
+    if (policy.require_availability and need.availability and other.availability
+            and not need.availability & other.availability):
+        return "availability", reasons
     return None, reasons
 
 

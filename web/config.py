@@ -43,6 +43,8 @@ class Config:
     # Matching policy (see matcher/policy.py): hard filters and soft boosts.
     same_territory_only: bool = field(
         default_factory=lambda: _env("RELAIS_SAME_TERRITORY_ONLY", "0") == "1")
+    require_availability: bool = field(
+        default_factory=lambda: _env("RELAIS_REQUIRE_AVAILABILITY", "0") == "1")
     max_distance_km: float = field(default_factory=lambda: float(_env("RELAIS_MAX_DISTANCE_KM", "15")))
     monthly_cap: int = field(default_factory=lambda: int(_env("RELAIS_MONTHLY_CAP", "2")))
     session_cookie_secure: bool = field(
@@ -69,6 +71,7 @@ class Config:
 
     def policy(self) -> Policy:
         return Policy(same_territory_only=self.same_territory_only,
+                      require_availability=self.require_availability,
                       max_distance_km=self.max_distance_km, monthly_cap=self.monthly_cap)
 
     @property

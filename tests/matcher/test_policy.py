@@ -62,6 +62,20 @@ def test_same_territory_only_is_optional() -> None:
     assert set(ids(decide(NEED, [here, there], Policy(), k=5))) == {1, 2}
 
 
+def test_shared_time_slots_are_a_filter_only_when_asked_and_both_sides_give_them() -> None:
+    """Availability was a boost only: a site whose needs happen at set times could not keep out
+    people who said they are free at other times. Someone who gave no slots is not known to be
+    busy: they pass."""
+    need = Side(availability=frozenset({"weekend"}))
+    weekend = Candidate(1, 0.5, Side(availability=frozenset({"weekend", "weekday_evening"})))
+    mornings = Candidate(2, 0.9, Side(availability=frozenset({"weekday_morning"})))
+    unsaid = Candidate(3, 0.4, Side())
+    assert ids(decide(need, [weekend, mornings, unsaid], Policy(require_availability=True), k=5)) == [1, 3]
+    assert set(ids(decide(need, [weekend, mornings, unsaid], Policy(), k=5))) == {1, 2, 3}
+    assert ids(decide(Side(), [weekend, mornings], Policy(require_availability=True), k=5)) == [2, 1]
+    assert hard_filters(need, mornings.side, Policy(require_availability=True)) == ("availability", [])
+
+
 def test_hard_filters_name_the_first_one_failed() -> None:
     """What the service tells a worker when a need's change rules out someone they approved."""
     need = Side(territory_id=1, coordinates=(47.39, 0.69), languages=frozenset({"ar"}))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
@@ -228,6 +229,30 @@ def test_a_need_whose_proposal_gave_way_is_proposed_to_someone_else_at_once(
     assert awa.id in proposed(session, sewing) and withdrawn_ids(session) == {weakest.id}
     assert set(proposed(session, weakest.need_id)) == {bea.id}
     assert bea.id not in proposed(session, other.need_id)
+
+
+def test_time_slots_filter_when_the_site_asks_it_and_a_change_of_them_withdraws_approvals(
+        session: Session, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Availability was only a boost: a weekend workshop went to a person free on weekday
+    mornings only. With RELAIS_REQUIRE_AVAILABILITY it is a filter; someone who gave no slots
+    passes. A need moved to other slots takes back the approvals of those it now rules out, and
+    their worker is told why; the proposals run again."""
+    monkeypatch.setattr(matching, "policy", replace(matching.policy, require_availability=True))
+    text = "Je fais de la couture et je retouche les vêtements."
+    awa = person(session, world, "Awa", text, availability=["weekend"])
+    binta = person(session, world, "Binta", text, availability=["weekday_morning"])
+    chloe = person(session, world, "Chloé", text)
+    sewing = need(session, world, "Atelier couture", "Animer un atelier de couture.", availability=["weekend"])
+    assert set(proposed(session, sewing)) == {awa.id, chloe.id}
+    approve(session, world.worker_a, proposed(session, sewing)[awa.id or 0])
+    row = session.get(Need, sewing)
+    assert row is not None
+    update_need(session, matching, world.member, row, {"availability": ["weekday_morning"]}, date.today())
+    assert set(proposed(session, sewing)) == {binta.id, chloe.id}
+    assert [n.text for n in session.exec(select(Notification).where(
+        Notification.user_id == world.worker_a.id, Notification.kind == "withdrawn"))] == [
+        "« Atelier couture » a changé de créneaux, aucun ne correspond à ceux de Awa : la proposition "
+        "validée est retirée avant sa réponse."]
 
 
 def test_a_need_for_a_resource_goes_to_those_who_say_they_have_or_lend_one(session: Session,

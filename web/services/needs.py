@@ -173,7 +173,7 @@ def _same(name: str, stored: Any, value: Any) -> bool:
 
 def _withdraw_out_of_filters(session: Session, matching: MatchingService, need: Need,
                              changed: list[str]) -> int:
-    """The need now asks languages or a place an approved person no longer fits: the matcher
+    """The need now asks languages, a place or time slots an approved person no longer fits: the matcher
     would not propose them, the resident could say yes to what they cannot do, and the worker
     waits for an answer. Their approvals go (not a worker's own pick) and the worker is told why."""
     out = approvals_out_of_filters(session, matching.policy, need, changed)
@@ -214,8 +214,10 @@ def update_need(session: Session, matching: MatchingService, author: User, need:
         matching.store_need(session, need)  # a need waiting for validation stays out of the index
     dropped = out_of_filters = 0
     # What the proposals were made on: the text, the languages asked, the place (distance
-    # filters), the status.
-    if {"title", "description", "languages", "territory_id", "status"} & set(changed):
+    # filters), the time slots when they filter too, the status.
+    filtered = {"languages", "territory_id"} | ({"availability"} if matching.policy.require_availability
+                                               else set())
+    if {"title", "description", "status", *filtered} & set(changed):
         if text_changed:  # the matcher's approvals go too: their workers are told
             why = {NeedStatus.PAUSED: "text_paused", NeedStatus.CLOSED: "text_closed"}.get(
                 NeedStatus(need.status), "text")
@@ -223,7 +225,7 @@ def update_need(session: Session, matching: MatchingService, author: User, need:
                 select(Match.resident_id, Match.reviewed_by_id).where(
                     Match.need_id == need.id, matcher_approvals())).all()), why=why, titled=titled)
         dropped = withdraw_unreviewed(session, need_id=need.id, unanswered=text_changed)
-        if not text_changed and {"languages", "territory_id"} & set(changed):
+        if not text_changed and filtered & set(changed):
             out_of_filters = _withdraw_out_of_filters(session, matching, need, changed)
     record(session, author, "need.update", "need", need.id, source=source, fields=changed)
     session.commit()

@@ -291,6 +291,8 @@ WITHDRAWN_BECAUSE = {
                    "validée est retirée avant sa réponse."),
     "territory": N_("« %(title)s » a changé de quartier, hors de celui de %(name)s : la proposition "
                     "validée est retirée avant sa réponse."),
+    "availability": N_("« %(title)s » a changé de créneaux, aucun ne correspond à ceux de %(name)s : la "
+                       "proposition validée est retirée avant sa réponse."),
 }
 
 

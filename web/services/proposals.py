@@ -830,7 +830,7 @@ def visible_candidates(session: Session, need: Need) -> list[tuple[Match, Reside
 @dataclass(frozen=True)
 class OutOfFilters:
     """A matcher's approved opportunity, not answered yet, whose person the need's hard filters
-    now keep out (`failed`: "languages", "distance" or "territory")."""
+    now keep out (`failed`: "languages", "distance", "territory" or "availability")."""
 
     match_id: int
     resident_id: int
@@ -842,23 +842,25 @@ def approvals_out_of_filters(session: Session, policy: Policy, need: Need,
                              changed: Iterable[str]) -> list[OutOfFilters]:
     """The matcher's approvals of `need` the resident has not answered that the filters its
     `changed` fields feed ("languages": the languages asked; "territory_id": distance and
-    neighbourhood), as they are now, would have filtered out. Only those: a person who moved
+    neighbourhood; "availability": the time slots, when they filter), as they are now, would have
+    filtered out. Only those: a person who moved
     since the approval is not withdrawn by a change of the languages asked. A worker's own
     pick is theirs: it stays."""
     changed = set(changed)
     policy = replace(policy, require_languages=policy.require_languages and "languages" in changed,
                      max_distance_km=policy.max_distance_km if "territory_id" in changed else None,
-                     same_territory_only=policy.same_territory_only and "territory_id" in changed)
-    rows = session.execute(  # five columns: sqlmodel's select() types four at most
+                     same_territory_only=policy.same_territory_only and "territory_id" in changed,
+                     require_availability=policy.require_availability and "availability" in changed)
+    rows = session.execute(  # six columns: sqlmodel's select() types four at most
         sa_select(col(Match.id), col(Match.resident_id), col(Match.reviewed_by_id),
-                  col(Resident.territory_id), col(Resident.languages))
+                  col(Resident.territory_id), col(Resident.languages), col(Resident.availability))
         .join(Resident, col(Resident.id) == Match.resident_id)
         .where(col(Match.need_id) == need.id, matcher_approvals())).all()
     territories = _territories(session, [need.territory_id, *(row[3] for row in rows)])
     wanted = _side(territories, need.territory_id, need.availability, need.languages)
     out = []
-    for match_id, resident_id, reviewer_id, territory_id, languages in rows:
-        failed, _met = hard_filters(wanted, _side(territories, territory_id, (), languages), policy)
+    for match_id, resident_id, reviewer_id, territory_id, languages, availability in rows:
+        failed, _met = hard_filters(wanted, _side(territories, territory_id, availability, languages), policy)
         if failed is not None and match_id is not None:
             out.append(OutOfFilters(match_id, resident_id, reviewer_id, failed))
     return out
