@@ -54,7 +54,7 @@ from models import (
     Want,
     utcnow,
 )
-from web.forms import LANGUAGE_LABELS, NEED_STATUS_LABELS, SENSITIVE_LABELS
+from web.forms import LANGUAGE_LABELS, NEED_STATUS_LABELS, SENSITIVE_LABELS, language_label
 from web.services import FORMULA_START, ServiceError, spreadsheet_cell
 from web.services.audit import record
 from web.services.jobs import (
@@ -564,7 +564,7 @@ def _resident_row(session: Session, row: Row, values: dict[str, str], territorie
     row.shown = {
         "first_name": data.first_name, "last_initial": data.last_initial,
         "territory": territory.name if territory else values["territory"],
-        "languages": ", ".join(str(LANGUAGE_LABELS.get(c, c)) for c in data.languages),
+        "languages": ", ".join(language_label(c) for c in data.languages),
         "availability": ", ".join(AVAILABILITY_WORDS[Availability(s)] for s in data.availability),
         "wants": ", ".join(WANT_WORDS[Want(w)] for w in data.wants),
         "declaration": data.declaration,
@@ -615,7 +615,7 @@ def _need_row(session: Session, row: Row, values: dict[str, str], territories: _
         "title": data.title, "description": data.description, "kind": KIND_WORDS[NeedKind(kind)],
         "when_text": data.when_text, "where_text": data.where_text,
         "territory": territory.name if territory else values.get("territory", ""),
-        "languages": ", ".join(str(LANGUAGE_LABELS.get(c, c)) for c in data.languages),
+        "languages": ", ".join(language_label(c) for c in data.languages),
         "availability": ", ".join(AVAILABILITY_WORDS[Availability(s)] for s in data.availability),
         "people_wanted": str(people) if people is not None else "",
         "validation": VALIDATION_WORDS[ValidationStatus.PENDING if data.awaiting_validation
@@ -817,8 +817,9 @@ def _csv(entity: str, rows: Iterable[dict[str, str]]) -> str:
 
 
 def _language_words(codes: Iterable[str]) -> str:
-    """A cell naming languages by their label (its first name: « berbère » of « tamazight / berbère »)."""
-    return ", ".join(str(LANGUAGE_LABELS.get(c, c)).split(" / ")[0] for c in codes)
+    """A cell naming languages by their label (its first name: « berbère » of « tamazight / berbère »),
+    « créole » for a language no box offers, as pages name it."""
+    return ", ".join(language_label(c).split(" / ")[0] for c in codes)
 
 
 def export_residents(session: Session, actor: User) -> tuple[str, int]:
