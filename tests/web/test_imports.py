@@ -165,6 +165,10 @@ def test_bad_rows_get_french_errors_with_line_numbers(client: FlaskClient, auth:
     assert "Ligne 4 : Disponibilité inconnue : « la nuit »" in page
     assert "Ligne 5 : Date du consentement illisible : « 31/02/2026 »" in page
     assert "Ligne 5 : Méthode de consentement inconnue : « par pigeon »" in page
+    # Each unreadable cell is said once, not again as a consent missing.
+    for missing in ("Le consentement de la personne est obligatoire", "Indiquez la date du consentement",
+                    "Indiquez comment le consentement"):
+        assert f"Ligne 5 : {missing}" not in page
     assert "Ligne 6 : Écrivez ce que la personne sait faire, avec ses mots." in page
     assert "Ligne 6 : Indiquez la date du consentement (aujourd&#39;hui ou avant)." in page
     assert "Ligne 7 : Ce consentement date de plus de 12 mois : il n&#39;est plus valable." in page

@@ -547,9 +547,13 @@ def _resident_row(session: Session, row: Row, values: dict[str, str], territorie
         declaration=values["declaration"],
         awaiting_validation=awaiting,
     )
+    # A consent cell written but unreadable is said once, above: not again as a consent missing.
+    unreadable = ({"consent_given_on", "consent_matching"} if values["consent_date"] and consent_date is None
+                  else set()) | ({"consent_method", "consent_matching"}
+                                 if values["consent_method"] and not data.consent_method else set())
     refused = check_resident(session, data, today, current_app.config["RELAIS"].consent_months)
     for name, messages in refused.items():
-        if name == "territory_id" and problem:  # said above, with the name the file gives
+        if (name == "territory_id" and problem) or name in unreadable:  # said above, as the file gives it
             continue
         errors.extend(message for message in messages if message not in errors)
     if findings := find_sensitive(data.declaration):  # the form's check, which a file cannot confirm
