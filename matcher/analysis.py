@@ -710,13 +710,15 @@ def _languages_of(tokens: list[Any], starts: set[int]) -> list[tuple[int, str]]:
         if listed and cut in {",", None}:
             negated = negated or negated_before
         # « mes voisins ne parlent pas français alors je traduis en arabe »: a name after someone
-        # else's cue, and before any of the speaker's, is theirs.
+        # else's cue, and before any of the speaker's, is theirs; unless the speaker takes it up
+        # (« ma mère parle wolof et moi aussi je le parle ») or the name is the speaker's cue
+        # (« … et moi je suis arabophone »).
         theirs = [i for i in cues if i not in own]
+        pronouns = [piece[i - 1].i for i in own if i and piece[i - 1].lower_ in _OBJECT_PRONOUNS]
         named = [(t.i, code) for k, t in enumerate(piece) if (code := _language_of(t))
-                 and not (own and max((i for i in cues if i < k), default=-1) in theirs)]
+                 and (pronouns or not (own and max((i for i in cues if i <= k), default=-1) in theirs))]
         if (own or listed) and not negated:
             found.extend(named)
-            pronouns = [piece[i - 1].i for i in own if i and piece[i - 1].lower_ in _OBJECT_PRONOUNS]
             if pronouns and not named:
                 found.extend((pronouns[0], code) for code in names_before)
         cue_before = bool(own) or (cue_before and only_names)

@@ -262,6 +262,9 @@ def test_negated_languages_are_not_spoken(analyzer: Analyzer) -> None:
     # Their language before the speaker's cue stays theirs, even with a no of theirs in between.
     ("Mes voisins ne parlent pas français alors je traduis en arabe.", ["ar"]),
     ("Ma voisine qui parle turc m'a appris, je parle turc maintenant.", ["tr"]),
+    ("Ma grand-mère parlait tamoul et moi je le comprends.", ["ta"]),  # taken up by « le »
+    ("Ma mère parle wolof et moi aussi je le parle.", ["wo"]),
+    ("Ma mère parlait arabe et moi aussi je suis arabophone.", ["ar"]),  # the name is the cue
 ])
 def test_languages_are_found_whoever_writes_the_profile(analyzer: Analyzer, text: str,
                                                        codes: list[str]) -> None:
