@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import html
 from datetime import date, timedelta
+from types import SimpleNamespace
 
 import pytest
 from flask.testing import FlaskClient
 from sqlmodel import Session, select
 
+from matcher.analysis import get_analyzer
 from models import Consent, Direction, Match, MatchStatus, Need, Notification, WithdrawnProposal
 from tests.conftest import Auth, World, add_resident, approved_opportunity, need_form
 from web.extensions import matching
-from web.services.needs import NeedInput, create_need
+from web.forms import LANGUAGE_LABELS
+from web.services.needs import NeedInput, create_need, languages_not_asked
 from web.services.privacy import run_retention
 from web.services.profiles import withdraw_consent
 from web.services.proposals import Proposal, store_proposals
@@ -182,6 +185,25 @@ def test_the_edit_form_counts_only_the_candidates_the_association_sees(
     withdraw_consent(session, world.worker_a, awa.resident)  # she leaves the need's page
     auth.login(world.member.email or "")
     assert "pas encore répondu" not in page(client, f"/structure/besoins/{need_id}/modifier")
+
+
+@pytest.mark.parametrize(("text", "codes"), [
+    ("Nous cherchons quelqu'un qui parle l'arabe, le turc ou un peu le kurde.", ["ar", "ku", "tr"]),
+    ("Une personne pouvant lire le turc.", ["tr"]),
+    ("Un bénévole arabophone pour l'accueil.", ["ar"]),
+    # What the person sought speaks ends at the first other word: the rest is the public's.
+    ("Un bénévole qui parle français pour accompagner des familles qui parlent dari.", []),
+    ("Un animateur qui parle anglais, avec des enfants qui parlent arabe ou turc.", ["en"]),
+    ("Un bénévole téléphone aux familles qui parlent arabe.", []),  # « -phone », no language
+    # Not needed: a language named so is not asked; a « not needed » naming none takes back
+    # what its sentence asked before it, and only that.
+    ("Un bénévole qui parle arabe, l'anglais n'est pas nécessaire.", ["ar"]),
+    ("Parler arabe serait un plus, mais ce n'est pas obligatoire.", []),
+    ("Inutile d'avoir le permis, mais il faut parler anglais.", ["en"]),
+])
+def test_the_languages_a_need_asks_of_the_person_it_seeks(text: str, codes: list[str]) -> None:
+    need = SimpleNamespace(title="Accompagnement", description=text, languages=[])
+    assert languages_not_asked(SimpleNamespace(analyzer=get_analyzer()), need, LANGUAGE_LABELS) == codes
 
 
 def test_a_language_the_text_asks_but_no_box_says_is_pointed_out(auth: Auth, session: Session,

@@ -242,7 +242,8 @@ def test_time_slots_filter_when_the_site_asks_it_and_a_change_of_them_withdraws_
     awa = person(session, world, "Awa", text, availability=["weekend"])
     binta = person(session, world, "Binta", text, availability=["weekday_morning"])
     chloe = person(session, world, "Chloé", text)
-    sewing = need(session, world, "Atelier couture", "Animer un atelier de couture.", availability=["weekend"])
+    sewing = need(session, world, "Atelier couture", "Animer un atelier de couture.",
+                  availability=["weekend"])
     assert set(proposed(session, sewing)) == {awa.id, chloe.id}
     approve(session, world.worker_a, proposed(session, sewing)[awa.id or 0])
     row = session.get(Need, sewing)

@@ -250,33 +250,56 @@ _NOT_NEEDED = re.compile(r"\b(?:pas\s+(?:besoin|n[ée]cessaire|obligatoire|indis
 _SOUGHT = re.compile(
     r"\b(?:quelqu['’]\s?un|personne|b[ée]n[ée]voles?|volontaires?|intervenant\w*|animat(?:eur|rice)s?"
     r"|candidat\w*|profils?|interpr[èée]tes?|traduct(?:eur|rice)s?|m[ée]diat(?:eur|rice)s?)\s+"
-    r"(?P<asked>(?:(?:qui|pouvant|sachant)\s+(?:parl|compren|ma[iî]tris|li[st]|[ée]cri|tradui)\w*"
-    r"|\w+phones?\b)(?:(?!\bmais\b)[^.;!?])*)", re.IGNORECASE)
-# A sentence's ends, for what it says not needed (« L'arabe serait un plus, mais pas obligatoire »).
+    r"(?:(?:qui|pouvant|sachant)\s+(?:parl|compren|ma[iî]tris|li(?:s|t|re)\b|[ée]cri|tradui)\w*|(?=\w+phones?\b))",
+    re.IGNORECASE)
+# What may stand between the languages the person sought speaks (« qui parle l'arabe, le turc ou
+# un peu le kurde »); any other word ends them (« … pour accompagner des familles qui parlent dari »).
+_BETWEEN_NAMES = {"le", "la", "les", "l", "l'", "l’", "et", "ou", "un", "peu", "bien", "couramment", "aussi",
+                  "en", "-", "/", ",", "de", "d'", "d’", "du"}
+# A need's sentences, each analysed on its own: what one says not needed (« … serait un plus, mais
+# ce n'est pas obligatoire ») takes back the languages asked before it in the sentence.
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def _sought_languages(text: str) -> list[str]:
+    """The languages `text` says the person sought speaks (`_SOUGHT`, then names only)."""
+    codes: list[str] = []
+    for sought in _SOUGHT.finditer(text):
+        for word in re.finditer(r"[\w'’]+|[^\w\s]", text[sought.end():]):
+            if named := languages_named(word[0]):
+                codes += named
+            elif word[0].lower() not in _BETWEEN_NAMES:
+                break
+    return codes
 
 
 def languages_not_asked(matching: MatchingService, need: Need, offered: Collection[str]) -> list[str]:
     """Languages the need's text asks the person to speak (« interprète arabe-français »,
-    « bénévoles parlant turc ») that it does not ask (ticked) though the form `offered` them:
-    proposals filter on the ticked ones only. French goes without saying; a variety is named by
-    its macrolanguage when only that is offered (« dari »: « persan / dari ») and goes with it
-    asked (« kabyle » with « tamazight / berbère »); a sentence saying no, or « pas besoin de le
-    parler », « un plus mais pas obligatoire », names none; « quelqu'un qui parle arabe » is the
-    person sought (`_SOUGHT`)."""
+    « bénévoles parlant turc », « quelqu'un qui parle arabe »: `_SOUGHT`) that it does not ask
+    (ticked) though the form `offered` them: proposals filter on the ticked ones only. French
+    goes without saying; a variety is named by its macrolanguage when only that is offered
+    (« dari »: « persan / dari ») and goes with it asked (« kabyle » with « tamazight / berbère »);
+    a sentence saying no names none, nor one said not needed (« le turc n'est pas nécessaire »),
+    and a « pas besoin de le parler », « mais ce n'est pas obligatoire » naming no language takes
+    back those asked before it in its sentence."""
     if matching.analyzer is None:
         return []
     asked = set(need.languages)
     named = set()
     sentences = [part for text in (need.title, need.description) for part in _SENTENCE_END.split(text)
-                 if part.strip() and not _NOT_NEEDED.search(part)]
+                 if part.strip()]
     for analysis in matching.analyzer.analyze_many(sentences):
+        codes: list[str] = []
         for statement in analysis.statements:
+            if _NOT_NEEDED.search(statement.text):
+                if not languages_named(statement.text):
+                    codes = []
+                continue
             if statement.negated:
                 continue
-            codes = list(statement.languages) if _ASKING.search(statement.text) else []
-            codes += [code for m in _SOUGHT.finditer(statement.text) for code in languages_named(m["asked"])]
-            for code in codes:
-                named.add(code if code in offered else LANGUAGE_PARENTS.get(code, code))
+            if _ASKING.search(statement.text):
+                codes += statement.languages
+            codes += _sought_languages(statement.text)
+        named |= {code if code in offered else LANGUAGE_PARENTS.get(code, code) for code in codes}
     return sorted(code for code in named if code != "fr" and code in offered and code not in asked
                   and LANGUAGE_PARENTS.get(code) not in asked)
