@@ -103,3 +103,22 @@ def test_what_a_thumb_taps_is_44_pixels_high(contexts: Contexts, world: World, s
     log_in(relais, world.relais.email or "")
     relais.goto("/relais/personnes/nouvelle")
     assert relais.evaluate(SMALL_TARGETS) == []
+
+
+def test_the_tables_of_a_residents_data_read_as_rows_on_a_phone(contexts: Contexts, world: World,
+                                                                  session: Session) -> None:
+    """On a 390 px phone the copy of her data squeezed five columns side by side: dates and names
+    broke inside words (« 07/12/2 026 », « Nadia Benal i »). Each row is now a block, each value
+    after its label, as wide as the page."""
+    awa = approved_opportunity(session, world, "Animer un atelier de couture pour les jeunes du quartier.")
+    page = contexts.new(**{**SMALL, "viewport": {"width": 390, "height": 800}}).new_page()
+    page.goto("/code")
+    page.get_by_label("Votre code").fill(awa.access_code)
+    page.get_by_role("button", name="Entrer").click()
+    page.goto("/moi/donnees/copie")
+    shown = "[...document.querySelectorAll('.export table td')].filter(td => td.offsetParent !== null)"
+    widths = page.evaluate(f"{shown}.map(td => td.getBoundingClientRect().width)")
+    assert len(widths) >= 4 and min(widths) > 300, widths
+    labels = page.evaluate(f"{shown}.map(td => getComputedStyle(td, '::before').content)")
+    assert labels[0] == '"Donné le\u00a0: "'  # the label, before the value
+    assert page.evaluate(WIDER) == 0
