@@ -46,3 +46,26 @@ def test_enter_in_the_word_for_the_worker_does_not_say_yes(contexts: Contexts, w
     match = session.exec(select(Match)).one()
     assert match.status == MatchStatus.DECLINED
     assert match.resident_comment == "Non merci, je travaille le samedi.\nUne autre fois peut-être."
+
+
+def test_a_yes_taken_back_is_asked_first(contexts: Contexts, world: World, session: Session) -> None:
+    """One tap on « Je ne peux plus, finalement » told the association and the worker and freed her
+    place for someone else: a slip of the thumb could lose it. The tap now opens the question;
+    only its answer takes the yes back."""
+    awa = approved_opportunity(session, world, "Animer un atelier de couture le samedi.")
+    page = contexts.new(**PHONE).new_page()
+    page.goto("/code")
+    page.get_by_label("Votre code").fill(awa.access_code)
+    page.get_by_role("button", name="Entrer").click()
+    page.get_by_role("article").filter(has_text="Atelier couture").get_by_role(
+        "button", name="Oui, ça m'intéresse").click()
+    page.goto("/moi/")
+    opportunity = page.get_by_role("article").filter(has_text="Atelier couture")
+    opportunity.get_by_text("Je ne peux plus, finalement").click()
+    expect(opportunity.get_by_text("votre place pourra aller à quelqu'un d'autre")).to_be_visible()
+    session.expire_all()
+    assert session.exec(select(Match)).one().status == MatchStatus.ACCEPTED
+    opportunity.get_by_role("button", name="Oui, je ne peux plus").click()
+    expect(page.get_by_text("Vous avez dit non.")).to_be_visible()
+    session.expire_all()
+    assert session.exec(select(Match)).one().status == MatchStatus.DECLINED

@@ -268,18 +268,25 @@ def test_after_a_yes_and_a_withdrawal_her_pages_say_the_structure_reaches_her_th
     """She said yes, then withdrew her consent: the association gets her centre, never her phone
     number. Her card still said « La structure va vous contacter » and offered to choose a phone
     or an e-mail, whose page promised the structure would see it after a yes; she waited for a
-    call that could not come. The question before withdrawing now says it too."""
+    call that could not come. The question before withdrawing now says it too, naming the
+    contact she gave (a phone she never gave, or « votre adresse », which Relais never asks, was
+    named to everyone)."""
     awa = approved_opportunity(session, world, "Montrer la couture aux jeunes du quartier.")
     match_id = session.exec(select(Match.id)).one()
     auth.code_login(awa.access_code)
-    assert "elle ne verra plus votre téléphone" in client.get("/moi/donnees/accord/retrait") \
-        .get_data(as_text=True)
+    assert "téléphone" not in client.get("/moi/donnees/accord/retrait").get_data(as_text=True)
     auth.post(f"/moi/propositions/{match_id}/oui", {"comment": ""}, token_from="/moi/")
     home = html.unescape(client.get("/moi/").get_data(as_text=True))
     assert "La structure va vous contacter" in home and "Choisir comment la structure vous contacte" in home
+    awa.resident.contact_channel, awa.resident.contact_value = "phone", "06 12 34 56 78"
+    session.add(awa.resident)
+    session.commit()
+    assert "elle ne verra plus votre téléphone" in client.get("/moi/donnees/accord/retrait") \
+        .get_data(as_text=True)
     auth.post("/moi/donnees/accord/retrait", {"confirm": "y"}, token_from="/moi/donnees")
-    home = html.unescape(client.get("/moi/").get_data(as_text=True))
-    assert "puis retiré votre accord : la structure ne voit plus votre téléphone" in home
+    home = " ".join(html.unescape(client.get("/moi/").get_data(as_text=True)).split())
+    assert ("Vous avez dit oui, puis retiré votre accord. La structure ne voit plus votre téléphone. "
+            "Pour vous joindre, elle passe par la personne qui vous accompagne.") in home
     assert "La structure va vous contacter" not in home and "Choisir comment" not in home
     contact = html.unescape(client.get("/moi/contact").get_data(as_text=True))
     assert "les structures ne voient plus ce contact" in contact
@@ -298,8 +305,9 @@ def test_a_consent_that_ran_out_is_not_called_a_withdrawal(client: FlaskClient, 
     consent.expires_on = date.today() - timedelta(days=1)
     session.add(consent)
     session.commit()
-    home = html.unescape(client.get("/moi/").get_data(as_text=True))
-    assert "Votre accord pour Relais a pris fin : la structure ne voit plus votre téléphone" in home
+    home = " ".join(html.unescape(client.get("/moi/").get_data(as_text=True)).split())
+    assert ("Vous avez dit oui. Votre accord pour Relais a pris fin. Pour vous joindre, elle passe par la "
+            "personne qui vous accompagne.") in home and "téléphone" not in home
     assert "retiré votre accord" not in home and "La structure va vous contacter" not in home
     contact = html.unescape(client.get("/moi/contact").get_data(as_text=True))
     assert "Votre accord pour Relais a pris fin : les structures ne voient plus ce contact" in contact

@@ -326,6 +326,8 @@ def test_a_resident_changes_her_mind_and_who_heard_of_her_answer_hears_it(
     approved are told, the journal says it was a change of mind."""
     home = answer_page(client, auth, scene, "oui")
     assert "Je ne peux plus, finalement" in home and 'name="change" value="y"' in home
+    # Asked first: her place may go to someone else.
+    assert '<details class="confirm">' in home and "Oui, je ne peux plus" in home
     response = auth.post(f"/moi/propositions/{scene.match_id}/non", {"change": "y"}, token_from="/moi/")
     assert response.headers["Location"] == "/moi/"  # type: ignore[attr-defined]
     home = html.unescape(client.get("/moi/").get_data(as_text=True))

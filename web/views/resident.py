@@ -7,14 +7,16 @@ from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from models import (
+    ContactChannel,
     Match,
     MatchStatus,
     Need,
     Organisation,
     RequestKind,
+    Resident,
     Role,
     SkillDeclaration,
     Territory,
@@ -62,8 +64,16 @@ def home() -> Any:
     consent = consent_state(session, user().resident_id or 0, date.today())
     return render_template("resident/home.html", matches=matches, needs=needs,
                            organisations=organisations, form=AnswerForm(), closed=closed,
-                           consent=consent, filled=filled,
+                           consent=consent, filled=filled, contact=_contact_given(session),
                            approved=MatchStatus.APPROVED, accepted=MatchStatus.ACCEPTED)
+
+
+def _contact_given(session: Session) -> str | None:
+    """The contact detail the resident gave associations ("phone", "email"), None for none (they go
+    through the worker): what a withdrawn consent hides from them."""
+    me = session.get(Resident, user().resident_id)
+    channel = me.contact_channel if me is not None else ContactChannel.WORKER
+    return None if channel == ContactChannel.WORKER else channel
 
 
 @bp.post("/propositions/<id:match_id>/<choice>")
@@ -197,7 +207,7 @@ def withdraw_confirm() -> Any:
     consent = current_consent(session, me)
     if not (consent and consent.is_valid(date.today())):
         return redirect(url_for("resident.my_data"))
-    return render_template("resident/withdraw.html")
+    return render_template("resident/withdraw.html", contact=_contact_given(session))
 
 
 @bp.post("/donnees/accord/retrait")
