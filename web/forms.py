@@ -225,6 +225,27 @@ class CorrectionForm(ProfileForm, DeclarationForm):
     worker's word asks about either)."""
 
 
+class DecimalField(FloatField):
+    """A number typed the French way too ("47,8456": a phone's decimal keypad gives a comma);
+    anything else is told in words, not WTForms' « N'est pas un flottant valide »."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        try:
+            super().process_formdata([str(v).strip().replace(",", ".") for v in valuelist])
+        except ValueError:
+            raise ValueError(_l("Écrivez un nombre, par exemple 47,85.")) from None
+
+
+class WholeNumberField(IntegerField):
+    """A count, told in words when it is not one (WTForms said « N'est pas un entier valide »)."""
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        try:
+            super().process_formdata([str(v).strip() for v in valuelist])
+        except ValueError:
+            raise ValueError(_l("Écrivez un nombre en chiffres, par exemple 3.")) from None
+
+
 class NeedForm(FlaskForm):
     title = StringField(_l("Titre"), validators=[DataRequired(), Length(max=200)])
     kind = RadioField(_l("Vous cherchez"), default=NeedKind.SKILL.value,
@@ -237,7 +258,7 @@ class NeedForm(FlaskForm):
     territory_id = SelectField(_l("Quartier"), coerce=int)
     languages = MultiCheckboxField(_l("Langues demandées (facultatif)"),
                                    choices=choices(LANGUAGE_LABELS))
-    people_wanted = IntegerField(_l("Combien de personnes cherchez-vous ? (facultatif)"),
+    people_wanted = WholeNumberField(_l("Combien de personnes cherchez-vous ? (facultatif)"),
                                  validators=[Optional(), NumberRange(min=1, max=999)])
 
     def offer_languages(self, codes: list[str]) -> None:
@@ -360,13 +381,6 @@ ROLE_LABELS = {
     Role.HABITANT_RELAIS: _l("habitant·e-relais (note des fiches, validées par le centre social)"),
     Role.ADMIN: _l("administrateur·rice"),
 }
-
-
-class DecimalField(FloatField):
-    """A number typed the French way too ("47,8456": a phone's decimal keypad gives a comma)."""
-
-    def process_formdata(self, valuelist: list[Any]) -> None:
-        super().process_formdata([str(v).strip().replace(",", ".") for v in valuelist])
 
 
 class TerritoryForm(FlaskForm):

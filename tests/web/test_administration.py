@@ -46,6 +46,10 @@ def test_an_administrator_sets_up_a_site(client: FlaskClient, auth: Auth, sessio
     assert "Quartier ajouté : La Source." in done.get_data(as_text=True)  # type: ignore[attr-defined]
     source = session.exec(select(Territory).where(Territory.name == "La Source")).one()
     assert source.qpv_code == "QN04501M" and source.coordinates == (47.8456, 1.9389)
+    # Not a number: said in words (WTForms said « N'est pas un flottant valide »).
+    refused = auth.post("/admin/quartiers", {"name": "Les Aubiers", "commune": "Bordeaux", "longitude": "x"},
+                        token_from="/admin/quartiers", follow_redirects=True).get_data(as_text=True)
+    assert "Écrivez un nombre, par exemple 47,85." in refused and "flottant" not in refused
 
     auth.post("/admin/structures", {"name": "Centre social de la Source", "kind": "centre_social",
                                     "territory_id": source.id, "description": "Accueil\r\nfamilles"},

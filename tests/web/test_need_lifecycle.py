@@ -106,6 +106,9 @@ def test_a_need_reads_the_same_to_its_association_the_worker_and_the_resident(
     on the social worker's and to the resident who got it; the head count to staff only."""
     awa = add_resident(session, world, "Awa", "Je fais de la couture et je parle arabe.")
     auth.login(world.member.email or "")
+    refused = auth.post(NEW, need_form("Atelier couture", "Animer un atelier.", people_wanted="deux"),
+                        token_from=NEW).get_data(as_text=True)  # type: ignore[attr-defined]
+    assert "Écrivez un nombre en chiffres, par exemple 3." in refused and "entier" not in refused
     auth.post(NEW, need_form("Atelier couture", "Animer un atelier de couture.", people_wanted=2,
                              availability=["weekend", "weekday_morning"], languages=["ar"]),
               token_from=NEW)
