@@ -18,8 +18,10 @@ from sqlmodel import Session, select
 from models import (
     AnonymousCount,
     AuditEvent,
+    BackgroundJob,
     Consent,
     Direction,
+    JobStatus,
     Match,
     MatchStatus,
     Need,
@@ -37,6 +39,8 @@ from tests.conftest import Auth, World, add_resident, approved_opportunity, taps
 from web.config import Config
 from web.extensions import matching
 from web.services.audit import record
+from web.services.imports import RESIDENTS_KIND
+from web.services.jobs import create_job
 from web.services.matching import RESIDENTS, MatchingService, from_blobs
 from web.services.needs import NeedInput, create_need
 from web.services.privacy import erase_and_forget, erase_resident, profile_history, resident_export
@@ -566,6 +570,24 @@ def test_erasing_twice_says_it_is_done_rather_than_not_found(client: FlaskClient
     auth.login(world.worker_b.email or "")
     refused = client.post(path, data={"csrf_token": auth.token("/accompagnement/"), "confirm": "y"})
     assert refused.status_code == 404
+
+
+def test_an_erasure_drops_the_centres_unconfirmed_files_that_may_name_the_person(
+        session: Session, world: World) -> None:
+    """A file uploaded but never confirmed (refused for an error in another row, or sent again
+    after the import) kept the person's row, her name, text and consent date, for 24 hours after
+    her erasure, and in every backup taken meanwhile. Her centre's drafts go with her; another
+    centre's stay, and so do confirmed jobs (whose file was dropped when they ran)."""
+    zora = add_resident(session, world, "Zora", "Je fais des tresses.", initial="Q").resident
+    row = "prénom;initiale;quartier;ce que je sais faire\nZora;Q;Les Tilleuls;Je fais des tresses.\n"
+    mine = create_job(session, world.worker_a, RESIDENTS_KIND, payload=row.encode(), status=JobStatus.DRAFT)
+    other = create_job(session, world.worker_b, RESIDENTS_KIND, payload=row.encode(), status=JobStatus.DRAFT)
+    session.commit()
+    mine_id, other_id = mine.id, other.id
+    erasure = erase_resident(session, matching, world.worker_a, zora, "worker")
+    assert erasure.removed["background_job"] == 1
+    session.expire_all()
+    assert session.get(BackgroundJob, mine_id) is None and session.get(BackgroundJob, other_id) is not None
 
 
 def test_an_erased_persons_id_is_never_given_to_another(session: Session, world: World) -> None:

@@ -142,6 +142,20 @@ def drop_stale_drafts(session: Session, now: datetime | None = None) -> int:
     return int(result.rowcount or 0)
 
 
+def drop_resident_drafts(session: Session, organisation_id: int | None) -> int:
+    """Forget the residents' files uploaded for this centre (or by an administrator, who has none)
+    and not confirmed: after an erasure one may hold the person's row (name, text, consent date)
+    until DRAFT_HOURS, and every backup in between. Whoever uploaded one sends it again (its
+    preview is gone, as after DRAFT_HOURS). Not committed; return how many."""
+    from web.services.imports import RESIDENTS_KIND
+
+    result = session.exec(delete(BackgroundJob).where(  # type: ignore[call-overload]
+        col(BackgroundJob.status) == JobStatus.DRAFT, col(BackgroundJob.kind) == RESIDENTS_KIND,
+        or_(col(BackgroundJob.organisation_id) == organisation_id,
+            col(BackgroundJob.organisation_id).is_(None))))
+    return int(result.rowcount or 0)
+
+
 ABANDONED = _l("Interrompue (le programme qui la faisait s'est arrêté) : rien n'a été enregistré. "
                 "Relancez-la.")
 # An import's rows are written in one transaction, then proposals are made (stage "propose"):

@@ -49,7 +49,7 @@ from models import (
 from web.services import AlreadyDone, ServiceError, notifications
 from web.services.accounts import drop_closed_sessions
 from web.services.audit import record
-from web.services.jobs import drop_stale_drafts, fail_abandoned
+from web.services.jobs import drop_resident_drafts, drop_stale_drafts, fail_abandoned
 from web.services.matching import RESIDENTS, MatchingService
 from web.services.profiles import add_months, withdraw_consent
 from web.services.proposals import consent_query, drop_old_withdrawals, keep_withdrawn_ids
@@ -299,6 +299,8 @@ def erase_resident(session: Session, matching: MatchingService, actor: User | No
     conn.execute(delete(SQLModel.metadata.tables["resident"]).where(
         SQLModel.metadata.tables["resident"].c.id == rid))
     erasure.removed["resident"] = 1
+    if drafts := drop_resident_drafts(session, centre):  # an unconfirmed file may hold her row
+        erasure.removed["background_job"] = drafts
     notifications.settle_to_review(session, [centre])  # their proposals no longer wait at the desk
     # Its centre (no person): partner tools of that centre learn of the erasure (GET /residents/erased).
     record(session, actor, "resident.erase", "resident", rid, reason=reason, removed=erasure.removed,
