@@ -122,3 +122,19 @@ def test_the_tables_of_a_residents_data_read_as_rows_on_a_phone(contexts: Contex
     labels = page.evaluate(f"{shown}.map(td => getComputedStyle(td, '::before').content)")
     assert labels[0] == '"Donné le\u00a0: "'  # the label, before the value
     assert page.evaluate(WIDER) == 0
+
+
+def test_a_link_alone_on_its_line_is_a_thumbs_size(contexts: Contexts, world: World,
+                                                   session: Session) -> None:
+    """« Retour » on the contact page was 60 x 21 px and « Retour à l'accueil » on an error page
+    155 x 21: hard to tap. And the error page's tab was named by a number only (« 404 · Relais »)."""
+    awa = approved_opportunity(session, world, "Animer un atelier de couture pour les jeunes du quartier.")
+    page = contexts.new(**SMALL).new_page()
+    page.goto("/code")
+    page.get_by_label("Votre code").fill(awa.access_code)
+    page.get_by_role("button", name="Entrer").click()
+    for path, name in (("/moi/contact", "Retour"), ("/moi/nulle-part", "Retour à l'accueil")):
+        page.goto(path)
+        box = page.get_by_role("link", name=name, exact=True).bounding_box()
+        assert box is not None and box["height"] >= 44 and box["width"] >= 44, (path, box)
+    assert page.title().startswith("Cette page n") and "404" in page.title()
