@@ -141,3 +141,18 @@ def test_very_close_needs_the_rankers_score_too(client: FlaskClient, auth: Auth,
     session.commit()
     assert "Très proche" in client.get("/accompagnement/propositions").get_data(as_text=True)
     assert closeness_label(0.62) == "Très proche"  # a worker's own pick: the pair alone
+
+
+def test_a_resident_sees_what_relais_read_as_something_she_does_not_do(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    """« Ce que Relais a compris » left « je sais pas conduire » out without a word, and her copy of
+    her data tagged it « lue comme un « non » »: she could not tell a misreading from a choice. It
+    is listed under « Ce que vous ne faites pas », with how to say it is wrong."""
+    created = add_resident(session, world, "Awa", "Je fais de la couture. Par contre je sais pas conduire.")
+    auth.code_login(created.access_code)
+    page = client.get("/moi/savoir-faire").get_data(as_text=True)
+    understood, not_done = page.split("Ce que Relais a compris")[1].split("Ce que vous ne faites pas")
+    assert "Je fais de la couture" in understood and "je sais pas conduire" not in understood
+    assert "je sais pas conduire" in not_done and "dites-le ci-dessous" in not_done
+    copy = client.get("/moi/donnees/copie").get_data(as_text=True)
+    assert "vous ne le faites pas" in copy and "lue comme un" not in copy

@@ -129,7 +129,7 @@ def skills() -> Any:
     declaration = session.exec(select(SkillDeclaration).where(
         SkillDeclaration.resident_id == me.id, col(SkillDeclaration.is_current).is_(True))).first()
     return render_template("resident/skills.html", declaration=declaration,
-                           statements=current_statements(session, me.id or 0),
+                           statements=current_statements(session, me.id or 0, with_negated=True),
                            requests=[r for r in open_requests(session, [me.id])
                                      if r.kind == RequestKind.CHANGE],
                            form=RequestForm())
