@@ -231,3 +231,24 @@ def test_a_session_without_an_id_is_not_logged_in(app: Flask, world: World) -> N
     assert browser.get("/accompagnement/").status_code == 302
     with browser.session_transaction() as cookie:
         assert "_user_id" not in cookie
+
+
+def test_a_code_typed_with_a_letter_for_a_look_alike_digit_opens(session: Session, world: World) -> None:
+    """« 5Y8C-5MGR » read from a paper was typed « SY8C-5MGR » and refused. New codes hold no B, S or
+    Z, so a typed B, S or Z is read as the 8, 5 or 2 it resembles; a code made before, which may
+    hold the letter itself, still opens as typed."""
+    from web.services.accounts import CODE_ALPHABET, authenticate_code, code_digest
+
+    assert not set("BSZ01IOL") & set(CODE_ALPHABET)
+    created = add_resident(session, world, "Awa", "Je fais de la couture.")
+    login = session.exec(select(User).where(User.resident_id == created.resident.id)).one()
+    login.access_code_digest = code_digest("5Y8C-52GR")
+    session.add(login)
+    session.commit()
+    assert authenticate_code(session, "sy8c 5zgr") is not None
+    assert authenticate_code(session, "5YBC-52GR") is not None
+    login.access_code_digest = code_digest("SY8C-Z2GR")  # from before: its letters are its own
+    session.add(login)
+    session.commit()
+    assert authenticate_code(session, "SY8C-Z2GR") is not None
+    assert authenticate_code(session, "5Y8C-52GR") is None

@@ -13,8 +13,11 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from models import ApiToken, ClosedSession, Role, User, utcnow
 from web.services.audit import record
 
-# No 0/O, 1/I/L: codes are read aloud and typed on phones by people who may not read French well.
-CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+# No 0/O, 1/I/L, nor B/S/Z beside 8/5/2: codes are read aloud and typed on phones by people who
+# may not read French well (« 5Y8C » was typed « SY8C »). Codes made before B, S and Z went keep them.
+CODE_ALPHABET = "ACDEFGHJKMNPQRTUVWXY23456789"
+# What a letter typed for a digit of the alphabet stands for (older codes may hold the letter).
+_LOOK_ALIKES = str.maketrans({"B": "8", "S": "5", "Z": "2"})
 CODE_LENGTH = 8
 LOCK_AFTER = 5
 LOCK_MINUTES = 15
@@ -27,7 +30,7 @@ def hash_password(password: str) -> str:
 
 
 def new_access_code() -> str:
-    """A code like 'K7PM-Q2XD' (40 bits of randomness)."""
+    """A code like 'K7PM-Q2XD' (28 symbols, 8 of them: 38 bits of randomness)."""
     raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
     return f"{raw[:4]}-{raw[4:]}"
 
@@ -120,7 +123,13 @@ def authenticate_code(session: Session, code: str) -> User | None:
     """The active resident user holding this access code, or None."""
     if len("".join(ch for ch in code if ch.isalnum())) != CODE_LENGTH:
         return None
-    user = session.exec(select(User).where(User.access_code_digest == code_digest(code))).first()
+    # As typed (a code from before B, S and Z left the alphabet), then with the look-alikes read
+    # as the digits they resemble (« SY8C » for « 5Y8C »).
+    user = None
+    for digest in dict.fromkeys(code_digest(typed) for typed in (code, code.upper().translate(_LOOK_ALIKES))):
+        user = session.exec(select(User).where(User.access_code_digest == digest)).first()
+        if user is not None:
+            break
     if user is None or not user.is_active or user.role != Role.RESIDENT:
         return None
     user.last_login_at = utcnow()
