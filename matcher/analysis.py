@@ -714,13 +714,15 @@ def _languages_of(tokens: list[Any], starts: set[int]) -> list[tuple[int, str]]:
         # (« ma mère parle wolof et moi aussi je le parle ») or the name is the speaker's cue
         # (« … et moi je suis arabophone »).
         theirs = [i for i in cues if i not in own]
-        pronouns = [piece[i - 1].i for i in own if i and piece[i - 1].lower_ in _OBJECT_PRONOUNS]
+        pronouns = [i - 1 for i in own if i and piece[i - 1].lower_ in _OBJECT_PRONOUNS]
         named = [(t.i, code) for k, t in enumerate(piece) if (code := _language_of(t))
-                 and (pronouns or not (own and max((i for i in cues if i <= k), default=-1) in theirs))]
+                 and not (own and max((i for i in cues if i <= k), default=-1) in theirs
+                          and not any(p > k for p in pronouns))]
         if (own or listed) and not negated:
             found.extend(named)
-            if pronouns and not named:
-                found.extend((pronouns[0], code) for code in names_before)
+            # « L'arabe, je le parle et mon mari parle kabyle »: « le » stands for the part before.
+            if pronouns and not any(piece[p].i > t_i for p in pronouns[:1] for t_i, _code in named):
+                found.extend((piece[pronouns[0]].i, code) for code in names_before)
         cue_before = bool(own) or (cue_before and only_names)
         negated_before = negated
         names_before = [code for _i, code in named]

@@ -265,6 +265,10 @@ def test_negated_languages_are_not_spoken(analyzer: Analyzer) -> None:
     ("Ma grand-mère parlait tamoul et moi je le comprends.", ["ta"]),  # taken up by « le »
     ("Ma mère parle wolof et moi aussi je le parle.", ["wo"]),
     ("Ma mère parlait arabe et moi aussi je suis arabophone.", ["ar"]),  # the name is the cue
+    # « le » takes up what came before it, not a name after someone else's cue.
+    ("L'arabe, je le parle et mon mari parle kabyle.", ["ar"]),
+    ("J'apprends l'arabe, je le lis et mon fils parle turc.", ["ar"]),
+    ("Je le comprends un peu et mon mari parle anglais.", []),
 ])
 def test_languages_are_found_whoever_writes_the_profile(analyzer: Analyzer, text: str,
                                                        codes: list[str]) -> None:
