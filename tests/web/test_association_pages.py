@@ -200,6 +200,11 @@ def test_the_edit_form_counts_only_the_candidates_the_association_sees(
     ("Un bénévole qui parle arabe, l'anglais n'est pas nécessaire.", ["ar"]),
     ("Parler arabe serait un plus, mais ce n'est pas obligatoire.", []),
     ("Inutile d'avoir le permis, mais il faut parler anglais.", ["en"]),
+    # A « not needed » about something else takes nothing back.
+    ("Quelqu'un qui parle arabe et français, le permis n'est pas nécessaire.", ["ar"]),
+    ("Il faut parler anglais, pas besoin d'avoir le permis.", ["en"]),
+    ("Interprète arabe, pas indispensable.", []),
+    ("Une personne pouvant lire et écrire l'arabe.", ["ar"]),
 ])
 def test_the_languages_a_need_asks_of_the_person_it_seeks(text: str, codes: list[str]) -> None:
     need = SimpleNamespace(title="Accompagnement", description=text, languages=[])

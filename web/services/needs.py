@@ -256,9 +256,15 @@ _SOUGHT = re.compile(
 # un peu le kurde »); any other word ends them (« … pour accompagner des familles qui parlent dari »).
 _BETWEEN_NAMES = {"le", "la", "les", "l", "l'", "l’", "et", "ou", "un", "peu", "bien", "couramment", "aussi",
                   "en", "-", "/", ",", "de", "d'", "d’", "du"}
-# A need's sentences, each analysed on its own: what one says not needed (« … serait un plus, mais
-# ce n'est pas obligatoire ») takes back the languages asked before it in the sentence.
+# Other verbs of language between the verb and the names (« pouvant lire et écrire l'arabe »).
+_LANGUAGE_VERB = re.compile(r"(?:parl|compren|ma[iî]tris|li(?:s|t|re)$|[ée]cri|tradui)\w*", re.IGNORECASE)
+# A need's sentences, each analysed on its own: a « not needed » that points back (« … serait un
+# plus, mais ce n'est pas obligatoire », « pas besoin de le parler ») takes back the languages
+# asked before it in the sentence; « le permis n'est pas nécessaire » only itself.
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_POINTS_BACK = re.compile(r"^\s*(?:mais\s+)?(?:ce\s+n['’]est|c['’]est|ça|cela"
+                          r"|pas\s+besoin\s+de\s+(?:le|la|les|l['’])\s|(?:(?:ce|c['’]est|ça|cela)\s+)?(?:n['’]est\s+)?pas\s+(?:obligatoire|n[ée]cessaire"
+                          r"|indispensable|exig[ée]e?)\s*$)", re.IGNORECASE)
 
 
 def _sought_languages(text: str) -> list[str]:
@@ -268,7 +274,7 @@ def _sought_languages(text: str) -> list[str]:
         for word in re.finditer(r"[\w'’]+|[^\w\s]", text[sought.end():]):
             if named := languages_named(word[0]):
                 codes += named
-            elif word[0].lower() not in _BETWEEN_NAMES:
+            elif word[0].lower() not in _BETWEEN_NAMES and not _LANGUAGE_VERB.fullmatch(word[0]):
                 break
     return codes
 
@@ -280,7 +286,7 @@ def languages_not_asked(matching: MatchingService, need: Need, offered: Collecti
     goes without saying; a variety is named by its macrolanguage when only that is offered
     (« dari »: « persan / dari ») and goes with it asked (« kabyle » with « tamazight / berbère »);
     a sentence saying no names none, nor one said not needed (« le turc n'est pas nécessaire »),
-    and a « pas besoin de le parler », « mais ce n'est pas obligatoire » naming no language takes
+    and a « pas besoin de le parler », « mais ce n'est pas obligatoire » (`_POINTS_BACK`) takes
     back those asked before it in its sentence."""
     if matching.analyzer is None:
         return []
@@ -291,15 +297,18 @@ def languages_not_asked(matching: MatchingService, need: Need, offered: Collecti
     for analysis in matching.analyzer.analyze_many(sentences):
         codes: list[str] = []
         for statement in analysis.statements:
-            if _NOT_NEEDED.search(statement.text):
-                if not languages_named(statement.text):
+            # What a « not needed » says is not asked: « Il faut parler anglais, pas besoin
+            # d'avoir le permis » asks what comes before it.
+            text = statement.text
+            if not_needed := _NOT_NEEDED.search(text):
+                if not languages_named(text[not_needed.start():]) and _POINTS_BACK.search(text):
                     codes = []
+                text = text[:not_needed.start()]
+            if statement.negated or not text.strip():
                 continue
-            if statement.negated:
-                continue
-            if _ASKING.search(statement.text):
-                codes += statement.languages
-            codes += _sought_languages(statement.text)
+            if _ASKING.search(text):
+                codes += [code for code in statement.languages if code in languages_named(text)]
+            codes += _sought_languages(text)
         named |= {code if code in offered else LANGUAGE_PARENTS.get(code, code) for code in codes}
     return sorted(code for code in named if code != "fr" and code in offered and code not in asked
                   and LANGUAGE_PARENTS.get(code) not in asked)
