@@ -290,7 +290,7 @@ def test_export_round_trip_to_another_centre(client: FlaskClient, auth: Auth, se
     add_resident(session, world, "Samia", "=Je fais des gâteaux pour les fêtes.", initial="R",
                  languages=["ar", "ber"], availability=["weekend"], wants=["job"])
     add_resident(session, world, "Yusuf", "Je peins les appartements.", initial="T",
-                 consent_method="oral_in_person", languages=["fr", "crp"])
+                 consent_method="oral_in_person", languages=["fr", "crp", "prs"])
     auth.login(world.worker_a.email or "")
     response = client.get("/accompagnement/export/residents.csv")
     assert response.status_code == 200 and response.headers["Content-Type"] == "text/csv; charset=utf-8"
@@ -301,7 +301,7 @@ def test_export_round_trip_to_another_centre(client: FlaskClient, auth: Auth, se
     assert lines[0].startswith("prénom;initiale;quartier;langues")
     assert "'=Je fais des gâteaux" in text  # never a formula in a spreadsheet
     assert "Samia;R;Les Tilleuls;arabe, tamazight;week-end;emploi;" in text
-    assert "Yusuf;T;Les Tilleuls;français, créole;" in text  # no box offers it: named, not « crp »
+    assert "Yusuf;T;Les Tilleuls;français, créole, dari;" in text  # no box offers them: named, not « crp »
     assert "-" not in lines[1].split(";")[0] and "@" not in text  # no code, no email
 
     # worker B (another centre) exports nothing of centre A's, then imports A's file.

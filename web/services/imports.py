@@ -429,8 +429,8 @@ def _known_languages() -> dict[str, str]:
             with force_locale(locale):
                 for code, label in LANGUAGE_LABELS.items():
                     known[code] = code
-                    for part in str(label).split("/"):
-                        known[normalise(part)] = code
+                    for part in str(label).split("/"):  # « dari » of « persan / dari » stays Dari
+                        known.setdefault(normalise(part), code)
         known.update({"lsf": "fsl"})
         _LANGUAGE_WORDS[locales] = known
     return _LANGUAGE_WORDS[locales]
