@@ -286,7 +286,7 @@ def test_after_a_yes_and_a_withdrawal_her_pages_say_the_structure_reaches_her_th
     auth.post("/moi/donnees/accord/retrait", {"confirm": "y"}, token_from="/moi/donnees")
     home = " ".join(html.unescape(client.get("/moi/").get_data(as_text=True)).split())
     assert ("Vous avez dit oui, puis retiré votre accord. La structure ne voit plus votre téléphone. "
-            "Pour vous joindre, elle passe par la personne qui vous accompagne.") in home
+            "Pour vous joindre, la structure passe par la personne qui vous accompagne.") in home
     assert "La structure va vous contacter" not in home and "Choisir comment" not in home
     contact = html.unescape(client.get("/moi/contact").get_data(as_text=True))
     assert "les structures ne voient plus ce contact" in contact
@@ -306,8 +306,8 @@ def test_a_consent_that_ran_out_is_not_called_a_withdrawal(client: FlaskClient, 
     session.add(consent)
     session.commit()
     home = " ".join(html.unescape(client.get("/moi/").get_data(as_text=True)).split())
-    assert ("Vous avez dit oui. Votre accord pour Relais a pris fin. Pour vous joindre, elle passe par la "
-            "personne qui vous accompagne.") in home and "téléphone" not in home
+    assert ("Vous avez dit oui. Votre accord pour Relais a pris fin. Pour vous joindre, la structure "
+            "passe par la personne qui vous accompagne.") in home and "téléphone" not in home
     assert "retiré votre accord" not in home and "La structure va vous contacter" not in home
     contact = html.unescape(client.get("/moi/contact").get_data(as_text=True))
     assert "Votre accord pour Relais a pris fin : les structures ne voient plus ce contact" in contact
