@@ -657,7 +657,11 @@ def _someone_else(tokens: list[Any], cue: int) -> bool:
 
 
 def _language_of(token: Any) -> str | None:
-    word = token.lower_
+    return _word_language(token.lower_)
+
+
+def _word_language(word: str) -> str | None:
+    """The language a lower-cased word names: « arabe », or « arabophone » (`_PHONE_PREFIXES`)."""
     code = LANGUAGE_NAMES.get(word)
     if code is None and word.endswith("phone"):
         folded = fold_accents(word)
@@ -671,11 +675,7 @@ def languages_named(text: str) -> list[str]:
     only the speaker's)."""
     codes: dict[str, None] = {}
     for word in re.findall(r"\w+", text.lower()):
-        code = LANGUAGE_NAMES.get(word)
-        if code is None and word.endswith(("phone", "phones")):
-            folded = fold_accents(word)
-            code = next((c for prefix, c in _PHONE_PREFIXES.items() if folded.startswith(prefix)), None)
-        if code is not None:
+        if (code := _word_language(word.removesuffix("s") if word.endswith("phones") else word)) is not None:
             codes[code] = None
     return list(codes)
 

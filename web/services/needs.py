@@ -247,24 +247,25 @@ _NOT_NEEDED = re.compile(r"\b(?:pas\s+(?:besoin|n[ée]cessaire|obligatoire|indis
 # lire le turc », « un bénévole arabophone ». The analysis reads a relative clause as someone
 # else's language (« ma voisine qui parle arabe »): in a need, that someone is the one sought.
 # « Des personnes qui parlent tamoul » is more often the public than the volunteers sought.
+_LANGUAGE_VERBS = r"(?:parl|compren|ma[iî]tris|li(?:s|t|re)\b|[ée]cri|tradui)\w*"
 _SOUGHT = re.compile(
     r"\b(?:quelqu['’]\s?un|personne|b[ée]n[ée]voles?|volontaires?|intervenant\w*|animat(?:eur|rice)s?"
     r"|candidat\w*|profils?|interpr[èée]tes?|traduct(?:eur|rice)s?|m[ée]diat(?:eur|rice)s?)\s+"
-    r"(?:(?:qui|pouvant|sachant)\s+(?:parl|compren|ma[iî]tris|li(?:s|t|re)\b|[ée]cri|tradui)\w*|(?=\w+phones?\b))",
-    re.IGNORECASE)
+    r"(?:(?:qui|pouvant|sachant)\s+" + _LANGUAGE_VERBS + r"|(?=\w+phones?\b))", re.IGNORECASE)
 # What may stand between the languages the person sought speaks (« qui parle l'arabe, le turc ou
 # un peu le kurde »); any other word ends them (« … pour accompagner des familles qui parlent dari »).
 _BETWEEN_NAMES = {"le", "la", "les", "l", "l'", "l’", "et", "ou", "un", "peu", "bien", "couramment", "aussi",
                   "en", "-", "/", ",", "de", "d'", "d’", "du"}
 # Other verbs of language between the verb and the names (« pouvant lire et écrire l'arabe »).
-_LANGUAGE_VERB = re.compile(r"(?:parl|compren|ma[iî]tris|li(?:s|t|re)$|[ée]cri|tradui)\w*", re.IGNORECASE)
+_LANGUAGE_VERB = re.compile(_LANGUAGE_VERBS, re.IGNORECASE)
 # A need's sentences, each analysed on its own: a « not needed » that points back (« … serait un
 # plus, mais ce n'est pas obligatoire », « pas besoin de le parler ») takes back the languages
 # asked before it in the sentence; « le permis n'est pas nécessaire » only itself.
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _POINTS_BACK = re.compile(r"^\s*(?:mais\s+)?(?:ce\s+n['’]est|c['’]est|ça|cela"
-                          r"|pas\s+besoin\s+de\s+(?:le|la|les|l['’])\s|(?:(?:ce|c['’]est|ça|cela)\s+)?(?:n['’]est\s+)?pas\s+(?:obligatoire|n[ée]cessaire"
-                          r"|indispensable|exig[ée]e?)\s*$)", re.IGNORECASE)
+                          r"|pas\s+besoin\s+de\s+(?:le|la|les|l['’])\s"
+                          r"|(?:n['’]est\s+)?pas\s+(?:obligatoire|n[ée]cessaire|indispensable|exig[ée]e?)\s*$)",
+                          re.IGNORECASE)
 
 
 def _sought_languages(text: str) -> list[str]:
@@ -307,7 +308,8 @@ def languages_not_asked(matching: MatchingService, need: Need, offered: Collecti
             if statement.negated or not text.strip():
                 continue
             if _ASKING.search(text):
-                codes += [code for code in statement.languages if code in languages_named(text)]
+                said = languages_named(text)
+                codes += [code for code in statement.languages if code in said]
             codes += _sought_languages(text)
         named |= {code if code in offered else LANGUAGE_PARENTS.get(code, code) for code in codes}
     return sorted(code for code in named if code != "fr" and code in offered and code not in asked

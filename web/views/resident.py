@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from models import (
     ContactChannel,
@@ -64,14 +64,14 @@ def home() -> Any:
     consent = consent_state(session, user().resident_id or 0, date.today())
     return render_template("resident/home.html", matches=matches, needs=needs,
                            organisations=organisations, form=AnswerForm(), closed=closed,
-                           consent=consent, filled=filled, contact=_contact_given(session),
+                           consent=consent, filled=filled,
+                           contact=_contact_given(session.get(Resident, user().resident_id)),
                            approved=MatchStatus.APPROVED, accepted=MatchStatus.ACCEPTED)
 
 
-def _contact_given(session: Session) -> str | None:
+def _contact_given(me: Resident | None) -> str | None:
     """The contact detail the resident gave associations ("phone", "email"), None for none (they go
     through the worker): what a withdrawn consent hides from them."""
-    me = session.get(Resident, user().resident_id)
     channel = me.contact_channel if me is not None else ContactChannel.WORKER
     return None if channel == ContactChannel.WORKER else channel
 
@@ -207,7 +207,7 @@ def withdraw_confirm() -> Any:
     consent = current_consent(session, me)
     if not (consent and consent.is_valid(date.today())):
         return redirect(url_for("resident.my_data"))
-    return render_template("resident/withdraw.html", contact=_contact_given(session))
+    return render_template("resident/withdraw.html", contact=_contact_given(me))
 
 
 @bp.post("/donnees/accord/retrait")
