@@ -15,7 +15,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func
-from sqlmodel import Session, col, select, update
+from sqlmodel import Session, col, delete, select, update
 
 from models import (
     AuditEvent,
@@ -104,6 +104,27 @@ def confirm_and_wait(auth: Auth, job_id: int) -> BackgroundJob:
 
 def count(session: Session, table: type) -> int:
     return int(session.exec(select(func.count()).select_from(table)).one())
+
+
+def test_a_forgotten_file_says_so_where_it_can_be_sent_again(auth: Auth, session: Session,
+                                                             world: World) -> None:
+    """An unconfirmed file is forgotten after 24 hours, or when a person of the centre is erased:
+    its preview, « Importer » and « Annuler » answered a bare 404 to the colleague who had it open."""
+    auth.login(world.worker_a.email or "")
+    drafts = [draft_id(upload(auth, residents_csv().encode("utf-8"))) for _ in range(3)]
+    session.exec(delete(BackgroundJob).where(col(BackgroundJob.id).in_(drafts)))  # type: ignore[call-overload]
+    session.commit()
+    form = {"csrf_token": auth.token("/accompagnement/import")}
+    for ask in (lambda: auth.client.get(f"/accompagnement/import/{drafts[0]}"),
+                lambda: auth.client.post(f"/accompagnement/import/{drafts[1]}/valider", data=form),
+                lambda: auth.client.post(f"/accompagnement/import/{drafts[2]}/annuler", data=form)):
+        response = ask()
+        assert response.status_code == 302 and response.headers["Location"].endswith("/accompagnement/import")
+        page = auth.client.get("/accompagnement/import").get_data(as_text=True)
+        assert page.count("Ce fichier n&#39;est plus là") == 1 and "Déposez le fichier à nouveau" in page
+    # A job that is not the worker's is still refused, as before.
+    other = auth.client.get("/accompagnement/taches/999999")
+    assert other.status_code == 404
 
 
 # ---------------------------------------------------------------------- reading files

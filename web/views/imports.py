@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, url_for
 from flask_babel import gettext as _
 
-from models import JobStatus, Role
+from models import BackgroundJob, JobStatus, Role
 from web.extensions import db_session
 from web.forms import ImportForm
 from web.permissions import STAFF, get_job, roles_required, user
@@ -43,6 +43,8 @@ def upload() -> Any:
 @roles_required(*STAFF)
 def preview(job_id: int) -> Any:
     session = db_session()
+    if session.get(BackgroundJob, job_id) is None:
+        return _gone()
     job = get_job(session, user(), job_id)
     if job.status != JobStatus.DRAFT:
         return redirect(url_for("imports.job", job_id=job.id))
@@ -55,6 +57,8 @@ def preview(job_id: int) -> Any:
 @roles_required(*STAFF)
 def confirm(job_id: int) -> Any:
     session = db_session()
+    if session.get(BackgroundJob, job_id) is None:
+        return _gone()
     job = get_job(session, user(), job_id)
     try:
         csv_io.confirm(session, user(), job)
@@ -70,6 +74,8 @@ def confirm(job_id: int) -> Any:
 @roles_required(*STAFF)
 def cancel(job_id: int) -> Any:
     session = db_session()
+    if session.get(BackgroundJob, job_id) is None:
+        return _gone()
     if csv_io.cancel(session, get_job(session, user(), job_id)):
         flash(_("Import annulé : le fichier a été oublié."), "success")
     else:
@@ -117,6 +123,15 @@ def reindex() -> Any:
         return redirect(url_for("imports.job", job_id=running.row_id))
     _start(job.id or 0)
     return redirect(url_for("imports.job", job_id=job.id))
+
+
+def _gone() -> Any:
+    """An uploaded file's preview, confirmation or cancellation after the file was forgotten (24 hours
+    unconfirmed, or a person of the centre erased: jobs.drop_stale_drafts, drop_resident_drafts):
+    say so on the upload page, where it can be sent again, instead of a bare 404."""
+    flash(_("Ce fichier n'est plus là : un import qui n'a pas été lancé est oublié après 24 heures, "
+            "ou dès qu'une personne de la structure est effacée. Déposez le fichier à nouveau."), "error")
+    return redirect(url_for("imports.upload"))
 
 
 def _start(job_id: int) -> None:
