@@ -219,7 +219,14 @@ def _select_locale() -> str:
     chosen = chosen_language()
     if chosen in available:
         return chosen
-    return request.accept_languages.best_match(available) or "fr"
+    # The browser's first language that Relais speaks, by its primary tag: Werkzeug's best_match
+    # prefers an exact "en" at q=0.8 to "fr-FR" at q=1 (Chromium in France sends
+    # "fr-FR,en-US;q=0.9,en;q=0.8"), which gave French browsers the English interface.
+    for value, quality in request.accept_languages:  # best first
+        primary = value.replace("_", "-").split("-")[0].lower()
+        if quality > 0 and primary in available:
+            return primary
+    return "fr"
 
 
 def _register_health(app: Flask) -> None:

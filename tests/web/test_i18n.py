@@ -160,6 +160,17 @@ def test_the_browser_language_is_followed_when_a_catalogue_exists(client: FlaskC
     assert '<html lang="fr">' in page  # no German catalogue: French
 
 
+@pytest.mark.parametrize("header", ["fr-FR,en-US;q=0.9,en;q=0.8", "fr-FR,en;q=0.9", "fr-CA, en;q=0.5",
+                                    "de-DE,fr-FR;q=0.9,en;q=0.8"])
+def test_a_french_browser_gets_french_though_it_also_lists_english(client: FlaskClient, header: str) -> None:
+    """Chromium in France sends « fr-FR,en-US;q=0.9,en;q=0.8 »: Werkzeug's best_match preferred
+    the exact « en » to « fr-FR » and French browsers got the English interface."""
+    page = client.get("/", headers={"Accept-Language": header}).get_data(as_text=True)
+    assert '<html lang="fr">' in page
+    page = client.get("/", headers={"Accept-Language": "en-US,fr-FR;q=0.8"}).get_data(as_text=True)
+    assert '<html lang="en">' in page
+
+
 def test_the_switch_in_the_footer_stores_the_choice_in_the_session(
         client: FlaskClient, auth: Auth) -> None:
     page = client.get("/code").get_data(as_text=True)
