@@ -105,3 +105,30 @@ def test_guided_prompts_add_to_the_text(contexts: Contexts, session: Session, wo
     check_accessibility(phone, "habitant-relais home")
     assert session.exec(select(SkillDeclaration.text)).one() == (
         "Elle parle bambara.\nJe cuisine pour quarante personnes.\nJ'étais vendeuse au marché.")
+
+
+def test_after_valider_on_a_phone_the_desk_opens_at_the_next_card(contexts: Contexts, session: Session,
+                                                                  world: World) -> None:
+    """Fifty cards are ~60,000 px on a phone, and every « Valider » or « Écarter » opened the desk
+    at the top again: it opens at the next card, which has the focus (« a » acts on it)."""
+    people = [add_resident(session, world, name, "Je fais de la couture.", initial="K").resident
+              for name in ("Awa", "Ben", "Chloé", "Dina")]
+    need, _ = create_need(session, matching, world.member, NeedInput(
+        title="Atelier couture", description="Animer un atelier couture."), date.today())
+    cards = [f"proposal-{m.id}" for m in hand_proposals(
+        session, [(need.id or 0, p.id or 0, 0.6 - i / 100) for i, p in enumerate(people)])]
+    phone = contexts.phone().new_page()
+    log_in(phone, world.worker_a.email or "")
+    phone.goto("/accompagnement/propositions")
+    assert phone.evaluate("[...document.querySelectorAll('.proposal')].map(c => c.id)") == cards
+    phone.locator(f"#{cards[2]} [data-approve]").click()
+    phone.wait_for_url(f"**/accompagnement/propositions#{cards[3]}")
+    expect(phone.locator(f"#{cards[3]}")).to_be_focused()
+    expect(phone.locator(f"#{cards[3]}")).to_be_in_viewport()
+    assert phone.evaluate("window.scrollY") > 0
+    phone.keyboard.press("a")
+    phone.wait_for_url(f"**/accompagnement/propositions#{cards[1]}")  # the last card: the previous one
+    expect(phone.locator(f"#{cards[1]}")).to_be_focused()
+    session.expire_all()
+    assert [m.status for m in session.exec(select(Match).order_by(Match.id)).all()] == [
+        MatchStatus.PROPOSED, MatchStatus.PROPOSED, MatchStatus.APPROVED, MatchStatus.APPROVED]

@@ -171,6 +171,34 @@ def test_bulk_approve_needs_a_selection(client: FlaskClient, auth: Auth, desk: D
     assert "Cochez au moins une proposition." in page
 
 
+def test_after_a_card_is_done_the_desk_opens_at_the_next_one(client: FlaskClient, auth: Auth,
+                                                            desk: Desk, session: Session) -> None:
+    """Fifty cards are ~60,000 px on a phone: after every « Valider » or « Écarter » the desk
+    opened at the top. Each card's forms name the next card (the previous one after the last);
+    after an error the desk opens at the top, where the message is."""
+    auth.login(desk.world.worker_a.email or "")
+    page = client.get(DESK).get_data(as_text=True)
+    order = [int(i) for i in re.findall(r'data-testid="proposal-(\d+)"', page)]
+    assert len(order) == 4
+    cards = page.split('data-testid="proposal-')[1:]
+    for card, following in zip(cards, [*order[1:], order[-2]], strict=True):
+        assert card.count(f'<input type="hidden" name="next" value="{following}">') == 2  # both forms
+    response = auth.post(f"{DESK}/{order[0]}/valider", {"next": str(order[1])}, token_from=DESK)
+    assert response.headers["Location"] == f"{DESK}#proposal-{order[1]}"  # type: ignore[attr-defined]
+    response = auth.post(f"{DESK}/{order[1]}/refuser", {"reason_code": "busy", "next": str(order[2])},
+                         token_from=DESK)
+    assert response.headers["Location"] == f"{DESK}#proposal-{order[2]}"  # type: ignore[attr-defined]
+    assert status(session, order[0]) == MatchStatus.APPROVED
+    assert status(session, order[1]) == MatchStatus.REJECTED
+    response = auth.post(f"{DESK}/{order[2]}/refuser", {"reason_code": "", "next": str(order[3])},
+                         token_from=DESK)
+    assert response.headers["Location"] == DESK  # type: ignore[attr-defined]
+    response = auth.post(f"{DESK}/{order[2]}/valider", {"next": "x"}, token_from=DESK)
+    assert response.headers["Location"] == DESK  # type: ignore[attr-defined]
+    page = client.get(DESK).get_data(as_text=True)
+    assert len(shown(page)) == 1 and not re.search(r'name="next" value="\d', page)  # nowhere else to go
+
+
 @pytest.mark.parametrize("reason", [r.value for r in RejectionReason if r != RejectionReason.OTHER])
 def test_each_rejection_reason(client: FlaskClient, auth: Auth, desk: Desk, session: Session,
                                reason: str) -> None:

@@ -52,6 +52,11 @@
     cards[next].scrollIntoView({block: "nearest"});
   }
 
+  // After « Valider » or « Écarter » the desk opens at the next card (#proposal-…): it takes the
+  // focus, so a, x and r act on it and a screen reader goes on from there.
+  var target = window.location.hash ? document.getElementById(window.location.hash.slice(1)) : null;
+  if (target && cards.indexOf(target) >= 0) { target.focus(); }
+
   document.addEventListener("keydown", function (event) {
     if (!enabled || event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) { return; }
     if (typing(event.target)) { return; }
