@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
+from babel.lists import format_list
+from flask_babel import get_locale, gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
@@ -467,10 +469,26 @@ def answer_label(status: str) -> str:
     return str(ANSWER_LABELS.get(MatchStatus(status), status_label(status)))
 
 
+WEEKDAY_TIMES = {
+    Availability.WEEKDAY_MORNING: _l("le matin"),
+    Availability.WEEKDAY_AFTERNOON: _l("l'après-midi"),
+    Availability.WEEKDAY_EVENING: _l("le soir"),
+}
+
+
 def slot_labels(slots: list[str] | None) -> str:
-    """The time slots of a need or a person, in the labels' order ("weekend" → "le week-end";
-    a Jinja filter)."""
-    return ", ".join(str(text) for slot, text in AVAILABILITY_LABELS.items() if slot in (slots or []))
+    """The time slots of a need or a person, in the labels' order, weekdays said once: « en
+    semaine, le matin et l'après-midi ; le week-end » (it read « en semaine, le matin, en semaine,
+    l'après-midi, le week-end »). A Jinja filter."""
+    chosen = set(slots or [])
+    times = [slot for slot in WEEKDAY_TIMES if slot in chosen]
+    weekdays = str(AVAILABILITY_LABELS[times[0]]) if len(times) == 1 else gettext(
+        "en semaine, %(times)s", times=format_list([str(WEEKDAY_TIMES[slot]) for slot in times],
+                                                  locale=str(get_locale() or "fr"))) if times else ""
+    weekend = str(AVAILABILITY_LABELS[Availability.WEEKEND]) if Availability.WEEKEND in chosen else ""
+    if weekdays and weekend:
+        return gettext("%(weekdays)s ; %(weekend)s", weekdays=weekdays, weekend=weekend)
+    return weekdays or weekend
 
 
 def want_labels(wants: list[str] | None) -> str:

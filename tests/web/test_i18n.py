@@ -366,3 +366,22 @@ def test_what_people_typed_in_french_is_marked_french_on_english_pages(client: F
         french = client.get(path).get_data(as_text=True)
         in_french = " ".join(text for _tag, text in marked.findall(french))
         assert '<html lang="fr">' in french and not any(words in in_french for words in typed), path
+
+
+@pytest.mark.parametrize(("slots", "french", "english"), [
+    (["weekday_morning"], "en semaine, le matin", "weekdays, mornings"),
+    (["weekend", "weekday_afternoon", "weekday_morning"],
+     "en semaine, le matin et l'après-midi ; le week-end", "weekdays, mornings and afternoons; weekends"),
+    (["weekday_morning", "weekday_afternoon", "weekday_evening"],
+     "en semaine, le matin, l'après-midi et le soir", "weekdays, mornings, afternoons, and evenings"),
+    (["weekend"], "le week-end", "weekends"),
+    ([], "", ""),
+])
+def test_time_slots_say_weekdays_once(app: Flask, slots: list[str], french: str, english: str) -> None:
+    """A profile read « en semaine, le matin, en semaine, l'après-midi » (a journey reviewer)."""
+    from web.forms import slot_labels
+
+    with app.test_request_context("/"):
+        assert slot_labels(slots) == french
+    with app.test_request_context("/", headers=ENGLISH):
+        assert slot_labels(slots) == english

@@ -114,7 +114,7 @@ def test_a_need_reads_the_same_to_its_association_the_worker_and_the_resident(
               token_from=NEW)
     need = session.exec(select(Need)).one()
     assert need.availability and need.languages == ["ar"]
-    slots = "Créneaux :</strong> en semaine, le matin, le week-end"
+    slots = "Créneaux :</strong> en semaine, le matin ; le week-end"
     languages = "Langues :</strong> arabe"
     page = client.get(f"/structure/besoins/{need.id}").get_data(as_text=True)
     assert slots in page and languages in page and "Combien :</strong> 2" in page
