@@ -205,9 +205,11 @@ class User(SQLModel, table=True):
 class Resident(SQLModel, table=True):
     # A centre's residents by name (its lists), what waits for validation (migration 0010).
     # sqlite_autoincrement: an erased person's id is never given to another (migration 0017).
+    # The review desk's and the lists' neighbourhood filter (migration 0022).
     __table_args__ = (Index("ix_resident_organisation_id_first_name", "organisation_id", "first_name"),
                       Index("ix_resident_validation_status_organisation_id", "validation_status",
                             "organisation_id"),
+                      Index("ix_resident_territory_id", "territory_id"),
                       {"sqlite_autoincrement": True})
 
     id: int | None = Field(default=None, primary_key=True)
@@ -405,8 +407,10 @@ class Match(SQLModel, table=True):
 class AuditEvent(SQLModel, table=True):
     """Who did what, when. Append-only: rows are never updated or deleted."""
 
-    # A resident's history and export read the events about them (migration 0010).
-    __table_args__ = (Index("ix_auditevent_object_type_object_id", "object_type", "object_id"),)
+    # A resident's history and export read the events about them (migration 0010); the journal's
+    # filter by action and `GET /residents/erased?since=` read one action from a moment (0022).
+    __table_args__ = (Index("ix_auditevent_object_type_object_id", "object_type", "object_id"),
+                      Index("ix_auditevent_action_at", "action", "at"))
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(default_factory=utcnow, index=True)
