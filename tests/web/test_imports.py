@@ -123,9 +123,11 @@ def test_a_forgotten_file_says_so_where_it_can_be_sent_again(auth: Auth, session
         assert response.status_code == 302 and response.headers["Location"].endswith("/accompagnement/import")
         page = auth.client.get("/accompagnement/import").get_data(as_text=True)
         assert page.count("Ce fichier n&#39;est plus là") == 1 and "Déposez le fichier à nouveau" in page
-    # A job that is not the worker's is still refused, as before.
-    other = auth.client.get("/accompagnement/taches/999999")
-    assert other.status_code == 404
+    # Another centre's file that is there is still refused, as before.
+    kept = draft_id(upload(auth, residents_csv().encode("utf-8")))
+    auth.logout()
+    auth.login(world.worker_b.email or "")
+    assert auth.client.get(f"/accompagnement/import/{kept}").status_code == 403
 
 
 # ---------------------------------------------------------------------- reading files

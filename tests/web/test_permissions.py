@@ -217,12 +217,14 @@ MATRIX = [
     ("POST", "/notifications/999999/ouvrir",
      {'worker_a': 404, 'worker_b': 404, 'member': 404, 'admin': 404, 'resident': 404,
       'other_resident': 404, 'relais': 404}),
+    # A file that is not there (never was, or forgotten: 24 h, an erasure) sends back to the
+    # upload page, which says so; another centre's file is still refused (403).
     ("GET", "/accompagnement/import/999999",
-     {'worker_a': 404, 'worker_b': 404, 'admin': 404}),
+     {'worker_a': 302, 'worker_b': 302, 'admin': 302}),
     ("POST", "/accompagnement/import/999999/valider",
-     {'worker_a': 404, 'worker_b': 404, 'admin': 404}),
+     {'worker_a': 302, 'worker_b': 302, 'admin': 302}),
     ("POST", "/accompagnement/import/999999/annuler",
-     {'worker_a': 404, 'worker_b': 404, 'admin': 404}),
+     {'worker_a': 302, 'worker_b': 302, 'admin': 302}),
     ("GET", "/accompagnement/taches/999999",
      {'worker_a': 404, 'worker_b': 404, 'admin': 404}),
     ("GET", "/accompagnement/taches/999999.json",
