@@ -291,6 +291,9 @@ class RelaisNeedForm(FlaskForm):
                                 validators=[DataRequired(), Length(max=10_000)])
     where_text = StringField(_l("Où (facultatif)"), validators=[Optional(), Length(max=200)])
     territory_id = SelectField(_l("Quartier"), coerce=int)
+    # « La crèche cherche quelqu'un qui parle tamoul » (the form's own example) had no box: the
+    # need went into matching asking no language, and the worker validating it could not add one.
+    languages = MultiCheckboxField(_l("Langues demandées (facultatif)"), choices=choices(LANGUAGE_LABELS))
 
 
 class AnswerForm(FlaskForm):

@@ -214,6 +214,23 @@ def test_a_need_seen_in_the_neighbourhood_waits_too(client: FlaskClient, auth: A
     assert re.search(r'status-approved">validé<', noted[:noted.index("</li>")])
 
 
+def test_a_need_noted_by_a_habitant_relais_can_ask_for_a_language(client: FlaskClient, auth: Auth,
+                                                                  world: World, session: Session) -> None:
+    """« La crèche cherche quelqu'un qui parle tamoul » is the form's own example, and the form had
+    no languages: the need went into matching asking none (a journey reviewer's finding)."""
+    auth.login(world.relais.email or "")
+    form = client.get(NEW_NEED).get_data(as_text=True)
+    assert "Langues demandées (facultatif)" in form and 'name="languages" type="checkbox" value="ta"' in form
+    auth.post(NEW_NEED, need_form("Crèche", "La crèche cherche quelqu'un qui parle tamoul.",
+                                  territory_id=world.tilleuls.id, languages=["ta"]), token_from=NEW_NEED)
+    need = session.exec(select(Need).where(Need.title == "Crèche")).one()
+    assert need.languages == ["ta"] and need.validation_status == ValidationStatus.PENDING
+    auth.logout()
+    auth.login(world.worker_a.email or "")
+    page = client.get("/accompagnement/a-valider").get_data(as_text=True)
+    assert "Langues :</strong> tamoul" in page
+
+
 def test_a_need_waiting_for_validation_is_not_read_by_the_centres_member_accounts(
         client: FlaskClient, auth: Auth, world: World, session: Session) -> None:
     """An administrator may give a centre an association member's account (its own needs); a need

@@ -82,7 +82,8 @@ def new_need() -> Any:
     _territory_choices(form)
     if form.validate_on_submit():
         data = NeedInput(title=form.title.data or "", description=form.description.data or "",
-                         territory_id=form.territory_id.data, where_text=form.where_text.data or "")
+                         territory_id=form.territory_id.data, where_text=form.where_text.data or "",
+                         languages=list(form.languages.data or []))
         sent = False
         try:
             create_need(session, matching, user(), data, date.today())
