@@ -784,9 +784,6 @@ def _original_span(original: str, offsets: list[tuple[int, int, int, int]], star
 
 _TAKING_UP = {"c'", "ça", "ca", "cela"}
 _CLITICS = {"le", "la", "l'", "les", "en", "y"}
-# Pronouns that may stand between a subject or « ne »/« pas » and the one taking the topic up:
-# « l'ordinateur, je sais pas m'en servir », « la voiture, je ne te la prête pas ».
-_PRONOUNS_BETWEEN = {"m'", "me", "t'", "te", "s'", "se", "lui", "leur", "nous", "vous"}
 _SUBJECTS_OR_NE = _SUBJECTS | _NE
 
 
@@ -809,16 +806,10 @@ def _topic_taken_up(doc: Any, begin: int, at: int, end: int) -> bool:
     for t in doc[at + 1:end]:
         if t.lower_ in _TAKING_UP:
             return True
-        if t.lower_ not in _CLITICS:
-            continue
-        before = t.i - 1
-        while before > at + 1 and doc[before].lower_ in _PRONOUNS_BETWEEN:
-            before -= 1
         # After a subject or « ne », « le », « la » stand for something (« je ne la fais plus »);
-        # after « pas », only before a verb (« pas le faire », « pas m'en servir », not « pas le
-        # camion »).
-        if doc[before].lower_ in _SUBJECTS_OR_NE or (
-                doc[before].lower_ in _DENIERS and t.i + 1 < end and doc[t.i + 1].pos_ in {"VERB", "AUX"}):
+        # after « pas », only before a verb (« pas le faire », not « pas le camion »).
+        if t.lower_ in _CLITICS and (doc[t.i - 1].lower_ in _SUBJECTS_OR_NE or (
+                doc[t.i - 1].lower_ in _DENIERS and t.i + 1 < end and doc[t.i + 1].pos_ in {"VERB", "AUX"})):
             return True
     return False
 

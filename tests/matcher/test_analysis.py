@@ -196,9 +196,6 @@ def test_affirmations_are_not_negated(analyzer: Analyzer, text: str) -> None:
 @pytest.mark.parametrize("text", [
     "Le ménage, c'est quelque chose qui ne me plaît pas.", "La couture, je ne la fais plus.",
     "Le jardinage, j'en fais pas.", "Le ménage, je sais pas le faire.",
-    # A pronoun between (« m'en », « te la »): « Internet et tout ça » was a skill of someone who
-    # cannot use it, and she was proposed for the repair café.
-    "Internet et tout ça, je sais pas m'en servir.", "La voiture, je ne te la prête pas.",
 ])
 def test_a_topic_taken_up_by_a_no_is_one_refusal(analyzer: Analyzer, text: str) -> None:
     """« Le ménage, c'est quelque chose qui ne me plaît pas » gave « Le ménage » as a skill, and the
