@@ -225,10 +225,20 @@ def test_a_need_noted_by_a_habitant_relais_can_ask_for_a_language(client: FlaskC
                                   territory_id=world.tilleuls.id, languages=["ta"]), token_from=NEW_NEED)
     need = session.exec(select(Need).where(Need.title == "Crèche")).one()
     assert need.languages == ["ta"] and need.validation_status == ValidationStatus.PENDING
+    # A box ticked by mistake is corrected when the centre sends the need back.
+    sent_back(auth, world, "besoins", need.id, "C'est du tamazight qu'il faut.")
+    fix = f"/relais/besoins/{need.id}/corriger"
+    page = client.get(fix).get_data(as_text=True)
+    assert re.search(r'<input checked id="languages-\d+" name="languages" type="checkbox" value="ta">', page)
+    auth.post(fix, {"title": "Crèche", "description": "La crèche cherche quelqu'un qui parle tamazight.",
+                    "languages": ["ber"]}, token_from=fix)
+    session.expire_all()
+    need = session.exec(select(Need).where(Need.title == "Crèche")).one()
+    assert need.languages == ["ber"] and need.validation_status == ValidationStatus.PENDING
     auth.logout()
     auth.login(world.worker_a.email or "")
     page = client.get("/accompagnement/a-valider").get_data(as_text=True)
-    assert "Langues :</strong> tamoul" in page
+    assert "Langues :</strong> tamazight" in page
 
 
 def test_a_need_waiting_for_validation_is_not_read_by_the_centres_member_accounts(

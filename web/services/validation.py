@@ -264,8 +264,9 @@ def resubmit_resident(session: Session, matching: MatchingService, relais: User,
 
 
 def resubmit_need(session: Session, matching: MatchingService, relais: User, need: Need,
-                  title: str, description: str, today: date) -> None:
-    """The habitant-relais corrects a need sent back to them; it waits for validation again."""
+                  title: str, description: str, today: date, languages: list[str] | None = None) -> None:
+    """The habitant-relais corrects a need sent back to them (its words, and the languages it asks
+    when given); it waits for validation again."""
 
     def sent_just_now() -> bool:
         return session.exec(select(Need.id).where(
@@ -276,8 +277,9 @@ def resubmit_need(session: Session, matching: MatchingService, relais: User, nee
     _back_to_validation(session, need, sent_just_now)
     record(session, relais, "need.resubmit", "need", need.id)
     try:
-        update_need(session, matching, relais, need, {"title": title, "description": description},
-                    today, source="relais")
+        words: dict[str, Any] = {"title": title, "description": description}
+        update_need(session, matching, relais, need,
+                    words if languages is None else {**words, "languages": languages}, today, source="relais")
     except ServiceError:
         session.rollback()
         raise

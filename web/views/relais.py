@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from matcher.sensitive import find_sensitive
 from models import Need, Resident, Role, ValidationStatus
 from web.extensions import db_session, matching
-from web.forms import CorrectionForm, RelaisNeedForm, ResidentForm, choices
+from web.forms import CorrectionForm, RelaisNeedForm, ResidentForm, choices, offer_languages
 from web.permissions import get_own_submission, roles_required, user
 from web.services import AlreadyDone, ServiceError
 from web.services.needs import NeedInput, create_need
@@ -156,12 +156,13 @@ def fix_need(need_id: int) -> Any:
     if need.validation_status != ValidationStatus.RETURNED and request.method == "GET":
         return redirect(url_for("relais.home"))
     form = RelaisNeedForm(obj=need)
-    del form.territory_id, form.where_text  # only the words are corrected here
+    del form.territory_id, form.where_text  # the words and the languages are corrected here
+    offer_languages(form.languages, need.languages)  # one an import gave stays a box
     if form.validate_on_submit():
         sent = False
         try:
             resubmit_need(session, matching, user(), need, form.title.data or "",
-                          form.description.data or "", date.today())
+                          form.description.data or "", date.today(), list(form.languages.data or []))
             sent = True
         except ServiceError as exc:
             for message in exc.messages:
