@@ -407,8 +407,9 @@ class Match(SQLModel, table=True):
 class AuditEvent(SQLModel, table=True):
     """Who did what, when. Append-only: rows are never updated or deleted."""
 
-    # A resident's history and export read the events about them (migration 0010); the journal's
-    # filter by action and `GET /residents/erased?since=` read one action from a moment (0022).
+    # A resident's history and export read the events about them (migration 0010);
+    # `GET /residents/erased?since=` reads one action from a moment (0022). The journal's filter
+    # by action prefix (a LIKE) does not use it.
     __table_args__ = (Index("ix_auditevent_object_type_object_id", "object_type", "object_id"),
                       Index("ix_auditevent_action_at", "action", "at"))
 

@@ -4,9 +4,10 @@ Revision ID: 0022
 Revises: 0021
 Create Date: 2026-12-07
 
-On a 10,000-resident copy, a review helper found the review desk's neighbourhood filter and the
-journal's action filter (and `GET /residents/erased?since=`) scanning whole tables: `resident`
-by `territory_id`, `auditevent` (which grows with every reading journaled) by `action`.
+On a 10,000-resident copy, a review helper found the review desk's neighbourhood filter and
+`GET /residents/erased?since=` (action = … and at >= …) scanning whole tables: `resident` by
+`territory_id`, `auditevent` (which grows with every reading journaled) by `action`. The
+journal page's filter by action prefix (a LIKE) still scans.
 """
 from __future__ import annotations
 
