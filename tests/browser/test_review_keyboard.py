@@ -108,7 +108,8 @@ def test_guided_prompts_add_to_the_text(contexts: Contexts, session: Session, wo
 
 
 def test_after_valider_on_a_phone_the_desk_opens_at_the_next_card(contexts: Contexts, session: Session,
-                                                                  world: World) -> None:
+                                                                  world: World, check_accessibility: Check
+                                                                  ) -> None:
     """Fifty cards are ~60,000 px on a phone, and every « Valider » or « Écarter » opened the desk
     at the top again: it opens at the next card, which has the focus (« a » acts on it)."""
     people = [add_resident(session, world, name, "Je fais de la couture.", initial="K").resident
@@ -125,6 +126,11 @@ def test_after_valider_on_a_phone_the_desk_opens_at_the_next_card(contexts: Cont
     phone.wait_for_url(f"**/accompagnement/propositions#{cards[3]}")
     expect(phone.locator(f"#{cards[3]}")).to_be_focused()
     expect(phone.locator(f"#{cards[3]}")).to_be_in_viewport()
+    # What was done is said beside it, not only at the top of the page, out of view.
+    said = phone.locator(".cards li.done [role=status]")
+    expect(said).to_have_text("Proposition validée : la personne la verra dans son espace.")
+    expect(said).to_be_in_viewport()
+    check_accessibility(phone, "review desk at the next card")
     assert phone.evaluate("window.scrollY") > 0
     phone.keyboard.press("a")
     phone.wait_for_url(f"**/accompagnement/propositions#{cards[1]}")  # the last card: the previous one

@@ -53,9 +53,30 @@
   }
 
   // After « Valider » or « Écarter » the desk opens at the next card (#proposal-…): it takes the
-  // focus, so a, x and r act on it and a screen reader goes on from there.
+  // focus, so a, x and r act on it and a screen reader goes on from there. What was done is said
+  // again just above it (the page's message is at the top, out of view on a phone), in a live
+  // region filled after load, so that screen readers say it too.
   var target = window.location.hash ? document.getElementById(window.location.hash.slice(1)) : null;
-  if (target && cards.indexOf(target) >= 0) { target.focus(); }
+  if (target && cards.indexOf(target) >= 0) {
+    var done = document.querySelector(".messages .flash.success");
+    var said = null;
+    if (done) {
+      var row = document.createElement("li");
+      row.className = "done";
+      said = document.createElement("p");
+      said.className = "flash success";
+      said.setAttribute("role", "status");
+      row.appendChild(said);
+      target.parentNode.insertBefore(row, target);
+    }
+    target.focus({preventScroll: true});
+    // After the browser's own scroll to the fragment, which would hide the line above the card.
+    window.setTimeout(function () {
+      if (!said) { return; }
+      said.textContent = done.textContent;
+      said.parentNode.scrollIntoView({block: "start"});
+    }, 100);
+  }
 
   document.addEventListener("keydown", function (event) {
     if (!enabled || event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) { return; }
