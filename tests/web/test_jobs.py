@@ -366,8 +366,9 @@ def test_job_routes_permissions(client: FlaskClient, auth: Auth, session: Sessio
             assert response.status_code == (302 if method == "POST" and expected == 200 else expected), path
     if role == "admin":
         assert client.get("/accompagnement/taches/999999").status_code == 404
-        assert client.post("/accompagnement/import/999999/valider",
-                           data={"csrf_token": auth.token()}).status_code == 404
+        # A file that is not there (never was, or forgotten) sends back to the upload page.
+        gone = client.post("/accompagnement/import/999999/valider", data={"csrf_token": auth.token()})
+        assert gone.status_code == 302 and gone.headers["Location"].endswith("/accompagnement/import")
 
 
 # ---------------------------------------------------------------------- RQ with a real Redis
