@@ -293,7 +293,10 @@ class RelaisNeedForm(FlaskForm):
     territory_id = SelectField(_l("Quartier"), coerce=int)
     # « La crèche cherche quelqu'un qui parle tamoul » (the form's own example) had no box: the
     # need went into matching asking no language, and the worker validating it could not add one.
-    languages = MultiCheckboxField(_l("Langues demandées (facultatif)"), choices=choices(LANGUAGE_LABELS))
+    languages = MultiCheckboxField(
+        _l("Langues demandées (facultatif)"), choices=choices(LANGUAGE_LABELS),
+        description=_l("Cochez une langue seulement si la personne doit la parler : seules les personnes "
+                       "qui la parlent seront proposées."))
 
 
 class AnswerForm(FlaskForm):
@@ -485,9 +488,8 @@ def slot_labels(slots: list[str] | None) -> str:
     l'après-midi, le week-end »). A Jinja filter."""
     chosen = set(slots or [])
     times = [slot for slot in WEEKDAY_TIMES if slot in chosen]
-    weekdays = str(AVAILABILITY_LABELS[times[0]]) if len(times) == 1 else gettext(
-        "en semaine, %(times)s", times=format_list([str(WEEKDAY_TIMES[slot]) for slot in times],
-                                                  locale=str(get_locale() or "fr"))) if times else ""
+    weekdays = gettext("en semaine, %(times)s", times=format_list(
+        [str(WEEKDAY_TIMES[slot]) for slot in times], locale=str(get_locale() or "fr"))) if times else ""
     weekend = str(AVAILABILITY_LABELS[Availability.WEEKEND]) if Availability.WEEKEND in chosen else ""
     if weekdays and weekend:
         return gettext("%(weekdays)s ; %(weekend)s", weekdays=weekdays, weekend=weekend)

@@ -264,9 +264,9 @@ def resubmit_resident(session: Session, matching: MatchingService, relais: User,
 
 
 def resubmit_need(session: Session, matching: MatchingService, relais: User, need: Need,
-                  title: str, description: str, today: date, languages: list[str] | None = None) -> None:
-    """The habitant-relais corrects a need sent back to them (its words, and the languages it asks
-    when given); it waits for validation again."""
+                  title: str, description: str, languages: list[str], today: date) -> None:
+    """The habitant-relais corrects a need sent back to them (its words and the languages it asks);
+    it waits for validation again."""
 
     def sent_just_now() -> bool:
         return session.exec(select(Need.id).where(
@@ -277,9 +277,9 @@ def resubmit_need(session: Session, matching: MatchingService, relais: User, nee
     _back_to_validation(session, need, sent_just_now)
     record(session, relais, "need.resubmit", "need", need.id)
     try:
-        words: dict[str, Any] = {"title": title, "description": description}
         update_need(session, matching, relais, need,
-                    words if languages is None else {**words, "languages": languages}, today, source="relais")
+                    {"title": title, "description": description, "languages": languages}, today,
+                    source="relais")
     except ServiceError:
         session.rollback()
         raise

@@ -58,24 +58,22 @@
   // region filled after load, so that screen readers say it too.
   var target = window.location.hash ? document.getElementById(window.location.hash.slice(1)) : null;
   if (target && cards.indexOf(target) >= 0) {
+    target.focus({preventScroll: true});
     var done = document.querySelector(".messages .flash.success");
-    var said = null;
     if (done) {
       var row = document.createElement("li");
+      var said = document.createElement("p");
       row.className = "done";
-      said = document.createElement("p");
       said.className = "flash success";
       said.setAttribute("role", "status");
       row.appendChild(said);
       target.parentNode.insertBefore(row, target);
+      // After the browser's own scroll to the fragment, which would hide the line above the card.
+      window.setTimeout(function () {
+        said.textContent = done.textContent;
+        row.scrollIntoView({block: "start"});
+      }, 100);
     }
-    target.focus({preventScroll: true});
-    // After the browser's own scroll to the fragment, which would hide the line above the card.
-    window.setTimeout(function () {
-      if (!said) { return; }
-      said.textContent = done.textContent;
-      said.parentNode.scrollIntoView({block: "start"});
-    }, 100);
   }
 
   document.addEventListener("keydown", function (event) {

@@ -162,7 +162,7 @@ def fix_need(need_id: int) -> Any:
         sent = False
         try:
             resubmit_need(session, matching, user(), need, form.title.data or "",
-                          form.description.data or "", date.today(), list(form.languages.data or []))
+                          form.description.data or "", list(form.languages.data or []), date.today())
             sent = True
         except ServiceError as exc:
             for message in exc.messages:
