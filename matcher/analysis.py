@@ -814,6 +814,51 @@ def _topic_taken_up(doc: Any, begin: int, at: int, end: int) -> bool:
     return False
 
 
+def _word_set(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# A clause made only of when, how and on what terms a person can come (« je suis disponible le
+# samedi matin », « il faut que ce soit à pied ou en bus », « il me faut un salaire ») says no skill:
+# as a statement it paired best with any need saying when it happens (« une personne disponible
+# le samedi matin ») or naming a bus, above the people who can do the thing. The time a person
+# gives is read from their slots, the need's from its own; the words stay in the declaration.
+# Accent-folded words; a clause is a circumstance when it has an anchor and nothing else but
+# circumstance and function words (one other word, « cuisiner », keeps it a statement).
+_CIRCUMSTANCE_ANCHORS = _word_set("""
+    disponible disponibles dispo dispos libre libres available free
+    lundi mardi mercredi jeudi vendredi samedi dimanche lundis mardis mercredis jeudis vendredis samedis
+    dimanches matin matins matinee matinees soir soirs soiree soirees apres midi nuit nuits semaine semaines
+    week weekend weekends vacances horaires heures monday tuesday wednesday thursday friday saturday sunday
+    mornings evenings weekdays faut faudrait salaire salaires paye payee payes payees remunere remuneree
+    remuneration smic pied bus tram tramway metro deplace deplacer deplacements""")
+_CIRCUMSTANCE_WORDS = _CIRCUMSTANCE_ANCHORS | _word_set("""
+    je j me m moi nous on il elle vous i am we are in at the and or every all only
+    suis es est sommes etes sont serai sera serez serons seront etre soit sois soient ai avons
+    peux peut pouvons pouvez pourrai pourrais pourrait venir passer
+    que qu ce c ca un une des le la l les de du d en a au aux ou et mais pendant partir jusqu
+    tous toutes tout toute chaque par fois jour jours journee journees demi temps plein partiel
+    scolaires seulement uniquement surtout aussi plutot sauf souvent parfois generalement debut fin
+    mois entre tot tard end morning evening afternoon afternoons
+    pres proche chez maison quartier domicile loin transports commun contrat declare declaree cdi cdd
+    travail emploi cherche cherches cherchons cherchez recherche recherchons recherchez personne personnes
+    benevole benevoles volontaire volontaires possible possibles frequence duree disponibilite disponibilites
+    horaire creneau creneaux h plupart""")
+
+
+def _circumstance(words: list[str]) -> bool:
+    """Only when, how or on what terms, no skill (lower-case words): see _CIRCUMSTANCE_ANCHORS."""
+    folded = [fold_accents(w) for w in words]
+    return (any(w in _CIRCUMSTANCE_ANCHORS for w in folded)
+            and all(w in _CIRCUMSTANCE_WORDS for w in folded))
+
+
+def circumstance(text: str) -> bool:
+    """`text` says only when, how or on what terms (« disponible le samedi matin », « il faut que
+    ce soit à pied »), no skill: the ranker's clauses without spaCy read it as the analysis does."""
+    return _circumstance(re.findall(r"[^\W\d_]+", text.lower()))
+
+
 def _statements_of(original: str, offsets: list[tuple[int, int, int, int]], doc: Any
                    ) -> list[Statement]:
     """Statements of one sentence: its coordinated clauses."""
@@ -837,14 +882,18 @@ def _statements_of(original: str, offsets: list[tuple[int, int, int, int]], doc:
         span = doc[start:end]
         tokens = list(span)
         shown = _original_span(original, offsets, span.start_char, span.end_char)
+        negated = _is_negated(tokens) or bool(_ENGLISH_NEGATION.search(shown))
+        languages = tuple(dict.fromkeys(code for i, code in spoken if start <= i < end))
+        if not negated and not languages and _circumstance([t.lower_ for t in tokens if t.is_alpha]):
+            continue  # « je suis disponible le samedi »: see _CIRCUMSTANCE_ANCHORS
         out.append(
             Statement(
                 text=shown.strip(" ,;.") or span.text,
                 norm=span.text.strip(" ,;."),
                 lemmas=tuple(t.lemma_.lower() for t in tokens
                              if t.is_alpha and not t.is_stop and len(t) > 1),
-                negated=_is_negated(tokens) or bool(_ENGLISH_NEGATION.search(shown)),
-                languages=tuple(dict.fromkeys(code for i, code in spoken if start <= i < end)),
+                negated=negated,
+                languages=languages,
             )
         )
     return out

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from matcher.analysis import Analyzer, words_negated
+from matcher.analysis import Analyzer, circumstance, words_negated
 from matcher.embeddings import DEFAULT_EMBEDDER, Embedder, get_embedder
 from matcher.index import VectorIndex
 from matcher.lexical import SparseIndex, term_keys
@@ -352,13 +352,17 @@ def analyse_query(text: str, analyzer: Analyzer | None = None) -> QueryAnalysis:
     matcher.analysis's spaCy clauses and negation instead (measured: see the module's report).
     """
     norm = normalise(text)
+    # Clauses saying only when or on what terms (« disponible le samedi matin ») are no statement:
+    # the analysis leaves them out, and so does the retrieval text (see analysis.circumstance).
+    parts = clauses(norm)
+    aside = sum(circumstance(c) for c in parts)
     if analyzer is None:
-        statements = [QueryStatement(c, negated_clause(c)) for c in clauses(norm)]
+        statements = [QueryStatement(c, negated_clause(c)) for c in parts if not circumstance(c)]
     else:
         statements = [QueryStatement(normalise(s.norm), s.negated) for s in analyzer.analyze(text).statements]
     kept = [s.text for s in statements if not s.negated]
     # A declaration made only of negated statements keeps its text: nothing else to search with.
-    retrieval = ", ".join(kept) if kept and len(kept) < len(statements) else norm
+    retrieval = ", ".join(kept) if kept and (len(kept) < len(statements) or aside) else norm
     kept_units = kept[:MAX_SEGMENTS]  # a query of a thousand sentences is searched with its first 40
     units = [retrieval, *kept_units] if len(kept) > 1 else [retrieval]
     factor = LEX_MIN_FACTOR + (1 - LEX_MIN_FACTOR) * french_share(text)
@@ -436,7 +440,7 @@ def _document_parts(document: Document) -> tuple[str, list[str], str, str]:
         segments = [normalise(title), *(normalise(s) for s in raw_segments)]
         return title, segments, normalise(whole), lexical
     title, body = title_and_body(document.text or "", document.title)
-    raw_segments = sentences(body, SEG_MAX_WORDS)[:MAX_SEGMENTS]
+    raw_segments = [s for s in sentences(body, SEG_MAX_WORDS) if not circumstance(s)][:MAX_SEGMENTS]
     whole = " ".join(f"{title}. {body}".split()) if body.strip() else title
     shown_title = title or (document.text or str(document.doc_id))[:200]
     segments = [normalise(shown_title), *(normalise(s) for s in raw_segments)]

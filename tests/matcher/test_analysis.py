@@ -33,6 +33,34 @@ def test_sentences_and_coordinated_clauses_become_statements(analyzer: Analyzer)
         "Je cuisine", "je couds", "Je garde les enfants le soir"]
 
 
+@pytest.mark.parametrize(("text", "statements"), [
+    ("Je suis disponible le samedi matin et je fais du jardinage.", ["je fais du jardinage"]),
+    ("Je fais de la couture. Il faut que ce soit à pied ou en bus.", ["Je fais de la couture"]),
+    ("Je refais les salles de bain. Moi il me faut un salaire.", ["Je refais les salles de bain"]),
+    ("bjr jsuis plombier. dispo le soir et le we", ["bjr jsuis plombier"]),
+    ("I am available on Saturday mornings. I fix bikes.", ["I fix bikes"]),
+    ("Libre l'après-midi.", []),
+])
+def test_when_and_on_what_terms_is_no_statement(analyzer: Analyzer, text: str, statements: list[str]) -> None:
+    """Availability, transport and pay say no skill: as statements they drew any need saying when
+    it happens, or naming a bus. The person's slots and the need's own carry the time."""
+    assert texts(analyzer, text) == statements
+
+
+@pytest.mark.parametrize("text", [
+    "Le samedi je fais du foot avec les jeunes", "Je garde des enfants pendant les vacances scolaires",
+    "Je conduis le bus de l'association", "Je peux aider le samedi à la cuisine",
+])
+def test_a_skill_said_with_its_time_stays_a_statement(analyzer: Analyzer, text: str) -> None:
+    assert texts(analyzer, text) == [text]
+
+
+def test_a_circumstance_that_names_a_language_or_says_no_stays(analyzer: Analyzer) -> None:
+    analysis = analyzer.analyze("Je parle arabe le samedi. Je ne suis pas disponible le mercredi.")
+    assert [(st.text, st.negated, st.languages) for st in analysis.statements] == [
+        ("Je parle arabe le samedi", False, ("ar",)), ("Je ne suis pas disponible le mercredi", True, ())]
+
+
 def test_clauses_joined_by_mais_are_split(analyzer: Analyzer) -> None:
     got = texts(analyzer, "jsais pas conduire mais je répare les vélos")
     assert got == ["jsais pas conduire", "je répare les vélos"]

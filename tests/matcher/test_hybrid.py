@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from matcher.analysis import get_analyzer
 from matcher.hybrid import (
     DENSE_EF_SEARCH,
     SLOT_WIDTH,
@@ -93,6 +94,32 @@ def test_no_licence_or_vehicle_is_a_refusal_whatever_the_words(text: str) -> Non
     the licence and the vehicle do not."""
     analysis = analyse_query(f"{text}. je fais la cuisine")
     assert [s.negated for s in analysis.statements] == [True, False]
+
+
+def test_when_a_need_happens_is_left_out_of_its_search() -> None:
+    analysis = analyse_query("Atelier couture. Nous cherchons une personne disponible le samedi matin.")
+    assert "couture" in analysis.retrieval_text and "samedi" not in analysis.retrieval_text
+    assert analysis.ignored == []  # no refusal: a circumstance
+    assert analyse_query("Disponible le samedi matin.").retrieval_text == "disponible le samedi matin."
+
+
+@pytest.mark.parametrize(("need", "first"), [
+    ("Atelier couture. Nous cherchons une personne disponible le samedi matin.", "sews"),
+    ("Chauffeur de minibus pour emmener les familles en sortie.", "drives"),
+])
+def test_people_are_ranked_on_what_they_can_do_not_on_when_or_how_they_come(
+        encoders: Encoders, need: str, first: str) -> None:
+    """Residents' documents are their statements, as the service makes them: « disponible le
+    samedi matin » and « il faut que ce soit à pied ou en bus » used to come first."""
+    analyzer = get_analyzer()
+    people = {"gardens": "Je suis disponible le samedi matin. Je fais du jardinage.",
+              "sews": "Je couds, je fais des retouches et des ourlets.",
+              "cooks": "Je cuisine pour quarante personnes. Il faut que ce soit à pied ou en bus.",
+              "drives": "J'ai le permis D, j'ai conduit des cars pendant dix ans."}
+    idx = HybridIndex(encoders)
+    idx.index([Document(key, text, None, tuple(st.text for st in analyzer.analyze(text).positive))
+               for key, text in people.items()])
+    assert ids(idx, need, 4)[0] == first
 
 
 def test_a_positive_statement_about_others_is_not_a_negation() -> None:

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pytest
 from alembic import command
 from sqlmodel import Session, col, select
@@ -21,6 +22,7 @@ from models import (
     HybridArtefact,
     IndexEvent,
     Need,
+    NeedStatement,
     Resident,
     SkillDeclaration,
     SkillStatement,
@@ -30,7 +32,7 @@ from tests.conftest import World, add_resident
 from web.config import Config
 from web.extensions import db, matching
 from web.services import profiles
-from web.services.matching import NEEDS, RESIDENTS, MatchingService, from_blobs
+from web.services.matching import NEEDS, RESIDENTS, MatchingService, from_blobs, to_blob
 from web.services.needs import NeedInput, add_need, create_need
 from web.services.profiles import update_declaration
 from web.services.proposals import need_statements, valid_consent_residents
@@ -556,6 +558,59 @@ def test_the_migration_brings_back_statements_wrongly_negated(session: Session, 
         segments = matching.hybrid[RESIDENTS].segments(awa.id or 0)
         assert all(any(words in s for s in segments) for words in kept), segments
         assert not any("conduire" in s for s in segments)
+
+
+def test_the_migration_deletes_the_statements_that_only_say_when(session: Session, world: World,
+                                                                  migrated: Database) -> None:
+    """Statements an earlier analysis kept, « disponible le samedi matin », « il me faut un
+    salaire », go (the resident's skill and a time with a language stay); the artefacts built with
+    them are rebuilt without, and the statement index forgets their vectors."""
+    awa = add_resident(session, world, "Awa", "Je fais du jardinage. Je parle arabe le samedi.").resident
+    need, _ = create_need(session, matching, world.member, NeedInput(
+        title="Potager", description="Semer et arroser le potager. Le mercredi après-midi."), date.today())
+    template = session.exec(select(SkillStatement).where(SkillStatement.resident_id == awa.id)).first()
+    assert template is not None
+    vector = matching.encode(["disponible le samedi matin"])[0]
+    for position, words in enumerate(["disponible le samedi matin", "il me faut un salaire"], start=5):
+        session.add(SkillStatement(declaration_id=template.declaration_id, resident_id=awa.id or 0,
+                                   position=position, text=words, norm=words, vector=to_blob(vector),
+                                   embedder=template.embedder, category=template.category))
+    session.add(NeedStatement(need_id=need.id or 0, position=9, text="Le mercredi après-midi",
+                              norm="Le mercredi après-midi", vector=to_blob(vector),
+                              embedder=template.embedder))
+    matching.mark(session, RESIDENTS, awa.id or 0)  # indexed, as they were
+    stored = session.exec(select(HybridArtefact).where(HybridArtefact.collection == NEEDS,
+                                                       HybridArtefact.doc_id == need.id)).one()
+    old = DocumentArtefact.from_bytes(stored.artefact)  # as made when the segment was kept
+    old.segments.append("le mercredi après-midi")
+    old.use_segments = np.vstack([old.use_segments, old.use_segments[-1:]])
+    old.e5_segments = np.vstack([old.e5_segments, old.e5_segments[-1:]]) if old.e5_segments.size else \
+        np.zeros((len(old.segments), 0), np.float32)
+    stored.artefact = old.to_bytes()
+    session.add(stored)
+    session.commit()
+    [hit] = matching.search(session, RESIDENTS, vector[None, :], 5, {awa.id or 0})
+    assert hit.best.similarity > 0.99
+    session.close()
+    config = migrated.alembic_config()
+    command.downgrade(config, "0022")
+    command.upgrade(config, "head")
+    with migrated.session() as again:
+        assert [r.text for r in again.exec(select(SkillStatement).where(SkillStatement.resident_id == awa.id)
+                                           .order_by(SkillStatement.position)).all()] == [
+            "Je fais du jardinage", "Je parle arabe le samedi"]
+        assert [r.text for r in again.exec(select(NeedStatement).where(NeedStatement.need_id == need.id)
+                                           .order_by(NeedStatement.position)).all()] == [
+            "Potager", "Semer et arroser le potager"]
+        for collection, doc in ((RESIDENTS, awa.id), (NEEDS, need.id)):
+            assert again.exec(select(HybridArtefact).where(HybridArtefact.collection == collection,
+                                                           HybridArtefact.doc_id == doc)).first() is None
+        matching.load_or_rebuild(again)  # a start of the service: the artefacts are built again
+        segments = matching.hybrid[RESIDENTS].segments(awa.id or 0)
+        assert not any("samedi matin" in s or "salaire" in s for s in segments), segments
+        assert not any("mercredi" in s for s in matching.hybrid[NEEDS].segments(need.id or 0))
+        [hit] = matching.search(again, RESIDENTS, vector[None, :], 5, {awa.id or 0})
+        assert hit.best.similarity < 0.9
 
 
 def test_the_migration_leaves_alone_who_has_no_licence(session: Session, world: World,
