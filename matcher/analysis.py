@@ -122,10 +122,11 @@ _ARTICLES = {"de", "d'", "un", "une", "le", "la", "du"}
 # "ça ne me dérange pas de ...", "rien ne me fait peur", "rien ne m'arrête": a verb of bother (its
 # accent-free stem) after "ne me" says yes. "Je n'ai jamais arrêté de coudre", "je n'arrête pas de
 # cuisiner": stopping, denied, is going on.
-_BOTHER = ("derang", "gen", "embet", "ennui", "deplai", "effrai", "effray", "decourag", "arret", "fatigu")
+_BOTHER = ("derang", "gen", "embet", "ennui", "deplai", "effrai", "effray", "decourag", "arret", "fatigu",
+           "lass", "plain")  # « je ne m'en lasse pas », « je ne m'en plains pas »: yes
 _ME = {"me", "m'", "nous"}
 _DENIERS = {"pas", "jamais", "plus", "rien"}
-_BETWEEN = {"a", "as", "avait", "aurait", *_DENIERS}
+_BETWEEN = {"a", "as", "avait", "aurait", "en", *_DENIERS}
 _STOP = ("arret", "cess")
 _DE = {"de", "d'"}
 
@@ -785,6 +786,7 @@ def _original_span(original: str, offsets: list[tuple[int, int, int, int]], star
 _TAKING_UP = {"c'", "ça", "ca", "cela"}
 _CLITICS = {"le", "la", "l'", "les", "en", "y"}
 _SUBJECTS_OR_NE = _SUBJECTS | _NE
+_REFLEXIVES = {"me", "m'", "te", "t'", "se", "s'", "nous", "vous"}
 
 
 def _clause_end(sent: Any, i: int) -> int:
@@ -808,8 +810,12 @@ def _topic_taken_up(doc: Any, begin: int, at: int, end: int) -> bool:
             return True
         # After a subject or « ne », « le », « la » stand for something (« je ne la fais plus »);
         # after « pas », only before a verb (« pas le faire », not « pas le camion »).
-        if t.lower_ in _CLITICS and (doc[t.i - 1].lower_ in _SUBJECTS_OR_NE or (
-                doc[t.i - 1].lower_ in _DENIERS and t.i + 1 < end and doc[t.i + 1].pos_ in {"VERB", "AUX"})):
+        # A reflexive pronoun may stand between (« je ne m'en lasse pas », « pas m'en servir »).
+        if t.lower_ not in _CLITICS:
+            continue
+        before = t.i - 2 if t.i - 2 >= at and doc[t.i - 1].lower_ in _REFLEXIVES else t.i - 1
+        if doc[before].lower_ in _SUBJECTS_OR_NE or (
+                doc[before].lower_ in _DENIERS and t.i + 1 < end and doc[t.i + 1].pos_ in {"VERB", "AUX"}):
             return True
     return False
 

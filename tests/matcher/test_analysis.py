@@ -224,11 +224,21 @@ def test_affirmations_are_not_negated(analyzer: Analyzer, text: str) -> None:
 @pytest.mark.parametrize("text", [
     "Le ménage, c'est quelque chose qui ne me plaît pas.", "La couture, je ne la fais plus.",
     "Le jardinage, j'en fais pas.", "Le ménage, je sais pas le faire.",
+    "Internet, je sais pas m'en servir.", "La paperasse, je m'en sors pas.",  # a reflexive between
 ])
 def test_a_topic_taken_up_by_a_no_is_one_refusal(analyzer: Analyzer, text: str) -> None:
     """« Le ménage, c'est quelque chose qui ne me plaît pas » gave « Le ménage » as a skill, and the
     no as a refusal of nothing in particular."""
     assert [(st.text, st.negated) for st in analyzer.analyze(text).statements] == [(text.rstrip("."), True)]
+
+
+@pytest.mark.parametrize("text", [
+    "La couture, je ne m'en lasse pas.", "Le repassage, je ne m'en plains pas.",
+    "Les enfants, je m'en occupe tous les jours.",
+])
+def test_a_topic_taken_up_by_a_yes_is_one_skill(analyzer: Analyzer, text: str) -> None:
+    """« je ne m'en lasse pas » is a yes: it was a refusal, and « La couture » a skill alone."""
+    assert [(st.text, st.negated) for st in analyzer.analyze(text).statements] == [(text.rstrip("."), False)]
 
 
 def test_a_refusal_by_ni_is_one_statement_beside_the_skill(analyzer: Analyzer) -> None:
