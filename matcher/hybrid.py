@@ -376,12 +376,21 @@ class Document:
 
     `segments`, when given, are the document's statements already cut (a declaration's non-negated
     statements): they are indexed as they are, and the title defaults to all of them together.
+    `searched`: the document's own text is also a query (a need, searched for residents): its
+    artefact keeps the USE vectors of that query's units (`searched_text`, `analyse_query`).
     """
 
     doc_id: DocId
     text: str
     title: str | None = None
     segments: tuple[str, ...] = ()
+    searched: bool = False
+
+
+def searched_text(document: Document) -> str:
+    """The text a document is searched with when it is a query: its title, then its text."""
+    title, body = (document.title or "").strip(), document.text.strip()
+    return f"{title}. {body}" if title else body
 
 
 @dataclass
@@ -398,10 +407,14 @@ class DocumentArtefact:
     chars_text: np.ndarray  # the same for the character n-grams of title + body
     chars_title: np.ndarray  # and of the title
     encoders: str = "use+e5"  # Encoders.spec of the encoders that built it
+    # A searched document's query units (Document.searched) and their USE vectors: searching with
+    # the document's text then encodes nothing (artefacts made before have none).
+    query_units: list[str] = field(default_factory=list)
+    use_query: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
 
-    _VECTORS = ("use_segments", "use_whole", "e5_segments", "e5_whole")
+    _VECTORS = ("use_segments", "use_whole", "e5_segments", "e5_whole", "use_query")
     _KEYS = ("stems", "chars_text", "chars_title")
-    _TEXTS = ("title", "segments", "encoders")
+    _TEXTS = ("title", "segments", "encoders", "query_units")
 
     def to_bytes(self) -> bytes:
         """One binary blob (npz: float32 vectors, int64 term keys, JSON texts), e.g. for a database column."""
@@ -418,7 +431,7 @@ class DocumentArtefact:
         JSON strings: they are hashed on reading)."""
         with np.load(io.BytesIO(blob)) as data:
             texts = json.loads(data["texts"].tobytes().decode())
-            arrays = {name: data[name] for name in cls._VECTORS}
+            arrays = {name: data[name] for name in cls._VECTORS if name in data}
             keys = {name: data[name] for name in cls._KEYS if name in data}
         for name in cls._KEYS:
             if name not in keys:
@@ -457,7 +470,11 @@ def use_vectors_of(document: Document, artefact: DocumentArtefact) -> tuple[list
     _, segments, whole, _ = _document_parts(document)
     if segments != artefact.segments or len(artefact.use_segments) != len(segments):
         return [], np.zeros((0, artefact.use_whole.shape[-1]), np.float32)
-    return [*segments, whole], np.vstack([artefact.use_segments, artefact.use_whole[None, :]])
+    texts, rows = [*segments, whole], [artefact.use_segments, artefact.use_whole[None, :]]
+    if artefact.query_units and len(artefact.use_query) == len(artefact.query_units):
+        texts += artefact.query_units
+        rows.append(artefact.use_query)
+    return texts, np.vstack(rows)
 
 
 def _encode_unique(encoder: Embedder, texts: list[str]) -> np.ndarray:
@@ -474,10 +491,14 @@ def make_artefacts(documents: Sequence[Document], encoders: Encoders) -> list[Do
     parts = [_document_parts(d) for d in documents]
     flat = [s for _, segments, _, _ in parts for s in segments]
     wholes = [whole for _, _, whole, _ in parts]
-    # One call for both: a declaration's whole text is its first segment, and gets the very same
-    # vector (the index then keeps it once: see _whole_rows).
-    vectors = _encode_unique(encoders.use, flat + wholes)
-    use = (vectors[:len(flat)], vectors[len(flat):])
+    units = [analyse_query(searched_text(d)).units if d.searched else [] for d in documents]
+    flat_units = [u for these in units for u in these]
+    # One call for all: a declaration's whole text is its first segment, and gets the very same
+    # vector (the index then keeps it once: see _whole_rows); a need's query units are mostly its
+    # whole text and its sentences again.
+    vectors = _encode_unique(encoders.use, flat + wholes + flat_units)
+    use = (vectors[:len(flat)], vectors[len(flat):len(flat) + len(wholes)])
+    use_units, unit_offset = vectors[len(flat) + len(wholes):], 0
     if encoders.e5 is not None:
         vectors = _encode_unique(encoders.e5, flat + wholes)
         e5 = (vectors[:len(flat)], vectors[len(flat):])
@@ -497,8 +518,10 @@ def make_artefacts(documents: Sequence[Document], encoders: Encoders) -> list[Do
             chars_text=term_keys(char_ngrams(lexical, *CHAR_N, gender=False)),
             chars_title=term_keys(char_ngrams(title, *CHAR_N, gender=False)),
             encoders=encoders.spec,
+            query_units=units[i],
+            use_query=use_units[unit_offset:unit_offset + len(units[i])],
         ))
-        offset = end
+        offset, unit_offset = end, unit_offset + len(units[i])
     return out
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import json
+
 import numpy as np
 import pytest
 
@@ -16,6 +19,7 @@ from matcher.hybrid import (
     analyse_query,
     load_encoders,
     make_artefacts,
+    searched_text,
     use_vectors_of,
 )
 
@@ -179,6 +183,32 @@ def test_a_documents_artefact_lends_the_vectors_of_its_own_texts(encoders: Encod
     assert query.units[0] in texts and title.lower() in texts  # the whole text, the longest to encode
     np.testing.assert_allclose(vectors, encoders.use.encode(texts), atol=1e-5)
     assert use_vectors_of(NEEDS[1], artefact)[0] == [] and use_vectors_of(need, artefacts[2])[0] == []
+
+
+def test_a_searched_documents_artefact_lends_every_unit_of_its_search(encoders: Encoders) -> None:
+    """A need is searched for residents with its own text: its artefact keeps the vectors of that
+    search's units (the clauses the ranker cuts, not only its sentences), stored and read back;
+    artefacts written before, without them, still load and lend the rest."""
+    need = Document("sew", "Animer un atelier pour les femmes, et réparer les machines. Le samedi matin.",
+                    "Atelier couture", searched=True)
+    (artefact,) = make_artefacts([need], encoders)
+    units = analyse_query(searched_text(need)).units
+    assert len(units) > 2 and artefact.query_units == units
+    np.testing.assert_allclose(artefact.use_query, encoders.use.encode(units), atol=1e-5)
+    again = DocumentArtefact.from_bytes(artefact.to_bytes())
+    texts, vectors = use_vectors_of(need, again)
+    assert set(units) <= set(texts)
+    np.testing.assert_allclose(vectors, encoders.use.encode(texts), atol=1e-5)
+    with np.load(io.BytesIO(artefact.to_bytes())) as data:  # as written before session 33
+        arrays = {name: data[name] for name in data.files if name not in {"use_query", "texts"}}
+        texts_json = json.loads(data["texts"].tobytes().decode())
+    texts_json.pop("query_units")
+    buffer = io.BytesIO()
+    np.savez(buffer, texts=np.frombuffer(json.dumps(texts_json).encode(), np.uint8), **arrays)
+    old = DocumentArtefact.from_bytes(buffer.getvalue())
+    assert old.query_units == [] and len(use_vectors_of(need, old)[0]) == len(old.segments) + 1
+    (plain,) = make_artefacts([Document("sew", need.text, need.title)], encoders)  # rank.py's corpora
+    assert plain.query_units == [] and len(plain.use_query) == 0
 
 
 def test_upsert_replaces_and_delete_forgets(index: HybridIndex, encoders: Encoders) -> None:

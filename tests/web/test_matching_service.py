@@ -16,6 +16,7 @@ import pytest
 from alembic import command
 from sqlmodel import Session, col, select
 
+from matcher.embeddings import RecentVectors
 from matcher.hybrid import Document, DocumentArtefact
 from models import (
     Database,
@@ -32,7 +33,15 @@ from tests.conftest import World, add_resident
 from web.config import Config
 from web.extensions import db, matching
 from web.services import profiles
-from web.services.matching import NEEDS, RESIDENTS, MatchingService, from_blobs, to_blob
+from web.services.matching import (
+    NEEDS,
+    RESIDENTS,
+    MatchingService,
+    from_blobs,
+    need_query,
+    need_text_document,
+    to_blob,
+)
 from web.services.needs import NeedInput, add_need, create_need
 from web.services.profiles import update_declaration
 from web.services.proposals import need_statements, valid_consent_residents
@@ -92,6 +101,35 @@ def test_a_change_through_one_process_is_seen_by_another(app: object, session: S
                        "Je répare les vélos des enfants, je change les chambres à air.")
     with second_db.session() as s2:
         assert set(ranking(second, s2, need)[:2]) == {people["Jorge"].id, people["Awa"].id}
+
+
+def test_a_need_is_searched_without_encoding_its_text_again(app: object, session: Session, world: World,
+                                                            config: Config, second_db: Database,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process proposing for a need reads the vectors of its search from the need's stored
+    artefact: the USE model encodes nothing (it did ~4 ms of a proposal round at 10k)."""
+    add_people(session, world)
+    need, _ = create_need(session, matching, world.member, NeedInput(
+        title="Réparer des vélos", description="Atelier de réparation, et prêt d'outils. Le samedi."),
+        date.today())
+    second = other_process(config)
+    with second_db.session() as s2:
+        second.load_or_rebuild(s2)
+        assert second.encoders is not None
+        use = second.encoders.use
+        assert isinstance(use, RecentVectors)
+        encoded: list[str] = []
+        inner = use.inner.encode
+        def counting(texts: list[str]) -> np.ndarray:
+            encoded.extend(texts)
+            return inner(texts)
+
+        monkeypatch.setattr(use.inner, "encode", counting)
+        again = s2.get(Need, need.id)
+        assert again is not None
+        second.lend_need_vectors(s2, again)
+        ranked = second.rank(s2, RESIDENTS, need_query(again), 5, None)
+        assert ranked and encoded == []
 
 
 @pytest.mark.skipif(os.environ.get("RELAIS_TEST_DB") != "postgres",
@@ -363,7 +401,7 @@ def test_prebuilt_artefacts_spare_encoding_inside_the_write(app: object, session
         return real(documents, encoders)  # type: ignore[arg-type]
 
     monkeypatch.setattr(service, "make_artefacts", counting)
-    with matching.prebuilt([Document(0, data.description, data.title)]):
+    with matching.prebuilt([need_text_document(0, data.title, data.description)]):
         assert encoded == [1]
         inside = add_need(session, matching, world.member, data)
         session.commit()

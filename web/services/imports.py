@@ -67,7 +67,7 @@ from web.services.jobs import (
     fail_abandoned,
     move,
 )
-from web.services.matching import MatchingService
+from web.services.matching import MatchingService, need_text_document
 from web.services.needs import NeedInput, add_need, check_need
 from web.services.privacy import record_reading_from_outside
 from web.services.profiles import NOTHING_TO_READ, ResidentInput, add_resident, check_resident, profile_key
@@ -728,7 +728,7 @@ def run_import(job: BackgroundJob, progress: Progress) -> dict[str, Any]:
     else:
         progress.advance(len(rows))
         # As the need service will store them (stripped): see needs.add_need and need_document.
-        documents = [Document(0, row.data.description.strip(), row.data.title.strip())
+        documents = [need_text_document(0, row.data.title.strip(), row.data.description.strip())
                      for row in rows if isinstance(row.data, NeedInput)]
     # Nothing reports progress inside the transaction: on SQLite the one writer is this session.
     progress.stage("write")

@@ -48,6 +48,7 @@ from matcher.hybrid import (
     get_encoders,
     make_artefacts,
     negated_clause,
+    searched_text,
     use_vectors_of,
 )
 from matcher.index import IndexFileError
@@ -103,20 +104,25 @@ class Eligibility:
     every: Callable[[], set[int]]
 
 
-def _content(document: Document) -> tuple[str, str | None, tuple[str, ...]]:
+def _content(document: Document) -> tuple[str, str | None, tuple[str, ...], bool]:
     """What an artefact is made from (not the id)."""
-    return (document.text, document.title, document.segments)
+    return (document.text, document.title, document.segments, document.searched)
 
 
 def need_document(need: Need) -> Document:
-    """The hybrid ranker's document of a need: as scripts/rank.py reads a corpus line."""
-    return Document(need.id or 0, need.description or "", need.title)
+    """The hybrid ranker's document of a need: as scripts/rank.py reads a corpus line; searched
+    for residents with its own text (`need_query`)."""
+    return need_text_document(need.id or 0, need.title, need.description or "")
+
+
+def need_text_document(doc_id: int, title: str, description: str) -> Document:
+    """`need_document` of a need not written yet (a bulk import encodes ahead: see `prebuilt`)."""
+    return Document(doc_id, description, title, searched=True)
 
 
 def need_query(need: Need) -> str:
     """What a need searches residents with: its title and description."""
-    title = need.title.strip()
-    return f"{title}. {need.description.strip()}" if title else need.description.strip()
+    return searched_text(need_document(need))
 
 
 def to_blob(vector: np.ndarray) -> bytes:
@@ -153,7 +159,7 @@ class MatchingService:
         self._saved_at = 0.0
         self._save_seconds = 0.0  # how long the last save took
         # Artefacts encoded ahead of a write (see `prebuilt`), by document content.
-        self._prebuilt: dict[tuple[str, str | None, tuple[str, ...]], bytes] = {}
+        self._prebuilt: dict[tuple[str, str | None, tuple[str, ...], bool], bytes] = {}
 
     # ------------------------------------------------------------------ set-up
 
