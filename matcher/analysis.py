@@ -127,6 +127,9 @@ _BOTHER = ("derang", "gen", "embet", "ennui", "deplai", "effrai", "effray", "dec
 _ME = {"me", "m'", "nous"}
 _DENIERS = {"pas", "jamais", "plus", "rien"}
 _BETWEEN = {"a", "as", "avait", "aurait", "en", *_DENIERS}
+# Denied, doing without something says yes: « je ne peux pas m'en passer », « je ne m'en prive pas »,
+# « je ne m'en lasse jamais », « je ne m'en vante pas mais je me débrouille ».
+_DOING_WITHOUT = ("pass", "priv", "cach", "separ", "vant", "lass", "plain")
 _STOP = ("arret", "cess")
 _DE = {"de", "d'"}
 
@@ -445,6 +448,10 @@ def _without_reassurances(words: list[str]) -> list[str]:
                 drop_ne_before(i)
             elif w == "pas" and i and words[i - 1] == "pourquoi":
                 dropped.add(i)
+        if w in _ME and words[i + 1:i + 2] == ["en"] and i + 2 < len(words) \
+                and folded[i + 2].startswith(_DOING_WITHOUT):  # « je ne peux pas m'en passer »: yes
+            dropped.update(k for k in range(max(i - 4, 0), min(i + 6, len(words)))
+                           if words[k] in _NE or words[k] in _DENIERS)
         if w in _DENIERS and _stop_denied(folded, words, i):
             dropped.add(i)
             drop_ne_before(i - 1 if i and folded[i - 1].startswith(_STOP) else i)
@@ -836,7 +843,8 @@ _CIRCUMSTANCE_ANCHORS = _word_set("""
     lundi mardi mercredi jeudi vendredi samedi dimanche lundis mardis mercredis jeudis vendredis samedis
     dimanches matin matins matinee matinees soir soirs soiree soirees apres midi nuit nuits semaine semaines
     week weekend weekends vacances horaires heures monday tuesday wednesday thursday friday saturday sunday
-    mornings evenings weekdays faut faudrait salaire salaires paye payee payes payees remunere remuneree
+    mornings evenings weekdays mondays tuesdays wednesdays thursdays fridays saturdays sundays
+    faut faudrait salaire salaires paye payee payes payees remunere remuneree
     remuneration smic pied bus tram tramway metro deplace deplacer deplacements""")
 _CIRCUMSTANCE_WORDS = _CIRCUMSTANCE_ANCHORS | _word_set("""
     je j me m moi nous on il elle vous i am we are in at the and or every all only
@@ -890,7 +898,7 @@ def _statements_of(original: str, offsets: list[tuple[int, int, int, int]], doc:
         shown = _original_span(original, offsets, span.start_char, span.end_char)
         negated = _is_negated(tokens) or bool(_ENGLISH_NEGATION.search(shown))
         languages = tuple(dict.fromkeys(code for i, code in spoken if start <= i < end))
-        if not negated and not languages and _circumstance([t.lower_ for t in tokens if t.is_alpha]):
+        if not negated and not languages and circumstance(span.text):  # a rule of words, as the ranker's
             continue  # « je suis disponible le samedi »: see _CIRCUMSTANCE_ANCHORS
         out.append(
             Statement(

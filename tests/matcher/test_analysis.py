@@ -39,6 +39,7 @@ def test_sentences_and_coordinated_clauses_become_statements(analyzer: Analyzer)
     ("Je refais les salles de bain. Moi il me faut un salaire.", ["Je refais les salles de bain"]),
     ("bjr jsuis plombier. dispo le soir et le we", ["bjr jsuis plombier"]),
     ("I am available on Saturday mornings. I fix bikes.", ["I fix bikes"]),
+    ("I am free on saturdays. I cook.", ["I cook"]),
     ("Libre l'après-midi.", []),
 ])
 def test_when_and_on_what_terms_is_no_statement(analyzer: Analyzer, text: str, statements: list[str]) -> None:
@@ -50,6 +51,7 @@ def test_when_and_on_what_terms_is_no_statement(analyzer: Analyzer, text: str, s
 @pytest.mark.parametrize("text", [
     "Le samedi je fais du foot avec les jeunes", "Je garde des enfants pendant les vacances scolaires",
     "Je conduis le bus de l'association", "Je peux aider le samedi à la cuisine",
+    "Je suis garde-malade la nuit", "Hip-hop le samedi après-midi",  # words spaCy keeps whole
 ])
 def test_a_skill_said_with_its_time_stays_a_statement(analyzer: Analyzer, text: str) -> None:
     assert texts(analyzer, text) == [text]
@@ -225,6 +227,7 @@ def test_affirmations_are_not_negated(analyzer: Analyzer, text: str) -> None:
     "Le ménage, c'est quelque chose qui ne me plaît pas.", "La couture, je ne la fais plus.",
     "Le jardinage, j'en fais pas.", "Le ménage, je sais pas le faire.",
     "Internet, je sais pas m'en servir.", "La paperasse, je m'en sors pas.",  # a reflexive between
+    "Les ordinateurs, je ne m'en sers plus.",
 ])
 def test_a_topic_taken_up_by_a_no_is_one_refusal(analyzer: Analyzer, text: str) -> None:
     """« Le ménage, c'est quelque chose qui ne me plaît pas » gave « Le ménage » as a skill, and the
@@ -234,7 +237,9 @@ def test_a_topic_taken_up_by_a_no_is_one_refusal(analyzer: Analyzer, text: str) 
 
 @pytest.mark.parametrize("text", [
     "La couture, je ne m'en lasse pas.", "Le repassage, je ne m'en plains pas.",
-    "Les enfants, je m'en occupe tous les jours.",
+    "Les enfants, je m'en occupe tous les jours.", "La musique, je ne peux pas m'en passer.",
+    "Le sport, je ne m'en prive pas.", "Le vélo, je ne m'en sépare jamais.",
+    "La couture, je ne m'en passerais pour rien au monde.",
 ])
 def test_a_topic_taken_up_by_a_yes_is_one_skill(analyzer: Analyzer, text: str) -> None:
     """« je ne m'en lasse pas » is a yes: it was a refusal, and « La couture » a skill alone."""

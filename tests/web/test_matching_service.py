@@ -616,7 +616,19 @@ def test_the_migration_deletes_the_statements_that_only_say_when(session: Sessio
     session.add(NeedStatement(need_id=need.id or 0, position=9, text="Le mercredi après-midi",
                               norm="Le mercredi après-midi", vector=to_blob(vector),
                               embedder=template.embedder))
-    matching.mark(session, RESIDENTS, awa.id or 0)  # indexed, as they were
+    # Bea said only when she comes; a need's clause was cut inside a longer sentence.
+    bea = add_resident(session, world, "Bea", "Je fais le ménage.").resident
+    only = session.exec(select(SkillStatement).where(SkillStatement.resident_id == bea.id)).one()
+    only.text = only.norm = "Je suis disponible le samedi matin"
+    only.vector = to_blob(vector)
+    session.add(only)
+    inside = session.exec(select(NeedStatement).where(NeedStatement.need_id == need.id,
+                                                      NeedStatement.position == 1)).one()
+    inside.text = inside.norm = "Nous cherchons des bénévoles disponibles le samedi matin"
+    inside.vector = to_blob(vector)
+    session.add(inside)
+    for collection, doc in ((RESIDENTS, awa.id), (RESIDENTS, bea.id), (NEEDS, need.id)):
+        matching.mark(session, collection, doc or 0)  # indexed, as they were
     stored = session.exec(select(HybridArtefact).where(HybridArtefact.collection == NEEDS,
                                                        HybridArtefact.doc_id == need.id)).one()
     old = DocumentArtefact.from_bytes(stored.artefact)  # as made when the segment was kept
@@ -627,8 +639,11 @@ def test_the_migration_deletes_the_statements_that_only_say_when(session: Sessio
     stored.artefact = old.to_bytes()
     session.add(stored)
     session.commit()
-    [hit] = matching.search(session, RESIDENTS, vector[None, :], 5, {awa.id or 0})
+    hits = matching.search(session, RESIDENTS, vector[None, :], 5, {awa.id or 0, bea.id or 0})
+    assert len(hits) == 2 and all(h.best.similarity > 0.99 for h in hits)
+    [hit] = matching.search(session, NEEDS, vector[None, :], 5, {need.id or 0})
     assert hit.best.similarity > 0.99
+    matching.save()  # the index files a restart opens
     session.close()
     config = migrated.alembic_config()
     command.downgrade(config, "0022")
@@ -639,16 +654,21 @@ def test_the_migration_deletes_the_statements_that_only_say_when(session: Sessio
             "Je fais du jardinage", "Je parle arabe le samedi"]
         assert [r.text for r in again.exec(select(NeedStatement).where(NeedStatement.need_id == need.id)
                                            .order_by(NeedStatement.position)).all()] == [
-            "Potager", "Semer et arroser le potager"]
+            "Potager"]
+        assert again.exec(select(SkillStatement).where(SkillStatement.resident_id == bea.id)).first() is None
         for collection, doc in ((RESIDENTS, awa.id), (NEEDS, need.id)):
             assert again.exec(select(HybridArtefact).where(HybridArtefact.collection == collection,
                                                            HybridArtefact.doc_id == doc)).first() is None
-        matching.load_or_rebuild(again)  # a start of the service: the artefacts are built again
+        # A start of the service: the artefacts are built again, the index files opened and brought
+        # up to the migration's events.
+        assert matching.load_or_rebuild(again) == "loaded"
         segments = matching.hybrid[RESIDENTS].segments(awa.id or 0)
         assert not any("samedi matin" in s or "salaire" in s for s in segments), segments
         assert not any("mercredi" in s for s in matching.hybrid[NEEDS].segments(need.id or 0))
-        [hit] = matching.search(again, RESIDENTS, vector[None, :], 5, {awa.id or 0})
-        assert hit.best.similarity < 0.9
+        [hit] = matching.search(again, RESIDENTS, vector[None, :], 5, {awa.id or 0, bea.id or 0})
+        assert hit.doc_id == awa.id and hit.best.similarity < 0.9
+        assert all(h.best.similarity < 0.9 for h in matching.search(again, NEEDS, vector[None, :], 5,
+                                                                     {need.id or 0}))
 
 
 def test_the_migration_leaves_alone_who_has_no_licence(session: Session, world: World,

@@ -12,7 +12,8 @@ naming a bus. The stored statements (not negated, naming no language) that the r
 revision (copied: a migration stays as it was written) reads as such, over the words of their
 normalised text, are deleted, residents' and needs' (titles stay); the ranker artefacts of the
 residents concerned, and of the needs with such a sentence among their segments, are deleted, so
-the next start of the service rebuilds them (and records the index events) without those words.
+the next start of the service rebuilds them without those words; an index event for each resident
+and need concerned has every process's statement index forget the deleted statements' vectors.
 The declarations and the needs keep their texts.
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ import io
 import json
 import re
 import unicodedata
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
@@ -37,7 +39,8 @@ _ANCHORS = frozenset("""
     lundi mardi mercredi jeudi vendredi samedi dimanche lundis mardis mercredis jeudis vendredis samedis
     dimanches matin matins matinee matinees soir soirs soiree soirees apres midi nuit nuits semaine semaines
     week weekend weekends vacances horaires heures monday tuesday wednesday thursday friday saturday sunday
-    mornings evenings weekdays faut faudrait salaire salaires paye payee payes payees remunere remuneree
+    mornings evenings weekdays mondays tuesdays wednesdays thursdays fridays saturdays sundays
+    faut faudrait salaire salaires paye payee payes payees remunere remuneree
     remuneration smic pied bus tram tramway metro deplace deplacer deplacements""".split())
 _WORDS = _ANCHORS | frozenset("""
     je j me m moi nous on il elle vous i am we are in at the and or every all only
@@ -76,21 +79,38 @@ def upgrade() -> None:
     skills = [(i, resident) for i, resident, norm, languages in bind.execute(sa.text(
         "SELECT id, resident_id, norm, languages FROM skillstatement WHERE negated = :no"), {"no": False}).all()
         if _no_language(languages) and _circumstance(norm or "")]
-    needs = [i for i, norm in bind.execute(sa.text(
-        "SELECT id, norm FROM needstatement WHERE is_title = :no"), {"no": False}).all()
+    needs = [(i, need) for i, need, norm in bind.execute(sa.text(
+        "SELECT id, need_id, norm FROM needstatement WHERE is_title = :no"), {"no": False}).all()
         if _circumstance(norm or "")]
+    residents = sorted({resident for _, resident in skills})
     if skills:
         bind.execute(sa.text("DELETE FROM skillstatement WHERE id = :id"), [{"id": i} for i, _ in skills])
         bind.execute(sa.text("DELETE FROM hybridartefact WHERE collection = 'residents' AND doc_id = :doc"),
-                     [{"doc": resident} for resident in sorted({r for _, r in skills})])
+                     [{"doc": resident} for resident in residents])
     if needs:
-        bind.execute(sa.text("DELETE FROM needstatement WHERE id = :id"), [{"id": i} for i in needs])
-    stale = [doc for doc, blob in bind.execute(sa.text(
-        "SELECT doc_id, artefact FROM hybridartefact WHERE collection = 'needs'")).all()
-        if any(_circumstance(s) for s in _segments(bytes(blob))[1:])]
+        bind.execute(sa.text("DELETE FROM needstatement WHERE id = :id"), [{"id": i} for i, _ in needs])
+    stale: set[int] = set()
+    last = 0
+    while True:  # page by page: the artefacts are the biggest rows
+        rows = bind.execute(sa.text(
+            "SELECT id, doc_id, artefact FROM hybridartefact WHERE collection = 'needs' AND id > :last "
+            "ORDER BY id LIMIT 500"), {"last": last}).all()
+        if not rows:
+            break
+        last = rows[-1][0]
+        stale.update(doc for _id, doc, blob in rows if any(_circumstance(s) for s in _segments(bytes(blob))[1:]))
     if stale:
         bind.execute(sa.text("DELETE FROM hybridartefact WHERE collection = 'needs' AND doc_id = :doc"),
-                     [{"doc": doc} for doc in stale])
+                     [{"doc": doc} for doc in sorted(stale)])
+    # Every process's statement index follows the events: without one, an index file saved before
+    # kept the deleted statements' vectors (a resident left with no statement has no artefact to
+    # rebuild, and a need's clause cut inside a longer sentence left its artefact as it was).
+    changed = [("residents", r) for r in residents] + [("needs", n) for n in sorted({n for _, n in needs} | stale)]
+    if changed:
+        events = sa.table("indexevent", sa.column("collection", sa.String), sa.column("doc_id", sa.Integer),
+                          sa.column("op", sa.String), sa.column("at", sa.DateTime))
+        now = datetime.now(timezone.utc)
+        op.bulk_insert(events, [{"collection": c, "doc_id": d, "op": "upsert", "at": now} for c, d in changed])
 
 
 def downgrade() -> None:
