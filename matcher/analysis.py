@@ -827,7 +827,8 @@ def _topic_taken_up(doc: Any, begin: int, at: int, end: int) -> bool:
     return False
 
 
-def _word_set(text: str) -> frozenset[str]:
+def word_set(text: str) -> frozenset[str]:
+    """The whitespace-separated words of a literal list, as a set."""
     return frozenset(text.split())
 
 
@@ -838,7 +839,7 @@ def _word_set(text: str) -> frozenset[str]:
 # gives is read from their slots, the need's from its own; the words stay in the declaration.
 # Accent-folded words; a clause is a circumstance when it has an anchor and nothing else but
 # circumstance and function words (one other word, « cuisiner », keeps it a statement).
-_CIRCUMSTANCE_ANCHORS = _word_set("""
+_CIRCUMSTANCE_ANCHORS = word_set("""
     disponible disponibles dispo dispos libre libres available free
     lundi mardi mercredi jeudi vendredi samedi dimanche lundis mardis mercredis jeudis vendredis samedis
     dimanches matin matins matinee matinees soir soirs soiree soirees apres midi nuit nuits semaine semaines
@@ -846,7 +847,7 @@ _CIRCUMSTANCE_ANCHORS = _word_set("""
     mornings evenings weekdays mondays tuesdays wednesdays thursdays fridays saturdays sundays
     faut faudrait salaire salaires paye payee payes payees remunere remuneree
     remuneration smic pied bus tram tramway metro deplace deplacer deplacements""")
-_CIRCUMSTANCE_WORDS = _CIRCUMSTANCE_ANCHORS | _word_set("""
+_CIRCUMSTANCE_WORDS = _CIRCUMSTANCE_ANCHORS | word_set("""
     je j me m moi nous on il elle vous i am we are in at the and or every all only
     suis es est sommes etes sont serai sera serez serons seront etre soit sois soient ai avons
     peux peut pouvons pouvez pourrai pourrais pourrait venir passer
@@ -860,17 +861,13 @@ _CIRCUMSTANCE_WORDS = _CIRCUMSTANCE_ANCHORS | _word_set("""
     horaire creneau creneaux h plupart""")
 
 
-def _circumstance(words: list[str]) -> bool:
-    """Only when, how or on what terms, no skill (lower-case words): see _CIRCUMSTANCE_ANCHORS."""
-    folded = [fold_accents(w) for w in words]
-    return (any(w in _CIRCUMSTANCE_ANCHORS for w in folded)
-            and all(w in _CIRCUMSTANCE_WORDS for w in folded))
-
-
 def circumstance(text: str) -> bool:
     """`text` says only when, how or on what terms (« disponible le samedi matin », « il faut que
-    ce soit à pied »), no skill: the ranker's clauses without spaCy read it as the analysis does."""
-    return _circumstance(re.findall(r"[^\W\d_]+", text.lower()))
+    ce soit à pied »), no skill: see _CIRCUMSTANCE_ANCHORS. The analysis' clauses and the ranker's
+    (without spaCy) are read by the same words."""
+    folded = [fold_accents(w) for w in re.findall(r"[^\W\d_]+", text.lower())]
+    return (any(w in _CIRCUMSTANCE_ANCHORS for w in folded)
+            and all(w in _CIRCUMSTANCE_WORDS for w in folded))
 
 
 def _statements_of(original: str, offsets: list[tuple[int, int, int, int]], doc: Any

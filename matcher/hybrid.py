@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from matcher.analysis import Analyzer, circumstance, words_negated
+from matcher.analysis import Analyzer, circumstance, word_set, words_negated
 from matcher.embeddings import DEFAULT_EMBEDDER, Embedder, get_embedder
 from matcher.index import VectorIndex
 from matcher.lexical import SparseIndex, term_keys
@@ -47,7 +47,6 @@ from matcher.normalise import (
     sentences,
     stems,
     title_and_body,
-    word_set,
 )
 from matcher.policy import NOT_DRIVING_LICENCE
 from matcher.quantized import Int8Rows, Table, dense, joined, subset
@@ -354,10 +353,10 @@ def analyse_query(text: str, analyzer: Analyzer | None = None) -> QueryAnalysis:
     norm = normalise(text)
     # Clauses saying only when or on what terms (« disponible le samedi matin ») are no statement:
     # the analysis leaves them out, and so does the retrieval text (see analysis.circumstance).
-    parts = clauses(norm)
-    aside = sum(circumstance(c) for c in parts)
+    parts = [(c, circumstance(c)) for c in clauses(norm)]
+    aside = any(said_aside for _c, said_aside in parts)
     if analyzer is None:
-        statements = [QueryStatement(c, negated_clause(c)) for c in parts if not circumstance(c)]
+        statements = [QueryStatement(c, negated_clause(c)) for c, said_aside in parts if not said_aside]
     else:
         statements = [QueryStatement(normalise(s.norm), s.negated) for s in analyzer.analyze(text).statements]
     kept = [s.text for s in statements if not s.negated]

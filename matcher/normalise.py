@@ -12,15 +12,9 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from matcher.analysis import fold_accents, standard_spelling
-
+from matcher.analysis import fold_accents, standard_spelling, word_set
 
 # French function words (folded). Negation words stay in: the query analyser needs them.
-def word_set(text: str) -> frozenset[str]:
-    """The whitespace-separated words of a literal list, as a set."""
-    return frozenset(text.split())
-
-
 STOP = frozenset(fold_accents(w) for w in word_set("""
 a à au aux avec ce ces cet cette c ça ca d de des du dans donc elle elles en et est être etre été
 eu il ils j je l la le les leur leurs lui m ma mais me même mes moi mon n ne nos notre nous on ou où
