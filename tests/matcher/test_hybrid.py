@@ -10,6 +10,7 @@ import pytest
 
 from matcher.analysis import get_analyzer
 from matcher.hybrid import (
+    ARTEFACT_MAGIC,
     DENSE_EF_SEARCH,
     SLOT_WIDTH,
     Document,
@@ -64,6 +65,17 @@ def index(encoders: Encoders, artefacts: list[DocumentArtefact]) -> HybridIndex:
     for need, artefact in zip(NEEDS, artefacts, strict=True):
         idx.upsert(need.doc_id, artefact)
     return idx
+
+
+def npz_blob(artefact: DocumentArtefact, without: set[str] = frozenset()) -> bytes:  # type: ignore[assignment]
+    """The artefact as stored before session 34 (npz: the arrays, and the texts as JSON bytes),
+    without the fields named (older formats lacked them)."""
+    texts = {name: getattr(artefact, name) for name in DocumentArtefact._TEXTS if name not in without}
+    arrays = {name: getattr(artefact, name) for name in (*DocumentArtefact._VECTORS, *DocumentArtefact._KEYS)
+              if name not in without}
+    buffer = io.BytesIO()
+    np.savez(buffer, texts=np.frombuffer(json.dumps(texts).encode(), np.uint8), **arrays)
+    return buffer.getvalue()
 
 
 def ids(index: HybridIndex, query: str, k: int = 6) -> list[object]:
@@ -199,16 +211,28 @@ def test_a_searched_documents_artefact_lends_every_unit_of_its_search(encoders: 
     texts, vectors = use_vectors_of(need, again)
     assert set(units) <= set(texts)
     np.testing.assert_allclose(vectors, encoders.use.encode(texts), atol=1e-5)
-    with np.load(io.BytesIO(artefact.to_bytes())) as data:  # as written before session 33
-        arrays = {name: data[name] for name in data.files if name not in {"use_query", "texts"}}
-        texts_json = json.loads(data["texts"].tobytes().decode())
-    texts_json.pop("query_units")
-    buffer = io.BytesIO()
-    np.savez(buffer, texts=np.frombuffer(json.dumps(texts_json).encode(), np.uint8), **arrays)
-    old = DocumentArtefact.from_bytes(buffer.getvalue())
+    old = DocumentArtefact.from_bytes(npz_blob(artefact, without={"use_query", "query_units"}))
     assert old.query_units == [] and len(use_vectors_of(need, old)[0]) == len(old.segments) + 1
     (plain,) = make_artefacts([Document("sew", need.text, need.title)], encoders)  # rank.py's corpora
     assert plain.query_units == [] and len(plain.use_query) == 0
+
+
+def test_an_artefact_reads_back_whole_from_this_format_and_from_npz(artefacts: list[DocumentArtefact]
+                                                                     ) -> None:
+    """Every field comes back equal, in its dtype and shape, and writable, from the blob written
+    now and from the npz blobs databases hold from before."""
+    for artefact in artefacts:
+        blob = artefact.to_bytes()
+        assert blob.startswith(ARTEFACT_MAGIC)
+        for again in (DocumentArtefact.from_bytes(blob), DocumentArtefact.from_bytes(npz_blob(artefact))):
+            for name in DocumentArtefact._TEXTS:
+                assert getattr(again, name) == getattr(artefact, name)
+            for name in (*DocumentArtefact._VECTORS, *DocumentArtefact._KEYS):
+                value, expected = getattr(again, name), np.asarray(getattr(artefact, name))
+                assert value.dtype == (np.int64 if name in DocumentArtefact._KEYS else np.float32)
+                assert value.shape == expected.shape and np.array_equal(value, expected), name
+                assert value.flags.writeable
+        assert DocumentArtefact.from_bytes(blob).to_bytes() == blob
 
 
 def test_upsert_replaces_and_delete_forgets(index: HybridIndex, encoders: Encoders) -> None:

@@ -69,7 +69,11 @@ def _no_language(languages: Any) -> bool:
 
 
 def _segments(blob: bytes) -> list[str]:
-    """The normalised segments (row 0, the title, first) of a stored ranker artefact."""
+    """The normalised segments (row 0, the title, first) of a stored ranker artefact: npz, as
+    written at this revision, or the later format (magic, header length, JSON header), met on a
+    database downgraded below this revision and upgraded again."""
+    if blob[:4] == b"RLA1":
+        return list(json.loads(blob[8:8 + int.from_bytes(blob[4:8], "little")])["texts"]["segments"])
     with np.load(io.BytesIO(blob)) as data:
         return list(json.loads(data["texts"].tobytes().decode())["segments"])
 
