@@ -220,7 +220,7 @@ class Bench:
                             for r in rows)
             session.flush()
             stored = matching.store_declarations(session, list(zip(declarations, prepared, strict=True)))
-            statements += sum(len(rows) for rows in stored)
+            statements += sum(stored)
             session.commit()
             matching.sync(session)
             residents_done += len(batch)
