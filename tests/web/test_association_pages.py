@@ -246,3 +246,33 @@ def test_a_language_the_text_asks_but_no_box_says_is_pointed_out(auth: Auth, ses
     again = auth.post(f"/structure/besoins/{need_id}/modifier", need_form("Préfecture", text),
                       token_from="/structure/", follow_redirects=True).get_data(as_text=True)
     assert "Rien n&#39;a changé." in again and "Votre texte demande" not in again  # said once
+
+
+def test_a_long_list_of_needs_comes_a_page_at_a_time_open_ones_first(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    """Open needs first, newest first within each state, NEEDS_PAGE_SIZE per page; another
+    organisation's needs are not listed."""
+    from datetime import datetime, timezone
+
+    from models import NeedStatus
+    from web.views.association import NEEDS_PAGE_SIZE
+
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    opened = NEEDS_PAGE_SIZE + 1
+    for i in range(opened + 2):  # the two closed ones are the newest
+        session.add(Need(organisation_id=world.association.id or 0, title=f"Besoin n°{i:02d}", description="…",
+                         status=NeedStatus.OPEN if i < opened else NeedStatus.CLOSED,
+                         created_by_id=world.member.id or 0, created_at=start + timedelta(days=i)))
+    session.add(Need(organisation_id=world.centre_a.id or 0, title="Besoin du centre", description="…",
+                     created_by_id=world.worker_a.id or 0))
+    session.commit()
+    auth.login(world.member.email or "")
+    first, second = page(client, "/structure/"), page(client, "/structure/?page=2")
+    assert first.count("Besoin n°") == NEEDS_PAGE_SIZE and "Page 1 sur 2" in first and 'rel="next"' in first
+    shown = [f"Besoin n°{i:02d}" for i in reversed(range(1, opened))]  # open, newest first
+    assert [first.index(title) for title in shown] == sorted(first.index(title) for title in shown)
+    assert "Besoin n°00" not in first and "Besoin n°32" not in first
+    assert second.count("Besoin n°") == 3 and "Page 2 sur 2" in second and 'rel="prev"' in second
+    assert second.index("Besoin n°00") < second.index("Besoin n°32") < second.index("Besoin n°31")
+    assert "Besoin du centre" not in first + second
+    assert page(client, "/structure/?page=99").count("Besoin n°") == 3  # past the end: the last page

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import func
+from sqlalchemy import case, func
 from sqlmodel import col, select
 
 from models import Match, Need, NeedStatus, Role, ValidationStatus
@@ -20,23 +20,27 @@ from web.services.needs import NEED_FIELDS, NeedInput, create_need, languages_no
 from web.services.privacy import record_profile_views
 from web.services.profiles import organisation_of, territories
 from web.services.proposals import shown_to_association, unanswered_approvals, visible_candidates, yeses
+from web.services.queries import numbered_page
 
 bp = Blueprint("association", __name__, url_prefix="/structure")
 MEMBERS = (Role.ASSOCIATION_MEMBER, Role.ADMIN)
+NEEDS_PAGE_SIZE = 30  # needs per page of the home list
 
 
 @bp.get("/")
 @roles_required(*MEMBERS)
 def home() -> Any:
+    """The organisation's needs, a page at a time: open ones first (what still asks for people),
+    then the paused and the closed, newest first within each."""
     session = db_session()
     # A centre's needs its habitants-relais noted wait for its social workers, unread by others.
-    needs = session.exec(select(Need).where(Need.organisation_id == user().organisation_id,
-                                            Need.validation_status == ValidationStatus.VALIDATED)
-                         .order_by(col(Need.created_at).desc())).all()
-    # Open needs first: what still asks for people, then the paused and the closed.
-    needs = sorted(needs, key=lambda n: n.status != NeedStatus.OPEN)
-    counts = _candidate_counts([n.id for n in needs if n.id is not None])
-    return render_template("association/home.html", needs=needs, counts=counts,
+    query = (select(Need).where(Need.organisation_id == user().organisation_id,
+                                Need.validation_status == ValidationStatus.VALIDATED)
+             .order_by(case((col(Need.status) == NeedStatus.OPEN, 0), else_=1), col(Need.created_at).desc(),
+                       col(Need.id).desc()))
+    found = numbered_page(session, query, request.args.get("page", 1, type=int) or 1, NEEDS_PAGE_SIZE)
+    counts = _candidate_counts([n.id for n in found.items if n.id is not None])
+    return render_template("association/home.html", found=found, counts=counts,
                            organisation=organisation_of(session, user()))
 
 
