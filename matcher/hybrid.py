@@ -429,6 +429,7 @@ class DocumentArtefact:
         header = json.dumps({"texts": {name: getattr(self, name) for name in self._TEXTS},
                              "arrays": [[name, a.dtype.str, a.shape] for name, a in arrays.items()]},
                             ensure_ascii=False).encode()
+        header += b" " * (-(len(ARTEFACT_MAGIC) + 4 + len(header)) % 8)  # the vectors start aligned
         return b"".join([ARTEFACT_MAGIC, len(header).to_bytes(4, "little"), header,
                          *(a.tobytes() for a in arrays.values())])
 
@@ -436,12 +437,12 @@ class DocumentArtefact:
     def from_bytes(cls, blob: bytes) -> DocumentArtefact:
         """Read an artefact written by `to_bytes`, or by the formats before it (npz; and the first
         one, which kept the tokens as JSON strings: they are hashed on reading)."""
-        if blob[:len(ARTEFACT_MAGIC)] != ARTEFACT_MAGIC:
+        data = bytearray(blob)  # one writable copy (of bytes or a memoryview), which the arrays view
+        if data[:len(ARTEFACT_MAGIC)] != ARTEFACT_MAGIC:
             return cls._from_npz(blob)
         start = len(ARTEFACT_MAGIC) + 4
-        end = start + int.from_bytes(blob[len(ARTEFACT_MAGIC):start], "little")
-        header = json.loads(blob[start:end])
-        data = bytearray(blob)  # one writable copy, which the arrays view
+        end = start + int.from_bytes(data[len(ARTEFACT_MAGIC):start], "little")
+        header = json.loads(data[start:end])
         arrays: dict[str, Any] = {}
         for name, dtype, shape in header["arrays"]:
             kind = np.dtype(dtype)

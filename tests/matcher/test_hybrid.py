@@ -233,6 +233,8 @@ def test_an_artefact_reads_back_whole_from_this_format_and_from_npz(artefacts: l
                 assert value.shape == expected.shape and np.array_equal(value, expected), name
                 assert value.flags.writeable
         assert DocumentArtefact.from_bytes(blob).to_bytes() == blob
+        assert DocumentArtefact.from_bytes(memoryview(blob)).segments == artefact.segments  # psycopg2-style
+        assert DocumentArtefact.from_bytes(blob).use_segments.flags.aligned
 
 
 def test_upsert_replaces_and_delete_forgets(index: HybridIndex, encoders: Encoders) -> None:

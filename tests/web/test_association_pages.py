@@ -252,16 +252,16 @@ def test_a_long_list_of_needs_comes_a_page_at_a_time_open_ones_first(
         client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
     """Open needs first, newest first within each state, NEEDS_PAGE_SIZE per page; another
     organisation's needs are not listed."""
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
     from models import NeedStatus
     from web.views.association import NEEDS_PAGE_SIZE
 
-    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
     opened = NEEDS_PAGE_SIZE + 1
     for i in range(opened + 2):  # the two closed ones are the newest
-        session.add(Need(organisation_id=world.association.id or 0, title=f"Besoin n°{i:02d}", description="…",
-                         status=NeedStatus.OPEN if i < opened else NeedStatus.CLOSED,
+        session.add(Need(organisation_id=world.association.id or 0, title=f"Besoin n°{i:02d}",
+                         description="…", status=NeedStatus.OPEN if i < opened else NeedStatus.CLOSED,
                          created_by_id=world.member.id or 0, created_at=start + timedelta(days=i)))
     session.add(Need(organisation_id=world.centre_a.id or 0, title="Besoin du centre", description="…",
                      created_by_id=world.worker_a.id or 0))
