@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Collection
 
 import numpy as np
 import pytest
@@ -67,7 +68,7 @@ def index(encoders: Encoders, artefacts: list[DocumentArtefact]) -> HybridIndex:
     return idx
 
 
-def npz_blob(artefact: DocumentArtefact, without: set[str] = frozenset()) -> bytes:  # type: ignore[assignment]
+def npz_blob(artefact: DocumentArtefact, without: Collection[str] = ()) -> bytes:
     """The artefact as stored before session 34 (npz: the arrays, and the texts as JSON bytes),
     without the fields named (older formats lacked them)."""
     texts = {name: getattr(artefact, name) for name in DocumentArtefact._TEXTS if name not in without}
