@@ -841,7 +841,11 @@ def export_residents(session: Session, actor: User) -> tuple[str, int]:
     query = select(Resident).order_by(col(Resident.id))
     if actor.role != Role.ADMIN:
         query = query.where(Resident.organisation_id == actor.organisation_id)
-    residents = session.exec(query).all()
+    # Columns, not ORM objects: an admin's file of 10,000 people spent 0.8 s building them.
+    residents = session.execute(query.with_only_columns(
+        col(Resident.id), col(Resident.organisation_id), col(Resident.first_name),
+        col(Resident.last_initial), col(Resident.territory_id), col(Resident.languages),
+        col(Resident.availability), col(Resident.wants), col(Resident.validation_status))).all()
     # The residents as a subquery (an admin's 100,000 ids as parameters would pass PostgreSQL's
     # 65,535 per statement), and each table read once, not once per resident (70,000 residents:
     # 77 s on PostgreSQL).
@@ -850,15 +854,18 @@ def export_residents(session: Session, actor: User) -> tuple[str, int]:
         select(SkillDeclaration.resident_id, SkillDeclaration.text).where(
             col(SkillDeclaration.is_current).is_(True), col(SkillDeclaration.resident_id).in_(followed))
     ).all()}
-    latest = {c.resident_id: c for c in session.exec(  # current_consent of each: the last given
-        select(Consent).where(col(Consent.resident_id).in_(followed))
-        .order_by(col(Consent.given_on), col(Consent.id))).all()}
+    latest = {resident_id: (given_on, method, withdrawn_at) for resident_id, given_on, method, withdrawn_at
+              in session.exec(  # current_consent of each: the last given
+                  select(col(Consent.resident_id), col(Consent.given_on), col(Consent.method),
+                         col(Consent.withdrawn_at))
+                  .where(col(Consent.resident_id).in_(followed))
+                  .order_by(col(Consent.given_on), col(Consent.id))).all()}
     labels = _TerritoryNames.labels(session.exec(select(Territory)).all())
     named: dict[str, str] = {}
     rows = []
     with force_locale("fr"):  # the file's words are French, whatever the reader's: the import's
         for resident in residents:
-            consent = latest.get(resident.id or 0)
+            given_on, method, withdrawn_at = latest.get(resident.id, (None, None, None))
             rows.append({
                 "first_name": resident.first_name, "last_initial": resident.last_initial,
                 "territory": labels.get(resident.territory_id, ""),
@@ -866,12 +873,11 @@ def export_residents(session: Session, actor: User) -> tuple[str, int]:
                 "availability": ", ".join(AVAILABILITY_WORDS.get(Availability(s), s)
                                           for s in resident.availability if s in set(Availability)),
                 "wants": ", ".join(WANT_WORDS.get(Want(w), w) for w in resident.wants if w in set(Want)),
-                "declaration": declarations.get(resident.id or 0, ""),
-                "consent_date": consent.given_on.strftime("%d/%m/%Y") if consent else "",
-                "consent_method": METHOD_WORDS.get(ConsentMethod(consent.method), consent.method)
-                if consent and consent.method in set(ConsentMethod) else "",
-                "consent_withdrawn": consent.withdrawn_at.strftime("%d/%m/%Y")
-                if consent and consent.withdrawn_at else "",
+                "declaration": declarations.get(resident.id, ""),
+                "consent_date": given_on.strftime("%d/%m/%Y") if given_on else "",
+                "consent_method": METHOD_WORDS.get(ConsentMethod(method), method)
+                if method in set(ConsentMethod) else "",
+                "consent_withdrawn": withdrawn_at.strftime("%d/%m/%Y") if withdrawn_at else "",
                 "validation": VALIDATION_WORDS.get(ValidationStatus(resident.validation_status), "")
                 if resident.validation_status in set(ValidationStatus) else "",
             })

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Table, delete, insert, update
@@ -528,7 +528,17 @@ def record_profile_views(session: Session, actor: User, resident_ids: Sequence[i
     _record_views(session, actor, resident_ids, {"need_id": need_id})
 
 
-def record_reading_from_outside(session: Session, actor: User, residents: Sequence[Resident],
+class Followed(Protocol):
+    """A resident, or a row of its id and organisation (a bulk read's)."""
+
+    @property
+    def id(self) -> int | None: ...
+
+    @property
+    def organisation_id(self) -> int: ...
+
+
+def record_reading_from_outside(session: Session, actor: User, residents: Sequence[Followed],
                                 via: str) -> None:
     """Audit that `actor` read profiles followed by another organisation (an administrator:
     their reach is the whole site); a centre's workers read their own people daily, unaudited.
