@@ -7,6 +7,7 @@ import logging
 import os
 import time
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 from flask import (
@@ -34,6 +35,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.utils import cached_property
 
 from matcher.requirements import check_requirements
+from web.catalogs import compile_catalogs
 from web.config import Config
 from web.extensions import babel, close_db_session, csrf, db, db_session, login_manager, matching
 from web.forms import (
@@ -70,6 +72,7 @@ def create_app(config: Config | None = None, test_config: dict[str, Any] | None 
                                 x_proto=config.proxy_hops)
     db.configure(config.database_url)
     csrf.init_app(app)
+    compile_catalogs(Path(app.root_path) / "translations")
     babel.init_app(app, locale_selector=_select_locale)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"

@@ -9,7 +9,9 @@ text outside `_()`, and when a page rendered in English still shows a French UI 
 from __future__ import annotations
 
 import html
+import os
 import re
+import shutil
 from dataclasses import dataclass
 from datetime import date
 from html.parser import HTMLParser
@@ -20,12 +22,14 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
+from babel.support import Translations
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlmodel import Session, select
 
 from models import Direction, Match, MatchStatus
 from tests.conftest import Auth, World, add_resident
+from web.catalogs import compile_catalogs
 from web.extensions import matching
 from web.services.needs import NeedInput, create_need
 from web.services.proposals import Proposal, store_proposals
@@ -81,6 +85,24 @@ def test_the_compiled_catalogue_is_in_step_with_the_po_file() -> None:
         compiled = {m.id: m.string for m in read_mo(mo) if m.id}
     source = {m.id: m.string for m in english_catalogue() if m.id and m.string and not m.fuzzy}
     assert compiled == source, f"the .mo lags behind the .po: run {COMPILE}"
+
+
+def test_a_site_started_without_compiled_catalogues_compiles_them(tmp_path: Path) -> None:
+    """A deployment from the Procfile never runs scripts/bootstrap: the app compiles at start-up
+    what is missing or older than its .po (web.catalogs), and only that."""
+    copy = tmp_path / "translations"
+    shutil.copytree(TRANSLATIONS, copy)
+    mo = copy / "en" / "LC_MESSAGES" / "messages.mo"
+    mo.unlink()
+    assert compile_catalogs(copy) == [mo]
+    english = Translations.load(str(copy), ["en"])
+    assert english.gettext("Se connecter") != "Se connecter"
+    with EN_MO.open("rb") as ours, mo.open("rb") as theirs:  # what pybabel compile makes
+        assert {m.id: m.string for m in read_mo(theirs)} == {m.id: m.string for m in read_mo(ours)}
+    assert compile_catalogs(copy) == []  # up to date: left alone
+    os.utime(mo, (0, 0))  # older than its .po
+    assert compile_catalogs(copy) == [mo]
+    assert not list(copy.rglob(".messages-*"))
 
 
 def test_translations_keep_every_placeholder() -> None:
