@@ -225,10 +225,34 @@ def test_a_worker_of_the_needs_centre_reading_anothers_resident_is_journaled(
 
 def test_default_contact_is_the_social_worker(client: FlaskClient, auth: Auth, session: Session,
                                              followup: Followup) -> None:
+    """Nobody chose a channel: the association is told to go through the centre (it read « la
+    personne préfère », a choice nobody made), and whom: the worker who approved the proposal,
+    with their address (the centre's name alone gave it nothing to act on from a phone)."""
     _accept(session, followup)
     auth.login(followup.world.member.email or "")
     detail = client.get(f"/suivi/propositions/{followup.match_id}").get_data(as_text=True)
-    assert "travailleur·se social·e : Centre social A" in detail
+    assert "travailleur·se social·e : Centre social A" in detail and "préfère" not in detail
+    worker = followup.world.worker_a
+    assert f'href="mailto:{worker.email}"' in detail and f"{worker.display_name}, qui a validé" in detail
+    assert "a dit oui" in detail and "acceptée" not in detail  # the person's answer, not a status
+
+    worker.is_active = False  # gone from the centre: nobody named
+    session.add(worker)
+    session.commit()
+    detail = client.get(f"/suivi/propositions/{followup.match_id}").get_data(as_text=True)
+    assert "travailleur·se social·e : Centre social A" in detail and "mailto:" not in detail
+
+
+def test_a_no_shows_no_empty_outcome_section(client: FlaskClient, auth: Auth, session: Session,
+                                             followup: Followup) -> None:
+    match = session.get(Match, followup.match_id)
+    assert match is not None
+    answer(session, session.exec(select(User).where(User.resident_id == followup.resident_id)).one(), match,
+           accept=False)
+    auth.login(followup.world.member.email or "")
+    detail = client.get(f"/suivi/propositions/{followup.match_id}").get_data(as_text=True)
+    assert "a dit non" in detail and "Relais ne donne pas son contact" in detail
+    assert 'id="bilan-h"' not in detail
 
 
 def test_saying_yes_leads_to_the_contact_choice(client: FlaskClient, auth: Auth, followup: Followup) -> None:

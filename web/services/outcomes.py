@@ -51,6 +51,9 @@ class Contact:
     # The person said yes, then withdrew consent (or it lapsed): their own contact is no longer
     # shown, their centre's is (the association may still need to reach them about the yes).
     withheld: bool = False
+    # Through the centre: the social worker who approved the proposal, when still one of its
+    # active workers (a centre's name alone gave the association nothing to act on).
+    worker: User | None = None
 
 
 def contact_for(session: Session, match: Match, resident: Resident, today: date) -> Contact | None:
@@ -63,7 +66,13 @@ def contact_for(session: Session, match: Match, resident: Resident, today: date)
     if consenting and resident.contact_channel != ContactChannel.WORKER and resident.contact_value:
         return Contact(resident.contact_channel, resident.contact_value)
     centre = session.get(Organisation, resident.organisation_id)
-    return Contact(ContactChannel.WORKER, centre.name if centre else "", withheld=not consenting)
+    reviewer = session.get(User, match.reviewed_by_id) if match.reviewed_by_id is not None else None
+    if reviewer is not None and not (reviewer.is_active and reviewer.email
+                                     and reviewer.role == Role.SOCIAL_WORKER
+                                     and reviewer.organisation_id == resident.organisation_id):
+        reviewer = None
+    return Contact(ContactChannel.WORKER, centre.name if centre else "", withheld=not consenting,
+                   worker=reviewer)
 
 
 def may_set_contact(actor: User, resident: Resident) -> bool:
