@@ -516,6 +516,37 @@ def test_a_resident_asks_a_change_of_their_text(client: FlaskClient, auth: Auth,
     assert "crochet" not in client.get(f"/accompagnement/residents/{story.binta}").get_data(as_text=True)
 
 
+def test_a_request_reaches_the_persons_workers_even_after_a_withdrawal(
+        client: FlaskClient, auth: Auth, session: Session, world: World) -> None:
+    """Requests only showed in the dashboard's list: nobody was told. An erasure asked after the
+    person had already withdrawn consent, or a change of text, sent no notice at all."""
+    story = _story(session, world)
+
+    def notices(kind: str) -> list[Notification]:
+        session.expire_all()
+        return list(session.exec(select(Notification).where(Notification.kind == kind)).all())
+
+    auth.code_login(story.binta_code)
+    auth.post("/moi/savoir-faire", {"message": "Je sais aussi faire du crochet."},
+              token_from="/moi/savoir-faire")
+    auth.post("/moi/donnees/accord/retrait", {"confirm": "y"}, token_from="/moi/donnees")
+    assert [n.text for n in notices("request")] == ["Binta D. demande un changement de son texte."]
+    auth.post("/moi/donnees/effacement", {"confirm": "y"}, token_from="/moi/donnees")  # consent gone already
+    auth.post("/moi/donnees/effacement", {"confirm": "y"}, token_from="/moi/donnees")  # twice: told once
+    told = notices("request")
+    assert [n.text for n in told][1:] == ["Binta D. demande l'effacement de ses données."]
+    assert {n.user_id for n in told} == {world.worker_a.id}  # the person's centre only
+    assert told[1].link == f"/accompagnement/residents/{story.binta}"
+    auth.logout()
+
+    auth.login(world.worker_a.email or "")
+    client.post("/langue", data={"lang": "en", "csrf_token": auth.token("/accompagnement/")})
+    page = client.get("/notifications/").get_data(as_text=True)
+    assert "Binta D. asks for their data to be erased." in page
+    auth.post(f"/accompagnement/residents/{story.binta}/effacer", {"confirm": "y"})
+    assert notices("request") == []  # they named the person
+
+
 def test_an_erasure_scrubs_the_persons_languages_and_wishes_from_the_journal(
         session: Session, world: World) -> None:
     """The journal keeps who changed which field of the profile and when; the values (languages

@@ -40,6 +40,7 @@ class Kind:
     CONSENT = "consent"
     WITHDRAWN = "withdrawn"
     RETURNED = "returned"
+    REQUEST = "request"
 
 
 class _Proposed(Protocol):
@@ -197,6 +198,17 @@ def consent_withdrawn_by_resident(session: Session, resident: Resident) -> None:
     notify(session, workers, Kind.CONSENT,
            _french(N_("%(name)s a retiré son accord : plus de proposition pour cette personne."),
                    name=resident.public_name), resident_link(resident.id))
+
+
+def request_received(session: Session, resident: Resident, erasure: bool) -> None:
+    """Tell the resident's social workers the person asked, on « Mes données », for their data to
+    be erased or their text changed (the requests only showed in a dashboard list: an erasure
+    asked after a withdrawal reached nobody)."""
+    workers = _workers_of(session, [resident.organisation_id]).get(resident.organisation_id, [])
+    message = (N_("%(name)s demande l'effacement de ses données.") if erasure
+               else N_("%(name)s demande un changement de son texte."))
+    notify(session, workers, Kind.REQUEST, _french(message, name=resident.public_name),
+           resident_link(resident.id))
 
 
 def _resident_user(session: Session, resident_id: int) -> int | None:

@@ -497,6 +497,7 @@ def create_request(session: Session, resident_user: User, resident: Resident, ki
         return pending
     record(session, resident_user, "request.create", "resident", resident.id, kind=kind,
            request_id=request.id)
+    notifications.request_received(session, resident, erasure=kind == RequestKind.ERASURE)
     session.commit()
     if kind == RequestKind.ERASURE:
         withdraw_consent(session, resident_user, resident)  # commits; nothing if already withdrawn
