@@ -69,3 +69,23 @@ def test_a_form_the_page_stopped_is_not_held(page: Page, session: Session, world
     button.click()
     expect(page.get_by_test_id("api-token")).to_be_visible()
     assert len(tokens_named(session, "Après coup")) == 1
+
+
+def test_revoking_a_token_is_asked_first(page: Page, session: Session, world: World) -> None:
+    """One tap on « Révoquer » revoked the token for good, and the tool using it stopped: the tap
+    now opens the question, only its answer revokes."""
+    log_in(page, world.worker_a.email or "")
+    page.goto("/compte/jetons")
+    page.get_by_label("Nom du jeton").fill("Tableur bénévoles")
+    page.get_by_role("button", name="Créer le jeton").click()
+    expect(page.get_by_test_id("api-token")).to_be_visible()
+    page.goto("/compte/jetons")
+    card = page.get_by_test_id(f"token-{tokens_named(session, 'Tableur bénévoles')[0].id}")
+    answer = card.get_by_role("button", name="Oui, révoquer « Tableur bénévoles »")
+    expect(answer).to_be_hidden()
+    card.get_by_text("Révoquer", exact=True).click()
+    expect(card.get_by_text("ne pourra plus rien lire ni écrire")).to_be_visible()
+    assert tokens_named(session, "Tableur bénévoles")[0].revoked_at is None
+    answer.click()
+    expect(page.get_by_text("Jeton révoqué")).to_be_visible()
+    assert tokens_named(session, "Tableur bénévoles")[0].revoked_at is not None
