@@ -93,6 +93,9 @@ REJECTION_LABELS = {
     RejectionReason.NOT_NOW: _l("La personne n'est pas intéressée pour l'instant"),
     RejectionReason.OTHER: _l("Autre raison (précisez)"),
 }
+# As a rejection is told afterwards (timeline, the person's copy): the form's « (précisez) » was
+# read there as part of the reason.
+REJECTION_SHOWN = {**REJECTION_LABELS, RejectionReason.OTHER: _l("Autre raison")}
 
 
 SENSITIVE_OK = _l("J'ai relu : ces informations sont nécessaires et la personne est d'accord.")

@@ -3,6 +3,7 @@ rejection, keyboard help, and the timeline of proposals on the resident's page."
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -227,6 +228,11 @@ def test_other_reason_needs_a_text(client: FlaskClient, auth: Auth, desk: Desk,
     match = session.get(Match, target)
     assert match is not None and match.status == MatchStatus.REJECTED
     assert (match.rejection_code, match.rejection_note) == ("other", "Elle déménage en juin.")
+    # Told afterwards, the form's « (précisez) » is no part of the reason.
+    for page in (f"/accompagnement/residents/{desk.awa}", f"/accompagnement/residents/{desk.awa}/export"):
+        text = html.unescape(client.get(page).get_data(as_text=True))
+        assert "Autre raison" in text and "Elle déménage en juin." in text, page
+        assert "précisez" not in text, page
 
 
 def test_the_desk_is_usable_with_a_keyboard(client: FlaskClient, auth: Auth, desk: Desk) -> None:

@@ -22,7 +22,7 @@ from models import (
     Territory,
 )
 from web.extensions import db_session, matching
-from web.forms import CONTACT_CHOICES, REJECTION_LABELS, ActionForm, AnswerForm, RequestForm
+from web.forms import CONTACT_CHOICES, REJECTION_SHOWN, ActionForm, AnswerForm, RequestForm
 from web.permissions import (
     VISIBLE_TO_RESIDENT,
     get_own_resident,
@@ -184,7 +184,7 @@ def my_data_page() -> Any:
     data = resident_export(session, me)
     record_export(session, user(), me, "page")
     return render_template("worker/export.html", resident=me, data=data, channels=CONTACT_CHOICES,
-                           rejection_labels=REJECTION_LABELS, own=True)
+                           rejection_labels=REJECTION_SHOWN, own=True)
 
 
 @bp.get("/donnees/export.json")

@@ -40,6 +40,7 @@ from web.forms import (
     CHANNEL_LABELS,
     NEED_KIND_LABELS,
     REJECTION_LABELS,
+    REJECTION_SHOWN,
     ActionForm,
     ConsentForm,
     DeclarationForm,
@@ -226,7 +227,7 @@ def _resident_page(person: Resident, form: DeclarationForm | None = None,
                                    else session.get(User, person.created_by_id)),
                            pending_findings=(find_sensitive(declaration.text) if declaration and
                                              person.validation_status != ValidationStatus.VALIDATED else []),
-                           rejection_labels=REJECTION_LABELS,
+                           rejection_labels=REJECTION_SHOWN,
                            statements=statements, matches=matches, needs=needs, form=form,
                            action=ActionForm(), findings=findings or [], consent=consent,
                            consent_valid=bool(consent and consent.is_valid(date.today())), today=date.today(),
@@ -645,7 +646,7 @@ def export_page(resident_id: int) -> Any:
     data = resident_export(session, person)
     record_export(session, user(), person, "page")
     return render_template("worker/export.html", resident=person, data=data, channels=CHANNEL_LABELS,
-                           rejection_labels=REJECTION_LABELS)
+                           rejection_labels=REJECTION_SHOWN)
 
 
 @bp.get("/residents/<id:resident_id>/export.json")
