@@ -85,7 +85,44 @@ def test_shared_words_ignore_accents_and_say_something_of_the_skill() -> None:
 
     pairs = [(quote("savoir", "coudre", "an"), quote("savoir", "coudre", "enfant", "an"), 0.5),
              (quote("réparer", "vélo"), quote("repare", "velo"), 0.4)]
-    assert proposals.shared_terms(pairs) == ["coudre", "vélo"]
+    assert proposals.shared_terms(pairs) == ["coudre", "réparer", "vélo"]
+
+
+@pytest.mark.parametrize(("first", "second", "shared"), [
+    # « permis » is lemmatised « permettre » on both sides: a word neither wrote was shown.
+    (("Elle a le permis", "permettre"), ("Permis B nécessaire", "permettre", "b", "nécessaire"),
+     ["permis"]),
+    # Forms of one verb that share no stem still meet through their lemma, written on one side.
+    (("Je couds les boubous", "coudre", "boubou"),
+     ("On cherche des personnes qui savent coudre", "chercher", "personne", "savoir", "coudre"), ["coudre"]),
+    # As the first side writes them; the words of every neighbourhood's text are not shown.
+    (("une personne du quartier pour aider aux devoirs", "personne", "quartier", "aider", "devoir"),
+     ("Je suis une personne du quartier, j'aide aux devoirs", "personne", "quartier", "aider", "devoir"),
+     ["aider", "devoirs"]),
+])
+def test_shared_words_are_words_the_texts_hold(first: tuple[str, ...], second: tuple[str, ...],
+                                               shared: list[str]) -> None:
+    def quote(text: str, *lemmas: str) -> Quoted:
+        return Quoted(text, lemmas, b"")
+
+    assert proposals.shared_terms([(quote(*first), quote(*second), 0.6)]) == shared
+
+
+def test_a_weak_second_pair_is_not_quoted() -> None:
+    """« Je couds les boubous » beside « pour tenir la buvette » (0.35) read as a reason."""
+    def quote(text: str) -> Quoted:
+        return Quoted(text, tuple(text.lower().split()), b"")
+
+    best = (quote("Atelier couture"), quote("Je couds les boubous"), 0.62)
+    weak = (quote("pour tenir la buvette"), quote("je fais les retouches"), 0.35)
+    fair = (quote("retouches de vêtements"), quote("je fais les retouches"), 0.55)
+    def quoted(*pairs: tuple[Quoted, Quoted, float]) -> list[str]:
+        return [p["need_text"] for p in proposals._explanation(list(pairs), True)["pairs"]]
+
+    assert quoted(best, weak) == ["Atelier couture"]
+    assert quoted(best, fair) == ["Atelier couture", "retouches de vêtements"]
+    alone = proposals._explanation([weak], True)
+    assert [p["need_text"] for p in alone["pairs"]] == ["pour tenir la buvette"] and alone["score"] == 0.35
 
 
 def test_a_resident_with_two_pending_proposals_this_month_gets_no_third(session: Session,

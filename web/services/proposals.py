@@ -16,6 +16,7 @@ related, 0.5 clearly related, 0.7 and above nearly the same thing said twice.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import weakref
@@ -33,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
 from matcher.analysis import fold_accents
+from matcher.normalise import stems
 from matcher.policy import (
     CALIBRATION_MINIMUM_REVIEWS,
     Candidate,
@@ -401,36 +403,67 @@ class _Stacked:
 
 
 # Words that say nothing of a skill, shown as "shared" beside the quotes: the light verbs of "je
-# sais coudre" / "savoir coudre", "je fais" / "faire", and the time words of "10 ans" (general
-# French, not drawn from any text).
+# sais coudre" / "savoir coudre", "je fais" / "faire", the time words of "10 ans", and the words
+# every need and profile of a neighbourhood says (« une personne du quartier »). General French,
+# not drawn from any text.
 _NOT_TELLING = frozenset({"être", "etre", "avoir", "faire", "savoir", "pouvoir", "vouloir", "aller",
                           "devoir", "an", "année", "annee", "mois", "semaine", "jour", "fois", "chose",
-                          "bien", "très", "tres", "tout", "aussi", "beaucoup", "petit"})
+                          "bien", "très", "tres", "tout", "aussi", "beaucoup", "petit", "personne",
+                          "quartier", "gens", "monde"})
+# As written, « devoirs » is homework; only the lemma « devoir » may be the verb (« il doit »).
+_NOT_TELLING_STEMS = frozenset(s for word in _NOT_TELLING - {"devoir"} for s in stems(word))
+# A second statement pair is quoted only this close: « Je couds les boubous » beside « pour tenir
+# la buvette » (0.35) or « Je répare les vélos » beside « La formation hygiène est prise en
+# charge » (0.11) read as reasons. The best pair is always quoted: the closeness label says how
+# much it is worth.
+SECOND_PAIR_MIN = 0.4
+
+
+def _telling_words(text: str) -> list[tuple[str, str]]:
+    """The words of `text` that may tell a skill, as written (lower case), with their stems."""
+    out = []
+    for word in re.findall(r"[^\W\d_]+", text.lower()):
+        stem = next(iter(stems(word)), None)
+        if stem is not None and stem not in _NOT_TELLING_STEMS:
+            out.append((word, stem))
+    return out
 
 
 def shared_terms(pairs: Sequence[tuple[Quotable, Quotable, float]]) -> list[str]:
-    """The lemmas both sides of these pairs use, pair by pair (six at most), compared without
-    accents ("je repare les velos" and "Réparer les vélos" share « réparer » and « vélo »), as the
-    first side writes them, without the words that tell nothing of a skill."""
-    shared: dict[str, None] = {}
+    """The words both sides of these pairs use, pair by pair (six at most), as the first side
+    writes them, compared by stem without accents (« je répare les velos » and « Réparer les
+    vélos » share « répare » and « velos »); then the lemmas they share that are written on a side
+    (« je couds » and « qui savent coudre » share « coudre »). A lemma neither side writes was
+    shown before (« permettre » for « permis »); so were the words that tell nothing of a skill."""
+    shared: dict[str, str] = {}  # stem -> as shown
     for query, doc, _similarity in pairs:
-        theirs = {fold_accents(lemma) for lemma in doc.lemmas} - _NOT_TELLING
-        shared.update(dict.fromkeys(sorted(lemma for lemma in set(query.lemmas)
-                                           if fold_accents(lemma) in theirs)))
-    return list(shared)[:6]
+        mine, theirs = _telling_words(query.text), _telling_words(doc.text)
+        their_stems = {stem for _w, stem in theirs}
+        written = their_stems | {stem for _w, stem in mine}
+        for word, stem in mine:
+            if stem in their_stems:
+                shared.setdefault(stem, word)
+        their_lemmas = {fold_accents(lemma) for lemma in doc.lemmas} - _NOT_TELLING
+        for lemma in query.lemmas:
+            lemma_stem = next(iter(stems(lemma)), None)
+            if (fold_accents(lemma) in their_lemmas and lemma_stem in written
+                    and lemma_stem not in _NOT_TELLING_STEMS):
+                shared.setdefault(lemma_stem, lemma)
+    return list(shared.values())[:6]
 
 
 def _explanation(pairs: list[tuple[Quotable, Quotable, float]], need_is_query: bool,
                  decision: Decision | None = None) -> dict[str, Any]:
     """What a person is told: the statement pairs, the shared words, the score, and for the
     matcher's proposals the filters met and the policy's score (a worker's own has no decision)."""
+    pairs = pairs[:1] + [p for p in pairs[1:2] if p[2] >= SECOND_PAIR_MIN]
     shown = []
-    for query, doc, similarity in pairs[:2]:
+    for query, doc, similarity in pairs:
         need, resident = (query, doc) if need_is_query else (doc, query)
         shown.append({"resident_text": resident.text, "need_text": need.text,
                       "similarity": round(similarity, 3)})
     similarity = pairs[0][2] if pairs else 0.0
-    out: dict[str, Any] = {"pairs": shown, "shared_terms": shared_terms(pairs[:2]),
+    out: dict[str, Any] = {"pairs": shown, "shared_terms": shared_terms(pairs),
                            "reasons": decision.satisfied if decision else [], "score": round(similarity, 3)}
     if decision is not None:
         out["rank"] = round(decision.score, 3)
