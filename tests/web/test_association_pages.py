@@ -205,6 +205,11 @@ def test_the_edit_form_counts_only_the_candidates_the_association_sees(
     ("Il faut parler anglais, pas besoin d'avoir le permis.", ["en"]),
     ("Interprète arabe, pas indispensable.", []),
     ("Une personne pouvant lire et écrire l'arabe.", ["ar"]),
+    # The person sought's second relative clause, cut off by the analysis or not.
+    ("On cherche quelqu'un qui peut prêter une camionnette pour un déménagement, et qui parle arabe "
+     "pour aider une famille.", ["ar"]),
+    ("On cherche une personne qui a le permis et qui parle turc.", ["tr"]),
+    ("On cherche des bénévoles pour aider une famille qui a déménagé et qui parle arabe.", []),
 ])
 def test_the_languages_a_need_asks_of_the_person_it_seeks(text: str, codes: list[str]) -> None:
     need = SimpleNamespace(title="Accompagnement", description=text, languages=[])

@@ -248,10 +248,17 @@ _NOT_NEEDED = re.compile(r"\b(?:pas\s+(?:besoin|n[ée]cessaire|obligatoire|indis
 # else's language (« ma voisine qui parle arabe »): in a need, that someone is the one sought.
 # « Des personnes qui parlent tamoul » is more often the public than the volunteers sought.
 _LANGUAGE_VERBS = r"(?:parl|compren|ma[iî]tris|li(?:s|t|re)\b|[ée]cri|tradui)\w*"
-_SOUGHT = re.compile(
-    r"\b(?:quelqu['’]\s?un|personne|b[ée]n[ée]voles?|volontaires?|intervenant\w*|animat(?:eur|rice)s?"
-    r"|candidat\w*|profils?|interpr[èée]tes?|traduct(?:eur|rice)s?|m[ée]diat(?:eur|rice)s?)\s+"
-    r"(?:(?:qui|pouvant|sachant)\s+" + _LANGUAGE_VERBS + r"|(?=\w+phones?\b))", re.IGNORECASE)
+_SOUGHT_PERSON = (r"\b(?:quelqu['’]\s?un|personne|b[ée]n[ée]voles?|volontaires?|intervenant\w*"
+                  r"|animat(?:eur|rice)s?|candidat\w*|profils?|interpr[èée]tes?|traduct(?:eur|rice)s?"
+                  r"|m[ée]diat(?:eur|rice)s?)\s+")
+_SOUGHT = re.compile(_SOUGHT_PERSON + r"(?:(?:qui|pouvant|sachant)\s+" + _LANGUAGE_VERBS
+                     + r"|(?=\w+phones?\b))", re.IGNORECASE)
+# The same person's second relative clause: « quelqu'un qui peut prêter une camionnette, et qui
+# parle arabe » (the analysis cuts it off as « qui parle arabe … »), « une personne qui a le
+# permis et qui parle arabe ». Only after a person sought who (« … une famille qui parle arabe »
+# is the public).
+_SOUGHT_WHO = re.compile(_SOUGHT_PERSON + r"(?:qui|pouvant|sachant)\b", re.IGNORECASE)
+_AND_WHO = re.compile(r"(?:^\s*|\bet\s+)qui\s+(?=" + _LANGUAGE_VERBS + ")", re.IGNORECASE)
 # What may stand between the languages the person sought speaks (« qui parle l'arabe, le turc ou
 # un peu le kurde »); any other word ends them (« … pour accompagner des familles qui parlent dari »).
 _BETWEEN_NAMES = {"le", "la", "les", "l", "l'", "l’", "et", "ou", "un", "peu", "bien", "couramment", "aussi",
@@ -268,11 +275,14 @@ _POINTS_BACK = re.compile(r"^\s*(?:mais\s+)?(?:ce\s+n['’]est|c['’]est|ça|ce
                           re.IGNORECASE)
 
 
-def _sought_languages(text: str) -> list[str]:
-    """The languages `text` says the person sought speaks (`_SOUGHT`, then names only)."""
+def _sought_languages(text: str, before: str = "") -> list[str]:
+    """The languages `text` says the person sought speaks (`_SOUGHT`, or `_AND_WHO` after a person
+    sought in `before` + `text`, then names only)."""
     codes: list[str] = []
-    for sought in _SOUGHT.finditer(text):
-        for word in re.finditer(r"[\w'’]+|[^\w\s]", text[sought.end():]):
+    ends = [m.end() for m in _SOUGHT.finditer(text)]
+    ends += [m.end() for m in _AND_WHO.finditer(text) if _SOUGHT_WHO.search(f"{before} {text[:m.start()]}")]
+    for end in sorted(set(ends)):
+        for word in re.finditer(r"[\w'’]+|[^\w\s]", text[end:]):
             if named := languages_named(word[0]):
                 codes += named
             elif word[0].lower() not in _BETWEEN_NAMES and not _LANGUAGE_VERB.fullmatch(word[0]):
@@ -297,6 +307,7 @@ def languages_not_asked(matching: MatchingService, need: Need, offered: Collecti
                  if part.strip()]
     for analysis in matching.analyzer.analyze_many(sentences):
         codes: list[str] = []
+        before = ""  # the sentence's statements so far (whom a « qui parle … » is about)
         for statement in analysis.statements:
             # What a « not needed » says is not asked: « Il faut parler anglais, pas besoin
             # d'avoir le permis » asks what comes before it.
@@ -310,7 +321,8 @@ def languages_not_asked(matching: MatchingService, need: Need, offered: Collecti
             if _ASKING.search(text):
                 said = languages_named(text)
                 codes += [code for code in statement.languages if code in said]
-            codes += _sought_languages(text)
+            codes += _sought_languages(text, before)
+            before += f" {statement.text}"
         named |= {code if code in offered else LANGUAGE_PARENTS.get(code, code) for code in codes}
     return sorted(code for code in named if code != "fr" and code in offered and code not in asked
                   and LANGUAGE_PARENTS.get(code) not in asked)
