@@ -3,6 +3,7 @@ changes them; matching follows, the journal says what changed, never a name."""
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import date
 
@@ -44,7 +45,7 @@ def test_a_new_language_brings_the_needs_that_ask_for_it(client: FlaskClient, au
     moved = profile_form(world, languages=["fr", "wo"], territory_id=world.bourg.id)
     done = auth.post(edit_path(awa.id), moved, token_from=edit_path(awa.id), follow_redirects=True)
     shown = done.get_data(as_text=True)  # type: ignore[attr-defined]
-    assert "Profil modifié. 1 nouvelle(s) proposition(s)." in shown
+    assert "Profil modifié. Propositions à examiner pour cette personne : 1." in shown
     assert "français, wolof" in shown and "Le Bourg (Vaux)" in shown and "le week-end" in shown
     session.expire_all()
     person = session.get(Resident, awa.id)
@@ -153,6 +154,30 @@ def test_a_bad_form_is_refused_beside_its_fields(client: FlaskClient, auth: Auth
     assert session.exec(select(AuditEvent).where(AuditEvent.action == "resident.update")).all() == []
 
 
+def test_each_edit_says_how_many_proposals_wait_not_new_ones(client: FlaskClient, auth: Auth,
+                                                             session: Session, world: World) -> None:
+    """The proposals nobody reviewed are remade at each edit, most of them the same: « 1
+    nouvelle(s) proposition(s) » after every change counted them as new."""
+    awa = add_resident(session, world, "Awa", SEWING, initial="D", languages=["fr"]).resident
+    create_need(session, matching, world.member, NeedInput(
+        title="Atelier couture", description="Animer un atelier de couture et de retouches."), date.today())
+    waiting = session.exec(select(Match).where(Match.resident_id == awa.id)).all()
+    assert len(waiting) == 1
+    auth.login(world.worker_a.email or "")
+    for availability in (["weekday_evening"], ["weekend"]):
+        done = auth.post(edit_path(awa.id), profile_form(world, availability=availability),
+                         token_from=edit_path(awa.id), follow_redirects=True)
+        shown = html.unescape(done.get_data(as_text=True))  # type: ignore[attr-defined]
+        assert "Profil modifié. Propositions à examiner pour cette personne : 1." in shown
+    text = auth.post(f"/accompagnement/residents/{awa.id}/declaration",
+                     {"declaration": SEWING + " Je repasse aussi."},
+                     token_from=f"/accompagnement/residents/{awa.id}", follow_redirects=True)
+    shown = html.unescape(text.get_data(as_text=True))  # type: ignore[attr-defined]
+    assert "Texte enregistré. Propositions à examiner pour cette personne : 1." in shown
+    # Two versions of one day: the history tells them apart by the time (« 07/12/2026 → 07/12/2026 »).
+    assert re.search(r"version du texte :\s+\d\d/\d\d/\d{4} \d\d:\d\d → \d\d/\d\d/\d{4} \d\d:\d\d", shown)
+
+
 def test_a_profile_waiting_for_validation_changes_out_of_matching(client: FlaskClient, auth: Auth,
                                                                   session: Session, world: World) -> None:
     create_need(session, matching, world.member, NeedInput(
@@ -166,7 +191,8 @@ def test_a_profile_waiting_for_validation_changes_out_of_matching(client: FlaskC
     assert "Les Tilleuls (Saint-Aubin)" in waiting  # what the relais noted, beside the text
     response = auth.post(edit_path(sira.id), profile_form(world, first_name="Sira", languages=["fr", "wo"]),
                          token_from=edit_path(sira.id), follow_redirects=True)
-    assert "0 nouvelle(s) proposition(s)" in response.get_data(as_text=True)  # type: ignore[attr-defined]
+    assert "Propositions à examiner pour cette personne : 0." in html.unescape(
+        response.get_data(as_text=True))  # type: ignore[attr-defined]
     assert session.exec(select(Match).where(Match.resident_id == sira.id)).all() == []
 
 

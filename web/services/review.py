@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from models import (
     Match,
@@ -384,6 +384,12 @@ class TimelineEntry:
     @property
     def last_at(self) -> datetime:
         return self.steps[-1].at
+
+
+def waiting_review(session: Session, resident_id: int | None) -> int:
+    """How many of the person's proposals wait for a worker's review."""
+    return int(session.exec(select(func.count()).select_from(Match).where(
+        Match.resident_id == resident_id, Match.status == MatchStatus.PROPOSED)).one())
 
 
 def proposal_timeline(session: Session, resident: Resident) -> list[TimelineEntry]:

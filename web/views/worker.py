@@ -106,6 +106,7 @@ from web.services.review import (
     propose_and_approve,
     reject,
     review_queue,
+    waiting_review,
 )
 from web.services.validation import (
     MAX_NOTE_CHARS,
@@ -258,7 +259,10 @@ def edit_profile(resident_id: int) -> Any:
             if added is None:
                 flash(_("Rien n'a changé."), "info")
             else:
-                flash(_("Profil modifié. %(n)d nouvelle(s) proposition(s).", n=added), "success")
+                # The proposals nobody reviewed were remade on the new fields, most of them the
+                # same: « 2 nouvelle(s) proposition(s) » at each edit counted them as new.
+                flash(_("Profil modifié. Propositions à examiner pour cette personne : %(n)d.",
+                        n=waiting_review(session, person.id)), "success")
             return redirect(url_for("worker.resident", resident_id=person.id))
     elif form.is_submitted():
         flash(_("Le formulaire n'est pas complet : voyez les messages sous les champs."), "error")
@@ -283,7 +287,8 @@ def edit_declaration(resident_id: int) -> Any:
         except ServiceError as exc:
             form.declaration.errors = [str(message) for message in exc.messages]
         else:
-            flash(_("Texte enregistré. %(n)d nouvelle(s) proposition(s).", n=done.proposals), "success")
+            flash(_("Texte enregistré. Propositions à examiner pour cette personne : %(n)d.",
+                    n=waiting_review(session, person.id)), "success")
             if done.languages_removed:
                 flash(_("Langues retirées avec l'ancien texte : %(names)s. Cochez-les sur la fiche si la "
                         "personne les parle.", names=language_names(done.languages_removed)), "success")
