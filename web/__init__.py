@@ -27,7 +27,7 @@ from flask_babel import get_locale, to_user_timezone
 from flask_babel import gettext as _
 from flask_login import current_user, login_url
 from flask_wtf.csrf import CSRFError
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
@@ -126,6 +126,7 @@ def create_app(config: Config | None = None, test_config: dict[str, Any] | None 
     app.add_template_filter(want_labels, "want_labels")
     app.add_template_filter(local_time, "local_time")
     app.add_template_filter(stored_day, "stored_day")
+    app.add_template_filter(quoted, "quoted")
     app.add_template_filter(shown_text, "notification_text")
     app.add_template_global(can_correct, "can_correct")
     app.add_template_global(typed_in_french, "typed_in_french")  # macros imported without context too
@@ -146,6 +147,12 @@ def stored_day(value: str | None, pattern: str = "%d/%m/%Y") -> str:
         return date.fromisoformat(value).strftime(pattern)
     moment = datetime.fromisoformat(value)
     return local_time(moment if moment.tzinfo else moment.replace(tzinfo=UTC), pattern)
+
+
+def quoted(value: str) -> Markup:
+    """What someone wrote, between the reader's quotation marks (« … » in French, “…” in English:
+    the English pages showed French guillemets), escaped."""
+    return Markup(_("« %(text)s »", text=escape(value)))
 
 
 def typed_in_french() -> Markup:

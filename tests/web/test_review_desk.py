@@ -289,6 +289,13 @@ def test_timeline_of_proposals(client: FlaskClient, auth: Auth, desk: Desk, sess
     for words in ("proposée par Relais", "validée par un·e travailleur·se social·e",
                   "la personne a dit oui", "« Le mercredi, oui. »", "écartée : Trop loin"):
         assert words in section.replace("&#39;", "'"), words
+    # In English, English punctuation: « turned down : » and French guillemets were left.
+    client.post("/langue", data={"lang": "en",
+                                 "csrf_token": auth.token(f"/accompagnement/residents/{desk.awa}")})
+    page = html.unescape(client.get(f"/accompagnement/residents/{desk.awa}").get_data(as_text=True))
+    section = page[page.index('data-testid="timeline"'):]
+    assert "“Le mercredi, oui.”" in section and "turned down: Too far" in section
+    assert "«" not in section and " : " not in section
 
 
 def consenting_people(session: Session, world: World, n: int) -> list[Resident]:
