@@ -138,3 +138,19 @@ def test_a_link_alone_on_its_line_is_a_thumbs_size(contexts: Contexts, world: Wo
         box = page.get_by_role("link", name=name, exact=True).bounding_box()
         assert box is not None and box["height"] >= 44 and box["width"] >= 44, (path, box)
     assert page.title().startswith("Cette page n") and "404" in page.title()
+
+
+def test_impact_charts_keep_readable_labels_on_a_phone(contexts: Contexts, world: World,
+                                                      session: Session) -> None:
+    """The charts (drawn 720 wide) shrank to the phone's width, their 12 px labels to 6 px: a
+    chart now keeps a readable size and scrolls sideways in its own box, not the page."""
+    add_resident(session, world, "Awa", "Je fais de la couture et je répare les vélos.", initial="K")
+    page = contexts.new(**{**SMALL, "viewport": {"width": 390, "height": 800}}).new_page()
+    log_in(page, world.worker_a.email or "")
+    page.goto("/impact/")
+    chart = page.locator("#competences svg.chart")
+    box = chart.bounding_box()
+    assert box is not None and box["width"] >= 36 * 16
+    label = chart.locator("text").first.bounding_box()
+    assert label is not None and label["height"] >= 10  # a 12 px label, at 36rem / 720
+    assert page.evaluate(WIDER) == 0

@@ -151,7 +151,7 @@ def vertical_bars(title: str, description: str, categories: Sequence[str],
                 parts.append(f'<line x1="{x:.1f}" y1="{y_base - 2:.1f}" x2="{x + bar - 1:.1f}" '
                              f'y2="{y_base - 2:.1f}" stroke="{PALETTE[i % len(PALETTE)]}" stroke-width="3" '
                              f'stroke-dasharray="2 2"/>')
-            label = "<5" if value is None else str(value)
+            label = shown(value)  # « < 5 » as in the tables and the CSV (« <5 » fitted more, touching)
             if bar >= 6 * len(label) and len(categories) * len(series) <= 48:
                 parts.append(_text(x + bar / 2, y_base - h - 5, label, anchor="middle", size=10))
     parts.append("</svg>")

@@ -65,7 +65,7 @@ def dashboard() -> Any:
               "(« masqué »)."),
             months.rows, [Series(name, months.column(j)) for j, name in enumerate(months.columns)]),
         "activations": vertical_bars(
-            _("Personnes sollicitées pour la première fois, par mois"),
+            _("Personnes qui ont dit oui pour la première fois, par mois"),
             _("Nombre de personnes qui ont dit oui à une proposition pour la première fois, chaque mois. "
               "Les nombres de 1 à 4 sont masqués (« < 5 »), et parfois un autre du même mois "
               "(« masqué »)."),
