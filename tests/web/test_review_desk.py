@@ -235,6 +235,26 @@ def test_other_reason_needs_a_text(client: FlaskClient, auth: Auth, desk: Desk,
         assert "précisez" not in text, page
 
 
+def test_a_reason_holding_sensitive_words_is_not_recorded(client: FlaskClient, auth: Auth, desk: Desk,
+                                                          session: Session) -> None:
+    """The person reads the reason in the copy of their data: « Karim préfère attendre la fin du
+    Ramadan » was kept and shown to him, where a profile's text with such words asks first."""
+    target = desk.ids[(desk.awa, desk.couture)]
+    auth.login(desk.world.worker_a.email or "")
+    page = auth.post(f"{DESK}/{target}/refuser",
+                     {"reason_code": "other", "reason_text": "Elle préfère attendre la fin du Ramadan."},
+                     token_from=DESK, follow_redirects=True).get_data(as_text=True)  # type: ignore[attr-defined]
+    said = "Rien n'est écarté : la précision parle de religion ou convictions (« Ramadan »)"
+    assert said in html.unescape(page)
+    assert status(session, target) == MatchStatus.PROPOSED
+    auth.post(f"{DESK}/{target}/refuser",
+              {"reason_code": "not_now", "reason_text": "Elle attend la rentrée."}, token_from=DESK)
+    session.expire_all()
+    match = session.get(Match, target)
+    assert match is not None and (match.status, match.rejection_note) == (MatchStatus.REJECTED,
+                                                                         "Elle attend la rentrée.")
+
+
 def test_the_desk_is_usable_with_a_keyboard(client: FlaskClient, auth: Auth, desk: Desk) -> None:
     auth.login(desk.world.worker_a.email or "")
     page = client.get(DESK).get_data(as_text=True)
