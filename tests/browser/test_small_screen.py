@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from playwright.sync_api import expect
 from sqlmodel import Session
 
 from tests.browser.conftest import Contexts
@@ -154,3 +155,22 @@ def test_impact_charts_keep_readable_labels_on_a_phone(contexts: Contexts, world
     label = chart.locator("text").first.bounding_box()
     assert label is not None and label["height"] >= 10  # a 12 px label, at 36rem / 720
     assert page.evaluate(WIDER) == 0
+
+
+def test_the_need_forms_languages_fold_away_until_asked_for(contexts: Contexts, world: World) -> None:
+    """28 language boxes were 1,500 px of the association's form on a phone, for what most needs
+    leave empty: folded, opened by a tap, and open again when the form comes back with one ticked."""
+    page = contexts.new(**{**SMALL, "viewport": {"width": 390, "height": 800}}).new_page()
+    log_in(page, world.member.email or "")
+    page.goto("/structure/besoins/nouveau")
+    arabic = page.get_by_role("checkbox", name="arabe", exact=True)
+    expect(arabic).to_be_hidden()
+    page.get_by_text("Une langue est nécessaire ?").click()
+    arabic.check()
+    page.get_by_label("Description : quoi, quand, où").fill("Accompagner des familles à la mairie.")
+    page.get_by_label("Titre").fill("   ")  # no title (the browser lets blanks through): the form comes back
+    page.get_by_role("button", name="Publier", exact=True).click()
+    expect(page.get_by_text("Une langue est nécessaire ? (1)")).to_be_visible()
+    expect(arabic).to_be_visible()
+    expect(arabic).to_be_checked()
+    expect(page.get_by_role("link", name="Retour")).to_have_attribute("href", "/structure/")
