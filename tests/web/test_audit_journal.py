@@ -3,6 +3,7 @@ erasures; never free text about a person; readable by admins only, filtered and 
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from datetime import date
@@ -119,6 +120,8 @@ def test_the_journal_is_filtered_and_paginated_for_admins(client: FlaskClient, a
     assert "62 événement(s)" in page and "Page 1 sur 2" in page  # + the admin's login
     assert len(re.findall(r'data-testid="event-', page)) == 50
     assert "need.update" in page  # newest first
+    # The actor's role in words (the action stays a code: the filter takes it).
+    assert "(travailleur·se social·e)" in html.unescape(page) and "(social_worker)" not in page
     second = client.get("/admin/journal?page=2").get_data(as_text=True)
     assert len(re.findall(r'data-testid="event-', second)) == 12 and "Page 2 sur 2" in second
 

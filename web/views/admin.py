@@ -58,7 +58,7 @@ def journal() -> Any:
     filters: dict[str, str | int | None] = {"object_type": object_type, "object_id": object_id,
                                             "actor_id": actor_id, "action": action}
     query = {k: v for k, v in filters.items() if v not in ("", None)}
-    return render_template("admin/journal.html", page=page, filters=filters, query=query)
+    return render_template("admin/journal.html", page=page, filters=filters, query=query, roles=ROLE_LABELS)
 
 
 @bp.get("/")
