@@ -530,6 +530,19 @@ def test_reason_other_needs_a_note(api: ApiEnv) -> None:
     assert response.get_json()["errors"]["service"]
 
 
+def test_a_reason_with_sensitive_words_is_refused_through_the_api_too(api: ApiEnv) -> None:
+    """The check was the web page's only: the API stored « … la fin du Ramadan », which the
+    person reads in the copy of their data."""
+    proposal = api.fresh_match(MatchStatus.PROPOSED)
+    response = api.call("POST", f"/api/v1/proposals/{proposal}/reject", "worker_a",
+                        json={"reason_code": "other", "note": "Elle préfère attendre la fin du Ramadan."})
+    assert response.status_code == 422
+    assert "Ramadan" in response.get_json()["errors"]["service"][0]
+    with db.session() as session:
+        match = session.get(Match, proposal)
+        assert match is not None and (match.status, match.rejection_note) == (MatchStatus.PROPOSED, None)
+
+
 def test_posting_a_need_runs_matching(api: ApiEnv) -> None:
     response = api.call("POST", "/api/v1/needs", "member", json={
         "title": "Retouches de costumes", "description": "Coudre et retoucher les costumes du spectacle.",

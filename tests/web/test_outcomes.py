@@ -3,6 +3,7 @@ resident's worker records the outcome, only on an accepted proposal."""
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -241,6 +242,21 @@ def test_default_contact_is_the_social_worker(client: FlaskClient, auth: Auth, s
     session.commit()
     detail = client.get(f"/suivi/propositions/{followup.match_id}").get_data(as_text=True)
     assert "travailleur·se social·e : Centre social A" in detail and "mailto:" not in detail
+
+
+def test_an_outcome_word_with_sensitive_words_is_refused(client: FlaskClient, auth: Auth, session: Session,
+                                                         followup: Followup) -> None:
+    """The person reads the association's word in the copy of their data."""
+    _accept(session, followup)
+    auth.login(followup.world.member.email or "")
+    page = auth.post(f"/suivi/propositions/{followup.match_id}/bilan",
+                     {"outcome": "happened", "note": "Super, malgré le Ramadan"},
+                     token_from=f"/suivi/propositions/{followup.match_id}")
+    shown = html.unescape(page.get_data(as_text=True))  # type: ignore[attr-defined]
+    assert "Rien n'est enregistré : le mot parle de religion ou convictions (« Ramadan »)" in shown
+    assert "Super, malgré le Ramadan" in shown  # kept in the form
+    session.expire_all()
+    assert session.get(Match, followup.match_id).outcome is None  # type: ignore[union-attr]
 
 
 def test_a_no_shows_no_empty_outcome_section(client: FlaskClient, auth: Auth, session: Session,

@@ -22,6 +22,7 @@ from web.services.audit import record
 from web.services.notifications import outcome_recorded
 from web.services.proposals import valid_consent_residents
 from web.services.queries import update_if
+from web.services.review import refuse_sensitive
 
 MAX_OUTCOME_NOTE = 200
 PHONE = re.compile(r"^\+?[0-9][0-9 .\-()]*[0-9]$")
@@ -103,6 +104,11 @@ def set_contact(session: Session, actor: User, resident: Resident, channel: str,
     session.commit()
 
 
+# The person reads the outcome's word in the copy of their data.
+SENSITIVE_OUTCOME = _l("Rien n'est enregistré : le mot parle de %(what)s (« %(words)s »), et la personne le "
+                       "lira dans la copie de ses données. Écrivez-le sans ce détail.")
+
+
 def record_outcome(session: Session, actor: User, match: Match, outcome: str, note: str = "") -> None:
     """Record what became of an accepted proposal; it can be corrected later (each change audited).
 
@@ -114,6 +120,7 @@ def record_outcome(session: Session, actor: User, match: Match, outcome: str, no
     note = " ".join(note.split())
     if len(note) > MAX_OUTCOME_NOTE:
         raise ServiceError(_l("Le mot est trop long (200 caractères au plus)."))
+    refuse_sensitive(note, SENSITIVE_OUTCOME)
     # Written only if it changes what the database holds: a second tap (or taps sent at once)
     # must not journal it and tell the other side twice.
     unchanged = and_(col(Match.outcome).is_not(None), col(Match.outcome) == outcome,

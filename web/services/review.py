@@ -11,6 +11,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlmodel import Session, col, func, select
 
+from matcher.sensitive import find_sensitive
 from models import (
     Match,
     MatchStatus,
@@ -23,6 +24,7 @@ from models import (
     User,
     utcnow,
 )
+from web.forms import SENSITIVE_LABELS
 from web.services import ChangedMeanwhile, ServiceError
 from web.services.audit import record
 from web.services.matching import MatchingService
@@ -186,6 +188,20 @@ def _approve(session: Session, reviewer: User, match: Match) -> None:
     opportunity_approved(session, match)
 
 
+def refuse_sensitive(note: str, message: Any) -> None:
+    """A note the person reads in the copy of their data (a rejection's reason, an outcome's word)
+    holds no health, faith, origin…: `message` (with %(what)s and %(words)s) says which words, as
+    a ServiceError on the note. (« Karim préfère attendre la fin du Ramadan » was kept and shown.)"""
+    if findings := find_sensitive(note):
+        raise ServiceError(fields={"note": [str(message) % {
+            "what": ", ".join(str(SENSITIVE_LABELS.get(f.category, f.category)) for f in findings),
+            "words": ", ".join(w for f in findings for w in f.words)}]})
+
+
+SENSITIVE_REASON = _l("Rien n'est écarté : la précision parle de %(what)s (« %(words)s »), et la personne la "
+                      "lira dans la copie de ses données. Écrivez la raison sans ce détail.")
+
+
 def reject(session: Session, reviewer: User, match: Match, code: str, note: str = "") -> None:
     """Set a proposal aside with a reason code (and a note), kept as a labelled pair."""
     if match.status != MatchStatus.PROPOSED:
@@ -195,6 +211,7 @@ def reject(session: Session, reviewer: User, match: Match, code: str, note: str 
         raise ServiceError(_l("Indiquez la raison du refus."))
     if len(note) > MAX_REASON_CHARS:
         raise ServiceError(_l("La raison est trop longue (1 000 caractères au plus)."))
+    refuse_sensitive(note, SENSITIVE_REASON)
     _review(session, reviewer, match, status=MatchStatus.REJECTED, rejection_code=code,
             rejection_note=note or None)
     # The note stays on the proposal (erased with it); the append-only audit never holds free text.

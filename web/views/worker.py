@@ -41,7 +41,6 @@ from web.forms import (
     NEED_KIND_LABELS,
     REJECTION_LABELS,
     REJECTION_SHOWN,
-    SENSITIVE_LABELS,
     ActionForm,
     ConsentForm,
     DeclarationForm,
@@ -470,14 +469,6 @@ def reject_match(match_id: int) -> Any:
         return _back_to_desk()
     match = get_match_to_review(session, user(), match_id)
     form = RejectForm()
-    if form.validate_on_submit() and (findings := find_sensitive(form.reason_text.data or "")):
-        # The person reads the reason in the copy of their data: no health, faith or origin there
-        # (« il a des soucis de santé » was kept and shown to him).
-        flash(_("Rien n'est écarté : la précision parle de %(what)s (« %(words)s »), et la personne la "
-                "lira dans la copie de ses données. Écrivez la raison sans ce détail.",
-                what=", ".join(str(SENSITIVE_LABELS.get(f.category, f.category)) for f in findings),
-                words=", ".join(w for f in findings for w in f.words)), "error")
-        return _back_to_desk()
     if form.validate_on_submit():
         try:
             reject(session, user(), match, form.reason_code.data or "", form.reason_text.data or "")
