@@ -104,3 +104,15 @@ def test_a_text_never_seen_is_encoded_in_one_model_call(api: ApiEnv, monkeypatch
         assert found.status_code == 200 and found.get_json()["results"]
         assert len(calls) == 1, calls
         assert normalise(text) in calls[0]  # the ranker's retrieval text, with the statements
+
+
+def test_a_search_quotes_weak_pairs_only_first(api: ApiEnv) -> None:
+    """A second or third pair below SECOND_PAIR_MIN read as a reason, as on the proposals."""
+    from web.services.proposals import SECOND_PAIR_MIN
+
+    text = "Je cherche une couturière. La formation hygiène est prise en charge. Le local est au 2e étage."
+    body = api.call("POST", "/api/v1/search/residents", "admin", json={"text": text, "limit": 20}).get_json()
+    assert body["results"]
+    for result in body["results"]:
+        assert all(pair["similarity"] >= SECOND_PAIR_MIN for pair in result["pairs"][1:]), result["pairs"]
+    assert any(len(r["pairs"]) == 1 for r in body["results"])  # a weak second pair left out

@@ -99,6 +99,14 @@ def test_shared_words_ignore_accents_and_say_something_of_the_skill() -> None:
     (("une personne du quartier pour aider aux devoirs", "personne", "quartier", "aider", "devoir"),
      ("Je suis une personne du quartier, j'aide aux devoirs", "personne", "quartier", "aider", "devoir"),
      ["aider", "devoirs"]),
+    # Light verbs as written (« sait », « fais », « doit ») and « petits » tell nothing either.
+    (("Quelqu'un qui sait coudre", "savoir", "coudre"), ("Elle sait coudre des robes", "savoir", "coudre"),
+     ["coudre"]),
+    (("Je fais du jardinage", "faire", "jardinage"), ("On fait du jardinage", "faire", "jardinage"),
+     ["jardinage"]),
+    (("Il doit avoir le permis", "devoir", "permis"), ("Il doit conduire", "devoir", "conduire"), []),
+    (("petits travaux", "petit", "travail"), ("je fais des petits travaux", "faire", "petit", "travail"),
+     ["travaux"]),
 ])
 def test_shared_words_are_words_the_texts_hold(first: tuple[str, ...], second: tuple[str, ...],
                                                shared: list[str]) -> None:

@@ -410,8 +410,17 @@ _NOT_TELLING = frozenset({"être", "etre", "avoir", "faire", "savoir", "pouvoir"
                           "devoir", "an", "année", "annee", "mois", "semaine", "jour", "fois", "chose",
                           "bien", "très", "tres", "tout", "aussi", "beaucoup", "petit", "personne",
                           "quartier", "gens", "monde"})
-# As written, « devoirs » is homework; only the lemma « devoir » may be the verb (« il doit »).
-_NOT_TELLING_STEMS = frozenset(s for word in _NOT_TELLING - {"devoir"} for s in stems(word))
+# The same, as texts write them (« elle sait coudre », « je fais », « il doit », « petits
+# travaux »): a written word is compared by stem, and a verb's forms have stems of their own. As
+# written, « devoirs » is homework: only the verb's forms are left out.
+_NOT_TELLING_FORMS = _NOT_TELLING - {"devoir"} | {
+    "sais", "sait", "savons", "savez", "savent", "su", "fais", "fait", "faisons", "faites", "font",
+    "peux", "peut", "pouvons", "pouvez", "peuvent", "pu", "veux", "veut", "voulons", "voulez", "veulent",
+    "dois", "doit", "devons", "devez", "doivent", "vais", "vas", "va", "allons", "allez", "vont",
+    "suis", "es", "est", "sommes", "êtes", "sont", "ai", "as", "a", "avons", "avez", "ont",
+    "ans", "années", "jours", "semaines", "fois", "choses", "petits", "petite", "petites",
+    "personnes", "quartiers"}
+_NOT_TELLING_STEMS = frozenset(s for word in _NOT_TELLING_FORMS for s in stems(word))
 # A second statement pair is quoted only this close: « Je couds les boubous » beside « pour tenir
 # la buvette » (0.35) or « Je répare les vélos » beside « La formation hygiène est prise en
 # charge » (0.11) read as reasons. The best pair is always quoted: the closeness label says how
