@@ -37,6 +37,7 @@ def compile_catalogs(directory: Path) -> list[Path]:
             try:
                 with os.fdopen(handle, "wb") as out:
                     write_mo(out, catalog)
+                os.chmod(temporary, 0o644)  # mkstemp's 0600 would hide it from another serving user
                 os.replace(temporary, mo)
             except BaseException:
                 Path(temporary).unlink(missing_ok=True)

@@ -210,6 +210,7 @@ def test_the_edit_form_counts_only_the_candidates_the_association_sees(
      "pour aider une famille.", ["ar"]),
     ("On cherche une personne qui a le permis et qui parle turc.", ["tr"]),
     ("On cherche des bénévoles pour aider une famille qui a déménagé et qui parle arabe.", []),
+    ("On cherche des bénévoles qui conduisent pour aider une famille qui a déménagé et qui parle arabe.", []),
 ])
 def test_the_languages_a_need_asks_of_the_person_it_seeks(text: str, codes: list[str]) -> None:
     need = SimpleNamespace(title="Accompagnement", description=text, languages=[])

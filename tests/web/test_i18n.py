@@ -95,6 +95,7 @@ def test_a_site_started_without_compiled_catalogues_compiles_them(tmp_path: Path
     mo = copy / "en" / "LC_MESSAGES" / "messages.mo"
     mo.unlink()
     assert compile_catalogs(copy) == [mo]
+    assert mo.stat().st_mode & 0o777 == 0o644  # readable by the user serving pages, as pybabel's
     english = Translations.load(str(copy), ["en"])
     assert english.gettext("Se connecter") != "Se connecter"
     with EN_MO.open("rb") as ours, mo.open("rb") as theirs:  # what pybabel compile makes

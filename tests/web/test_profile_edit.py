@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import date
+from datetime import date, timedelta
 
 from flask.testing import FlaskClient
 from sqlmodel import Session, select
 
-from models import AuditEvent, Match, MatchStatus, Resident, User
+from models import AuditEvent, Consent, Match, MatchStatus, Resident, User
 from tests.conftest import Auth, World, add_resident
 from tests.web.test_habitant_relais import only_resident, submit_person
 from web.extensions import matching
@@ -174,6 +174,15 @@ def test_each_edit_says_how_many_proposals_wait_not_new_ones(client: FlaskClient
                      token_from=f"/accompagnement/residents/{awa.id}", follow_redirects=True)
     shown = html.unescape(text.get_data(as_text=True))  # type: ignore[attr-defined]
     assert "Texte enregistré. Propositions à examiner pour cette personne : 1." in shown
+    # Consent lapsed: the proposal waits off the desk until it is renewed, and the count says so.
+    for consent in session.exec(select(Consent).where(Consent.resident_id == awa.id)).all():
+        consent.expires_on = date.today() - timedelta(days=1)
+        session.add(consent)
+    session.commit()
+    done = auth.post(edit_path(awa.id), profile_form(world, availability=["weekday_evening"]),
+                     token_from=edit_path(awa.id), follow_redirects=True)
+    lapsed = html.unescape(done.get_data(as_text=True))  # type: ignore[attr-defined]
+    assert "Profil modifié. Propositions à examiner pour cette personne : 0." in lapsed
     # Two versions of one day: the history tells them apart by the time (« 07/12/2026 → 07/12/2026 »).
     assert re.search(r"version du texte :\s+\d\d/\d\d/\d{4} \d\d:\d\d → \d\d/\d\d/\d{4} \d\d:\d\d", shown)
 

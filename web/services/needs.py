@@ -258,6 +258,7 @@ _SOUGHT = re.compile(_SOUGHT_PERSON + r"(?:(?:qui|pouvant|sachant)\s+" + _LANGUA
 # permis et qui parle arabe ». Only after a person sought who (« … une famille qui parle arabe »
 # is the public).
 _SOUGHT_WHO = re.compile(_SOUGHT_PERSON + r"(?:qui|pouvant|sachant)\b", re.IGNORECASE)
+_ANYONE_WHO = re.compile(r"[\w'’]+\s+(?:qui|pouvant|sachant)\b", re.IGNORECASE)
 _AND_WHO = re.compile(r"(?:^\s*|\bet\s+)qui\s+(?=" + _LANGUAGE_VERBS + ")", re.IGNORECASE)
 # What may stand between the languages the person sought speaks (« qui parle l'arabe, le turc ou
 # un peu le kurde »); any other word ends them (« … pour accompagner des familles qui parlent dari »).
@@ -275,12 +276,20 @@ _POINTS_BACK = re.compile(r"^\s*(?:mais\s+)?(?:ce\s+n['’]est|c['’]est|ça|ce
                           re.IGNORECASE)
 
 
+def _about_the_person_sought(before: str) -> bool:
+    """Whether the last « … qui » before an « et qui » is the person sought's: « des bénévoles qui
+    conduisent pour aider une famille qui a déménagé et qui parle arabe » is the family's."""
+    found = list(_ANYONE_WHO.finditer(before))
+    return bool(found) and bool(_SOUGHT_WHO.match(before, found[-1].start()))
+
+
 def _sought_languages(text: str, before: str = "") -> list[str]:
     """The languages `text` says the person sought speaks (`_SOUGHT`, or `_AND_WHO` after a person
     sought in `before` + `text`, then names only)."""
     codes: list[str] = []
     ends = [m.end() for m in _SOUGHT.finditer(text)]
-    ends += [m.end() for m in _AND_WHO.finditer(text) if _SOUGHT_WHO.search(f"{before} {text[:m.start()]}")]
+    ends += [m.end() for m in _AND_WHO.finditer(text)
+             if _about_the_person_sought(f"{before} {text[:m.start()]}")]
     for end in sorted(set(ends)):
         for word in re.finditer(r"[\w'’]+|[^\w\s]", text[end:]):
             if named := languages_named(word[0]):

@@ -403,8 +403,11 @@ class TimelineEntry:
         return self.steps[-1].at
 
 
-def waiting_review(session: Session, resident_id: int | None) -> int:
-    """How many of the person's proposals wait for a worker's review."""
+def waiting_review(session: Session, resident_id: int | None, today: date) -> int:
+    """How many of the person's proposals wait on the review desk: none while their consent does
+    not cover matching (the desk leaves them out until it is renewed: `reviewable`)."""
+    if resident_id is None or not valid_consent_residents(session, today, [resident_id]):
+        return 0
     return int(session.exec(select(func.count()).select_from(Match).where(
         Match.resident_id == resident_id, Match.status == MatchStatus.PROPOSED)).one())
 

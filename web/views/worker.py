@@ -262,7 +262,7 @@ def edit_profile(resident_id: int) -> Any:
                 # The proposals nobody reviewed were remade on the new fields, most of them the
                 # same: « 2 nouvelle(s) proposition(s) » at each edit counted them as new.
                 flash(_("Profil modifié. Propositions à examiner pour cette personne : %(n)d.",
-                        n=waiting_review(session, person.id)), "success")
+                        n=waiting_review(session, person.id, date.today())), "success")
             return redirect(url_for("worker.resident", resident_id=person.id))
     elif form.is_submitted():
         flash(_("Le formulaire n'est pas complet : voyez les messages sous les champs."), "error")
@@ -288,7 +288,7 @@ def edit_declaration(resident_id: int) -> Any:
             form.declaration.errors = [str(message) for message in exc.messages]
         else:
             flash(_("Texte enregistré. Propositions à examiner pour cette personne : %(n)d.",
-                    n=waiting_review(session, person.id)), "success")
+                    n=waiting_review(session, person.id, date.today())), "success")
             if done.languages_removed:
                 flash(_("Langues retirées avec l'ancien texte : %(names)s. Cochez-les sur la fiche si la "
                         "personne les parle.", names=language_names(done.languages_removed)), "success")
