@@ -33,13 +33,13 @@ from web.services import queries
 from web.services.matching import NEEDS, RESIDENTS, Eligibility, to_blob
 from web.services.privacy import record_reading_from_outside
 from web.services.proposals import (
-    SECOND_PAIR_MIN,
     Pairs,
     Quotable,
     Quoted,
     best_pairs_of,
     consenting,
     drop_refused,
+    quoted_pairs,
     shared_terms,
     skills_and_refusals,
     statements_of_needs,
@@ -68,13 +68,11 @@ def explained(searched: Sequence[Quotable], order: Sequence[int],
               statements: Mapping[int, Sequence[Quotable]],
               refusals: Mapping[int, Sequence[Quotable]] | None = None) -> dict[int, dict[str, Any]]:
     """For each document, each statement of the text with the document's closest one, best first
-    (three at most, the ones after the first from SECOND_PAIR_MIN, as proposals quote them);
-    without the residents who said they cannot or will not do what the text
-    asks (`refusals`, proposals.drop_refused)."""
+    (three at most, chosen as proposals choose theirs: `quoted_pairs`); without the residents who
+    said they cannot or will not do what the text asks (`refusals`, proposals.drop_refused)."""
     found = best_pairs_of(searched, {doc: statements.get(doc, []) for doc in order}, matching.dim)
     dropped = drop_refused(found, refusals, searched, matching.dim) if refusals else set()
-    return {doc: _explanation(pairs[:1] + [p for p in pairs[1:3] if p[2] >= SECOND_PAIR_MIN])
-            for doc, pairs in found.items() if doc not in dropped}
+    return {doc: _explanation(quoted_pairs(pairs, 3)) for doc, pairs in found.items() if doc not in dropped}
 
 
 def _explanation(pairs: Pairs) -> dict[str, Any]:

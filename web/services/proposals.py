@@ -469,11 +469,18 @@ def shared_terms(pairs: Sequence[tuple[Quotable, Quotable, float]]) -> list[str]
     return list(shared.values())[:6]
 
 
+def quoted_pairs(pairs: Sequence[tuple[Quotable, Quotable, float]], at_most: int
+                 ) -> list[tuple[Quotable, Quotable, float]]:
+    """The statement pairs an explanation quotes, best first: the best one always, the next ones
+    (up to `at_most` in all) only from SECOND_PAIR_MIN."""
+    return [*pairs[:1], *(p for p in pairs[1:at_most] if p[2] >= SECOND_PAIR_MIN)]
+
+
 def _explanation(pairs: list[tuple[Quotable, Quotable, float]], need_is_query: bool,
                  decision: Decision | None = None) -> dict[str, Any]:
     """What a person is told: the statement pairs, the shared words, the score, and for the
     matcher's proposals the filters met and the policy's score (a worker's own has no decision)."""
-    pairs = pairs[:1] + [p for p in pairs[1:2] if p[2] >= SECOND_PAIR_MIN]
+    pairs = quoted_pairs(pairs, 2)
     shown = []
     for query, doc, similarity in pairs:
         need, resident = (query, doc) if need_is_query else (doc, query)
